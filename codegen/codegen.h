@@ -1,0 +1,32 @@
+/* codegen.h — IR graphs to native code through LLVM (the only folder that
+ * includes llvm-c/). Each fused kernel of a graph becomes one LLVM function;
+ * one step function per graph calls them in schedule order. Modules are
+ * optimised at O3 for the host CPU and JIT-compiled with ORC LLJIT.
+ *
+ * Step function ABI:
+ *   void step(char *arena, float **params, void **io, int64_t n)
+ *   arena:  g->arena_bytes of scratch (64-byte aligned), contents undefined
+ *   params: params[slot] = the buffer of PARAM node with that slot
+ *   io:     io[slot] = buffer of INPUT slot (0..ninputs-1), then of OUTPUT
+ *           slot (ninputs + slot)
+ *   n:      rows in this batch, 1 <= n <= g->max_batch */
+#ifndef NND_CODEGEN_H
+#define NND_CODEGEN_H
+
+#include <stdio.h>
+
+#include "../ir/ir.h"
+
+typedef void (*CgStepFn)(char *arena, float **params, void **io, int64_t n);
+typedef struct CgJit CgJit;
+
+CgJit *cg_jit_new(void);
+void cg_jit_free(CgJit *jit);
+/* Compiles a fused and planned graph; NULL after a diagnostic. */
+CgStepFn cg_jit_compile(CgJit *jit, const IrGraph *g, const char *symbol);
+/* Prints the optimised LLVM IR of a fused and planned graph. */
+bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol);
+/* Seconds spent in LLVM optimisation and in JIT code generation so far. */
+void cg_jit_times(const CgJit *jit, double *opt_s, double *jit_s);
+
+#endif

@@ -1,0 +1,49 @@
+/* emit.h — internal to codegen/: the state shared by module.c (step function,
+ * kernel signatures) and kernels.c (the loop nests of each op). */
+#ifndef NND_CODEGEN_EMIT_H
+#define NND_CODEGEN_EMIT_H
+
+#include <llvm-c/Core.h>
+
+#include "codegen.h"
+
+#define CG_MAX_BUFS 32
+
+typedef enum { BUF_ARENA, BUF_PARAM, BUF_IO } BufKind;
+
+typedef struct {
+  BufKind kind;
+  int64_t index; /* arena offset, param slot or io slot */
+} BufKey;
+
+typedef struct {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef f32, i32, i64, i1, ptr, voidt;
+  const IrGraph *g;
+} Cg;
+
+/* one kernel being emitted: its buffers are its LLVM arguments */
+typedef struct {
+  Cg *cg;
+  int group;
+  LLVMValueRef fn, n; /* n: rows in the batch */
+  BufKey keys[CG_MAX_BUFS];
+  LLVMValueRef bufs[CG_MAX_BUFS];
+  int nbufs;
+  LLVMValueRef *val; /* per node: its value in the current loop iteration */
+} Kernel;
+
+/* module.c */
+int cg_root(const IrGraph *g, int v);
+bool cg_is_member(const Kernel *k, int node, int operand);
+LLVMValueRef cg_buffer(Kernel *k, int node);        /* where node's value lives */
+LLVMValueRef cg_store_buffer(Kernel *k, int node);  /* where node writes, NULL if nowhere */
+
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol);
+
+/* kernels.c */
+void cg_emit_kernel_body(Kernel *k);
+
+#endif

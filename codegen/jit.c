@@ -1,0 +1,171 @@
+/* jit.c — optimisation and JIT compilation: O3 for the host CPU (its name and
+ * features are written on every function, so the optimiser's cost model and
+ * the JIT's code generator agree), then ORC LLJIT, which resolves libm calls
+ * (expf, logf) from the process. LLVM errors become diagnostics here. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "emit.h"
+
+struct CgJit {
+  LLVMOrcLLJITRef jit;
+  LLVMOrcThreadSafeContextRef tsc;
+  double opt_s, jit_s;
+};
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static bool check(LLVMErrorRef err, const char *what) {
+  if (!err) return true;
+  char *msg = LLVMGetErrorMessage(err);
+  diag_error((IrLoc){0}, "LLVM: %s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return false;
+}
+
+static void init_llvm(void) {
+  static bool done;
+  if (done) return;
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+  done = true;
+}
+
+static LLVMTargetMachineRef host_machine(char **cpu, char **features) {
+  char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
+  LLVMTargetRef target;
+  LLVMTargetMachineRef tm = NULL;
+  *cpu = LLVMGetHostCPUName();
+  *features = LLVMGetHostCPUFeatures();
+  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+    diag_error((IrLoc){0}, "LLVM: no target for %s: %s", triple, err);
+    LLVMDisposeMessage(err);
+  } else {
+    tm = LLVMCreateTargetMachine(target, triple, *cpu, *features, LLVMCodeGenLevelAggressive,
+                                 LLVMRelocDefault, LLVMCodeModelJITDefault);
+  }
+  LLVMDisposeMessage(triple);
+  return tm;
+}
+
+static void mark_host(LLVMModuleRef mod, const char *cpu, const char *features) {
+  LLVMContextRef ctx = LLVMGetModuleContext(mod);
+  for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f)) continue;
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(ctx, "target-cpu", 10, cpu, strlen(cpu)));
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(ctx, "target-features", 15, features, strlen(features)));
+  }
+}
+
+/* verify and run O3 for the host; false after a diagnostic */
+static bool optimise(LLVMModuleRef mod) {
+  char *cpu, *features, *msg = NULL;
+  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+    diag_error((IrLoc){0}, "internal error: generated LLVM IR is invalid: %s", msg);
+    LLVMDisposeMessage(msg);
+    return false;
+  }
+  LLVMDisposeMessage(msg);
+  LLVMTargetMachineRef tm = host_machine(&cpu, &features);
+  bool ok = tm != NULL;
+  if (ok) {
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(mod, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(mod, layout);
+    LLVMDisposeTargetData(layout);
+    mark_host(mod, cpu, features);
+    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
+    LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+    ok = check(LLVMRunPasses(mod, "default<O3>", tm, opts), "optimising");
+    LLVMDisposePassBuilderOptions(opts);
+    LLVMDisposeTargetMachine(tm);
+  }
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(features);
+  return ok;
+}
+
+CgJit *cg_jit_new(void) {
+  init_llvm();
+  CgJit *j = calloc(1, sizeof *j);
+  LLVMOrcJITTargetMachineBuilderRef jtmb;
+  if (!check(LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb), "detecting the host")) return free(j), NULL;
+  LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
+  if (!check(LLVMOrcCreateLLJIT(&j->jit, builder), "creating the JIT")) return free(j), NULL;
+  LLVMOrcDefinitionGeneratorRef gen;
+  if (!check(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+                 &gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL),
+             "opening the process's symbols")) {
+    cg_jit_free(j);
+    return NULL;
+  }
+  LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
+  j->tsc = LLVMOrcCreateNewThreadSafeContext();
+  return j;
+}
+
+void cg_jit_free(CgJit *j) {
+  if (!j) return;
+  if (j->jit) LLVMOrcDisposeLLJIT(j->jit);
+  if (j->tsc) LLVMOrcDisposeThreadSafeContext(j->tsc);
+  free(j);
+}
+
+CgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
+  double t0 = now();
+  LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(j->tsc), g, symbol);
+  if (!optimise(mod)) {
+    LLVMDisposeModule(mod);
+    return NULL;
+  }
+  double t1 = now();
+  j->opt_s += t1 - t0;
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, j->tsc);
+  LLVMOrcExecutorAddress addr = 0;
+  if (!check(LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm), "adding a module")) {
+    LLVMOrcDisposeThreadSafeModule(tsm);
+    return NULL;
+  }
+  if (!check(LLVMOrcLLJITLookup(j->jit, &addr, symbol), "compiling")) return NULL;
+  j->jit_s += now() - t1;
+  return (CgStepFn)(uintptr_t)addr;
+}
+
+bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol) {
+  init_llvm();
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef mod = cg_build_module(ctx, g, symbol);
+  bool ok = optimise(mod);
+  if (ok) {
+    char *text = LLVMPrintModuleToString(mod);
+    fputs(text, out);
+    LLVMDisposeMessage(text);
+  }
+  LLVMDisposeModule(mod);
+  LLVMContextDispose(ctx);
+  return ok;
+}
+
+void cg_jit_times(const CgJit *j, double *opt_s, double *jit_s) {
+  *opt_s = j->opt_s;
+  *jit_s = j->jit_s;
+}

@@ -1,0 +1,345 @@
+/* kernels.c — the loop nests of every kernel, as LLVM IR.
+ *
+ * An elementwise kernel is one loop nest over its shape in which each member
+ * node is one SSA value per element; operands from outside the kernel are
+ * loaded with numpy broadcasting, and a member is stored only if other kernels
+ * read it (the plan gave it a buffer), it is an output, or it assigns a
+ * parameter. All stores come after all loads of an iteration, which is what
+ * makes `assign` in place safe. Other ops get a kernel each. Strides are
+ * constants (only dim 0 can be the runtime batch), so LLVM sees simple affine
+ * loops it can vectorise. No fast-math: reductions run in a fixed order, so
+ * results do not depend on the vector width. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emit.h"
+
+typedef struct {
+  LLVMBasicBlockRef header, exit;
+  LLVMValueRef iv;
+} Loop;
+
+static LLVMValueRef i64c(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
+static LLVMValueRef f32c(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
+static const IrNode *nd(Kernel *k, int id) { return &k->cg->g->nodes[id]; }
+
+static LLVMValueRef dim_value(Kernel *k, int64_t d) { return d == IR_BATCH ? k->n : i64c(k->cg, d); }
+
+static LLVMValueRef loop_begin(Kernel *k, Loop *l, LLVMValueRef bound) {
+  Cg *c = k->cg;
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+  l->header = LLVMAppendBasicBlockInContext(c->ctx, k->fn, "loop");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, k->fn, "body");
+  l->exit = LLVMAppendBasicBlockInContext(c->ctx, k->fn, "done");
+  LLVMBuildBr(c->b, l->header);
+  LLVMPositionBuilderAtEnd(c->b, l->header);
+  l->iv = LLVMBuildPhi(c->b, c->i64, "i");
+  LLVMValueRef zero = i64c(c, 0);
+  LLVMAddIncoming(l->iv, &zero, &pre, 1);
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l->iv, bound, ""), body, l->exit);
+  LLVMPositionBuilderAtEnd(c->b, body);
+  return l->iv;
+}
+
+static void loop_end(Kernel *k, Loop *l) {
+  Cg *c = k->cg;
+  LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, i64c(c, 1), "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  LLVMBuildBr(c->b, l->header);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMPositionBuilderAtEnd(c->b, l->exit);
+}
+
+/* a scalar that lives across loop iterations; mem2reg makes it a register */
+static LLVMValueRef local(Kernel *k, LLVMTypeRef t, LLVMValueRef init) {
+  Cg *c = k->cg;
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(k->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(entry);
+  if (first) LLVMPositionBuilderBefore(c->b, first);
+  else LLVMPositionBuilderAtEnd(c->b, entry);
+  LLVMValueRef slot = LLVMBuildAlloca(c->b, t, "acc");
+  LLVMPositionBuilderAtEnd(c->b, here);
+  LLVMBuildStore(c->b, init, slot);
+  return slot;
+}
+
+static LLVMValueRef intrinsic(Cg *c, const char *name, LLVMValueRef *args, int nargs) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMTypeRef type = LLVMTypeOf(args[0]);
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &type, 1);
+  return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &type, 1), fn, args, nargs, "");
+}
+
+/* row-major index of a tensor of shape `of`, broadcast into `dom`, at coords */
+static LLVMValueRef index_in(Kernel *k, const IrShape *of, const IrShape *dom, LLVMValueRef *coords) {
+  Cg *c = k->cg;
+  LLVMValueRef idx = i64c(c, 0);
+  int64_t stride = 1;
+  for (int d = of->rank - 1; d >= 0; d--) {
+    int dd = dom->rank - of->rank + d;
+    if (of->dim[d] != 1 || dom->dim[dd] == 1)
+      idx = LLVMBuildNSWAdd(c->b, idx, LLVMBuildNSWMul(c->b, coords[dd], i64c(c, stride), ""), "");
+    if (d > 0) stride *= of->dim[d]; /* dims after 0 are static */
+  }
+  return idx;
+}
+
+static LLVMTypeRef elem_type(Kernel *k, int id) { return nd(k, id)->dtype == IR_F32 ? k->cg->f32 : k->cg->i32; }
+
+static LLVMValueRef elem_ptr(Kernel *k, LLVMValueRef base, LLVMTypeRef t, LLVMValueRef idx) {
+  return LLVMBuildInBoundsGEP2(k->cg->b, t, base, &idx, 1, "");
+}
+
+static LLVMValueRef load_at(Kernel *k, int id, LLVMValueRef idx) {
+  LLVMTypeRef t = elem_type(k, id);
+  return LLVMBuildLoad2(k->cg->b, t, elem_ptr(k, cg_buffer(k, id), t, idx), "");
+}
+
+static void store_at(Kernel *k, LLVMValueRef base, int id, LLVMValueRef idx, LLVMValueRef v) {
+  LLVMBuildStore(k->cg->b, v, elem_ptr(k, base, elem_type(k, id), idx));
+}
+
+/* ---- elementwise kernels ---- */
+
+static LLVMValueRef operand(Kernel *k, int u, const IrShape *dom, LLVMValueRef *coords) {
+  Cg *c = k->cg;
+  if (nd(k, u)->group == k->group) return k->val[u];
+  const IrNode *r = nd(k, cg_root(c->g, u));
+  if (r->op == IR_OP_CONST) return f32c(c, r->value);
+  if (r->op == IR_OP_BATCH_SIZE) return LLVMBuildSIToFP(c->b, k->n, c->f32, "");
+  return load_at(k, u, index_in(k, &nd(k, u)->shape, dom, coords));
+}
+
+static LLVMValueRef bool_to_f32(Cg *c, LLVMValueRef b) { return LLVMBuildUIToFP(c->b, b, c->f32, ""); }
+
+static LLVMValueRef compare(Cg *c, IrOp op, LLVMValueRef a, LLVMValueRef b) {
+  bool fp = LLVMTypeOf(a) == c->f32;
+  LLVMRealPredicate rp = op == IR_OP_GT ? LLVMRealOGT : op == IR_OP_GE ? LLVMRealOGE : LLVMRealOEQ;
+  LLVMIntPredicate ip = op == IR_OP_GT ? LLVMIntSGT : op == IR_OP_GE ? LLVMIntSGE : LLVMIntEQ;
+  return bool_to_f32(c, fp ? LLVMBuildFCmp(c->b, rp, a, b, "") : LLVMBuildICmp(c->b, ip, a, b, ""));
+}
+
+static LLVMValueRef mix32(Cg *c, LLVMValueRef x) {
+  LLVMBuilderRef b = c->b;
+  x = LLVMBuildXor(b, x, LLVMBuildLShr(b, x, LLVMConstInt(c->i32, 16, 0), ""), "");
+  x = LLVMBuildMul(b, x, LLVMConstInt(c->i32, 0x7feb352d, 0), "");
+  x = LLVMBuildXor(b, x, LLVMBuildLShr(b, x, LLVMConstInt(c->i32, 15, 0), ""), "");
+  x = LLVMBuildMul(b, x, LLVMConstInt(c->i32, 0x846ca68b, 0), "");
+  return LLVMBuildXor(b, x, LLVMBuildLShr(b, x, LLVMConstInt(c->i32, 16, 0), ""), "");
+}
+
+/* counter-based uniform [0,1): a hash of (seed, stream, element index), so it
+ * vectorises and needs no state between elements or steps */
+static LLVMValueRef uniform(Cg *c, LLVMValueRef seed, int64_t stream, LLVMValueRef flat) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef x = LLVMBuildTrunc(b, flat, c->i32, "");
+  x = LLVMBuildAdd(b, x, LLVMBuildMul(b, seed, LLVMConstInt(c->i32, 0x9e3779b9, 0), ""), "");
+  x = LLVMBuildAdd(b, x, LLVMConstInt(c->i32, (unsigned long long)stream * 0x85ebca6bu, 0), "");
+  x = mix32(c, mix32(c, x));
+  LLVMValueRef top24 = LLVMBuildUIToFP(b, LLVMBuildLShr(b, x, LLVMConstInt(c->i32, 8, 0), ""), c->f32, "");
+  return LLVMBuildFMul(b, top24, f32c(c, 1.0 / 16777216.0), "");
+}
+
+static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, LLVMValueRef flat) {
+  Cg *c = k->cg;
+  LLVMBuilderRef b = c->b;
+  switch (n->op) {
+  case IR_OP_NEG: return LLVMBuildFNeg(b, a[0], "");
+  case IR_OP_EXP: return intrinsic(c, "llvm.exp", a, 1);
+  case IR_OP_LOG: return intrinsic(c, "llvm.log", a, 1);
+  case IR_OP_SQRT: return intrinsic(c, "llvm.sqrt", a, 1);
+  case IR_OP_RELU: /* NaN stays NaN, as in PyTorch */
+    return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, a[0], f32c(c, 0), ""), f32c(c, 0), a[0], "");
+  case IR_OP_ADD: return LLVMBuildFAdd(b, a[0], a[1], "");
+  case IR_OP_SUB: return LLVMBuildFSub(b, a[0], a[1], "");
+  case IR_OP_MUL: return LLVMBuildFMul(b, a[0], a[1], "");
+  case IR_OP_DIV: return LLVMBuildFDiv(b, a[0], a[1], "");
+  case IR_OP_MAX: return intrinsic(c, "llvm.maximum", a, 2);
+  case IR_OP_POW: return intrinsic(c, "llvm.pow", a, 2);
+  case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: return compare(c, n->op, a[0], a[1]);
+  case IR_OP_RANDOM_UNIFORM: return uniform(c, a[0], n->attr[0], flat);
+  case IR_OP_ASSIGN: return a[1];
+  case IR_OP_OUTPUT: case IR_OP_BROADCAST: return a[0];
+  default: return NULL;
+  }
+}
+
+static void emit_eltwise(Kernel *k, const int *members, int count) {
+  Cg *c = k->cg;
+  IrShape dom = nd(k, members[0])->shape;
+  Loop loops[IR_MAX_RANK];
+  LLVMValueRef coords[IR_MAX_RANK];
+  for (int d = 0; d < dom.rank; d++) coords[d] = loop_begin(k, &loops[d], dim_value(k, dom.dim[d]));
+  LLVMValueRef flat = index_in(k, &dom, &dom, coords);
+  for (int i = 0; i < count; i++) {
+    const IrNode *n = nd(k, members[i]);
+    LLVMValueRef a[IR_MAX_IN];
+    for (int j = 0; j < n->nin; j++) a[j] = operand(k, n->in[j], &dom, coords);
+    k->val[members[i]] = eltwise_value(k, n, a, flat);
+  }
+  for (int i = 0; i < count; i++) { /* stores last: in-place assignment reads first */
+    LLVMValueRef dst = cg_store_buffer(k, members[i]);
+    if (dst) store_at(k, dst, members[i], flat, k->val[members[i]]);
+  }
+  for (int d = dom.rank - 1; d >= 0; d--) loop_end(k, &loops[d]);
+  (void)c;
+}
+
+/* ---- other kernels ---- */
+
+/* C[M,N] = op(A) op(B). Without transpose_b the inner loop runs along rows of
+ * B and C (contiguous: vectorises); with it, along a row of A and B. */
+static void emit_matmul(Kernel *k, int id) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  int a = n->in[0], b = n->in[1];
+  bool ta = n->attr[0], tb = n->attr[1];
+  int64_t M = n->shape.dim[0], N = n->shape.dim[1], K = nd(k, a)->shape.dim[ta ? 0 : 1];
+  int64_t sa = nd(k, a)->shape.dim[1], sb = nd(k, b)->shape.dim[1]; /* row strides */
+  LLVMValueRef C = cg_store_buffer(k, id), A = cg_buffer(k, a), B = cg_buffer(k, b);
+  Loop li, lj, lk;
+  LLVMValueRef i = loop_begin(k, &li, dim_value(k, M)), j, kk;
+  LLVMValueRef crow = LLVMBuildNSWMul(c->b, i, i64c(c, N), "");
+  j = loop_begin(k, &lj, i64c(c, N));
+  LLVMBuildStore(c->b, f32c(c, 0), elem_ptr(k, C, c->f32, LLVMBuildNSWAdd(c->b, crow, j, "")));
+  loop_end(k, &lj);
+  if (tb) j = loop_begin(k, &lj, i64c(c, N));
+  kk = loop_begin(k, &lk, dim_value(k, K));
+  LLVMValueRef ia = ta ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sa), ""), i, "")
+                       : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, i64c(c, sa), ""), kk, "");
+  LLVMValueRef av = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, A, c->f32, ia), "");
+  if (!tb) j = loop_begin(k, &lj, i64c(c, N));
+  LLVMValueRef ib = tb ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, i64c(c, sb), ""), kk, "")
+                       : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sb), ""), j, "");
+  LLVMValueRef bv = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, B, c->f32, ib), "");
+  LLVMValueRef cp = elem_ptr(k, C, c->f32, LLVMBuildNSWAdd(c->b, crow, j, ""));
+  LLVMValueRef args[3] = {av, bv, LLVMBuildLoad2(c->b, c->f32, cp, "")};
+  LLVMBuildStore(c->b, intrinsic(c, "llvm.fmuladd", args, 3), cp);
+  if (!tb) loop_end(k, &lj);
+  loop_end(k, &lk);
+  if (tb) loop_end(k, &lj);
+  loop_end(k, &li);
+}
+
+/* out = 0; then each input element is added to the output element it projects
+ * to, walking the input in memory order (a fixed summation order) */
+static void emit_reduce_sum(Kernel *k, int id) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  const IrShape *in = &nd(k, n->in[0])->shape;
+  LLVMValueRef out = cg_store_buffer(k, id);
+  Loop z, loops[IR_MAX_RANK];
+  LLVMValueRef coords[IR_MAX_RANK];
+  LLVMValueRef total = i64c(c, ir_numel(&n->shape, 1));
+  if (n->shape.rank && n->shape.dim[0] == IR_BATCH)
+    total = LLVMBuildNSWMul(c->b, total, k->n, "");
+  LLVMValueRef i = loop_begin(k, &z, total);
+  LLVMBuildStore(c->b, f32c(c, 0), elem_ptr(k, out, c->f32, i));
+  loop_end(k, &z);
+  for (int d = 0; d < in->rank; d++) coords[d] = loop_begin(k, &loops[d], dim_value(k, in->dim[d]));
+  LLVMValueRef x = load_at(k, n->in[0], index_in(k, in, in, coords));
+  LLVMValueRef p = elem_ptr(k, out, c->f32, index_in(k, &n->shape, in, coords));
+  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, p, ""), x, ""), p);
+  for (int d = in->rank - 1; d >= 0; d--) loop_end(k, &loops[d]);
+}
+
+/* rows of a tensor whose last axis is the one reduced */
+static LLVMValueRef row_count(Kernel *k, const IrShape *s, int drop_last) {
+  IrShape rows = *s;
+  rows.rank -= drop_last;
+  LLVMValueRef r = i64c(k->cg, ir_numel(&rows, 1));
+  if (rows.rank && rows.dim[0] == IR_BATCH) r = LLVMBuildNSWMul(k->cg->b, r, k->n, "");
+  return r;
+}
+
+static LLVMValueRef fload(Kernel *k, LLVMValueRef slot) { return LLVMBuildLoad2(k->cg->b, k->cg->f32, slot, ""); }
+
+/* y = x - max(x) - log(sum(exp(x - max(x)))) over the last axis */
+static void emit_log_softmax(Kernel *k, int id) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  int64_t C = n->shape.dim[n->shape.rank - 1];
+  LLVMValueRef X = cg_buffer(k, n->in[0]), Y = cg_store_buffer(k, id);
+  Loop lr, l1, l2, l3;
+  LLVMValueRef r = loop_begin(k, &lr, row_count(k, &n->shape, 1));
+  LLVMValueRef base = LLVMBuildNSWMul(c->b, r, i64c(c, C), "");
+  LLVMValueRef mx = local(k, c->f32, f32c(c, -INFINITY)), sum = local(k, c->f32, f32c(c, 0));
+  LLVMValueRef j = loop_begin(k, &l1, i64c(c, C));
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, X, c->f32, LLVMBuildNSWAdd(c->b, base, j, "")), "");
+  LLVMValueRef m = fload(k, mx);
+  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, m, ""), x, m, ""), mx);
+  loop_end(k, &l1);
+  LLVMValueRef mv = fload(k, mx);
+  j = loop_begin(k, &l2, i64c(c, C));
+  x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, X, c->f32, LLVMBuildNSWAdd(c->b, base, j, "")), "");
+  LLVMValueRef e = LLVMBuildFSub(c->b, x, mv, "");
+  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, fload(k, sum), intrinsic(c, "llvm.exp", &e, 1), ""), sum);
+  loop_end(k, &l2);
+  LLVMValueRef s = fload(k, sum);
+  LLVMValueRef lse = intrinsic(c, "llvm.log", &s, 1);
+  j = loop_begin(k, &l3, i64c(c, C));
+  LLVMValueRef at = LLVMBuildNSWAdd(c->b, base, j, "");
+  x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, X, c->f32, at), "");
+  LLVMBuildStore(c->b, LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, x, mv, ""), lse, ""), elem_ptr(k, Y, c->f32, at));
+  loop_end(k, &l3);
+  loop_end(k, &lr);
+}
+
+/* index of the first largest element of each row */
+static void emit_argmax(Kernel *k, int id) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  const IrShape *in = &nd(k, n->in[0])->shape;
+  int64_t C = in->dim[in->rank - 1];
+  LLVMValueRef X = cg_buffer(k, n->in[0]), Y = cg_store_buffer(k, id);
+  Loop lr, lc;
+  LLVMValueRef r = loop_begin(k, &lr, row_count(k, in, 1));
+  LLVMValueRef base = LLVMBuildNSWMul(c->b, r, i64c(c, C), "");
+  LLVMValueRef best = local(k, c->f32, f32c(c, -INFINITY)), arg = local(k, c->i32, LLVMConstInt(c->i32, 0, 0));
+  LLVMValueRef j = loop_begin(k, &lc, i64c(c, C));
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, X, c->f32, LLVMBuildNSWAdd(c->b, base, j, "")), "");
+  LLVMValueRef better = LLVMBuildFCmp(c->b, LLVMRealOGT, x, fload(k, best), "");
+  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, x, fload(k, best), ""), best);
+  LLVMValueRef jj = LLVMBuildTrunc(c->b, j, c->i32, "");
+  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, jj, LLVMBuildLoad2(c->b, c->i32, arg, ""), ""), arg);
+  loop_end(k, &lc);
+  LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, c->i32, arg, ""), elem_ptr(k, Y, c->i32, r));
+  loop_end(k, &lr);
+}
+
+static void emit_one_hot(Kernel *k, int id) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  int64_t D = n->attr[0];
+  LLVMValueRef L = cg_buffer(k, n->in[0]), Y = cg_store_buffer(k, id);
+  Loop lr, lc;
+  LLVMValueRef r = loop_begin(k, &lr, row_count(k, &n->shape, 1));
+  LLVMValueRef label = LLVMBuildLoad2(c->b, c->i32, elem_ptr(k, L, c->i32, r), "");
+  LLVMValueRef j = loop_begin(k, &lc, i64c(c, D));
+  LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildTrunc(c->b, j, c->i32, ""), label, "");
+  LLVMValueRef at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, r, i64c(c, D), ""), j, "");
+  LLVMBuildStore(c->b, bool_to_f32(c, hit), elem_ptr(k, Y, c->f32, at));
+  loop_end(k, &lc);
+  loop_end(k, &lr);
+}
+
+void cg_emit_kernel_body(Kernel *k) {
+  const IrGraph *g = k->cg->g;
+  int *members = malloc(g->count * sizeof *members), count = 0;
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].group == k->group) members[count++] = i;
+  const IrNode *n = &g->nodes[members[0]];
+  switch (ir_op_kind(n->op) == IR_KIND_ELTWISE ? IR_OP_ADD : n->op) {
+  case IR_OP_ADD: emit_eltwise(k, members, count); break;
+  case IR_OP_MATMUL: emit_matmul(k, members[0]); break;
+  case IR_OP_REDUCE_SUM: emit_reduce_sum(k, members[0]); break;
+  case IR_OP_LOG_SOFTMAX: emit_log_softmax(k, members[0]); break;
+  case IR_OP_ARGMAX: emit_argmax(k, members[0]); break;
+  case IR_OP_ONE_HOT: emit_one_hot(k, members[0]); break;
+  default: break;
+  }
+  LLVMBuildRetVoid(k->cg->b);
+  free(members);
+}

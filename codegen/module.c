@@ -1,0 +1,150 @@
+/* module.c — one LLVM module per graph: a function per kernel, whose
+ * arguments are the distinct buffers it touches (all noalias: the plan never
+ * lets two live buffers overlap, and a parameter read and assigned in place is
+ * one argument), and the step function that computes each buffer's address and
+ * calls the kernels in schedule order. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emit.h"
+
+int cg_root(const IrGraph *g, int v) {
+  while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
+  return v;
+}
+
+static bool inline_value(const IrNode *n) { return n->op == IR_OP_CONST || n->op == IR_OP_BATCH_SIZE; }
+
+static BufKey key_of(const IrGraph *g, int v) {
+  const IrNode *r = &g->nodes[cg_root(g, v)];
+  if (r->op == IR_OP_INPUT) return (BufKey){BUF_IO, r->attr[0]};
+  if (r->op == IR_OP_PARAM) return (BufKey){BUF_PARAM, r->attr[0]};
+  assert(r->offset >= 0 && "value read from memory has no buffer: plan has not run");
+  return (BufKey){BUF_ARENA, r->offset};
+}
+
+/* where node v writes its result, if anywhere */
+static bool store_key(const IrGraph *g, int v, BufKey *key) {
+  const IrNode *n = &g->nodes[v];
+  if (n->op == IR_OP_OUTPUT) *key = (BufKey){BUF_IO, g->ninputs + n->attr[0]};
+  else if (n->op == IR_OP_ASSIGN) *key = key_of(g, n->in[0]);
+  else if (n->offset >= 0) *key = (BufKey){BUF_ARENA, n->offset};
+  else return false;
+  return true;
+}
+
+static int find_key(Kernel *k, BufKey key, bool add) {
+  for (int i = 0; i < k->nbufs; i++)
+    if (k->keys[i].kind == key.kind && k->keys[i].index == key.index) return i;
+  if (!add) return -1;
+  assert(k->nbufs < CG_MAX_BUFS);
+  k->keys[k->nbufs] = key;
+  return k->nbufs++;
+}
+
+LLVMValueRef cg_buffer(Kernel *k, int v) { return k->bufs[find_key(k, key_of(k->cg->g, v), false)]; }
+
+LLVMValueRef cg_store_buffer(Kernel *k, int v) {
+  BufKey key;
+  return store_key(k->cg->g, v, &key) ? k->bufs[find_key(k, key, false)] : NULL;
+}
+
+static void collect_buffers(Kernel *k) {
+  const IrGraph *g = k->cg->g;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->group != k->group) continue;
+    for (int j = 0; j < n->nin; j++) {
+      int u = n->in[j];
+      if (g->nodes[u].group == k->group || inline_value(&g->nodes[cg_root(g, u)])) continue;
+      find_key(k, key_of(g, u), true);
+    }
+    BufKey key;
+    if (store_key(g, i, &key)) find_key(k, key, true);
+  }
+}
+
+static void kernel_name(const IrGraph *g, int group, char *buf, size_t len) {
+  int w = snprintf(buf, len, "k%d", group), shown = 0;
+  for (int i = 0; i < g->count && w < (int)len - 16; i++)
+    if (g->nodes[i].group == group && shown++ < 4) w += snprintf(buf + w, len - w, ".%s", ir_op_name(g->nodes[i].op));
+  if (shown > 4) snprintf(buf + w, len - w, ".etc");
+}
+
+static void add_attr(Cg *c, LLVMValueRef fn, unsigned index, const char *name) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(c->ctx, kind, 0));
+}
+
+static LLVMValueRef new_function(Cg *c, const char *name, LLVMTypeRef *params, int nparams) {
+  LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, params, nparams, 0));
+  add_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
+  for (int i = 0; i < nparams; i++)
+    if (params[i] == c->ptr) add_attr(c, fn, i + 1, "noalias");
+  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+  return fn;
+}
+
+static LLVMValueRef emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val) {
+  char name[128];
+  LLVMTypeRef params[CG_MAX_BUFS + 1] = {c->i64};
+  collect_buffers(k);
+  for (int i = 0; i < k->nbufs; i++) params[i + 1] = c->ptr;
+  kernel_name(c->g, k->group, name, sizeof name);
+  k->fn = new_function(c, name, params, k->nbufs + 1);
+  LLVMSetLinkage(k->fn, LLVMInternalLinkage);
+  add_attr(c, k->fn, LLVMAttributeFunctionIndex, "noinline");
+  k->n = LLVMGetParam(k->fn, 0);
+  LLVMSetValueName2(k->n, "n", 1);
+  for (int i = 0; i < k->nbufs; i++) k->bufs[i] = LLVMGetParam(k->fn, i + 1);
+  k->val = val;
+  cg_emit_kernel_body(k);
+  return k->fn;
+}
+
+/* in the step function: the address of a buffer */
+static LLVMValueRef address(Cg *c, LLVMValueRef step, BufKey key) {
+  LLVMValueRef idx = LLVMConstInt(c->i64, (unsigned long long)key.index, 0);
+  if (key.kind == BUF_ARENA)
+    return LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx), LLVMGetParam(step, 0), &idx, 1, "");
+  LLVMValueRef table = LLVMGetParam(step, key.kind == BUF_PARAM ? 1 : 2);
+  return LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, table, &idx, 1, ""), "");
+}
+
+static void emit_step(Cg *c, const char *symbol, Kernel *kernels) {
+  LLVMTypeRef params[4] = {c->ptr, c->ptr, c->ptr, c->i64};
+  LLVMValueRef step = new_function(c, symbol, params, 4);
+  const char *names[4] = {"arena", "params", "io", "n"};
+  for (int i = 0; i < 4; i++) LLVMSetValueName2(LLVMGetParam(step, i), names[i], strlen(names[i]));
+  for (int g = 0; g < c->g->nkernels; g++) {
+    Kernel *k = &kernels[g];
+    LLVMValueRef args[CG_MAX_BUFS + 1] = {LLVMGetParam(step, 3)};
+    for (int i = 0; i < k->nbufs; i++) args[i + 1] = address(c, step, k->keys[i]);
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(k->fn), k->fn, args, k->nbufs + 1, "");
+  }
+  LLVMBuildRetVoid(c->b);
+}
+
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol) {
+  Cg c = {.ctx = ctx, .g = g};
+  c.mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
+  c.b = LLVMCreateBuilderInContext(ctx);
+  c.f32 = LLVMFloatTypeInContext(ctx);
+  c.i32 = LLVMInt32TypeInContext(ctx);
+  c.i64 = LLVMInt64TypeInContext(ctx);
+  c.i1 = LLVMInt1TypeInContext(ctx);
+  c.ptr = LLVMPointerTypeInContext(ctx, 0);
+  c.voidt = LLVMVoidTypeInContext(ctx);
+  Kernel *kernels = calloc(g->nkernels + 1, sizeof *kernels);
+  LLVMValueRef *val = calloc(g->count + 1, sizeof *val);
+  for (int i = 0; i < g->nkernels; i++) {
+    kernels[i] = (Kernel){.cg = &c, .group = i};
+    emit_kernel(&c, &kernels[i], val);
+  }
+  emit_step(&c, symbol, kernels);
+  free(kernels);
+  free(val);
+  LLVMDisposeBuilder(c.b);
+  return c.mod;
+}

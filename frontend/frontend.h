@@ -1,0 +1,114 @@
+/* frontend.h — .nnd source to AST (flex + bison), AST to IR (elaborate.c),
+ * and the training configuration read from the `train` and `data` blocks.
+ * Every AST node carries the location of its first token; elaboration passes
+ * it on to every IR node it creates. */
+#ifndef NND_FRONTEND_H
+#define NND_FRONTEND_H
+
+#include "../ir/ir.h"
+#include "../passes/passes.h"
+
+typedef enum { AST_NUM, AST_STR, AST_NAME, AST_CALL, AST_BINOP, AST_NEG, AST_KWARG } AstKind;
+
+typedef struct AstExpr {
+  AstKind kind;
+  IrLoc loc;
+  double num;            /* NUM */
+  const char *str;       /* STR text, NAME / CALL / KWARG name */
+  int op;                /* BINOP: '+', '-', '*', '/', '@' */
+  struct AstExpr **args; /* CALL arguments, BINOP lhs rhs, NEG / KWARG operand */
+  int nargs;
+} AstExpr;
+
+typedef struct {
+  IrDType dtype;
+  IrShape shape; /* per example: the batch dimension is implicit */
+  IrLoc loc;
+} AstType;
+
+typedef enum { ST_INPUT, ST_LET, ST_LOSS, ST_METRIC } AstStmtKind;
+
+typedef struct AstStmt {
+  AstStmtKind kind;
+  IrLoc loc;
+  const char *name; /* INPUT, LET */
+  AstType type;     /* INPUT */
+  AstExpr *expr;    /* LET, LOSS, METRIC */
+  struct AstStmt *next;
+} AstStmt;
+
+typedef enum { BLOCK_MODEL, BLOCK_TRAIN, BLOCK_DATA } AstBlockKind;
+
+typedef struct AstBlock {
+  AstBlockKind kind;
+  IrLoc loc;
+  const char *name;
+  AstStmt *stmts;
+  struct AstBlock *next;
+} AstBlock;
+
+typedef struct FeArena FeArena;
+
+typedef struct {
+  const char *file;
+  AstBlock *blocks;
+  FeArena *arena; /* owns every AST node and string */
+} AstFile;
+
+/* parse.c / parser.y: NULL after printing diagnostics */
+AstFile *fe_parse_file(const char *path);
+AstFile *fe_parse_string(const char *name, const char *text);
+void fe_ast_free(AstFile *f);
+void fe_ast_print(FILE *out, const AstFile *f);
+
+/* AST builders, called from the grammar's one-line actions */
+void *fe_alloc(size_t size);
+const char *fe_strdup(const char *s, size_t len);
+AstExpr *fe_expr(AstKind kind, IrLoc loc);
+AstExpr *fe_binop(int op, AstExpr *a, AstExpr *b);
+AstExpr *fe_neg(IrLoc loc, AstExpr *a);
+AstExpr *fe_call(IrLoc loc, const char *name, AstExpr *args);
+AstExpr *fe_arg_list(AstExpr *list, AstExpr *arg);
+AstExpr *fe_kwarg(IrLoc loc, const char *name, AstExpr *value);
+AstStmt *fe_stmt(AstStmtKind kind, IrLoc loc, const char *name, AstExpr *expr);
+AstStmt *fe_input(IrLoc loc, const char *name, AstType type);
+AstStmt *fe_stmt_append(AstStmt *list, AstStmt *s);
+AstBlock *fe_block(AstBlockKind kind, IrLoc loc, const char *name, AstStmt *stmts);
+void fe_add_block(AstBlock *b);
+AstType fe_type(IrLoc loc, const char *dtype, AstExpr *dims);
+
+/* ---- elaboration (elaborate.c) ---- */
+typedef enum { FE_TRAINING, FE_INFERENCE } FeMode;
+
+/* The model as a forward graph: inputs, parameters, outputs "loss" and one per
+ * metric. Dropout is active only in FE_TRAINING. NULL after diagnostics. */
+IrGraph *fe_elaborate(const AstFile *f, FeMode mode);
+
+/* ---- configuration (config.c) ---- */
+typedef struct {
+  const char *input; /* model input it feeds */
+  const char *format;
+  const char *path;
+  double scale;
+  IrLoc loc;
+} FeSource;
+
+typedef struct {
+  const char *name; /* "train", "test" */
+  FeSource sources[8];
+  int nsources;
+  IrLoc loc;
+} FeDataSet;
+
+typedef struct {
+  PsOptimizer optimizer;
+  int batch, epochs;
+  uint64_t seed;
+  FeDataSet data[4];
+  int ndata;
+} FeConfig;
+
+bool fe_config(const AstFile *f, FeConfig *cfg);
+const FeDataSet *fe_dataset(const FeConfig *cfg, const char *name);
+
+#endif

@@ -1,0 +1,112 @@
+/* parser.y — the grammar of .nnd files (docs/language.md explains it).
+ * Actions are one-line calls into the AST builders of ast.c. On a syntax
+ * error the parser reports it and skips to the end of the enclosing block,
+ * so one run reports an error in each broken block. */
+%define api.prefix {nnd_yy}
+%define api.location.type {IrLoc}
+%define parse.error detailed
+%locations
+
+%code requires {
+#include "frontend.h"
+}
+
+%code {
+int nnd_yylex(void);
+static void nnd_yyerror(const char *msg) { diag_error(nnd_yylloc, "%s", msg); }
+#define YYLLOC_DEFAULT(cur, rhs, n) ((cur) = (n) ? YYRHSLOC(rhs, 1) : YYRHSLOC(rhs, 0))
+}
+
+%union {
+  double num;
+  const char *str;
+  AstExpr *expr;
+  AstStmt *stmt;
+  AstType type;
+}
+
+%token KW_MODEL "'model'" KW_TRAIN "'train'" KW_DATA "'data'"
+%token KW_INPUT "'input'" KW_LOSS "'loss'" KW_METRIC "'metric'"
+%token <str> IDENT "identifier" STRING "string"
+%token <num> NUMBER "number"
+%token BAD_CHAR "invalid character" BAD_STRING "unterminated string"
+
+%type <expr> expr primary args arglist arg
+%type <stmt> stmts stmt
+%type <type> type
+%type <str> data_name
+
+%left '+' '-'
+%left '*' '/' '@'
+%precedence NEG
+
+%%
+
+file
+  : %empty
+  | file block
+  ;
+
+block
+  : KW_MODEL IDENT '{' stmts '}'    { fe_add_block(fe_block(BLOCK_MODEL, @1, $2, $4)); }
+  | KW_TRAIN '{' stmts '}'          { fe_add_block(fe_block(BLOCK_TRAIN, @1, "train", $3)); }
+  | KW_DATA data_name '{' stmts '}' { fe_add_block(fe_block(BLOCK_DATA, @1, $2, $4)); }
+  | error '}'                       { yyerrok; }
+  ;
+
+data_name
+  : IDENT
+  | KW_TRAIN                        { $$ = "train"; }
+  ;
+
+stmts
+  : %empty                          { $$ = NULL; }
+  | stmts stmt                      { $$ = fe_stmt_append($1, $2); }
+  ;
+
+stmt
+  : KW_INPUT IDENT ':' type         { $$ = fe_input(@2, $2, $4); }
+  | IDENT '=' expr                  { $$ = fe_stmt(ST_LET, @1, $1, $3); }
+  | KW_LOSS expr                    { $$ = fe_stmt(ST_LOSS, @1, "loss", $2); }
+  | KW_METRIC expr                  { $$ = fe_stmt(ST_METRIC, @1, NULL, $2); }
+  ;
+
+type
+  : IDENT                           { $$ = fe_type(@1, $1, NULL); }
+  | IDENT '[' args ']'              { $$ = fe_type(@1, $1, $3); }
+  ;
+
+expr
+  : primary
+  | expr '+' expr                   { $$ = fe_binop('+', $1, $3); }
+  | expr '-' expr                   { $$ = fe_binop('-', $1, $3); }
+  | expr '*' expr                   { $$ = fe_binop('*', $1, $3); }
+  | expr '/' expr                   { $$ = fe_binop('/', $1, $3); }
+  | expr '@' expr                   { $$ = fe_binop('@', $1, $3); }
+  | '-' expr %prec NEG              { $$ = fe_neg(@1, $2); }
+  ;
+
+primary
+  : NUMBER                          { $$ = fe_expr(AST_NUM, @1); $$->num = $1; }
+  | STRING                          { $$ = fe_expr(AST_STR, @1); $$->str = $1; }
+  | IDENT                           { $$ = fe_expr(AST_NAME, @1); $$->str = $1; }
+  | IDENT '(' args ')'              { $$ = fe_call(@1, $1, $3); }
+  | '(' expr ')'                    { $$ = $2; }
+  ;
+
+args
+  : %empty                          { $$ = fe_arg_list(NULL, NULL); }
+  | arglist
+  ;
+
+arglist
+  : arg                             { $$ = fe_arg_list(NULL, $1); }
+  | arglist ',' arg                 { $$ = fe_arg_list($1, $3); }
+  ;
+
+arg
+  : expr
+  | IDENT '=' expr                  { $$ = fe_kwarg(@1, $1, $3); }
+  ;
+
+%%

@@ -1,0 +1,187 @@
+/* graph.c — building graphs: the op table queries, shapes, and node creation.
+ * Nodes are appended only, so ids stay valid and order stays topological. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+static const struct {
+  const char *name;
+  int arity;
+  IrKind kind;
+  const char *attrs;
+} op_table[IR_OP_COUNT] = {
+#define X(e, name, arity, kind, attrs) {name, arity, IR_KIND_##kind, attrs},
+    IR_OPS(X)
+#undef X
+};
+
+const char *ir_op_name(IrOp op) { return op_table[op].name; }
+int ir_op_arity(IrOp op) { return op_table[op].arity; }
+IrKind ir_op_kind(IrOp op) { return op_table[op].kind; }
+
+const char *ir_op_attr_name(IrOp op, int i) {
+  static char buf[IR_MAX_ATTR][32];
+  const char *p = op_table[op].attrs;
+  for (int k = 0; *p; k++) {
+    size_t len = strcspn(p, ",");
+    if (k == i) {
+      snprintf(buf[i], sizeof buf[i], "%.*s", (int)len, p);
+      return buf[i];
+    }
+    p += len + (p[len] == ',');
+  }
+  return NULL;
+}
+
+int64_t ir_numel(const IrShape *s, int64_t batch) {
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++) n *= s->dim[i] == IR_BATCH ? batch : s->dim[i];
+  return n;
+}
+
+bool ir_shape_eq(const IrShape *a, const IrShape *b) {
+  if (a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dim[i] != b->dim[i]) return false;
+  return true;
+}
+
+int ir_shape_str(const IrShape *s, char *buf, size_t n) {
+  int w = snprintf(buf, n, "[");
+  for (int i = 0; i < s->rank; i++) {
+    const char *sep = i ? "," : "";
+    if (s->dim[i] == IR_BATCH) w += snprintf(buf + w, n - w, "%sB", sep);
+    else w += snprintf(buf + w, n - w, "%s%lld", sep, (long long)s->dim[i]);
+  }
+  return w + snprintf(buf + w, n - w, "]");
+}
+
+IrGraph *ir_graph_new(const char *name) {
+  IrGraph *g = calloc(1, sizeof *g);
+  g->name = ir_strdup(g, name);
+  return g;
+}
+
+void ir_graph_free(IrGraph *g) {
+  if (!g) return;
+  for (int i = 0; i < g->nstrings; i++) free(g->strings[i]);
+  free(g->strings);
+  free(g->nodes);
+  free(g);
+}
+
+const char *ir_strdup(IrGraph *g, const char *s) {
+  if (!s) return NULL;
+  if (g->nstrings == g->capstrings) {
+    g->capstrings = g->capstrings ? 2 * g->capstrings : 16;
+    g->strings = realloc(g->strings, g->capstrings * sizeof *g->strings);
+  }
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  memcpy(p, s, n);
+  return g->strings[g->nstrings++] = p;
+}
+
+IrNode *ir_node(IrGraph *g, int id) {
+  assert(id >= 0 && id < g->count);
+  return &g->nodes[id];
+}
+
+static int append(IrGraph *g, IrOp op, IrLoc loc) {
+  if (g->count == g->cap) {
+    g->cap = g->cap ? 2 * g->cap : 64;
+    g->nodes = realloc(g->nodes, g->cap * sizeof *g->nodes);
+  }
+  IrNode *n = &g->nodes[g->count];
+  memset(n, 0, sizeof *n);
+  n->op = op;
+  n->loc = loc;
+  n->group = -1;
+  n->offset = -1;
+  return g->count++;
+}
+
+int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc) {
+  int id = append(g, IR_OP_INPUT, loc);
+  IrNode *n = &g->nodes[id];
+  n->name = ir_strdup(g, name);
+  n->dtype = dt;
+  n->shape = shape;
+  n->attr[0] = g->ninputs++;
+  return id;
+}
+
+int ir_param(IrGraph *g, const char *name, IrRole role, IrInit init, IrShape shape, IrLoc loc) {
+  int id = append(g, IR_OP_PARAM, loc);
+  IrNode *n = &g->nodes[id];
+  n->name = ir_strdup(g, name);
+  n->role = role;
+  n->init = init;
+  n->attr[0] = g->nparams++;
+  n->dtype = IR_F32;
+  n->shape = shape;
+  return id;
+}
+
+int ir_const(IrGraph *g, double value, IrLoc loc) {
+  int id = append(g, IR_OP_CONST, loc);
+  g->nodes[id].value = value;
+  return id;
+}
+
+int ir_batch_size(IrGraph *g, IrLoc loc) { return append(g, IR_OP_BATCH_SIZE, loc); }
+
+int ir_emit(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrLoc loc) {
+  assert(nin == ir_op_arity(op) && nin <= IR_MAX_IN);
+  for (int i = 0; i < nin; i++)
+    if (in[i] < 0) return -1;
+  int id = append(g, op, loc);
+  IrNode *n = &g->nodes[id];
+  n->nin = nin;
+  memcpy(n->in, in, nin * sizeof *in);
+  if (attr) memcpy(n->attr, attr, sizeof n->attr);
+  if (!ir_infer_type(g, n)) {
+    g->count--; /* drop the ill-typed node */
+    return -1;
+  }
+  return id;
+}
+
+int ir_unary(IrGraph *g, IrOp op, int a, IrLoc loc) { return ir_emit(g, op, 1, &a, NULL, loc); }
+
+int ir_binary(IrGraph *g, IrOp op, int a, int b, IrLoc loc) {
+  int in[2] = {a, b};
+  return ir_emit(g, op, 2, in, NULL, loc);
+}
+
+int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrShape shape,
+                  IrLoc loc) {
+  for (int i = 0; i < nin; i++)
+    if (in[i] < 0) return -1;
+  int id = append(g, op, loc);
+  IrNode *n = &g->nodes[id];
+  n->nin = nin;
+  memcpy(n->in, in, nin * sizeof *in);
+  if (attr) memcpy(n->attr, attr, sizeof n->attr);
+  n->shape = shape; /* the shape rule checks it instead of deriving it */
+  if (!ir_infer_type(g, n)) {
+    g->count--;
+    return -1;
+  }
+  return id;
+}
+
+int ir_reshape(IrGraph *g, int a, IrShape shape, IrLoc loc) {
+  return ir_emit_typed(g, IR_OP_RESHAPE, 1, &a, NULL, shape, loc);
+}
+
+int ir_output(IrGraph *g, const char *name, int value, IrLoc loc) {
+  int64_t attr[IR_MAX_ATTR] = {g->noutputs};
+  int id = ir_emit(g, IR_OP_OUTPUT, 1, &value, attr, loc);
+  if (id < 0) return -1;
+  g->nodes[id].name = ir_strdup(g, name);
+  g->noutputs++;
+  return id;
+}

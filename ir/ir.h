@@ -1,0 +1,135 @@
+/* ir.h — nnd's dataflow IR and its diagnostics.
+ *
+ * A graph is a list of nodes in topological order: every operand id is smaller
+ * than the id of its user, so a forward walk is a valid schedule and a backward
+ * walk is a valid reverse-mode order. Every node has a static type (dtype and
+ * shape); dimension 0 may be IR_BATCH, the batch size known only at run time.
+ * Every node carries the .nnd location it came from, also when a pass made it.
+ * A graph owns all its memory (nodes, names) and frees it at once. */
+#ifndef NND_IR_H
+#define NND_IR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops.h"
+
+/* ---- source locations and diagnostics (diag.c) ---- */
+
+typedef struct {
+  const char *file; /* interned by diag_add_source; NULL = no location */
+  int line, col;
+} IrLoc;
+
+const char *diag_add_source(const char *file, const char *text);
+void diag_error(IrLoc loc, const char *fmt, ...);
+void diag_warning(IrLoc loc, const char *fmt, ...);
+void diag_note(IrLoc loc, const char *fmt, ...);
+int diag_error_count(void);
+void diag_reset(void);
+
+/* ---- types ---- */
+
+#define IR_MAX_RANK 4
+#define IR_BATCH (-1) /* dim[0] only: the runtime batch size */
+
+typedef enum { IR_F32, IR_I32 } IrDType;
+
+typedef struct {
+  int rank;
+  int64_t dim[IR_MAX_RANK];
+} IrShape;
+
+typedef enum {
+#define X(e, name, arity, kind, attrs) IR_OP_##e,
+  IR_OPS(X)
+#undef X
+  IR_OP_COUNT
+} IrOp;
+
+typedef enum { IR_KIND_LEAF, IR_KIND_ELTWISE, IR_KIND_OTHER } IrKind;
+
+typedef enum {
+  IR_ROLE_NONE,
+  IR_ROLE_WEIGHT,   /* trained parameter */
+  IR_ROLE_OPTSTATE, /* optimizer state: moments, step counter */
+} IrRole;
+
+typedef enum { IR_INIT_ZEROS, IR_INIT_GLOROT_UNIFORM } IrInit;
+
+#define IR_MAX_IN 2
+#define IR_MAX_ATTR 3
+
+typedef struct {
+  IrOp op;
+  IrDType dtype;
+  IrShape shape;
+  int nin;
+  int in[IR_MAX_IN];
+  int64_t attr[IR_MAX_ATTR];
+  double value;      /* CONST */
+  const char *name;  /* INPUT / PARAM / OUTPUT names */
+  IrRole role;       /* PARAM */
+  IrInit init;       /* PARAM */
+  IrLoc loc;
+  int group;         /* kernel id (fuse), -1 before fusion */
+  int64_t offset;    /* byte offset in the step's arena (plan), -1 = no arena buffer */
+} IrNode;
+
+typedef struct {
+  const char *name;
+  IrNode *nodes;
+  int count, cap;
+  int ninputs, noutputs, nparams; /* slots of INPUT, OUTPUT, PARAM nodes */
+  int nkernels;                    /* after fuse */
+  int64_t max_batch, arena_bytes;  /* after plan */
+  char **strings; /* names owned by the graph */
+  int nstrings, capstrings;
+} IrGraph;
+
+/* ---- op table queries ---- */
+const char *ir_op_name(IrOp op);
+int ir_op_arity(IrOp op);
+IrKind ir_op_kind(IrOp op);
+const char *ir_op_attr_name(IrOp op, int i); /* NULL past the last */
+
+/* ---- shapes ---- */
+int64_t ir_numel(const IrShape *s, int64_t batch); /* batch substitutes IR_BATCH */
+bool ir_shape_eq(const IrShape *a, const IrShape *b);
+int ir_shape_str(const IrShape *s, char *buf, size_t n);
+
+/* ---- graphs ---- */
+IrGraph *ir_graph_new(const char *name);
+void ir_graph_free(IrGraph *g);
+const char *ir_strdup(IrGraph *g, const char *s);
+IrNode *ir_node(IrGraph *g, int id);
+
+int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc);
+int ir_param(IrGraph *g, const char *name, IrRole role, IrInit init, IrShape shape, IrLoc loc);
+int ir_const(IrGraph *g, double value, IrLoc loc);
+int ir_batch_size(IrGraph *g, IrLoc loc);
+/* An op with operands and attributes; its type comes from the shape rule.
+ * On a shape error it reports at loc and returns -1 (and -1 operands are
+ * passed through as -1, so builders can chain without checking each step). */
+int ir_emit(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrLoc loc);
+int ir_unary(IrGraph *g, IrOp op, int a, IrLoc loc);
+int ir_binary(IrGraph *g, IrOp op, int a, int b, IrLoc loc);
+/* ops whose result shape is an argument rather than derived: reshape, random_uniform */
+int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrShape shape,
+                  IrLoc loc);
+int ir_reshape(IrGraph *g, int a, IrShape shape, IrLoc loc);
+int ir_output(IrGraph *g, const char *name, int value, IrLoc loc);
+
+/* shape.c: fill n->dtype/n->shape from operands; false + diagnostic on error */
+bool ir_infer_type(IrGraph *g, IrNode *n);
+
+/* verify.c: structural invariants; false + diagnostics naming the node */
+bool ir_verify(IrGraph *g, const char *after_pass);
+
+/* print.c */
+#include <stdio.h>
+void ir_print(FILE *out, const IrGraph *g);
+
+#endif

@@ -1,0 +1,60 @@
+/* print.c — the textual IR. One node a line:
+ *   %4 = matmul(%3, %1) {transpose_a = 0, transpose_b = 0} : f32[B,128] loc("m.nnd":7:7)
+ * Leaves print their payload instead of operands: input/param names and roles,
+ * const values (shortest text that reads back to the same double). After
+ * fusion each node in a kernel shows `kernel(N)`. */
+#include <stdlib.h>
+
+#include "ir.h"
+
+static const char *role_name[] = {"", "weight", "optstate"};
+static const char *init_name[] = {"zeros", "glorot_uniform"};
+
+static void print_double(FILE *out, double v) {
+  char buf[32];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v) break;
+  }
+  fputs(buf, out);
+}
+
+static void print_payload(FILE *out, const IrNode *n) {
+  switch (n->op) {
+  case IR_OP_INPUT: fprintf(out, " \"%s\"", n->name); break;
+  case IR_OP_PARAM: fprintf(out, " %s %s \"%s\"", role_name[n->role], init_name[n->init], n->name); break;
+  case IR_OP_CONST: fputc(' ', out); print_double(out, n->value); break;
+  case IR_OP_OUTPUT: fprintf(out, " \"%s\" ", n->name); break;
+  default: break;
+  }
+}
+
+static void print_attrs(FILE *out, const IrNode *n) {
+  for (int i = 0; ir_op_attr_name(n->op, i); i++)
+    fprintf(out, "%s%s = %lld", i ? ", " : " {", ir_op_attr_name(n->op, i), (long long)n->attr[i]);
+  if (ir_op_attr_name(n->op, 0)) fputc('}', out);
+}
+
+static void print_node(FILE *out, const IrNode *n, int id) {
+  char shape[96];
+  fprintf(out, "  %%%d = %s", id, ir_op_name(n->op));
+  print_payload(out, n);
+  if (n->nin) {
+    fputc('(', out);
+    for (int i = 0; i < n->nin; i++) fprintf(out, "%s%%%d", i ? ", " : "", n->in[i]);
+    fputc(')', out);
+  }
+  print_attrs(out, n);
+  ir_shape_str(&n->shape, shape, sizeof shape);
+  fprintf(out, " : %s%s", n->dtype == IR_F32 ? "f32" : "i32", shape);
+  if (n->group >= 0) fprintf(out, " kernel(%d)", n->group);
+  if (n->offset >= 0) fprintf(out, " arena(%lld)", (long long)n->offset);
+  if (n->loc.file) fprintf(out, " loc(\"%s\":%d:%d)", n->loc.file, n->loc.line, n->loc.col);
+  fputc('\n', out);
+}
+
+void ir_print(FILE *out, const IrGraph *g) {
+  fprintf(out, "graph @%s {\n", g->name);
+  for (int i = 0; i < g->count; i++) print_node(out, &g->nodes[i], i);
+  fputs("}\n", out);
+}

@@ -1,0 +1,166 @@
+/* autodiff.c — reverse-mode differentiation of the graph's "loss" output.
+ *
+ * Walks the nodes backwards from the loss (the node order is topological) and
+ * asks each op's backward rule for the gradients of its operands, summing the
+ * contributions to each value. Only values on a path from a weight to the loss
+ * get gradients. Every node a rule makes carries the forward node's location.
+ * With an optimizer the weight updates are appended (optimizer.c), making one
+ * training-step graph; without one, each gradient becomes an output
+ * "grad:<weight>" (for gradient checking). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+typedef struct {
+  IrGraph *g;
+  int *grad;   /* gradient of each forward node, -1 = none yet */
+  bool *needs; /* node depends on a weight */
+} Ad;
+
+static int cst(Ad *ad, double v, IrLoc loc) { return ir_const(ad->g, v, loc); }
+static int bin(Ad *ad, IrOp op, int a, int b, IrLoc loc) { return ir_binary(ad->g, op, a, b, loc); }
+
+/* sum a broadcast gradient back down to the shape of the operand it came from */
+int ps_unbroadcast(IrGraph *g, int value, const IrShape *to, IrLoc loc) {
+  IrShape from = ir_node(g, value)->shape;
+  if (ir_shape_eq(&from, to)) return value;
+  int64_t axes = 0;
+  int lead = from.rank - to->rank;
+  for (int i = 0; i < from.rank; i++)
+    if (i < lead || (to->dim[i - lead] == 1 && from.dim[i] != 1)) axes |= 1 << i;
+  int64_t attr[IR_MAX_ATTR] = {axes};
+  int s = axes ? ir_emit(g, IR_OP_REDUCE_SUM, 1, &value, attr, loc) : value;
+  return ir_reshape(g, s, *to, loc);
+}
+
+static void accumulate(Ad *ad, int x, int d) {
+  if (d < 0 || !ad->needs[x]) return;
+  IrNode *n = ir_node(ad->g, x);
+  d = ps_unbroadcast(ad->g, d, &n->shape, n->loc);
+  ad->grad[x] = ad->grad[x] < 0 ? d : bin(ad, IR_OP_ADD, ad->grad[x], d, n->loc);
+}
+
+static void matmul_backward(Ad *ad, const IrNode *n, int g) {
+  int a = n->in[0], b = n->in[1];
+  int ta = n->attr[0] != 0, tb = n->attr[1] != 0;
+  /* C = op(A) op(B): dA and dB as matmuls with transpose flags, no copies */
+  int64_t fa[IR_MAX_ATTR], fb[IR_MAX_ATTR];
+  int ia[2], ib[2];
+  if (!ta) { ia[0] = g; ia[1] = b; fa[0] = 0; fa[1] = !tb; }
+  else     { ia[0] = b; ia[1] = g; fa[0] = tb;  fa[1] = 1; }
+  if (!tb) { ib[0] = a; ib[1] = g; fb[0] = !ta; fb[1] = 0; }
+  else     { ib[0] = g; ib[1] = a; fb[0] = 1; fb[1] = ta; }
+  fa[2] = fb[2] = 0;
+  if (ad->needs[a]) accumulate(ad, a, ir_emit(ad->g, IR_OP_MATMUL, 2, ia, fa, n->loc));
+  if (ad->needs[b]) accumulate(ad, b, ir_emit(ad->g, IR_OP_MATMUL, 2, ib, fb, n->loc));
+}
+
+/* d log_softmax: g - softmax(x) * sum(g) over the last axis */
+static int log_softmax_backward(Ad *ad, int y, int g, IrLoc loc) {
+  int64_t last[IR_MAX_ATTR] = {1 << (ir_node(ad->g, y)->shape.rank - 1)};
+  int s = ir_emit(ad->g, IR_OP_REDUCE_SUM, 1, &g, last, loc);
+  return bin(ad, IR_OP_SUB, g, bin(ad, IR_OP_MUL, ir_unary(ad->g, IR_OP_EXP, y, loc), s, loc), loc);
+}
+
+/* the backward rule of each op: gradients of the operands of node `id` given g */
+static void backward(Ad *ad, int id, int g) {
+  const IrNode n = *ir_node(ad->g, id); /* copy: emitting may move the node array */
+  int a = n.in[0], b = n.in[1];
+  IrLoc l = n.loc;
+  switch (n.op) {
+  case IR_OP_ADD: accumulate(ad, a, g); accumulate(ad, b, g); break;
+  case IR_OP_SUB: accumulate(ad, a, g); accumulate(ad, b, ir_unary(ad->g, IR_OP_NEG, g, l)); break;
+  case IR_OP_MUL:
+    accumulate(ad, a, bin(ad, IR_OP_MUL, g, b, l));
+    accumulate(ad, b, bin(ad, IR_OP_MUL, g, a, l));
+    break;
+  case IR_OP_DIV:
+    accumulate(ad, a, bin(ad, IR_OP_DIV, g, b, l));
+    if (ad->needs[b])
+      accumulate(ad, b, ir_unary(ad->g, IR_OP_NEG, bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, g, id, l), b, l), l));
+    break;
+  case IR_OP_MAX:
+    accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GE, a, b, l), l));
+    accumulate(ad, b, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, b, a, l), l));
+    break;
+  case IR_OP_POW: /* d/da a^b = b a^(b-1); the exponent is treated as constant */
+    accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_MUL, b,
+                 bin(ad, IR_OP_POW, a, bin(ad, IR_OP_SUB, b, cst(ad, 1, l), l), l), l), l));
+    break;
+  case IR_OP_NEG: accumulate(ad, a, ir_unary(ad->g, IR_OP_NEG, g, l)); break;
+  case IR_OP_EXP: accumulate(ad, a, bin(ad, IR_OP_MUL, g, id, l)); break;
+  case IR_OP_LOG: accumulate(ad, a, bin(ad, IR_OP_DIV, g, a, l)); break;
+  case IR_OP_SQRT: accumulate(ad, a, bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, g, cst(ad, 0.5, l), l), id, l)); break;
+  case IR_OP_RELU: accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, id, cst(ad, 0, l), l), l)); break;
+  case IR_OP_BROADCAST: accumulate(ad, a, g); break; /* accumulate sums it back down */
+  case IR_OP_REDUCE_SUM:
+    accumulate(ad, a, ir_emit_typed(ad->g, IR_OP_BROADCAST, 1, &g, NULL, ir_node(ad->g, a)->shape, l));
+    break;
+  case IR_OP_RESHAPE: accumulate(ad, a, ir_reshape(ad->g, g, ir_node(ad->g, a)->shape, l)); break;
+  case IR_OP_MATMUL: matmul_backward(ad, &n, g); break;
+  case IR_OP_LOG_SOFTMAX: accumulate(ad, a, log_softmax_backward(ad, id, g, l)); break;
+  /* piecewise constant or not differentiable: no gradient flows */
+  case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_ARGMAX: case IR_OP_ONE_HOT:
+  case IR_OP_RANDOM_UNIFORM:
+  /* leaves and sinks */
+  case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
+  case IR_OP_ASSIGN: case IR_OP_OUTPUT: case IR_OP_COUNT: break;
+  }
+}
+
+static int find_loss(IrGraph *g) {
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_OUTPUT && strcmp(g->nodes[i].name, "loss") == 0) return i;
+  return -1;
+}
+
+static void mark_needs(Ad *ad, int upto) {
+  for (int i = 0; i <= upto; i++) {
+    IrNode *n = ir_node(ad->g, i);
+    ad->needs[i] = n->op == IR_OP_PARAM && n->role == IR_ROLE_WEIGHT;
+    for (int k = 0; k < n->nin; k++) ad->needs[i] |= ad->needs[n->in[k]];
+  }
+}
+
+static void collect_weights(Ad *ad, int nforward, int *weights, int *grads, int *count) {
+  *count = 0;
+  for (int i = 0; i < nforward; i++) {
+    IrNode *n = ir_node(ad->g, i);
+    if (n->op != IR_OP_PARAM || n->role != IR_ROLE_WEIGHT) continue;
+    if (ad->grad[i] < 0) { /* the loss does not depend on it: gradient zero */
+      IrShape s = n->shape;
+      ad->grad[i] = ir_emit_typed(ad->g, IR_OP_BROADCAST, 1, (int[]){cst(ad, 0, n->loc)}, NULL, s, n->loc);
+    }
+    weights[*count] = i;
+    grads[(*count)++] = ad->grad[i];
+  }
+}
+
+bool ps_autodiff(IrGraph *g, const PsOptions *opt) {
+  int loss = find_loss(g);
+  if (loss < 0) {
+    diag_error((IrLoc){0}, "autodiff: the graph has no output named \"loss\"");
+    return false;
+  }
+  int nforward = g->count;
+  Ad ad = {g, malloc(nforward * sizeof(int)), calloc(nforward, sizeof(bool))};
+  for (int i = 0; i < nforward; i++) ad.grad[i] = -1;
+  int root = g->nodes[loss].in[0];
+  mark_needs(&ad, root);
+  ad.grad[root] = cst(&ad, 1.0, g->nodes[loss].loc);
+  for (int i = root; i >= 0; i--)
+    if (ad.grad[i] >= 0 && ad.needs[i]) backward(&ad, i, ad.grad[i]);
+  int *weights = malloc(nforward * sizeof(int)), *grads = malloc(nforward * sizeof(int)), n;
+  collect_weights(&ad, nforward, weights, grads, &n);
+  int before = diag_error_count();
+  if (opt->optimizer.kind != PS_OPT_NONE) ps_append_update(g, &opt->optimizer, weights, grads, n);
+  else
+    for (int i = 0; i < n; i++) {
+      char name[160];
+      snprintf(name, sizeof name, "grad:%s", g->nodes[weights[i]].name);
+      ir_output(g, name, grads[i], g->nodes[weights[i]].loc);
+    }
+  free(ad.grad), free(ad.needs), free(weights), free(grads);
+  return diag_error_count() == before;
+}

@@ -1,0 +1,34 @@
+/* dce.c — dead code elimination: keeps the nodes that an output or an
+ * assignment depends on, plus every input and parameter (they are the graph's
+ * interface, and their slots must stay stable), and renumbers the rest densely
+ * in the same order, so the graph stays topologically sorted. */
+#include <stdlib.h>
+
+#include "passes.h"
+
+static bool is_root(const IrNode *n) {
+  return n->op == IR_OP_OUTPUT || n->op == IR_OP_ASSIGN || n->op == IR_OP_INPUT ||
+         n->op == IR_OP_PARAM;
+}
+
+bool ps_dce(IrGraph *g, const PsOptions *opt) {
+  (void)opt;
+  bool *live = calloc((size_t)g->count + 1, sizeof *live);
+  for (int i = g->count - 1; i >= 0; i--) {
+    IrNode *n = &g->nodes[i];
+    live[i] |= is_root(n);
+    for (int k = 0; live[i] && k < n->nin; k++) live[n->in[k]] = true;
+  }
+  int *remap = malloc(((size_t)g->count + 1) * sizeof *remap), kept = 0;
+  for (int i = 0; i < g->count; i++) {
+    if (!live[i]) continue;
+    IrNode n = g->nodes[i];
+    for (int k = 0; k < n.nin; k++) n.in[k] = remap[n.in[k]];
+    remap[i] = kept;
+    g->nodes[kept++] = n;
+  }
+  g->count = kept;
+  free(live);
+  free(remap);
+  return true;
+}

@@ -1,0 +1,99 @@
+/* plan.c — memory planning: one arena per step function, an offset for every
+ * value that must live in memory between kernels.
+ *
+ * A value needs a buffer when a kernel computes it and a different kernel (or
+ * a view of it that another kernel reads) uses it; values used only inside
+ * their own fused loop stay in registers. Inputs, outputs and parameters live
+ * outside the arena. A buffer is live from the kernel that writes it to the
+ * last kernel that reads it; buffers whose lifetimes overlap get disjoint
+ * bytes, others may share (first fit, in order of first use). Sizes are for
+ * opt->max_batch rows. Views (reshape) get the offset of what they view. */
+#include <stdlib.h>
+
+#include "passes.h"
+
+#define ALIGN 64
+
+typedef struct {
+  int node;
+  int start, end; /* kernel positions */
+  int64_t size, offset;
+} Buffer;
+
+static int root_of(const IrGraph *g, int v) {
+  while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
+  return v;
+}
+
+static bool in_arena(const IrNode *n) {
+  return n->group >= 0 && n->op != IR_OP_OUTPUT && n->op != IR_OP_ASSIGN;
+}
+
+/* last kernel reading v from memory, or -1 if v never leaves its loop */
+static int last_reader(const IrGraph *g, int v) {
+  int last = -1;
+  for (int i = 0; i < g->count; i++)
+    for (int k = 0; k < g->nodes[i].nin; k++) {
+      int u = g->nodes[i].in[k];
+      if (root_of(g, u) != v || g->nodes[i].group < 0) continue;
+      bool from_memory = u != v || g->nodes[i].group != g->nodes[v].group;
+      if (from_memory && g->nodes[i].group > last) last = g->nodes[i].group;
+    }
+  return last;
+}
+
+static bool overlaps(const Buffer *a, const Buffer *b) {
+  bool live_together = a->start <= b->end && b->start <= a->end;
+  return live_together && a->offset < b->offset + b->size && b->offset < a->offset + a->size;
+}
+
+static int64_t first_fit(Buffer *bufs, int placed, Buffer *b) {
+  b->offset = 0;
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (int i = 0; i < placed; i++)
+      if (overlaps(&bufs[i], b)) {
+        b->offset = (bufs[i].offset + bufs[i].size + ALIGN - 1) / ALIGN * ALIGN;
+        moved = true;
+      }
+  }
+  return b->offset + b->size;
+}
+
+static int by_start(const void *x, const void *y) {
+  const Buffer *a = x, *b = y;
+  return a->start != b->start ? a->start - b->start : a->node - b->node;
+}
+
+bool ps_plan(IrGraph *g, const PsOptions *opt) {
+  Buffer *bufs = malloc((g->count + 1) * sizeof *bufs);
+  int n = 0;
+  if (g->nkernels == 0 && g->count > 0) {
+    diag_error((IrLoc){0}, "plan: the graph has no kernels yet; run 'fuse' before 'plan'");
+    free(bufs);
+    return false;
+  }
+  for (int i = 0; i < g->count; i++) {
+    IrNode *nd = &g->nodes[i];
+    nd->offset = -1;
+    int end = in_arena(nd) ? last_reader(g, i) : -1;
+    bool own_kernel = ir_op_kind(nd->op) != IR_KIND_ELTWISE;
+    if (in_arena(nd) && (end >= 0 || own_kernel)) {
+      int64_t size = ir_numel(&nd->shape, opt->max_batch) * 4;
+      bufs[n++] = (Buffer){i, nd->group, end < nd->group ? nd->group : end, size, 0};
+    }
+  }
+  qsort(bufs, n, sizeof *bufs, by_start);
+  int64_t total = 0;
+  for (int i = 0; i < n; i++) {
+    int64_t top = first_fit(bufs, i, &bufs[i]);
+    if (top > total) total = top;
+    g->nodes[bufs[i].node].offset = bufs[i].offset;
+  }
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_RESHAPE) g->nodes[i].offset = g->nodes[root_of(g, i)].offset;
+  g->max_batch = opt->max_batch;
+  g->arena_bytes = total;
+  free(bufs);
+  return true;
+}

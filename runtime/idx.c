@@ -1,0 +1,128 @@
+/* idx.c — the IDX format (LeCun's MNIST files): a 4-byte magic (0, 0, element
+ * type, rank), rank big-endian u32 dimensions, then the elements, big-endian.
+ * gzip'd or plain (zlib reads both). The file must hold exactly the elements
+ * its header promises: short files and trailing bytes are errors. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "runtime.h"
+
+typedef struct {
+  int code, size;
+  const char *name;
+} IdxType;
+
+static const IdxType idx_types[] = {
+    {0x08, 1, "u8"}, {0x09, 1, "i8"}, {0x0B, 2, "i16"}, {0x0C, 4, "i32"}, {0x0D, 4, "f32"}, {0x0E, 8, "f64"},
+};
+
+static const IdxType *idx_type(int code) {
+  for (size_t i = 0; i < sizeof idx_types / sizeof *idx_types; i++)
+    if (idx_types[i].code == code) return &idx_types[i];
+  return NULL;
+}
+
+static double element(const unsigned char *p, int code) {
+  uint64_t v = 0;
+  int size = idx_type(code)->size;
+  for (int i = 0; i < size; i++) v = v << 8 | p[i];
+  switch (code) {
+  case 0x08: return (double)(uint8_t)v;
+  case 0x09: return (double)(int8_t)v;
+  case 0x0B: return (double)(int16_t)v;
+  case 0x0C: return (double)(int32_t)v;
+  case 0x0D: { uint32_t u = (uint32_t)v; float f; memcpy(&f, &u, 4); return f; }
+  default: { double d; memcpy(&d, &v, 8); return d; }
+  }
+}
+
+static bool read_header(gzFile f, const char *path, IrLoc at, int *code, RtTensor *t) {
+  unsigned char magic[4], dim[4];
+  if (gzread(f, magic, 4) != 4 || magic[0] || magic[1] || !idx_type(magic[2]) || magic[3] < 1 ||
+      magic[3] > IR_MAX_RANK) {
+    diag_error(at, "'%s' is not an IDX file (bad magic number)", path);
+    return false;
+  }
+  *code = magic[2];
+  t->rank = magic[3];
+  t->per_item = 1;
+  for (int i = 0; i < t->rank; i++) {
+    if (gzread(f, dim, 4) != 4) {
+      diag_error(at, "'%s' is truncated: the header ends inside dimension %d", path, i + 1);
+      return false;
+    }
+    t->dim[i] = (int64_t)dim[0] << 24 | dim[1] << 16 | dim[2] << 8 | dim[3];
+    if (i > 0) t->per_item *= t->dim[i];
+  }
+  t->count = t->dim[0];
+  if (t->count * t->per_item > ((int64_t)1 << 31)) {
+    diag_error(at, "'%s' is too large (%lld elements)", path, (long long)(t->count * t->per_item));
+    return false;
+  }
+  return true;
+}
+
+static bool convert(const unsigned char *raw, int code, IrDType dtype, double scale, const char *path,
+                    IrLoc at, RtTensor *t) {
+  int64_t n = t->count * t->per_item;
+  int size = idx_type(code)->size;
+  t->dtype = dtype;
+  t->data = malloc((n ? n : 1) * 4);
+  for (int64_t i = 0; i < n; i++) {
+    double v = element(raw + i * size, code);
+    if (dtype == IR_F32) {
+      ((float *)t->data)[i] = (float)(v * scale);
+    } else if (v != floor(v) || fabs(v) > 2147483647.0) {
+      diag_error(at, "'%s': element %lld is %g, not an integer", path, (long long)i, v);
+      return false;
+    } else {
+      ((int32_t *)t->data)[i] = (int32_t)v;
+    }
+  }
+  return true;
+}
+
+bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out) {
+  memset(out, 0, sizeof *out);
+  gzFile f = gzopen(path, "rb");
+  if (!f) {
+    diag_error(at, "cannot open '%s': %s", path, strerror(errno ? errno : ENOENT));
+    return false;
+  }
+  int code;
+  bool ok = read_header(f, path, at, &code, out);
+  unsigned char *raw = NULL;
+  if (ok) {
+    int64_t bytes = out->count * out->per_item * idx_type(code)->size;
+    raw = malloc(bytes ? bytes : 1);
+    int64_t got = gzread(f, raw, (unsigned)bytes);
+    unsigned char extra;
+    if (got != bytes) {
+      diag_error(at, "'%s' is truncated: the header promises %lld bytes of data, the file has %lld", path,
+                 (long long)bytes, (long long)(got < 0 ? 0 : got));
+      ok = false;
+    } else if (gzread(f, &extra, 1) > 0) {
+      diag_error(at, "'%s' has data after the %lld bytes its header describes", path, (long long)bytes);
+      ok = false;
+    }
+  }
+  int zerr;
+  const char *zmsg = gzerror(f, &zerr);
+  if (ok && zerr != Z_OK && zerr != Z_STREAM_END) {
+    diag_error(at, "'%s': %s", path, zmsg);
+    ok = false;
+  }
+  gzclose(f);
+  ok = ok && convert(raw, code, dtype, scale, path, at, out);
+  free(raw);
+  if (!ok) rt_tensor_free(out);
+  return ok;
+}
+
+void rt_tensor_free(RtTensor *t) {
+  free(t->data);
+  t->data = NULL;
+}

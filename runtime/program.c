@@ -1,0 +1,112 @@
+/* program.c — binds a compiled graph to memory: its arena, the parameter
+ * store (by name, so the training and the evaluation graph share weights),
+ * input buffers sized for max_batch rows, and scalar outputs. Also the
+ * parameter store and its initialisers. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static void *alloc64(size_t bytes) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, bytes ? (bytes + 63) / 64 * 64 : 64)) return NULL;
+  memset(p, 0, bytes ? bytes : 1);
+  return p;
+}
+
+int rt_params_find(const RtParams *p, const char *name) {
+  for (int i = 0; i < p->count; i++)
+    if (strcmp(p->names[i], name) == 0) return i;
+  return -1;
+}
+
+/* Glorot-uniform (Keras's default): U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
+static void init_param(float *data, const IrNode *n, RtRng *rng) {
+  int64_t count = ir_numel(&n->shape, 1);
+  if (n->init != IR_INIT_GLOROT_UNIFORM) return; /* zeros: alloc64 cleared it */
+  int64_t fan_out = n->shape.rank ? n->shape.dim[n->shape.rank - 1] : 1;
+  int64_t fan_in = count / (fan_out ? fan_out : 1);
+  double limit = sqrt(6.0 / (double)(fan_in + fan_out));
+  for (int64_t i = 0; i < count; i++) data[i] = (float)((2 * rt_rng_uniform(rng) - 1) * limit);
+}
+
+static int add_param(RtParams *p, const IrNode *n, RtRng *rng) {
+  if (p->count == p->cap) {
+    p->cap = p->cap ? 2 * p->cap : 16;
+    p->names = realloc(p->names, p->cap * sizeof *p->names);
+    p->data = realloc(p->data, p->cap * sizeof *p->data);
+    p->numel = realloc(p->numel, p->cap * sizeof *p->numel);
+  }
+  p->names[p->count] = strdup(n->name);
+  p->numel[p->count] = ir_numel(&n->shape, 1);
+  p->data[p->count] = alloc64(p->numel[p->count] * sizeof(float));
+  init_param(p->data[p->count], n, rng);
+  return p->count++;
+}
+
+void rt_params_free(RtParams *p) {
+  for (int i = 0; i < p->count; i++) {
+    free((char *)p->names[i]);
+    free(p->data[i]);
+  }
+  free(p->names);
+  free(p->data);
+  free(p->numel);
+  memset(p, 0, sizeof *p);
+}
+
+bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *store, RtRng *rng) {
+  memset(p, 0, sizeof *p);
+  p->g = g;
+  p->step = step;
+  p->arena = alloc64(g->arena_bytes);
+  p->params = calloc(g->nparams + 1, sizeof *p->params);
+  p->io = calloc(g->ninputs + g->noutputs + 1, sizeof *p->io);
+  p->outputs = calloc(g->noutputs + 1, sizeof *p->outputs);
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->op == IR_OP_PARAM) {
+      int k = rt_params_find(store, n->name);
+      if (k < 0) k = add_param(store, n, rng);
+      if (store->numel[k] != ir_numel(&n->shape, 1)) {
+        diag_error(n->loc, "parameter '%s' has %lld values in the store, the graph expects %lld", n->name,
+                   (long long)store->numel[k], (long long)ir_numel(&n->shape, 1));
+        return false;
+      }
+      p->params[n->attr[0]] = store->data[k];
+    } else if (n->op == IR_OP_INPUT) {
+      p->io[n->attr[0]] = alloc64(ir_numel(&n->shape, g->max_batch) * 4);
+    } else if (n->op == IR_OP_OUTPUT) {
+      if (n->shape.rank == 0) p->io[g->ninputs + n->attr[0]] = &p->outputs[n->attr[0]];
+      else p->io[g->ninputs + n->attr[0]] = alloc64(ir_numel(&n->shape, g->max_batch) * 4);
+    }
+  }
+  return p->arena && p->params && p->io;
+}
+
+void rt_program_free(RtProgram *p) {
+  if (!p->g) return;
+  for (int i = 0; i < p->g->count; i++) {
+    const IrNode *n = &p->g->nodes[i];
+    if (n->op == IR_OP_INPUT) free(p->io[n->attr[0]]);
+    if (n->op == IR_OP_OUTPUT && n->shape.rank) free(p->io[p->g->ninputs + n->attr[0]]);
+  }
+  free(p->arena);
+  free(p->params);
+  free(p->io);
+  free(p->outputs);
+  memset(p, 0, sizeof *p);
+}
+
+int rt_program_input(const RtProgram *p, const char *name) {
+  for (int i = 0; i < p->g->count; i++)
+    if (p->g->nodes[i].op == IR_OP_INPUT && strcmp(p->g->nodes[i].name, name) == 0) return p->g->nodes[i].attr[0];
+  return -1;
+}
+
+int rt_program_output(const RtProgram *p, const char *name) {
+  for (int i = 0; i < p->g->count; i++)
+    if (p->g->nodes[i].op == IR_OP_OUTPUT && strcmp(p->g->nodes[i].name, name) == 0) return p->g->nodes[i].attr[0];
+  return -1;
+}

@@ -1,0 +1,102 @@
+/* runtime.h — everything around the compiled step functions: data loading,
+ * the parameter store, the RNG, the loop over batches, and reporting. It holds
+ * no compute kernels: every tensor computation on the training and inference
+ * path runs in code that codegen/ generated. Library functions report errors
+ * as diagnostics and return false; they never exit. */
+#ifndef NND_RUNTIME_H
+#define NND_RUNTIME_H
+
+#include "../codegen/codegen.h"
+#include "../frontend/frontend.h"
+#include "../ir/ir.h"
+
+/* ---- rng.c: xoshiro256**, seeded through splitmix64 ---- */
+typedef struct {
+  uint64_t s[4];
+} RtRng;
+
+void rt_rng_seed(RtRng *r, uint64_t seed);
+uint64_t rt_rng_next(RtRng *r);
+double rt_rng_uniform(RtRng *r); /* [0, 1) */
+void rt_shuffle(RtRng *r, int64_t *perm, int64_t n);
+
+/* ---- idx.c: IDX files (optionally gzip'd) ---- */
+typedef struct {
+  IrDType dtype;
+  int64_t count;    /* examples: the first dimension */
+  int64_t per_item; /* values per example */
+  int rank;
+  int64_t dim[IR_MAX_RANK];
+  void *data; /* count * per_item floats or int32s */
+} RtTensor;
+
+/* Loads an IDX file as dtype, multiplying by scale. Errors name the file and
+ * are reported at `at` (the .nnd line that asked for it). */
+bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out);
+void rt_tensor_free(RtTensor *t);
+
+/* ---- params.c: parameters by name, shared by every compiled graph ---- */
+typedef struct {
+  int count, cap;
+  const char **names;
+  float **data;
+  int64_t *numel;
+} RtParams;
+
+void rt_params_free(RtParams *p);
+int rt_params_find(const RtParams *p, const char *name);
+
+/* ---- program.c: a compiled graph bound to its buffers ---- */
+typedef struct {
+  const IrGraph *g;
+  CgStepFn step;
+  char *arena;
+  float **params; /* by slot */
+  void **io;      /* by slot: inputs, then outputs */
+  float *outputs; /* scalar outputs, by output slot */
+} RtProgram;
+
+/* Binds g's parameters to the store by name, creating and initialising the
+ * missing ones (Glorot-uniform or zeros) from rng. */
+bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *store, RtRng *rng);
+void rt_program_free(RtProgram *p);
+int rt_program_input(const RtProgram *p, const char *name);   /* io slot or -1 */
+int rt_program_output(const RtProgram *p, const char *name);  /* output slot or -1 */
+
+/* ---- train.c: datasets, fit and evaluate ---- */
+typedef struct {
+  const char *name;
+  int ncols;
+  const char *input[8]; /* the model input each column feeds */
+  RtTensor col[8];
+  int64_t count;
+} RtData;
+
+bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g);
+void rt_data_free(RtData *d);
+
+typedef struct {
+  int epochs, batch;
+  uint64_t seed;
+  const char *log_path; /* JSON lines, one per epoch; NULL = none */
+  bool quiet;
+} RtFitOptions;
+
+/* Copies rows perm[start..start+n) of every column into the program's inputs. */
+void rt_gather(RtProgram *p, const RtData *d, const int64_t *perm, int64_t start, int64_t n);
+
+typedef struct {
+  double loss;
+  double metric[8]; /* averaged over examples, by output slot */
+  int nmetrics;
+} RtScores;
+
+bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out);
+bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const RtData *test_data,
+            const RtFitOptions *opt, RtRng *rng);
+
+/* ---- gradcheck.c: backward graph against central finite differences ---- */
+bool rt_gradcheck(RtProgram *grads, const RtData *d, int64_t n, RtRng *rng, double tolerance,
+                  double *worst);
+
+#endif

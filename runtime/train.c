@@ -1,0 +1,226 @@
+/* train.c — datasets, the loop over batches, evaluation and reporting.
+ *
+ * Each step the runtime copies a batch of (shuffled) rows into the program's
+ * input buffers, draws the step's dropout seed, calls the compiled step and
+ * reads back its scalar outputs: the mean loss over the batch and, for each
+ * metric, its sum over the batch. The last batch of an epoch may be partial;
+ * it is trained on like any other (n is a runtime argument of the step). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* ---- data ---- */
+
+static const IrNode *input_node(const IrGraph *g, const char *name) {
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_INPUT && strcmp(g->nodes[i].name, name) == 0) return &g->nodes[i];
+  return NULL;
+}
+
+/* the number of classes, if this input holds labels that feed a one_hot */
+static int64_t label_classes(const IrGraph *g, const IrNode *input) {
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->op != IR_OP_ONE_HOT) continue;
+    int v = n->in[0];
+    while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
+    if (&g->nodes[v] == input) return n->attr[0];
+  }
+  return 0;
+}
+
+static bool check_column(const IrGraph *g, const FeSource *s, const RtTensor *t) {
+  const IrNode *in = input_node(g, s->input);
+  int64_t want = ir_numel(&in->shape, 1), classes = label_classes(g, in);
+  if (t->per_item != want) {
+    diag_error(s->loc, "'%s' has %lld values per example; input '%s' takes %lld", s->path,
+               (long long)t->per_item, s->input, (long long)want);
+    return false;
+  }
+  for (int64_t i = 0; classes && i < t->count; i++) {
+    int32_t y = ((const int32_t *)t->data)[i];
+    if (y < 0 || y >= classes) {
+      diag_error(s->loc, "'%s': label %d of example %lld is outside [0, %lld)", s->path, y, (long long)i,
+                 (long long)classes);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g) {
+  memset(d, 0, sizeof *d);
+  d->name = spec->name;
+  for (int i = 0; i < spec->nsources; i++) {
+    const FeSource *s = &spec->sources[i];
+    const IrNode *in = input_node(g, s->input);
+    RtTensor *t = &d->col[d->ncols];
+    if (!in || !rt_load_idx(s->path, in->dtype, s->scale, s->loc, t)) goto fail;
+    d->input[d->ncols++] = s->input;
+    if (!check_column(g, s, t)) goto fail;
+    if (i > 0 && t->count != d->count) {
+      diag_error(s->loc, "'%s' has %lld examples but '%s' has %lld", s->path, (long long)t->count,
+                 spec->sources[0].path, (long long)d->count);
+      goto fail;
+    }
+    d->count = t->count;
+  }
+  return true;
+fail:
+  rt_data_free(d);
+  return false;
+}
+
+void rt_data_free(RtData *d) {
+  for (int i = 0; i < d->ncols; i++) rt_tensor_free(&d->col[i]);
+  d->ncols = 0;
+}
+
+void rt_gather(RtProgram *p, const RtData *d, const int64_t *perm, int64_t start, int64_t n) {
+  for (int c = 0; c < d->ncols; c++) {
+    int slot = rt_program_input(p, d->input[c]);
+    if (slot < 0) continue;
+    size_t row = d->col[c].per_item * 4;
+    char *dst = p->io[slot];
+    const char *src = d->col[c].data;
+    for (int64_t i = 0; i < n; i++) {
+      int64_t r = perm ? perm[start + i] : start + i;
+      memcpy(dst + i * row, src + r * row, row);
+    }
+  }
+}
+
+/* ---- running a step ---- */
+
+typedef struct {
+  double loss_sum, metric_sum[8];
+  int64_t seen;
+} Totals;
+
+static void run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
+  int seed = rt_program_input(p, "seed");
+  if (seed >= 0) *(int32_t *)p->io[seed] = (int32_t)(rt_rng_next(rng) >> 33);
+  p->step(p->arena, p->params, p->io, n);
+  for (int i = 0; i < p->g->noutputs && i < 8; i++) t->metric_sum[i] += p->outputs[i];
+  int loss = rt_program_output(p, "loss");
+  if (loss >= 0) t->loss_sum += (double)p->outputs[loss] * n;
+  t->seen += n;
+}
+
+static RtScores scores_of(const RtProgram *p, const Totals *t) {
+  RtScores s = {.loss = t->loss_sum / (double)(t->seen ? t->seen : 1)};
+  for (int i = 0; i < p->g->noutputs && i < 8; i++) s.metric[i] = t->metric_sum[i] / (double)(t->seen ? t->seen : 1);
+  s.nmetrics = p->g->noutputs;
+  return s;
+}
+
+bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out) {
+  Totals t = {0};
+  RtRng unused;
+  rt_rng_seed(&unused, 0);
+  for (int64_t start = 0; start < d->count; start += batch) {
+    int64_t n = d->count - start < batch ? d->count - start : batch;
+    rt_gather(eval, d, NULL, start, n);
+    run_batch(eval, n, &unused, &t);
+  }
+  *out = scores_of(eval, &t);
+  return true;
+}
+
+/* ---- reporting ---- */
+
+static const char *output_name(const IrGraph *g, int slot) {
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_OUTPUT && g->nodes[i].attr[0] == slot) return g->nodes[i].name;
+  return "?";
+}
+
+static void print_scores(FILE *out, const IrGraph *g, const char *prefix, const RtScores *s) {
+  fprintf(out, " - %sloss: %.4f", prefix, s->loss);
+  for (int i = 0; i < s->nmetrics && i < 8; i++)
+    if (strcmp(output_name(g, i), "loss") != 0) fprintf(out, " - %s%s: %.4f", prefix, output_name(g, i), s->metric[i]);
+}
+
+static void progress(FILE *out, const IrGraph *g, int64_t step, int64_t steps, double secs, const RtScores *s) {
+  int width = 30, done = (int)(width * step / (steps ? steps : 1));
+  fprintf(out, "\r%lld/%lld [", (long long)step, (long long)steps);
+  for (int i = 0; i < width; i++) fputc(i < done ? '=' : i == done ? '>' : '.', out);
+  fprintf(out, "] - %.0fs %.0fus/step", secs, 1e6 * secs / (double)(step ? step : 1));
+  print_scores(out, g, "", s);
+}
+
+static void log_json(FILE *log, const IrGraph *g, int epoch, const RtScores *tr, const RtScores *te, double secs) {
+  fprintf(log, "{\"epoch\": %d, \"loss\": %.6g", epoch, tr->loss);
+  for (int i = 0; i < tr->nmetrics && i < 8; i++)
+    if (strcmp(output_name(g, i), "loss") != 0) fprintf(log, ", \"%s\": %.6g", output_name(g, i), tr->metric[i]);
+  if (te) {
+    fprintf(log, ", \"test_loss\": %.6g", te->loss);
+    for (int i = 0; i < te->nmetrics && i < 8; i++)
+      if (strcmp(output_name(g, i), "loss") != 0) fprintf(log, ", \"test_%s\": %.6g", output_name(g, i), te->metric[i]);
+  }
+  fprintf(log, ", \"seconds\": %.3f}\n", secs);
+  fflush(log);
+}
+
+/* ---- fit ---- */
+
+static void train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *perm, RtRng *rng, bool live,
+                        RtScores *out, double *secs) {
+  Totals t = {0};
+  int64_t steps = (d->count + batch - 1) / batch, step = 0;
+  double t0 = now(), last_draw = 0;
+  rt_shuffle(rng, perm, d->count);
+  for (int64_t start = 0; start < d->count; start += batch) {
+    int64_t n = d->count - start < batch ? d->count - start : batch;
+    rt_gather(train, d, perm, start, n);
+    run_batch(train, n, rng, &t);
+    step++;
+    if (live && (now() - last_draw > 0.1 || step == steps)) {
+      RtScores s = scores_of(train, &t);
+      progress(stdout, train->g, step, steps, now() - t0, &s);
+      fflush(stdout);
+      last_draw = now();
+    }
+  }
+  *secs = now() - t0;
+  *out = scores_of(train, &t);
+  if (!live) progress(stdout, train->g, steps, steps, *secs, out);
+}
+
+bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const RtData *test_data,
+            const RtFitOptions *opt, RtRng *rng) {
+  FILE *log = NULL;
+  if (opt->log_path && !(log = fopen(opt->log_path, "w"))) {
+    diag_error((IrLoc){0}, "cannot write the log '%s'", opt->log_path);
+    return false;
+  }
+  int64_t *perm = malloc((train_data->count + 1) * sizeof *perm);
+  for (int64_t i = 0; i < train_data->count; i++) perm[i] = i;
+  bool live = isatty(fileno(stdout)) && !opt->quiet;
+  for (int epoch = 1; epoch <= opt->epochs; epoch++) {
+    RtScores tr, te;
+    double secs;
+    printf("Epoch %d/%d\n", epoch, opt->epochs);
+    train_epoch(train, train_data, opt->batch, perm, rng, live, &tr, &secs);
+    if (test_data) {
+      rt_evaluate(eval, test_data, opt->batch, &te);
+      print_scores(stdout, eval->g, "test_", &te);
+    }
+    putchar('\n');
+    fflush(stdout);
+    if (log) log_json(log, train->g, epoch, &tr, test_data ? &te : NULL, secs);
+  }
+  free(perm);
+  if (log) fclose(log);
+  return true;
+}
