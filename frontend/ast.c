@@ -55,8 +55,8 @@ static void push_arg(AstExpr *e, AstExpr *arg) {
   e->args = args;
 }
 
-AstExpr *fe_binop(int op, AstExpr *a, AstExpr *b) {
-  AstExpr *e = fe_expr(AST_BINOP, a->loc);
+AstExpr *fe_binop(int op, IrLoc loc, AstExpr *a, AstExpr *b) {
+  AstExpr *e = fe_expr(AST_BINOP, loc); /* the operator's location */
   e->op = op;
   push_arg(e, a);
   push_arg(e, b);

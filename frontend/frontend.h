@@ -65,7 +65,7 @@ void fe_ast_print(FILE *out, const AstFile *f);
 void *fe_alloc(size_t size);
 const char *fe_strdup(const char *s, size_t len);
 AstExpr *fe_expr(AstKind kind, IrLoc loc);
-AstExpr *fe_binop(int op, AstExpr *a, AstExpr *b);
+AstExpr *fe_binop(int op, IrLoc loc, AstExpr *a, AstExpr *b);
 AstExpr *fe_neg(IrLoc loc, AstExpr *a);
 AstExpr *fe_call(IrLoc loc, const char *name, AstExpr *args);
 AstExpr *fe_arg_list(AstExpr *list, AstExpr *arg);

@@ -78,11 +78,11 @@ type
 
 expr
   : primary
-  | expr '+' expr                   { $$ = fe_binop('+', $1, $3); }
-  | expr '-' expr                   { $$ = fe_binop('-', $1, $3); }
-  | expr '*' expr                   { $$ = fe_binop('*', $1, $3); }
-  | expr '/' expr                   { $$ = fe_binop('/', $1, $3); }
-  | expr '@' expr                   { $$ = fe_binop('@', $1, $3); }
+  | expr '+' expr                   { $$ = fe_binop('+', @2, $1, $3); }
+  | expr '-' expr                   { $$ = fe_binop('-', @2, $1, $3); }
+  | expr '*' expr                   { $$ = fe_binop('*', @2, $1, $3); }
+  | expr '/' expr                   { $$ = fe_binop('/', @2, $1, $3); }
+  | expr '@' expr                   { $$ = fe_binop('@', @2, $1, $3); }
   | '-' expr %prec NEG              { $$ = fe_neg(@1, $2); }
   ;
 

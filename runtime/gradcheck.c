@@ -36,6 +36,20 @@ static double central(RtProgram *p, int slot, float *w, const float *v, int64_t 
   return (plus - minus) / (2 * eps);
 }
 
+/* indices of the k largest |grad|, largest first */
+static int largest(const float *grad, int64_t count, int64_t *top, int k) {
+  int n = 0;
+  for (int64_t i = 0; i < count; i++) {
+    int at = n < k ? n++ : k;
+    while (at > 0 && fabsf(grad[i]) > fabsf(grad[top[at - 1]])) {
+      if (at < k) top[at] = top[at - 1];
+      at--;
+    }
+    if (at < k) top[at] = i;
+  }
+  return n;
+}
+
 static double check_weight(RtProgram *p, int slot, const IrNode *w, float *data, const float *grad, RtRng *rng) {
   int64_t count = ir_numel(&w->shape, 1);
   float *saved = malloc(count * sizeof *saved), *v = calloc(count, sizeof *v);
@@ -49,17 +63,15 @@ static double check_weight(RtProgram *p, int slot, const IrNode *w, float *data,
   worst = rel_error(analytic, numeric);
   printf("  %-28s direction  analytic % .6e  numeric % .6e  rel.err %.2e\n", w->name, analytic, numeric, worst);
   memset(v, 0, count * sizeof *v);
-  for (int k = 0; k < 3 && k < count; k++) {
-    int64_t best = 0;
-    for (int64_t i = 0; i < count; i++)
-      if (fabsf(grad[i]) > fabsf(grad[best]) && v[i] == 0) best = i;
-    v[best] = 1;
-    double num = central(p, slot, data, v, count, 1e-2), err = rel_error(grad[best], num);
-    v[best] = 2; /* taken */
-    printf("  %-28s [%6lld]   analytic % .6e  numeric % .6e  rel.err %.2e\n", w->name, (long long)best,
-           (double)grad[best], num, err);
+  int64_t top[3];
+  int ntop = largest(grad, count, top, 3);
+  for (int k = 0; k < ntop; k++) {
+    v[top[k]] = 1;
+    double num = central(p, slot, data, v, count, 1e-2), err = rel_error(grad[top[k]], num);
+    v[top[k]] = 0;
+    printf("  %-28s [%6lld]   analytic % .6e  numeric % .6e  rel.err %.2e\n", w->name, (long long)top[k],
+           (double)grad[top[k]], num, err);
     worst = fmax(worst, err);
-    for (int64_t i = 0; i < count; i++) v[i] = v[i] == 1 ? 2 : v[i];
   }
   memcpy(data, saved, count * sizeof *saved);
   free(saved);

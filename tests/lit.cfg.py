@@ -1,0 +1,20 @@
+# lit configuration for nnd: every test is a shell RUN line over the nnd
+# binary, checked with FileCheck (both from Debian's llvm-19-tools).
+import os
+
+import lit.formats
+
+config.name = "nnd"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".nnd", ".test"]
+config.excludes = ["Inputs", "lit.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+root = os.path.dirname(config.test_source_root)
+build = os.environ.get("NND_BUILD_DIR", os.path.join(root, "build"))
+config.test_exec_root = os.path.join(build, "tests")
+
+config.substitutions.append(("%nnd", os.path.join(build, "nnd")))
+config.substitutions.append(("%examples", os.path.join(root, "examples")))
+config.substitutions.append(("%python", "/usr/bin/python3"))
+config.environment["PATH"] = "/usr/lib/llvm-19/bin:" + os.environ.get("PATH", "")
+config.environment["FASHION"] = "/usr/share/datasets/fashion-mnist"
