@@ -68,25 +68,29 @@ static void backward(Ad *ad, int id, int g) {
   const IrNode n = *ir_node(ad->g, id); /* copy: emitting may move the node array */
   int a = n.in[0], b = n.in[1];
   IrLoc l = n.loc;
+  bool da = ad->needs[a], db = n.nin > 1 && ad->needs[b]; /* build only what flows somewhere */
   switch (n.op) {
   case IR_OP_ADD: accumulate(ad, a, g); accumulate(ad, b, g); break;
-  case IR_OP_SUB: accumulate(ad, a, g); accumulate(ad, b, ir_unary(ad->g, IR_OP_NEG, g, l)); break;
+  case IR_OP_SUB:
+    accumulate(ad, a, g);
+    if (db) accumulate(ad, b, ir_unary(ad->g, IR_OP_NEG, g, l));
+    break;
   case IR_OP_MUL:
-    accumulate(ad, a, bin(ad, IR_OP_MUL, g, b, l));
-    accumulate(ad, b, bin(ad, IR_OP_MUL, g, a, l));
+    if (da) accumulate(ad, a, bin(ad, IR_OP_MUL, g, b, l));
+    if (db) accumulate(ad, b, bin(ad, IR_OP_MUL, g, a, l));
     break;
   case IR_OP_DIV:
-    accumulate(ad, a, bin(ad, IR_OP_DIV, g, b, l));
-    if (ad->needs[b])
-      accumulate(ad, b, ir_unary(ad->g, IR_OP_NEG, bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, g, id, l), b, l), l));
+    if (da) accumulate(ad, a, bin(ad, IR_OP_DIV, g, b, l));
+    if (db) accumulate(ad, b, ir_unary(ad->g, IR_OP_NEG, bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, g, id, l), b, l), l));
     break;
   case IR_OP_MAX:
-    accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GE, a, b, l), l));
-    accumulate(ad, b, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, b, a, l), l));
+    if (da) accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GE, a, b, l), l));
+    if (db) accumulate(ad, b, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, b, a, l), l));
     break;
   case IR_OP_POW: /* d/da a^b = b a^(b-1); the exponent is treated as constant */
-    accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_MUL, b,
-                 bin(ad, IR_OP_POW, a, bin(ad, IR_OP_SUB, b, cst(ad, 1, l), l), l), l), l));
+    if (da)
+      accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_MUL, b,
+                   bin(ad, IR_OP_POW, a, bin(ad, IR_OP_SUB, b, cst(ad, 1, l), l), l), l), l));
     break;
   case IR_OP_NEG: accumulate(ad, a, ir_unary(ad->g, IR_OP_NEG, g, l)); break;
   case IR_OP_EXP: accumulate(ad, a, bin(ad, IR_OP_MUL, g, id, l)); break;
