@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of nnd against PyTorch on the Fashion-MNIST MLP
+# (examples/mnist_mlp.nnd vs bench/mnist_mlp_torch.py), run on the same
+# machine in the same run: first both on one thread, then with all cores.
+# Prints seconds per epoch, µs per step, test accuracy, and the speedup of
+# nnd (PyTorch time / nnd time).
+#
+# usage: bash bench/run.sh [--epochs N]        (default: 1 epoch)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EPOCHS=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --epochs) EPOCHS=$2; shift 2 ;;
+    --epochs=*) EPOCHS=${1#*=}; shift ;;
+    *) echo "usage: bash bench/run.sh [--epochs N]" >&2; exit 2 ;;
+  esac
+done
+
+PY=/usr/bin/python3
+CORES=$(nproc)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ ! -x build/nnd ]; then
+  echo "== building nnd"
+  cmake -S . -B build >/dev/null && cmake --build build -j2 >/dev/null
+fi
+
+# nnd: train, then turn its per-epoch JSON log into one line like the PyTorch one.
+run_nnd() {  # $1: label of the row
+  echo "== nnd ($1)"
+  build/nnd train examples/mnist_mlp.nnd --epochs "$EPOCHS" --quiet --log "$tmp/nnd.jsonl"
+  $PY - "$tmp/nnd.jsonl" "$1" >>"$tmp/results.jsonl" <<'EOF'
+import json, sys
+epochs = [json.loads(line) for line in open(sys.argv[1])]
+secs = sum(e["seconds"] for e in epochs)
+print(json.dumps({"setting": sys.argv[2], "framework": "nnd", "epochs": len(epochs), "train_seconds": secs,
+                  "test_accuracy": epochs[-1]["test_accuracy"]}))
+EOF
+}
+
+run_torch() {  # $1: label of the row, $2: threads
+  echo "== pytorch ($1)"
+  $PY bench/mnist_mlp_torch.py --epochs "$EPOCHS" --threads "$2" --json \
+    | $PY -c 'import json, sys; r = json.loads(sys.stdin.read()); r["setting"] = sys.argv[1]; print(json.dumps(r))' "$1" \
+    | tee -a "$tmp/results.jsonl"
+}
+
+# 1. one thread each: the baseline comparison
+ONE="1 thread"
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 run_nnd "$ONE"
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 run_torch "$ONE" 1
+
+# 2. all cores. PyTorch's own default here may be 1 thread (it can fail to detect
+#    the cores), so ask for them explicitly. nnd is single-threaded for now.
+ALL="$CORES cores"
+run_nnd "$ALL"
+run_torch "$ALL" "$CORES"
+
+blas=$($PY -c 'import os, torch
+print(next((os.path.realpath(l.split()[-1]) for l in open("/proc/self/maps") if "blas" in l), "none"))')
+
+$PY - "$tmp/results.jsonl" "$blas" <<'EOF'
+import json, sys
+STEPS = 1875  # 60000 training images / batch 32
+rows = [json.loads(line) for line in open(sys.argv[1])]
+print()
+print(f"Fashion-MNIST MLP, {rows[0]['epochs']} epoch(s), batch 32, {STEPS} steps/epoch")
+print(f"{'setting':<10} {'framework':<10} {'s/epoch':>8} {'us/step':>8} {'test acc':>9} {'speedup of nnd':>15}")
+for setting in dict.fromkeys(r["setting"] for r in rows):
+    pair = {r["framework"]: r for r in rows if r["setting"] == setting}
+    ratio = pair["pytorch"]["train_seconds"] / pair["nnd"]["train_seconds"]
+    for fw in ("nnd", "pytorch"):
+        r = pair[fw]
+        per_epoch = r["train_seconds"] / r["epochs"]
+        print(f"{setting:<10} {fw:<10} {per_epoch:>8.3f} {per_epoch / STEPS * 1e6:>8.0f} {r['test_accuracy']:>9.4f}"
+              f" {(f'{ratio:.2f}x' if fw == 'nnd' else ''):>15}")
+print("nnd is single-threaded for now: its all-cores row uses one core.")
+print(f"PyTorch's BLAS: {sys.argv[2]}")
+EOF
