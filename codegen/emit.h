@@ -36,8 +36,6 @@ typedef struct {
 } Kernel;
 
 /* module.c */
-int cg_root(const IrGraph *g, int v);
-bool cg_is_member(const Kernel *k, int node, int operand);
 LLVMValueRef cg_buffer(Kernel *k, int node);        /* where node's value lives */
 LLVMValueRef cg_store_buffer(Kernel *k, int node);  /* where node writes, NULL if nowhere */
 

@@ -106,7 +106,7 @@ static void store_at(Kernel *k, LLVMValueRef base, int id, LLVMValueRef idx, LLV
 static LLVMValueRef operand(Kernel *k, int u, const IrShape *dom, LLVMValueRef *coords) {
   Cg *c = k->cg;
   if (nd(k, u)->group == k->group) return k->val[u];
-  const IrNode *r = nd(k, cg_root(c->g, u));
+  const IrNode *r = nd(k, ir_alias_root(c->g, u));
   if (r->op == IR_OP_CONST) return f32c(c, r->value);
   if (r->op == IR_OP_BATCH_SIZE) return LLVMBuildSIToFP(c->b, k->n, c->f32, "");
   return load_at(k, u, index_in(k, &nd(k, u)->shape, dom, coords));
@@ -167,7 +167,6 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
 }
 
 static void emit_eltwise(Kernel *k, const int *members, int count) {
-  Cg *c = k->cg;
   IrShape dom = nd(k, members[0])->shape;
   Loop loops[IR_MAX_RANK];
   LLVMValueRef coords[IR_MAX_RANK];
@@ -184,7 +183,6 @@ static void emit_eltwise(Kernel *k, const int *members, int count) {
     if (dst) store_at(k, dst, members[i], flat, k->val[members[i]]);
   }
   for (int d = dom.rank - 1; d >= 0; d--) loop_end(k, &loops[d]);
-  (void)c;
 }
 
 /* ---- other kernels ---- */

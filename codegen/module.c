@@ -9,15 +9,10 @@
 
 #include "emit.h"
 
-int cg_root(const IrGraph *g, int v) {
-  while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
-  return v;
-}
-
 static bool inline_value(const IrNode *n) { return n->op == IR_OP_CONST || n->op == IR_OP_BATCH_SIZE; }
 
 static BufKey key_of(const IrGraph *g, int v) {
-  const IrNode *r = &g->nodes[cg_root(g, v)];
+  const IrNode *r = &g->nodes[ir_alias_root(g, v)];
   if (r->op == IR_OP_INPUT) return (BufKey){BUF_IO, r->attr[0]};
   if (r->op == IR_OP_PARAM) return (BufKey){BUF_PARAM, r->attr[0]};
   assert(r->offset >= 0 && "value read from memory has no buffer: plan has not run");
@@ -57,7 +52,7 @@ static void collect_buffers(Kernel *k) {
     if (n->group != k->group) continue;
     for (int j = 0; j < n->nin; j++) {
       int u = n->in[j];
-      if (g->nodes[u].group == k->group || inline_value(&g->nodes[cg_root(g, u)])) continue;
+      if (g->nodes[u].group == k->group || inline_value(&g->nodes[ir_alias_root(g, u)])) continue;
       find_key(k, key_of(g, u), true);
     }
     BufKey key;

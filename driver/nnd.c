@@ -241,13 +241,12 @@ static int cmd_train(const Cli *c) {
   bool ok = jit && train_spec && compile(jit, ast, &cfg, c, "train", &store, &rng, &tr) &&
             compile(jit, ast, &cfg, c, "eval", &store, &rng, &ev) && rt_data_load(&train, train_spec, tr.g) &&
             (!test_spec || rt_data_load(&test, test_spec, ev.g));
+  RtScores s;
   if (ok) {
     RtFitOptions fo = {cfg.epochs, cfg.batch, cfg.seed, c->log, c->quiet};
-    ok = rt_fit(&tr.prog, &ev.prog, &train, test_spec ? &test : NULL, &fo, &rng);
+    ok = rt_fit(&tr.prog, &ev.prog, &train, test_spec ? &test : NULL, &fo, &rng, &s);
   }
   if (ok && test_spec) {
-    RtScores s;
-    rt_evaluate(&ev.prog, &test, cfg.batch, &s);
     int acc = rt_program_output(&ev.prog, "accuracy");
     printf("test loss: %.4f\n", s.loss);
     if (acc >= 0) printf("test accuracy: %.4f\n", s.metric[acc]);
@@ -278,7 +277,7 @@ static int cmd_gradcheck(const Cli *c) {
     diag_error((IrLoc){0}, "the training data has %lld examples, fewer than the batch of %d", (long long)data.count, cfg.batch);
     ok = false;
   }
-  ok = ok && rt_gradcheck(&gr.prog, &data, cfg.batch, &rng, 1e-2, &worst);
+  ok = ok && rt_gradcheck(&gr.prog, &data, &rng, 1e-2, &worst);
   rt_data_free(&data);
   release(&gr);
   rt_params_free(&store);

@@ -133,7 +133,10 @@ int ir_const(IrGraph *g, double value, IrLoc loc) {
 
 int ir_batch_size(IrGraph *g, IrLoc loc) { return append(g, IR_OP_BATCH_SIZE, loc); }
 
-int ir_emit(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrLoc loc) {
+/* an op node; `shape` is the declared result shape (reshape, random_uniform,
+ * broadcast) or NULL to derive it. Ill-typed nodes are reported and dropped. */
+static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, const IrShape *shape,
+                IrLoc loc) {
   assert(nin == ir_op_arity(op) && nin <= IR_MAX_IN);
   for (int i = 0; i < nin; i++)
     if (in[i] < 0) return -1;
@@ -142,11 +145,21 @@ int ir_emit(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, Ir
   n->nin = nin;
   memcpy(n->in, in, nin * sizeof *in);
   if (attr) memcpy(n->attr, attr, sizeof n->attr);
+  if (shape) n->shape = *shape;
   if (!ir_infer_type(g, n)) {
-    g->count--; /* drop the ill-typed node */
+    g->count--;
     return -1;
   }
   return id;
+}
+
+int ir_emit(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrLoc loc) {
+  return make(g, op, nin, in, attr, NULL, loc);
+}
+
+int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrShape shape,
+                  IrLoc loc) {
+  return make(g, op, nin, in, attr, &shape, loc);
 }
 
 int ir_unary(IrGraph *g, IrOp op, int a, IrLoc loc) { return ir_emit(g, op, 1, &a, NULL, loc); }
@@ -154,23 +167,6 @@ int ir_unary(IrGraph *g, IrOp op, int a, IrLoc loc) { return ir_emit(g, op, 1, &
 int ir_binary(IrGraph *g, IrOp op, int a, int b, IrLoc loc) {
   int in[2] = {a, b};
   return ir_emit(g, op, 2, in, NULL, loc);
-}
-
-int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrShape shape,
-                  IrLoc loc) {
-  for (int i = 0; i < nin; i++)
-    if (in[i] < 0) return -1;
-  int id = append(g, op, loc);
-  IrNode *n = &g->nodes[id];
-  n->nin = nin;
-  memcpy(n->in, in, nin * sizeof *in);
-  if (attr) memcpy(n->attr, attr, sizeof n->attr);
-  n->shape = shape; /* the shape rule checks it instead of deriving it */
-  if (!ir_infer_type(g, n)) {
-    g->count--;
-    return -1;
-  }
-  return id;
 }
 
 int ir_reshape(IrGraph *g, int a, IrShape shape, IrLoc loc) {
@@ -184,4 +180,25 @@ int ir_output(IrGraph *g, const char *name, int value, IrLoc loc) {
   g->nodes[id].name = ir_strdup(g, name);
   g->noutputs++;
   return id;
+}
+
+IrUses ir_uses(const IrGraph *g) {
+  IrUses u = {calloc(g->count + 2, sizeof(int)), NULL};
+  for (int i = 0; i < g->count; i++)
+    for (int k = 0; k < g->nodes[i].nin; k++) u.start[g->nodes[i].in[k] + 2]++;
+  for (int v = 0; v < g->count; v++) u.start[v + 2] += u.start[v + 1];
+  u.user = malloc((u.start[g->count + 1] + 1) * sizeof(int));
+  for (int i = 0; i < g->count; i++) /* start[v+1] is the fill cursor of v */
+    for (int k = 0; k < g->nodes[i].nin; k++) u.user[u.start[g->nodes[i].in[k] + 1]++] = i;
+  return u;
+}
+
+void ir_uses_free(IrUses *u) {
+  free(u->start);
+  free(u->user);
+}
+
+int ir_alias_root(const IrGraph *g, int v) {
+  while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
+  return v;
 }

@@ -122,6 +122,14 @@ int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *at
 int ir_reshape(IrGraph *g, int a, IrShape shape, IrLoc loc);
 int ir_output(IrGraph *g, const char *name, int value, IrLoc loc);
 
+/* users of each node: uses.user[uses.start[v] .. uses.start[v+1]) */
+typedef struct {
+  int *start, *user;
+} IrUses;
+IrUses ir_uses(const IrGraph *g);
+void ir_uses_free(IrUses *u);
+int ir_alias_root(const IrGraph *g, int v); /* the node whose buffer v views (through reshapes) */
+
 /* shape.c: fill n->dtype/n->shape from operands; false + diagnostic on error */
 bool ir_infer_type(IrGraph *g, IrNode *n);
 

@@ -7,29 +7,37 @@
  *
  * Invariant: a kernel runs at the position of its last node. A join is kept
  * only if the schedule stays valid: every kernel runs after the kernels that
- * produce its operands, and every reader of a parameter runs before (or in the
- * same loop as) the kernel that assigns it. */
+ * produce its operands (a view of a value in the same loop would be read from
+ * memory before it is written, so that is invalid too), and every reader of a
+ * parameter runs before, or in the same loop as, the kernel that assigns it. */
 #include <stdlib.h>
 
 #include "passes.h"
 
 typedef struct {
   IrGraph *g;
+  IrUses uses;
   int *last; /* per group: its last node = where it runs */
 } Fuse;
 
-/* the node whose buffer a value lives in: reshapes are views of their operand */
-static int alias_root(const IrGraph *g, int v) {
-  while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
-  return v;
-}
-
-static int kernel_of(const IrGraph *g, int v) { return g->nodes[alias_root(g, v)].group; }
+static int kernel_of(const IrGraph *g, int v) { return g->nodes[ir_alias_root(g, v)].group; }
 
 static bool runs_before(Fuse *f, int producer_group, int consumer_group, bool same_ok) {
-  if (producer_group < 0) return true;
+  if (producer_group < 0 || consumer_group < 0) return true; /* leaf, or not placed yet */
   if (producer_group == consumer_group) return same_ok;
   return f->last[producer_group] < f->last[consumer_group];
+}
+
+/* every node that reads v or a view of v must run no later than group */
+static bool readers_before(Fuse *f, int v, int except, int group) {
+  for (int i = f->uses.start[v]; i < f->uses.start[v + 1]; i++) {
+    int r = f->uses.user[i];
+    if (r == except) continue;
+    if (f->g->nodes[r].op == IR_OP_RESHAPE ? !readers_before(f, r, except, group)
+                                            : !runs_before(f, f->g->nodes[r].group, group, true))
+      return false;
+  }
+  return true;
 }
 
 static bool schedule_ok(Fuse *f) {
@@ -38,18 +46,10 @@ static bool schedule_ok(Fuse *f) {
     IrNode *n = &g->nodes[i];
     if (n->group < 0) continue;
     for (int k = 0; k < n->nin; k++) {
-      bool view = alias_root(g, n->in[k]) != n->in[k]; /* a view is read from memory */
+      bool view = ir_alias_root(g, n->in[k]) != n->in[k];
       if (!runs_before(f, kernel_of(g, n->in[k]), n->group, !view)) return false;
     }
-  }
-  for (int a = 0; a < g->count; a++) { /* readers of an assigned parameter */
-    if (g->nodes[a].op != IR_OP_ASSIGN || g->nodes[a].group < 0) continue;
-    int p = g->nodes[a].in[0];
-    for (int i = 0; i < g->count; i++)
-      for (int k = 0; i != a && k < g->nodes[i].nin; k++)
-        if (alias_root(g, g->nodes[i].in[k]) == p &&
-            !runs_before(f, g->nodes[i].group, g->nodes[a].group, true))
-          return false;
+    if (n->op == IR_OP_ASSIGN && !readers_before(f, n->in[0], i, n->group)) return false;
   }
   return true;
 }
@@ -82,24 +82,24 @@ static void place(Fuse *f, int id, int *ngroups, bool no_fuse) {
 
 /* renumber kernels in the order they run */
 static void number_by_schedule(Fuse *f, int ngroups) {
-  int *order = malloc((ngroups + 1) * sizeof *order), *rank = malloc((ngroups + 1) * sizeof *rank);
-  int k = 0;
-  for (int i = 0; i < f->g->count; i++)
-    if (f->g->nodes[i].group >= 0 && f->last[f->g->nodes[i].group] == i) order[k++] = f->g->nodes[i].group;
-  for (int i = 0; i < k; i++) rank[order[i]] = i;
+  int *rank = malloc((ngroups + 1) * sizeof *rank), k = 0;
+  for (int i = 0; i < f->g->count; i++) {
+    int grp = f->g->nodes[i].group;
+    if (grp >= 0 && f->last[grp] == i) rank[grp] = k++;
+  }
   for (int i = 0; i < f->g->count; i++)
     if (f->g->nodes[i].group >= 0) f->g->nodes[i].group = rank[f->g->nodes[i].group];
   f->g->nkernels = k;
-  free(order);
   free(rank);
 }
 
 bool ps_fuse(IrGraph *g, const PsOptions *opt) {
-  Fuse f = {g, malloc((g->count + 1) * sizeof(int))};
+  Fuse f = {g, ir_uses(g), malloc((g->count + 1) * sizeof(int))};
   int ngroups = 0;
   for (int i = 0; i < g->count; i++) g->nodes[i].group = -1;
   for (int i = 0; i < g->count; i++) place(&f, i, &ngroups, opt->no_fuse);
   number_by_schedule(&f, ngroups);
+  ir_uses_free(&f.uses);
   free(f.last);
   return true;
 }

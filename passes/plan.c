@@ -20,25 +20,23 @@ typedef struct {
   int64_t size, offset;
 } Buffer;
 
-static int root_of(const IrGraph *g, int v) {
-  while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
-  return v;
-}
-
 static bool in_arena(const IrNode *n) {
   return n->group >= 0 && n->op != IR_OP_OUTPUT && n->op != IR_OP_ASSIGN;
 }
 
-/* last kernel reading v from memory, or -1 if v never leaves its loop */
-static int last_reader(const IrGraph *g, int v) {
-  int last = -1;
-  for (int i = 0; i < g->count; i++)
-    for (int k = 0; k < g->nodes[i].nin; k++) {
-      int u = g->nodes[i].in[k];
-      if (root_of(g, u) != v || g->nodes[i].group < 0) continue;
-      bool from_memory = u != v || g->nodes[i].group != g->nodes[v].group;
-      if (from_memory && g->nodes[i].group > last) last = g->nodes[i].group;
+/* per node: the last kernel that reads it from memory (directly or through a
+ * view), or -1 if it never leaves its own loop */
+static int *last_readers(const IrGraph *g) {
+  int *last = malloc((g->count + 1) * sizeof *last);
+  for (int i = 0; i < g->count; i++) last[i] = -1;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    for (int k = 0; n->group >= 0 && k < n->nin; k++) {
+      int u = n->in[k], v = ir_alias_root(g, u);
+      bool from_memory = u != v || n->group != g->nodes[v].group;
+      if (from_memory && n->group > last[v]) last[v] = n->group;
     }
+  }
   return last;
 }
 
@@ -73,10 +71,11 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
     free(bufs);
     return false;
   }
+  int *last = last_readers(g);
   for (int i = 0; i < g->count; i++) {
     IrNode *nd = &g->nodes[i];
     nd->offset = -1;
-    int end = in_arena(nd) ? last_reader(g, i) : -1;
+    int end = in_arena(nd) ? last[i] : -1;
     bool own_kernel = ir_op_kind(nd->op) != IR_KIND_ELTWISE;
     if (in_arena(nd) && (end >= 0 || own_kernel)) {
       int64_t size = ir_numel(&nd->shape, opt->max_batch) * 4;
@@ -91,9 +90,10 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
     g->nodes[bufs[i].node].offset = bufs[i].offset;
   }
   for (int i = 0; i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_RESHAPE) g->nodes[i].offset = g->nodes[root_of(g, i)].offset;
+    if (g->nodes[i].op == IR_OP_RESHAPE) g->nodes[i].offset = g->nodes[ir_alias_root(g, i)].offset;
   g->max_batch = opt->max_batch;
   g->arena_bytes = total;
+  free(last);
   free(bufs);
   return true;
 }

@@ -79,8 +79,7 @@ static double check_weight(RtProgram *p, int slot, const IrNode *w, float *data,
   return worst;
 }
 
-bool rt_gradcheck(RtProgram *p, const RtData *d, int64_t n, RtRng *rng, double tolerance, double *worst) {
-  (void)n;
+bool rt_gradcheck(RtProgram *p, const RtData *d, RtRng *rng, double tolerance, double *worst) {
   int loss = rt_program_output(p, "loss");
   rt_gather(p, d, NULL, 0, p->g->max_batch);
   printf("loss % .6f on %lld examples\n", loss_at(p, loss), (long long)p->g->max_batch);

@@ -92,11 +92,13 @@ typedef struct {
 } RtScores;
 
 bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out);
+/* Trains for opt->epochs, evaluating on test_data (if any) after each epoch;
+ * `last_test` gets the scores of the final evaluation. */
 bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const RtData *test_data,
-            const RtFitOptions *opt, RtRng *rng);
+            const RtFitOptions *opt, RtRng *rng, RtScores *last_test);
 
 /* ---- gradcheck.c: backward graph against central finite differences ---- */
-bool rt_gradcheck(RtProgram *grads, const RtData *d, int64_t n, RtRng *rng, double tolerance,
-                  double *worst);
+/* on the first g->max_batch examples of d */
+bool rt_gradcheck(RtProgram *grads, const RtData *d, RtRng *rng, double tolerance, double *worst);
 
 #endif

@@ -32,9 +32,7 @@ static int64_t label_classes(const IrGraph *g, const IrNode *input) {
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
     if (n->op != IR_OP_ONE_HOT) continue;
-    int v = n->in[0];
-    while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
-    if (&g->nodes[v] == input) return n->attr[0];
+    if (&g->nodes[ir_alias_root(g, n->in[0])] == input) return n->attr[0];
   }
   return 0;
 }
@@ -198,7 +196,7 @@ static void train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
 }
 
 bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const RtData *test_data,
-            const RtFitOptions *opt, RtRng *rng) {
+            const RtFitOptions *opt, RtRng *rng, RtScores *last_test) {
   FILE *log = NULL;
   if (opt->log_path && !(log = fopen(opt->log_path, "w"))) {
     diag_error((IrLoc){0}, "cannot write the log '%s'", opt->log_path);
@@ -219,6 +217,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const R
     putchar('\n');
     fflush(stdout);
     if (log) log_json(log, train->g, epoch, &tr, test_data ? &te : NULL, secs);
+    if (test_data) *last_test = te;
   }
   free(perm);
   if (log) fclose(log);
