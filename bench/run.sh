@@ -25,7 +25,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 if [ ! -x build/nnd ]; then
   echo "== building nnd"
-  cmake -S . -B build >/dev/null && cmake --build build -j2 >/dev/null
+  cmake -S . -B build >/dev/null
+  cmake --build build -j2 >/dev/null
 fi
 
 # nnd: train, then turn its per-epoch JSON log into one line like the PyTorch one.

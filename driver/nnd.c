@@ -1,144 +1,141 @@
-/* nnd.c — the command line: train, dump, check, gradcheck, passes.
- * It parses flags, runs the frontend and the pass pipeline, hands the graphs
- * to codegen and the compiled steps to the runtime. Every user error ends as
- * a diagnostic and exit status 1 (2 for misuse of the command line). */
+/* nnd.c — the command line: train, dump, opt, check, gradcheck, passes.
+ * It parses flags, runs the frontend and the stages (pipeline.c), hands the
+ * graphs to codegen and the compiled steps to the runtime. Every user error
+ * ends as a diagnostic and exit status 1 (2 for misuse of the command line). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../codegen/codegen.h"
-#include "../frontend/frontend.h"
-#include "../passes/passes.h"
 #include "../runtime/runtime.h"
-
-#define TRAIN_PIPELINE "autodiff,dce,fuse,plan"
-#define EVAL_PIPELINE "dce,fuse,plan"
-
-typedef struct {
-  const char *command, *model, *stage, *graph, *log;
-  int epochs, batch;
-  double lr;
-  long long seed;
-  bool has_seed, no_fuse, quiet;
-} Cli;
+#include "driver.h"
 
 static int usage(FILE *out) {
-  fputs("usage: nnd <command> MODEL.nnd [options]\n"
+  fputs("usage: nnd <command> FILE [options]\n"
         "\n"
         "commands:\n"
-        "  train      JIT-compile the training step and train the model\n"
-        "  dump       print a stage: --stage=parsed|elaborated|autodiff|fused|planned|llvm\n"
-        "             of a graph: --graph=train (default), eval or grad\n"
-        "  check      parse, elaborate and verify; report every error\n"
-        "  gradcheck  compare the compiled gradients with finite differences\n"
-        "  passes     list the registered passes\n"
+        "  train MODEL.nnd      JIT-compile the training step and train the model\n"
+        "  dump MODEL.nnd       print a stage of a step graph (default: planned)\n"
+        "  opt FILE.nnir        run a pass pipeline on textual IR and print the result\n"
+        "  check MODEL.nnd      parse, elaborate and verify; report every error\n"
+        "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
+        "  passes               list the registered passes and their options\n"
         "\n"
-        "options (override the model file):\n"
-        "  --epochs N   --batch N   --lr X   --seed N\n"
-        "  --log FILE   one JSON object per epoch\n"
-        "  --no-fuse    one kernel per op (to compare with the fused program)\n"
-        "  --quiet      no live progress bar\n",
+        "training (override the model file):\n"
+        "  --epochs N  --batch N  --lr X  --seed N\n"
+        "  --log FILE         one JSON object per epoch\n"
+        "  --no-fuse          one kernel per op (to compare with the fused program)\n"
+        "  --quiet            no live progress bar\n"
+        "\n"
+        "inspection (dump, opt; --time-passes also for train):\n"
+        "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm\n"
+        "  --graph=train|eval|grad  which step graph (default train)\n"
+        "  --passes=a,b{key=value},c   the pipeline for opt (empty: parse and print)\n"
+        "  --print-after-all  --print-after=PASS  --print-changed (unified diffs)\n"
+        "  --dump-dir DIR     one numbered .nnir file per pass\n"
+        "  --format=dot       Graphviz, fusion kernels as clusters\n"
+        "  --time-passes      time per pass, LLVM optimisation and JIT (on stderr)\n",
         out);
   return out == stderr ? 2 : 0;
 }
 
-static bool flag_value(const char *arg, const char *name, const char *next, const char **value, int *i) {
+/* --name=value or --name value; false if arg is not this flag */
+static bool flag(const char *arg, const char *name, int argc, char **argv, int *i, const char **value) {
   size_t len = strlen(name);
   if (strncmp(arg, name, len) != 0) return false;
   if (arg[len] == '=') *value = arg + len + 1;
-  else if (arg[len] == 0 && next) *value = next, (*i)++;
-  else if (arg[len] == 0) *value = NULL;
+  else if (arg[len] == 0) *value = *i + 1 < argc ? argv[++*i] : NULL;
   else return false;
   return true;
 }
 
-static bool parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out) {
+static bool int_value(const char *name, const char *s, long long lo, long long hi, long long *out) {
   char *end;
   errno = 0;
   long long v = s ? strtoll(s, &end, 10) : 0;
-  if (!s || *end || errno || v < lo || v > hi) {
-    fprintf(stderr, "nnd: error: %s expects an integer in [%lld, %lld], got '%s'\n", flag, lo, hi, s ? s : "");
+  if (!s || !*s || *end || errno || v < lo || v > hi) {
+    fprintf(stderr, "nnd: error: %s expects an integer in [%lld, %lld], got '%s'\n", name, lo, hi, s ? s : "");
     return false;
   }
   *out = v;
   return true;
 }
 
-static bool parse_args(int argc, char **argv, Cli *c) {
-  *c = (Cli){.command = argv[1], .stage = "planned", .graph = "train"};
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i], *v, *next = i + 1 < argc ? argv[i + 1] : NULL;
-    long long n;
-    if (a[0] != '-') {
-      if (c->model) return fprintf(stderr, "nnd: error: more than one model file given\n"), false;
-      c->model = a;
-    } else if (flag_value(a, "--epochs", next, &v, &i)) {
-      if (!parse_int("--epochs", v, 1, 1000000, &n)) return false;
-      c->epochs = (int)n;
-    } else if (flag_value(a, "--batch", next, &v, &i)) {
-      if (!parse_int("--batch", v, 1, 1 << 20, &n)) return false;
-      c->batch = (int)n;
-    } else if (flag_value(a, "--seed", next, &v, &i)) {
-      if (!parse_int("--seed", v, 0, (long long)9e18, &c->seed)) return false;
-      c->has_seed = true;
-    } else if (flag_value(a, "--lr", next, &v, &i)) {
-      char *end;
-      c->lr = v ? strtod(v, &end) : 0;
-      if (!v || *end || !(c->lr > 0 && c->lr < 1e6))
-        return fprintf(stderr, "nnd: error: --lr expects a positive number, got '%s'\n", v ? v : ""), false;
-    } else if (flag_value(a, "--log", next, &v, &i) && v) {
-      c->log = v;
-    } else if (flag_value(a, "--stage", next, &v, &i) && v) {
-      c->stage = v;
-    } else if (flag_value(a, "--graph", next, &v, &i) && v) {
-      c->graph = v;
-    } else if (strcmp(a, "--no-fuse") == 0) {
-      c->no_fuse = true;
-    } else if (strcmp(a, "--quiet") == 0) {
-      c->quiet = true;
-    } else {
-      return fprintf(stderr, "nnd: error: unknown option '%s' (see nnd --help)\n", a), false;
+static bool switch_flag(const char *a, Cli *c) {
+  static const struct {
+    const char *name;
+    size_t offset;
+  } switches[] = {
+      {"--no-fuse", offsetof(Cli, no_fuse)},         {"--quiet", offsetof(Cli, quiet)},
+      {"--print-after-all", offsetof(Cli, print_after_all)}, {"--print-changed", offsetof(Cli, print_changed)},
+      {"--time-passes", offsetof(Cli, time_passes)},
+  };
+  for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
+    if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;
+  return false;
+}
+
+static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bool *ok) {
+  static const struct {
+    const char *name;
+    size_t offset;
+  } strings[] = {
+      {"--log", offsetof(Cli, log)},       {"--stage", offsetof(Cli, stage)},
+      {"--graph", offsetof(Cli, graph)},   {"--passes", offsetof(Cli, passes)},
+      {"--print-after", offsetof(Cli, print_after)}, {"--dump-dir", offsetof(Cli, dump_dir)},
+      {"--format", offsetof(Cli, format)},
+  };
+  const char *v;
+  for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
+    if (flag(a, strings[k].name, argc, argv, i, &v)) {
+      if (!v) fprintf(stderr, "nnd: error: %s needs a value\n", strings[k].name);
+      *ok = v != NULL;
+      *(const char **)((char *)c + strings[k].offset) = v;
+      return true;
     }
-  }
-  if (!c->model) return fprintf(stderr, "nnd: error: no model file given (see nnd --help)\n"), false;
+  return false;
+}
+
+static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bool *ok) {
+  const char *v;
+  long long n;
+  if (flag(a, "--epochs", argc, argv, i, &v)) *ok = int_value("--epochs", v, 1, 1000000, &n) && (c->epochs = (int)n);
+  else if (flag(a, "--batch", argc, argv, i, &v)) *ok = int_value("--batch", v, 1, 1 << 20, &n) && (c->batch = (int)n);
+  else if (flag(a, "--seed", argc, argv, i, &v)) *ok = (c->has_seed = int_value("--seed", v, 0, (long long)9e18, &c->seed));
+  else if (flag(a, "--lr", argc, argv, i, &v)) {
+    char *end;
+    c->lr = v ? strtod(v, &end) : 0;
+    *ok = v && !*end && c->lr > 0 && c->lr < 1e6;
+    if (!*ok) fprintf(stderr, "nnd: error: --lr expects a positive number, got '%s'\n", v ? v : "");
+  } else return false;
   return true;
 }
 
-/* ---- building graphs ---- */
-
-typedef struct {
-  const char *stop_after; /* print the graph after this pass and stop */
-  bool printed;
-} DumpCtx;
-
-static void dump_after(const IrGraph *g, const char *pass, void *ctx) {
-  DumpCtx *d = ctx;
-  if (d->stop_after && !d->printed && strcmp(pass, d->stop_after) == 0) {
-    ir_print(stdout, g);
-    d->printed = true;
+static bool parse_args(int argc, char **argv, Cli *c) {
+  *c = (Cli){.command = argv[1], .graph = "train", .passes = ""};
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    bool ok = true;
+    if (a[0] != '-') {
+      if (c->input) return fprintf(stderr, "nnd: error: more than one input file given\n"), false;
+      c->input = a;
+    } else if (!switch_flag(a, c) && !string_flag(a, c, argc, argv, &i, &ok) && !number_flag(a, c, argc, argv, &i, &ok)) {
+      return fprintf(stderr, "nnd: error: unknown option '%s' (see nnd --help)\n", a), false;
+    }
+    if (!ok) return false;
   }
-}
-
-static PsOptions options(const FeConfig *cfg, const Cli *c, bool grads) {
-  PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch, .no_fuse = c->no_fuse};
-  if (grads) o.optimizer.kind = PS_OPT_NONE;
-  return o;
-}
-
-/* elaborate `graph` (train, eval or grad) and run its pipeline up to `stop` */
-static IrGraph *build(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, DumpCtx *dump) {
-  bool eval = strcmp(graph, "eval") == 0, grads = strcmp(graph, "grad") == 0;
-  IrGraph *g = fe_elaborate(ast, eval ? FE_INFERENCE : FE_TRAINING);
-  if (!g || !ir_verify(g, "elaborate")) return ir_graph_free(g), NULL;
-  g->name = ir_strdup(g, eval ? "eval_step" : grads ? "grad_step" : "train_step");
-  PsOptions o = options(cfg, c, grads);
-  if (!ps_run_pipeline(g, eval ? EVAL_PIPELINE : TRAIN_PIPELINE, &o, dump ? dump_after : NULL, dump))
-    return ir_graph_free(g), NULL;
-  return g;
+  if (!c->input) return fprintf(stderr, "nnd: error: no input file given (see nnd --help)\n"), false;
+  if (c->stage && !known_stage(c->stage))
+    return fprintf(stderr, "nnd: error: unknown stage '%s' (parsed, elaborated, optimized, autodiff, fused, planned, llvm)\n", c->stage), false;
+  if (strcmp(c->graph, "train") && strcmp(c->graph, "eval") && strcmp(c->graph, "grad"))
+    return fprintf(stderr, "nnd: error: unknown graph '%s' (train, eval or grad)\n", c->graph), false;
+  if (c->format && strcmp(c->format, "dot") && strcmp(c->format, "text"))
+    return fprintf(stderr, "nnd: error: unknown format '%s' (text or dot)\n", c->format), false;
+  return true;
 }
 
 static AstFile *load(const Cli *c, FeConfig *cfg) {
-  AstFile *ast = fe_parse_file(c->model);
+  AstFile *ast = fe_parse_file(c->input);
   if (!ast) return NULL;
   if (!fe_config(ast, cfg)) return fe_ast_free(ast), NULL;
   if (c->epochs) cfg->epochs = c->epochs;
@@ -148,48 +145,69 @@ static AstFile *load(const Cli *c, FeConfig *cfg) {
   return ast;
 }
 
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return diag_error((IrLoc){0}, "cannot open '%s': %s", path, strerror(errno)), NULL;
+  size_t cap = 1 << 16, len = 0, got;
+  char *text = malloc(cap);
+  while ((got = fread(text + len, 1, cap - len - 1, f)) > 0)
+    if ((len += got) + 1 == cap) text = realloc(text, cap *= 2);
+  fclose(f);
+  text[len] = 0;
+  if (strlen(text) != len) return diag_error((IrLoc){0}, "'%s' is not a text file", path), free(text), NULL;
+  return text;
+}
+
 /* ---- commands ---- */
 
 static int cmd_dump(const Cli *c) {
-  static const char *after[][2] = {{"autodiff", "autodiff"}, {"fused", "fuse"}, {"planned", "plan"}};
   FeConfig cfg;
   AstFile *ast = load(c, &cfg);
   if (!ast) return 1;
+  const char *stage = c->stage ? c->stage : "planned";
   int rc = 0;
-  if (strcmp(c->stage, "parsed") == 0) {
+  if (strcmp(stage, "parsed") == 0) {
     fe_ast_print(stdout, ast);
-  } else if (strcmp(c->stage, "elaborated") == 0) {
-    IrGraph *g = fe_elaborate(ast, strcmp(c->graph, "eval") == 0 ? FE_INFERENCE : FE_TRAINING);
-    if (g) ir_print(stdout, g);
-    rc = !g;
-    ir_graph_free(g);
   } else {
-    DumpCtx d = {0};
-    for (size_t i = 0; i < sizeof after / sizeof *after; i++)
-      if (strcmp(c->stage, after[i][0]) == 0) d.stop_after = after[i][1];
-    if (!d.stop_after && strcmp(c->stage, "llvm") != 0) {
-      fprintf(stderr, "nnd: error: unknown stage '%s' (parsed, elaborated, autodiff, fused, planned, llvm)\n", c->stage);
-      fe_ast_free(ast);
-      return 2;
-    }
-    IrGraph *g = build(ast, &cfg, c, c->graph, &d);
+    Watch w;
+    watch_init(&w, c, &(IrGraph){.name = "empty"});
+    w.stop_stage = strcmp(stage, "llvm") == 0 ? NULL : stage;
+    IrGraph *g = build_graph(ast, &cfg, c, c->graph, &w);
     rc = !g;
-    if (g && !d.stop_after) rc = !cg_print_llvm(stdout, g, g->name);
-    if (g && d.stop_after && !d.printed) fprintf(stderr, "nnd: note: the %s graph has no '%s' stage\n", c->graph, c->stage);
+    if (g && !w.stop_stage) rc = !cg_print_llvm(stdout, g, g->name);
+    if (c->time_passes) print_times(&w, 0, 0);
+    watch_free(&w);
     ir_graph_free(g);
   }
   fe_ast_free(ast);
   return rc;
 }
 
+static int cmd_opt(const Cli *c) {
+  char *text = read_text(c->input);
+  IrGraph *g = text ? ir_parse(c->input, text) : NULL;
+  free(text);
+  if (!g || !ir_verify(g, "parse")) return ir_graph_free(g), 1;
+  Watch w;
+  watch_init(&w, c, g);
+  PsOptions o = {.optimizer = {PS_OPT_ADAM, 0.001, 0.9, 0.999, 1e-8}, .max_batch = 32};
+  bool ok = ps_run_pipeline(g, c->passes, &o, watch_pass, &w);
+  if (ok && strcmp(c->stage ? c->stage : "", "llvm") == 0) ok = cg_print_llvm(stdout, g, g->name);
+  else if (ok && !c->print_after_all && !c->print_changed) print_graph(stdout, g, c);
+  if (c->time_passes) print_times(&w, 0, 0);
+  watch_free(&w);
+  ir_graph_free(g);
+  return ok ? 0 : 1;
+}
+
 static int cmd_check(const Cli *c) {
   FeConfig cfg;
-  AstFile *ast = fe_parse_file(c->model);
+  AstFile *ast = fe_parse_file(c->input);
   if (!ast) return 1;
   bool ok = fe_config(ast, &cfg);
   IrGraph *g = fe_elaborate(ast, FE_TRAINING);
   ok = ok && g && ir_verify(g, "elaborate");
-  if (ok) printf("%s: ok\n", c->model);
+  if (ok) printf("%s: ok\n", c->input);
   ir_graph_free(g);
   fe_ast_free(ast);
   return ok ? 0 : 1;
@@ -198,7 +216,10 @@ static int cmd_check(const Cli *c) {
 static int cmd_passes(void) {
   int n;
   const PsPass *p = ps_pass_list(&n);
-  for (int i = 0; i < n; i++) printf("  %-10s %s\n", p[i].name, p[i].summary);
+  for (int i = 0; i < n; i++) {
+    printf("  %-13s %s\n", p[i].name, p[i].summary);
+    if (*p[i].options) printf("  %-13s   options: %s\n", "", p[i].options);
+  }
   return 0;
 }
 
@@ -208,9 +229,9 @@ typedef struct {
 } Compiled;
 
 static bool compile(CgJit *jit, const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph,
-                    RtParams *store, RtRng *rng, Compiled *out) {
+                    RtParams *store, RtRng *rng, Watch *w, Compiled *out) {
   memset(out, 0, sizeof *out);
-  out->g = build(ast, cfg, c, graph, NULL);
+  out->g = build_graph(ast, cfg, c, graph, w);
   if (!out->g) return false;
   CgStepFn fn = cg_jit_compile(jit, out->g, out->g->name);
   return fn && rt_program_init(&out->prog, out->g, fn, store, rng);
@@ -227,6 +248,14 @@ static const FeDataSet *need_data(const FeConfig *cfg, const char *name, const c
   return d;
 }
 
+static void report_compiled(const Compiled *tr, const Compiled *ev, CgJit *jit, const Watch *w, const Cli *c) {
+  double opt_s, jit_s;
+  cg_jit_times(jit, &opt_s, &jit_s);
+  printf("compiled train_step: %d ops in %d kernels, arena %.1f KiB; eval_step: %d kernels; %.2f s\n",
+         tr->g->count, tr->g->nkernels, tr->g->arena_bytes / 1024.0, ev->g->nkernels, opt_s + jit_s);
+  if (c->time_passes) print_times(w, opt_s, jit_s);
+}
+
 static int cmd_train(const Cli *c) {
   FeConfig cfg;
   AstFile *ast = load(c, &cfg);
@@ -236,11 +265,14 @@ static int cmd_train(const Cli *c) {
   RtParams store = {0};
   RtData train = {0}, test = {0};
   Compiled tr = {0}, ev = {0};
+  Watch w;
+  watch_init(&w, &(Cli){0}, &(IrGraph){.name = "empty"});
   CgJit *jit = cg_jit_new();
-  const FeDataSet *train_spec = need_data(&cfg, "train", c->model), *test_spec = fe_dataset(&cfg, "test");
-  bool ok = jit && train_spec && compile(jit, ast, &cfg, c, "train", &store, &rng, &tr) &&
-            compile(jit, ast, &cfg, c, "eval", &store, &rng, &ev) && rt_data_load(&train, train_spec, tr.g) &&
+  const FeDataSet *train_spec = need_data(&cfg, "train", c->input), *test_spec = fe_dataset(&cfg, "test");
+  bool ok = jit && train_spec && compile(jit, ast, &cfg, c, "train", &store, &rng, &w, &tr) &&
+            compile(jit, ast, &cfg, c, "eval", &store, &rng, &w, &ev) && rt_data_load(&train, train_spec, tr.g) &&
             (!test_spec || rt_data_load(&test, test_spec, ev.g));
+  if (ok && !c->quiet) report_compiled(&tr, &ev, jit, &w, c);
   RtScores s;
   if (ok) {
     RtFitOptions fo = {cfg.epochs, cfg.batch, cfg.seed, c->log, c->quiet};
@@ -270,9 +302,9 @@ static int cmd_gradcheck(const Cli *c) {
   RtData data = {0};
   Compiled gr = {0};
   CgJit *jit = cg_jit_new();
-  const FeDataSet *spec = need_data(&cfg, "train", c->model);
+  const FeDataSet *spec = need_data(&cfg, "train", c->input);
   double worst;
-  bool ok = jit && spec && compile(jit, ast, &cfg, c, "grad", &store, &rng, &gr) && rt_data_load(&data, spec, gr.g);
+  bool ok = jit && spec && compile(jit, ast, &cfg, c, "grad", &store, &rng, NULL, &gr) && rt_data_load(&data, spec, gr.g);
   if (ok && data.count < cfg.batch) {
     diag_error((IrLoc){0}, "the training data has %lld examples, fewer than the batch of %d", (long long)data.count, cfg.batch);
     ok = false;
@@ -289,12 +321,15 @@ static int cmd_gradcheck(const Cli *c) {
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) return usage(argc < 2 ? stderr : stdout);
   if (strcmp(argv[1], "passes") == 0) return cmd_passes();
-  Cli c;
-  if (!parse_args(argc, argv, &c)) return 2;
-  if (strcmp(c.command, "train") == 0) return cmd_train(&c);
-  if (strcmp(c.command, "dump") == 0) return cmd_dump(&c);
-  if (strcmp(c.command, "check") == 0) return cmd_check(&c);
-  if (strcmp(c.command, "gradcheck") == 0) return cmd_gradcheck(&c);
-  fprintf(stderr, "nnd: error: unknown command '%s' (see nnd --help)\n", c.command);
+  static const struct {
+    const char *name;
+    int (*run)(const Cli *c);
+  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}};
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+    if (strcmp(argv[1], commands[i].name) != 0) continue;
+    Cli c;
+    return parse_args(argc, argv, &c) ? commands[i].run(&c) : 2;
+  }
+  fprintf(stderr, "nnd: error: unknown command '%s' (see nnd --help)\n", argv[1]);
   return 2;
 }

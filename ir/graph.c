@@ -103,6 +103,12 @@ static int append(IrGraph *g, IrOp op, IrLoc loc) {
   return g->count++;
 }
 
+int ir_append_node(IrGraph *g, const IrNode *n) {
+  int id = append(g, n->op, n->loc);
+  g->nodes[id] = *n;
+  return id;
+}
+
 int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc) {
   int id = append(g, IR_OP_INPUT, loc);
   IrNode *n = &g->nodes[id];
@@ -201,4 +207,10 @@ void ir_uses_free(IrUses *u) {
 int ir_alias_root(const IrGraph *g, int v) {
   while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
   return v;
+}
+
+void ir_clear_schedule(IrGraph *g) {
+  for (int i = 0; i < g->count; i++) g->nodes[i].group = -1, g->nodes[i].offset = -1;
+  g->nkernels = 0;
+  g->max_batch = g->arena_bytes = 0;
 }

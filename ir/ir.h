@@ -121,6 +121,10 @@ int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *at
                   IrLoc loc);
 int ir_reshape(IrGraph *g, int a, IrShape shape, IrLoc loc);
 int ir_output(IrGraph *g, const char *name, int value, IrLoc loc);
+/* forgets kernels and buffers (fuse and plan must run again) */
+void ir_clear_schedule(IrGraph *g);
+/* appends a copy of n as it is, without checks (the IR parser checks first) */
+int ir_append_node(IrGraph *g, const IrNode *n);
 
 /* users of each node: uses.user[uses.start[v] .. uses.start[v+1]) */
 typedef struct {
@@ -136,8 +140,15 @@ bool ir_infer_type(IrGraph *g, IrNode *n);
 /* verify.c: structural invariants; false + diagnostics naming the node */
 bool ir_verify(IrGraph *g, const char *after_pass);
 
-/* print.c */
+/* print.c: the textual IR; parse.c reads it back (docs/ir.md) */
 #include <stdio.h>
 void ir_print(FILE *out, const IrGraph *g);
+void ir_print_string(FILE *out, const char *s); /* quoted, with \" and \\ escapes */
+const char *ir_role_name(IrRole r);
+const char *ir_init_name(IrInit i);
+IrGraph *ir_parse(const char *file, const char *text); /* NULL after diagnostics */
+
+/* dot.c: Graphviz, fusion kernels as clusters */
+void ir_print_dot(FILE *out, const IrGraph *g);
 
 #endif

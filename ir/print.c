@@ -1,14 +1,18 @@
-/* print.c — the textual IR. One node a line:
+/* print.c — the textual IR (docs/ir.md), one node a line:
  *   %4 = matmul(%3, %1) {transpose_a = 0, transpose_b = 0} : f32[B,128] loc("m.nnd":7:7)
- * Leaves print their payload instead of operands: input/param names and roles,
- * const values (shortest text that reads back to the same double). After
- * fusion each node in a kernel shows `kernel(N)`. */
+ * Leaves print their payload: input/param names and roles, const values (the
+ * shortest text that reads back to the same double). After fusion a node shows
+ * `kernel(N)`, after planning `arena(OFFSET)`. parse.c reads exactly this back:
+ * print(parse(text)) == text. */
 #include <stdlib.h>
 
 #include "ir.h"
 
-static const char *role_name[] = {"", "weight", "optstate"};
-static const char *init_name[] = {"zeros", "glorot_uniform"};
+static const char *role_names[] = {"none", "weight", "optstate"};
+static const char *init_names[] = {"zeros", "glorot_uniform"};
+
+const char *ir_role_name(IrRole r) { return role_names[r]; }
+const char *ir_init_name(IrInit i) { return init_names[i]; }
 
 static void print_double(FILE *out, double v) {
   char buf[32];
@@ -19,12 +23,24 @@ static void print_double(FILE *out, double v) {
   fputs(buf, out);
 }
 
+void ir_print_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') fputc('\\', out);
+    fputc(*s, out);
+  }
+  fputc('"', out);
+}
+
 static void print_payload(FILE *out, const IrNode *n) {
   switch (n->op) {
-  case IR_OP_INPUT: fprintf(out, " \"%s\"", n->name); break;
-  case IR_OP_PARAM: fprintf(out, " %s %s \"%s\"", role_name[n->role], init_name[n->init], n->name); break;
+  case IR_OP_INPUT: fputc(' ', out); ir_print_string(out, n->name); break;
+  case IR_OP_PARAM:
+    fprintf(out, " %s %s ", ir_role_name(n->role), ir_init_name(n->init));
+    ir_print_string(out, n->name);
+    break;
   case IR_OP_CONST: fputc(' ', out); print_double(out, n->value); break;
-  case IR_OP_OUTPUT: fprintf(out, " \"%s\" ", n->name); break;
+  case IR_OP_OUTPUT: fputc(' ', out); ir_print_string(out, n->name); fputc(' ', out); break;
   default: break;
   }
 }
@@ -49,12 +65,18 @@ static void print_node(FILE *out, const IrNode *n, int id) {
   fprintf(out, " : %s%s", n->dtype == IR_F32 ? "f32" : "i32", shape);
   if (n->group >= 0) fprintf(out, " kernel(%d)", n->group);
   if (n->offset >= 0) fprintf(out, " arena(%lld)", (long long)n->offset);
-  if (n->loc.file) fprintf(out, " loc(\"%s\":%d:%d)", n->loc.file, n->loc.line, n->loc.col);
+  if (n->loc.file) {
+    fputs(" loc(", out);
+    ir_print_string(out, n->loc.file);
+    fprintf(out, ":%d:%d)", n->loc.line, n->loc.col);
+  }
   fputc('\n', out);
 }
 
 void ir_print(FILE *out, const IrGraph *g) {
-  fprintf(out, "graph @%s {\n", g->name);
+  fprintf(out, "graph @%s ", g->name);
+  if (g->max_batch > 0) fprintf(out, "max_batch(%lld) arena(%lld) ", (long long)g->max_batch, (long long)g->arena_bytes);
+  fputs("{\n", out);
   for (int i = 0; i < g->count; i++) print_node(out, &g->nodes[i], i);
   fputs("}\n", out);
 }

@@ -147,6 +147,7 @@ bool ps_autodiff(IrGraph *g, const PsOptions *opt) {
     diag_error((IrLoc){0}, "autodiff: the graph has no output named \"loss\"");
     return false;
   }
+  ir_clear_schedule(g);
   int nforward = g->count;
   Ad ad = {g, malloc(nforward * sizeof(int)), calloc(nforward, sizeof(bool))};
   for (int i = 0; i < nforward; i++) ad.grad[i] = -1;

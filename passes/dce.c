@@ -27,6 +27,7 @@ bool ps_dce(IrGraph *g, const PsOptions *opt) {
     remap[i] = kept;
     g->nodes[kept++] = n;
   }
+  if (kept != g->count) ir_clear_schedule(g);
   g->count = kept;
   free(live);
   free(remap);

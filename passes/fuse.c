@@ -18,6 +18,8 @@ typedef struct {
   IrGraph *g;
   IrUses uses;
   int *last; /* per group: its last node = where it runs */
+  int *size; /* per group: its node count */
+  int max_ops;
 } Fuse;
 
 static int kernel_of(const IrGraph *g, int v) { return g->nodes[ir_alias_root(g, v)].group; }
@@ -58,26 +60,28 @@ static bool try_join(Fuse *f, int id, int group) {
   int old_last = f->last[group];
   f->g->nodes[id].group = group;
   f->last[group] = id;
-  if (schedule_ok(f)) return true;
+  if (schedule_ok(f)) return f->size[group]++, true;
   f->g->nodes[id].group = -1;
   f->last[group] = old_last;
   return false;
 }
 
-static bool fusable_into(const IrGraph *g, const IrNode *n, int operand) {
-  const IrNode *p = &g->nodes[operand];
-  return p->group >= 0 && ir_op_kind(p->op) == IR_KIND_ELTWISE && ir_shape_eq(&p->shape, &n->shape);
+static bool fusable_into(Fuse *f, const IrNode *n, int operand) {
+  const IrNode *p = &f->g->nodes[operand];
+  bool room = f->max_ops == 0 || f->size[p->group] < f->max_ops;
+  return p->group >= 0 && room && ir_op_kind(p->op) == IR_KIND_ELTWISE && ir_shape_eq(&p->shape, &n->shape);
 }
 
-static void place(Fuse *f, int id, int *ngroups, bool no_fuse) {
+static void place(Fuse *f, int id, int *ngroups) {
   IrGraph *g = f->g;
   IrNode *n = &g->nodes[id];
   if (ir_op_kind(n->op) == IR_KIND_LEAF || n->op == IR_OP_RESHAPE) return;
-  if (!no_fuse && ir_op_kind(n->op) == IR_KIND_ELTWISE)
+  if (ir_op_kind(n->op) == IR_KIND_ELTWISE && f->max_ops != 1)
     for (int k = 0; k < n->nin; k++)
-      if (fusable_into(g, n, n->in[k]) && try_join(f, id, g->nodes[n->in[k]].group)) return;
+      if (fusable_into(f, n, n->in[k]) && try_join(f, id, g->nodes[n->in[k]].group)) return;
   n->group = (*ngroups)++;
   f->last[n->group] = id;
+  f->size[n->group] = 1;
 }
 
 /* renumber kernels in the order they run */
@@ -94,12 +98,14 @@ static void number_by_schedule(Fuse *f, int ngroups) {
 }
 
 bool ps_fuse(IrGraph *g, const PsOptions *opt) {
-  Fuse f = {g, ir_uses(g), malloc((g->count + 1) * sizeof(int))};
+  Fuse f = {g, ir_uses(g), malloc((g->count + 1) * sizeof(int)), malloc((g->count + 1) * sizeof(int)),
+            opt->max_ops};
   int ngroups = 0;
-  for (int i = 0; i < g->count; i++) g->nodes[i].group = -1;
-  for (int i = 0; i < g->count; i++) place(&f, i, &ngroups, opt->no_fuse);
+  ir_clear_schedule(g);
+  for (int i = 0; i < g->count; i++) place(&f, i, &ngroups);
   number_by_schedule(&f, ngroups);
   ir_uses_free(&f.uses);
   free(f.last);
+  free(f.size);
   return true;
 }

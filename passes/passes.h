@@ -17,21 +17,26 @@ typedef struct {
 typedef struct {
   PsOptimizer optimizer; /* autodiff: the update appended to the step; NONE = emit gradients as outputs */
   int64_t max_batch;     /* plan: the batch size buffers are sized for */
-  bool no_fuse;          /* fuse: leave every node in a kernel of its own */
+  int max_ops;           /* fuse: most nodes in one kernel; 1 = no fusion, 0 = no limit */
 } PsOptions;
 
 typedef struct {
   const char *name;
   const char *summary;
+  const char *options; /* what `name{...}` accepts, for messages and `nnd passes` */
   bool (*run)(IrGraph *g, const PsOptions *opt);
 } PsPass;
 
 const PsPass *ps_pass_find(const char *name);
 const PsPass *ps_pass_list(int *count);
-/* Runs a comma-separated pipeline, verifying after each pass. */
-bool ps_run_pipeline(IrGraph *g, const char *pipeline, const PsOptions *opt,
-                     void (*after)(const IrGraph *g, const char *pass, void *ctx), void *ctx);
 
+/* Called after each pass (also one that failed) with the time it took. */
+typedef void (*PsObserver)(const IrGraph *g, const char *pass, double seconds, void *ctx);
+/* Runs a pipeline "a,b{key=value,...},c", verifying after each pass. */
+bool ps_run_pipeline(IrGraph *g, const char *pipeline, const PsOptions *opt, PsObserver after, void *ctx);
+
+bool ps_canonicalize(IrGraph *g, const PsOptions *opt);
+bool ps_cse(IrGraph *g, const PsOptions *opt);
 bool ps_dce(IrGraph *g, const PsOptions *opt);
 bool ps_autodiff(IrGraph *g, const PsOptions *opt);
 bool ps_fuse(IrGraph *g, const PsOptions *opt);

@@ -1,14 +1,33 @@
 /* registry.c — the one table of passes, read by the pipeline runner and by
- * the CLI (`nnd passes`, `nnd dump`). The verifier runs after every pass. */
+ * the CLI (`nnd passes`, `nnd opt`, `nnd dump`), and the pipeline syntax:
+ *   pass,pass{option=value,option=value},pass
+ * Each pass gets the base options with its own overrides. The verifier runs
+ * after every pass. */
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "passes.h"
 
+static bool ps_verify(IrGraph *g, const PsOptions *opt) { return (void)opt, ir_verify(g, "verify"); }
+
+static bool ps_shape_infer(IrGraph *g, const PsOptions *opt) {
+  (void)opt;
+  for (int i = 0; i < g->count; i++)
+    if (!ir_infer_type(g, &g->nodes[i])) return false;
+  return true;
+}
+
 static const PsPass passes[] = {
-    {"dce", "remove nodes no output or assignment depends on", ps_dce},
-    {"autodiff", "append the backward graph of \"loss\" and the optimizer update", ps_autodiff},
-    {"fuse", "group nodes into kernels: elementwise chains become one loop", ps_fuse},
-    {"plan", "assign arena offsets to values that live between kernels", ps_plan},
+    {"verify", "check the graph's invariants (also run after every pass)", "", ps_verify},
+    {"shape-infer", "recompute every node's type from its operands", "", ps_shape_infer},
+    {"canonicalize", "fold scalar constants; remove exact identities (x*1, -(-x), ...)", "", ps_canonicalize},
+    {"cse", "merge nodes that compute the same value", "", ps_cse},
+    {"dce", "remove nodes no output or assignment depends on", "", ps_dce},
+    {"autodiff", "append the backward graph of \"loss\" and the optimizer update",
+     "optimizer=adam|sgd|none lr=X beta1=X beta2=X eps=X", ps_autodiff},
+    {"fuse", "group nodes into kernels: elementwise chains become one loop", "max-ops=N", ps_fuse},
+    {"plan", "assign arena offsets to values that live between kernels", "max-batch=N", ps_plan},
 };
 
 const PsPass *ps_pass_list(int *count) {
@@ -22,21 +41,86 @@ const PsPass *ps_pass_find(const char *name) {
   return NULL;
 }
 
-bool ps_run_pipeline(IrGraph *g, const char *pipeline, const PsOptions *opt,
-                     void (*after)(const IrGraph *g, const char *pass, void *ctx), void *ctx) {
-  char name[64];
+static bool number(const char *pass, const char *key, const char *v, double lo, double hi, double *out) {
+  char *end;
+  double x = strtod(v, &end);
+  if (end == v || *end || !(x >= lo && x <= hi)) {
+    diag_error((IrLoc){0}, "%s{%s=...}: expected a number in [%g, %g], got '%s'", pass, key, lo, hi, v);
+    return false;
+  }
+  *out = x;
+  return true;
+}
+
+static bool set_option(const PsPass *p, const char *key, const char *v, PsOptions *o) {
+  double x;
+  PsOptimizer *opt = &o->optimizer;
+  bool autodiff = strcmp(p->name, "autodiff") == 0;
+  if (autodiff && strcmp(key, "optimizer") == 0) {
+    if (strcmp(v, "adam") == 0) opt->kind = PS_OPT_ADAM;
+    else if (strcmp(v, "sgd") == 0) opt->kind = PS_OPT_SGD;
+    else if (strcmp(v, "none") == 0) opt->kind = PS_OPT_NONE;
+    else return diag_error((IrLoc){0}, "autodiff{optimizer=...}: adam, sgd or none, not '%s'", v), false;
+    return true;
+  }
+  double *field = !autodiff ? NULL
+                  : strcmp(key, "lr") == 0 ? &opt->lr
+                  : strcmp(key, "beta1") == 0 ? &opt->beta1
+                  : strcmp(key, "beta2") == 0 ? &opt->beta2
+                  : strcmp(key, "eps") == 0 ? &opt->eps : NULL;
+  if (field) return number(p->name, key, v, 0, 1e6, field);
+  if (strcmp(p->name, "fuse") == 0 && strcmp(key, "max-ops") == 0 && number(p->name, key, v, 0, 1e9, &x))
+    return o->max_ops = (int)x, true;
+  if (strcmp(p->name, "plan") == 0 && strcmp(key, "max-batch") == 0 && number(p->name, key, v, 1, 1 << 24, &x))
+    return o->max_batch = (int64_t)x, true;
+  if (strcmp(key, "max-ops") != 0 && strcmp(key, "max-batch") != 0)
+    diag_error((IrLoc){0}, "pass '%s' has no option '%s'%s%s", p->name, key, *p->options ? "; it takes " : "",
+               p->options);
+  return false;
+}
+
+/* "k=v,k=v" (the text between braces) onto o */
+static bool parse_options(const PsPass *p, const char *text, PsOptions *o) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", text);
+  for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
+    while (*item == ' ') item++;
+    char *eq = strchr(item, '=');
+    if (!eq) return diag_error((IrLoc){0}, "pass option '%s' needs a value (%s{key=value})", item, p->name), false;
+    *eq = 0;
+    if (!set_option(p, item, eq + 1, o)) return false;
+  }
+  return true;
+}
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+bool ps_run_pipeline(IrGraph *g, const char *pipeline, const PsOptions *base, PsObserver after, void *ctx) {
   for (const char *p = pipeline; *p;) {
-    size_t len = strcspn(p, ",");
+    size_t len = strcspn(p, ",{");
+    char name[64], opts[256] = "";
     snprintf(name, sizeof name, "%.*s", (int)len, p);
-    p += len + (p[len] == ',');
+    p += len;
+    if (*p == '{') {
+      size_t olen = strcspn(p, "}");
+      if (!p[olen]) return diag_error((IrLoc){0}, "missing '}' after the options of pass '%s'", name), false;
+      snprintf(opts, sizeof opts, "%.*s", (int)olen - 1, p + 1);
+      p += olen + 1;
+    }
+    if (*p == ',') p++;
     if (!*name) continue;
     const PsPass *pass = ps_pass_find(name);
-    if (!pass) {
-      diag_error((IrLoc){0}, "unknown pass '%s' (`nnd passes` lists them)", name);
-      return false;
-    }
-    if (!pass->run(g, opt) || !ir_verify(g, pass->name)) return false;
-    if (after) after(g, pass->name, ctx);
+    if (!pass) return diag_error((IrLoc){0}, "unknown pass '%s' (`nnd passes` lists them)", name), false;
+    PsOptions o = *base;
+    if (!parse_options(pass, opts, &o)) return false;
+    double t0 = now();
+    bool ok = pass->run(g, &o) && ir_verify(g, pass->name);
+    if (after) after(g, pass->name, now() - t0, ctx);
+    if (!ok) return false;
   }
   return true;
 }

@@ -1,0 +1,44 @@
+/* driver.h — the command line's pieces: flags (nnd.c), the stages that turn a
+ * model into compiled step graphs and what to print on the way (pipeline.c). */
+#ifndef NND_DRIVER_H
+#define NND_DRIVER_H
+
+#include "../frontend/frontend.h"
+#include "../passes/passes.h"
+
+typedef struct {
+  const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
+  int epochs, batch;
+  double lr;
+  long long seed;
+  bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes;
+} Cli;
+
+/* What to show while passes run (dump and opt). */
+typedef struct {
+  const Cli *cli;
+  const char *stop_stage; /* print the graph after this stage, then stop */
+  bool stage_printed;
+  char *previous;         /* the IR text before the pass that runs next */
+  int npasses;
+  struct {
+    const char *pass;
+    double seconds;
+  } times[64];
+  int ntimes;
+} Watch;
+
+void watch_init(Watch *w, const Cli *c, const IrGraph *g);
+void watch_pass(const IrGraph *g, const char *pass, double seconds, void *watch);
+void watch_free(Watch *w);
+void print_graph(FILE *out, const IrGraph *g, const Cli *c);
+void print_times(const Watch *w, double llvm_opt_s, double jit_s);
+
+/* The graphs nnd compiles from one model: "train" (forward, backward and
+ * update), "eval" (forward, no dropout), "grad" (forward and gradients as
+ * outputs). Runs the stages in order; with w->stop_stage set, prints that
+ * stage and returns the graph as it is then. NULL after diagnostics. */
+IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, Watch *w);
+bool known_stage(const char *stage);
+
+#endif

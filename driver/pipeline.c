@@ -1,0 +1,123 @@
+/* pipeline.c — the stages from an elaborated model to a planned step graph,
+ * and the inspection hooks around them: print a stage (text or Graphviz),
+ * print after every pass or one, print only what changed (unified diff),
+ * dump each pass's output to a folder, time each pass. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "diff.h"
+#include "driver.h"
+
+/* stage name, the passes that produce it from the one before */
+static const struct {
+  const char *stage, *train, *eval, *grad;
+} stages[] = {
+    {"optimized", "canonicalize,cse,dce", "canonicalize,cse,dce", "canonicalize,cse,dce"},
+    {"autodiff", "autodiff,canonicalize,cse,dce", "", "autodiff{optimizer=none},canonicalize,cse,dce"},
+    {"fused", "fuse", "fuse", "fuse"},
+    {"planned", "plan", "plan", "plan"},
+};
+
+bool known_stage(const char *s) {
+  static const char *names[] = {"parsed", "elaborated", "optimized", "autodiff", "fused", "planned", "llvm"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (strcmp(names[i], s) == 0) return true;
+  return false;
+}
+
+void print_graph(FILE *out, const IrGraph *g, const Cli *c) {
+  if (c->format && strcmp(c->format, "dot") == 0) ir_print_dot(out, g);
+  else ir_print(out, g);
+}
+
+static char *graph_text(const IrGraph *g) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  ir_print(mem, g);
+  fclose(mem);
+  return text;
+}
+
+static void dump_to_dir(const Watch *w, const IrGraph *g, const char *name) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%02d-%s.nnir", w->cli->dump_dir, w->npasses, name);
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    diag_error((IrLoc){0}, "cannot write '%s': %s", path, strerror(errno));
+    return;
+  }
+  ir_print(f, g);
+  fclose(f);
+}
+
+void watch_init(Watch *w, const Cli *c, const IrGraph *g) {
+  memset(w, 0, sizeof *w);
+  w->cli = c;
+  if (c->print_changed) w->previous = graph_text(g);
+  if (c->dump_dir) {
+    if (mkdir(c->dump_dir, 0777) != 0 && errno != EEXIST)
+      diag_error((IrLoc){0}, "cannot create '%s': %s", c->dump_dir, strerror(errno));
+    dump_to_dir(w, g, "input");
+  }
+}
+
+void watch_pass(const IrGraph *g, const char *pass, double seconds, void *ctx) {
+  Watch *w = ctx;
+  const Cli *c = w->cli;
+  w->npasses++;
+  if (w->ntimes < (int)(sizeof w->times / sizeof *w->times)) w->times[w->ntimes].pass = pass, w->times[w->ntimes++].seconds = seconds;
+  if (c->print_after_all || (c->print_after && strcmp(c->print_after, pass) == 0)) {
+    printf("// ----- IR after %s ----- //\n", pass);
+    print_graph(stdout, g, c);
+  }
+  if (c->print_changed) {
+    char *now = graph_text(g);
+    char before[96], after[96];
+    snprintf(before, sizeof before, "before %s", pass);
+    snprintf(after, sizeof after, "after %s", pass);
+    if (strcmp(now, w->previous) != 0) diff_unified(stdout, before, w->previous, after, now);
+    free(w->previous);
+    w->previous = now;
+  }
+  if (c->dump_dir) dump_to_dir(w, g, pass);
+}
+
+void watch_free(Watch *w) { free(w->previous); }
+
+void print_times(const Watch *w, double llvm_opt_s, double jit_s) {
+  double total = llvm_opt_s + jit_s;
+  for (int i = 0; i < w->ntimes; i++) total += w->times[i].seconds;
+  fprintf(stderr, "===-------------------------------------------===\n");
+  fprintf(stderr, "  %10s  %6s  %s\n", "time (ms)", "%", "pass");
+  for (int i = 0; i < w->ntimes; i++)
+    fprintf(stderr, "  %10.3f  %5.1f%%  %s\n", 1e3 * w->times[i].seconds, 100 * w->times[i].seconds / total,
+            w->times[i].pass);
+  if (llvm_opt_s > 0) fprintf(stderr, "  %10.3f  %5.1f%%  %s\n", 1e3 * llvm_opt_s, 100 * llvm_opt_s / total, "LLVM IR generation + O3");
+  if (jit_s > 0) fprintf(stderr, "  %10.3f  %5.1f%%  %s\n", 1e3 * jit_s, 100 * jit_s / total, "JIT code generation");
+  fprintf(stderr, "  %10.3f  100.0%%  total\n", 1e3 * total);
+}
+
+static const char *stage_passes(int i, const char *graph) {
+  return strcmp(graph, "eval") == 0 ? stages[i].eval : strcmp(graph, "grad") == 0 ? stages[i].grad : stages[i].train;
+}
+
+IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, Watch *w) {
+  bool eval = strcmp(graph, "eval") == 0;
+  IrGraph *g = fe_elaborate(ast, eval ? FE_INFERENCE : FE_TRAINING);
+  if (!g || !ir_verify(g, "elaborate")) return ir_graph_free(g), NULL;
+  g->name = ir_strdup(g, eval ? "eval_step" : strcmp(graph, "grad") == 0 ? "grad_step" : "train_step");
+  PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch, .max_ops = c->no_fuse ? 1 : 0};
+  if (w && w->stop_stage && strcmp(w->stop_stage, "elaborated") == 0) return print_graph(stdout, g, c), w->stage_printed = true, g;
+  for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
+    if (!ps_run_pipeline(g, stage_passes(i, graph), &o, w ? watch_pass : NULL, w)) return ir_graph_free(g), NULL;
+    if (w && w->stop_stage && strcmp(w->stop_stage, stages[i].stage) == 0) {
+      print_graph(stdout, g, c);
+      w->stage_printed = true;
+      return g;
+    }
+  }
+  return g;
+}

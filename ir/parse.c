@@ -1,0 +1,304 @@
+/* parse.c — reads the textual IR that print.c writes (docs/ir.md), so that
+ * any stage's dump can be fed back to `nnd opt`. Whitespace is free-form and
+ * `//` starts a comment; the structure is strict. Every node's type is
+ * recomputed from its operands and must match the declared one. Errors point
+ * into the .nnir text (file:line:col, the line, a caret); parsing stops at the
+ * first. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+typedef struct {
+  const char *file, *p;
+  int line, col;
+  IrGraph *g;
+  bool failed;
+} Parser;
+
+static IrLoc here(Parser *ps) { return (IrLoc){ps->file, ps->line, ps->col}; }
+
+static bool fail(Parser *ps, const char *what) {
+  if (!ps->failed) {
+    const char *end = ps->p;
+    while (*end && !isspace((unsigned char)*end) && !strchr("(){}[],:=", *end)) end++;
+    int len = (int)(end - ps->p) > 24 ? 24 : (int)(end - ps->p);
+    if (!*ps->p) diag_error(here(ps), "expected %s, found the end of the file", what);
+    else if (len) diag_error(here(ps), "expected %s, found '%.*s'", what, len, ps->p);
+    else diag_error(here(ps), "expected %s, found '%c'", what, *ps->p);
+  }
+  ps->failed = true;
+  return false;
+}
+
+static void advance(Parser *ps, int n) {
+  for (int i = 0; i < n && *ps->p; i++, ps->p++) {
+    if (*ps->p == '\n') ps->line++, ps->col = 1;
+    else ps->col++;
+  }
+}
+
+static void skip_space(Parser *ps) {
+  for (;;) {
+    while (isspace((unsigned char)*ps->p)) advance(ps, 1);
+    if (ps->p[0] != '/' || ps->p[1] != '/') return;
+    while (*ps->p && *ps->p != '\n') advance(ps, 1);
+  }
+}
+
+static bool peek(Parser *ps, char c) {
+  skip_space(ps);
+  return *ps->p == c;
+}
+
+static bool accept(Parser *ps, char c) {
+  if (!peek(ps, c)) return false;
+  advance(ps, 1);
+  return true;
+}
+
+static bool expect(Parser *ps, char c) {
+  char what[8] = {'\'', c, '\'', 0};
+  return accept(ps, c) || fail(ps, what);
+}
+
+static bool word(Parser *ps, char *buf, size_t n) {
+  skip_space(ps);
+  size_t len = 0;
+  while (isalnum((unsigned char)ps->p[len]) || ps->p[len] == '_' || ps->p[len] == '.') len++;
+  if (!len || len >= n) return fail(ps, "a name");
+  memcpy(buf, ps->p, len);
+  buf[len] = 0;
+  advance(ps, (int)len);
+  return true;
+}
+
+static bool keyword(Parser *ps, const char *kw) {
+  skip_space(ps);
+  size_t len = strlen(kw);
+  if (strncmp(ps->p, kw, len) != 0 || isalnum((unsigned char)ps->p[len]) || ps->p[len] == '_') return false;
+  advance(ps, (int)len);
+  return true;
+}
+
+static bool integer(Parser *ps, int64_t *out) {
+  skip_space(ps);
+  char *end;
+  long long v = strtoll(ps->p, &end, 10);
+  if (end == ps->p || (*ps->p != '-' && !isdigit((unsigned char)*ps->p))) return fail(ps, "an integer");
+  *out = v;
+  advance(ps, (int)(end - ps->p));
+  return true;
+}
+
+static bool number(Parser *ps, double *out) {
+  skip_space(ps);
+  char *end;
+  *out = strtod(ps->p, &end);
+  if (end == ps->p) return fail(ps, "a number");
+  advance(ps, (int)(end - ps->p));
+  return true;
+}
+
+static bool string(Parser *ps, char *buf, size_t n) {
+  if (!peek(ps, '"')) return fail(ps, "a string");
+  advance(ps, 1);
+  size_t len = 0;
+  while (*ps->p && *ps->p != '"' && *ps->p != '\n') {
+    if (*ps->p == '\\' && (ps->p[1] == '"' || ps->p[1] == '\\')) advance(ps, 1);
+    if (len + 1 < n) buf[len++] = *ps->p;
+    advance(ps, 1);
+  }
+  buf[len] = 0;
+  return expect(ps, '"');
+}
+
+static bool value_ref(Parser *ps, int before, int *out) {
+  int64_t v;
+  if (!expect(ps, '%') || !integer(ps, &v)) return false;
+  if (v < 0 || v >= before) {
+    diag_error(here(ps), "%%%lld is not defined before its use", (long long)v);
+    return ps->failed = true, false;
+  }
+  *out = (int)v;
+  return true;
+}
+
+static bool type(Parser *ps, IrNode *n) {
+  char dt[8];
+  if (!word(ps, dt, sizeof dt)) return false;
+  if (strcmp(dt, "f32") != 0 && strcmp(dt, "i32") != 0) return fail(ps, "f32 or i32");
+  n->dtype = dt[0] == 'f' ? IR_F32 : IR_I32;
+  n->shape.rank = 0;
+  if (!expect(ps, '[')) return false;
+  while (!accept(ps, ']')) {
+    if (n->shape.rank && !expect(ps, ',')) return false;
+    if (n->shape.rank == IR_MAX_RANK) return fail(ps, "']' (at most 4 dimensions)");
+    int64_t d;
+    if (keyword(ps, "B")) d = IR_BATCH;
+    else if (!integer(ps, &d)) return false;
+    else if (d < 1) return fail(ps, "a positive dimension");
+    n->shape.dim[n->shape.rank++] = d;
+  }
+  return true;
+}
+
+static IrOp op_named(const char *name) {
+  for (int op = 0; op < IR_OP_COUNT; op++)
+    if (strcmp(ir_op_name(op), name) == 0) return op;
+  return IR_OP_COUNT;
+}
+
+static bool payload(Parser *ps, IrNode *n) {
+  char buf[256], role[32], init[32];
+  switch (n->op) {
+  case IR_OP_INPUT:
+  case IR_OP_OUTPUT:
+    if (!string(ps, buf, sizeof buf)) return false;
+    n->name = ir_strdup(ps->g, buf);
+    return true;
+  case IR_OP_PARAM:
+    if (!word(ps, role, sizeof role) || !word(ps, init, sizeof init) || !string(ps, buf, sizeof buf)) return false;
+    if (strcmp(role, "weight") == 0) n->role = IR_ROLE_WEIGHT;
+    else if (strcmp(role, "optstate") == 0) n->role = IR_ROLE_OPTSTATE;
+    else return diag_error(n->loc, "unknown parameter role '%s' (weight or optstate)", role), ps->failed = true, false;
+    if (strcmp(init, "zeros") == 0) n->init = IR_INIT_ZEROS;
+    else if (strcmp(init, "glorot_uniform") == 0) n->init = IR_INIT_GLOROT_UNIFORM;
+    else return diag_error(n->loc, "unknown initialiser '%s' (zeros or glorot_uniform)", init), ps->failed = true, false;
+    n->name = ir_strdup(ps->g, buf);
+    return true;
+  case IR_OP_CONST: return number(ps, &n->value);
+  default: return true;
+  }
+}
+
+static bool attrs(Parser *ps, IrNode *n) {
+  if (!ir_op_attr_name(n->op, 0) || !accept(ps, '{')) return true;
+  do {
+    char name[64];
+    int64_t v;
+    IrLoc at = here(ps);
+    if (!word(ps, name, sizeof name) || !expect(ps, '=') || !integer(ps, &v)) return false;
+    int i = 0;
+    while (ir_op_attr_name(n->op, i) && strcmp(ir_op_attr_name(n->op, i), name) != 0) i++;
+    if (!ir_op_attr_name(n->op, i)) {
+      diag_error(at, "'%s' has no attribute '%s'", ir_op_name(n->op), name);
+      return ps->failed = true, false;
+    }
+    n->attr[i] = v;
+  } while (accept(ps, ','));
+  return expect(ps, '}');
+}
+
+/* kernel(K) arena(OFFSET) loc("file":line:col), each optional */
+static bool suffixes(Parser *ps, IrNode *n) {
+  for (;;) {
+    int64_t v;
+    if (keyword(ps, "kernel")) {
+      if (!expect(ps, '(') || !integer(ps, &v) || !expect(ps, ')')) return false;
+      n->group = (int)v;
+    } else if (keyword(ps, "arena")) {
+      if (!expect(ps, '(') || !integer(ps, &n->offset) || !expect(ps, ')')) return false;
+    } else if (keyword(ps, "loc")) {
+      char file[512];
+      int64_t line, col;
+      if (!expect(ps, '(') || !string(ps, file, sizeof file) || !expect(ps, ':') || !integer(ps, &line) ||
+          !expect(ps, ':') || !integer(ps, &col) || !expect(ps, ')'))
+        return false;
+      n->loc = (IrLoc){diag_add_source(file, NULL), (int)line, (int)col};
+    } else {
+      return true;
+    }
+  }
+}
+
+static bool check_type(Parser *ps, IrNode *declared, IrLoc at) {
+  IrNode derived = *declared;
+  int before = diag_error_count();
+  bool ok = ir_infer_type(ps->g, &derived);
+  if (diag_error_count() != before || !ok) {
+    diag_note(at, "in this node");
+    return ps->failed = true, false;
+  }
+  if (derived.dtype == declared->dtype && ir_shape_eq(&derived.shape, &declared->shape)) return true;
+  char want[96], got[96];
+  ir_shape_str(&declared->shape, want, sizeof want);
+  ir_shape_str(&derived.shape, got, sizeof got);
+  diag_error(at, "declared type %s%s, but the operands give %s%s", declared->dtype ? "i32" : "f32", want,
+             derived.dtype ? "i32" : "f32", got);
+  return ps->failed = true, false;
+}
+
+static bool node(Parser *ps) {
+  IrGraph *g = ps->g;
+  IrLoc at = here(ps);
+  int64_t id;
+  char opname[32];
+  IrNode n = {.group = -1, .offset = -1};
+  if (!expect(ps, '%') || !integer(ps, &id)) return false;
+  if (id != g->count) {
+    diag_error(at, "expected %%%d here: values are numbered densely from %%0", g->count);
+    return ps->failed = true, false;
+  }
+  if (!expect(ps, '=')) return false;
+  skip_space(ps);
+  IrLoc op_at = here(ps);
+  if (!word(ps, opname, sizeof opname)) return false;
+  if ((n.op = op_named(opname)) == IR_OP_COUNT) {
+    diag_error(op_at, "unknown op '%s'", opname);
+    return ps->failed = true, false;
+  }
+  n.loc = at;
+  if (!payload(ps, &n)) return false;
+  if (ir_op_arity(n.op) > 0) {
+    if (!expect(ps, '(')) return false;
+    for (n.nin = 0; n.nin < ir_op_arity(n.op); n.nin++)
+      if ((n.nin && !expect(ps, ',')) || !value_ref(ps, g->count, &n.in[n.nin])) return false;
+    if (!expect(ps, ')')) return false;
+  }
+  n.loc = (IrLoc){0};
+  if (!attrs(ps, &n) || !expect(ps, ':') || !type(ps, &n) || !suffixes(ps, &n)) return false;
+  if (!check_type(ps, &n, at)) return false;
+  ir_append_node(g, &n);
+  return true;
+}
+
+static void count_slots(IrGraph *g) {
+  for (int i = 0; i < g->count; i++) {
+    IrNode *n = &g->nodes[i];
+    int *count = n->op == IR_OP_INPUT ? &g->ninputs : n->op == IR_OP_PARAM ? &g->nparams
+                 : n->op == IR_OP_OUTPUT ? &g->noutputs : NULL;
+    if (count && n->attr[0] + 1 > *count) *count = (int)n->attr[0] + 1;
+    if (n->group + 1 > g->nkernels) g->nkernels = n->group + 1;
+  }
+}
+
+static bool header(Parser *ps, char *name, size_t n, int64_t *max_batch, int64_t *arena) {
+  if (!keyword(ps, "graph")) return fail(ps, "'graph'");
+  if (!expect(ps, '@') || !word(ps, name, n)) return false;
+  if (keyword(ps, "max_batch")) {
+    if (!expect(ps, '(') || !integer(ps, max_batch) || !expect(ps, ')')) return false;
+    if (!keyword(ps, "arena")) return fail(ps, "'arena'");
+    if (!expect(ps, '(') || !integer(ps, arena) || !expect(ps, ')')) return false;
+  }
+  return expect(ps, '{');
+}
+
+IrGraph *ir_parse(const char *file, const char *text) {
+  Parser ps = {diag_add_source(file, text), text, 1, 1, NULL, false};
+  char name[128];
+  int64_t max_batch = 0, arena = 0;
+  if (!header(&ps, name, sizeof name, &max_batch, &arena)) return NULL;
+  ps.g = ir_graph_new(name);
+  while (!ps.failed && !accept(&ps, '}')) node(&ps);
+  if (!ps.failed && (skip_space(&ps), *ps.p)) fail(&ps, "the end of the file after the graph");
+  if (ps.failed) {
+    ir_graph_free(ps.g);
+    return NULL;
+  }
+  ps.g->max_batch = max_batch;
+  ps.g->arena_bytes = arena;
+  count_slots(ps.g);
+  return ps.g;
+}

@@ -1,0 +1,93 @@
+/* canonicalize.c — local simplification: constant folding of scalar
+ * arithmetic, and identities that hold exactly in IEEE arithmetic (x*1, x/1,
+ * x-0, x+(-0), -(-x), reshape or broadcast to the same shape, reshape of a
+ * reshape). Identities that are not exact (x+0 changes -0 to +0, x*0 is not 0
+ * for NaN) are left alone: no fast-math. Folding computes in float, as the
+ * kernels would. Folded nodes become constants in place (ids stay valid);
+ * replaced nodes are removed by a final dce. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "passes.h"
+
+static bool is_const(const IrGraph *g, int v, double *value) {
+  const IrNode *n = &g->nodes[v];
+  if (n->op != IR_OP_CONST) return false;
+  if (value) *value = n->value;
+  return true;
+}
+
+static bool const_equal(const IrGraph *g, int v, double want) {
+  double x;
+  return is_const(g, v, &x) && x == want && signbit(x) == signbit(want);
+}
+
+static bool fold_value(IrOp op, float a, float b, float *out) {
+  switch (op) {
+  case IR_OP_NEG: *out = -a; return true;
+  case IR_OP_EXP: *out = expf(a); return true;
+  case IR_OP_LOG: *out = logf(a); return true;
+  case IR_OP_SQRT: *out = sqrtf(a); return true;
+  case IR_OP_RELU: *out = a < 0 ? 0 : a; return true;
+  case IR_OP_ADD: *out = a + b; return true;
+  case IR_OP_SUB: *out = a - b; return true;
+  case IR_OP_MUL: *out = a * b; return true;
+  case IR_OP_DIV: *out = a / b; return true;
+  case IR_OP_POW: *out = powf(a, b); return true;
+  case IR_OP_GT: *out = a > b; return true;
+  case IR_OP_GE: *out = a >= b; return true;
+  case IR_OP_EQ: *out = a == b; return true;
+  default: return false;
+  }
+}
+
+/* all operands constant: the node becomes a constant itself */
+static bool fold(IrGraph *g, IrNode *n) {
+  double a = 0, b = 0;
+  float r;
+  if (ir_op_kind(n->op) != IR_KIND_ELTWISE || n->shape.rank != 0 || n->nin == 0) return false;
+  if (!is_const(g, n->in[0], &a) || (n->nin > 1 && !is_const(g, n->in[1], &b))) return false;
+  if (!fold_value(n->op, (float)a, (float)b, &r)) return false;
+  n->op = IR_OP_CONST;
+  n->nin = 0;
+  n->value = r;
+  return true;
+}
+
+/* the value a node is identical to, or -1 */
+static int identity(const IrGraph *g, const IrNode *n) {
+  int a = n->in[0], b = n->in[1];
+  const IrNode *na = &g->nodes[a];
+  bool same_type = n->nin && na->dtype == n->dtype && ir_shape_eq(&na->shape, &n->shape);
+  switch (n->op) {
+  case IR_OP_MUL:
+    if (same_type && const_equal(g, b, 1)) return a;
+    if (const_equal(g, a, 1) && g->nodes[b].dtype == n->dtype && ir_shape_eq(&g->nodes[b].shape, &n->shape)) return b;
+    return -1;
+  case IR_OP_DIV: return same_type && const_equal(g, b, 1) ? a : -1;
+  case IR_OP_SUB: return same_type && const_equal(g, b, 0) ? a : -1;
+  case IR_OP_ADD: return same_type && const_equal(g, b, -0.0) ? a : -1;
+  case IR_OP_NEG: return na->op == IR_OP_NEG ? na->in[0] : -1;
+  case IR_OP_RESHAPE:
+  case IR_OP_BROADCAST: return same_type ? a : -1;
+  default: return -1;
+  }
+}
+
+bool ps_canonicalize(IrGraph *g, const PsOptions *opt) {
+  int *repl = malloc(((size_t)g->count + 1) * sizeof *repl), changed = 0;
+  for (int i = 0; i < g->count; i++) {
+    IrNode *n = &g->nodes[i];
+    for (int k = 0; k < n->nin; k++) n->in[k] = repl[n->in[k]];
+    repl[i] = i;
+    if (n->op == IR_OP_RESHAPE && g->nodes[n->in[0]].op == IR_OP_RESHAPE) { /* view of a view */
+      n->in[0] = g->nodes[n->in[0]].in[0];
+      changed++;
+    }
+    int same = identity(g, n);
+    if (same >= 0) repl[i] = same, changed++;
+    else changed += fold(g, n);
+  }
+  free(repl);
+  return changed ? ps_dce(g, opt) : true;
+}

@@ -1,0 +1,52 @@
+/* cse.c — common subexpression elimination: two nodes with the same op,
+ * operands, attributes, payload and type compute the same value, so uses of
+ * the later one are redirected to the earlier (which precedes them: order
+ * stays topological). Inputs, parameters, assignments and outputs are never
+ * merged: each is an identity or an effect. Uses a hash table over nodes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+static bool mergeable(const IrNode *n) {
+  return n->op != IR_OP_INPUT && n->op != IR_OP_PARAM && n->op != IR_OP_ASSIGN && n->op != IR_OP_OUTPUT;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v) { return (h ^ v) * 0x100000001b3ull; }
+
+static uint64_t hash_node(const IrNode *n) {
+  uint64_t h = mix(0xcbf29ce484222325ull, n->op), bits;
+  for (int i = 0; i < n->nin; i++) h = mix(h, (uint64_t)n->in[i]);
+  for (int i = 0; i < IR_MAX_ATTR; i++) h = mix(h, (uint64_t)n->attr[i]);
+  memcpy(&bits, &n->value, sizeof bits);
+  h = mix(mix(h, bits), (uint64_t)n->dtype);
+  for (int i = 0; i < n->shape.rank; i++) h = mix(h, (uint64_t)n->shape.dim[i]);
+  return h;
+}
+
+static bool same(const IrNode *a, const IrNode *b) {
+  return a->op == b->op && a->nin == b->nin && memcmp(a->in, b->in, a->nin * sizeof *a->in) == 0 &&
+         memcmp(a->attr, b->attr, sizeof a->attr) == 0 && memcmp(&a->value, &b->value, sizeof a->value) == 0 &&
+         a->dtype == b->dtype && ir_shape_eq(&a->shape, &b->shape);
+}
+
+bool ps_cse(IrGraph *g, const PsOptions *opt) {
+  size_t cap = 16;
+  while (cap < 2 * (size_t)g->count) cap *= 2;
+  int *table = malloc(cap * sizeof *table), *repl = malloc(((size_t)g->count + 1) * sizeof *repl);
+  for (size_t i = 0; i < cap; i++) table[i] = -1;
+  int merged = 0;
+  for (int i = 0; i < g->count; i++) {
+    IrNode *n = &g->nodes[i];
+    for (int k = 0; k < n->nin; k++) n->in[k] = repl[n->in[k]];
+    repl[i] = i;
+    if (!mergeable(n)) continue;
+    size_t slot = hash_node(n) & (cap - 1);
+    while (table[slot] >= 0 && !same(&g->nodes[table[slot]], n)) slot = (slot + 1) & (cap - 1);
+    if (table[slot] >= 0) repl[i] = table[slot], merged++;
+    else table[slot] = i;
+  }
+  free(table);
+  free(repl);
+  return merged ? ps_dce(g, opt) : true;
+}
