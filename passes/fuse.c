@@ -1,9 +1,11 @@
 /* fuse.c — operator fusion: assigns every computing node a kernel (group).
  *
- * Elementwise nodes of the same shape join the kernel of an operand, so a
- * chain like matmul -> add bias -> relu -> dropout becomes one loop after the
- * matmul, and the whole Adam update of a weight becomes one loop. Other ops
- * get a kernel each; leaves and reshapes (views) get none.
+ * Elementwise nodes of the same shape join the kernel of an operand, and a
+ * node that combines values from several such kernels merges them, so a chain
+ * like matmul -> add bias -> relu -> dropout becomes one loop after the
+ * matmul, and the whole Adam update of a weight (two moments, the weight,
+ * three assignments) becomes one loop. Other ops get a kernel each; leaves and
+ * reshapes (views) get none.
  *
  * Invariant: a kernel runs at the position of its last node. A join is kept
  * only if the schedule stays valid: every kernel runs after the kernels that
@@ -19,6 +21,7 @@ typedef struct {
   IrUses uses;
   int *last; /* per group: its last node = where it runs */
   int *size; /* per group: its node count */
+  int *moved; /* scratch for try_merge */
   int max_ops;
 } Fuse;
 
@@ -66,10 +69,23 @@ static bool try_join(Fuse *f, int id, int group) {
   return false;
 }
 
-static bool fusable_into(Fuse *f, const IrNode *n, int operand) {
+static bool fusable_into(Fuse *f, const IrNode *n, int operand, int extra) {
   const IrNode *p = &f->g->nodes[operand];
-  bool room = f->max_ops == 0 || f->size[p->group] < f->max_ops;
-  return p->group >= 0 && room && ir_op_kind(p->op) == IR_KIND_ELTWISE && ir_shape_eq(&p->shape, &n->shape);
+  if (p->group < 0 || ir_op_kind(p->op) != IR_KIND_ELTWISE || !ir_shape_eq(&p->shape, &n->shape)) return false;
+  return f->max_ops == 0 || f->size[p->group] + extra <= f->max_ops;
+}
+
+/* moves every node of group `from` into `into`, if the schedule allows it */
+static bool try_merge(Fuse *f, int into, int from) {
+  IrGraph *g = f->g;
+  int old_last = f->last[into], nmoved = 0;
+  if (f->last[from] > f->last[into]) f->last[into] = f->last[from];
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].group == from) g->nodes[i].group = into, f->moved[nmoved++] = i;
+  if (schedule_ok(f)) return f->size[into] += f->size[from], f->size[from] = 0, true;
+  for (int k = 0; k < nmoved; k++) g->nodes[f->moved[k]].group = from;
+  f->last[into] = old_last;
+  return false;
 }
 
 static void place(Fuse *f, int id, int *ngroups) {
@@ -77,11 +93,17 @@ static void place(Fuse *f, int id, int *ngroups) {
   IrNode *n = &g->nodes[id];
   if (ir_op_kind(n->op) == IR_KIND_LEAF || n->op == IR_OP_RESHAPE) return;
   if (ir_op_kind(n->op) == IR_KIND_ELTWISE && f->max_ops != 1)
-    for (int k = 0; k < n->nin; k++)
-      if (fusable_into(f, n, n->in[k]) && try_join(f, id, g->nodes[n->in[k]].group)) return;
-  n->group = (*ngroups)++;
-  f->last[n->group] = id;
-  f->size[n->group] = 1;
+    for (int k = 0; k < n->nin && n->group < 0; k++)
+      if (fusable_into(f, n, n->in[k], 1)) try_join(f, id, g->nodes[n->in[k]].group);
+  if (n->group < 0) {
+    n->group = (*ngroups)++;
+    f->last[n->group] = id;
+    f->size[n->group] = 1;
+  }
+  for (int k = 0; k < n->nin && ir_op_kind(n->op) == IR_KIND_ELTWISE; k++) { /* n joins loops: make them one */
+    int other = g->nodes[n->in[k]].group;
+    if (other != n->group && fusable_into(f, n, n->in[k], f->size[n->group])) try_merge(f, n->group, other);
+  }
 }
 
 /* renumber kernels in the order they run */
@@ -98,8 +120,8 @@ static void number_by_schedule(Fuse *f, int ngroups) {
 }
 
 bool ps_fuse(IrGraph *g, const PsOptions *opt) {
-  Fuse f = {g, ir_uses(g), malloc((g->count + 1) * sizeof(int)), malloc((g->count + 1) * sizeof(int)),
-            opt->max_ops};
+  size_t n = (size_t)g->count + 1;
+  Fuse f = {g, ir_uses(g), malloc(n * sizeof(int)), malloc(n * sizeof(int)), malloc(n * sizeof(int)), opt->max_ops};
   int ngroups = 0;
   ir_clear_schedule(g);
   for (int i = 0; i < g->count; i++) place(&f, i, &ngroups);
@@ -107,5 +129,6 @@ bool ps_fuse(IrGraph *g, const PsOptions *opt) {
   ir_uses_free(&f.uses);
   free(f.last);
   free(f.size);
+  free(f.moved);
   return true;
 }
