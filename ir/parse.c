@@ -116,9 +116,11 @@ static bool string(Parser *ps, char *buf, size_t n) {
 
 static bool value_ref(Parser *ps, int before, int *out) {
   int64_t v;
+  skip_space(ps);
+  IrLoc at = here(ps);
   if (!expect(ps, '%') || !integer(ps, &v)) return false;
   if (v < 0 || v >= before) {
-    diag_error(here(ps), "%%%lld is not defined before its use", (long long)v);
+    diag_error(at, "%%%lld is not defined before its use", (long long)v);
     return ps->failed = true, false;
   }
   *out = (int)v;
@@ -136,9 +138,11 @@ static bool type(Parser *ps, IrNode *n) {
     if (n->shape.rank && !expect(ps, ',')) return false;
     if (n->shape.rank == IR_MAX_RANK) return fail(ps, "']' (at most 4 dimensions)");
     int64_t d;
+    skip_space(ps);
+    IrLoc at = here(ps);
     if (keyword(ps, "B")) d = IR_BATCH;
     else if (!integer(ps, &d)) return false;
-    else if (d < 1) return fail(ps, "a positive dimension");
+    else if (d < 1) return diag_error(at, "a dimension must be positive, not %lld", (long long)d), ps->failed = true, false;
     n->shape.dim[n->shape.rank++] = d;
   }
   return true;

@@ -177,7 +177,9 @@ bool ir_infer_type(IrGraph *g, IrNode *n) {
     return rule_binary(g, n);
   case IR_OP_RANDOM_UNIFORM:
     n->dtype = IR_F32;
-    return ir_node(g, n->in[0])->dtype == IR_I32 && batch_only_leading(n);
+    if (ir_node(g, n->in[0])->dtype == IR_I32 && ir_node(g, n->in[0])->shape.rank == 0) return batch_only_leading(n);
+    diag_error(n->loc, "'random_uniform' takes its seed as an i32 scalar");
+    return false;
   case IR_OP_ASSIGN: return rule_assign(g, n);
   case IR_OP_BROADCAST: return rule_broadcast_to(g, n);
   case IR_OP_OUTPUT:

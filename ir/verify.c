@@ -1,35 +1,131 @@
-/* verify.c — structural invariants of a graph, checked between passes:
- * operand counts match the op table, operands precede their users (SSA in
- * topological order), each node's type is what its shape rule derives, and
- * parameters and assignments are well formed. A failure names the node, the
- * pass that ran last and the .nnd location the node came from. */
+/* verify.c — the invariants every pass must keep, checked after each pass
+ * (and on parsed IR): operand counts match the op table; operands precede
+ * their users (SSA in topological order); each node's type is what its shape
+ * rule derives; inputs, parameters and outputs have dense, unique slots;
+ * parameters are f32 without the batch dimension; an assignment is the last
+ * use of its parameter. Once kernels exist (fuse) they must be well formed
+ * and in a valid order, and once buffers exist (plan) every value a kernel
+ * reads from memory must have one inside the arena: codegen relies on all of
+ * it. A failure names the node, the pass that ran last, and the .nnd
+ * location the node came from. */
+#include <stdlib.h>
+
 #include "ir.h"
 
-static bool fail(const IrNode *n, int id, const char *pass, const char *what) {
-  diag_error(n->loc, "verifier: %%%d (%s) after pass '%s': %s", id, ir_op_name(n->op),
-             pass ? pass : "(none)", what);
-  return false;
+typedef struct {
+  IrGraph *g;
+  const char *pass;
+  bool ok;
+} Check;
+
+static void fail(Check *c, int id, const char *what) {
+  const IrNode *n = &c->g->nodes[id];
+  diag_error(n->loc, "verifier: %%%d (%s) after pass '%s': %s", id, ir_op_name(n->op), c->pass ? c->pass : "(none)",
+             what);
+  c->ok = false;
 }
 
-static bool verify_node(IrGraph *g, int id, const char *pass) {
+static void check_node(Check *c, int id) {
+  IrGraph *g = c->g;
   IrNode *n = &g->nodes[id];
-  if (n->nin != ir_op_arity(n->op)) return fail(n, id, pass, "wrong number of operands");
+  if (n->nin != ir_op_arity(n->op)) return fail(c, id, "wrong number of operands");
   for (int i = 0; i < n->nin; i++)
-    if (n->in[i] < 0 || n->in[i] >= id) return fail(n, id, pass, "operand does not precede its use");
-  if (n->op == IR_OP_PARAM && n->role == IR_ROLE_NONE) return fail(n, id, pass, "parameter without a role");
-  if (n->op == IR_OP_ASSIGN && ir_node(g, n->in[0])->op != IR_OP_PARAM)
-    return fail(n, id, pass, "assignment to something that is not a parameter");
+    if (n->in[i] < 0 || n->in[i] >= id) return fail(c, id, "operand does not precede its use");
+  if (n->op == IR_OP_PARAM && n->role == IR_ROLE_NONE) return fail(c, id, "parameter without a role");
+  if (n->op == IR_OP_PARAM && (n->dtype != IR_F32 || (n->shape.rank && n->shape.dim[0] == IR_BATCH)))
+    return fail(c, id, "a parameter is f32 and has no batch dimension");
+  for (int d = 1; d < n->shape.rank; d++)
+    if (n->shape.dim[d] == IR_BATCH) return fail(c, id, "the batch dimension B may only be dimension 0");
   IrNode copy = *n;
   int before = diag_error_count();
-  if (!ir_infer_type(g, &copy)) return fail(n, id, pass, "operands no longer type-check");
-  if (diag_error_count() != before) return false;
+  if (!ir_infer_type(g, &copy) || diag_error_count() != before) return fail(c, id, "operands no longer type-check");
   if (copy.dtype != n->dtype || !ir_shape_eq(&copy.shape, &n->shape))
-    return fail(n, id, pass, "recorded type differs from the type its operands give");
-  return true;
+    fail(c, id, "recorded type differs from the type its operands give");
+}
+
+/* slot numbers of one kind of node: each of 0..count-1 exactly once */
+static void check_slots(Check *c, IrOp op, int count) {
+  char *seen = calloc(count + 1, 1);
+  for (int i = 0; i < c->g->count; i++) {
+    const IrNode *n = &c->g->nodes[i];
+    if (n->op != op) continue;
+    if (n->attr[0] < 0 || n->attr[0] >= count || seen[n->attr[0]]++) fail(c, i, "slot out of range or used twice");
+  }
+  free(seen);
+}
+
+/* no node reads a parameter after the assignment that replaces it */
+static void check_assign_last(Check *c, const IrUses *uses, int assign, int v) {
+  for (int k = uses->start[v]; k < uses->start[v + 1]; k++) {
+    int r = uses->user[k];
+    if (c->g->nodes[r].op == IR_OP_RESHAPE) check_assign_last(c, uses, assign, r);
+    else if (r > assign || (r != assign && c->g->nodes[r].op == IR_OP_ASSIGN && c->g->nodes[r].in[0] == v))
+      fail(c, r, "reads or assigns a parameter after its assignment");
+  }
+}
+
+static bool computes(const IrNode *n) { return ir_op_kind(n->op) != IR_KIND_LEAF && n->op != IR_OP_RESHAPE; }
+
+/* after fuse: each kernel is one op or one elementwise loop over one shape,
+ * and kernels run after the kernels they read */
+static void check_kernels(Check *c) {
+  IrGraph *g = c->g;
+  int *first = malloc((g->nkernels + 1) * sizeof *first);
+  for (int k = 0; k < g->nkernels; k++) first[k] = -1;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (computes(n) != (n->group >= 0) || n->group >= g->nkernels) {
+      fail(c, i, computes(n) ? "not in a kernel" : "a leaf or view cannot be in a kernel");
+      continue;
+    }
+    if (n->group < 0) continue;
+    int f = first[n->group] < 0 ? (first[n->group] = i) : first[n->group];
+    const IrNode *head = &g->nodes[f];
+    bool loop = ir_op_kind(n->op) == IR_KIND_ELTWISE && ir_op_kind(head->op) == IR_KIND_ELTWISE;
+    if (f != i && (!loop || !ir_shape_eq(&n->shape, &head->shape)))
+      fail(c, i, "shares a kernel with a node it cannot share a loop with");
+    for (int k = 0; k < n->nin; k++) {
+      int u = n->in[k], r = ir_alias_root(g, u), rg = g->nodes[r].group;
+      if (rg > n->group || (rg == n->group && u != r)) fail(c, i, "its kernel runs before the kernel of an operand");
+    }
+  }
+  for (int k = 0; k < g->nkernels; k++)
+    if (first[k] < 0) diag_error((IrLoc){0}, "verifier: after pass '%s': kernel %d is empty", c->pass, k), c->ok = false;
+  free(first);
+}
+
+/* after plan: what kernels read from memory or store there is inside the arena */
+static void check_buffers(Check *c) {
+  IrGraph *g = c->g;
+  bool *read = calloc(g->count + 1, sizeof *read); /* by another kernel, or through a view */
+  for (int i = 0; i < g->count; i++)
+    for (int k = 0; k < g->nodes[i].nin; k++) {
+      int u = g->nodes[i].in[k], r = ir_alias_root(g, u);
+      if (u != r || g->nodes[i].group != g->nodes[r].group) read[r] = true;
+    }
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    bool writes_elsewhere = n->op == IR_OP_OUTPUT || n->op == IR_OP_ASSIGN;
+    bool needs = computes(n) && !writes_elsewhere && (read[i] || ir_op_kind(n->op) != IR_KIND_ELTWISE);
+    if (needs && n->offset < 0) fail(c, i, "is read from memory but has no arena buffer");
+    if (n->offset >= 0 && n->offset + ir_numel(&n->shape, g->max_batch) * 4 > g->arena_bytes)
+      fail(c, i, "its buffer lies outside the arena");
+  }
+  free(read);
 }
 
 bool ir_verify(IrGraph *g, const char *after_pass) {
-  bool ok = true;
-  for (int i = 0; i < g->count; i++) ok &= verify_node(g, i, after_pass);
-  return ok;
+  Check c = {g, after_pass, true};
+  for (int i = 0; i < g->count; i++) check_node(&c, i);
+  if (!c.ok) return false;
+  check_slots(&c, IR_OP_INPUT, g->ninputs);
+  check_slots(&c, IR_OP_PARAM, g->nparams);
+  check_slots(&c, IR_OP_OUTPUT, g->noutputs);
+  IrUses uses = ir_uses(g);
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_ASSIGN) check_assign_last(&c, &uses, i, g->nodes[i].in[0]);
+  ir_uses_free(&uses);
+  if (c.ok && g->nkernels > 0) check_kernels(&c);
+  if (c.ok && g->max_batch > 0) check_buffers(&c);
+  return c.ok;
 }

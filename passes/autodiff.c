@@ -16,6 +16,7 @@ typedef struct {
   IrGraph *g;
   int *grad;   /* gradient of each forward node, -1 = none yet */
   bool *needs; /* node depends on a weight */
+  IrLoc loc;   /* of the forward node whose backward rule runs */
 } Ad;
 
 static int cst(Ad *ad, double v, IrLoc loc) { return ir_const(ad->g, v, loc); }
@@ -36,9 +37,9 @@ int ps_unbroadcast(IrGraph *g, int value, const IrShape *to, IrLoc loc) {
 
 static void accumulate(Ad *ad, int x, int d) {
   if (d < 0 || !ad->needs[x]) return;
-  IrNode *n = ir_node(ad->g, x);
-  d = ps_unbroadcast(ad->g, d, &n->shape, n->loc);
-  ad->grad[x] = ad->grad[x] < 0 ? d : bin(ad, IR_OP_ADD, ad->grad[x], d, n->loc);
+  IrShape shape = ir_node(ad->g, x)->shape;
+  d = ps_unbroadcast(ad->g, d, &shape, ad->loc);
+  ad->grad[x] = ad->grad[x] < 0 ? d : bin(ad, IR_OP_ADD, ad->grad[x], d, ad->loc);
 }
 
 static void matmul_backward(Ad *ad, const IrNode *n, int g) {
@@ -67,7 +68,7 @@ static int log_softmax_backward(Ad *ad, int y, int g, IrLoc loc) {
 static void backward(Ad *ad, int id, int g) {
   const IrNode n = *ir_node(ad->g, id); /* copy: emitting may move the node array */
   int a = n.in[0], b = n.in[1];
-  IrLoc l = n.loc;
+  IrLoc l = ad->loc = n.loc;
   bool da = ad->needs[a], db = n.nin > 1 && ad->needs[b]; /* build only what flows somewhere */
   switch (n.op) {
   case IR_OP_ADD: accumulate(ad, a, g); accumulate(ad, b, g); break;
@@ -142,14 +143,18 @@ static void collect_weights(Ad *ad, int nforward, int *weights, int *grads, int 
 }
 
 bool ps_autodiff(IrGraph *g, const PsOptions *opt) {
-  int loss = find_loss(g);
+  int loss = find_loss(g), before = diag_error_count();
   if (loss < 0) {
     diag_error((IrLoc){0}, "autodiff: the graph has no output named \"loss\"");
     return false;
   }
+  if (g->nodes[loss].shape.rank != 0) {
+    diag_error(g->nodes[loss].loc, "autodiff: the loss must be a scalar");
+    return false;
+  }
   ir_clear_schedule(g);
   int nforward = g->count;
-  Ad ad = {g, malloc(nforward * sizeof(int)), calloc(nforward, sizeof(bool))};
+  Ad ad = {g, malloc(nforward * sizeof(int)), calloc(nforward, sizeof(bool)), (IrLoc){0}};
   for (int i = 0; i < nforward; i++) ad.grad[i] = -1;
   int root = g->nodes[loss].in[0];
   mark_needs(&ad, root);
@@ -158,7 +163,6 @@ bool ps_autodiff(IrGraph *g, const PsOptions *opt) {
     if (ad.grad[i] >= 0 && ad.needs[i]) backward(&ad, i, ad.grad[i]);
   int *weights = malloc(nforward * sizeof(int)), *grads = malloc(nforward * sizeof(int)), n;
   collect_weights(&ad, nforward, weights, grads, &n);
-  int before = diag_error_count();
   if (opt->optimizer.kind != PS_OPT_NONE) ps_append_update(g, &opt->optimizer, weights, grads, n);
   else
     for (int i = 0; i < n; i++) {

@@ -89,5 +89,6 @@ bool ps_canonicalize(IrGraph *g, const PsOptions *opt) {
     else changed += fold(g, n);
   }
   free(repl);
+  if (changed) ir_clear_schedule(g);
   return changed ? ps_dce(g, opt) : true;
 }

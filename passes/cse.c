@@ -48,5 +48,6 @@ bool ps_cse(IrGraph *g, const PsOptions *opt) {
   }
   free(table);
   free(repl);
+  if (merged) ir_clear_schedule(g);
   return merged ? ps_dce(g, opt) : true;
 }

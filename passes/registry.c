@@ -52,30 +52,33 @@ static bool number(const char *pass, const char *key, const char *v, double lo, 
   return true;
 }
 
+static bool set_optimizer(const char *v, PsOptimizer *opt) {
+  if (strcmp(v, "adam") == 0) opt->kind = PS_OPT_ADAM;
+  else if (strcmp(v, "sgd") == 0) opt->kind = PS_OPT_SGD;
+  else if (strcmp(v, "none") == 0) opt->kind = PS_OPT_NONE;
+  else return diag_error((IrLoc){0}, "autodiff{optimizer=...}: adam, sgd or none, not '%s'", v), false;
+  return true;
+}
+
 static bool set_option(const PsPass *p, const char *key, const char *v, PsOptions *o) {
+  const struct {
+    const char *pass, *key;
+    double lo, hi;
+    double *real;
+  } reals[] = {
+      {"autodiff", "lr", 0, 1e6, &o->optimizer.lr},       {"autodiff", "beta1", 0, 1, &o->optimizer.beta1},
+      {"autodiff", "beta2", 0, 1, &o->optimizer.beta2}, {"autodiff", "eps", 0, 1, &o->optimizer.eps},
+  };
   double x;
-  PsOptimizer *opt = &o->optimizer;
-  bool autodiff = strcmp(p->name, "autodiff") == 0;
-  if (autodiff && strcmp(key, "optimizer") == 0) {
-    if (strcmp(v, "adam") == 0) opt->kind = PS_OPT_ADAM;
-    else if (strcmp(v, "sgd") == 0) opt->kind = PS_OPT_SGD;
-    else if (strcmp(v, "none") == 0) opt->kind = PS_OPT_NONE;
-    else return diag_error((IrLoc){0}, "autodiff{optimizer=...}: adam, sgd or none, not '%s'", v), false;
-    return true;
-  }
-  double *field = !autodiff ? NULL
-                  : strcmp(key, "lr") == 0 ? &opt->lr
-                  : strcmp(key, "beta1") == 0 ? &opt->beta1
-                  : strcmp(key, "beta2") == 0 ? &opt->beta2
-                  : strcmp(key, "eps") == 0 ? &opt->eps : NULL;
-  if (field) return number(p->name, key, v, 0, 1e6, field);
-  if (strcmp(p->name, "fuse") == 0 && strcmp(key, "max-ops") == 0 && number(p->name, key, v, 0, 1e9, &x))
-    return o->max_ops = (int)x, true;
-  if (strcmp(p->name, "plan") == 0 && strcmp(key, "max-batch") == 0 && number(p->name, key, v, 1, 1 << 24, &x))
-    return o->max_batch = (int64_t)x, true;
-  if (strcmp(key, "max-ops") != 0 && strcmp(key, "max-batch") != 0)
-    diag_error((IrLoc){0}, "pass '%s' has no option '%s'%s%s", p->name, key, *p->options ? "; it takes " : "",
-               p->options);
+  for (size_t i = 0; i < sizeof reals / sizeof *reals; i++)
+    if (strcmp(p->name, reals[i].pass) == 0 && strcmp(key, reals[i].key) == 0)
+      return number(p->name, key, v, reals[i].lo, reals[i].hi, reals[i].real);
+  if (strcmp(p->name, "autodiff") == 0 && strcmp(key, "optimizer") == 0) return set_optimizer(v, &o->optimizer);
+  if (strcmp(p->name, "fuse") == 0 && strcmp(key, "max-ops") == 0)
+    return number(p->name, key, v, 0, 1e9, &x) && (o->max_ops = (int)x, true);
+  if (strcmp(p->name, "plan") == 0 && strcmp(key, "max-batch") == 0)
+    return number(p->name, key, v, 1, 1 << 24, &x) && (o->max_batch = (int64_t)x, true);
+  diag_error((IrLoc){0}, "pass '%s' has no option '%s'%s%s", p->name, key, *p->options ? "; it takes " : "", p->options);
   return false;
 }
 

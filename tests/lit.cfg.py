@@ -6,7 +6,7 @@ import lit.formats
 
 config.name = "nnd"
 config.test_format = lit.formats.ShTest(execute_external=True)
-config.suffixes = [".nnd", ".test"]
+config.suffixes = [".nnd", ".nnir", ".test"]
 config.excludes = ["Inputs", "lit.cfg.py"]
 config.test_source_root = os.path.dirname(__file__)
 root = os.path.dirname(config.test_source_root)
