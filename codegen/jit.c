@@ -130,7 +130,14 @@ void cg_jit_free(CgJit *j) {
   free(j);
 }
 
+static bool ready(const IrGraph *g) {
+  if (g->nkernels > 0 && g->max_batch > 0) return true;
+  diag_error((IrLoc){0}, "codegen needs a fused and planned graph: run the passes fuse,plan first");
+  return false;
+}
+
 CgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
+  if (!ready(g)) return NULL;
   double t0 = now();
   LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(j->tsc), g, symbol);
   if (!optimise(mod)) {
@@ -151,6 +158,7 @@ CgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
 }
 
 bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol) {
+  if (!ready(g)) return false;
   init_llvm();
   LLVMContextRef ctx = LLVMContextCreate();
   LLVMModuleRef mod = cg_build_module(ctx, g, symbol);

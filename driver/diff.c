@@ -48,8 +48,8 @@ static int edit_script(const Lines *a, const Lines *b, char *ops) {
       L(i, j) = same(a, i, b, j) ? L(i + 1, j + 1) + 1 : L(i + 1, j) > L(i, j + 1) ? L(i + 1, j) : L(i, j + 1);
   for (int i = 0, j = 0; i < n || j < m;) {
     if (i < n && j < m && same(a, i, b, j)) ops[k++] = ' ', i++, j++;
-    else if (j < m && (i == n || L(i, j + 1) >= L(i + 1, j))) ops[k++] = '+', j++;
-    else ops[k++] = '-', i++;
+    else if (i < n && (j == m || L(i + 1, j) >= L(i, j + 1))) ops[k++] = '-', i++; /* deletions first */
+    else ops[k++] = '+', j++;
   }
 #undef L
   free(lcs);

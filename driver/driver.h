@@ -28,7 +28,8 @@ typedef struct {
   int ntimes;
 } Watch;
 
-void watch_init(Watch *w, const Cli *c, const IrGraph *g);
+void watch_init(Watch *w, const Cli *c);
+void watch_start(Watch *w, const IrGraph *g, const char *what); /* the graph before the first pass */
 void watch_pass(const IrGraph *g, const char *pass, double seconds, void *watch);
 void watch_free(Watch *w);
 void print_graph(FILE *out, const IrGraph *g, const Cli *c);

@@ -170,7 +170,7 @@ static int cmd_dump(const Cli *c) {
     fe_ast_print(stdout, ast);
   } else {
     Watch w;
-    watch_init(&w, c, &(IrGraph){.name = "empty"});
+    watch_init(&w, c);
     w.stop_stage = strcmp(stage, "llvm") == 0 ? NULL : stage;
     IrGraph *g = build_graph(ast, &cfg, c, c->graph, &w);
     rc = !g;
@@ -189,7 +189,8 @@ static int cmd_opt(const Cli *c) {
   free(text);
   if (!g || !ir_verify(g, "parse")) return ir_graph_free(g), 1;
   Watch w;
-  watch_init(&w, c, g);
+  watch_init(&w, c);
+  watch_start(&w, g, "input");
   PsOptions o = {.optimizer = {PS_OPT_ADAM, 0.001, 0.9, 0.999, 1e-8}, .max_batch = 32};
   bool ok = ps_run_pipeline(g, c->passes, &o, watch_pass, &w);
   if (ok && strcmp(c->stage ? c->stage : "", "llvm") == 0) ok = cg_print_llvm(stdout, g, g->name);
@@ -266,7 +267,8 @@ static int cmd_train(const Cli *c) {
   RtData train = {0}, test = {0};
   Compiled tr = {0}, ev = {0};
   Watch w;
-  watch_init(&w, &(Cli){0}, &(IrGraph){.name = "empty"});
+  Cli quiet_watch = {0};
+  watch_init(&w, &quiet_watch);
   CgJit *jit = cg_jit_new();
   const FeDataSet *train_spec = need_data(&cfg, "train", c->input), *test_spec = fe_dataset(&cfg, "test");
   bool ok = jit && train_spec && compile(jit, ast, &cfg, c, "train", &store, &rng, &w, &tr) &&

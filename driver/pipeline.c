@@ -53,14 +53,18 @@ static void dump_to_dir(const Watch *w, const IrGraph *g, const char *name) {
   fclose(f);
 }
 
-void watch_init(Watch *w, const Cli *c, const IrGraph *g) {
+void watch_init(Watch *w, const Cli *c) {
   memset(w, 0, sizeof *w);
   w->cli = c;
-  if (c->print_changed) w->previous = graph_text(g);
+}
+
+void watch_start(Watch *w, const IrGraph *g, const char *what) {
+  const Cli *c = w->cli;
+  if (c->print_changed) free(w->previous), w->previous = graph_text(g);
   if (c->dump_dir) {
     if (mkdir(c->dump_dir, 0777) != 0 && errno != EEXIST)
       diag_error((IrLoc){0}, "cannot create '%s': %s", c->dump_dir, strerror(errno));
-    dump_to_dir(w, g, "input");
+    dump_to_dir(w, g, what);
   }
 }
 
@@ -110,6 +114,7 @@ IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, cons
   if (!g || !ir_verify(g, "elaborate")) return ir_graph_free(g), NULL;
   g->name = ir_strdup(g, eval ? "eval_step" : strcmp(graph, "grad") == 0 ? "grad_step" : "train_step");
   PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch, .max_ops = c->no_fuse ? 1 : 0};
+  if (w) watch_start(w, g, "elaborated");
   if (w && w->stop_stage && strcmp(w->stop_stage, "elaborated") == 0) return print_graph(stdout, g, c), w->stage_printed = true, g;
   for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
     if (!ps_run_pipeline(g, stage_passes(i, graph), &o, w ? watch_pass : NULL, w)) return ir_graph_free(g), NULL;
