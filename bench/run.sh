@@ -23,6 +23,18 @@ CORES=$(nproc)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# A fair opponent: Debian's PyTorch calls the system libblas.so.3, which is the
+# slow reference BLAS unless OpenBLAS is installed (it then takes over through
+# Debian's alternatives). Install it on demand; the tests never need it.
+if ! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "install ok installed"; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing libopenblas0-pthread (PyTorch's BLAS)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread >/dev/null
+  else
+    echo "warning: libopenblas0-pthread is not installed: PyTorch will use the reference BLAS" >&2
+  fi
+fi
+
 if [ ! -x build/nnd ]; then
   echo "== building nnd"
   cmake -S . -B build >/dev/null
