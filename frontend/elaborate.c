@@ -20,6 +20,8 @@ typedef struct {
   struct {
     const char *name;
     int value;
+    IrLoc input; /* where it was declared, if it is a model input */
+    bool used;
   } names[MAX_NAMES];
   int nnames;
   int seed;      /* the per-step random seed input, created on first use */
@@ -64,6 +66,8 @@ static void bind(Elab *e, const char *name, int value, IrLoc loc) {
     return;
   }
   e->names[e->nnames].name = name;
+  e->names[e->nnames].input = (IrLoc){0};
+  e->names[e->nnames].used = false;
   e->names[e->nnames++].value = value;
 }
 
@@ -350,6 +354,7 @@ static int elab_expr(Elab *e, const AstExpr *x) {
   case AST_NAME: {
     int i = lookup(e, x->str);
     if (i < 0) diag_error(x->loc, "unknown name '%s'", x->str);
+    else e->names[i].used = true;
     return i < 0 ? -1 : e->names[i].value;
   }
   case AST_STR: diag_error(x->loc, "a string is not a tensor"); return -1;
@@ -366,6 +371,14 @@ static void elab_input(Elab *e, const AstStmt *s) {
   IrShape shape = {1, {IR_BATCH}};
   for (int i = 0; i < s->type.shape.rank; i++) shape.dim[shape.rank++] = s->type.shape.dim[i];
   bind(e, s->name, ir_input(e->g, s->name, s->type.dtype, shape, s->loc), s->loc);
+  int i = lookup(e, s->name);
+  if (i >= 0) e->names[i].input = s->loc;
+}
+
+static void warn_unused_inputs(Elab *e) {
+  for (int i = 0; i < e->nnames; i++)
+    if (e->names[i].input.file && !e->names[i].used)
+      diag_warning(e->names[i].input, "input '%s' is never used", e->names[i].name);
 }
 
 static void elab_loss(Elab *e, const AstStmt *s) {
@@ -412,6 +425,7 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
   Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1};
   for (const AstStmt *s = model->stmts; s; s = s->next) elab_stmt(&e, s);
   if (!e.has_loss) diag_error(model->loc, "model '%s' has no 'loss' statement", model->name);
+  if (mode == FE_TRAINING) warn_unused_inputs(&e);
   if (diag_error_count() != errors) {
     ir_graph_free(e.g);
     return NULL;
