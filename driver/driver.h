@@ -8,7 +8,8 @@
 
 typedef struct {
   const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
-  int epochs, batch;
+  const char *save, *resume, *weights, *init_from, *data;
+  int epochs, batch, save_every;
   double lr;
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes;

@@ -18,12 +18,16 @@ static int usage(FILE *out) {
         "  dump MODEL.nnd       print a stage of a step graph (default: planned)\n"
         "  opt FILE.nnir        run a pass pipeline on textual IR and print the result\n"
         "  check MODEL.nnd      parse, elaborate and verify; report every error\n"
+        "  eval MODEL.nnd       evaluate --weights CKPT on --data test (default) or train\n"
         "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
         "  passes               list the registered passes and their options\n"
         "\n"
         "training (override the model file):\n"
         "  --epochs N  --batch N  --lr X  --seed N\n"
         "  --log FILE         one JSON object per epoch\n"
+        "  --save CKPT        checkpoint (safetensors) after training; --save-every N epochs too\n"
+        "  --resume CKPT      continue a run exactly where its checkpoint left it\n"
+        "  --init-from CKPT   start from the weights of a checkpoint, by name (transfer learning)\n"
         "  --no-fuse          one kernel per op (to compare with the fused program)\n"
         "  --quiet            no live progress bar\n"
         "\n"
@@ -83,7 +87,9 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--log", offsetof(Cli, log)},       {"--stage", offsetof(Cli, stage)},
       {"--graph", offsetof(Cli, graph)},   {"--passes", offsetof(Cli, passes)},
       {"--print-after", offsetof(Cli, print_after)}, {"--dump-dir", offsetof(Cli, dump_dir)},
-      {"--format", offsetof(Cli, format)},
+      {"--format", offsetof(Cli, format)},   {"--save", offsetof(Cli, save)},
+      {"--resume", offsetof(Cli, resume)},   {"--weights", offsetof(Cli, weights)},
+      {"--init-from", offsetof(Cli, init_from)}, {"--data", offsetof(Cli, data)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
@@ -101,6 +107,7 @@ static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
   long long n;
   if (flag(a, "--epochs", argc, argv, i, &v)) *ok = int_value("--epochs", v, 1, 1000000, &n) && (c->epochs = (int)n);
   else if (flag(a, "--batch", argc, argv, i, &v)) *ok = int_value("--batch", v, 1, 1 << 20, &n) && (c->batch = (int)n);
+  else if (flag(a, "--save-every", argc, argv, i, &v)) *ok = int_value("--save-every", v, 1, 1000000, &n) && (c->save_every = (int)n);
   else if (flag(a, "--seed", argc, argv, i, &v)) *ok = (c->has_seed = int_value("--seed", v, 0, (long long)9e18, &c->seed));
   else if (flag(a, "--lr", argc, argv, i, &v)) {
     char *end;
@@ -257,6 +264,14 @@ static void report_compiled(const Compiled *tr, const Compiled *ev, CgJit *jit, 
   if (c->time_passes) print_times(w, opt_s, jit_s);
 }
 
+/* the training state: fresh (after initialisation drew from the RNG), or
+ * from --resume; --init-from then replaces weights by name */
+static bool start_state(const Cli *c, RtParams *store, RtRng *rng, RtTrainState *st) {
+  *st = (RtTrainState){0, 0, *rng};
+  if (c->resume && !rt_checkpoint_load(c->resume, store, RT_LOAD_RESUME, st)) return false;
+  return !c->init_from || rt_checkpoint_load(c->init_from, store, RT_LOAD_INIT, NULL);
+}
+
 static int cmd_train(const Cli *c) {
   FeConfig cfg;
   AstFile *ast = load(c, &cfg);
@@ -266,19 +281,20 @@ static int cmd_train(const Cli *c) {
   RtParams store = {0};
   RtData train = {0}, test = {0};
   Compiled tr = {0}, ev = {0};
+  RtTrainState st;
   Watch w;
   Cli quiet_watch = {0};
   watch_init(&w, &quiet_watch);
   CgJit *jit = cg_jit_new();
   const FeDataSet *train_spec = need_data(&cfg, "train", c->input), *test_spec = fe_dataset(&cfg, "test");
   bool ok = jit && train_spec && compile(jit, ast, &cfg, c, "train", &store, &rng, &w, &tr) &&
-            compile(jit, ast, &cfg, c, "eval", &store, &rng, &w, &ev) && rt_data_load(&train, train_spec, tr.g) &&
-            (!test_spec || rt_data_load(&test, test_spec, ev.g));
+            compile(jit, ast, &cfg, c, "eval", &store, &rng, &w, &ev) && start_state(c, &store, &rng, &st) &&
+            rt_data_load(&train, train_spec, tr.g) && (!test_spec || rt_data_load(&test, test_spec, ev.g));
   if (ok && !c->quiet) report_compiled(&tr, &ev, jit, &w, c);
   RtScores s;
   if (ok) {
-    RtFitOptions fo = {cfg.epochs, cfg.batch, cfg.seed, c->log, c->quiet};
-    ok = rt_fit(&tr.prog, &ev.prog, &train, test_spec ? &test : NULL, &fo, &rng, &s);
+    RtFitOptions fo = {cfg.epochs, cfg.batch, c->log, c->save, c->save_every, c->quiet};
+    ok = rt_fit(&tr.prog, &ev.prog, &train, test_spec ? &test : NULL, &fo, &store, &st, &s);
   }
   if (ok && test_spec) {
     int acc = rt_program_output(&ev.prog, "accuracy");
@@ -287,6 +303,40 @@ static int cmd_train(const Cli *c) {
   }
   rt_data_free(&train), rt_data_free(&test);
   release(&tr), release(&ev);
+  rt_params_free(&store);
+  cg_jit_free(jit);
+  fe_ast_free(ast);
+  return ok ? 0 : 1;
+}
+
+static int cmd_eval(const Cli *c) {
+  FeConfig cfg;
+  AstFile *ast = load(c, &cfg);
+  if (!ast) return 1;
+  if (!c->weights) {
+    fprintf(stderr, "nnd: error: eval needs --weights CKPT\n");
+    fe_ast_free(ast);
+    return 2;
+  }
+  RtRng rng;
+  rt_rng_seed(&rng, cfg.seed);
+  RtParams store = {0};
+  RtData data = {0};
+  Compiled ev = {0};
+  CgJit *jit = cg_jit_new();
+  const char *which = c->data ? c->data : "test";
+  const FeDataSet *spec = need_data(&cfg, which, c->input);
+  bool ok = jit && spec && compile(jit, ast, &cfg, c, "eval", &store, &rng, NULL, &ev) &&
+            rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) && rt_data_load(&data, spec, ev.g);
+  if (ok) {
+    RtScores s;
+    rt_evaluate(&ev.prog, &data, cfg.batch, &s);
+    printf("%s: %lld examples\nloss: %.4f\n", which, (long long)data.count, s.loss);
+    for (int i = 0; i < s.nmetrics; i++)
+      if (strcmp(rt_output_name(ev.g, i), "loss") != 0) printf("%s: %.4f\n", rt_output_name(ev.g, i), s.metric[i]);
+  }
+  rt_data_free(&data);
+  release(&ev);
   rt_params_free(&store);
   cg_jit_free(jit);
   fe_ast_free(ast);
@@ -326,7 +376,7 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(const Cli *c);
-  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}};
+  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

@@ -37,7 +37,11 @@ static int add_param(RtParams *p, const IrNode *n, RtRng *rng) {
     p->names = realloc(p->names, p->cap * sizeof *p->names);
     p->data = realloc(p->data, p->cap * sizeof *p->data);
     p->numel = realloc(p->numel, p->cap * sizeof *p->numel);
+    p->shape = realloc(p->shape, p->cap * sizeof *p->shape);
+    p->role = realloc(p->role, p->cap * sizeof *p->role);
   }
+  p->shape[p->count] = n->shape;
+  p->role[p->count] = n->role;
   p->names[p->count] = strdup(n->name);
   p->numel[p->count] = ir_numel(&n->shape, 1);
   p->data[p->count] = alloc64(p->numel[p->count] * sizeof(float));
@@ -53,6 +57,8 @@ void rt_params_free(RtParams *p) {
   free(p->names);
   free(p->data);
   free(p->numel);
+  free(p->shape);
+  free(p->role);
   memset(p, 0, sizeof *p);
 }
 

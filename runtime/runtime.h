@@ -35,16 +35,58 @@ typedef struct {
 bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out);
 void rt_tensor_free(RtTensor *t);
 
-/* ---- params.c: parameters by name, shared by every compiled graph ---- */
+/* ---- safetensors.c: named tensors in files ---- */
+typedef struct {
+  const char *name;
+  IrDType dtype;
+  IrShape shape;
+  void *data;
+} RtNamed;
+
+#define RT_MAX_META 16
+typedef struct {
+  RtNamed *t;
+  int count;
+  char *meta[RT_MAX_META][2]; /* key, value */
+  int nmeta;
+  char *blob; /* the file; t[i].data points into it */
+} RtSafetensors;
+
+/* meta: key, value, key, value, ..., NULL. Atomic: temp file, fsync, rename. */
+bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char *const *meta);
+bool rt_safetensors_read(const char *path, RtSafetensors *st);
+void rt_safetensors_free(RtSafetensors *st);
+const RtNamed *rt_safetensors_find(const RtSafetensors *st, const char *name);
+const char *rt_safetensors_meta(const RtSafetensors *st, const char *key);
+
+/* ---- program.c: parameters by name, shared by every compiled graph ---- */
 typedef struct {
   int count, cap;
   const char **names;
   float **data;
   int64_t *numel;
+  IrShape *shape;
+  IrRole *role;
 } RtParams;
 
 void rt_params_free(RtParams *p);
 int rt_params_find(const RtParams *p, const char *name);
+
+/* ---- checkpoint.c: the store and the training state in a safetensors file ---- */
+typedef struct {
+  int epoch;    /* epochs done */
+  int64_t step; /* steps done */
+  RtRng rng;    /* as the next epoch starts */
+} RtTrainState;
+
+typedef enum {
+  RT_LOAD_RESUME,  /* every parameter, optimizer state included, and the training state */
+  RT_LOAD_WEIGHTS, /* every weight (evaluate, predict) */
+  RT_LOAD_INIT,    /* the weights the file has, by name (transfer learning) */
+} RtLoadMode;
+
+bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s);
+bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainState *s);
 
 /* ---- program.c: a compiled graph bound to its buffers ---- */
 typedef struct {
@@ -62,6 +104,7 @@ bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *st
 void rt_program_free(RtProgram *p);
 int rt_program_input(const RtProgram *p, const char *name);   /* io slot or -1 */
 int rt_program_output(const RtProgram *p, const char *name);  /* output slot or -1 */
+const char *rt_output_name(const IrGraph *g, int slot);
 
 /* ---- train.c: datasets, fit and evaluate ---- */
 typedef struct {
@@ -76,9 +119,10 @@ bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g);
 void rt_data_free(RtData *d);
 
 typedef struct {
-  int epochs, batch;
-  uint64_t seed;
+  int epochs, batch;    /* train until `epochs` epochs are done */
   const char *log_path; /* JSON lines, one per epoch; NULL = none */
+  const char *save_path; /* checkpoint after the last epoch (and every save_every) */
+  int save_every;
   bool quiet;
 } RtFitOptions;
 
@@ -92,10 +136,11 @@ typedef struct {
 } RtScores;
 
 bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out);
-/* Trains for opt->epochs, evaluating on test_data (if any) after each epoch;
- * `last_test` gets the scores of the final evaluation. */
+/* Trains from state->epoch until opt->epochs epochs are done, evaluating on
+ * test_data (if any) after each epoch; `last_test` gets the scores of the
+ * final evaluation. The state (epochs, steps, RNG) advances with training. */
 bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const RtData *test_data,
-            const RtFitOptions *opt, RtRng *rng, RtScores *last_test);
+            const RtFitOptions *opt, RtParams *store, RtTrainState *state, RtScores *last_test);
 
 /* ---- gradcheck.c: backward graph against central finite differences ---- */
 /* on the first g->max_batch examples of d */

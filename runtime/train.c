@@ -137,7 +137,7 @@ bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out) {
 
 /* ---- reporting ---- */
 
-static const char *output_name(const IrGraph *g, int slot) {
+const char *rt_output_name(const IrGraph *g, int slot) {
   for (int i = 0; i < g->count; i++)
     if (g->nodes[i].op == IR_OP_OUTPUT && g->nodes[i].attr[0] == slot) return g->nodes[i].name;
   return "?";
@@ -146,7 +146,7 @@ static const char *output_name(const IrGraph *g, int slot) {
 static void print_scores(FILE *out, const IrGraph *g, const char *prefix, const RtScores *s) {
   fprintf(out, " - %sloss: %.4f", prefix, s->loss);
   for (int i = 0; i < s->nmetrics && i < 8; i++)
-    if (strcmp(output_name(g, i), "loss") != 0) fprintf(out, " - %s%s: %.4f", prefix, output_name(g, i), s->metric[i]);
+    if (strcmp(rt_output_name(g, i), "loss") != 0) fprintf(out, " - %s%s: %.4f", prefix, rt_output_name(g, i), s->metric[i]);
 }
 
 static void progress(FILE *out, const IrGraph *g, int64_t step, int64_t steps, double secs, const RtScores *s) {
@@ -160,11 +160,11 @@ static void progress(FILE *out, const IrGraph *g, int64_t step, int64_t steps, d
 static void log_json(FILE *log, const IrGraph *g, int epoch, const RtScores *tr, const RtScores *te, double secs) {
   fprintf(log, "{\"epoch\": %d, \"loss\": %.6g", epoch, tr->loss);
   for (int i = 0; i < tr->nmetrics && i < 8; i++)
-    if (strcmp(output_name(g, i), "loss") != 0) fprintf(log, ", \"%s\": %.6g", output_name(g, i), tr->metric[i]);
+    if (strcmp(rt_output_name(g, i), "loss") != 0) fprintf(log, ", \"%s\": %.6g", rt_output_name(g, i), tr->metric[i]);
   if (te) {
     fprintf(log, ", \"test_loss\": %.6g", te->loss);
     for (int i = 0; i < te->nmetrics && i < 8; i++)
-      if (strcmp(output_name(g, i), "loss") != 0) fprintf(log, ", \"test_%s\": %.6g", output_name(g, i), te->metric[i]);
+      if (strcmp(rt_output_name(g, i), "loss") != 0) fprintf(log, ", \"test_%s\": %.6g", rt_output_name(g, i), te->metric[i]);
   }
   fprintf(log, ", \"seconds\": %.3f}\n", secs);
   fflush(log);
@@ -172,16 +172,17 @@ static void log_json(FILE *log, const IrGraph *g, int epoch, const RtScores *tr,
 
 /* ---- fit ---- */
 
-static void train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *perm, RtRng *rng, bool live,
+static void train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *perm, RtTrainState *st, bool live,
                         RtScores *out, double *secs) {
   Totals t = {0};
   int64_t steps = (d->count + batch - 1) / batch, step = 0;
   double t0 = now(), last_draw = 0;
-  rt_shuffle(rng, perm, d->count);
+  for (int64_t i = 0; i < d->count; i++) perm[i] = i; /* the order depends on the RNG state alone */
+  rt_shuffle(&st->rng, perm, d->count);
   for (int64_t start = 0; start < d->count; start += batch) {
     int64_t n = d->count - start < batch ? d->count - start : batch;
     rt_gather(train, d, perm, start, n);
-    run_batch(train, n, rng, &t);
+    run_batch(train, n, &st->rng, &t);
     step++;
     if (live && (now() - last_draw > 0.1 || step == steps)) {
       RtScores s = scores_of(train, &t);
@@ -190,36 +191,40 @@ static void train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
       last_draw = now();
     }
   }
+  st->step += steps;
+  st->epoch++;
   *secs = now() - t0;
   *out = scores_of(train, &t);
   if (!live) progress(stdout, train->g, steps, steps, *secs, out);
 }
 
 bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const RtData *test_data,
-            const RtFitOptions *opt, RtRng *rng, RtScores *last_test) {
+            const RtFitOptions *opt, RtParams *store, RtTrainState *state, RtScores *last_test) {
   FILE *log = NULL;
-  if (opt->log_path && !(log = fopen(opt->log_path, "w"))) {
+  if (opt->log_path && !(log = fopen(opt->log_path, state->epoch ? "a" : "w"))) {
     diag_error((IrLoc){0}, "cannot write the log '%s'", opt->log_path);
     return false;
   }
   int64_t *perm = malloc((train_data->count + 1) * sizeof *perm);
-  for (int64_t i = 0; i < train_data->count; i++) perm[i] = i;
-  bool live = isatty(fileno(stdout)) && !opt->quiet;
-  for (int epoch = 1; epoch <= opt->epochs; epoch++) {
+  bool live = isatty(fileno(stdout)) && !opt->quiet, ok = true;
+  if (test_data && state->epoch >= opt->epochs) rt_evaluate(eval, test_data, opt->batch, last_test);
+  while (ok && state->epoch < opt->epochs) {
     RtScores tr, te;
     double secs;
-    printf("Epoch %d/%d\n", epoch, opt->epochs);
-    train_epoch(train, train_data, opt->batch, perm, rng, live, &tr, &secs);
+    printf("Epoch %d/%d\n", state->epoch + 1, opt->epochs);
+    train_epoch(train, train_data, opt->batch, perm, state, live, &tr, &secs);
     if (test_data) {
       rt_evaluate(eval, test_data, opt->batch, &te);
       print_scores(stdout, eval->g, "test_", &te);
+      *last_test = te;
     }
     putchar('\n');
     fflush(stdout);
-    if (log) log_json(log, train->g, epoch, &tr, test_data ? &te : NULL, secs);
-    if (test_data) *last_test = te;
+    if (log) log_json(log, train->g, state->epoch, &tr, test_data ? &te : NULL, secs);
+    bool last = state->epoch == opt->epochs, every = opt->save_every && state->epoch % opt->save_every == 0;
+    if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state);
   }
   free(perm);
   if (log) fclose(log);
-  return true;
+  return ok;
 }

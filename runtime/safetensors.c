@@ -1,0 +1,307 @@
+/* safetensors.c — the safetensors format (readable by standard tools): an
+ * 8-byte little-endian header length, a JSON header mapping each tensor name
+ * to {dtype, shape, data_offsets} (plus "__metadata__": string to string),
+ * then the raw little-endian data. Writes are atomic: a temporary file in the
+ * same folder, fsync, rename, so a kill never leaves a broken file where a
+ * good one was. Reads check everything and name the file in every error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define MAX_HEADER (64 << 20)
+
+/* ---- writing ---- */
+
+static void json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') fputc('\\', f);
+    if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+    else fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static char *header_json(const RtNamed *t, int n, const char *const *meta, size_t *len) {
+  char *text = NULL;
+  FILE *f = open_memstream(&text, len);
+  int64_t offset = 0;
+  fputc('{', f);
+  if (meta && meta[0]) {
+    fputs("\"__metadata__\":{", f);
+    for (int i = 0; meta[i]; i += 2) {
+      if (i) fputc(',', f);
+      json_string(f, meta[i]);
+      fputc(':', f);
+      json_string(f, meta[i + 1]);
+    }
+    fputc('}', f);
+  }
+  for (int i = 0; i < n; i++) {
+    int64_t bytes = ir_numel(&t[i].shape, 1) * 4;
+    fputs(i || (meta && meta[0]) ? "," : "", f);
+    json_string(f, t[i].name);
+    fprintf(f, ":{\"dtype\":\"%s\",\"shape\":[", t[i].dtype == IR_F32 ? "F32" : "I32");
+    for (int d = 0; d < t[i].shape.rank; d++) fprintf(f, "%s%lld", d ? "," : "", (long long)t[i].shape.dim[d]);
+    fprintf(f, "],\"data_offsets\":[%lld,%lld]}", (long long)offset, (long long)(offset + bytes));
+    offset += bytes;
+  }
+  fputc('}', f);
+  while ((ftell(f) + 8) % 8) fputc(' ', f); /* the data starts 8-byte aligned */
+  fclose(f);
+  return text;
+}
+
+static bool write_all(int fd, const void *p, size_t n) {
+  for (const char *c = p; n;) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    c += w, n -= (size_t)w;
+  }
+  return true;
+}
+
+bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char *const *meta) {
+  size_t hlen;
+  char *header = header_json(t, n, meta, &hlen);
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  bool ok = fd >= 0;
+  unsigned char len8[8];
+  for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+  ok = ok && write_all(fd, len8, 8) && write_all(fd, header, hlen);
+  for (int i = 0; ok && i < n; i++) ok = write_all(fd, t[i].data, (size_t)ir_numel(&t[i].shape, 1) * 4);
+  ok = ok && fsync(fd) == 0;
+  int err = errno;
+  if (fd >= 0) close(fd);
+  ok = ok && rename(tmp, path) == 0;
+  if (!ok) {
+    diag_error((IrLoc){0}, "cannot write '%s': %s (nothing was replaced)", path, strerror(err ? err : errno));
+    if (fd >= 0) unlink(tmp);
+  } else { /* make the rename itself durable */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY);
+    if (dfd >= 0) fsync(dfd), close(dfd);
+  }
+  free(header);
+  return ok;
+}
+
+/* ---- reading: a small JSON reader for the header's subset ---- */
+
+typedef struct {
+  const char *path, *start, *p, *end;
+  bool failed;
+} Json;
+
+static bool bad(Json *j, const char *what) {
+  if (!j->failed)
+    diag_error((IrLoc){0}, "'%s' is not a valid safetensors file: %s (header byte %ld)", j->path, what,
+               (long)(j->p - j->start));
+  j->failed = true;
+  return false;
+}
+
+static void ws(Json *j) {
+  while (j->p < j->end && strchr(" \t\r\n", *j->p)) j->p++;
+}
+
+static bool lit(Json *j, char c) {
+  ws(j);
+  if (j->p < j->end && *j->p == c) return j->p++, true;
+  char what[32];
+  snprintf(what, sizeof what, "expected '%c'", c);
+  return bad(j, what);
+}
+
+static bool peek_char(Json *j, char c) {
+  ws(j);
+  return j->p < j->end && *j->p == c;
+}
+
+static char *str(Json *j) {
+  if (!lit(j, '"')) return NULL;
+  size_t cap = 32, n = 0;
+  char *s = malloc(cap);
+  while (j->p < j->end && *j->p != '"') {
+    char c = *j->p++;
+    if (c == '\\' && j->p < j->end) {
+      c = *j->p++;
+      if (c == 'n') c = '\n';
+      else if (c == 'u') { /* \u00XX only */
+        if (j->end - j->p < 4) break;
+        c = (char)strtol((char[]){j->p[2], j->p[3], 0}, NULL, 16);
+        j->p += 4;
+      }
+    }
+    if (n + 2 > cap) s = realloc(s, cap *= 2);
+    s[n++] = c;
+  }
+  s[n] = 0;
+  if (!lit(j, '"')) return free(s), NULL;
+  return s;
+}
+
+static bool num(Json *j, int64_t *out) {
+  ws(j);
+  char *e;
+  long long v = strtoll(j->p, &e, 10);
+  if (e == j->p || e > j->end || v < 0) return bad(j, "expected a non-negative integer");
+  j->p = e;
+  *out = v;
+  return true;
+}
+
+static bool skip_value(Json *j) {
+  ws(j);
+  if (peek_char(j, '"')) return free(str(j)), !j->failed;
+  int depth = 0;
+  for (; j->p < j->end; j->p++) {
+    if (*j->p == '{' || *j->p == '[') depth++;
+    else if (*j->p == '}' || *j->p == ']') {
+      if (--depth < 0) return true;
+      if (depth == 0) return j->p++, true;
+    } else if (depth == 0 && (*j->p == ',')) return true;
+  }
+  return bad(j, "unterminated value");
+}
+
+static bool metadata(Json *j, RtSafetensors *st) {
+  if (!lit(j, '{')) return false;
+  while (!peek_char(j, '}')) {
+    if (st->nmeta && !lit(j, ',')) return false;
+    char *k = str(j), *v = NULL;
+    if (k && lit(j, ':')) v = str(j);
+    if (!v) return free(k), false;
+    if (st->nmeta == RT_MAX_META) return free(k), free(v), bad(j, "too much metadata");
+    st->meta[st->nmeta][0] = k, st->meta[st->nmeta++][1] = v;
+  }
+  return lit(j, '}');
+}
+
+static bool dtype_field(Json *j, RtNamed *t) {
+  char *d = str(j);
+  bool ok = d && (strcmp(d, "F32") == 0 || strcmp(d, "I32") == 0);
+  if (ok) t->dtype = d[0] == 'F' ? IR_F32 : IR_I32;
+  else if (d) bad(j, "only F32 and I32 tensors are supported");
+  free(d);
+  return ok;
+}
+
+static bool shape_field(Json *j, RtNamed *t) {
+  if (!lit(j, '[')) return false;
+  for (t->shape.rank = 0; !peek_char(j, ']');) {
+    if (t->shape.rank == IR_MAX_RANK) return bad(j, "more than 4 dimensions");
+    if ((t->shape.rank && !lit(j, ',')) || !num(j, &t->shape.dim[t->shape.rank++])) return false;
+  }
+  return lit(j, ']');
+}
+
+/* {"dtype": ..., "shape": [...], "data_offsets": [begin, end]} in any order */
+static bool tensor_entry(Json *j, RtNamed *t, int64_t *begin, int64_t *end) {
+  if (!lit(j, '{')) return false;
+  bool has_dtype = false, has_shape = false, has_offsets = false;
+  for (int first = 1; !peek_char(j, '}'); first = 0) {
+    if (!first && !lit(j, ',')) return false;
+    char *k = str(j);
+    bool ok = k && lit(j, ':');
+    if (ok && strcmp(k, "dtype") == 0) ok = has_dtype = dtype_field(j, t);
+    else if (ok && strcmp(k, "shape") == 0) ok = has_shape = shape_field(j, t);
+    else if (ok && strcmp(k, "data_offsets") == 0)
+      ok = has_offsets = lit(j, '[') && num(j, begin) && lit(j, ',') && num(j, end) && lit(j, ']');
+    else if (ok) ok = skip_value(j);
+    free(k);
+    if (!ok || j->failed) return false;
+  }
+  if (!has_dtype || !has_shape || !has_offsets) return bad(j, "a tensor needs dtype, shape and data_offsets");
+  return lit(j, '}');
+}
+
+static bool header(Json *j, RtSafetensors *st, const char *data, int64_t data_len) {
+  if (!lit(j, '{')) return false;
+  for (int first = 1; !peek_char(j, '}'); first = 0) {
+    if (!first && !lit(j, ',')) return false;
+    char *name = str(j);
+    if (!name || !lit(j, ':')) return free(name), false;
+    if (strcmp(name, "__metadata__") == 0) {
+      free(name);
+      if (!metadata(j, st)) return false;
+      continue;
+    }
+    RtNamed t = {.name = name};
+    int64_t begin, end;
+    if (!tensor_entry(j, &t, &begin, &end)) return free(name), false;
+    if (end < begin || end > data_len || end - begin != ir_numel(&t.shape, 1) * 4)
+      return free(name), bad(j, "a tensor's data_offsets do not match its shape or lie outside the file");
+    t.data = (void *)(data + begin);
+    st->t = realloc(st->t, (st->count + 1) * sizeof *st->t);
+    st->t[st->count++] = t;
+  }
+  return lit(j, '}');
+}
+
+static char *slurp(const char *path, int64_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return diag_error((IrLoc){0}, "cannot open '%s': %s", path, strerror(errno)), NULL;
+  fseek(f, 0, SEEK_END);
+  *len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc(*len + 1);
+  if (*len < 0 || fread(buf, 1, *len, f) != (size_t)*len) {
+    diag_error((IrLoc){0}, "cannot read '%s'", path);
+    free(buf), buf = NULL;
+  }
+  fclose(f);
+  return buf;
+}
+
+bool rt_safetensors_read(const char *path, RtSafetensors *st) {
+  memset(st, 0, sizeof *st);
+  int64_t len;
+  char *buf = slurp(path, &len);
+  if (!buf) return false;
+  st->blob = buf;
+  uint64_t hlen = 0;
+  for (int i = 7; len >= 8 && i >= 0; i--) hlen = hlen << 8 | (unsigned char)buf[i];
+  if (len < 8 || hlen > MAX_HEADER || (int64_t)hlen > len - 8) {
+    diag_error((IrLoc){0}, "'%s' is not a valid safetensors file: %s", path,
+               len < 8 ? "shorter than 8 bytes" : "its header length exceeds the file (truncated?)");
+    rt_safetensors_free(st);
+    return false;
+  }
+  Json j = {path, buf + 8, buf + 8, buf + 8 + hlen, false};
+  if (!header(&j, st, buf + 8 + hlen, len - 8 - (int64_t)hlen)) {
+    rt_safetensors_free(st);
+    return false;
+  }
+  return true;
+}
+
+void rt_safetensors_free(RtSafetensors *st) {
+  for (int i = 0; i < st->count; i++) free((char *)st->t[i].name);
+  for (int i = 0; i < st->nmeta; i++) free(st->meta[i][0]), free(st->meta[i][1]);
+  free(st->t);
+  free(st->blob);
+  memset(st, 0, sizeof *st);
+}
+
+const RtNamed *rt_safetensors_find(const RtSafetensors *st, const char *name) {
+  for (int i = 0; i < st->count; i++)
+    if (strcmp(st->t[i].name, name) == 0) return &st->t[i];
+  return NULL;
+}
+
+const char *rt_safetensors_meta(const RtSafetensors *st, const char *key) {
+  for (int i = 0; i < st->nmeta; i++)
+    if (strcmp(st->meta[i][0], key) == 0) return st->meta[i][1];
+  return NULL;
+}
