@@ -8,7 +8,7 @@
 
 typedef struct {
   const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
-  const char *save, *resume, *weights, *init_from, *data;
+  const char *save, *resume, *weights, *init_from, *data, *freeze;
   int epochs, batch, save_every;
   double lr;
   long long seed;

@@ -28,6 +28,7 @@ static int usage(FILE *out) {
         "  --save CKPT        checkpoint (safetensors) after training; --save-every N epochs too\n"
         "  --resume CKPT      continue a run exactly where its checkpoint left it\n"
         "  --init-from CKPT   start from the weights of a checkpoint, by name (transfer learning)\n"
+        "  --freeze a,b       train with these layers' weights fixed (fine-tuning)\n"
         "  --no-fuse          one kernel per op (to compare with the fused program)\n"
         "  --quiet            no live progress bar\n"
         "\n"
@@ -90,6 +91,7 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--format", offsetof(Cli, format)},   {"--save", offsetof(Cli, save)},
       {"--resume", offsetof(Cli, resume)},   {"--weights", offsetof(Cli, weights)},
       {"--init-from", offsetof(Cli, init_from)}, {"--data", offsetof(Cli, data)},
+      {"--freeze", offsetof(Cli, freeze)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
@@ -149,6 +151,11 @@ static AstFile *load(const Cli *c, FeConfig *cfg) {
   if (c->batch) cfg->batch = c->batch;
   if (c->lr > 0) cfg->optimizer.lr = c->lr;
   if (c->has_seed) cfg->seed = (uint64_t)c->seed;
+  for (const char *p = c->freeze; p && *p;) { /* --freeze a,b adds to the file's list */
+    size_t len = strcspn(p, ",");
+    if (len) fe_add_freeze(cfg, fe_strdup_in(ast, p, len), (IrLoc){0});
+    p += len + (p[len] == ',');
+  }
   return ast;
 }
 

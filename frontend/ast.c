@@ -41,6 +41,14 @@ const char *fe_strdup(const char *s, size_t len) {
   return p;
 }
 
+const char *fe_strdup_in(AstFile *f, const char *s, size_t len) {
+  AstFile *saved = cur_file;
+  cur_file = f;
+  const char *copy = fe_strdup(s, len);
+  cur_file = saved;
+  return copy;
+}
+
 AstExpr *fe_expr(AstKind kind, IrLoc loc) {
   AstExpr *e = fe_alloc(sizeof *e);
   e->kind = kind;
@@ -219,12 +227,13 @@ static void print_expr(FILE *out, const AstExpr *e) {
     fputc(')', out);
     break;
   case AST_CALL:
-    fprintf(out, "%s(", e->str);
+  case AST_LIST:
+    fprintf(out, e->kind == AST_CALL ? "%s(" : "[", e->kind == AST_CALL ? e->str : "");
     for (int i = 0; i < e->nargs; i++) {
       if (i) fputs(", ", out);
       print_expr(out, e->args[i]);
     }
-    fputc(')', out);
+    fputc(e->kind == AST_CALL ? ')' : ']', out);
     break;
   }
 }

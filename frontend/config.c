@@ -66,9 +66,44 @@ static bool optimizer(const AstExpr *x, PsOptimizer *o) {
   return true;
 }
 
+bool fe_add_freeze(FeConfig *c, const char *layer, IrLoc loc) {
+  if (c->nfreeze == FE_MAX_FREEZE) return diag_error(loc, "too many frozen layers (at most %d)", FE_MAX_FREEZE), false;
+  c->freeze_loc[c->nfreeze] = loc;
+  c->freeze[c->nfreeze++] = layer;
+  return true;
+}
+
+/* freeze = dense_1   or   freeze = [dense_1, dense_2] */
+static bool freeze(const AstExpr *x, FeConfig *c) {
+  int n = x->kind == AST_LIST ? x->nargs : 1;
+  for (int i = 0; i < n; i++) {
+    const AstExpr *e = x->kind == AST_LIST ? x->args[i] : x;
+    if (e->kind != AST_NAME && e->kind != AST_STR) return diag_error(e->loc, "expected a layer name"), false;
+    if (!fe_add_freeze(c, e->str, e->loc)) return false;
+  }
+  return true;
+}
+
+bool fe_apply_freeze(IrGraph *g, const FeConfig *c) {
+  bool ok = true;
+  for (int k = 0; k < c->nfreeze; k++) {
+    size_t len = strlen(c->freeze[k]);
+    int found = 0;
+    for (int i = 0; i < g->count; i++) {
+      IrNode *n = &g->nodes[i];
+      if (n->op == IR_OP_PARAM && n->role == IR_ROLE_WEIGHT && strncmp(n->name, c->freeze[k], len) == 0 &&
+          n->name[len] == '.')
+        n->role = IR_ROLE_FROZEN, found++;
+    }
+    if (!found) diag_error(c->freeze_loc[k], "cannot freeze '%s': the model has no layer of that name", c->freeze[k]), ok = false;
+  }
+  return ok;
+}
+
 static bool train_stmt(const AstStmt *s, FeConfig *c) {
   int64_t v;
   if (strcmp(s->name, "optimizer") == 0) return optimizer(s->expr, &c->optimizer);
+  if (strcmp(s->name, "freeze") == 0) return freeze(s->expr, c);
   if (strcmp(s->name, "batch") == 0 && positive_int(s->expr, 1 << 20, &v)) return c->batch = v, true;
   if (strcmp(s->name, "epochs") == 0 && positive_int(s->expr, 1e6, &v)) return c->epochs = v, true;
   if (strcmp(s->name, "seed") == 0) {
@@ -79,7 +114,7 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
   }
   if (strcmp(s->name, "optimizer") != 0 && strcmp(s->name, "batch") != 0 &&
       strcmp(s->name, "epochs") != 0)
-    diag_error(s->loc, "unknown training setting '%s' (expected optimizer, batch, epochs or seed)",
+    diag_error(s->loc, "unknown training setting '%s' (expected optimizer, batch, epochs, seed or freeze)",
                s->name);
   return false;
 }

@@ -359,6 +359,7 @@ static int elab_expr(Elab *e, const AstExpr *x) {
   }
   case AST_STR: diag_error(x->loc, "a string is not a tensor"); return -1;
   case AST_KWARG: diag_error(x->loc, "keyword argument outside a call"); return -1;
+  case AST_LIST: diag_error(x->loc, "a list is not a tensor"); return -1;
   }
   return -1;
 }

@@ -8,13 +8,14 @@
 #include "../ir/ir.h"
 #include "../passes/passes.h"
 
-typedef enum { AST_NUM, AST_STR, AST_NAME, AST_CALL, AST_BINOP, AST_NEG, AST_KWARG } AstKind;
+typedef enum { AST_NUM, AST_STR, AST_NAME, AST_CALL, AST_BINOP, AST_NEG, AST_KWARG, AST_LIST } AstKind;
 
 typedef struct AstExpr {
   AstKind kind;
   IrLoc loc;
   double num;            /* NUM */
   const char *str;       /* STR text, NAME / CALL / KWARG name */
+                         /* LIST: its elements are args, like a call's */
   int op;                /* BINOP: '+', '-', '*', '/', '@' */
   struct AstExpr **args; /* CALL arguments, BINOP lhs rhs, NEG / KWARG operand */
   int nargs;
@@ -64,6 +65,7 @@ void fe_ast_print(FILE *out, const AstFile *f);
 /* AST builders, called from the grammar's one-line actions */
 void *fe_alloc(size_t size);
 const char *fe_strdup(const char *s, size_t len);
+const char *fe_strdup_in(AstFile *f, const char *s, size_t len); /* owned by f, after parsing */
 AstExpr *fe_expr(AstKind kind, IrLoc loc);
 AstExpr *fe_binop(int op, IrLoc loc, AstExpr *a, AstExpr *b);
 AstExpr *fe_neg(IrLoc loc, AstExpr *a);
@@ -100,15 +102,22 @@ typedef struct {
   IrLoc loc;
 } FeDataSet;
 
+#define FE_MAX_FREEZE 16
 typedef struct {
   PsOptimizer optimizer;
   int batch, epochs;
   uint64_t seed;
   FeDataSet data[4];
   int ndata;
+  const char *freeze[FE_MAX_FREEZE]; /* layers whose weights training leaves alone */
+  IrLoc freeze_loc[FE_MAX_FREEZE];
+  int nfreeze;
 } FeConfig;
 
 bool fe_config(const AstFile *f, FeConfig *cfg);
+bool fe_add_freeze(FeConfig *cfg, const char *layer, IrLoc loc);
+/* marks the weights of cfg's frozen layers IR_ROLE_FROZEN; errors for unknown layers */
+bool fe_apply_freeze(IrGraph *g, const FeConfig *cfg);
 const FeDataSet *fe_dataset(const FeConfig *cfg, const char *name);
 
 #endif

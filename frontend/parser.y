@@ -92,6 +92,7 @@ primary
   | IDENT                           { $$ = fe_expr(AST_NAME, @1); $$->str = $1; }
   | IDENT '(' args ')'              { $$ = fe_call(@1, $1, $3); }
   | '(' expr ')'                    { $$ = $2; }
+  | '[' args ']'                    { $$ = $2; $$->kind = AST_LIST; $$->loc = @1; }
   ;
 
 args

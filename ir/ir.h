@@ -55,6 +55,7 @@ typedef enum {
   IR_ROLE_NONE,
   IR_ROLE_WEIGHT,   /* trained parameter */
   IR_ROLE_OPTSTATE, /* optimizer state: moments, step counter */
+  IR_ROLE_FROZEN,   /* a weight that training leaves alone (fine-tuning) */
 } IrRole;
 
 typedef enum { IR_INIT_ZEROS, IR_INIT_GLOROT_UNIFORM } IrInit;

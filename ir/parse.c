@@ -166,7 +166,8 @@ static bool payload(Parser *ps, IrNode *n) {
     if (!word(ps, role, sizeof role) || !word(ps, init, sizeof init) || !string(ps, buf, sizeof buf)) return false;
     if (strcmp(role, "weight") == 0) n->role = IR_ROLE_WEIGHT;
     else if (strcmp(role, "optstate") == 0) n->role = IR_ROLE_OPTSTATE;
-    else return diag_error(n->loc, "unknown parameter role '%s' (weight or optstate)", role), ps->failed = true, false;
+    else if (strcmp(role, "frozen") == 0) n->role = IR_ROLE_FROZEN;
+    else return diag_error(n->loc, "unknown parameter role '%s' (weight, frozen or optstate)", role), ps->failed = true, false;
     if (strcmp(init, "zeros") == 0) n->init = IR_INIT_ZEROS;
     else if (strcmp(init, "glorot_uniform") == 0) n->init = IR_INIT_GLOROT_UNIFORM;
     else return diag_error(n->loc, "unknown initialiser '%s' (zeros or glorot_uniform)", init), ps->failed = true, false;

@@ -8,7 +8,7 @@
 
 #include "ir.h"
 
-static const char *role_names[] = {"none", "weight", "optstate"};
+static const char *role_names[] = {"none", "weight", "optstate", "frozen"};
 static const char *init_names[] = {"zeros", "glorot_uniform"};
 
 const char *ir_role_name(IrRole r) { return role_names[r]; }

@@ -49,7 +49,7 @@ static void shape_text(const IrShape *s, char *buf, size_t n) { ir_shape_str(s, 
 
 /* which store entries this mode must find in the file */
 static bool wanted(const RtParams *p, int i, RtLoadMode mode) {
-  return mode == RT_LOAD_RESUME || p->role[i] == IR_ROLE_WEIGHT;
+  return mode == RT_LOAD_RESUME || p->role[i] != IR_ROLE_OPTSTATE;
 }
 
 bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainState *s) {
