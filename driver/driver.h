@@ -8,11 +8,11 @@
 
 typedef struct {
   const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
-  const char *save, *resume, *weights, *init_from, *data, *freeze;
-  int epochs, batch, save_every;
+  const char *save, *resume, *weights, *init_from, *data, *freeze, *inputs, *out;
+  int epochs, batch, save_every, steps;
   double lr;
   long long seed;
-  bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes;
+  bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout;
 } Cli;
 
 /* What to show while passes run (dump and opt). */

@@ -20,6 +20,9 @@ static int usage(FILE *out) {
         "  check MODEL.nnd      parse, elaborate and verify; report every error\n"
         "  eval MODEL.nnd       evaluate --weights CKPT on --data test (default) or train\n"
         "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
+        "  step MODEL.nnd       on one batch (--inputs B.st) from --weights W.st: the loss, the\n"
+        "                       gradients and the parameters after --steps N updates, to --out\n"
+        "                       O.st (for comparing with a reference; --no-dropout)\n"
         "  passes               list the registered passes and their options\n"
         "\n"
         "training (override the model file):\n"
@@ -73,7 +76,7 @@ static bool switch_flag(const char *a, Cli *c) {
   } switches[] = {
       {"--no-fuse", offsetof(Cli, no_fuse)},         {"--quiet", offsetof(Cli, quiet)},
       {"--print-after-all", offsetof(Cli, print_after_all)}, {"--print-changed", offsetof(Cli, print_changed)},
-      {"--time-passes", offsetof(Cli, time_passes)},
+      {"--time-passes", offsetof(Cli, time_passes)}, {"--no-dropout", offsetof(Cli, no_dropout)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;
@@ -91,7 +94,8 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--format", offsetof(Cli, format)},   {"--save", offsetof(Cli, save)},
       {"--resume", offsetof(Cli, resume)},   {"--weights", offsetof(Cli, weights)},
       {"--init-from", offsetof(Cli, init_from)}, {"--data", offsetof(Cli, data)},
-      {"--freeze", offsetof(Cli, freeze)},
+      {"--freeze", offsetof(Cli, freeze)},   {"--inputs", offsetof(Cli, inputs)},
+      {"--out", offsetof(Cli, out)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
@@ -109,6 +113,7 @@ static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
   long long n;
   if (flag(a, "--epochs", argc, argv, i, &v)) *ok = int_value("--epochs", v, 1, 1000000, &n) && (c->epochs = (int)n);
   else if (flag(a, "--batch", argc, argv, i, &v)) *ok = int_value("--batch", v, 1, 1 << 20, &n) && (c->batch = (int)n);
+  else if (flag(a, "--steps", argc, argv, i, &v)) *ok = int_value("--steps", v, 0, 1000000, &n) && ((c->steps = (int)n), true);
   else if (flag(a, "--save-every", argc, argv, i, &v)) *ok = int_value("--save-every", v, 1, 1000000, &n) && (c->save_every = (int)n);
   else if (flag(a, "--seed", argc, argv, i, &v)) *ok = (c->has_seed = int_value("--seed", v, 0, (long long)9e18, &c->seed));
   else if (flag(a, "--lr", argc, argv, i, &v)) {
@@ -350,6 +355,74 @@ static int cmd_eval(const Cli *c) {
   return ok ? 0 : 1;
 }
 
+/* outputs "loss" and "grad:<weight>" of the grad program, as tensors */
+static int collect_grads(const RtProgram *p, RtNamed *out, float *loss) {
+  int n = 0;
+  for (int i = 0; i < p->g->count; i++) {
+    const IrNode *o = &p->g->nodes[i];
+    if (o->op != IR_OP_OUTPUT) continue;
+    void *data = p->io[p->g->ninputs + o->attr[0]];
+    if (strcmp(o->name, "loss") == 0) *loss = *(float *)data;
+    else if (strncmp(o->name, "grad:", 5) == 0) out[n++] = (RtNamed){o->name, IR_F32, o->shape, data};
+  }
+  return n;
+}
+
+/* the loss, the gradients and the parameters after c->steps training steps,
+ * all on one batch from given weights: what a reference implementation is
+ * compared against (tests/pytorch/) */
+static bool run_steps(const Cli *c, Compiled *gr, Compiled *tr, RtParams *store, const RtData *batch) {
+  float loss = 0;
+  RtNamed *t = malloc((store->count + gr->g->noutputs + 2) * sizeof *t);
+  RtRng fixed;
+  rt_rng_seed(&fixed, 1);
+  rt_gather(&gr->prog, batch, NULL, 0, batch->count);
+  gr->prog.step(gr->prog.arena, gr->prog.params, gr->prog.io, batch->count);
+  int n = collect_grads(&gr->prog, t + 1, &loss);
+  t[0] = (RtNamed){"loss", IR_F32, {0}, &loss};
+  for (int k = 0; k < c->steps; k++) {
+    rt_gather(&tr->prog, batch, NULL, 0, batch->count);
+    int seed = rt_program_input(&tr->prog, "seed");
+    if (seed >= 0) *(int32_t *)tr->prog.io[seed] = (int32_t)(rt_rng_next(&fixed) >> 33);
+    tr->prog.step(tr->prog.arena, tr->prog.params, tr->prog.io, batch->count);
+  }
+  for (int i = 0; i < store->count; i++) t[1 + n + i] = (RtNamed){store->names[i], IR_F32, store->shape[i], store->data[i]};
+  const char *meta[] = {"format", "nnd-step-1", NULL};
+  bool ok = rt_safetensors_write(c->out, t, 1 + n + store->count, meta);
+  free(t);
+  return ok;
+}
+
+static int cmd_step(const Cli *c) {
+  FeConfig cfg;
+  if (!c->weights || !c->inputs || !c->out) {
+    fprintf(stderr, "nnd: error: step needs --weights W.st, --inputs B.st and --out O.st\n");
+    return 2;
+  }
+  AstFile *ast = load(c, &cfg);
+  if (!ast) return 1;
+  RtRng rng;
+  rt_rng_seed(&rng, cfg.seed);
+  RtParams store = {0};
+  RtData batch = {0};
+  Compiled gr = {0}, tr = {0};
+  CgJit *jit = cg_jit_new();
+  /* the batch size comes from the inputs file: read it through the forward graph first */
+  IrGraph *fwd = fe_elaborate(ast, FE_TRAINING_NO_DROPOUT);
+  bool ok = jit && fwd && rt_data_from_safetensors(&batch, c->inputs, fwd);
+  if (ok) cfg.batch = (int)batch.count;
+  ok = ok && compile(jit, ast, &cfg, c, "grad", &store, &rng, NULL, &gr) &&
+       compile(jit, ast, &cfg, c, "train", &store, &rng, NULL, &tr) &&
+       rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) && run_steps(c, &gr, &tr, &store, &batch);
+  ir_graph_free(fwd);
+  rt_data_free(&batch);
+  release(&gr), release(&tr);
+  rt_params_free(&store);
+  cg_jit_free(jit);
+  fe_ast_free(ast);
+  return ok ? 0 : 1;
+}
+
 static int cmd_gradcheck(const Cli *c) {
   FeConfig cfg;
   AstFile *ast = load(c, &cfg);
@@ -383,7 +456,7 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(const Cli *c);
-  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}};
+  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

@@ -110,7 +110,7 @@ static const char *stage_passes(int i, const char *graph) {
 
 IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, Watch *w) {
   bool eval = strcmp(graph, "eval") == 0;
-  IrGraph *g = fe_elaborate(ast, eval ? FE_INFERENCE : FE_TRAINING);
+  IrGraph *g = fe_elaborate(ast, eval ? FE_INFERENCE : c->no_dropout ? FE_TRAINING_NO_DROPOUT : FE_TRAINING);
   if (!g || !fe_apply_freeze(g, cfg) || !ir_verify(g, "elaborate")) return ir_graph_free(g), NULL;
   g->name = ir_strdup(g, eval ? "eval_step" : strcmp(graph, "grad") == 0 ? "grad_step" : "train_step");
   PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch, .max_ops = c->no_fuse ? 1 : 0};

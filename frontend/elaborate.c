@@ -249,7 +249,7 @@ static int b_dropout(Elab *e, Args *a) {
     return -1;
   }
   e->ndropout++;
-  if (e->mode == FE_INFERENCE || rate == 0) return x;
+  if (e->mode != FE_TRAINING || rate == 0) return x;
   if (e->seed < 0) e->seed = ir_input(e->g, "seed", IR_I32, (IrShape){0}, loc);
   int64_t stream[IR_MAX_ATTR] = {e->ndropout};
   int u = ir_emit_typed(e->g, IR_OP_RANDOM_UNIFORM, 1, &e->seed, stream, node(e, x)->shape, loc);
@@ -426,7 +426,7 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
   Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1};
   for (const AstStmt *s = model->stmts; s; s = s->next) elab_stmt(&e, s);
   if (!e.has_loss) diag_error(model->loc, "model '%s' has no 'loss' statement", model->name);
-  if (mode == FE_TRAINING) warn_unused_inputs(&e);
+  if (mode != FE_INFERENCE) warn_unused_inputs(&e);
   if (diag_error_count() != errors) {
     ir_graph_free(e.g);
     return NULL;

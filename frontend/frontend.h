@@ -80,7 +80,11 @@ void fe_add_block(AstBlock *b);
 AstType fe_type(IrLoc loc, const char *dtype, AstExpr *dims);
 
 /* ---- elaboration (elaborate.c) ---- */
-typedef enum { FE_TRAINING, FE_INFERENCE } FeMode;
+typedef enum {
+  FE_TRAINING,
+  FE_INFERENCE,
+  FE_TRAINING_NO_DROPOUT, /* training, dropout as identity: to compare with a reference */
+} FeMode;
 
 /* The model as a forward graph: inputs, parameters, outputs "loss" and one per
  * metric. Dropout is active only in FE_TRAINING. NULL after diagnostics. */

@@ -116,6 +116,8 @@ typedef struct {
 } RtData;
 
 bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g);
+/* every input of g (but the dropout seed) from the tensor of its name */
+bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g);
 void rt_data_free(RtData *d);
 
 typedef struct {

@@ -79,6 +79,41 @@ fail:
   return false;
 }
 
+static bool column_from(RtData *d, const RtSafetensors *st, const char *path, const IrNode *in) {
+  const RtNamed *t = rt_safetensors_find(st, in->name);
+  if (!t) return diag_error((IrLoc){0}, "'%s' has no tensor for input '%s'", path, in->name), false;
+  int64_t per = ir_numel(&in->shape, 1), rows = t->shape.rank ? t->shape.dim[0] : 0;
+  if (t->dtype != in->dtype || rows < 1 || ir_numel(&t->shape, 1) != rows * per ||
+      (d->ncols && rows != d->count)) {
+    char want[96];
+    ir_shape_str(&in->shape, want, sizeof want);
+    diag_error((IrLoc){0}, "'%s': tensor '%s' does not fit input %s%s (or has another row count)", path, in->name,
+               in->dtype == IR_F32 ? "f32" : "i32", want);
+    return false;
+  }
+  RtTensor *col = &d->col[d->ncols];
+  *col = (RtTensor){.dtype = t->dtype, .count = rows, .per_item = per, .data = malloc(rows * per * 4)};
+  memcpy(col->data, t->data, rows * per * 4);
+  d->input[d->ncols++] = in->name;
+  d->count = rows;
+  return true;
+}
+
+bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g) {
+  RtSafetensors st;
+  memset(d, 0, sizeof *d);
+  d->name = path;
+  if (!rt_safetensors_read(path, &st)) return false;
+  bool ok = true;
+  for (int i = 0; ok && i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->op == IR_OP_INPUT && strcmp(n->name, "seed") != 0) ok = d->ncols < 8 && column_from(d, &st, path, n);
+  }
+  rt_safetensors_free(&st);
+  if (!ok) rt_data_free(d);
+  return ok;
+}
+
 void rt_data_free(RtData *d) {
   for (int i = 0; i < d->ncols; i++) rt_tensor_free(&d->col[i]);
   d->ncols = 0;
