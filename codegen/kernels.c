@@ -152,11 +152,15 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_SQRT: return intrinsic(c, "llvm.sqrt", a, 1);
   case IR_OP_RELU: /* NaN stays NaN, as in PyTorch */
     return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, a[0], f32c(c, 0), ""), f32c(c, 0), a[0], "");
+  case IR_OP_FLOOR: return intrinsic(c, "llvm.floor", a, 1);
+  case IR_OP_COS: return intrinsic(c, "llvm.cos", a, 1);
+  case IR_OP_SIN: return intrinsic(c, "llvm.sin", a, 1);
   case IR_OP_ADD: return LLVMBuildFAdd(b, a[0], a[1], "");
   case IR_OP_SUB: return LLVMBuildFSub(b, a[0], a[1], "");
   case IR_OP_MUL: return LLVMBuildFMul(b, a[0], a[1], "");
   case IR_OP_DIV: return LLVMBuildFDiv(b, a[0], a[1], "");
   case IR_OP_MAX: return intrinsic(c, "llvm.maximum", a, 2);
+  case IR_OP_MIN: return intrinsic(c, "llvm.minimum", a, 2);
   case IR_OP_POW: return intrinsic(c, "llvm.pow", a, 2);
   case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: return compare(c, n->op, a[0], a[1]);
   case IR_OP_RANDOM_UNIFORM: return uniform(c, a[0], n->attr[0], flat);

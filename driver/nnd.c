@@ -210,7 +210,7 @@ static int cmd_opt(const Cli *c) {
   Watch w;
   watch_init(&w, c);
   watch_start(&w, g, "input");
-  PsOptions o = {.optimizer = {PS_OPT_ADAM, 0.001, 0.9, 0.999, 1e-8}, .max_batch = 32};
+  PsOptions o = {.optimizer = ps_optimizer_default(PS_OPT_ADAM), .max_batch = 32};
   bool ok = ps_run_pipeline(g, c->passes, &o, watch_pass, &w);
   if (ok && strcmp(c->stage ? c->stage : "", "llvm") == 0) ok = cg_print_llvm(stdout, g, g->name);
   else if (ok && !c->print_after_all && !c->print_changed) print_graph(stdout, g, c);

@@ -6,6 +6,8 @@
  *   data train { image = idx("...-images-idx3-ubyte.gz") / 255
  *                label = idx("...-labels-idx1-ubyte.gz") }                    */
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "frontend.h"
@@ -39,30 +41,100 @@ static bool positive_int(const AstExpr *x, double max, int64_t *out) {
   return true;
 }
 
+/* a named argument of an optimizer or schedule call, and where it goes */
+typedef struct {
+  const char *call, *key;
+  size_t offset; /* of a double in PsOptimizer; SIZE_MAX: a boolean (bool_at) */
+  size_t bool_at;
+  double lo, hi;
+} Knob;
+
+#define D(f) offsetof(PsOptimizer, f), 0
+#define B(f) SIZE_MAX, offsetof(PsOptimizer, f)
+static const Knob knobs[] = {
+    {"sgd", "lr", D(lr), 0, 1e3},          {"sgd", "momentum", D(momentum), 0, 1},
+    {"sgd", "nesterov", B(nesterov), 0, 1}, {"sgd", "weight_decay", D(weight_decay), 0, 1},
+    {"adam", "lr", D(lr), 0, 1e3},         {"adam", "beta1", D(beta1), 0, 0.999999},
+    {"adam", "beta2", D(beta2), 0, 0.999999}, {"adam", "eps", D(eps), 0, 1},
+    {"adam", "weight_decay", D(weight_decay), 0, 1},
+    {"adamw", "lr", D(lr), 0, 1e3},        {"adamw", "beta1", D(beta1), 0, 0.999999},
+    {"adamw", "beta2", D(beta2), 0, 0.999999}, {"adamw", "eps", D(eps), 0, 1},
+    {"adamw", "weight_decay", D(weight_decay), 0, 1},
+    {"rmsprop", "lr", D(lr), 0, 1e3},      {"rmsprop", "alpha", D(alpha), 0, 1},
+    {"rmsprop", "eps", D(eps), 0, 1},      {"rmsprop", "momentum", D(momentum), 0, 1},
+    {"rmsprop", "weight_decay", D(weight_decay), 0, 1},
+    {"exponential", "gamma", D(gamma), 0, 1}, {"exponential", "every", D(every), 1, 1e12},
+    {"exponential", "staircase", B(staircase), 0, 1},
+    {"step", "gamma", D(gamma), 0, 1},     {"step", "every", D(every), 1, 1e12},
+    {"cosine", "steps", D(every), 1, 1e12}, {"cosine", "min_lr", D(min_lr), 0, 1e3},
+};
+#undef D
+#undef B
+
+static bool knob(const AstExpr *call, const AstExpr *arg, PsOptimizer *o) {
+  const char *key = arg->kind == AST_KWARG ? arg->str : NULL;
+  const AstExpr *v = arg->kind == AST_KWARG ? arg->args[0] : arg;
+  if (!key) return diag_error(arg->loc, "name the arguments of '%s' (for example lr=0.01)", call->str), false;
+  for (size_t i = 0; i < sizeof knobs / sizeof *knobs; i++) {
+    const Knob *k = &knobs[i];
+    if (strcmp(k->call, call->str) != 0 || strcmp(k->key, key) != 0) continue;
+    if (k->offset == SIZE_MAX) {
+      bool *b = (bool *)((char *)o + k->bool_at);
+      if (v->kind != AST_NAME || (strcmp(v->str, "true") && strcmp(v->str, "false")))
+        return diag_error(v->loc, "expected true or false"), false;
+      return *b = strcmp(v->str, "true") == 0, true;
+    }
+    double *d = (double *)((char *)o + k->offset);
+    if (!num(v, d)) return false;
+    if (*d < k->lo || *d > k->hi) return diag_error(v->loc, "'%s' must be in [%g, %g]", key, k->lo, k->hi), false;
+    return true;
+  }
+  diag_error(arg->loc, "'%s' has no argument named '%s'", call->str, key);
+  return false;
+}
+
+static bool call_knobs(const AstExpr *x, PsOptimizer *o) {
+  bool ok = true;
+  for (int i = 0; i < x->nargs; i++) ok &= knob(x, x->args[i], o);
+  return ok;
+}
+
 static bool optimizer(const AstExpr *x, PsOptimizer *o) {
-  if (x->kind != AST_CALL || (strcmp(x->str, "adam") != 0 && strcmp(x->str, "sgd") != 0)) {
-    diag_error(x->loc, "expected an optimizer: adam(...) or sgd(...)");
-    return false;
+  static const struct {
+    const char *name;
+    PsOptimizerKind kind;
+  } kinds[] = {{"sgd", PS_OPT_SGD}, {"adam", PS_OPT_ADAM}, {"adamw", PS_OPT_ADAMW}, {"rmsprop", PS_OPT_RMSPROP}};
+  for (size_t i = 0; x->kind == AST_CALL && i < sizeof kinds / sizeof *kinds; i++) {
+    if (strcmp(x->str, kinds[i].name) != 0) continue;
+    PsOptimizer keep = *o; /* the schedule and clipping are separate settings */
+    *o = ps_optimizer_default(kinds[i].kind);
+    o->schedule = keep.schedule, o->gamma = keep.gamma, o->every = keep.every, o->staircase = keep.staircase;
+    o->min_lr = keep.min_lr, o->warmup = keep.warmup, o->clip_norm = keep.clip_norm;
+    return call_knobs(x, o);
   }
-  bool adam = strcmp(x->str, "adam") == 0;
-  *o = (PsOptimizer){adam ? PS_OPT_ADAM : PS_OPT_SGD, adam ? 0.001 : 0.01, 0.9, 0.999, 1e-8};
-  for (int i = 0; i < x->nargs; i++) {
-    const AstExpr *a = x->args[i];
-    const char *k = a->kind == AST_KWARG ? a->str : i == 0 ? "lr" : "";
-    double *slot = strcmp(k, "lr") == 0 ? &o->lr
-                   : adam && strcmp(k, "beta1") == 0 ? &o->beta1
-                   : adam && strcmp(k, "beta2") == 0 ? &o->beta2
-                   : adam && strcmp(k, "eps") == 0 ? &o->eps : NULL;
-    if (!slot) {
-      diag_error(a->loc, "'%s' has no argument %s%s", x->str, *k ? "named " : "in this position", k);
-      return false;
+  diag_error(x->loc, "expected an optimizer: sgd(...), adam(...), adamw(...) or rmsprop(...)");
+  return false;
+}
+
+static bool schedule(const AstExpr *x, PsOptimizer *o) {
+  static const struct {
+    const char *name;
+    PsSchedule kind;
+  } kinds[] = {{"constant", PS_LR_CONSTANT}, {"exponential", PS_LR_EXPONENTIAL}, {"step", PS_LR_STEP},
+               {"cosine", PS_LR_COSINE}};
+  for (size_t i = 0; x->kind == AST_CALL && i < sizeof kinds / sizeof *kinds; i++)
+    if (strcmp(x->str, kinds[i].name) == 0) {
+      o->schedule = kinds[i].kind;
+      return call_knobs(x, o);
     }
-    if (!num(a->kind == AST_KWARG ? a->args[0] : a, slot)) return false;
-    if (*slot < 0 || (slot != &o->lr && slot != &o->eps && *slot >= 1)) {
-      diag_error(a->loc, "'%s' is out of range", k);
-      return false;
-    }
-  }
+  diag_error(x->loc, "expected a schedule: constant(), exponential(gamma=, every=, staircase=), "
+                     "step(every=, gamma=) or cosine(steps=, min_lr=)");
+  return false;
+}
+
+static bool nonnegative(const AstExpr *x, double *out) {
+  if (!num(x, out)) return false;
+  if (*out < 0) return diag_error(x->loc, "expected a number >= 0"), false;
   return true;
 }
 
@@ -102,20 +174,22 @@ bool fe_apply_freeze(IrGraph *g, const FeConfig *c) {
 
 static bool train_stmt(const AstStmt *s, FeConfig *c) {
   int64_t v;
-  if (strcmp(s->name, "optimizer") == 0) return optimizer(s->expr, &c->optimizer);
-  if (strcmp(s->name, "freeze") == 0) return freeze(s->expr, c);
-  if (strcmp(s->name, "batch") == 0 && positive_int(s->expr, 1 << 20, &v)) return c->batch = v, true;
-  if (strcmp(s->name, "epochs") == 0 && positive_int(s->expr, 1e6, &v)) return c->epochs = v, true;
-  if (strcmp(s->name, "seed") == 0) {
+  const char *k = s->name;
+  if (strcmp(k, "optimizer") == 0) return optimizer(s->expr, &c->optimizer);
+  if (strcmp(k, "schedule") == 0) return schedule(s->expr, &c->optimizer);
+  if (strcmp(k, "warmup") == 0) return nonnegative(s->expr, &c->optimizer.warmup);
+  if (strcmp(k, "clip_norm") == 0) return nonnegative(s->expr, &c->optimizer.clip_norm);
+  if (strcmp(k, "freeze") == 0) return freeze(s->expr, c);
+  if (strcmp(k, "batch") == 0) return positive_int(s->expr, 1 << 20, &v) && (c->batch = (int)v, true);
+  if (strcmp(k, "epochs") == 0) return positive_int(s->expr, 1e6, &v) && (c->epochs = (int)v, true);
+  if (strcmp(k, "seed") == 0) {
     double d;
     if (!num(s->expr, &d)) return false;
     c->seed = (uint64_t)fabs(d);
     return true;
   }
-  if (strcmp(s->name, "optimizer") != 0 && strcmp(s->name, "batch") != 0 &&
-      strcmp(s->name, "epochs") != 0)
-    diag_error(s->loc, "unknown training setting '%s' (expected optimizer, batch, epochs, seed or freeze)",
-               s->name);
+  diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, clip_norm, batch, "
+                     "epochs, seed or freeze)", k);
   return false;
 }
 
@@ -171,8 +245,7 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
 }
 
 bool fe_config(const AstFile *f, FeConfig *c) {
-  *c = (FeConfig){.optimizer = {PS_OPT_ADAM, 0.001, 0.9, 0.999, 1e-8}, .batch = 32, .epochs = 1,
-                  .seed = 1};
+  *c = (FeConfig){.optimizer = ps_optimizer_default(PS_OPT_ADAM), .batch = 32, .epochs = 1, .seed = 1};
   int errors = diag_error_count();
   for (const AstBlock *b = f->blocks; b; b = b->next) {
     if (b->kind == BLOCK_DATA) data_block(f, b, c);

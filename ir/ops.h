@@ -18,11 +18,15 @@
   X(LOG,            "log",            1, ELTWISE, "") \
   X(SQRT,           "sqrt",           1, ELTWISE, "") \
   X(RELU,           "relu",           1, ELTWISE, "") \
+  X(FLOOR,          "floor",          1, ELTWISE, "") \
+  X(COS,            "cos",            1, ELTWISE, "") \
+  X(SIN,            "sin",            1, ELTWISE, "") \
   X(ADD,            "add",            2, ELTWISE, "") \
   X(SUB,            "sub",            2, ELTWISE, "") \
   X(MUL,            "mul",            2, ELTWISE, "") \
   X(DIV,            "div",            2, ELTWISE, "") \
   X(MAX,            "max",            2, ELTWISE, "") \
+  X(MIN,            "min",            2, ELTWISE, "") \
   X(POW,            "pow",            2, ELTWISE, "") \
   X(GT,             "gt",             2, ELTWISE, "") \
   X(GE,             "ge",             2, ELTWISE, "") \

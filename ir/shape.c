@@ -169,10 +169,11 @@ bool ir_infer_type(IrGraph *g, IrNode *n) {
   case IR_OP_CONST:
   case IR_OP_BATCH_SIZE: n->dtype = IR_F32; n->shape.rank = 0; return true;
   case IR_OP_NEG: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_RELU:
+  case IR_OP_FLOOR: case IR_OP_COS: case IR_OP_SIN:
     n->dtype = IR_F32;
     n->shape = ir_node(g, n->in[0])->shape;
     return want_f32(g, n, 0);
-  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX:
+  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX: case IR_OP_MIN:
   case IR_OP_POW: case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ:
     return rule_binary(g, n);
   case IR_OP_RANDOM_UNIFORM:

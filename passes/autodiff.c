@@ -84,10 +84,16 @@ static void backward(Ad *ad, int id, int g) {
     if (da) accumulate(ad, a, bin(ad, IR_OP_DIV, g, b, l));
     if (db) accumulate(ad, b, ir_unary(ad->g, IR_OP_NEG, bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, g, id, l), b, l), l));
     break;
-  case IR_OP_MAX:
+  case IR_OP_MAX: /* ties go to a */
     if (da) accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GE, a, b, l), l));
     if (db) accumulate(ad, b, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, b, a, l), l));
     break;
+  case IR_OP_MIN: /* ties go to a */
+    if (da) accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GE, b, a, l), l));
+    if (db) accumulate(ad, b, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, a, b, l), l));
+    break;
+  case IR_OP_COS: accumulate(ad, a, ir_unary(ad->g, IR_OP_NEG, bin(ad, IR_OP_MUL, g, ir_unary(ad->g, IR_OP_SIN, a, l), l), l)); break;
+  case IR_OP_SIN: accumulate(ad, a, bin(ad, IR_OP_MUL, g, ir_unary(ad->g, IR_OP_COS, a, l), l)); break;
   case IR_OP_POW: /* d/da a^b = b a^(b-1); the exponent is treated as constant */
     if (da)
       accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_MUL, b,
@@ -106,7 +112,7 @@ static void backward(Ad *ad, int id, int g) {
   case IR_OP_MATMUL: matmul_backward(ad, &n, g); break;
   case IR_OP_LOG_SOFTMAX: accumulate(ad, a, log_softmax_backward(ad, id, g, l)); break;
   /* piecewise constant or not differentiable: no gradient flows */
-  case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_ARGMAX: case IR_OP_ONE_HOT:
+  case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_FLOOR:
   case IR_OP_RANDOM_UNIFORM:
   /* leaves and sinks */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:

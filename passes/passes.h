@@ -7,12 +7,30 @@
 
 #include "../ir/ir.h"
 
-typedef enum { PS_OPT_NONE, PS_OPT_SGD, PS_OPT_ADAM } PsOptimizerKind;
+typedef enum { PS_OPT_NONE, PS_OPT_SGD, PS_OPT_ADAM, PS_OPT_ADAMW, PS_OPT_RMSPROP } PsOptimizerKind;
+typedef enum { PS_LR_CONSTANT, PS_LR_EXPONENTIAL, PS_LR_STEP, PS_LR_COSINE } PsSchedule;
 
+/* The update rule and the learning rate as a function of the step t (the
+ * updates done before this one). Defaults and semantics follow PyTorch's
+ * torch.optim and torch.optim.lr_scheduler, stepped once per update. */
 typedef struct {
   PsOptimizerKind kind;
-  double lr, beta1, beta2, eps;
+  double lr, beta1, beta2, eps; /* adam, adamw; rmsprop uses eps */
+  double momentum;              /* sgd, rmsprop */
+  bool nesterov;                /* sgd */
+  double alpha;                 /* rmsprop: smoothing of the squared gradient */
+  double weight_decay;          /* L2 added to the gradient; adamw: decoupled */
+  double clip_norm;             /* > 0: scale the gradients to this global norm at most */
+  PsSchedule schedule;
+  double gamma;                 /* exponential, step: the factor */
+  double every;                 /* exponential: steps per factor; step: steps between drops;
+                                   cosine: steps to reach min_lr */
+  bool staircase;               /* exponential: drop by whole factors */
+  double min_lr;                /* cosine */
+  double warmup;                /* > 0: linear warmup over this many steps */
 } PsOptimizer;
+
+PsOptimizer ps_optimizer_default(PsOptimizerKind kind);
 
 typedef struct {
   PsOptimizer optimizer; /* autodiff: the update appended to the step; NONE = emit gradients as outputs */

@@ -25,7 +25,7 @@ static const PsPass passes[] = {
     {"cse", "merge nodes that compute the same value", "", ps_cse},
     {"dce", "remove nodes no output or assignment depends on", "", ps_dce},
     {"autodiff", "append the backward graph of \"loss\" and the optimizer update",
-     "optimizer=adam|sgd|none lr=X beta1=X beta2=X eps=X", ps_autodiff},
+     "optimizer=adam|adamw|sgd|rmsprop|none lr beta1 beta2 eps momentum weight-decay clip-norm", ps_autodiff},
     {"fuse", "group nodes into kernels: elementwise chains become one loop", "max-ops=N", ps_fuse},
     {"plan", "assign arena offsets to values that live between kernels", "max-batch=N", ps_plan},
 };
@@ -53,11 +53,15 @@ static bool number(const char *pass, const char *key, const char *v, double lo, 
 }
 
 static bool set_optimizer(const char *v, PsOptimizer *opt) {
-  if (strcmp(v, "adam") == 0) opt->kind = PS_OPT_ADAM;
-  else if (strcmp(v, "sgd") == 0) opt->kind = PS_OPT_SGD;
-  else if (strcmp(v, "none") == 0) opt->kind = PS_OPT_NONE;
-  else return diag_error((IrLoc){0}, "autodiff{optimizer=...}: adam, sgd or none, not '%s'", v), false;
-  return true;
+  static const char *names[] = {"none", "sgd", "adam", "adamw", "rmsprop"};
+  for (int k = 0; k < (int)(sizeof names / sizeof *names); k++)
+    if (strcmp(v, names[k]) == 0) {
+      double lr = opt->lr;
+      *opt = ps_optimizer_default((PsOptimizerKind)k);
+      opt->lr = lr;
+      return true;
+    }
+  return diag_error((IrLoc){0}, "autodiff{optimizer=...}: none, sgd, adam, adamw or rmsprop, not '%s'", v), false;
 }
 
 static bool set_option(const PsPass *p, const char *key, const char *v, PsOptions *o) {
@@ -68,6 +72,8 @@ static bool set_option(const PsPass *p, const char *key, const char *v, PsOption
   } reals[] = {
       {"autodiff", "lr", 0, 1e6, &o->optimizer.lr},       {"autodiff", "beta1", 0, 1, &o->optimizer.beta1},
       {"autodiff", "beta2", 0, 1, &o->optimizer.beta2}, {"autodiff", "eps", 0, 1, &o->optimizer.eps},
+      {"autodiff", "momentum", 0, 1, &o->optimizer.momentum}, {"autodiff", "weight-decay", 0, 1, &o->optimizer.weight_decay},
+      {"autodiff", "clip-norm", 0, 1e9, &o->optimizer.clip_norm},
   };
   double x;
   for (size_t i = 0; i < sizeof reals / sizeof *reals; i++)

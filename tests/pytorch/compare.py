@@ -4,14 +4,15 @@ Writes random weights and a batch as safetensors, runs `nnd step` (the loss,
 every gradient, and every parameter after STEPS optimizer updates, all from
 nnd's compiled step), runs the same model in PyTorch, and compares:
   loss and gradients: relative error <= 1e-4 (max |a - b| / max |b| per tensor)
-  parameters after the updates: the same bound; and their change from the
-  start within 1e-2 (see CHANGE_TOLERANCE).
+  parameters after the updates: the same bound where the gradient is resolved,
+  and their change from the start within 1e-2 everywhere (see RESOLVED).
 Dropout is off on both sides (`nnd step --no-dropout`): the masks come from
 different generators; dropout's backward is checked by `nnd gradcheck`.
 
-usage: compare.py MODEL NND EXAMPLES_DIR WORK_DIR [--optimizer SPEC] [--steps N]
-MODEL names a builder below; SPEC overrides the optimizer of the .nnd file,
-e.g. "sgd(lr=0.1)", and the PyTorch side follows it.
+usage: compare.py MODEL NND EXAMPLES_DIR WORK_DIR [--set 'key = value']... [--steps N]
+MODEL names a builder below; each --set replaces or adds a setting of the
+.nnd file's train block (optimizer, schedule, warmup, clip_norm), and the
+PyTorch side follows it with torch.optim, lr_scheduler and clip_grad_norm_.
 """
 import argparse
 import json
@@ -25,10 +26,14 @@ import torch
 import torch.nn.functional as F
 
 TOLERANCE = 1e-4
-# The change of a parameter over the steps, relative to the largest change:
-# Adam divides by sqrt(v) + eps, so a gradient element near eps (1e-8), whose
-# last bits depend on the summation order, moves its update by ~1e-3 of lr.
-# A wrong optimizer (say, no bias correction) is off by a factor, not 1e-2.
+# Adam and RMSprop divide by sqrt(v) + eps, so an element whose gradient is a
+# near-cancelling sum (|g| ~ eps), and whose last bits therefore depend on the
+# summation order, gets an update anywhere in (-lr, lr). The parameters are
+# compared at 1e-4 where the first gradient is above RESOLVED of the largest
+# (nearly all elements), and their whole change from the start within
+# CHANGE_TOLERANCE of the largest change: a wrong optimizer (say, no bias
+# correction) is off by a factor, not by 1e-2.
+RESOLVED = 1e-4
 CHANGE_TOLERANCE = 1e-2
 
 
@@ -82,25 +87,84 @@ def mnist_mlp():
 MODELS = {"mnist_mlp": mnist_mlp}
 
 
+def parse_call(spec):
+    """'sgd(lr=0.1, nesterov=true)' -> ('sgd', {'lr': 0.1, 'nesterov': True})"""
+    name, _, args = spec.strip().partition("(")
+    kw = {}
+    for item in args.rstrip(")").replace(" ", "").split(","):
+        if item:
+            k, v = item.split("=")
+            kw[k] = {"true": True, "false": False}[v] if v in ("true", "false") else float(v)
+    return name, kw
+
+
 def torch_optimizer(spec, params):
-    """the optimizer of an `optimizer = ...` setting, in PyTorch"""
-    kind, _, args = spec.partition("(")
-    kw = dict(a.split("=") for a in args.rstrip(")").replace(" ", "").split(",") if a)
-    kw = {k: float(v) for k, v in kw.items()}
-    if kind == "adam":
-        return torch.optim.Adam(params, lr=kw.get("lr", 1e-3), betas=(kw.get("beta1", 0.9), kw.get("beta2", 0.999)),
-                                eps=kw.get("eps", 1e-8))
+    """the optimizer of an `optimizer = ...` setting, with nnd's defaults, in PyTorch"""
+    kind, kw = parse_call(spec)
+    wd = kw.get("weight_decay", 0.01 if kind == "adamw" else 0.0)
+    if kind in ("adam", "adamw"):
+        cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+        return cls(params, lr=kw.get("lr", 1e-3), betas=(kw.get("beta1", 0.9), kw.get("beta2", 0.999)),
+                   eps=kw.get("eps", 1e-8), weight_decay=wd)
     if kind == "sgd":
-        return torch.optim.SGD(params, lr=kw.get("lr", 0.01))
+        return torch.optim.SGD(params, lr=kw.get("lr", 0.01), momentum=kw.get("momentum", 0.0),
+                               nesterov=kw.get("nesterov", False), weight_decay=wd)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=kw.get("lr", 0.01), alpha=kw.get("alpha", 0.99),
+                                   eps=kw.get("eps", 1e-8), momentum=kw.get("momentum", 0.0), weight_decay=wd)
     raise SystemExit(f"compare.py: no PyTorch optimizer for {spec}")
 
 
-def file_optimizer(path):
+def torch_scheduler(settings, optimizer):
+    """the `schedule` and `warmup` settings as torch.optim.lr_scheduler objects"""
+    S = torch.optim.lr_scheduler
+    parts = []
+    if "warmup" in settings:
+        w = float(settings["warmup"])
+        parts.append(S.LinearLR(optimizer, start_factor=1 / w, end_factor=1.0, total_iters=int(w) - 1))
+    if "schedule" in settings:
+        kind, kw = parse_call(settings["schedule"])
+        if kind == "exponential" and kw.get("every", 1) == 1 and not kw.get("staircase"):
+            parts.append(S.ExponentialLR(optimizer, gamma=kw["gamma"]))
+        elif kind == "step":
+            parts.append(S.StepLR(optimizer, step_size=int(kw["every"]), gamma=kw.get("gamma", 0.1)))
+        elif kind == "cosine":
+            parts.append(S.CosineAnnealingLR(optimizer, T_max=int(kw["steps"]), eta_min=kw.get("min_lr", 0.0)))
+        elif kind != "constant":
+            raise SystemExit(f"compare.py: no PyTorch scheduler for {settings['schedule']}")
+    return S.ChainedScheduler(parts) if parts else None
+
+
+def train_settings(path):
+    """the `key = value` lines of the train block"""
+    settings, inside = {}, False
     for line in open(path):
-        line = line.strip()
-        if line.startswith("optimizer"):
-            return line.split("=", 1)[1].strip()
-    return "adam()"
+        line = line.split("#")[0].strip()
+        if line.startswith("train"):
+            inside = True
+        elif inside and line.startswith("}"):
+            break
+        elif inside and "=" in line:
+            k, v = line.split("=", 1)
+            settings[k.strip()] = v.strip()
+    return settings
+
+
+def with_settings(text, extra):
+    """the model text with `key = value` settings replaced or added in its train block"""
+    keys = {e.split("=", 1)[0].strip() for e in extra}
+    out, inside = [], False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if inside and "=" in stripped and stripped.split("=")[0].strip() in keys:
+            continue
+        out.append(line)
+        if stripped.startswith("train") and stripped.endswith("{"):
+            inside = True
+            out += [f"  {e}" for e in extra]
+        elif stripped.startswith("}"):
+            inside = False
+    return "\n".join(out)
 
 
 def rel_error(a, b):
@@ -114,7 +178,8 @@ def main():
     ap.add_argument("nnd")
     ap.add_argument("examples")
     ap.add_argument("work")
-    ap.add_argument("--optimizer")
+    ap.add_argument("--set", action="append", default=[], metavar="SETTING",
+                    help="a train-block setting to use instead of the file's, e.g. 'optimizer = sgd(lr=0.1)'")
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -128,11 +193,9 @@ def main():
             p.copy_(torch.randn(p.shape) * 0.1)
     weights = {n: (p.detach().numpy().T if t else p.detach().numpy()).copy() for n, (p, t) in names.items()}
     model_file = os.path.join(args.work, "model.nnd")
-    spec = args.optimizer or file_optimizer(source)
-    text = open(source).read()
-    if args.optimizer:
-        text = "\n".join(f"  optimizer = {spec}" if l.strip().startswith("optimizer") else l for l in text.split("\n"))
-    open(model_file, "w").write(text)
+    open(model_file, "w").write(with_settings(open(source).read(), args.set))
+    settings = train_settings(model_file)
+    spec = settings.get("optimizer", "adam()")
     write_safetensors(os.path.join(args.work, "weights.st"), weights)
     write_safetensors(os.path.join(args.work, "batch.st"), batch)
     out = os.path.join(args.work, "out.st")
@@ -143,7 +206,9 @@ def main():
 
     tb = {k: torch.from_numpy(v.copy()) for k, v in batch.items()}
     optimizer = torch_optimizer(spec, model.parameters())
+    scheduler = torch_scheduler(settings, optimizer)
     worst, failed = 0.0, False
+    resolved = {}  # per weight: the elements whose first gradient stands above rounding
 
     def check(what, a, b, tolerance=TOLERANCE):
         nonlocal worst, failed
@@ -163,12 +228,19 @@ def main():
             for n, (p, t) in names.items():
                 g = p.grad.numpy().T if t else p.grad.numpy()
                 check(f"grad:{n}", got[f"grad:{n}"], g)
+                resolved[n] = (np.abs(g) >= RESOLVED * np.max(np.abs(g))) | (g == 0)
+        if "clip_norm" in settings:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(settings["clip_norm"]))
         optimizer.step()
+        if scheduler:
+            scheduler.step()
     for n, (p, t) in names.items():
         after = p.detach().numpy().T if t else p.detach().numpy()
-        check(f"{n} after {args.steps} steps", got[n], after)
+        r = resolved[n]
+        check(f"{n} after {args.steps} steps", got[n][r], after[r])
         check(f"{n} change in {args.steps} steps", got[n] - weights[n], after - weights[n], CHANGE_TOLERANCE)
-    print(f"{args.model} with {spec}: worst relative error {worst:.2e} (tolerance {TOLERANCE:.0e}): "
+    what = "; ".join([spec] + [f"{k} = {v}" for k, v in settings.items() if k in ("schedule", "warmup", "clip_norm")])
+    print(f"{args.model} with {what}: worst relative error {worst:.2e} (tolerance {TOLERANCE:.0e}): "
           f"{'FAIL' if failed else 'ok'}")
     sys.exit(1 if failed else 0)
 
