@@ -301,7 +301,7 @@ static int cmd_train(const Cli *c) {
   const FeDataSet *train_spec = need_data(&cfg, "train", c->input), *test_spec = fe_dataset(&cfg, "test");
   bool ok = jit && train_spec && compile(jit, ast, &cfg, c, "train", &store, &rng, &w, &tr) &&
             compile(jit, ast, &cfg, c, "eval", &store, &rng, &w, &ev) && start_state(c, &store, &rng, &st) &&
-            rt_data_load(&train, train_spec, tr.g) && (!test_spec || rt_data_load(&test, test_spec, ev.g));
+            rt_data_load(&train, train_spec, tr.g, NULL) && (!test_spec || rt_data_load(&test, test_spec, ev.g, &train));
   if (ok && !c->quiet) report_compiled(&tr, &ev, jit, &w, c);
   RtScores s;
   if (ok) {
@@ -319,6 +319,22 @@ static int cmd_train(const Cli *c) {
   cg_jit_free(jit);
   fe_ast_free(ast);
   return ok ? 0 : 1;
+}
+
+static bool normalizes(const FeDataSet *d) {
+  for (int i = 0; d && i < d->nsources; i++)
+    if (d->sources[i].normalize) return true;
+  return false;
+}
+
+/* data to evaluate on; features normalised with the training data's statistics */
+static bool eval_data(const FeConfig *cfg, const FeDataSet *spec, const IrGraph *g, RtData *data) {
+  const FeDataSet *train = fe_dataset(cfg, "train");
+  RtData fit = {0};
+  bool ok = !normalizes(spec) || spec == train || !train || rt_data_load(&fit, train, g, NULL);
+  ok = ok && rt_data_load(data, spec, g, fit.ncols ? &fit : NULL);
+  rt_data_free(&fit);
+  return ok;
 }
 
 static int cmd_eval(const Cli *c) {
@@ -339,7 +355,7 @@ static int cmd_eval(const Cli *c) {
   const char *which = c->data ? c->data : "test";
   const FeDataSet *spec = need_data(&cfg, which, c->input);
   bool ok = jit && spec && compile(jit, ast, &cfg, c, "eval", &store, &rng, NULL, &ev) &&
-            rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) && rt_data_load(&data, spec, ev.g);
+            rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) && eval_data(&cfg, spec, ev.g, &data);
   if (ok) {
     RtScores s;
     rt_evaluate(&ev.prog, &data, cfg.batch, &s);
@@ -436,7 +452,7 @@ static int cmd_gradcheck(const Cli *c) {
   CgJit *jit = cg_jit_new();
   const FeDataSet *spec = need_data(&cfg, "train", c->input);
   double worst;
-  bool ok = jit && spec && compile(jit, ast, &cfg, c, "grad", &store, &rng, NULL, &gr) && rt_data_load(&data, spec, gr.g);
+  bool ok = jit && spec && compile(jit, ast, &cfg, c, "grad", &store, &rng, NULL, &gr) && rt_data_load(&data, spec, gr.g, NULL);
   if (ok && data.count < cfg.batch) {
     diag_error((IrLoc){0}, "the training data has %lld examples, fewer than the batch of %d", (long long)data.count, cfg.batch);
     ok = false;

@@ -200,7 +200,40 @@ static bool is_model_input(const AstFile *f, const char *name) {
   return false;
 }
 
-/* idx("path") optionally followed by `/ number` or `* number` */
+/* csv("path", columns=[...], header=true, skip=0): columns by name or index */
+static bool csv_source(const AstFile *f, const AstExpr *x, FeSource *src) {
+  src->format = "csv";
+  src->header = true;
+  for (int i = 1; i < x->nargs; i++) {
+    const AstExpr *a = x->args[i], *v = a->kind == AST_KWARG ? a->args[0] : a;
+    const char *key = a->kind == AST_KWARG ? a->str : "";
+    double d;
+    if (strcmp(key, "header") == 0 && v->kind == AST_NAME && (!strcmp(v->str, "true") || !strcmp(v->str, "false"))) {
+      src->header = strcmp(v->str, "true") == 0;
+    } else if (strcmp(key, "skip") == 0) {
+      if (!num(v, &d) || d < 0 || d != floor(d)) return diag_error(v->loc, "skip takes a line count"), false;
+      src->skip = (int)d;
+    } else if (strcmp(key, "columns") == 0) {
+      int n = v->kind == AST_LIST ? v->nargs : 1;
+      for (int k = 0; k < n; k++) {
+        const AstExpr *c = v->kind == AST_LIST ? v->args[k] : v;
+        char buf[32];
+        if (src->ncolumns == FE_MAX_COLUMNS) return diag_error(c->loc, "too many columns (name ranges: \"0:30\")"), false;
+        if (c->kind == AST_NUM) snprintf(buf, sizeof buf, "%g", c->num);
+        else if (c->kind != AST_STR && c->kind != AST_NAME)
+          return diag_error(c->loc, "a column is a name, an index or a range like \"0:30\""), false;
+        src->columns[src->ncolumns++] = c->kind == AST_NUM ? fe_strdup_in((AstFile *)f, buf, strlen(buf)) : c->str;
+      }
+    } else {
+      return diag_error(a->loc, "csv() takes columns=, header= and skip= after the file name"), false;
+    }
+  }
+  if (!src->ncolumns) return diag_error(x->loc, "csv() needs columns=[...]: which columns feed this input"), false;
+  return true;
+}
+
+/* idx("path") or csv("path", ...), optionally inside normalize(...), then
+ * optionally `/ number` or `* number` */
 static bool source(const AstFile *f, const AstStmt *s, FeSource *src) {
   const AstExpr *x = s->expr;
   *src = (FeSource){.input = s->name, .scale = 1, .loc = s->loc};
@@ -215,14 +248,17 @@ static bool source(const AstFile *f, const AstStmt *s, FeSource *src) {
     src->scale = x->op == '/' ? 1 / k : k;
     x = x->args[0];
   }
-  if (x->kind != AST_CALL || strcmp(x->str, "idx") != 0 || x->nargs != 1 ||
-      x->args[0]->kind != AST_STR) {
-    diag_error(x->loc, "expected a data source: idx(\"file\") (IDX format, optionally gzipped)");
-    return false;
+  if (x->kind == AST_CALL && strcmp(x->str, "normalize") == 0 && x->nargs == 1) {
+    src->normalize = true;
+    x = x->args[0];
   }
-  src->format = "idx";
-  src->path = x->args[0]->str;
-  return true;
+  bool call = x->kind == AST_CALL && x->nargs >= 1 && x->args[0]->kind == AST_STR;
+  if (call) src->path = x->args[0]->str;
+  if (call && strcmp(x->str, "idx") == 0 && x->nargs == 1) return src->format = "idx", true;
+  if (call && strcmp(x->str, "csv") == 0) return csv_source(f, x, src);
+  diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped) or "
+                     "csv(\"file\", columns=[...]), optionally in normalize(...)");
+  return false;
 }
 
 static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {

@@ -91,11 +91,18 @@ typedef enum {
 IrGraph *fe_elaborate(const AstFile *f, FeMode mode);
 
 /* ---- configuration (config.c) ---- */
+#define FE_MAX_COLUMNS 64
 typedef struct {
   const char *input; /* model input it feeds */
-  const char *format;
+  const char *format; /* "idx" or "csv" */
   const char *path;
   double scale;
+  bool normalize;     /* standardise each feature with the training set's mean and deviation */
+  /* csv: which columns, by header name, index ("3") or index range ("0:30", end exclusive) */
+  const char *columns[FE_MAX_COLUMNS];
+  int ncolumns;
+  bool header;        /* csv: the first row (after `skip`) names the columns */
+  int skip;           /* csv: lines to skip first */
   IrLoc loc;
 } FeSource;
 

@@ -124,5 +124,8 @@ bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTens
 
 void rt_tensor_free(RtTensor *t) {
   free(t->data);
+  free(t->mean);
+  free(t->inv_std);
   t->data = NULL;
+  t->mean = t->inv_std = NULL;
 }

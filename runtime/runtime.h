@@ -28,12 +28,16 @@ typedef struct {
   int rank;
   int64_t dim[IR_MAX_RANK];
   void *data; /* count * per_item floats or int32s */
+  float *mean, *inv_std; /* per feature, if normalised: what was subtracted, what multiplied */
 } RtTensor;
 
 /* Loads an IDX file as dtype, multiplying by scale. Errors name the file and
  * are reported at `at` (the .nnd line that asked for it). */
 bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out);
 void rt_tensor_free(RtTensor *t);
+
+/* ---- csv.c: numeric CSV files, columns by name or index ---- */
+bool rt_load_csv(const FeSource *src, IrDType dtype, RtTensor *out);
 
 /* ---- safetensors.c: named tensors in files ---- */
 typedef struct {
@@ -115,7 +119,9 @@ typedef struct {
   int64_t count;
 } RtData;
 
-bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g);
+/* Loads a data block for g's inputs; features to normalise use the statistics
+ * of `fit` (the training data) if given, else their own. */
+bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g, const RtData *fit);
 /* every input of g (but the dropout seed) from the tensor of its name */
 bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g);
 void rt_data_free(RtData *d);

@@ -56,16 +56,47 @@ static bool check_column(const IrGraph *g, const FeSource *s, const RtTensor *t)
   return true;
 }
 
-bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g) {
+/* standardise each feature: with the statistics of `fit` if given (the
+ * training set's), else with this column's own (Keras's Normalization.adapt) */
+static bool normalize(const FeSource *s, RtTensor *t, const RtData *fit, const char *input) {
+  const RtTensor *from = NULL;
+  for (int c = 0; fit && c < fit->ncols; c++)
+    if (strcmp(fit->input[c], input) == 0 && fit->col[c].mean) from = &fit->col[c];
+  if (t->dtype != IR_F32) return diag_error(s->loc, "normalize() applies to f32 inputs"), false;
+  t->mean = calloc(t->per_item, sizeof *t->mean);
+  t->inv_std = calloc(t->per_item, sizeof *t->inv_std);
+  float *x = t->data;
+  for (int64_t j = 0; j < t->per_item; j++) {
+    double mean = 0, var = 0;
+    if (from) mean = from->mean[j], var = 1 / ((double)from->inv_std[j] * from->inv_std[j]);
+    else {
+      for (int64_t i = 0; i < t->count; i++) mean += x[i * t->per_item + j];
+      mean /= (double)(t->count ? t->count : 1);
+      for (int64_t i = 0; i < t->count; i++) var += (x[i * t->per_item + j] - mean) * (x[i * t->per_item + j] - mean);
+      var /= (double)(t->count ? t->count : 1);
+    }
+    t->mean[j] = (float)mean;
+    t->inv_std[j] = var > 0 ? (float)(1 / sqrt(var)) : 1.0f;
+    for (int64_t i = 0; i < t->count; i++) x[i * t->per_item + j] = (x[i * t->per_item + j] - t->mean[j]) * t->inv_std[j];
+  }
+  return true;
+}
+
+static bool load_column(const FeSource *s, const IrNode *in, RtTensor *t) {
+  if (strcmp(s->format, "csv") == 0) return rt_load_csv(s, in->dtype, t);
+  return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
+}
+
+bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g, const RtData *fit) {
   memset(d, 0, sizeof *d);
   d->name = spec->name;
   for (int i = 0; i < spec->nsources; i++) {
     const FeSource *s = &spec->sources[i];
     const IrNode *in = input_node(g, s->input);
     RtTensor *t = &d->col[d->ncols];
-    if (!in || !rt_load_idx(s->path, in->dtype, s->scale, s->loc, t)) goto fail;
+    if (!in || !load_column(s, in, t)) goto fail;
     d->input[d->ncols++] = s->input;
-    if (!check_column(g, s, t)) goto fail;
+    if (!check_column(g, s, t) || (s->normalize && !normalize(s, t, fit, s->input))) goto fail;
     if (i > 0 && t->count != d->count) {
       diag_error(s->loc, "'%s' has %lld examples but '%s' has %lld", s->path, (long long)t->count,
                  spec->sources[0].path, (long long)d->count);
