@@ -152,6 +152,7 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_SQRT: return intrinsic(c, "llvm.sqrt", a, 1);
   case IR_OP_RELU: /* NaN stays NaN, as in PyTorch */
     return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, a[0], f32c(c, 0), ""), f32c(c, 0), a[0], "");
+  case IR_OP_ABS: return intrinsic(c, "llvm.fabs", a, 1);
   case IR_OP_FLOOR: return intrinsic(c, "llvm.floor", a, 1);
   case IR_OP_COS: return intrinsic(c, "llvm.cos", a, 1);
   case IR_OP_SIN: return intrinsic(c, "llvm.sin", a, 1);

@@ -18,6 +18,7 @@
   X(LOG,            "log",            1, ELTWISE, "") \
   X(SQRT,           "sqrt",           1, ELTWISE, "") \
   X(RELU,           "relu",           1, ELTWISE, "") \
+  X(ABS,            "abs",            1, ELTWISE, "") \
   X(FLOOR,          "floor",          1, ELTWISE, "") \
   X(COS,            "cos",            1, ELTWISE, "") \
   X(SIN,            "sin",            1, ELTWISE, "") \

@@ -93,6 +93,10 @@ static void backward(Ad *ad, int id, int g) {
     if (db) accumulate(ad, b, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, a, b, l), l));
     break;
   case IR_OP_COS: accumulate(ad, a, ir_unary(ad->g, IR_OP_NEG, bin(ad, IR_OP_MUL, g, ir_unary(ad->g, IR_OP_SIN, a, l), l), l)); break;
+  case IR_OP_ABS: /* g sign(a), 0 at 0 as in PyTorch */
+    accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_SUB, bin(ad, IR_OP_GT, a, cst(ad, 0, l), l),
+                                             bin(ad, IR_OP_GT, cst(ad, 0, l), a, l), l), l));
+    break;
   case IR_OP_SIN: accumulate(ad, a, bin(ad, IR_OP_MUL, g, ir_unary(ad->g, IR_OP_COS, a, l), l)); break;
   case IR_OP_POW: /* d/da a^b = b a^(b-1); the exponent is treated as constant */
     if (da)

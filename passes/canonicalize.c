@@ -29,6 +29,7 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_LOG: *out = logf(a); return true;
   case IR_OP_SQRT: *out = sqrtf(a); return true;
   case IR_OP_RELU: *out = a < 0 ? 0 : a; return true;
+  case IR_OP_ABS: *out = fabsf(a); return true;
   case IR_OP_FLOOR: *out = floorf(a); return true;
   case IR_OP_COS: *out = cosf(a); return true;
   case IR_OP_SIN: *out = sinf(a); return true;

@@ -1,0 +1,83 @@
+/* elab.h — internal to frontend/: the state of elaboration and the helpers
+ * the builtins (layers.c, losses.c) share with the core (elaborate.c). */
+#ifndef NND_FRONTEND_ELAB_H
+#define NND_FRONTEND_ELAB_H
+
+#include "frontend.h"
+
+#define MAX_NAMES 256
+#define MAX_PARAMS 8
+
+typedef struct {
+  IrGraph *g;
+  FeMode mode;
+  struct {
+    const char *name;
+    int value;
+    IrLoc input; /* where it was declared, if it is a model input */
+    bool used;
+  } names[MAX_NAMES];
+  int nnames;
+  int seed;      /* the per-step random seed input, created on first use */
+  int batch;     /* the batch_size node, created on first use */
+  int ndense, ndropout;
+  bool has_loss;
+} Elab;
+
+/* a builtin's parameters bound to the call's arguments */
+typedef struct {
+  const AstExpr *call;
+  const AstExpr *arg[MAX_PARAMS];
+} Args;
+
+typedef int (*BuiltinFn)(Elab *e, Args *a);
+
+
+typedef struct {
+  const char *name;
+  const char *params; /* "x units | activation use_bias": required before '|' */
+  BuiltinFn fn;
+  int op;             /* elementwise builtins: the IR op */
+} Builtin;
+
+extern const Builtin fe_builtins[];
+extern const int fe_nbuiltins;
+const Builtin *fe_builtin(const char *name);
+
+/* elaborate.c */
+int elab_expr(Elab *e, const AstExpr *x);
+
+/* arguments: report and return false (or NULL, -1) when they do not fit */
+bool number_arg(const AstExpr *x, double *out);
+bool int_arg(const AstExpr *x, int64_t lo, int64_t *out);
+const char *word_arg(const AstExpr *x);
+int bool_arg(const AstExpr *x, int dflt);
+
+IrNode *node(Elab *e, int id);
+int rank_of(Elab *e, int id);
+bool want_rank(Elab *e, int id, int rank, const AstExpr *at, const char *what);
+int batch_size(Elab *e, IrLoc loc);
+int sum_all(Elab *e, int x, IrLoc loc);
+int mean_all(Elab *e, int x, IrLoc loc);
+int cst(Elab *e, double v, IrLoc loc);
+
+/* layers.c, losses.c */
+int b_accuracy(Elab *e, Args *a);
+int b_dense(Elab *e, Args *a);
+int b_dropout(Elab *e, Args *a);
+int b_eltwise(Elab *e, Args *a);
+int b_flatten(Elab *e, Args *a);
+int b_log_softmax(Elab *e, Args *a);
+int b_sparse_cce(Elab *e, Args *a);
+int b_categorical_cce(Elab *e, Args *a);
+int b_binary_cross_entropy(Elab *e, Args *a);
+int b_mean_squared_error(Elab *e, Args *a);
+int b_mean_absolute_error(Elab *e, Args *a);
+int b_top_k_accuracy(Elab *e, Args *a);
+int b_binary_accuracy(Elab *e, Args *a);
+int b_squared_error(Elab *e, Args *a);
+int b_absolute_error(Elab *e, Args *a);
+int b_sigmoid(Elab *e, Args *a);
+int b_tanh(Elab *e, Args *a);
+
+#endif
