@@ -276,6 +276,31 @@ static void report_compiled(const Compiled *tr, const Compiled *ev, CgJit *jit, 
   if (c->time_passes) print_times(w, opt_s, jit_s);
 }
 
+/* The data sets of a model: train (less the validation split), validation
+ * and test; normalised features use the statistics of the training part. */
+typedef struct {
+  RtData train, val, test;
+} Sets;
+
+static bool load_sets(const FeConfig *cfg, const IrGraph *g, const char *model, Sets *d) {
+  const FeDataSet *train = need_data(cfg, "train", model), *test = fe_dataset(cfg, "test");
+  memset(d, 0, sizeof *d);
+  bool ok = train && rt_data_load(&d->train, train, g);
+  if (ok && cfg->validation_split > 0) ok = rt_data_split(&d->train, cfg->validation_split, &d->val);
+  ok = ok && rt_data_normalize(&d->train, train, NULL);
+  if (ok && d->val.ncols) ok = rt_data_normalize(&d->val, train, &d->train);
+  if (ok && test) ok = rt_data_load(&d->test, test, g) && rt_data_normalize(&d->test, test, &d->train);
+  return ok;
+}
+
+static void free_sets(Sets *d) {
+  rt_data_free(&d->train), rt_data_free(&d->val), rt_data_free(&d->test);
+}
+
+static RtSets sets_of(const Sets *d) {
+  return (RtSets){&d->train, d->val.ncols ? &d->val : NULL, d->test.ncols ? &d->test : NULL};
+}
+
 /* the training state: fresh (after initialisation drew from the RNG), or
  * from --resume; --init-from then replaces weights by name */
 static bool start_state(const Cli *c, RtParams *store, RtRng *rng, RtTrainState *st) {
@@ -291,50 +316,34 @@ static int cmd_train(const Cli *c) {
   RtRng rng;
   rt_rng_seed(&rng, cfg.seed);
   RtParams store = {0};
-  RtData train = {0}, test = {0};
+  Sets data = {0};
   Compiled tr = {0}, ev = {0};
   RtTrainState st;
   Watch w;
   Cli quiet_watch = {0};
   watch_init(&w, &quiet_watch);
   CgJit *jit = cg_jit_new();
-  const FeDataSet *train_spec = need_data(&cfg, "train", c->input), *test_spec = fe_dataset(&cfg, "test");
-  bool ok = jit && train_spec && compile(jit, ast, &cfg, c, "train", &store, &rng, &w, &tr) &&
+  bool ok = jit && compile(jit, ast, &cfg, c, "train", &store, &rng, &w, &tr) &&
             compile(jit, ast, &cfg, c, "eval", &store, &rng, &w, &ev) && start_state(c, &store, &rng, &st) &&
-            rt_data_load(&train, train_spec, tr.g, NULL) && (!test_spec || rt_data_load(&test, test_spec, ev.g, &train));
+            load_sets(&cfg, tr.g, c->input, &data);
   if (ok && !c->quiet) report_compiled(&tr, &ev, jit, &w, c);
   RtScores s;
+  RtSets sets = sets_of(&data);
   if (ok) {
     RtFitOptions fo = {cfg.epochs, cfg.batch, c->log, c->save, c->save_every, c->quiet};
-    ok = rt_fit(&tr.prog, &ev.prog, &train, test_spec ? &test : NULL, &fo, &store, &st, &s);
+    ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &store, &st, &s);
   }
-  if (ok && test_spec) {
+  if (ok && sets.test) {
     int acc = rt_program_output(&ev.prog, "accuracy");
     printf("test loss: %.4f\n", s.loss);
     if (acc >= 0) printf("test accuracy: %.4f\n", s.metric[acc]);
   }
-  rt_data_free(&train), rt_data_free(&test);
+  free_sets(&data);
   release(&tr), release(&ev);
   rt_params_free(&store);
   cg_jit_free(jit);
   fe_ast_free(ast);
   return ok ? 0 : 1;
-}
-
-static bool normalizes(const FeDataSet *d) {
-  for (int i = 0; d && i < d->nsources; i++)
-    if (d->sources[i].normalize) return true;
-  return false;
-}
-
-/* data to evaluate on; features normalised with the training data's statistics */
-static bool eval_data(const FeConfig *cfg, const FeDataSet *spec, const IrGraph *g, RtData *data) {
-  const FeDataSet *train = fe_dataset(cfg, "train");
-  RtData fit = {0};
-  bool ok = !normalizes(spec) || spec == train || !train || rt_data_load(&fit, train, g, NULL);
-  ok = ok && rt_data_load(data, spec, g, fit.ncols ? &fit : NULL);
-  rt_data_free(&fit);
-  return ok;
 }
 
 static int cmd_eval(const Cli *c) {
@@ -349,21 +358,25 @@ static int cmd_eval(const Cli *c) {
   RtRng rng;
   rt_rng_seed(&rng, cfg.seed);
   RtParams store = {0};
-  RtData data = {0};
+  Sets data = {0};
   Compiled ev = {0};
   CgJit *jit = cg_jit_new();
   const char *which = c->data ? c->data : "test";
-  const FeDataSet *spec = need_data(&cfg, which, c->input);
-  bool ok = jit && spec && compile(jit, ast, &cfg, c, "eval", &store, &rng, NULL, &ev) &&
-            rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) && eval_data(&cfg, spec, ev.g, &data);
+  bool ok = jit && compile(jit, ast, &cfg, c, "eval", &store, &rng, NULL, &ev) &&
+            rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) && load_sets(&cfg, ev.g, c->input, &data);
+  const RtData *set = !strcmp(which, "train") ? &data.train : !strcmp(which, "validation") ? &data.val : &data.test;
+  if (ok && !set->ncols) {
+    diag_error((IrLoc){0}, "%s has no %s data (train, validation or test)", c->input, which);
+    ok = false;
+  }
   if (ok) {
     RtScores s;
-    rt_evaluate(&ev.prog, &data, cfg.batch, &s);
-    printf("%s: %lld examples\nloss: %.4f\n", which, (long long)data.count, s.loss);
+    rt_evaluate(&ev.prog, set, cfg.batch, &s);
+    printf("%s: %lld examples\nloss: %.4f\n", which, (long long)set->count, s.loss);
     for (int i = 0; i < s.nmetrics; i++)
       if (strcmp(rt_output_name(ev.g, i), "loss") != 0) printf("%s: %.4f\n", rt_output_name(ev.g, i), s.metric[i]);
   }
-  rt_data_free(&data);
+  free_sets(&data);
   release(&ev);
   rt_params_free(&store);
   cg_jit_free(jit);
@@ -452,7 +465,8 @@ static int cmd_gradcheck(const Cli *c) {
   CgJit *jit = cg_jit_new();
   const FeDataSet *spec = need_data(&cfg, "train", c->input);
   double worst;
-  bool ok = jit && spec && compile(jit, ast, &cfg, c, "grad", &store, &rng, NULL, &gr) && rt_data_load(&data, spec, gr.g, NULL);
+  bool ok = jit && spec && compile(jit, ast, &cfg, c, "grad", &store, &rng, NULL, &gr) && rt_data_load(&data, spec, gr.g) &&
+            rt_data_normalize(&data, spec, NULL);
   if (ok && data.count < cfg.batch) {
     diag_error((IrLoc){0}, "the training data has %lld examples, fewer than the batch of %d", (long long)data.count, cfg.batch);
     ok = false;

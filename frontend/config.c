@@ -180,6 +180,12 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
   if (strcmp(k, "warmup") == 0) return nonnegative(s->expr, &c->optimizer.warmup);
   if (strcmp(k, "clip_norm") == 0) return nonnegative(s->expr, &c->optimizer.clip_norm);
   if (strcmp(k, "freeze") == 0) return freeze(s->expr, c);
+  if (strcmp(k, "validation_split") == 0) {
+    if (!num(s->expr, &c->validation_split)) return false;
+    if (c->validation_split < 0 || c->validation_split >= 1)
+      return diag_error(s->expr->loc, "validation_split is a fraction in [0, 1)"), false;
+    return true;
+  }
   if (strcmp(k, "batch") == 0) return positive_int(s->expr, 1 << 20, &v) && (c->batch = (int)v, true);
   if (strcmp(k, "epochs") == 0) return positive_int(s->expr, 1e6, &v) && (c->epochs = (int)v, true);
   if (strcmp(k, "seed") == 0) {
@@ -189,7 +195,7 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
     return true;
   }
   diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, clip_norm, batch, "
-                     "epochs, seed or freeze)", k);
+                     "epochs, seed, freeze or validation_split)", k);
   return false;
 }
 

@@ -123,6 +123,7 @@ typedef struct {
   const char *freeze[FE_MAX_FREEZE]; /* layers whose weights training leaves alone */
   IrLoc freeze_loc[FE_MAX_FREEZE];
   int nfreeze;
+  double validation_split; /* the last fraction of the training data, held out (Keras) */
 } FeConfig;
 
 bool fe_config(const AstFile *f, FeConfig *cfg);

@@ -119,9 +119,13 @@ typedef struct {
   int64_t count;
 } RtData;
 
-/* Loads a data block for g's inputs; features to normalise use the statistics
- * of `fit` (the training data) if given, else their own. */
-bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g, const RtData *fit);
+/* Loads a data block for g's inputs, as the files have it. */
+bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g);
+/* Standardises the features the spec asks to, with the statistics of `fit`
+ * (the training data) if given, else with their own. */
+bool rt_data_normalize(RtData *d, const FeDataSet *spec, const RtData *fit);
+/* Moves the last `fraction` of the examples into tail (Keras's validation_split). */
+bool rt_data_split(RtData *d, double fraction, RtData *tail);
 /* every input of g (but the dropout seed) from the tensor of its name */
 bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g);
 void rt_data_free(RtData *d);
@@ -145,10 +149,15 @@ typedef struct {
 
 bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out);
 /* Trains from state->epoch until opt->epochs epochs are done, evaluating on
- * test_data (if any) after each epoch; `last_test` gets the scores of the
- * final evaluation. The state (epochs, steps, RNG) advances with training. */
-bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const RtData *test_data,
-            const RtFitOptions *opt, RtParams *store, RtTrainState *state, RtScores *last_test);
+ * the validation and test sets (if any) after each epoch; `last_test` gets the
+ * test scores of the final evaluation. The state (epochs, steps, RNG)
+ * advances with training. */
+typedef struct {
+  const RtData *train, *val, *test; /* val, test: NULL if none */
+} RtSets;
+
+bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOptions *opt, RtParams *store,
+            RtTrainState *state, RtScores *last_test);
 
 /* ---- gradcheck.c: backward graph against central finite differences ---- */
 /* on the first g->max_batch examples of d */

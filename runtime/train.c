@@ -87,7 +87,38 @@ static bool load_column(const FeSource *s, const IrNode *in, RtTensor *t) {
   return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
 }
 
-bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g, const RtData *fit) {
+bool rt_data_normalize(RtData *d, const FeDataSet *spec, const RtData *fit) {
+  for (int c = 0; c < d->ncols; c++)
+    for (int i = 0; i < spec->nsources; i++)
+      if (spec->sources[i].normalize && strcmp(spec->sources[i].input, d->input[c]) == 0 &&
+          !normalize(&spec->sources[i], &d->col[c], fit, d->input[c]))
+        return false;
+  return true;
+}
+
+bool rt_data_split(RtData *d, double fraction, RtData *tail) {
+  int64_t keep = (int64_t)((double)d->count * (1 - fraction));
+  if (keep < 1 || keep >= d->count) {
+    diag_error((IrLoc){0}, "validation_split %g leaves no examples on one side of %lld", fraction, (long long)d->count);
+    return false;
+  }
+  *tail = (RtData){.name = "validation", .ncols = d->ncols, .count = d->count - keep};
+  for (int c = 0; c < d->ncols; c++) {
+    RtTensor *from = &d->col[c], *to = &tail->col[c];
+    size_t row = from->per_item * 4;
+    *to = *from;
+    to->count = tail->count;
+    to->data = malloc(tail->count * row);
+    to->mean = to->inv_std = NULL;
+    memcpy(to->data, (char *)from->data + keep * row, tail->count * row);
+    from->count = keep;
+    tail->input[c] = d->input[c];
+  }
+  d->count = keep;
+  return true;
+}
+
+bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g) {
   memset(d, 0, sizeof *d);
   d->name = spec->name;
   for (int i = 0; i < spec->nsources; i++) {
@@ -96,7 +127,7 @@ bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g, const RtDa
     RtTensor *t = &d->col[d->ncols];
     if (!in || !load_column(s, in, t)) goto fail;
     d->input[d->ncols++] = s->input;
-    if (!check_column(g, s, t) || (s->normalize && !normalize(s, t, fit, s->input))) goto fail;
+    if (!check_column(g, s, t)) goto fail;
     if (i > 0 && t->count != d->count) {
       diag_error(s->loc, "'%s' has %lld examples but '%s' has %lld", s->path, (long long)t->count,
                  spec->sources[0].path, (long long)d->count);
@@ -223,15 +254,18 @@ static void progress(FILE *out, const IrGraph *g, int64_t step, int64_t steps, d
   print_scores(out, g, "", s);
 }
 
-static void log_json(FILE *log, const IrGraph *g, int epoch, const RtScores *tr, const RtScores *te, double secs) {
-  fprintf(log, "{\"epoch\": %d, \"loss\": %.6g", epoch, tr->loss);
-  for (int i = 0; i < tr->nmetrics && i < 8; i++)
-    if (strcmp(rt_output_name(g, i), "loss") != 0) fprintf(log, ", \"%s\": %.6g", rt_output_name(g, i), tr->metric[i]);
-  if (te) {
-    fprintf(log, ", \"test_loss\": %.6g", te->loss);
-    for (int i = 0; i < te->nmetrics && i < 8; i++)
-      if (strcmp(rt_output_name(g, i), "loss") != 0) fprintf(log, ", \"test_%s\": %.6g", rt_output_name(g, i), te->metric[i]);
-  }
+static void json_scores(FILE *log, const IrGraph *g, const char *prefix, const RtScores *s) {
+  fprintf(log, ", \"%sloss\": %.6g", prefix, s->loss);
+  for (int i = 0; i < s->nmetrics && i < 8; i++)
+    if (strcmp(rt_output_name(g, i), "loss") != 0) fprintf(log, ", \"%s%s\": %.6g", prefix, rt_output_name(g, i), s->metric[i]);
+}
+
+static void log_json(FILE *log, const IrGraph *g, int epoch, const RtScores *tr, const RtScores *va,
+                     const RtScores *te, double secs) {
+  fprintf(log, "{\"epoch\": %d", epoch);
+  json_scores(log, g, "", tr);
+  if (va) json_scores(log, g, "val_", va);
+  if (te) json_scores(log, g, "test_", te);
   fprintf(log, ", \"seconds\": %.3f}\n", secs);
   fflush(log);
 }
@@ -264,8 +298,9 @@ static void train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
   if (!live) progress(stdout, train->g, steps, steps, *secs, out);
 }
 
-bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const RtData *test_data,
-            const RtFitOptions *opt, RtParams *store, RtTrainState *state, RtScores *last_test) {
+bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOptions *opt, RtParams *store,
+            RtTrainState *state, RtScores *last_test) {
+  const RtData *train_data = data->train, *test_data = data->test, *val_data = data->val;
   FILE *log = NULL;
   if (opt->log_path && !(log = fopen(opt->log_path, state->epoch ? "a" : "w"))) {
     diag_error((IrLoc){0}, "cannot write the log '%s'", opt->log_path);
@@ -279,6 +314,11 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const R
     double secs;
     printf("Epoch %d/%d\n", state->epoch + 1, opt->epochs);
     train_epoch(train, train_data, opt->batch, perm, state, live, &tr, &secs);
+    RtScores va;
+    if (val_data) {
+      rt_evaluate(eval, val_data, opt->batch, &va);
+      print_scores(stdout, eval->g, "val_", &va);
+    }
     if (test_data) {
       rt_evaluate(eval, test_data, opt->batch, &te);
       print_scores(stdout, eval->g, "test_", &te);
@@ -286,7 +326,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtData *train_data, const R
     }
     putchar('\n');
     fflush(stdout);
-    if (log) log_json(log, train->g, state->epoch, &tr, test_data ? &te : NULL, secs);
+    if (log) log_json(log, train->g, state->epoch, &tr, val_data ? &va : NULL, test_data ? &te : NULL, secs);
     bool last = state->epoch == opt->epochs, every = opt->save_every && state->epoch % opt->save_every == 0;
     if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state);
   }
