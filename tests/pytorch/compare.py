@@ -73,6 +73,9 @@ def dense(name, fan_in, units):
     return layer, {f"{name}.kernel": (layer.weight, True), f"{name}.bias": (layer.bias, False)}
 
 
+# Each builder returns the PyTorch model, nnd's name for each of its weights,
+# one batch (by nnd input name), the loss of a batch, and the example file.
+
 def mnist_mlp():
     l1, n1 = dense("dense_1", 784, 128)
     l2, n2 = dense("dense_2", 128, 10)
@@ -80,11 +83,31 @@ def mnist_mlp():
     rng = np.random.default_rng(0)
     batch = {"image": rng.random((16, 28, 28), dtype=np.float32),
              "label": rng.integers(0, 10, 16).astype(np.int32)}
-    loss = lambda out, b: F.cross_entropy(out, b["label"].long())
+    loss = lambda b: F.cross_entropy(model(b["image"]), b["label"].long())
     return model, {**n1, **n2}, batch, loss, "examples/mnist_mlp.nnd"
 
 
-MODELS = {"mnist_mlp": mnist_mlp}
+def linear_regression():
+    l1, n1 = dense("dense_1", 10, 1)
+    rng = np.random.default_rng(1)
+    batch = {"features": rng.standard_normal((16, 10), dtype=np.float32),
+             "target": rng.standard_normal((16, 1), dtype=np.float32)}
+    loss = lambda b: F.mse_loss(l1(b["features"]), b["target"])
+    return l1, n1, batch, loss, "examples/linear_regression.nnd"
+
+
+def binary_classifier():
+    l1, n1 = dense("dense_1", 30, 16)
+    l2, n2 = dense("dense_2", 16, 1)
+    model = torch.nn.Sequential(l1, torch.nn.ReLU(), l2)
+    rng = np.random.default_rng(2)
+    batch = {"features": rng.standard_normal((16, 30), dtype=np.float32),
+             "label": rng.integers(0, 2, (16, 1)).astype(np.float32)}
+    loss = lambda b: F.binary_cross_entropy_with_logits(model(b["features"]), b["label"])
+    return model, {**n1, **n2}, batch, loss, "examples/binary_classifier.nnd"
+
+
+MODELS = {"mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier}
 
 
 def parse_call(spec):
@@ -221,7 +244,7 @@ def main():
     model.train()
     for step in range(args.steps):
         optimizer.zero_grad()
-        loss = loss_fn(model(tb["image"] if "image" in tb else tb), tb)
+        loss = loss_fn(tb)
         loss.backward()
         if step == 0:
             check("loss", got["loss"], loss.detach().numpy())
