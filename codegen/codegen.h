@@ -9,7 +9,10 @@
  *   params: params[slot] = the buffer of PARAM node with that slot
  *   io:     io[slot] = buffer of INPUT slot (0..ninputs-1), then of OUTPUT
  *           slot (ninputs + slot)
- *   n:      rows in this batch, 1 <= n <= g->max_batch */
+ *   n:      rows in this batch, 1 <= n <= g->max_batch
+ * With numerics checks, io[ninputs + noutputs] points to an int32 that must
+ * be -1 before the call; the step sets it to the id of the first node whose
+ * stored result holds a NaN or an infinity, and stops there. */
 #ifndef NND_CODEGEN_H
 #define NND_CODEGEN_H
 
@@ -21,11 +24,13 @@ typedef void (*CgStepFn)(char *arena, float **params, void **io, int64_t n);
 typedef struct CgJit CgJit;
 
 CgJit *cg_jit_new(void);
+/* From now on, compile finiteness checks after every kernel (see above). */
+void cg_jit_check_numerics(CgJit *jit, bool on);
 void cg_jit_free(CgJit *jit);
 /* Compiles a fused and planned graph; NULL after a diagnostic. */
 CgStepFn cg_jit_compile(CgJit *jit, const IrGraph *g, const char *symbol);
 /* Prints the optimised LLVM IR of a fused and planned graph. */
-bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol);
+bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_numerics);
 /* Seconds spent in LLVM optimisation and in JIT code generation so far. */
 void cg_jit_times(const CgJit *jit, double *opt_s, double *jit_s);
 

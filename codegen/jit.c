@@ -20,7 +20,10 @@ struct CgJit {
   LLVMOrcLLJITRef jit;
   LLVMOrcThreadSafeContextRef tsc;
   double opt_s, jit_s;
+  bool check_numerics;
 };
+
+void cg_jit_check_numerics(CgJit *j, bool on) { j->check_numerics = on; }
 
 static double now(void) {
   struct timespec t;
@@ -139,7 +142,7 @@ static bool ready(const IrGraph *g) {
 CgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
   if (!ready(g)) return NULL;
   double t0 = now();
-  LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(j->tsc), g, symbol);
+  LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(j->tsc), g, symbol, j->check_numerics);
   if (!optimise(mod)) {
     LLVMDisposeModule(mod);
     return NULL;
@@ -157,11 +160,11 @@ CgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
   return (CgStepFn)(uintptr_t)addr;
 }
 
-bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol) {
+bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_numerics) {
   if (!ready(g)) return false;
   init_llvm();
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = cg_build_module(ctx, g, symbol);
+  LLVMModuleRef mod = cg_build_module(ctx, g, symbol, check_numerics);
   bool ok = optimise(mod);
   if (ok) {
     char *text = LLVMPrintModuleToString(mod);

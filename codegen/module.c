@@ -4,6 +4,7 @@
  * one argument), and the step function that computes each buffer's address and
  * calls the kernels in schedule order. */
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,7 +108,64 @@ static LLVMValueRef address(Cg *c, LLVMValueRef step, BufKey key) {
   return LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, table, &idx, 1, ""), "");
 }
 
-static void emit_step(Cg *c, const char *symbol, Kernel *kernels) {
+/* --check-numerics: void check(ptr values, i64 count, i32 node, ptr status)
+ * sets *status to node if a value is NaN or infinite (|x| < inf fails) */
+static LLVMValueRef emit_checker(Cg *c) {
+  LLVMTypeRef params[4] = {c->ptr, c->i64, c->i32, c->ptr};
+  LLVMValueRef fn = new_function(c, "check_finite", params, 4);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  add_attr(c, fn, LLVMAttributeFunctionIndex, "noinline");
+  LLVMBasicBlockRef entry = LLVMGetInsertBlock(c->b), loop = LLVMAppendBasicBlockInContext(c->ctx, fn, "loop");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, fn, "body");
+  LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(c->ctx, fn, "bad");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, fn, "done");
+  LLVMBuildBr(c->b, loop);
+  LLVMPositionBuilderAtEnd(c->b, loop);
+  LLVMValueRef i = LLVMBuildPhi(c->b, c->i64, "i"), zero = LLVMConstInt(c->i64, 0, 0);
+  LLVMAddIncoming(i, &zero, &entry, 1);
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, i, LLVMGetParam(fn, 1), ""), body, done);
+  LLVMPositionBuilderAtEnd(c->b, body);
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, LLVMBuildInBoundsGEP2(c->b, c->f32, LLVMGetParam(fn, 0), &i, 1, ""), "");
+  LLVMTypeRef f32 = c->f32;
+  unsigned fabs_id = LLVMLookupIntrinsicID("llvm.fabs", 9);
+  LLVMValueRef ax = LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, fabs_id, &f32, 1),
+                                   LLVMGetIntrinsicDeclaration(c->mod, fabs_id, &f32, 1), &x, 1, "");
+  LLVMValueRef finite = LLVMBuildFCmp(c->b, LLVMRealOLT, ax, LLVMConstReal(c->f32, INFINITY), "");
+  LLVMValueRef next = LLVMBuildNSWAdd(c->b, i, LLVMConstInt(c->i64, 1, 0), "");
+  LLVMAddIncoming(i, &next, &body, 1);
+  LLVMBuildCondBr(c->b, finite, loop, bad);
+  LLVMPositionBuilderAtEnd(c->b, bad);
+  LLVMBuildStore(c->b, LLVMGetParam(fn, 2), LLVMGetParam(fn, 3));
+  LLVMBuildRetVoid(c->b);
+  LLVMPositionBuilderAtEnd(c->b, done);
+  LLVMBuildRetVoid(c->b);
+  return fn;
+}
+
+/* after kernel k: check what it stored; stop the step at the first failure */
+static void emit_checks(Cg *c, LLVMValueRef step, LLVMValueRef checker, int k) {
+  const IrGraph *g = c->g;
+  LLVMValueRef slot = LLVMConstInt(c->i64, (unsigned long long)(g->ninputs + g->noutputs), 0);
+  LLVMValueRef status = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, LLVMGetParam(step, 2), &slot, 1, ""), "");
+  for (int i = 0; i < g->count; i++) {
+    BufKey key;
+    if (g->nodes[i].group != k || g->nodes[i].dtype != IR_F32 || !store_key(g, i, &key)) continue;
+    LLVMValueRef count = LLVMConstInt(c->i64, (unsigned long long)ir_numel(&g->nodes[i].shape, 1), 0);
+    if (g->nodes[i].shape.rank && g->nodes[i].shape.dim[0] == IR_BATCH) count = LLVMBuildNSWMul(c->b, count, LLVMGetParam(step, 3), "");
+    LLVMValueRef args[4] = {address(c, step, key), count, LLVMConstInt(c->i32, (unsigned long long)i, 0), status};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(checker), checker, args, 4, "");
+  }
+  LLVMValueRef failed = LLVMBuildICmp(c->b, LLVMIntSGE, LLVMBuildLoad2(c->b, c->i32, status, ""), LLVMConstInt(c->i32, 0, 0), "");
+  LLVMBasicBlockRef stop = LLVMAppendBasicBlockInContext(c->ctx, step, "stop");
+  LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(c->ctx, step, "next");
+  LLVMBuildCondBr(c->b, failed, stop, go);
+  LLVMPositionBuilderAtEnd(c->b, stop);
+  LLVMBuildRetVoid(c->b);
+  LLVMPositionBuilderAtEnd(c->b, go);
+}
+
+static void emit_step(Cg *c, const char *symbol, Kernel *kernels, bool check_numerics) {
+  LLVMValueRef checker = check_numerics ? emit_checker(c) : NULL;
   LLVMTypeRef params[4] = {c->ptr, c->ptr, c->ptr, c->i64};
   LLVMValueRef step = new_function(c, symbol, params, 4);
   const char *names[4] = {"arena", "params", "io", "n"};
@@ -117,11 +175,12 @@ static void emit_step(Cg *c, const char *symbol, Kernel *kernels) {
     LLVMValueRef args[CG_MAX_BUFS + 1] = {LLVMGetParam(step, 3)};
     for (int i = 0; i < k->nbufs; i++) args[i + 1] = address(c, step, k->keys[i]);
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(k->fn), k->fn, args, k->nbufs + 1, "");
+    if (checker) emit_checks(c, step, checker, g);
   }
   LLVMBuildRetVoid(c->b);
 }
 
-LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol) {
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, bool check_numerics) {
   Cg c = {.ctx = ctx, .g = g};
   c.mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
   c.b = LLVMCreateBuilderInContext(ctx);
@@ -137,7 +196,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *
     kernels[i] = (Kernel){.cg = &c, .group = i};
     emit_kernel(&c, &kernels[i], val);
   }
-  emit_step(&c, symbol, kernels);
+  emit_step(&c, symbol, kernels, check_numerics);
   free(kernels);
   free(val);
   LLVMDisposeBuilder(c.b);

@@ -33,6 +33,8 @@ static int usage(FILE *out) {
         "  --init-from CKPT   start from the weights of a checkpoint, by name (transfer learning)\n"
         "  --freeze a,b       train with these layers' weights fixed (fine-tuning)\n"
         "  --no-fuse          one kernel per op (to compare with the fused program)\n"
+        "  --check-numerics   stop at the first NaN or infinity and name the op that made it\n"
+        "                     (implies --no-fuse, so that every op's result is checked)\n"
         "  --quiet            no live progress bar\n"
         "\n"
         "inspection (dump, opt; --time-passes also for train):\n"
@@ -77,6 +79,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--no-fuse", offsetof(Cli, no_fuse)},         {"--quiet", offsetof(Cli, quiet)},
       {"--print-after-all", offsetof(Cli, print_after_all)}, {"--print-changed", offsetof(Cli, print_changed)},
       {"--time-passes", offsetof(Cli, time_passes)}, {"--no-dropout", offsetof(Cli, no_dropout)},
+      {"--check-numerics", offsetof(Cli, check_numerics)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;
@@ -193,7 +196,7 @@ static int cmd_dump(const Cli *c) {
     w.stop_stage = strcmp(stage, "llvm") == 0 ? NULL : stage;
     IrGraph *g = build_graph(ast, &cfg, c, c->graph, &w);
     rc = !g;
-    if (g && !w.stop_stage) rc = !cg_print_llvm(stdout, g, g->name);
+    if (g && !w.stop_stage) rc = !cg_print_llvm(stdout, g, g->name, c->check_numerics);
     if (c->time_passes) print_times(&w, 0, 0);
     watch_free(&w);
     ir_graph_free(g);
@@ -212,7 +215,7 @@ static int cmd_opt(const Cli *c) {
   watch_start(&w, g, "input");
   PsOptions o = {.optimizer = ps_optimizer_default(PS_OPT_ADAM), .max_batch = 32};
   bool ok = ps_run_pipeline(g, c->passes, &o, watch_pass, &w);
-  if (ok && strcmp(c->stage ? c->stage : "", "llvm") == 0) ok = cg_print_llvm(stdout, g, g->name);
+  if (ok && strcmp(c->stage ? c->stage : "", "llvm") == 0) ok = cg_print_llvm(stdout, g, g->name, c->check_numerics);
   else if (ok && !c->print_after_all && !c->print_changed) print_graph(stdout, g, c);
   if (c->time_passes) print_times(&w, 0, 0);
   watch_free(&w);
@@ -253,8 +256,11 @@ static bool compile(CgJit *jit, const AstFile *ast, const FeConfig *cfg, const C
   memset(out, 0, sizeof *out);
   out->g = build_graph(ast, cfg, c, graph, w);
   if (!out->g) return false;
+  cg_jit_check_numerics(jit, c->check_numerics);
   CgStepFn fn = cg_jit_compile(jit, out->g, out->g->name);
-  return fn && rt_program_init(&out->prog, out->g, fn, store, rng);
+  if (!fn || !rt_program_init(&out->prog, out->g, fn, store, rng)) return false;
+  out->prog.check_numerics = c->check_numerics;
+  return true;
 }
 
 static void release(Compiled *x) {

@@ -113,7 +113,7 @@ IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, cons
   IrGraph *g = fe_elaborate(ast, eval ? FE_INFERENCE : c->no_dropout ? FE_TRAINING_NO_DROPOUT : FE_TRAINING);
   if (!g || !fe_apply_freeze(g, cfg) || !ir_verify(g, "elaborate")) return ir_graph_free(g), NULL;
   g->name = ir_strdup(g, eval ? "eval_step" : strcmp(graph, "grad") == 0 ? "grad_step" : "train_step");
-  PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch, .max_ops = c->no_fuse ? 1 : 0};
+  PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch, .max_ops = c->no_fuse || c->check_numerics ? 1 : 0};
   if (w) watch_start(w, g, "elaborated");
   if (w && w->stop_stage && strcmp(w->stop_stage, "elaborated") == 0) return print_graph(stdout, g, c), w->stage_printed = true, g;
   for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {

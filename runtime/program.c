@@ -69,6 +69,7 @@ bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *st
   p->arena = alloc64(g->arena_bytes);
   p->params = calloc(g->nparams + 1, sizeof *p->params);
   p->io = calloc(g->ninputs + g->noutputs + 1, sizeof *p->io);
+  p->io[g->ninputs + g->noutputs] = &p->status;
   p->outputs = calloc(g->noutputs + 1, sizeof *p->outputs);
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];

@@ -98,8 +98,10 @@ typedef struct {
   CgStepFn step;
   char *arena;
   float **params; /* by slot */
-  void **io;      /* by slot: inputs, then outputs */
+  void **io;      /* by slot: inputs, then outputs, then &status */
   float *outputs; /* scalar outputs, by output slot */
+  bool check_numerics; /* compiled with finiteness checks (cg_jit_check_numerics) */
+  int32_t status;      /* -1, or the node whose result was the first NaN/Inf */
 } RtProgram;
 
 /* Binds g's parameters to the store by name, creating and initialising the

@@ -202,14 +202,24 @@ typedef struct {
   int64_t seen;
 } Totals;
 
-static void run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
+/* false if the step produced a NaN or an infinity (checked steps only) */
+static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
   int seed = rt_program_input(p, "seed");
   if (seed >= 0) *(int32_t *)p->io[seed] = (int32_t)(rt_rng_next(rng) >> 33);
+  p->status = -1;
   p->step(p->arena, p->params, p->io, n);
+  if (p->check_numerics && p->status >= 0) {
+    const IrNode *bad = &p->g->nodes[p->status];
+    diag_error(bad->loc, "--check-numerics: a NaN or infinity, first produced by %%%d (%s) in kernel %d of %s, "
+               "batch %lld of this pass", p->status, ir_op_name(bad->op), bad->group, p->g->name,
+               (long long)(t->seen / n + 1));
+    return false;
+  }
   for (int i = 0; i < p->g->noutputs && i < 8; i++) t->metric_sum[i] += p->outputs[i];
   int loss = rt_program_output(p, "loss");
   if (loss >= 0) t->loss_sum += (double)p->outputs[loss] * n;
   t->seen += n;
+  return true;
 }
 
 static RtScores scores_of(const RtProgram *p, const Totals *t) {
@@ -226,7 +236,7 @@ bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out) {
   for (int64_t start = 0; start < d->count; start += batch) {
     int64_t n = d->count - start < batch ? d->count - start : batch;
     rt_gather(eval, d, NULL, start, n);
-    run_batch(eval, n, &unused, &t);
+    if (!run_batch(eval, n, &unused, &t)) return false;
   }
   *out = scores_of(eval, &t);
   return true;
@@ -272,7 +282,7 @@ static void log_json(FILE *log, const IrGraph *g, int epoch, const RtScores *tr,
 
 /* ---- fit ---- */
 
-static void train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *perm, RtTrainState *st, bool live,
+static bool train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *perm, RtTrainState *st, bool live,
                         RtScores *out, double *secs) {
   Totals t = {0};
   int64_t steps = (d->count + batch - 1) / batch, step = 0;
@@ -282,7 +292,7 @@ static void train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
   for (int64_t start = 0; start < d->count; start += batch) {
     int64_t n = d->count - start < batch ? d->count - start : batch;
     rt_gather(train, d, perm, start, n);
-    run_batch(train, n, &st->rng, &t);
+    if (!run_batch(train, n, &st->rng, &t)) return putchar('\n'), false;
     step++;
     if (live && (now() - last_draw > 0.1 || step == steps)) {
       RtScores s = scores_of(train, &t);
@@ -296,6 +306,7 @@ static void train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
   *secs = now() - t0;
   *out = scores_of(train, &t);
   if (!live) progress(stdout, train->g, steps, steps, *secs, out);
+  return true;
 }
 
 bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOptions *opt, RtParams *store,
@@ -313,14 +324,17 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
     RtScores tr, te;
     double secs;
     printf("Epoch %d/%d\n", state->epoch + 1, opt->epochs);
-    train_epoch(train, train_data, opt->batch, perm, state, live, &tr, &secs);
+    if (!train_epoch(train, train_data, opt->batch, perm, state, live, &tr, &secs)) {
+      ok = false;
+      break;
+    }
     RtScores va;
     if (val_data) {
-      rt_evaluate(eval, val_data, opt->batch, &va);
+      if (!(ok = rt_evaluate(eval, val_data, opt->batch, &va))) break;
       print_scores(stdout, eval->g, "val_", &va);
     }
     if (test_data) {
-      rt_evaluate(eval, test_data, opt->batch, &te);
+      if (!(ok = rt_evaluate(eval, test_data, opt->batch, &te))) break;
       print_scores(stdout, eval->g, "test_", &te);
       *last_test = te;
     }
