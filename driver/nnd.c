@@ -380,7 +380,7 @@ static int cmd_eval(const Cli *c) {
     rt_evaluate(&ev.prog, set, cfg.batch, &s);
     printf("%s: %lld examples\nloss: %.4f\n", which, (long long)set->count, s.loss);
     for (int i = 0; i < s.nmetrics; i++)
-      if (strcmp(rt_output_name(ev.g, i), "loss") != 0) printf("%s: %.4f\n", rt_output_name(ev.g, i), s.metric[i]);
+      if (rt_is_metric(ev.g, i)) printf("%s: %.4f\n", rt_output_name(ev.g, i), s.metric[i]);
   }
   free_sets(&data);
   release(&ev);

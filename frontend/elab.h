@@ -22,6 +22,7 @@ typedef struct {
   int batch;     /* the batch_size node, created on first use */
   int ndense, ndropout;
   bool has_loss;
+  bool reported; /* the evaluation graph outputs what `nnd eval` reports (one metric's) */
 } Elab;
 
 /* a builtin's parameters bound to the call's arguments */

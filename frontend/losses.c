@@ -121,11 +121,23 @@ int b_mean_absolute_error(Elab *e, Args *a) {
 
 /* ---- metrics: one value per example ---- */
 
+/* In the evaluation graph, the first classification or regression metric also
+ * outputs its per-example predictions and truths, from which `nnd eval`
+ * reports a confusion matrix (precision, recall, F1) or R^2. */
+static void report(Elab *e, const char *what, int predicted, const char *truth_name, int truth, IrLoc l) {
+  if (e->mode != FE_INFERENCE || e->reported || predicted < 0 || truth < 0) return;
+  e->reported = true;
+  ir_output(e->g, what, predicted, l);
+  ir_output(e->g, truth_name, truth, l);
+}
+
 /* 1 if the highest score is the label's, else 0 */
 int b_accuracy(Elab *e, Args *a) {
   int z, y;
   if (!class_pair(e, a, &z, &y)) return -1;
-  return ir_binary(e->g, IR_OP_EQ, ir_unary(e->g, IR_OP_ARGMAX, z, a->call->loc), y, a->call->loc);
+  int predicted = ir_unary(e->g, IR_OP_ARGMAX, z, a->call->loc);
+  report(e, "report:class", predicted, "report:label", y, a->call->loc);
+  return ir_binary(e->g, IR_OP_EQ, predicted, y, a->call->loc);
 }
 
 /* 1 if fewer than k classes score higher than the label's class */
@@ -148,13 +160,16 @@ int b_binary_accuracy(Elab *e, Args *a) {
   int p, y;
   double threshold = 0.5;
   if (!same_pair(e, a, &p, &y) || (a->arg[2] && !number_arg(a->arg[2], &threshold))) return -1;
-  return per_example_mean(&b, op2(&b, IR_OP_EQ, op2(&b, IR_OP_GE, p, k(&b, threshold)), y));
+  int predicted = op2(&b, IR_OP_GE, p, k(&b, threshold));
+  report(e, "report:class", predicted, "report:label", y, b.l);
+  return per_example_mean(&b, op2(&b, IR_OP_EQ, predicted, y));
 }
 
 int b_squared_error(Elab *e, Args *a) { /* `mse` as a metric */
   B b = {e, a->call->loc};
   int p, t;
   if (!same_pair(e, a, &p, &t)) return -1;
+  report(e, "report:prediction", p, "report:target", t, b.l);
   int d = op2(&b, IR_OP_SUB, p, t);
   return per_example_mean(&b, op2(&b, IR_OP_MUL, d, d));
 }
@@ -163,5 +178,6 @@ int b_absolute_error(Elab *e, Args *a) { /* `mae` as a metric */
   B b = {e, a->call->loc};
   int p, t;
   if (!same_pair(e, a, &p, &t)) return -1;
+  report(e, "report:prediction", p, "report:target", t, b.l);
   return per_example_mean(&b, op1(&b, IR_OP_ABS, op2(&b, IR_OP_SUB, p, t)));
 }

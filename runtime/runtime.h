@@ -111,6 +111,7 @@ void rt_program_free(RtProgram *p);
 int rt_program_input(const RtProgram *p, const char *name);   /* io slot or -1 */
 int rt_program_output(const RtProgram *p, const char *name);  /* output slot or -1 */
 const char *rt_output_name(const IrGraph *g, int slot);
+bool rt_is_metric(const IrGraph *g, int slot);
 
 /* ---- train.c: datasets, fit and evaluate ---- */
 typedef struct {
@@ -143,9 +144,10 @@ typedef struct {
 /* Copies rows perm[start..start+n) of every column into the program's inputs. */
 void rt_gather(RtProgram *p, const RtData *d, const int64_t *perm, int64_t start, int64_t n);
 
+#define RT_MAX_METRICS 16
 typedef struct {
   double loss;
-  double metric[8]; /* averaged over examples, by output slot */
+  double metric[RT_MAX_METRICS]; /* averaged over examples, by output slot (see rt_is_metric) */
   int nmetrics;
 } RtScores;
 

@@ -198,7 +198,7 @@ void rt_gather(RtProgram *p, const RtData *d, const int64_t *perm, int64_t start
 /* ---- running a step ---- */
 
 typedef struct {
-  double loss_sum, metric_sum[8];
+  double loss_sum, metric_sum[RT_MAX_METRICS];
   int64_t seen;
 } Totals;
 
@@ -215,7 +215,7 @@ static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
                (long long)(t->seen / n + 1));
     return false;
   }
-  for (int i = 0; i < p->g->noutputs && i < 8; i++) t->metric_sum[i] += p->outputs[i];
+  for (int i = 0; i < p->g->noutputs && i < RT_MAX_METRICS; i++) t->metric_sum[i] += p->outputs[i];
   int loss = rt_program_output(p, "loss");
   if (loss >= 0) t->loss_sum += (double)p->outputs[loss] * n;
   t->seen += n;
@@ -224,7 +224,7 @@ static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
 
 static RtScores scores_of(const RtProgram *p, const Totals *t) {
   RtScores s = {.loss = t->loss_sum / (double)(t->seen ? t->seen : 1)};
-  for (int i = 0; i < p->g->noutputs && i < 8; i++) s.metric[i] = t->metric_sum[i] / (double)(t->seen ? t->seen : 1);
+  for (int i = 0; i < p->g->noutputs && i < RT_MAX_METRICS; i++) s.metric[i] = t->metric_sum[i] / (double)(t->seen ? t->seen : 1);
   s.nmetrics = p->g->noutputs;
   return s;
 }
@@ -244,6 +244,14 @@ bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out) {
 
 /* ---- reporting ---- */
 
+/* a scalar output other than the loss: averaged over examples and reported */
+bool rt_is_metric(const IrGraph *g, int slot) {
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_OUTPUT && g->nodes[i].attr[0] == slot)
+      return g->nodes[i].shape.rank == 0 && strcmp(g->nodes[i].name, "loss") != 0;
+  return false;
+}
+
 const char *rt_output_name(const IrGraph *g, int slot) {
   for (int i = 0; i < g->count; i++)
     if (g->nodes[i].op == IR_OP_OUTPUT && g->nodes[i].attr[0] == slot) return g->nodes[i].name;
@@ -252,8 +260,8 @@ const char *rt_output_name(const IrGraph *g, int slot) {
 
 static void print_scores(FILE *out, const IrGraph *g, const char *prefix, const RtScores *s) {
   fprintf(out, " - %sloss: %.4f", prefix, s->loss);
-  for (int i = 0; i < s->nmetrics && i < 8; i++)
-    if (strcmp(rt_output_name(g, i), "loss") != 0) fprintf(out, " - %s%s: %.4f", prefix, rt_output_name(g, i), s->metric[i]);
+  for (int i = 0; i < s->nmetrics && i < RT_MAX_METRICS; i++)
+    if (rt_is_metric(g, i)) fprintf(out, " - %s%s: %.4f", prefix, rt_output_name(g, i), s->metric[i]);
 }
 
 static void progress(FILE *out, const IrGraph *g, int64_t step, int64_t steps, double secs, const RtScores *s) {
@@ -266,16 +274,17 @@ static void progress(FILE *out, const IrGraph *g, int64_t step, int64_t steps, d
 
 static void json_scores(FILE *log, const IrGraph *g, const char *prefix, const RtScores *s) {
   fprintf(log, ", \"%sloss\": %.6g", prefix, s->loss);
-  for (int i = 0; i < s->nmetrics && i < 8; i++)
-    if (strcmp(rt_output_name(g, i), "loss") != 0) fprintf(log, ", \"%s%s\": %.6g", prefix, rt_output_name(g, i), s->metric[i]);
+  for (int i = 0; i < s->nmetrics && i < RT_MAX_METRICS; i++)
+    if (rt_is_metric(g, i)) fprintf(log, ", \"%s%s\": %.6g", prefix, rt_output_name(g, i), s->metric[i]);
 }
 
-static void log_json(FILE *log, const IrGraph *g, int epoch, const RtScores *tr, const RtScores *va,
-                     const RtScores *te, double secs) {
+/* tr is scored by the training graph, va and te by the evaluation graph */
+static void log_json(FILE *log, const IrGraph *train, const IrGraph *eval, int epoch, const RtScores *tr,
+                     const RtScores *va, const RtScores *te, double secs) {
   fprintf(log, "{\"epoch\": %d", epoch);
-  json_scores(log, g, "", tr);
-  if (va) json_scores(log, g, "val_", va);
-  if (te) json_scores(log, g, "test_", te);
+  json_scores(log, train, "", tr);
+  if (va) json_scores(log, eval, "val_", va);
+  if (te) json_scores(log, eval, "test_", te);
   fprintf(log, ", \"seconds\": %.3f}\n", secs);
   fflush(log);
 }
@@ -340,7 +349,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
     }
     putchar('\n');
     fflush(stdout);
-    if (log) log_json(log, train->g, state->epoch, &tr, val_data ? &va : NULL, test_data ? &te : NULL, secs);
+    if (log) log_json(log, train->g, eval->g, state->epoch, &tr, val_data ? &va : NULL, test_data ? &te : NULL, secs);
     bool last = state->epoch == opt->epochs, every = opt->save_every && state->epoch % opt->save_every == 0;
     if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state);
   }
