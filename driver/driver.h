@@ -8,7 +8,7 @@
 
 typedef struct {
   const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
-  const char *save, *resume, *weights, *init_from, *data, *freeze, *inputs, *out;
+  const char *save, *resume, *weights, *init_from, *data, *freeze, *inputs, *out, *input_file, *output;
   int epochs, batch, save_every, steps;
   double lr;
   long long seed;

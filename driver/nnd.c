@@ -18,7 +18,10 @@ static int usage(FILE *out) {
         "  dump MODEL.nnd       print a stage of a step graph (default: planned)\n"
         "  opt FILE.nnir        run a pass pipeline on textual IR and print the result\n"
         "  check MODEL.nnd      parse, elaborate and verify; report every error\n"
-        "  eval MODEL.nnd       evaluate --weights CKPT on --data test (default) or train\n"
+        "  eval MODEL.nnd       evaluate --weights CKPT on --data test (default), validation or\n"
+        "                       train: metrics, and a confusion matrix or R^2\n"
+        "  predict MODEL.nnd    --weights CKPT --output FILE.csv, from --input FILE (.npy, .csv,\n"
+        "                       IDX: the model's first input) or --data test|validation|train\n"
         "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
         "  step MODEL.nnd       on one batch (--inputs B.st) from --weights W.st: the loss, the\n"
         "                       gradients and the parameters after --steps N updates, to --out\n"
@@ -98,7 +101,8 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--resume", offsetof(Cli, resume)},   {"--weights", offsetof(Cli, weights)},
       {"--init-from", offsetof(Cli, init_from)}, {"--data", offsetof(Cli, data)},
       {"--freeze", offsetof(Cli, freeze)},   {"--inputs", offsetof(Cli, inputs)},
-      {"--out", offsetof(Cli, out)},
+      {"--out", offsetof(Cli, out)},         {"--input", offsetof(Cli, input_file)},
+      {"--output", offsetof(Cli, output)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
@@ -377,12 +381,76 @@ static int cmd_eval(const Cli *c) {
   }
   if (ok) {
     RtScores s;
-    rt_evaluate(&ev.prog, set, cfg.batch, &s);
+    RtReport report = {0};
+    ok = rt_evaluate(&ev.prog, set, cfg.batch, &s, &report);
     printf("%s: %lld examples\nloss: %.4f\n", which, (long long)set->count, s.loss);
     for (int i = 0; i < s.nmetrics; i++)
       if (rt_is_metric(ev.g, i)) printf("%s: %.4f\n", rt_output_name(ev.g, i), s.metric[i]);
+    rt_report_print(stdout, &report);
+    rt_report_free(&report);
   }
   free_sets(&data);
+  release(&ev);
+  rt_params_free(&store);
+  cg_jit_free(jit);
+  fe_ast_free(ast);
+  return ok ? 0 : 1;
+}
+
+/* the rows to predict: one file for the first input (--input), or a data set */
+static bool predict_rows(const Cli *c, const FeConfig *cfg, const IrGraph *g, Sets *sets, RtData *file,
+                         const RtData **rows) {
+  if (!load_sets(cfg, g, c->input, sets)) return false; /* the training data: for normalisation statistics */
+  if (c->input_file) { /* preprocessed as the training data's source of the first input */
+    const FeDataSet *train = fe_dataset(cfg, "train");
+    const FeSource *like = NULL;
+    int first = 0; /* the first input, which the file feeds */
+    while (g->nodes[first].op != IR_OP_INPUT || !strcmp(g->nodes[first].name, "seed")) first++;
+    for (int k = 0; k < train->nsources; k++)
+      if (!strcmp(train->sources[k].input, g->nodes[first].name)) like = &train->sources[k];
+    if (!like) return diag_error((IrLoc){0}, "no training source for input '%s'", g->nodes[first].name), false;
+    if (!rt_data_from_file(file, c->input_file, g, like)) return false;
+    FeDataSet one = {.name = "input", .sources = {*like}, .nsources = 1};
+    *rows = file;
+    return rt_data_normalize(file, &one, &sets->train);
+  }
+  const char *which = c->data ? c->data : "test";
+  *rows = !strcmp(which, "train") ? &sets->train : !strcmp(which, "validation") ? &sets->val : &sets->test;
+  if ((*rows)->ncols) return true;
+  diag_error((IrLoc){0}, "%s has no %s data (train, validation or test)", c->input, which);
+  return false;
+}
+
+static int cmd_predict(const Cli *c) {
+  if (!c->weights || !c->output) {
+    fprintf(stderr, "nnd: error: predict needs --weights CKPT and --output FILE.csv\n");
+    return 2;
+  }
+  FeConfig cfg;
+  AstFile *ast = load(c, &cfg);
+  if (!ast) return 1;
+  RtRng rng;
+  rt_rng_seed(&rng, cfg.seed);
+  RtParams store = {0};
+  Sets sets = {0};
+  RtData file = {0};
+  const RtData *rows = NULL;
+  Compiled ev = {0};
+  RtReport report = {0};
+  RtScores s;
+  CgJit *jit = cg_jit_new();
+  bool ok = jit && compile(jit, ast, &cfg, c, "eval", &store, &rng, NULL, &ev) &&
+            rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) &&
+            predict_rows(c, &cfg, ev.g, &sets, &file, &rows) && rt_evaluate(&ev.prog, rows, cfg.batch, &s, &report);
+  if (ok && !report.n) {
+    diag_error((IrLoc){0}, "%s has no metric that says what a prediction is (accuracy, binary_accuracy, mse or mae)", c->input);
+    ok = false;
+  }
+  if (ok) ok = rt_report_write_csv(c->output, &report, !c->input_file);
+  if (ok) printf("%lld predictions written to %s\n", (long long)rows->count, c->output);
+  rt_report_free(&report);
+  rt_data_free(&file);
+  free_sets(&sets);
   release(&ev);
   rt_params_free(&store);
   cg_jit_free(jit);
@@ -492,7 +560,7 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(const Cli *c);
-  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}};
+  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}, {"predict", cmd_predict}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

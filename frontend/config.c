@@ -261,8 +261,9 @@ static bool source(const AstFile *f, const AstStmt *s, FeSource *src) {
   bool call = x->kind == AST_CALL && x->nargs >= 1 && x->args[0]->kind == AST_STR;
   if (call) src->path = x->args[0]->str;
   if (call && strcmp(x->str, "idx") == 0 && x->nargs == 1) return src->format = "idx", true;
+  if (call && strcmp(x->str, "npy") == 0 && x->nargs == 1) return src->format = "npy", true;
   if (call && strcmp(x->str, "csv") == 0) return csv_source(f, x, src);
-  diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped) or "
+  diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped), npy(\"file\") or "
                      "csv(\"file\", columns=[...]), optionally in normalize(...)");
   return false;
 }

@@ -94,7 +94,7 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode);
 #define FE_MAX_COLUMNS 64
 typedef struct {
   const char *input; /* model input it feeds */
-  const char *format; /* "idx" or "csv" */
+  const char *format; /* "idx", "npy" or "csv" */
   const char *path;
   double scale;
   bool normalize;     /* standardise each feature with the training set's mean and deviation */

@@ -53,9 +53,24 @@ static void split(Csv *c) {
   }
 }
 
+/* fields of the current line, without splitting it */
+static int count_fields(Csv *c) {
+  char *copy = strdup(c->line), *saved = c->line;
+  c->line = copy;
+  split(c);
+  c->line = saved;
+  free(copy);
+  return c->nfields;
+}
+
+/* a column spec: "name", "3", "0:30" (end excluded) or "2:" (to the last column) */
 static bool column_index(Csv *c, const char *spec, char **names, int nnames, int *idx, int *n) {
   char *end;
   long a = strtol(spec, &end, 10), b;
+  if (end != spec && *end == ':' && end[1] == 0) {
+    for (long i = a, last = nnames ? nnames : count_fields(c); i < last && *n < MAX_FIELDS; i++) idx[(*n)++] = (int)i;
+    return true;
+  }
   for (int i = 0; i < nnames; i++)
     if (strcmp(names[i], spec) == 0) return idx[(*n)++] = i, true;
   if (end != spec && *end == 0 && a >= 0) return idx[(*n)++] = (int)a, true;

@@ -36,6 +36,9 @@ typedef struct {
 bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out);
 void rt_tensor_free(RtTensor *t);
 
+/* ---- npy.c: NumPy .npy files ---- */
+bool rt_load_npy(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out);
+
 /* ---- csv.c: numeric CSV files, columns by name or index ---- */
 bool rt_load_csv(const FeSource *src, IrDType dtype, RtTensor *out);
 
@@ -131,6 +134,9 @@ bool rt_data_normalize(RtData *d, const FeDataSet *spec, const RtData *fit);
 bool rt_data_split(RtData *d, double fraction, RtData *tail);
 /* every input of g (but the dropout seed) from the tensor of its name */
 bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g);
+/* g's first input from one file: .npy, .csv[.gz] (every column) or IDX,
+ * scaled as `like` (the training data's source for that input) scales */
+bool rt_data_from_file(RtData *d, const char *path, const IrGraph *g, const FeSource *like);
 void rt_data_free(RtData *d);
 
 typedef struct {
@@ -151,7 +157,21 @@ typedef struct {
   int nmetrics;
 } RtScores;
 
-bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out);
+/* ---- report.c: confusion matrix or R^2 from per-example outputs ---- */
+typedef struct {
+  double *pred, *truth; /* n values: width per example */
+  int64_t n, cap, width;
+  bool classes; /* class indices (confusion matrix) or values (R^2) */
+} RtReport;
+
+void rt_report_add(RtReport *r, const RtProgram *p, int64_t n);
+void rt_report_print(FILE *out, const RtReport *r);
+void rt_report_free(RtReport *r);
+/* one row per example: the predictions (class_k or prediction_k), and the truths */
+bool rt_report_write_csv(const char *path, const RtReport *r, bool with_truth);
+
+/* Scores a whole data set; `report` (may be NULL) collects what eval reports. */
+bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out, RtReport *report);
 /* Trains from state->epoch until opt->epochs epochs are done, evaluating on
  * the validation and test sets (if any) after each epoch; `last_test` gets the
  * test scores of the final evaluation. The state (epochs, steps, RNG)

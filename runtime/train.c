@@ -84,6 +84,7 @@ static bool normalize(const FeSource *s, RtTensor *t, const RtData *fit, const c
 
 static bool load_column(const FeSource *s, const IrNode *in, RtTensor *t) {
   if (strcmp(s->format, "csv") == 0) return rt_load_csv(s, in->dtype, t);
+  if (strcmp(s->format, "npy") == 0) return rt_load_npy(s->path, in->dtype, s->scale, s->loc, t);
   return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
 }
 
@@ -161,6 +162,27 @@ static bool column_from(RtData *d, const RtSafetensors *st, const char *path, co
   return true;
 }
 
+bool rt_data_from_file(RtData *d, const char *path, const IrGraph *g, const FeSource *like) {
+  const IrNode *in = NULL;
+  for (int i = 0; i < g->count && !in; i++)
+    if (g->nodes[i].op == IR_OP_INPUT && strcmp(g->nodes[i].name, "seed") != 0) in = &g->nodes[i];
+  memset(d, 0, sizeof *d);
+  d->name = path;
+  size_t len = strlen(path);
+  bool csv = (len > 4 && !strcmp(path + len - 4, ".csv")) || (len > 7 && !strcmp(path + len - 7, ".csv.gz"));
+  double scale = like ? like->scale : 1;
+  FeSource src = {.input = in->name, .format = csv ? "csv" : "idx", .path = path, .scale = scale, .columns = {"0:"},
+                  .ncolumns = 1};
+  bool ok = len > 4 && !strcmp(path + len - 4, ".npy") ? rt_load_npy(path, in->dtype, scale, (IrLoc){0}, &d->col[0])
+            : csv ? rt_load_csv(&src, in->dtype, &d->col[0]) : rt_load_idx(path, in->dtype, scale, (IrLoc){0}, &d->col[0]);
+  if (!ok) return false;
+  d->ncols = 1;
+  d->input[0] = in->name;
+  d->count = d->col[0].count;
+  if (!check_column(g, &src, &d->col[0])) return rt_data_free(d), false;
+  return true;
+}
+
 bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g) {
   RtSafetensors st;
   memset(d, 0, sizeof *d);
@@ -229,7 +251,7 @@ static RtScores scores_of(const RtProgram *p, const Totals *t) {
   return s;
 }
 
-bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out) {
+bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out, RtReport *report) {
   Totals t = {0};
   RtRng unused;
   rt_rng_seed(&unused, 0);
@@ -237,6 +259,7 @@ bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out) {
     int64_t n = d->count - start < batch ? d->count - start : batch;
     rt_gather(eval, d, NULL, start, n);
     if (!run_batch(eval, n, &unused, &t)) return false;
+    if (report) rt_report_add(report, eval, n);
   }
   *out = scores_of(eval, &t);
   return true;
@@ -328,7 +351,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
   }
   int64_t *perm = malloc((train_data->count + 1) * sizeof *perm);
   bool live = isatty(fileno(stdout)) && !opt->quiet, ok = true;
-  if (test_data && state->epoch >= opt->epochs) rt_evaluate(eval, test_data, opt->batch, last_test);
+  if (test_data && state->epoch >= opt->epochs) rt_evaluate(eval, test_data, opt->batch, last_test, NULL);
   while (ok && state->epoch < opt->epochs) {
     RtScores tr, te;
     double secs;
@@ -339,11 +362,11 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
     }
     RtScores va;
     if (val_data) {
-      if (!(ok = rt_evaluate(eval, val_data, opt->batch, &va))) break;
+      if (!(ok = rt_evaluate(eval, val_data, opt->batch, &va, NULL))) break;
       print_scores(stdout, eval->g, "val_", &va);
     }
     if (test_data) {
-      if (!(ok = rt_evaluate(eval, test_data, opt->batch, &te))) break;
+      if (!(ok = rt_evaluate(eval, test_data, opt->batch, &te, NULL))) break;
       print_scores(stdout, eval->g, "test_", &te);
       *last_test = te;
     }

@@ -1,0 +1,95 @@
+/* npy.c — NumPy's .npy format: the magic "\x93NUMPY", a version, a header
+ * length, a Python-literal header {'descr': '<f4', 'fortran_order': False,
+ * 'shape': (N, ...)} and the raw data. Little-endian float32/64, int8-64 and
+ * uint8 are read (as the target dtype); the first dimension is the example
+ * count. Everything is checked against the file's size. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+typedef struct {
+  const char *descr;
+  int size;
+} NpyType;
+
+static const NpyType npy_types[] = {{"<f4", 4}, {"<f8", 8}, {"<i4", 4}, {"<i8", 8}, {"<i2", 2},
+                                    {"|i1", 1}, {"|u1", 1}, {"<u1", 1}, {"|b1", 1}};
+
+static double npy_value(const unsigned char *p, const char *descr) {
+  if (!strcmp(descr, "<f4")) { float f; memcpy(&f, p, 4); return f; }
+  if (!strcmp(descr, "<f8")) { double d; memcpy(&d, p, 8); return d; }
+  if (!strcmp(descr, "<i4")) { int32_t v; memcpy(&v, p, 4); return v; }
+  if (!strcmp(descr, "<i8")) { int64_t v; memcpy(&v, p, 8); return (double)v; }
+  if (!strcmp(descr, "<i2")) { int16_t v; memcpy(&v, p, 2); return v; }
+  if (!strcmp(descr, "|i1")) return (int8_t)p[0];
+  return p[0];
+}
+
+static bool bad(const char *path, IrLoc at, const char *what) {
+  diag_error(at, "'%s' is not a readable .npy file: %s", path, what);
+  return false;
+}
+
+/* the header's descr, fortran_order and shape */
+static bool parse_header(const char *h, const char *path, IrLoc at, const NpyType **type, RtTensor *t) {
+  const char *d = strstr(h, "'descr'"), *f = strstr(h, "'fortran_order'"), *s = strstr(h, "'shape'");
+  if (!d || !f || !s) return bad(path, at, "its header lacks descr, fortran_order or shape");
+  const char *order = strchr(f, ':');
+  if (order && strncmp(order + 1 + strspn(order + 1, " "), "True", 4) == 0)
+    return bad(path, at, "Fortran (column-major) order is not supported");
+  d = strchr(d + 7, '\'');
+  *type = NULL;
+  for (size_t i = 0; d && i < sizeof npy_types / sizeof *npy_types; i++)
+    if (strncmp(d + 1, npy_types[i].descr, 3) == 0 && d[4] == '\'') *type = &npy_types[i];
+  if (!*type) return bad(path, at, "its dtype is not one of float32/64, int8/16/32/64, uint8, bool (little-endian)");
+  const char *p = strchr(s, '(');
+  t->rank = 0;
+  t->per_item = 1;
+  while (p && *++p && *p != ')') {
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    if (end == p) { p = end; continue; }
+    if (v < 0 || t->rank == IR_MAX_RANK) return bad(path, at, "its shape has a negative size or more than 4 dimensions");
+    t->dim[t->rank] = v;
+    if (t->rank++) t->per_item *= v;
+    p = end - 1;
+  }
+  if (!p || t->rank == 0) return bad(path, at, "its shape is missing or a scalar");
+  t->count = t->dim[0];
+  return true;
+}
+
+bool rt_load_npy(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out) {
+  memset(out, 0, sizeof *out);
+  FILE *f = fopen(path, "rb");
+  if (!f) return diag_error(at, "cannot open '%s': %s", path, strerror(errno)), false;
+  unsigned char head[12];
+  bool ok = fread(head, 1, 10, f) == 10 && memcmp(head, "\x93NUMPY", 6) == 0;
+  uint32_t hlen = 0;
+  if (ok && head[6] == 1) hlen = head[8] | head[9] << 8;
+  else if (ok && fread(head + 10, 1, 2, f) == 2) hlen = head[8] | head[9] << 8 | head[10] << 16 | (uint32_t)head[11] << 24;
+  char *h = ok && hlen < (1 << 20) ? calloc(hlen + 1, 1) : NULL;
+  const NpyType *type = NULL;
+  ok = h && fread(h, 1, hlen, f) == hlen ? parse_header(h, path, at, &type, out) : bad(path, at, "bad magic or header");
+  if (ok) {
+    int64_t n = out->count * out->per_item;
+    unsigned char *raw = malloc(n * type->size + 1);
+    if (fread(raw, 1, n * type->size, f) != (size_t)(n * type->size)) ok = bad(path, at, "the data is shorter than its shape");
+    out->dtype = dtype;
+    out->data = malloc(n * 4 + 4);
+    for (int64_t i = 0; ok && i < n; i++) {
+      double v = npy_value(raw + i * type->size, type->descr);
+      if (dtype == IR_F32) ((float *)out->data)[i] = (float)(v * scale);
+      else if (v != floor(v)) ok = bad(path, at, "an integer input gets a fraction");
+      else ((int32_t *)out->data)[i] = (int32_t)v;
+    }
+    free(raw);
+  }
+  free(h);
+  fclose(f);
+  if (!ok) rt_tensor_free(out);
+  return ok;
+}

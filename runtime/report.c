@@ -1,0 +1,107 @@
+/* report.c — what `nnd eval` reports beyond the averaged metrics: for a
+ * classifier the confusion matrix with per-class precision, recall and F1
+ * (and their macro averages), for a regression R^2. The evaluation graph
+ * outputs the per-example predictions and truths ("report:class" and
+ * "report:label", or "report:prediction" and "report:target"); this file only
+ * counts and divides. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static int slot_named(const RtProgram *p, const char *name) { return rt_program_output(p, name); }
+
+static double value_at(const RtProgram *p, int slot, int64_t i) {
+  const IrNode *o = NULL;
+  for (int k = 0; k < p->g->count && !o; k++)
+    if (p->g->nodes[k].op == IR_OP_OUTPUT && p->g->nodes[k].attr[0] == slot) o = &p->g->nodes[k];
+  const void *buf = p->io[p->g->ninputs + slot];
+  return o->dtype == IR_I32 ? ((const int32_t *)buf)[i] : ((const float *)buf)[i];
+}
+
+static void append(RtReport *r, double pred, double truth) {
+  if (r->n == r->cap) {
+    r->cap = r->cap ? 2 * r->cap : 1024;
+    r->pred = realloc(r->pred, r->cap * sizeof *r->pred);
+    r->truth = realloc(r->truth, r->cap * sizeof *r->truth);
+  }
+  r->pred[r->n] = pred, r->truth[r->n++] = truth;
+}
+
+void rt_report_add(RtReport *r, const RtProgram *p, int64_t n) {
+  int a = slot_named(p, "report:class"), b = slot_named(p, "report:label");
+  r->classes = a >= 0;
+  if (a < 0) a = slot_named(p, "report:prediction"), b = slot_named(p, "report:target");
+  if (a < 0 || b < 0) return;
+  int64_t width = 1;
+  for (int k = 0; k < p->g->count; k++)
+    if (p->g->nodes[k].op == IR_OP_OUTPUT && p->g->nodes[k].attr[0] == a) width = ir_numel(&p->g->nodes[k].shape, 1);
+  r->width = width;
+  for (int64_t i = 0; i < n * width; i++) append(r, value_at(p, a, i), value_at(p, b, i));
+}
+
+static void print_confusion(FILE *out, const RtReport *r) {
+  int k = 0;
+  for (int64_t i = 0; i < r->n; i++) k = (int)fmax(k, fmax(r->pred[i], r->truth[i]) + 1);
+  int64_t *m = calloc((size_t)k * k, sizeof *m);
+  for (int64_t i = 0; i < r->n; i++) m[(int64_t)r->truth[i] * k + (int64_t)r->pred[i]]++;
+  fprintf(out, "confusion matrix (rows: true class, columns: predicted class)\n      ");
+  for (int j = 0; j < k; j++) fprintf(out, " %6d", j);
+  for (int i = 0; i < k; i++) {
+    fprintf(out, "\n%6d", i);
+    for (int j = 0; j < k; j++) fprintf(out, " %6lld", (long long)m[i * k + j]);
+  }
+  fprintf(out, "\n\n class  precision  recall      f1  support\n");
+  double sum_p = 0, sum_r = 0, sum_f = 0;
+  for (int c = 0; c < k; c++) {
+    int64_t tp = m[c * k + c], predicted = 0, actual = 0;
+    for (int j = 0; j < k; j++) predicted += m[j * k + c], actual += m[c * k + j];
+    double p = predicted ? (double)tp / predicted : 0, rc = actual ? (double)tp / actual : 0;
+    double f = p + rc > 0 ? 2 * p * rc / (p + rc) : 0;
+    sum_p += p, sum_r += rc, sum_f += f;
+    fprintf(out, "%6d  %9.4f  %6.4f  %6.4f  %7lld\n", c, p, rc, f, (long long)actual);
+  }
+  fprintf(out, " macro  %9.4f  %6.4f  %6.4f  %7lld\n", sum_p / k, sum_r / k, sum_f / k, (long long)r->n);
+  free(m);
+}
+
+static void print_r2(FILE *out, const RtReport *r) {
+  double mean = 0, res = 0, tot = 0;
+  for (int64_t i = 0; i < r->n; i++) mean += r->truth[i];
+  mean /= (double)(r->n ? r->n : 1);
+  for (int64_t i = 0; i < r->n; i++) {
+    res += (r->truth[i] - r->pred[i]) * (r->truth[i] - r->pred[i]);
+    tot += (r->truth[i] - mean) * (r->truth[i] - mean);
+  }
+  fprintf(out, "r2: %.4f\n", tot > 0 ? 1 - res / tot : 0.0);
+}
+
+void rt_report_print(FILE *out, const RtReport *r) {
+  if (!r->n) return;
+  if (r->classes) print_confusion(out, r);
+  else print_r2(out, r);
+}
+
+bool rt_report_write_csv(const char *path, const RtReport *r, bool with_truth) {
+  FILE *f = fopen(path, "w");
+  if (!f) return diag_error((IrLoc){0}, "cannot write '%s'", path), false;
+  const char *pred = r->classes ? "class" : "prediction", *truth = r->classes ? "label" : "target";
+  for (int64_t k = 0; k < r->width; k++) fprintf(f, k ? ",%s_%lld" : "%s_%lld", pred, (long long)k);
+  for (int64_t k = 0; with_truth && k < r->width; k++) fprintf(f, ",%s_%lld", truth, (long long)k);
+  fputc('\n', f);
+  for (int64_t i = 0; r->width && i < r->n; i += r->width) {
+    for (int64_t k = 0; k < r->width; k++) fprintf(f, k ? ",%.9g" : "%.9g", r->pred[i + k]);
+    for (int64_t k = 0; with_truth && k < r->width; k++) fprintf(f, ",%.9g", r->truth[i + k]);
+    fputc('\n', f);
+  }
+  bool ok = fclose(f) == 0;
+  if (!ok) diag_error((IrLoc){0}, "cannot write '%s'", path);
+  return ok;
+}
+
+void rt_report_free(RtReport *r) {
+  free(r->pred);
+  free(r->truth);
+  memset(r, 0, sizeof *r);
+}
