@@ -51,6 +51,15 @@ static void loop_end(Kernel *k, Loop *l) {
   LLVMPositionBuilderAtEnd(c->b, l->exit);
 }
 
+/* a loop nest over every coordinate of a shape (dim 0 may be the batch) */
+static void nest_begin(Kernel *k, const IrShape *s, Loop *loops, LLVMValueRef *coords) {
+  for (int d = 0; d < s->rank; d++) coords[d] = loop_begin(k, &loops[d], dim_value(k, s->dim[d]));
+}
+
+static void nest_end(Kernel *k, const IrShape *s, Loop *loops) {
+  for (int d = s->rank - 1; d >= 0; d--) loop_end(k, &loops[d]);
+}
+
 /* a scalar that lives across loop iterations; mem2reg makes it a register */
 static LLVMValueRef local(Kernel *k, LLVMTypeRef t, LLVMValueRef init) {
   Cg *c = k->cg;
@@ -165,6 +174,7 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_POW: return intrinsic(c, "llvm.pow", a, 2);
   case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: return compare(c, n->op, a[0], a[1]);
   case IR_OP_RANDOM_UNIFORM: return uniform(c, a[0], n->attr[0], flat);
+  case IR_OP_SELECT: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNE, a[0], f32c(c, 0), ""), a[1], a[2], "");
   case IR_OP_ASSIGN: return a[1];
   case IR_OP_OUTPUT: case IR_OP_BROADCAST: return a[0];
   default: return NULL;
@@ -226,9 +236,10 @@ static void emit_matmul(Kernel *k, int id) {
   loop_end(k, &li);
 }
 
-/* out = 0; then each input element is added to the output element it projects
- * to, walking the input in memory order (a fixed summation order) */
-static void emit_reduce_sum(Kernel *k, int id) {
+/* out = 0 (or -inf); then each input element is added to (or maxed into) the
+ * output element it projects to, walking the input in memory order (a fixed
+ * summation order). max propagates NaN, as torch.amax does. */
+static void emit_reduce(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
   const IrShape *in = &nd(k, n->in[0])->shape;
@@ -238,14 +249,16 @@ static void emit_reduce_sum(Kernel *k, int id) {
   LLVMValueRef total = i64c(c, ir_numel(&n->shape, 1));
   if (n->shape.rank && n->shape.dim[0] == IR_BATCH)
     total = LLVMBuildNSWMul(c->b, total, k->n, "");
+  bool max = n->op == IR_OP_REDUCE_MAX;
   LLVMValueRef i = loop_begin(k, &z, total);
-  LLVMBuildStore(c->b, f32c(c, 0), elem_ptr(k, out, c->f32, i));
+  LLVMBuildStore(c->b, f32c(c, max ? -INFINITY : 0), elem_ptr(k, out, c->f32, i));
   loop_end(k, &z);
-  for (int d = 0; d < in->rank; d++) coords[d] = loop_begin(k, &loops[d], dim_value(k, in->dim[d]));
+  nest_begin(k, in, loops, coords);
   LLVMValueRef x = load_at(k, n->in[0], index_in(k, in, in, coords));
   LLVMValueRef p = elem_ptr(k, out, c->f32, index_in(k, &n->shape, in, coords));
-  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, p, ""), x, ""), p);
-  for (int d = in->rank - 1; d >= 0; d--) loop_end(k, &loops[d]);
+  LLVMValueRef args[2] = {LLVMBuildLoad2(c->b, c->f32, p, ""), x};
+  LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", args, 2) : LLVMBuildFAdd(c->b, args[0], x, ""), p);
+  nest_end(k, in, loops);
 }
 
 /* rows of a tensor whose last axis is the one reduced */
@@ -328,6 +341,95 @@ static void emit_one_hot(Kernel *k, int id) {
   loop_end(k, &lr);
 }
 
+/* out[c] = in[c permuted back] */
+static void emit_transpose(Kernel *k, int id) {
+  const IrNode *n = nd(k, id);
+  const IrShape *in = &nd(k, n->in[0])->shape;
+  Loop loops[IR_MAX_RANK];
+  LLVMValueRef coords[IR_MAX_RANK], from[IR_MAX_RANK];
+  nest_begin(k, &n->shape, loops, coords);
+  for (int i = 0; i < n->shape.rank; i++) from[n->attr[0] >> (4 * i) & 15] = coords[i];
+  LLVMValueRef x = load_at(k, n->in[0], index_in(k, in, in, from));
+  store_at(k, cg_store_buffer(k, id), id, index_in(k, &n->shape, &n->shape, coords), x);
+  nest_end(k, &n->shape, loops);
+}
+
+/* copies `from` (all of it) into `to` at an offset along one axis */
+static void copy_block(Kernel *k, int src, const IrShape *from, LLVMValueRef dst, int dst_id, const IrShape *to,
+                       int axis, LLVMValueRef offset, bool src_is_big) {
+  Loop loops[IR_MAX_RANK];
+  LLVMValueRef coords[IR_MAX_RANK], moved[IR_MAX_RANK];
+  const IrShape *walk = src_is_big ? to : from; /* iterate the smaller block */
+  nest_begin(k, walk, loops, coords);
+  for (int d = 0; d < walk->rank; d++) moved[d] = d == axis ? LLVMBuildNSWAdd(k->cg->b, coords[d], offset, "") : coords[d];
+  LLVMValueRef x = load_at(k, src, src_is_big ? index_in(k, from, from, moved) : index_in(k, from, from, coords));
+  store_at(k, dst, dst_id, src_is_big ? index_in(k, to, to, coords) : index_in(k, to, to, moved), x);
+  nest_end(k, walk, loops);
+}
+
+static void zero_fill(Kernel *k, int id) {
+  const IrNode *n = nd(k, id);
+  Loop z;
+  LLVMValueRef total = i64c(k->cg, ir_numel(&n->shape, 1));
+  if (n->shape.rank && n->shape.dim[0] == IR_BATCH) total = LLVMBuildNSWMul(k->cg->b, total, k->n, "");
+  LLVMValueRef i = loop_begin(k, &z, total);
+  LLVMBuildStore(k->cg->b, f32c(k->cg, 0), elem_ptr(k, cg_store_buffer(k, id), k->cg->f32, i));
+  loop_end(k, &z);
+}
+
+/* slice: the block at start along axis; unslice: zeros with the operand there */
+static void emit_slice(Kernel *k, int id) {
+  const IrNode *n = nd(k, id);
+  const IrShape *in = &nd(k, n->in[0])->shape;
+  LLVMValueRef start = i64c(k->cg, n->attr[1]);
+  if (n->op == IR_OP_SLICE) {
+    copy_block(k, n->in[0], in, cg_store_buffer(k, id), id, &n->shape, (int)n->attr[0], start, true);
+    return;
+  }
+  zero_fill(k, id);
+  copy_block(k, n->in[0], in, cg_store_buffer(k, id), id, &n->shape, (int)n->attr[0], start, false);
+}
+
+static void emit_concat(Kernel *k, int id) {
+  const IrNode *n = nd(k, id);
+  int axis = (int)n->attr[0];
+  const IrShape *a = &nd(k, n->in[0])->shape, *b = &nd(k, n->in[1])->shape;
+  copy_block(k, n->in[0], a, cg_store_buffer(k, id), id, &n->shape, axis, i64c(k->cg, 0), false);
+  copy_block(k, n->in[1], b, cg_store_buffer(k, id), id, &n->shape, axis, i64c(k->cg, a->dim[axis]), false);
+}
+
+/* gather: row ids[r] of the table for each index r; scatter_add: the adjoint,
+ * summing value rows into their table rows in index order. Indices are
+ * clamped into the table (the runtime rejects bad ones in data first). */
+static void emit_gather(Kernel *k, int id) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  bool gather = n->op == IR_OP_GATHER;
+  const IrShape *ids = &nd(k, n->in[1])->shape, *table = gather ? &nd(k, n->in[0])->shape : &n->shape;
+  int64_t row = ir_numel(table, 1) / table->dim[0];
+  LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id), I = cg_buffer(k, n->in[1]);
+  if (!gather) zero_fill(k, id);
+  Loop lr, lj;
+  LLVMValueRef r = loop_begin(k, &lr, row_count(k, ids, 0));
+  LLVMValueRef t = LLVMBuildSExt(c->b, LLVMBuildLoad2(c->b, c->i32, elem_ptr(k, I, c->i32, r), ""), c->i64, "");
+  LLVMValueRef lo = i64c(c, 0), hi = i64c(c, table->dim[0] - 1);
+  t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, t, lo, ""), lo, t, "");
+  t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, t, hi, ""), hi, t, "");
+  LLVMValueRef j = loop_begin(k, &lj, i64c(c, row));
+  LLVMValueRef at_row = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, r, i64c(c, row), ""), j, "");
+  LLVMValueRef at_table = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, t, i64c(c, row), ""), j, "");
+  if (gather) {
+    LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_table), "");
+    LLVMBuildStore(c->b, x, elem_ptr(k, dst, c->f32, at_row));
+  } else {
+    LLVMValueRef p = elem_ptr(k, dst, c->f32, at_table);
+    LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_row), "");
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, p, ""), v, ""), p);
+  }
+  loop_end(k, &lj);
+  loop_end(k, &lr);
+}
+
 void cg_emit_kernel_body(Kernel *k) {
   const IrGraph *g = k->cg->g;
   int *members = malloc(g->count * sizeof *members), count = 0;
@@ -337,7 +439,11 @@ void cg_emit_kernel_body(Kernel *k) {
   switch (ir_op_kind(n->op) == IR_KIND_ELTWISE ? IR_OP_ADD : n->op) {
   case IR_OP_ADD: emit_eltwise(k, members, count); break;
   case IR_OP_MATMUL: emit_matmul(k, members[0]); break;
-  case IR_OP_REDUCE_SUM: emit_reduce_sum(k, members[0]); break;
+  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: emit_reduce(k, members[0]); break;
+  case IR_OP_TRANSPOSE: emit_transpose(k, members[0]); break;
+  case IR_OP_SLICE: case IR_OP_UNSLICE: emit_slice(k, members[0]); break;
+  case IR_OP_CONCAT: emit_concat(k, members[0]); break;
+  case IR_OP_GATHER: case IR_OP_SCATTER_ADD: emit_gather(k, members[0]); break;
   case IR_OP_LOG_SOFTMAX: emit_log_softmax(k, members[0]); break;
   case IR_OP_ARGMAX: emit_argmax(k, members[0]); break;
   case IR_OP_ONE_HOT: emit_one_hot(k, members[0]); break;

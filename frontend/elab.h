@@ -20,7 +20,7 @@ typedef struct {
   int nnames;
   int seed;      /* the per-step random seed input, created on first use */
   int batch;     /* the batch_size node, created on first use */
-  int ndense, ndropout;
+  int ndense, ndropout, nembedding;
   bool has_loss;
   bool reported; /* the evaluation graph outputs what `nnd eval` reports (one metric's) */
 } Elab;
@@ -79,6 +79,15 @@ int b_binary_accuracy(Elab *e, Args *a);
 int b_squared_error(Elab *e, Args *a);
 int b_absolute_error(Elab *e, Args *a);
 int b_sigmoid(Elab *e, Args *a);
+int b_transpose(Elab *e, Args *a);
+int b_reshape(Elab *e, Args *a);
+int b_slice(Elab *e, Args *a);
+int b_concat(Elab *e, Args *a);
+int b_embedding(Elab *e, Args *a);
+int b_where(Elab *e, Args *a);
+int b_reduce_sum(Elab *e, Args *a);
+int b_reduce_mean(Elab *e, Args *a);
+int b_reduce_max(Elab *e, Args *a);
 int b_tanh(Elab *e, Args *a);
 
 #endif

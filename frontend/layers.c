@@ -97,3 +97,95 @@ int b_tanh(Elab *e, Args *a) {
   int den = ir_binary(e->g, IR_OP_ADD, cst(e, 1, l), ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_NEG, x2, l), l), l);
   return ir_binary(e->g, IR_OP_SUB, ir_binary(e->g, IR_OP_DIV, cst(e, 2, l), den, l), cst(e, 1, l), l);
 }
+
+/* the last axis of x, which must be static */
+static int last_axis(Elab *e, int x, const AstExpr *at) {
+  int r = x < 0 ? 0 : rank_of(e, x);
+  if (x >= 0 && (r < 1 || node(e, x)->shape.dim[r - 1] == IR_BATCH)) {
+    diag_error(at->loc, "'%s' needs a tensor with a static last axis", at->str);
+    return -1;
+  }
+  return r - 1;
+}
+
+/* swaps the last two axes */
+int b_transpose(Elab *e, Args *a) {
+  int x = elab_expr(e, a->arg[0]);
+  if (x < 0) return -1;
+  int r = rank_of(e, x);
+  if (r < 2) return diag_error(a->call->loc, "'transpose' needs at least two axes"), -1;
+  int64_t perm = 0;
+  for (int i = 0; i < r; i++) perm |= (int64_t)(i == r - 1 ? r - 2 : i == r - 2 ? r - 1 : i) << (4 * i);
+  int64_t attr[IR_MAX_ATTR] = {perm};
+  return ir_emit(e->g, IR_OP_TRANSPOSE, 1, &x, attr, a->call->loc);
+}
+
+/* x[..., start:stop] */
+int b_slice(Elab *e, Args *a) {
+  int x = elab_expr(e, a->arg[0]), axis = last_axis(e, x, a->call);
+  int64_t start, stop;
+  if (axis < 0 || !int_arg(a->arg[1], 0, &start) || !int_arg(a->arg[2], 1, &stop)) return -1;
+  IrShape s = node(e, x)->shape;
+  if (stop <= start || stop > s.dim[axis])
+    return diag_error(a->call->loc, "'slice': [%lld, %lld) is not inside an axis of %lld", (long long)start, (long long)stop, (long long)s.dim[axis]), -1;
+  s.dim[axis] = stop - start;
+  int64_t attr[IR_MAX_ATTR] = {axis, start};
+  return ir_emit_typed(e->g, IR_OP_SLICE, 1, &x, attr, s, a->call->loc);
+}
+
+/* a and b joined along the last axis */
+int b_concat(Elab *e, Args *a) {
+  int x = elab_expr(e, a->arg[0]), y = elab_expr(e, a->arg[1]), axis = last_axis(e, x, a->call);
+  if (axis < 0 || y < 0) return -1;
+  int64_t attr[IR_MAX_ATTR] = {axis};
+  return ir_emit(e->g, IR_OP_CONCAT, 2, (int[]){x, y}, attr, a->call->loc);
+}
+
+/* rows of a trained [vocab, dim] table picked by integer ids (Keras Embedding) */
+int b_embedding(Elab *e, Args *a) {
+  IrLoc loc = a->call->loc;
+  int ids = elab_expr(e, a->arg[0]);
+  int64_t vocab, dim;
+  if (!int_arg(a->arg[1], 1, &vocab) | !int_arg(a->arg[2], 1, &dim) || ids < 0) return -1;
+  if (node(e, ids)->dtype != IR_I32) return diag_error(a->arg[0]->loc, "'embedding' takes integer ids (i32)"), -1;
+  char name[96];
+  const char *layer = a->arg[3] ? word_arg(a->arg[3]) : NULL;
+  e->nembedding++;
+  if (!layer) snprintf(name, sizeof name, "embedding_%d", e->nembedding), layer = name;
+  char pname[128];
+  snprintf(pname, sizeof pname, "%s.table", layer);
+  int table = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_GLOROT_UNIFORM, (IrShape){2, {vocab, dim}}, loc);
+  return ir_binary(e->g, IR_OP_GATHER, table, ids, loc);
+}
+
+/* a where cond is nonzero, else b */
+int b_where(Elab *e, Args *a) {
+  int c = elab_expr(e, a->arg[0]), x = elab_expr(e, a->arg[1]), y = elab_expr(e, a->arg[2]);
+  return ir_emit(e->g, IR_OP_SELECT, 3, (int[]){c, x, y}, NULL, a->call->loc);
+}
+
+/* sum, mean or max over the last axis, kept with size 1 (for normalisation) */
+static int reduce_last(Elab *e, Args *a, IrOp op, bool mean) {
+  int x = elab_expr(e, a->arg[0]), axis = last_axis(e, x, a->call);
+  if (axis < 0) return -1;
+  int64_t attr[IR_MAX_ATTR] = {1 << axis};
+  int r = ir_emit(e->g, op, 1, &x, attr, a->call->loc);
+  return mean ? ir_binary(e->g, IR_OP_DIV, r, cst(e, (double)node(e, x)->shape.dim[axis], a->call->loc), a->call->loc) : r;
+}
+
+int b_reduce_sum(Elab *e, Args *a) { return reduce_last(e, a, IR_OP_REDUCE_SUM, false); }
+int b_reduce_mean(Elab *e, Args *a) { return reduce_last(e, a, IR_OP_REDUCE_SUM, true); }
+int b_reduce_max(Elab *e, Args *a) { return reduce_last(e, a, IR_OP_REDUCE_MAX, false); }
+
+/* reshape(x, [d1, d2, ...]): the per-example shape (Keras Reshape) */
+int b_reshape(Elab *e, Args *a) {
+  int x = elab_expr(e, a->arg[0]);
+  const AstExpr *dims = a->arg[1];
+  if (x < 0) return -1;
+  if (dims->kind != AST_LIST || dims->nargs < 1 || dims->nargs >= IR_MAX_RANK)
+    return diag_error(dims->loc, "'reshape' takes the new per-example shape as a list, like [2, 3]"), -1;
+  IrShape s = {1, {IR_BATCH}};
+  for (int i = 0; i < dims->nargs; i++)
+    if (!int_arg(dims->args[i], 1, &s.dim[s.rank++])) return -1;
+  return ir_reshape(e->g, x, s, a->call->loc);
+}

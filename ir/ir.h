@@ -60,7 +60,7 @@ typedef enum {
 
 typedef enum { IR_INIT_ZEROS, IR_INIT_GLOROT_UNIFORM } IrInit;
 
-#define IR_MAX_IN 2
+#define IR_MAX_IN 3
 #define IR_MAX_ATTR 3
 
 typedef struct {

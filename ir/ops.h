@@ -4,7 +4,8 @@
  *   arity: number of operands.
  *   kind:  LEAF (no operands, no kernel), ELTWISE (one value per output element,
  *          numpy broadcasting of operands; fusable), or OTHER (own kernel).
- *   attrs: names of the integer attributes ints[0..], in order.
+ *   attrs: names of the integer attributes ints[0..], in order. A transpose's
+ *          perm packs the source axis of output axis i in bits 4i..4i+3.
  * Shape rules live in shape.c, backward rules in passes/autodiff.c, kernels in
  * codegen/kernels.c; each is a switch over this enum, so adding an op here makes
  * the compiler point at every place that must learn it. */
@@ -33,10 +34,18 @@
   X(GE,             "ge",             2, ELTWISE, "") \
   X(EQ,             "eq",             2, ELTWISE, "") \
   X(RANDOM_UNIFORM, "random_uniform", 1, ELTWISE, "stream") \
+  X(SELECT,         "select",         3, ELTWISE, "") \
   X(ASSIGN,         "assign",         2, ELTWISE, "") \
   X(BROADCAST,      "broadcast",      1, ELTWISE, "") \
   X(OUTPUT,         "output",         1, ELTWISE, "slot") \
   X(REDUCE_SUM,     "reduce_sum",     1, OTHER,   "axes") \
+  X(REDUCE_MAX,     "reduce_max",     1, OTHER,   "axes") \
+  X(TRANSPOSE,      "transpose",      1, OTHER,   "perm") \
+  X(SLICE,          "slice",          1, OTHER,   "axis,start") \
+  X(UNSLICE,        "unslice",        1, OTHER,   "axis,start") \
+  X(CONCAT,         "concat",         2, OTHER,   "axis") \
+  X(GATHER,         "gather",         2, OTHER,   "") \
+  X(SCATTER_ADD,    "scatter_add",    2, OTHER,   "rows") \
   X(MATMUL,         "matmul",         2, OTHER,   "transpose_a,transpose_b") \
   X(RESHAPE,        "reshape",        1, OTHER,   "") \
   X(LOG_SOFTMAX,    "log_softmax",    1, OTHER,   "") \

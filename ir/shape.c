@@ -28,21 +28,30 @@ static bool batch_only_leading(IrNode *n) {
   return true;
 }
 
-static bool broadcast(IrGraph *g, IrNode *n) {
-  IrNode *a = ir_node(g, n->in[0]), *b = ir_node(g, n->in[1]);
-  int r = a->shape.rank > b->shape.rank ? a->shape.rank : b->shape.rank;
-  n->shape.rank = r;
+/* numpy broadcasting of two shapes; false if they do not broadcast */
+static bool broadcast_shapes(const IrShape *a, const IrShape *b, IrShape *out) {
+  int r = a->rank > b->rank ? a->rank : b->rank;
+  out->rank = r;
   for (int i = 0; i < r; i++) {
-    int ia = a->shape.rank - r + i, ib = b->shape.rank - r + i;
-    int64_t da = ia >= 0 ? a->shape.dim[ia] : 1, db = ib >= 0 ? b->shape.dim[ib] : 1;
-    if (da != db && da != 1 && db != 1) {
-      char sa[64], sb[64];
-      diag_error(n->loc, "shape mismatch in '%s': cannot broadcast %s with %s", ir_op_name(n->op),
-                 tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
-      return false;
-    }
-    n->shape.dim[i] = da == 1 ? db : da;
+    int ia = a->rank - r + i, ib = b->rank - r + i;
+    int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
+    if (da != db && da != 1 && db != 1) return false;
+    out->dim[i] = da == 1 ? db : da;
   }
+  return true;
+}
+
+/* n's type: its operands k and l broadcast */
+static bool broadcast(IrGraph *g, IrNode *n, int k, int l) {
+  IrNode *a = ir_node(g, n->in[k]), *b = ir_node(g, n->in[l]);
+  IrShape s;
+  if (!broadcast_shapes(&a->shape, &b->shape, &s)) {
+    char sa[64], sb[64];
+    diag_error(n->loc, "shape mismatch in '%s': cannot broadcast %s with %s", ir_op_name(n->op),
+               tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
+    return false;
+  }
+  n->shape = s;
   return batch_only_leading(n);
 }
 
@@ -54,7 +63,7 @@ static bool rule_binary(IrGraph *g, IrNode *n) {
     return false;
   }
   n->dtype = IR_F32;
-  return broadcast(g, n);
+  return broadcast(g, n, 0, 1);
 }
 
 static bool rule_matmul(IrGraph *g, IrNode *n) {
@@ -162,6 +171,103 @@ static bool rule_broadcast_to(IrGraph *g, IrNode *n) {
   return ok && batch_only_leading(n);
 }
 
+static bool axis_ok(IrNode *n, const IrShape *s, int64_t axis) {
+  if (axis >= 0 && axis < s->rank && s->dim[axis] != IR_BATCH) return true;
+  diag_error(n->loc, "'%s': axis %lld is not a static axis of a rank-%d tensor", ir_op_name(n->op), (long long)axis, s->rank);
+  return false;
+}
+
+/* transpose: output axis i is input axis (perm >> 4i) & 15 */
+static bool rule_transpose(IrGraph *g, IrNode *n) {
+  IrNode *a = ir_node(g, n->in[0]);
+  int seen = 0;
+  n->dtype = a->dtype;
+  n->shape.rank = a->shape.rank;
+  for (int i = 0; i < a->shape.rank; i++) {
+    int from = (int)(n->attr[0] >> (4 * i) & 15);
+    if (from >= a->shape.rank || seen >> from & 1) {
+      diag_error(n->loc, "'transpose': perm is not a permutation of %d axes", a->shape.rank);
+      return false;
+    }
+    seen |= 1 << from;
+    n->shape.dim[i] = a->shape.dim[from];
+  }
+  return batch_only_leading(n);
+}
+
+/* slice: `len` (the result's size on axis, its declared type) from start;
+ * unslice: the adjoint, placing the operand at start in zeros of its type */
+static bool rule_slice(IrGraph *g, IrNode *n) {
+  IrNode *a = ir_node(g, n->in[0]);
+  const IrShape *big = n->op == IR_OP_SLICE ? &a->shape : &n->shape, *small = n->op == IR_OP_SLICE ? &n->shape : &a->shape;
+  int64_t axis = n->attr[0], start = n->attr[1];
+  n->dtype = a->dtype;
+  if (big->rank != small->rank || !axis_ok(n, big, axis)) return diag_error(n->loc, "'%s' keeps the rank", ir_op_name(n->op)), false;
+  for (int i = 0; i < big->rank; i++)
+    if (i != axis && big->dim[i] != small->dim[i]) return diag_error(n->loc, "'%s' changes only its axis", ir_op_name(n->op)), false;
+  if (start < 0 || small->dim[axis] < 1 || start + small->dim[axis] > big->dim[axis]) {
+    diag_error(n->loc, "'%s': [%lld, %lld) is outside an axis of %lld", ir_op_name(n->op), (long long)start,
+               (long long)(start + small->dim[axis]), (long long)big->dim[axis]);
+    return false;
+  }
+  return true;
+}
+
+static bool rule_concat(IrGraph *g, IrNode *n) {
+  IrNode *a = ir_node(g, n->in[0]), *b = ir_node(g, n->in[1]);
+  int64_t axis = n->attr[0];
+  bool ok = a->dtype == b->dtype && a->shape.rank == b->shape.rank && axis_ok(n, &a->shape, axis);
+  for (int i = 0; ok && i < a->shape.rank; i++) ok = i == axis || a->shape.dim[i] == b->shape.dim[i];
+  if (!ok) {
+    char sa[64], sb[64];
+    diag_error(n->loc, "'concat' joins tensors that differ only on its axis, not %s and %s", tstr(a, sa, sizeof sa),
+               tstr(b, sb, sizeof sb));
+    return false;
+  }
+  n->dtype = a->dtype;
+  n->shape = a->shape;
+  n->shape.dim[axis] += b->shape.dim[axis];
+  return true;
+}
+
+/* gather(table [V, D...], ids i32 [I...]) -> [I..., D...]; scatter_add(values
+ * [I..., D...], ids [I...]) {rows = V} -> [V, D...] sums the rows ids pick */
+static bool rule_gather(IrGraph *g, IrNode *n) {
+  bool gather = n->op == IR_OP_GATHER;
+  IrNode *t = ir_node(g, n->in[0]), *ids = ir_node(g, n->in[1]);
+  const IrShape *rows = &t->shape;
+  int tail = gather ? rows->rank - 1 : t->shape.rank - ids->shape.rank;
+  if (ids->dtype != IR_I32 || t->dtype != IR_F32 || tail < 0 || ids->shape.rank + tail > IR_MAX_RANK ||
+      (gather && (rows->rank < 1 || rows->dim[0] == IR_BATCH)) || (!gather && n->attr[0] < 1)) {
+    diag_error(n->loc, "'%s' takes an f32 table and i32 indices", ir_op_name(n->op));
+    return false;
+  }
+  n->dtype = IR_F32;
+  if (gather) {
+    n->shape = ids->shape;
+    for (int i = 0; i < tail; i++) n->shape.dim[n->shape.rank++] = rows->dim[1 + i];
+  } else {
+    for (int i = 0; i < ids->shape.rank; i++)
+      if (t->shape.dim[i] != ids->shape.dim[i]) return diag_error(n->loc, "'scatter_add': values and indices differ"), false;
+    n->shape.rank = 1 + tail;
+    n->shape.dim[0] = n->attr[0];
+    for (int i = 0; i < tail; i++) n->shape.dim[1 + i] = t->shape.dim[ids->shape.rank + i];
+  }
+  return batch_only_leading(n);
+}
+
+/* select(cond, a, b): a where cond is nonzero, else b; all three broadcast */
+static bool rule_select(IrGraph *g, IrNode *n) {
+  if (!want_f32(g, n, 0) || !want_f32(g, n, 1) || !want_f32(g, n, 2) || !broadcast(g, n, 1, 2)) return false;
+  IrShape values = n->shape;
+  if (!broadcast_shapes(&ir_node(g, n->in[0])->shape, &values, &n->shape)) {
+    diag_error(n->loc, "shape mismatch in 'select': the condition does not broadcast with the values");
+    return false;
+  }
+  n->dtype = IR_F32;
+  return batch_only_leading(n);
+}
+
 bool ir_infer_type(IrGraph *g, IrNode *n) {
   switch (n->op) {
   case IR_OP_INPUT:
@@ -187,7 +293,15 @@ bool ir_infer_type(IrGraph *g, IrNode *n) {
     n->dtype = ir_node(g, n->in[0])->dtype;
     n->shape = ir_node(g, n->in[0])->shape;
     return true;
-  case IR_OP_REDUCE_SUM: return rule_reduce(g, n);
+  case IR_OP_REDUCE_SUM:
+  case IR_OP_REDUCE_MAX: return rule_reduce(g, n);
+  case IR_OP_TRANSPOSE: return rule_transpose(g, n);
+  case IR_OP_SLICE:
+  case IR_OP_UNSLICE: return rule_slice(g, n);
+  case IR_OP_CONCAT: return rule_concat(g, n);
+  case IR_OP_GATHER:
+  case IR_OP_SCATTER_ADD: return rule_gather(g, n);
+  case IR_OP_SELECT: return rule_select(g, n);
   case IR_OP_MATMUL: return rule_matmul(g, n);
   case IR_OP_RESHAPE: return rule_reshape(g, n);
   case IR_OP_LOG_SOFTMAX:

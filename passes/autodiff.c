@@ -64,6 +64,50 @@ static int log_softmax_backward(Ad *ad, int y, int g, IrLoc loc) {
   return bin(ad, IR_OP_SUB, g, bin(ad, IR_OP_MUL, ir_unary(ad->g, IR_OP_EXP, y, loc), s, loc), loc);
 }
 
+/* ops whose result type is an argument: the gradient's shape is known */
+static int typed(Ad *ad, IrOp op, int x, int y, const int64_t *attr, IrShape shape, IrLoc l) {
+  int in[2] = {x, y};
+  return ir_emit_typed(ad->g, op, y >= 0 ? 2 : 1, in, attr, shape, l);
+}
+
+/* max: the gradient goes to the maxima, split evenly among ties (torch.amax) */
+static int reduce_max_backward(Ad *ad, const IrNode *n, int id, int g) {
+  int x = n->in[0];
+  IrLoc l = n->loc;
+  int mask = bin(ad, IR_OP_EQ, x, id, l);
+  int count = ir_emit(ad->g, IR_OP_REDUCE_SUM, 1, &mask, n->attr, l);
+  return bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, mask, g, l), count, l);
+}
+
+static int inverse_perm(int64_t perm, int rank) {
+  int64_t inv = 0;
+  for (int i = 0; i < rank; i++) inv |= (int64_t)i << (4 * (perm >> (4 * i) & 15));
+  return (int)inv;
+}
+
+/* the backward rules of the data-movement ops: each is another's adjoint */
+static void movement_backward(Ad *ad, const IrNode *n, int g) {
+  int a = n->in[0], b = n->in[1];
+  IrLoc l = n->loc;
+  IrShape sa = ir_node(ad->g, a)->shape;
+  int64_t attr[IR_MAX_ATTR] = {n->attr[0], n->attr[1], n->attr[2]};
+  switch (n->op) {
+  case IR_OP_TRANSPOSE: attr[0] = inverse_perm(n->attr[0], sa.rank); accumulate(ad, a, ir_emit(ad->g, IR_OP_TRANSPOSE, 1, &g, attr, l)); break;
+  case IR_OP_SLICE: accumulate(ad, a, typed(ad, IR_OP_UNSLICE, g, -1, attr, sa, l)); break;
+  case IR_OP_UNSLICE: accumulate(ad, a, typed(ad, IR_OP_SLICE, g, -1, attr, sa, l)); break;
+  case IR_OP_CONCAT: {
+    IrShape sb = ir_node(ad->g, b)->shape;
+    int64_t first[IR_MAX_ATTR] = {n->attr[0], 0}, second[IR_MAX_ATTR] = {n->attr[0], sa.dim[n->attr[0]]};
+    if (ad->needs[a]) accumulate(ad, a, typed(ad, IR_OP_SLICE, g, -1, first, sa, l));
+    if (ad->needs[b]) accumulate(ad, b, typed(ad, IR_OP_SLICE, g, -1, second, sb, l));
+    break;
+  }
+  case IR_OP_GATHER: attr[0] = sa.dim[0]; accumulate(ad, a, ir_emit(ad->g, IR_OP_SCATTER_ADD, 2, (int[]){g, b}, attr, l)); break;
+  case IR_OP_SCATTER_ADD: accumulate(ad, a, ir_binary(ad->g, IR_OP_GATHER, g, b, l)); break;
+  default: break;
+  }
+}
+
 /* the backward rule of each op: gradients of the operands of node `id` given g */
 static void backward(Ad *ad, int id, int g) {
   const IrNode n = *ir_node(ad->g, id); /* copy: emitting may move the node array */
@@ -109,6 +153,15 @@ static void backward(Ad *ad, int id, int g) {
   case IR_OP_SQRT: accumulate(ad, a, bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, g, cst(ad, 0.5, l), l), id, l)); break;
   case IR_OP_RELU: accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, id, cst(ad, 0, l), l), l)); break;
   case IR_OP_BROADCAST: accumulate(ad, a, g); break; /* accumulate sums it back down */
+  case IR_OP_SELECT: {
+    int c = n.in[0], zero = cst(ad, 0, l);
+    if (db) accumulate(ad, b, ir_emit(ad->g, IR_OP_SELECT, 3, (int[]){c, g, zero}, NULL, l));
+    if (n.nin > 2 && ad->needs[n.in[2]]) accumulate(ad, n.in[2], ir_emit(ad->g, IR_OP_SELECT, 3, (int[]){c, zero, g}, NULL, l));
+    break;
+  }
+  case IR_OP_REDUCE_MAX: accumulate(ad, a, reduce_max_backward(ad, &n, id, g)); break;
+  case IR_OP_TRANSPOSE: case IR_OP_SLICE: case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER:
+  case IR_OP_SCATTER_ADD: movement_backward(ad, &n, g); break;
   case IR_OP_REDUCE_SUM:
     accumulate(ad, a, ir_emit_typed(ad->g, IR_OP_BROADCAST, 1, &g, NULL, ir_node(ad->g, a)->shape, l));
     break;

@@ -27,12 +27,13 @@ static const IrNode *input_node(const IrGraph *g, const char *name) {
   return NULL;
 }
 
-/* the number of classes, if this input holds labels that feed a one_hot */
+/* the bound on the values of an integer input: the classes of a one_hot it
+ * feeds, or the rows of a table it indexes; 0 if it feeds neither */
 static int64_t label_classes(const IrGraph *g, const IrNode *input) {
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
-    if (n->op != IR_OP_ONE_HOT) continue;
-    if (&g->nodes[ir_alias_root(g, n->in[0])] == input) return n->attr[0];
+    if (n->op == IR_OP_ONE_HOT && &g->nodes[ir_alias_root(g, n->in[0])] == input) return n->attr[0];
+    if (n->op == IR_OP_GATHER && &g->nodes[ir_alias_root(g, n->in[1])] == input) return g->nodes[n->in[0]].shape.dim[0];
   }
   return 0;
 }
