@@ -202,24 +202,30 @@ static void emit_eltwise(Kernel *k, const int *members, int count) {
 
 /* ---- other kernels ---- */
 
-/* C[M,N] = op(A) op(B). Without transpose_b the inner loop runs along rows of
- * B and C (contiguous: vectorises); with it, along a row of A and B. */
+/* C[M,N] = op(A) op(B) over the 2-D views of A and B (leading axes flattened
+ * into rows, see rule_matmul). Without transpose_b the inner loop runs along
+ * rows of B and C (contiguous: vectorises); with it, along a row of A and B. */
+static LLVMValueRef row_count(Kernel *k, const IrShape *s, int drop_last);
+
 static void emit_matmul(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
   int a = n->in[0], b = n->in[1];
   bool ta = n->attr[0], tb = n->attr[1];
-  int64_t M = n->shape.dim[0], N = n->shape.dim[1], K = nd(k, a)->shape.dim[ta ? 0 : 1];
-  int64_t sa = nd(k, a)->shape.dim[1], sb = nd(k, b)->shape.dim[1]; /* row strides */
+  const IrShape *sa_shape = &nd(k, a)->shape;
+  int64_t sa = sa_shape->dim[sa_shape->rank - 1], sb = nd(k, b)->shape.dim[nd(k, b)->shape.rank - 1]; /* row strides */
+  int64_t N = n->shape.dim[n->shape.rank - 1];
+  LLVMValueRef rows_a = row_count(k, sa_shape, 1);
+  LLVMValueRef M = ta ? i64c(c, sa) : rows_a, K = ta ? rows_a : i64c(c, sa);
   LLVMValueRef C = cg_store_buffer(k, id), A = cg_buffer(k, a), B = cg_buffer(k, b);
   Loop li, lj, lk;
-  LLVMValueRef i = loop_begin(k, &li, dim_value(k, M)), j, kk;
+  LLVMValueRef i = loop_begin(k, &li, M), j, kk;
   LLVMValueRef crow = LLVMBuildNSWMul(c->b, i, i64c(c, N), "");
   j = loop_begin(k, &lj, i64c(c, N));
   LLVMBuildStore(c->b, f32c(c, 0), elem_ptr(k, C, c->f32, LLVMBuildNSWAdd(c->b, crow, j, "")));
   loop_end(k, &lj);
   if (tb) j = loop_begin(k, &lj, i64c(c, N));
-  kk = loop_begin(k, &lk, dim_value(k, K));
+  kk = loop_begin(k, &lk, K);
   LLVMValueRef ia = ta ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sa), ""), i, "")
                        : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, i64c(c, sa), ""), kk, "");
   LLVMValueRef av = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, A, c->f32, ia), "");
@@ -430,6 +436,46 @@ static void emit_gather(Kernel *k, int id) {
   loop_end(k, &lr);
 }
 
+/* One loop nest over (b, oh, ow, ki, kj, c) for both directions: the image
+ * position is (oh*stride + ki - pad, ow*stride + kj - pad); outside the image
+ * the patch value is 0 (im2col) or dropped (col2im). Out-of-range positions
+ * are clamped and masked, not branched on, so the loops stay simple. */
+static void emit_im2col(Kernel *k, int id) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  bool forward = n->op == IR_OP_IM2COL;
+  const IrShape *img = forward ? &nd(k, n->in[0])->shape : &n->shape;
+  const IrShape *cols = forward ? &n->shape : &nd(k, n->in[0])->shape;
+  int64_t size = n->attr[0], stride = n->attr[1], pad = n->attr[2], C = img->dim[3];
+  LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id);
+  if (!forward) zero_fill(k, id);
+  IrShape walk = {6, {IR_BATCH, cols->dim[1], cols->dim[2], size, size, C}};
+  Loop loops[6];
+  LLVMValueRef x[6];
+  nest_begin(k, &walk, loops, x);
+  LLVMValueRef pos[2], inside = LLVMConstInt(c->i1, 1, 0);
+  for (int d = 0; d < 2; d++) {
+    LLVMValueRef p = LLVMBuildSub(c->b, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, x[1 + d], i64c(c, stride), ""), x[3 + d], ""), i64c(c, pad), "");
+    LLVMValueRef lo = LLVMBuildICmp(c->b, LLVMIntSGE, p, i64c(c, 0), ""), hi = LLVMBuildICmp(c->b, LLVMIntSLT, p, i64c(c, img->dim[1 + d]), "");
+    inside = LLVMBuildAnd(c->b, inside, LLVMBuildAnd(c->b, lo, hi, ""), "");
+    pos[d] = LLVMBuildSelect(c->b, LLVMBuildAnd(c->b, lo, hi, ""), p, i64c(c, 0), "");
+  }
+  LLVMValueRef icoords[4] = {x[0], pos[0], pos[1], x[5]};
+  LLVMValueRef col = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, x[3], i64c(c, size), ""), x[4], ""), i64c(c, C), ""), x[5], "");
+  LLVMValueRef ccoords[4] = {x[0], x[1], x[2], col};
+  LLVMValueRef at_img = index_in(k, img, img, icoords), at_col = index_in(k, cols, cols, ccoords);
+  if (forward) {
+    LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_img), "");
+    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, inside, v, f32c(c, 0), ""), elem_ptr(k, dst, c->f32, at_col));
+  } else {
+    LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_col), "");
+    LLVMValueRef p = elem_ptr(k, dst, c->f32, at_img);
+    LLVMValueRef sum = LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, p, ""), v, "");
+    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, inside, sum, LLVMBuildLoad2(c->b, c->f32, p, ""), ""), p);
+  }
+  nest_end(k, &walk, loops);
+}
+
 void cg_emit_kernel_body(Kernel *k) {
   const IrGraph *g = k->cg->g;
   int *members = malloc(g->count * sizeof *members), count = 0;
@@ -444,6 +490,7 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_SLICE: case IR_OP_UNSLICE: emit_slice(k, members[0]); break;
   case IR_OP_CONCAT: emit_concat(k, members[0]); break;
   case IR_OP_GATHER: case IR_OP_SCATTER_ADD: emit_gather(k, members[0]); break;
+  case IR_OP_IM2COL: case IR_OP_COL2IM: emit_im2col(k, members[0]); break;
   case IR_OP_LOG_SOFTMAX: emit_log_softmax(k, members[0]); break;
   case IR_OP_ARGMAX: emit_argmax(k, members[0]); break;
   case IR_OP_ONE_HOT: emit_one_hot(k, members[0]); break;

@@ -20,7 +20,7 @@ typedef struct {
   int nnames;
   int seed;      /* the per-step random seed input, created on first use */
   int batch;     /* the batch_size node, created on first use */
-  int ndense, ndropout, nembedding;
+  int ndense, ndropout, nembedding, nconv;
   bool has_loss;
   bool reported; /* the evaluation graph outputs what `nnd eval` reports (one metric's) */
 } Elab;
@@ -80,6 +80,9 @@ int b_squared_error(Elab *e, Args *a);
 int b_absolute_error(Elab *e, Args *a);
 int b_sigmoid(Elab *e, Args *a);
 int b_transpose(Elab *e, Args *a);
+int b_conv2d(Elab *e, Args *a);
+int b_max_pool2d(Elab *e, Args *a);
+int b_avg_pool2d(Elab *e, Args *a);
 int b_reshape(Elab *e, Args *a);
 int b_slice(Elab *e, Args *a);
 int b_concat(Elab *e, Args *a);

@@ -189,3 +189,75 @@ int b_reshape(Elab *e, Args *a) {
     if (!int_arg(dims->args[i], 1, &s.dim[s.rank++])) return -1;
   return ir_reshape(e->g, x, s, a->call->loc);
 }
+
+static bool window_args(Elab *e, Args *a, int first, int64_t *size, int64_t *stride) {
+  (void)e;
+  if (!int_arg(a->arg[first], 1, size)) return false;
+  *stride = a->call->str[0] == 'c' ? 1 : *size; /* conv steps by 1, pooling by its window */
+  return !a->arg[first + 1] || int_arg(a->arg[first + 1], 1, stride);
+}
+
+static bool image_arg(Elab *e, int x, const AstExpr *at) {
+  if (x < 0) return false;
+  if (rank_of(e, x) == 4 && node(e, x)->shape.dim[0] == IR_BATCH) return true;
+  diag_error(at->loc, "'%s' takes images [batch, height, width, channels] (reshape(x, [h, w, 1]) adds a channel axis)", at->str);
+  return false;
+}
+
+/* conv2d(x, filters, kernel, stride=1, padding=valid|same): the patches of x
+ * (im2col) times a [kernel*kernel*channels, filters] kernel, plus a bias */
+int b_conv2d(Elab *e, Args *a) {
+  IrLoc loc = a->call->loc;
+  int x = elab_expr(e, a->arg[0]);
+  int64_t filters, size, stride, pad = 0;
+  if (!image_arg(e, x, a->call) | !int_arg(a->arg[1], 1, &filters) || !window_args(e, a, 2, &size, &stride)) return -1;
+  const char *padding = a->arg[4] ? word_arg(a->arg[4]) : "valid", *act = a->arg[5] ? word_arg(a->arg[5]) : "linear";
+  int use_bias = bool_arg(a->arg[6], 1);
+  if (!padding || !act || use_bias < 0) return -1;
+  if (strcmp(padding, "same") == 0) {
+    if (stride != 1 || size % 2 == 0) return diag_error(a->arg[4]->loc, "padding=same needs stride 1 and an odd kernel"), -1;
+    pad = (size - 1) / 2;
+  } else if (strcmp(padding, "valid") != 0) {
+    return diag_error(a->arg[4]->loc, "padding is valid or same, not '%s'", padding), -1;
+  }
+  if (strcmp(act, "relu") != 0 && strcmp(act, "linear") != 0)
+    return diag_error(a->arg[5]->loc, "unknown activation '%s' (expected relu or linear)", act), -1;
+  char name[64], pname[96];
+  const char *layer = a->arg[7] ? word_arg(a->arg[7]) : NULL;
+  e->nconv++;
+  if (!layer) snprintf(name, sizeof name, "conv2d_%d", e->nconv), layer = name;
+  int64_t attr[IR_MAX_ATTR] = {size, stride, pad};
+  int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
+  if (cols < 0) return -1;
+  snprintf(pname, sizeof pname, "%s.kernel", layer);
+  int64_t k = node(e, cols)->shape.dim[3];
+  int w = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_GLOROT_UNIFORM, (IrShape){2, {k, filters}}, loc);
+  int y = ir_binary(e->g, IR_OP_MATMUL, cols, w, loc);
+  if (use_bias) {
+    snprintf(pname, sizeof pname, "%s.bias", layer);
+    y = ir_binary(e->g, IR_OP_ADD, y, ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_ZEROS, (IrShape){1, {filters}}, loc), loc);
+  }
+  return strcmp(act, "relu") == 0 ? ir_unary(e->g, IR_OP_RELU, y, loc) : y;
+}
+
+/* max or average over size x size windows, each channel apart: the patches
+ * (im2col) regrouped as [..., window, channel] and reduced over the window */
+static int pool(Elab *e, Args *a, bool max) {
+  IrLoc loc = a->call->loc;
+  int x = elab_expr(e, a->arg[0]);
+  int64_t size, stride;
+  if (!image_arg(e, x, a->call) || !window_args(e, a, 1, &size, &stride)) return -1;
+  int64_t attr[IR_MAX_ATTR] = {size, stride, 0}, channels = node(e, x)->shape.dim[3];
+  int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
+  if (cols < 0) return -1;
+  IrShape c = node(e, cols)->shape;
+  IrShape windows = {5, {IR_BATCH, c.dim[1], c.dim[2], size * size, channels}};
+  int64_t axis[IR_MAX_ATTR] = {1 << 3};
+  int w = ir_reshape(e->g, cols, windows, loc);
+  int r = ir_emit(e->g, max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_SUM, 1, &w, axis, loc);
+  if (!max) r = ir_binary(e->g, IR_OP_DIV, r, cst(e, (double)(size * size), loc), loc);
+  return ir_reshape(e->g, r, (IrShape){4, {IR_BATCH, c.dim[1], c.dim[2], channels}}, loc);
+}
+
+int b_max_pool2d(Elab *e, Args *a) { return pool(e, a, true); }
+int b_avg_pool2d(Elab *e, Args *a) { return pool(e, a, false); }

@@ -32,7 +32,7 @@ void diag_reset(void);
 
 /* ---- types ---- */
 
-#define IR_MAX_RANK 4
+#define IR_MAX_RANK 6
 #define IR_BATCH (-1) /* dim[0] only: the runtime batch size */
 
 typedef enum { IR_F32, IR_I32 } IrDType;

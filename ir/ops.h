@@ -45,6 +45,8 @@
   X(UNSLICE,        "unslice",        1, OTHER,   "axis,start") \
   X(CONCAT,         "concat",         2, OTHER,   "axis") \
   X(GATHER,         "gather",         2, OTHER,   "") \
+  X(IM2COL,         "im2col",         1, OTHER,   "size,stride,pad") \
+  X(COL2IM,         "col2im",         1, OTHER,   "size,stride,pad") \
   X(SCATTER_ADD,    "scatter_add",    2, OTHER,   "rows") \
   X(MATMUL,         "matmul",         2, OTHER,   "transpose_a,transpose_b") \
   X(RESHAPE,        "reshape",        1, OTHER,   "") \

@@ -136,7 +136,7 @@ static bool type(Parser *ps, IrNode *n) {
   if (!expect(ps, '[')) return false;
   while (!accept(ps, ']')) {
     if (n->shape.rank && !expect(ps, ',')) return false;
-    if (n->shape.rank == IR_MAX_RANK) return fail(ps, "']' (at most 4 dimensions)");
+    if (n->shape.rank == IR_MAX_RANK) return fail(ps, "']' (at most 6 dimensions)");
     int64_t d;
     skip_space(ps);
     IrLoc at = here(ps);

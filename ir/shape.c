@@ -66,25 +66,28 @@ static bool rule_binary(IrGraph *g, IrNode *n) {
   return broadcast(g, n, 0, 1);
 }
 
+/* matmul contracts the last axis of a (its leading axes, the batch among
+ * them, are rows) with b [K, N] (or [N, K] when transpose_b):
+ *   a [L..., K] x b -> [L..., N]
+ * with transpose_a it contracts over all leading axes instead, which is what
+ * the weight gradient needs: a [L..., M], b [L..., N] -> [M, N]. For rank 2
+ * both are the usual A B, A^T B and A B^T. */
 static bool rule_matmul(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]), *b = ir_node(g, n->in[1]);
   if (!want_f32(g, n, 0) || !want_f32(g, n, 1)) return false;
-  if (a->shape.rank != 2 || b->shape.rank != 2) {
-    diag_error(n->loc, "'matmul' expects rank-2 operands, got rank %d and %d", a->shape.rank,
-               b->shape.rank);
-    return false;
-  }
-  int ta = n->attr[0] != 0, tb = n->attr[1] != 0;
-  int64_t m = a->shape.dim[ta], ka = a->shape.dim[!ta];
-  int64_t kb = b->shape.dim[tb], nn = b->shape.dim[!tb];
-  if (ka != kb) {
-    char sa[64], sb[64];
-    diag_error(n->loc, "shape mismatch in 'matmul': %s times %s (inner dimensions differ)",
-               tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
+  int ta = n->attr[0] != 0, tb = n->attr[1] != 0, ra = a->shape.rank, rb = b->shape.rank;
+  char sa[64], sb[64];
+  bool ok = ra >= 2 && (ta ? rb == ra && !tb : rb == 2);
+  for (int i = 0; ok && ta && i < ra - 1; i++) ok = a->shape.dim[i] == b->shape.dim[i];
+  int64_t k = ta ? 0 : a->shape.dim[ra - 1], kb = ta ? 0 : b->shape.dim[tb];
+  if (!ok || k != kb) {
+    diag_error(n->loc, "shape mismatch in 'matmul': %s times %s (inner dimensions differ)", tstr(a, sa, sizeof sa),
+               tstr(b, sb, sizeof sb));
     return false;
   }
   n->dtype = IR_F32;
-  n->shape = (IrShape){2, {m, nn}};
+  if (ta) n->shape = (IrShape){2, {a->shape.dim[ra - 1], b->shape.dim[rb - 1]}};
+  else n->shape = a->shape, n->shape.dim[ra - 1] = b->shape.dim[!tb];
   return batch_only_leading(n);
 }
 
@@ -256,6 +259,27 @@ static bool rule_gather(IrGraph *g, IrNode *n) {
   return batch_only_leading(n);
 }
 
+/* im2col: the size x size patches of an image [B, H, W, C] (zero padding
+ * `pad`, step `stride`) as rows: [B, OH, OW, size*size*C], a patch's values in
+ * (row, column, channel) order. col2im: its adjoint, summing each patch value
+ * back into the image position it came from (its result type is declared). */
+static bool rule_im2col(IrGraph *g, IrNode *n) {
+  IrNode *a = ir_node(g, n->in[0]);
+  const IrShape *img = n->op == IR_OP_IM2COL ? &a->shape : &n->shape;
+  int64_t k = n->attr[0], s = n->attr[1], p = n->attr[2];
+  bool ok = a->dtype == IR_F32 && img->rank == 4 && img->dim[0] == IR_BATCH && k >= 1 && s >= 1 && p >= 0 &&
+            img->dim[1] + 2 * p >= k && img->dim[2] + 2 * p >= k;
+  if (!ok) {
+    diag_error(n->loc, "'%s' needs an f32 image [B, height, width, channels] at least as large as its window", ir_op_name(n->op));
+    return false;
+  }
+  IrShape cols = {4, {IR_BATCH, (img->dim[1] + 2 * p - k) / s + 1, (img->dim[2] + 2 * p - k) / s + 1, k * k * img->dim[3]}};
+  n->dtype = IR_F32;
+  if (n->op == IR_OP_IM2COL) return n->shape = cols, true;
+  if (!ir_shape_eq(&cols, &a->shape)) return diag_error(n->loc, "'col2im': its operand is not the patches of its result"), false;
+  return true;
+}
+
 /* select(cond, a, b): a where cond is nonzero, else b; all three broadcast */
 static bool rule_select(IrGraph *g, IrNode *n) {
   if (!want_f32(g, n, 0) || !want_f32(g, n, 1) || !want_f32(g, n, 2) || !broadcast(g, n, 1, 2)) return false;
@@ -302,6 +326,8 @@ bool ir_infer_type(IrGraph *g, IrNode *n) {
   case IR_OP_GATHER:
   case IR_OP_SCATTER_ADD: return rule_gather(g, n);
   case IR_OP_SELECT: return rule_select(g, n);
+  case IR_OP_IM2COL:
+  case IR_OP_COL2IM: return rule_im2col(g, n);
   case IR_OP_MATMUL: return rule_matmul(g, n);
   case IR_OP_RESHAPE: return rule_reshape(g, n);
   case IR_OP_LOG_SOFTMAX:

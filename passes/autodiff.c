@@ -104,6 +104,8 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   }
   case IR_OP_GATHER: attr[0] = sa.dim[0]; accumulate(ad, a, ir_emit(ad->g, IR_OP_SCATTER_ADD, 2, (int[]){g, b}, attr, l)); break;
   case IR_OP_SCATTER_ADD: accumulate(ad, a, ir_binary(ad->g, IR_OP_GATHER, g, b, l)); break;
+  case IR_OP_IM2COL: accumulate(ad, a, typed(ad, IR_OP_COL2IM, g, -1, attr, sa, l)); break;
+  case IR_OP_COL2IM: accumulate(ad, a, ir_emit(ad->g, IR_OP_IM2COL, 1, &g, attr, l)); break;
   default: break;
   }
 }
@@ -161,7 +163,7 @@ static void backward(Ad *ad, int id, int g) {
   }
   case IR_OP_REDUCE_MAX: accumulate(ad, a, reduce_max_backward(ad, &n, id, g)); break;
   case IR_OP_TRANSPOSE: case IR_OP_SLICE: case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER:
-  case IR_OP_SCATTER_ADD: movement_backward(ad, &n, g); break;
+  case IR_OP_SCATTER_ADD: case IR_OP_IM2COL: case IR_OP_COL2IM: movement_backward(ad, &n, g); break;
   case IR_OP_REDUCE_SUM:
     accumulate(ad, a, ir_emit_typed(ad->g, IR_OP_BROADCAST, 1, &g, NULL, ir_node(ad->g, a)->shape, l));
     break;

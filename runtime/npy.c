@@ -52,7 +52,7 @@ static bool parse_header(const char *h, const char *path, IrLoc at, const NpyTyp
     char *end;
     long long v = strtoll(p, &end, 10);
     if (end == p) { p = end; continue; }
-    if (v < 0 || t->rank == IR_MAX_RANK) return bad(path, at, "its shape has a negative size or more than 4 dimensions");
+    if (v < 0 || t->rank == IR_MAX_RANK) return bad(path, at, "its shape has a negative size or too many dimensions");
     t->dim[t->rank] = v;
     if (t->rank++) t->per_item *= v;
     p = end - 1;

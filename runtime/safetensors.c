@@ -200,7 +200,7 @@ static bool dtype_field(Json *j, RtNamed *t) {
 static bool shape_field(Json *j, RtNamed *t) {
   if (!lit(j, '[')) return false;
   for (t->shape.rank = 0; !peek_char(j, ']');) {
-    if (t->shape.rank == IR_MAX_RANK) return bad(j, "more than 4 dimensions");
+    if (t->shape.rank == IR_MAX_RANK) return bad(j, "too many dimensions");
     if ((t->shape.rank && !lit(j, ',')) || !num(j, &t->shape.dim[t->shape.rank++])) return false;
   }
   return lit(j, ']');

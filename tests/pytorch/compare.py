@@ -67,10 +67,22 @@ def read_safetensors(path):
 
 # ---- models: the PyTorch twin of each example, and how nnd names its weights ----
 
+def same(a):
+    return a
+
+
 def dense(name, fan_in, units):
     """nnd's dense kernel is [in, out] (Keras); torch.nn.Linear's weight is [out, in]."""
     layer = torch.nn.Linear(fan_in, units)
-    return layer, {f"{name}.kernel": (layer.weight, True), f"{name}.bias": (layer.bias, False)}
+    return layer, {f"{name}.kernel": (layer.weight, np.transpose), f"{name}.bias": (layer.bias, same)}
+
+
+def conv2d(name, channels, filters, size):
+    """nnd's conv kernel is [size*size*channels, filters], rows in (row, column,
+    channel) order (im2col's); torch's Conv2d weight is [filters, channels, size, size]"""
+    layer = torch.nn.Conv2d(channels, filters, size)
+    to_nnd = lambda w: w.transpose(2, 3, 1, 0).reshape(size * size * channels, filters)
+    return layer, {f"{name}.kernel": (layer.weight, to_nnd), f"{name}.bias": (layer.bias, same)}
 
 
 # Each builder returns the PyTorch model, nnd's name for each of its weights,
@@ -107,7 +119,26 @@ def binary_classifier():
     return model, {**n1, **n2}, batch, loss, "examples/binary_classifier.nnd"
 
 
-MODELS = {"mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier}
+def cnn():
+    c1, n1 = conv2d("conv2d_1", 1, 16, 3)
+    c2, n2 = conv2d("conv2d_2", 16, 32, 3)
+    d, n3 = dense("dense_1", 5 * 5 * 32, 10)
+    pool, relu = torch.nn.MaxPool2d(2), torch.nn.ReLU()
+
+    def forward(image):  # NCHW inside; flattened in NHWC order as nnd does
+        x = pool(relu(c1(image.unsqueeze(1))))
+        x = pool(relu(c2(x)))
+        return d(x.permute(0, 2, 3, 1).flatten(1))
+
+    model = torch.nn.ModuleList([c1, c2, d])
+    rng = np.random.default_rng(3)
+    batch = {"image": rng.random((8, 28, 28), dtype=np.float32), "label": rng.integers(0, 10, 8).astype(np.int32)}
+    loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
+    return model, {**n1, **n2, **n3}, batch, loss, "examples/cnn.nnd"
+
+
+MODELS = {"mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
+          "cnn": cnn}
 
 
 def parse_call(spec):
@@ -214,7 +245,7 @@ def main():
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape) * 0.1)
-    weights = {n: (p.detach().numpy().T if t else p.detach().numpy()).copy() for n, (p, t) in names.items()}
+    weights = {n: np.array(to_nnd(p.detach().numpy()), copy=True) for n, (p, to_nnd) in names.items()}
     model_file = os.path.join(args.work, "model.nnd")
     open(model_file, "w").write(with_settings(open(source).read(), args.set))
     settings = train_settings(model_file)
@@ -248,8 +279,8 @@ def main():
         loss.backward()
         if step == 0:
             check("loss", got["loss"], loss.detach().numpy())
-            for n, (p, t) in names.items():
-                g = p.grad.numpy().T if t else p.grad.numpy()
+            for n, (p, to_nnd) in names.items():
+                g = to_nnd(p.grad.numpy())
                 check(f"grad:{n}", got[f"grad:{n}"], g)
                 resolved[n] = (np.abs(g) >= RESOLVED * np.max(np.abs(g))) | (g == 0)
         if "clip_norm" in settings:
@@ -257,8 +288,8 @@ def main():
         optimizer.step()
         if scheduler:
             scheduler.step()
-    for n, (p, t) in names.items():
-        after = p.detach().numpy().T if t else p.detach().numpy()
+    for n, (p, to_nnd) in names.items():
+        after = to_nnd(p.detach().numpy())
         r = resolved[n]
         check(f"{n} after {args.steps} steps", got[n][r], after[r])
         check(f"{n} change in {args.steps} steps", got[n] - weights[n], after - weights[n], CHANGE_TOLERANCE)
