@@ -12,7 +12,9 @@
  *   n:      rows in this batch, 1 <= n <= g->max_batch
  * With numerics checks, io[ninputs + noutputs] points to an int32 that must
  * be -1 before the call; the step sets it to the id of the first node whose
- * stored result holds a NaN or an infinity, and stops there. */
+ * stored result holds a NaN or an infinity, and stops there.
+ * With profiling, io[ninputs + noutputs + 1] points to nkernels int64s to
+ * which the step adds the cycles (CPU timestamp counter) each kernel took. */
 #ifndef NND_CODEGEN_H
 #define NND_CODEGEN_H
 
@@ -26,6 +28,8 @@ typedef struct CgJit CgJit;
 CgJit *cg_jit_new(void);
 /* From now on, compile finiteness checks after every kernel (see above). */
 void cg_jit_check_numerics(CgJit *jit, bool on);
+/* From now on, count the cycles of each kernel (see above). */
+void cg_jit_profile(CgJit *jit, bool on);
 void cg_jit_free(CgJit *jit);
 /* Compiles a fused and planned graph; NULL after a diagnostic. */
 CgStepFn cg_jit_compile(CgJit *jit, const IrGraph *g, const char *symbol);

@@ -39,7 +39,11 @@ typedef struct {
 LLVMValueRef cg_buffer(Kernel *k, int node);        /* where node's value lives */
 LLVMValueRef cg_store_buffer(Kernel *k, int node);  /* where node writes, NULL if nowhere */
 
-LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, bool check_numerics);
+typedef struct {
+  bool check_numerics, profile;
+} CgOptions;
+
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, const CgOptions *opt);
 
 /* kernels.c */
 void cg_emit_kernel_body(Kernel *k);

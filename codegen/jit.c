@@ -20,10 +20,11 @@ struct CgJit {
   LLVMOrcLLJITRef jit;
   LLVMOrcThreadSafeContextRef tsc;
   double opt_s, jit_s;
-  bool check_numerics;
+  CgOptions opt;
 };
 
-void cg_jit_check_numerics(CgJit *j, bool on) { j->check_numerics = on; }
+void cg_jit_check_numerics(CgJit *j, bool on) { j->opt.check_numerics = on; }
+void cg_jit_profile(CgJit *j, bool on) { j->opt.profile = on; }
 
 static double now(void) {
   struct timespec t;
@@ -142,7 +143,7 @@ static bool ready(const IrGraph *g) {
 CgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
   if (!ready(g)) return NULL;
   double t0 = now();
-  LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(j->tsc), g, symbol, j->check_numerics);
+  LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(j->tsc), g, symbol, &j->opt);
   if (!optimise(mod)) {
     LLVMDisposeModule(mod);
     return NULL;
@@ -164,7 +165,8 @@ bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_n
   if (!ready(g)) return false;
   init_llvm();
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = cg_build_module(ctx, g, symbol, check_numerics);
+  CgOptions opt = {check_numerics, false};
+  LLVMModuleRef mod = cg_build_module(ctx, g, symbol, &opt);
   bool ok = optimise(mod);
   if (ok) {
     char *text = LLVMPrintModuleToString(mod);

@@ -164,8 +164,24 @@ static void emit_checks(Cg *c, LLVMValueRef step, LLVMValueRef checker, int k) {
   LLVMPositionBuilderAtEnd(c->b, go);
 }
 
-static void emit_step(Cg *c, const char *symbol, Kernel *kernels, bool check_numerics) {
-  LLVMValueRef checker = check_numerics ? emit_checker(c) : NULL;
+static LLVMValueRef cycles(Cg *c) {
+  unsigned id = LLVMLookupIntrinsicID("llvm.readcyclecounter", 21);
+  return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, NULL, 0), LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0),
+                        NULL, 0, "");
+}
+
+/* --profile: counts[k] += the cycles kernel k took (from its start time t0) */
+static void emit_count(Cg *c, LLVMValueRef step, LLVMValueRef t0, int k) {
+  LLVMValueRef slot = LLVMConstInt(c->i64, (unsigned long long)(c->g->ninputs + c->g->noutputs + 1), 0);
+  LLVMValueRef counts = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, LLVMGetParam(step, 2), &slot, 1, ""), "");
+  LLVMValueRef idx = LLVMConstInt(c->i64, (unsigned long long)k, 0);
+  LLVMValueRef p = LLVMBuildInBoundsGEP2(c->b, c->i64, counts, &idx, 1, "");
+  LLVMValueRef spent = LLVMBuildSub(c->b, cycles(c), t0, "");
+  LLVMBuildStore(c->b, LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i64, p, ""), spent, ""), p);
+}
+
+static void emit_step(Cg *c, const char *symbol, Kernel *kernels, const CgOptions *opt) {
+  LLVMValueRef checker = opt->check_numerics ? emit_checker(c) : NULL;
   LLVMTypeRef params[4] = {c->ptr, c->ptr, c->ptr, c->i64};
   LLVMValueRef step = new_function(c, symbol, params, 4);
   const char *names[4] = {"arena", "params", "io", "n"};
@@ -174,13 +190,15 @@ static void emit_step(Cg *c, const char *symbol, Kernel *kernels, bool check_num
     Kernel *k = &kernels[g];
     LLVMValueRef args[CG_MAX_BUFS + 1] = {LLVMGetParam(step, 3)};
     for (int i = 0; i < k->nbufs; i++) args[i + 1] = address(c, step, k->keys[i]);
+    LLVMValueRef t0 = opt->profile ? cycles(c) : NULL;
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(k->fn), k->fn, args, k->nbufs + 1, "");
+    if (t0) emit_count(c, step, t0, g);
     if (checker) emit_checks(c, step, checker, g);
   }
   LLVMBuildRetVoid(c->b);
 }
 
-LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, bool check_numerics) {
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, const CgOptions *opt) {
   Cg c = {.ctx = ctx, .g = g};
   c.mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
   c.b = LLVMCreateBuilderInContext(ctx);
@@ -196,7 +214,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *
     kernels[i] = (Kernel){.cg = &c, .group = i};
     emit_kernel(&c, &kernels[i], val);
   }
-  emit_step(&c, symbol, kernels, check_numerics);
+  emit_step(&c, symbol, kernels, opt);
   free(kernels);
   free(val);
   LLVMDisposeBuilder(c.b);

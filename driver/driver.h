@@ -12,7 +12,7 @@ typedef struct {
   int epochs, batch, save_every, steps;
   double lr;
   long long seed;
-  bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics;
+  bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;
 } Cli;
 
 /* What to show while passes run (dump and opt). */

@@ -36,6 +36,7 @@ static int usage(FILE *out) {
         "  --init-from CKPT   start from the weights of a checkpoint, by name (transfer learning)\n"
         "  --freeze a,b       train with these layers' weights fixed (fine-tuning)\n"
         "  --no-fuse          one kernel per op (to compare with the fused program)\n"
+        "  --profile          time every kernel (CPU cycles); print where the step's time goes\n"
         "  --check-numerics   stop at the first NaN or infinity and name the op that made it\n"
         "                     (implies --no-fuse, so that every op's result is checked)\n"
         "  --quiet            no live progress bar\n"
@@ -82,7 +83,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--no-fuse", offsetof(Cli, no_fuse)},         {"--quiet", offsetof(Cli, quiet)},
       {"--print-after-all", offsetof(Cli, print_after_all)}, {"--print-changed", offsetof(Cli, print_changed)},
       {"--time-passes", offsetof(Cli, time_passes)}, {"--no-dropout", offsetof(Cli, no_dropout)},
-      {"--check-numerics", offsetof(Cli, check_numerics)},
+      {"--check-numerics", offsetof(Cli, check_numerics)}, {"--profile", offsetof(Cli, profile)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;
@@ -261,9 +262,11 @@ static bool compile(CgJit *jit, const AstFile *ast, const FeConfig *cfg, const C
   out->g = build_graph(ast, cfg, c, graph, w);
   if (!out->g) return false;
   cg_jit_check_numerics(jit, c->check_numerics);
+  cg_jit_profile(jit, c->profile);
   CgStepFn fn = cg_jit_compile(jit, out->g, out->g->name);
   if (!fn || !rt_program_init(&out->prog, out->g, fn, store, rng)) return false;
   out->prog.check_numerics = c->check_numerics;
+  if (c->profile) rt_program_profile(&out->prog);
   return true;
 }
 
@@ -343,6 +346,7 @@ static int cmd_train(const Cli *c) {
     RtFitOptions fo = {cfg.epochs, cfg.batch, c->log, c->save, c->save_every, c->quiet};
     ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &store, &st, &s);
   }
+  if (ok && c->profile) rt_profile_print(stdout, &tr.prog);
   if (ok && sets.test) {
     int acc = rt_program_output(&ev.prog, "accuracy");
     printf("test loss: %.4f\n", s.loss);

@@ -68,7 +68,7 @@ bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *st
   p->step = step;
   p->arena = alloc64(g->arena_bytes);
   p->params = calloc(g->nparams + 1, sizeof *p->params);
-  p->io = calloc(g->ninputs + g->noutputs + 1, sizeof *p->io);
+  p->io = calloc(g->ninputs + g->noutputs + 2, sizeof *p->io);
   p->io[g->ninputs + g->noutputs] = &p->status;
   p->outputs = calloc(g->noutputs + 1, sizeof *p->outputs);
   for (int i = 0; i < g->count; i++) {
@@ -99,6 +99,7 @@ void rt_program_free(RtProgram *p) {
     if (n->op == IR_OP_INPUT) free(p->io[n->attr[0]]);
     if (n->op == IR_OP_OUTPUT && n->shape.rank) free(p->io[p->g->ninputs + n->attr[0]]);
   }
+  free(p->cycles);
   free(p->arena);
   free(p->params);
   free(p->io);
@@ -116,4 +117,40 @@ int rt_program_output(const RtProgram *p, const char *name) {
   for (int i = 0; i < p->g->count; i++)
     if (p->g->nodes[i].op == IR_OP_OUTPUT && strcmp(p->g->nodes[i].name, name) == 0) return p->g->nodes[i].attr[0];
   return -1;
+}
+
+void rt_program_profile(RtProgram *p) {
+  p->cycles = calloc(p->g->nkernels + 1, sizeof *p->cycles);
+  p->io[p->g->ninputs + p->g->noutputs + 1] = p->cycles;
+}
+
+static const RtProgram *sorting;
+static int by_cycles(const void *a, const void *b) {
+  int64_t x = sorting->cycles[*(const int *)a], y = sorting->cycles[*(const int *)b];
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void rt_profile_print(FILE *out, const RtProgram *p) {
+  const IrGraph *g = p->g;
+  int *order = malloc((g->nkernels + 1) * sizeof *order);
+  int64_t total = 0;
+  for (int k = 0; k < g->nkernels; k++) order[k] = k, total += p->cycles[k];
+  sorting = p;
+  qsort(order, g->nkernels, sizeof *order, by_cycles);
+  fprintf(out, "profile of %s: %lld steps, %.0f kcycles/step\n  %%time  kcycles/step  kernel  ops (source)\n", g->name,
+          (long long)p->steps, total / 1e3 / (double)(p->steps ? p->steps : 1));
+  for (int r = 0; r < g->nkernels && r < 12; r++) {
+    int k = order[r];
+    fprintf(out, "  %5.1f  %12.1f  %6d ", 100.0 * p->cycles[k] / (double)(total ? total : 1),
+            p->cycles[k] / 1e3 / (double)(p->steps ? p->steps : 1), k);
+    const IrNode *first = NULL;
+    for (int i = 0, shown = 0; i < g->count; i++)
+      if (g->nodes[i].group == k) {
+        if (!first) first = &g->nodes[i];
+        if (shown++ < 5) fprintf(out, " %s", ir_op_name(g->nodes[i].op));
+      }
+    if (first && first->loc.file) fprintf(out, "  (%s:%d)", first->loc.file, first->loc.line);
+    fputc('\n', out);
+  }
+  free(order);
 }

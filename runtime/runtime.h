@@ -105,12 +105,18 @@ typedef struct {
   float *outputs; /* scalar outputs, by output slot */
   bool check_numerics; /* compiled with finiteness checks (cg_jit_check_numerics) */
   int32_t status;      /* -1, or the node whose result was the first NaN/Inf */
+  int64_t *cycles;     /* per kernel, if compiled with cg_jit_profile */
+  int64_t steps;       /* calls of step */
 } RtProgram;
 
 /* Binds g's parameters to the store by name, creating and initialising the
  * missing ones (Glorot-uniform or zeros) from rng. */
 bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *store, RtRng *rng);
 void rt_program_free(RtProgram *p);
+/* a program compiled with cg_jit_profile: count cycles per kernel */
+void rt_program_profile(RtProgram *p);
+/* the kernels that took the most time, with their ops and source lines */
+void rt_profile_print(FILE *out, const RtProgram *p);
 int rt_program_input(const RtProgram *p, const char *name);   /* io slot or -1 */
 int rt_program_output(const RtProgram *p, const char *name);  /* output slot or -1 */
 const char *rt_output_name(const IrGraph *g, int slot);

@@ -231,6 +231,7 @@ static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
   if (seed >= 0) *(int32_t *)p->io[seed] = (int32_t)(rt_rng_next(rng) >> 33);
   p->status = -1;
   p->step(p->arena, p->params, p->io, n);
+  p->steps++;
   if (p->check_numerics && p->status >= 0) {
     const IrNode *bad = &p->g->nodes[p->status];
     diag_error(bad->loc, "--check-numerics: a NaN or infinity, first produced by %%%d (%s) in kernel %d of %s, "
