@@ -22,7 +22,7 @@ int b_dense(Elab *e, Args *a) {
   IrLoc loc = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   int64_t units;
-  if (!int_arg(a->arg[1], 1, &units) | !want_rank(e, x, 2, a->arg[0], "the input of 'dense'"))
+  if (!int_arg(a->arg[1], 1, &units) | (x < 0) || (rank_of(e, x) < 2 && !want_rank(e, x, 2, a->arg[0], "the input of 'dense'")))
     return -1;
   const char *act = a->arg[2] ? word_arg(a->arg[2]) : "linear";
   int use_bias = bool_arg(a->arg[3], 1);
@@ -37,7 +37,7 @@ int b_dense(Elab *e, Args *a) {
   if (!layer) snprintf(name, sizeof name, "dense_%d", e->ndense), layer = name;
   char pname[96];
   snprintf(pname, sizeof pname, "%s.kernel", layer);
-  int64_t in = node(e, x)->shape.dim[1];
+  int64_t in = node(e, x)->shape.dim[rank_of(e, x) - 1]; /* dense acts on the last axis */
   int w = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_GLOROT_UNIFORM, (IrShape){2, {in, units}}, loc);
   int y = ir_binary(e->g, IR_OP_MATMUL, x, w, loc);
   if (use_bias) {
