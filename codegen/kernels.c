@@ -207,17 +207,10 @@ static void emit_eltwise(Kernel *k, const int *members, int count) {
  * rows of B and C (contiguous: vectorises); with it, along a row of A and B. */
 static LLVMValueRef row_count(Kernel *k, const IrShape *s, int drop_last);
 
-static void emit_matmul(Kernel *k, int id) {
+/* C[M,N] (row stride N) = op(A) op(B), A and B with row strides sa and sb */
+static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef M, LLVMValueRef K,
+                        int64_t N, int64_t sa, int64_t sb, bool ta, bool tb) {
   Cg *c = k->cg;
-  const IrNode *n = nd(k, id);
-  int a = n->in[0], b = n->in[1];
-  bool ta = n->attr[0], tb = n->attr[1];
-  const IrShape *sa_shape = &nd(k, a)->shape;
-  int64_t sa = sa_shape->dim[sa_shape->rank - 1], sb = nd(k, b)->shape.dim[nd(k, b)->shape.rank - 1]; /* row strides */
-  int64_t N = n->shape.dim[n->shape.rank - 1];
-  LLVMValueRef rows_a = row_count(k, sa_shape, 1);
-  LLVMValueRef M = ta ? i64c(c, sa) : rows_a, K = ta ? rows_a : i64c(c, sa);
-  LLVMValueRef C = cg_store_buffer(k, id), A = cg_buffer(k, a), B = cg_buffer(k, b);
   Loop li, lj, lk;
   LLVMValueRef i = loop_begin(k, &li, M), j, kk;
   LLVMValueRef crow = LLVMBuildNSWMul(c->b, i, i64c(c, N), "");
@@ -240,6 +233,33 @@ static void emit_matmul(Kernel *k, int id) {
   loop_end(k, &lk);
   if (tb) loop_end(k, &lj);
   loop_end(k, &li);
+}
+
+static void emit_matmul(Kernel *k, int id) {
+  const IrNode *n = nd(k, id);
+  int a = n->in[0], b = n->in[1];
+  bool ta = n->attr[0], tb = n->attr[1];
+  const IrShape *sa_shape = &nd(k, a)->shape;
+  int64_t sa = sa_shape->dim[sa_shape->rank - 1], sb = nd(k, b)->shape.dim[nd(k, b)->shape.rank - 1]; /* row strides */
+  LLVMValueRef rows_a = row_count(k, sa_shape, 1);
+  LLVMValueRef M = ta ? i64c(k->cg, sa) : rows_a, K = ta ? rows_a : i64c(k->cg, sa);
+  matmul_body(k, cg_buffer(k, a), cg_buffer(k, b), cg_store_buffer(k, id), M, K, n->shape.dim[n->shape.rank - 1], sa,
+              sb, ta, tb);
+}
+
+/* one matrix product per example, at offsets into the three buffers */
+static void emit_batch_matmul(Kernel *k, int id) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  const IrShape *sa = &nd(k, n->in[0])->shape, *sb = &nd(k, n->in[1])->shape;
+  bool ta = n->attr[0], tb = n->attr[1];
+  Loop lb;
+  LLVMValueRef e = loop_begin(k, &lb, dim_value(k, n->shape.dim[0]));
+  LLVMValueRef A = elem_ptr(k, cg_buffer(k, n->in[0]), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, sa->dim[1] * sa->dim[2]), ""));
+  LLVMValueRef B = elem_ptr(k, cg_buffer(k, n->in[1]), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, sb->dim[1] * sb->dim[2]), ""));
+  LLVMValueRef C = elem_ptr(k, cg_store_buffer(k, id), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, n->shape.dim[1] * n->shape.dim[2]), ""));
+  matmul_body(k, A, B, C, i64c(c, n->shape.dim[1]), i64c(c, sa->dim[ta ? 1 : 2]), n->shape.dim[2], sa->dim[2], sb->dim[2], ta, tb);
+  loop_end(k, &lb);
 }
 
 /* out = 0 (or -inf); then each input element is added to (or maxed into) the
@@ -485,6 +505,7 @@ void cg_emit_kernel_body(Kernel *k) {
   switch (ir_op_kind(n->op) == IR_KIND_ELTWISE ? IR_OP_ADD : n->op) {
   case IR_OP_ADD: emit_eltwise(k, members, count); break;
   case IR_OP_MATMUL: emit_matmul(k, members[0]); break;
+  case IR_OP_BATCH_MATMUL: emit_batch_matmul(k, members[0]); break;
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: emit_reduce(k, members[0]); break;
   case IR_OP_TRANSPOSE: emit_transpose(k, members[0]); break;
   case IR_OP_SLICE: case IR_OP_UNSLICE: emit_slice(k, members[0]); break;

@@ -180,6 +180,8 @@ const Builtin fe_builtins[] = {
     {"sqrt", "x", b_eltwise, IR_OP_SQRT},
     {"maximum", "x y", b_eltwise, IR_OP_MAX},
     {"log_softmax", "x", b_log_softmax, 0},
+    {"softmax", "x", b_softmax, 0},
+    {"layer_norm", "x | eps name", b_layer_norm, 0},
     {"abs", "x", b_eltwise, IR_OP_ABS},
     {"sigmoid", "x", b_sigmoid, 0},
     {"tanh", "x", b_tanh, 0},
@@ -233,7 +235,10 @@ static int elab_binop(Elab *e, const AstExpr *x) {
   case '-': return ir_binary(e->g, IR_OP_SUB, l, r, x->loc);
   case '*': return ir_binary(e->g, IR_OP_MUL, l, r, x->loc);
   case '/': return ir_binary(e->g, IR_OP_DIV, l, r, x->loc);
-  default: return ir_binary(e->g, IR_OP_MATMUL, l, r, x->loc);
+  default: { /* two batched operands: one product per example */
+    bool batched = l >= 0 && r >= 0 && rank_of(e, r) == 3 && node(e, r)->shape.dim[0] == IR_BATCH;
+    return ir_binary(e->g, batched ? IR_OP_BATCH_MATMUL : IR_OP_MATMUL, l, r, x->loc);
+  }
   }
 }
 

@@ -261,3 +261,34 @@ static int pool(Elab *e, Args *a, bool max) {
 
 int b_max_pool2d(Elab *e, Args *a) { return pool(e, a, true); }
 int b_avg_pool2d(Elab *e, Args *a) { return pool(e, a, false); }
+
+/* exp(log_softmax(x)) over the last axis */
+int b_softmax(Elab *e, Args *a) {
+  IrLoc l = a->call->loc;
+  return ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_LOG_SOFTMAX, elab_expr(e, a->arg[0]), l), l);
+}
+
+/* (x - mean) / sqrt(var + eps) * gamma + beta over the last axis, with the
+ * biased variance (torch.nn.LayerNorm, eps 1e-5) */
+int b_layer_norm(Elab *e, Args *a) {
+  IrLoc l = a->call->loc;
+  int x = elab_expr(e, a->arg[0]);
+  double eps = 1e-5;
+  if (x < 0 || (a->arg[1] && !number_arg(a->arg[1], &eps))) return -1;
+  int r = rank_of(e, x);
+  if (r < 2 || node(e, x)->shape.dim[r - 1] == IR_BATCH) return diag_error(l, "'layer_norm' needs a static last axis"), -1;
+  int64_t width = node(e, x)->shape.dim[r - 1], last[IR_MAX_ATTR] = {1 << (r - 1)};
+  int mean = ir_binary(e->g, IR_OP_DIV, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &x, last, l), cst(e, (double)width, l), l);
+  int d = ir_binary(e->g, IR_OP_SUB, x, mean, l), dd = ir_binary(e->g, IR_OP_MUL, d, d, l);
+  int var = ir_binary(e->g, IR_OP_DIV, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &dd, last, l), cst(e, (double)width, l), l);
+  int y = ir_binary(e->g, IR_OP_DIV, d, ir_unary(e->g, IR_OP_SQRT, ir_binary(e->g, IR_OP_ADD, var, cst(e, eps, l), l), l), l);
+  char name[64], pname[96];
+  const char *layer = a->arg[2] ? word_arg(a->arg[2]) : NULL;
+  e->nnorm++;
+  if (!layer) snprintf(name, sizeof name, "layer_norm_%d", e->nnorm), layer = name;
+  snprintf(pname, sizeof pname, "%s.gamma", layer);
+  int gamma = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_ONES, (IrShape){1, {width}}, l);
+  snprintf(pname, sizeof pname, "%s.beta", layer);
+  int beta = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_ZEROS, (IrShape){1, {width}}, l);
+  return ir_binary(e->g, IR_OP_ADD, ir_binary(e->g, IR_OP_MUL, y, gamma, l), beta, l);
+}

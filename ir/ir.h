@@ -58,7 +58,7 @@ typedef enum {
   IR_ROLE_FROZEN,   /* a weight that training leaves alone (fine-tuning) */
 } IrRole;
 
-typedef enum { IR_INIT_ZEROS, IR_INIT_GLOROT_UNIFORM } IrInit;
+typedef enum { IR_INIT_ZEROS, IR_INIT_GLOROT_UNIFORM, IR_INIT_ONES } IrInit;
 
 #define IR_MAX_IN 3
 #define IR_MAX_ATTR 3

@@ -49,6 +49,7 @@
   X(COL2IM,         "col2im",         1, OTHER,   "size,stride,pad") \
   X(SCATTER_ADD,    "scatter_add",    2, OTHER,   "rows") \
   X(MATMUL,         "matmul",         2, OTHER,   "transpose_a,transpose_b") \
+  X(BATCH_MATMUL,   "batch_matmul",   2, OTHER,   "transpose_a,transpose_b") \
   X(RESHAPE,        "reshape",        1, OTHER,   "") \
   X(LOG_SOFTMAX,    "log_softmax",    1, OTHER,   "") \
   X(ARGMAX,         "argmax",         1, OTHER,   "") \

@@ -170,7 +170,8 @@ static bool payload(Parser *ps, IrNode *n) {
     else return diag_error(n->loc, "unknown parameter role '%s' (weight, frozen or optstate)", role), ps->failed = true, false;
     if (strcmp(init, "zeros") == 0) n->init = IR_INIT_ZEROS;
     else if (strcmp(init, "glorot_uniform") == 0) n->init = IR_INIT_GLOROT_UNIFORM;
-    else return diag_error(n->loc, "unknown initialiser '%s' (zeros or glorot_uniform)", init), ps->failed = true, false;
+    else if (strcmp(init, "ones") == 0) n->init = IR_INIT_ONES;
+    else return diag_error(n->loc, "unknown initialiser '%s' (zeros, ones or glorot_uniform)", init), ps->failed = true, false;
     n->name = ir_strdup(ps->g, buf);
     return true;
   case IR_OP_CONST: return number(ps, &n->value);

@@ -9,7 +9,7 @@
 #include "ir.h"
 
 static const char *role_names[] = {"none", "weight", "optstate", "frozen"};
-static const char *init_names[] = {"zeros", "glorot_uniform"};
+static const char *init_names[] = {"zeros", "glorot_uniform", "ones"};
 
 const char *ir_role_name(IrRole r) { return role_names[r]; }
 const char *ir_init_name(IrInit i) { return init_names[i]; }

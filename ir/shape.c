@@ -91,6 +91,25 @@ static bool rule_matmul(IrGraph *g, IrNode *n) {
   return batch_only_leading(n);
 }
 
+/* batch_matmul: one matrix product per example, a [B, M, K] x b [B, K, N] ->
+ * [B, M, N]; transpose_a / transpose_b read a as [B, K, M] / b as [B, N, K] */
+static bool rule_batch_matmul(IrGraph *g, IrNode *n) {
+  IrNode *a = ir_node(g, n->in[0]), *b = ir_node(g, n->in[1]);
+  if (!want_f32(g, n, 0) || !want_f32(g, n, 1)) return false;
+  int ta = n->attr[0] != 0, tb = n->attr[1] != 0;
+  char sa[64], sb[64];
+  bool ok = a->shape.rank == 3 && b->shape.rank == 3 && a->shape.dim[0] == b->shape.dim[0] &&
+            a->shape.dim[ta ? 1 : 2] == b->shape.dim[tb ? 2 : 1];
+  if (!ok) {
+    diag_error(n->loc, "shape mismatch in 'batch_matmul': %s times %s (one [M,K] x [K,N] product per example)",
+               tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
+    return false;
+  }
+  n->dtype = IR_F32;
+  n->shape = (IrShape){3, {a->shape.dim[0], a->shape.dim[ta ? 2 : 1], b->shape.dim[tb ? 1 : 2]}};
+  return batch_only_leading(n);
+}
+
 static bool rule_reduce(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
   if (!want_f32(g, n, 0)) return false;
@@ -329,6 +348,7 @@ bool ir_infer_type(IrGraph *g, IrNode *n) {
   case IR_OP_IM2COL:
   case IR_OP_COL2IM: return rule_im2col(g, n);
   case IR_OP_MATMUL: return rule_matmul(g, n);
+  case IR_OP_BATCH_MATMUL: return rule_batch_matmul(g, n);
   case IR_OP_RESHAPE: return rule_reshape(g, n);
   case IR_OP_LOG_SOFTMAX:
   case IR_OP_ARGMAX: return rule_last_axis(g, n);

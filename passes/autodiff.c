@@ -42,6 +42,7 @@ static void accumulate(Ad *ad, int x, int d) {
   ad->grad[x] = ad->grad[x] < 0 ? d : bin(ad, IR_OP_ADD, ad->grad[x], d, ad->loc);
 }
 
+/* for matmul and batch_matmul alike (the batch axis rides along) */
 static void matmul_backward(Ad *ad, const IrNode *n, int g) {
   int a = n->in[0], b = n->in[1];
   int ta = n->attr[0] != 0, tb = n->attr[1] != 0;
@@ -53,13 +54,13 @@ static void matmul_backward(Ad *ad, const IrNode *n, int g) {
   if (!tb) { ib[0] = a; ib[1] = g; fb[0] = !ta; fb[1] = 0; }
   else     { ib[0] = g; ib[1] = a; fb[0] = 1; fb[1] = ta; }
   fa[2] = fb[2] = 0;
-  if (!ta && !tb) { /* g B^T: transpose the (small) weight once, so the product's inner loop is contiguous */
+  if (!ta && !tb && n->op == IR_OP_MATMUL) { /* g B^T: transpose the (small) weight once: a contiguous inner loop */
     int64_t swap[IR_MAX_ATTR] = {1};
     ia[1] = ir_emit(ad->g, IR_OP_TRANSPOSE, 1, &b, swap, n->loc);
     fa[1] = 0;
   }
-  if (ad->needs[a]) accumulate(ad, a, ir_emit(ad->g, IR_OP_MATMUL, 2, ia, fa, n->loc));
-  if (ad->needs[b]) accumulate(ad, b, ir_emit(ad->g, IR_OP_MATMUL, 2, ib, fb, n->loc));
+  if (ad->needs[a]) accumulate(ad, a, ir_emit(ad->g, n->op, 2, ia, fa, n->loc));
+  if (ad->needs[b]) accumulate(ad, b, ir_emit(ad->g, n->op, 2, ib, fb, n->loc));
 }
 
 /* d log_softmax: g - softmax(x) * sum(g) over the last axis */
@@ -173,7 +174,7 @@ static void backward(Ad *ad, int id, int g) {
     accumulate(ad, a, ir_emit_typed(ad->g, IR_OP_BROADCAST, 1, &g, NULL, ir_node(ad->g, a)->shape, l));
     break;
   case IR_OP_RESHAPE: accumulate(ad, a, ir_reshape(ad->g, g, ir_node(ad->g, a)->shape, l)); break;
-  case IR_OP_MATMUL: matmul_backward(ad, &n, g); break;
+  case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: matmul_backward(ad, &n, g); break;
   case IR_OP_LOG_SOFTMAX: accumulate(ad, a, log_softmax_backward(ad, id, g, l)); break;
   /* piecewise constant or not differentiable: no gradient flows */
   case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_FLOOR:

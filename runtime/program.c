@@ -24,6 +24,8 @@ int rt_params_find(const RtParams *p, const char *name) {
 /* Glorot-uniform (Keras's default): U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
 static void init_param(float *data, const IrNode *n, RtRng *rng) {
   int64_t count = ir_numel(&n->shape, 1);
+  if (n->init == IR_INIT_ONES)
+    for (int64_t i = 0; i < count; i++) data[i] = 1;
   if (n->init != IR_INIT_GLOROT_UNIFORM) return; /* zeros: alloc64 cleared it */
   int64_t fan_out = n->shape.rank ? n->shape.dim[n->shape.rank - 1] : 1;
   int64_t fan_in = count / (fan_out ? fan_out : 1);
