@@ -7,8 +7,6 @@
 
 #include "codegen.h"
 
-#define CG_MAX_BUFS 32
-
 typedef enum { BUF_ARENA, BUF_PARAM, BUF_IO } BufKind;
 
 typedef struct {
@@ -29,8 +27,8 @@ typedef struct {
   Cg *cg;
   int group;
   LLVMValueRef fn, n; /* n: rows in the batch */
-  BufKey keys[CG_MAX_BUFS];
-  LLVMValueRef bufs[CG_MAX_BUFS];
+  BufKey *keys;        /* as many as the graph has nodes, at most */
+  LLVMValueRef *bufs;
   int nbufs;
   LLVMValueRef *val; /* per node: its value in the current loop iteration */
 } Kernel;

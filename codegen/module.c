@@ -34,7 +34,6 @@ static int find_key(Kernel *k, BufKey key, bool add) {
   for (int i = 0; i < k->nbufs; i++)
     if (k->keys[i].kind == key.kind && k->keys[i].index == key.index) return i;
   if (!add) return -1;
-  assert(k->nbufs < CG_MAX_BUFS);
   k->keys[k->nbufs] = key;
   return k->nbufs++;
 }
@@ -84,8 +83,11 @@ static LLVMValueRef new_function(Cg *c, const char *name, LLVMTypeRef *params, i
 
 static LLVMValueRef emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val) {
   char name[128];
-  LLVMTypeRef params[CG_MAX_BUFS + 1] = {c->i64};
+  k->keys = malloc((c->g->count + 1) * sizeof *k->keys);
+  k->bufs = malloc((c->g->count + 1) * sizeof *k->bufs);
   collect_buffers(k);
+  LLVMTypeRef *params = malloc((k->nbufs + 1) * sizeof *params);
+  params[0] = c->i64;
   for (int i = 0; i < k->nbufs; i++) params[i + 1] = c->ptr;
   kernel_name(c->g, k->group, name, sizeof name);
   k->fn = new_function(c, name, params, k->nbufs + 1);
@@ -96,6 +98,7 @@ static LLVMValueRef emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val) {
   for (int i = 0; i < k->nbufs; i++) k->bufs[i] = LLVMGetParam(k->fn, i + 1);
   k->val = val;
   cg_emit_kernel_body(k);
+  free(params);
   return k->fn;
 }
 
@@ -134,8 +137,10 @@ static LLVMValueRef emit_checker(Cg *c) {
   LLVMValueRef next = LLVMBuildNSWAdd(c->b, i, LLVMConstInt(c->i64, 1, 0), "");
   LLVMAddIncoming(i, &next, &body, 1);
   LLVMBuildCondBr(c->b, finite, loop, bad);
-  LLVMPositionBuilderAtEnd(c->b, bad);
-  LLVMBuildStore(c->b, LLVMGetParam(fn, 2), LLVMGetParam(fn, 3));
+  LLVMPositionBuilderAtEnd(c->b, bad); /* keep the first node that failed */
+  LLVMValueRef old = LLVMBuildLoad2(c->b, c->i32, LLVMGetParam(fn, 3), "");
+  LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntSLT, old, LLVMConstInt(c->i32, 0, 0), "");
+  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, first, LLVMGetParam(fn, 2), old, ""), LLVMGetParam(fn, 3));
   LLVMBuildRetVoid(c->b);
   LLVMPositionBuilderAtEnd(c->b, done);
   LLVMBuildRetVoid(c->b);
@@ -188,10 +193,12 @@ static void emit_step(Cg *c, const char *symbol, Kernel *kernels, const CgOption
   for (int i = 0; i < 4; i++) LLVMSetValueName2(LLVMGetParam(step, i), names[i], strlen(names[i]));
   for (int g = 0; g < c->g->nkernels; g++) {
     Kernel *k = &kernels[g];
-    LLVMValueRef args[CG_MAX_BUFS + 1] = {LLVMGetParam(step, 3)};
+    LLVMValueRef *args = malloc((k->nbufs + 1) * sizeof *args);
+    args[0] = LLVMGetParam(step, 3);
     for (int i = 0; i < k->nbufs; i++) args[i + 1] = address(c, step, k->keys[i]);
     LLVMValueRef t0 = opt->profile ? cycles(c) : NULL;
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(k->fn), k->fn, args, k->nbufs + 1, "");
+    free(args);
     if (t0) emit_count(c, step, t0, g);
     if (checker) emit_checks(c, step, checker, g);
   }
@@ -215,6 +222,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *
     emit_kernel(&c, &kernels[i], val);
   }
   emit_step(&c, symbol, kernels, opt);
+  for (int i = 0; i < g->nkernels; i++) free(kernels[i].keys), free(kernels[i].bufs);
   free(kernels);
   free(val);
   LLVMDisposeBuilder(c.b);

@@ -210,7 +210,8 @@ int b_conv2d(Elab *e, Args *a) {
   IrLoc loc = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   int64_t filters, size, stride, pad = 0;
-  if (!image_arg(e, x, a->call) | !int_arg(a->arg[1], 1, &filters) || !window_args(e, a, 2, &size, &stride)) return -1;
+  bool image = image_arg(e, x, a->call), counts = int_arg(a->arg[1], 1, &filters); /* report both */
+  if (!image || !counts || !window_args(e, a, 2, &size, &stride)) return -1;
   const char *padding = a->arg[4] ? word_arg(a->arg[4]) : "valid", *act = a->arg[5] ? word_arg(a->arg[5]) : "linear";
   int use_bias = bool_arg(a->arg[6], 1);
   if (!padding || !act || use_bias < 0) return -1;

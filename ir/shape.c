@@ -118,7 +118,7 @@ static bool rule_reduce(IrGraph *g, IrNode *n) {
   for (int i = 0; i < a->shape.rank; i++)
     if (n->attr[0] >> i & 1) n->shape.dim[i] = 1;
   if (n->attr[0] >> a->shape.rank) {
-    diag_error(n->loc, "'reduce_sum' axis out of range for rank %d", a->shape.rank);
+    diag_error(n->loc, "'%s' axis out of range for rank %d", ir_op_name(n->op), a->shape.rank);
     return false;
   }
   return true;
@@ -224,7 +224,8 @@ static bool rule_slice(IrGraph *g, IrNode *n) {
   const IrShape *big = n->op == IR_OP_SLICE ? &a->shape : &n->shape, *small = n->op == IR_OP_SLICE ? &n->shape : &a->shape;
   int64_t axis = n->attr[0], start = n->attr[1];
   n->dtype = a->dtype;
-  if (big->rank != small->rank || !axis_ok(n, big, axis)) return diag_error(n->loc, "'%s' keeps the rank", ir_op_name(n->op)), false;
+  if (big->rank != small->rank) return diag_error(n->loc, "'%s' keeps the rank", ir_op_name(n->op)), false;
+  if (!axis_ok(n, big, axis)) return false;
   for (int i = 0; i < big->rank; i++)
     if (i != axis && big->dim[i] != small->dim[i]) return diag_error(n->loc, "'%s' changes only its axis", ir_op_name(n->op)), false;
   if (start < 0 || small->dim[axis] < 1 || start + small->dim[axis] > big->dim[axis]) {
@@ -238,7 +239,8 @@ static bool rule_slice(IrGraph *g, IrNode *n) {
 static bool rule_concat(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]), *b = ir_node(g, n->in[1]);
   int64_t axis = n->attr[0];
-  bool ok = a->dtype == b->dtype && a->shape.rank == b->shape.rank && axis_ok(n, &a->shape, axis);
+  bool ok = a->dtype == b->dtype && a->shape.rank == b->shape.rank && axis_ok(n, &a->shape, axis) &&
+            axis_ok(n, &b->shape, axis);
   for (int i = 0; ok && i < a->shape.rank; i++) ok = i == axis || a->shape.dim[i] == b->shape.dim[i];
   if (!ok) {
     char sa[64], sb[64];

@@ -51,6 +51,12 @@ static void check_slots(Check *c, IrOp op, int count) {
     if (n->op != op) continue;
     if (n->attr[0] < 0 || n->attr[0] >= count || seen[n->attr[0]]++) fail(c, i, "slot out of range or used twice");
   }
+  for (int s = 0; s < count; s++)
+    if (!seen[s]) {
+      diag_error((IrLoc){0}, "verifier: after pass '%s': no %s has slot %d (slots are numbered densely)", c->pass,
+                 ir_op_name(op), s);
+      c->ok = false;
+    }
   free(seen);
 }
 
@@ -65,6 +71,19 @@ static void check_assign_last(Check *c, const IrUses *uses, int assign, int v) {
 }
 
 static bool computes(const IrNode *n) { return ir_op_kind(n->op) != IR_KIND_LEAF && n->op != IR_OP_RESHAPE; }
+
+/* after fuse: every reader of an assigned parameter runs in an earlier
+ * kernel, or reads it directly in the assigning loop */
+static void check_reads_before_assign(Check *c, const IrUses *uses, int assign, int v, bool view) {
+  const IrGraph *g = c->g;
+  for (int k = uses->start[v]; k < uses->start[v + 1]; k++) {
+    int r = uses->user[k];
+    if (r == assign) continue;
+    if (g->nodes[r].op == IR_OP_RESHAPE) check_reads_before_assign(c, uses, assign, r, true);
+    else if (g->nodes[r].group > g->nodes[assign].group || (view && g->nodes[r].group == g->nodes[assign].group))
+      fail(c, r, "reads a parameter in a kernel that runs after the one assigning it");
+  }
+}
 
 /* after fuse: each kernel is one op or one elementwise loop over one shape,
  * and kernels run after the kernels they read */
@@ -92,6 +111,10 @@ static void check_kernels(Check *c) {
   for (int k = 0; k < g->nkernels; k++)
     if (first[k] < 0) diag_error((IrLoc){0}, "verifier: after pass '%s': kernel %d is empty", c->pass, k), c->ok = false;
   free(first);
+  IrUses uses = ir_uses(g);
+  for (int i = 0; c->ok && i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_ASSIGN) check_reads_before_assign(c, &uses, i, g->nodes[i].in[0], false);
+  ir_uses_free(&uses);
 }
 
 /* after plan: what kernels read from memory or store there is inside the arena */

@@ -70,8 +70,8 @@ static bool set_option(const PsPass *p, const char *key, const char *v, PsOption
     double lo, hi;
     double *real;
   } reals[] = {
-      {"autodiff", "lr", 0, 1e6, &o->optimizer.lr},       {"autodiff", "beta1", 0, 1, &o->optimizer.beta1},
-      {"autodiff", "beta2", 0, 1, &o->optimizer.beta2}, {"autodiff", "eps", 0, 1, &o->optimizer.eps},
+      {"autodiff", "lr", 0, 1e6, &o->optimizer.lr},       {"autodiff", "beta1", 0, 0.999999, &o->optimizer.beta1},
+      {"autodiff", "beta2", 0, 0.999999, &o->optimizer.beta2}, {"autodiff", "eps", 0, 1, &o->optimizer.eps},
       {"autodiff", "momentum", 0, 1, &o->optimizer.momentum}, {"autodiff", "weight-decay", 0, 1, &o->optimizer.weight_decay},
       {"autodiff", "clip-norm", 0, 1e9, &o->optimizer.clip_norm},
   };
@@ -88,16 +88,19 @@ static bool set_option(const PsPass *p, const char *key, const char *v, PsOption
   return false;
 }
 
-/* "k=v,k=v" (the text between braces) onto o */
+/* "k=v,k=v" (the text between braces) onto o; `optimizer` first, since it
+ * sets the defaults the other options then change */
 static bool parse_options(const PsPass *p, const char *text, PsOptions *o) {
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", text);
-  for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
-    while (*item == ' ') item++;
-    char *eq = strchr(item, '=');
-    if (!eq) return diag_error((IrLoc){0}, "pass option '%s' needs a value (%s{key=value})", item, p->name), false;
-    *eq = 0;
-    if (!set_option(p, item, eq + 1, o)) return false;
+  for (int round = 0; round < 2; round++) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
+      while (*item == ' ') item++;
+      char *eq = strchr(item, '=');
+      if (!eq) return diag_error((IrLoc){0}, "pass option '%s' needs a value (%s{key=value})", item, p->name), false;
+      *eq = 0;
+      if ((strcmp(item, "optimizer") == 0) == (round == 0) && !set_option(p, item, eq + 1, o)) return false;
+    }
   }
   return true;
 }
