@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of nnd against PyTorch on the Fashion-MNIST MLP
-# (examples/mnist_mlp.nnd vs bench/mnist_mlp_torch.py), run on the same
-# machine in the same run: first both on one thread, then with all cores.
+# Side-by-side benchmark of nnd against PyTorch on Fashion-MNIST, the MLP
+# (examples/mnist_mlp.nnd vs bench/mnist_mlp_torch.py) or the CNN
+# (examples/cnn.nnd vs bench/cnn_torch.py), run on the same machine in the
+# same run: first both on one thread, then with all cores.
 # Prints seconds per epoch, µs per step, test accuracy, and the speedup of
 # nnd (PyTorch time / nnd time).
 #
-# usage: bash bench/run.sh [--epochs N]        (default: 1 epoch)
+# usage: bash bench/run.sh [--model mlp|cnn] [--epochs N]   (default: mlp, 1 epoch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+USAGE="usage: bash bench/run.sh [--model mlp|cnn] [--epochs N]"
 EPOCHS=1
+MODEL=mlp
 while [ $# -gt 0 ]; do
   case $1 in
     --epochs) EPOCHS=$2; shift 2 ;;
     --epochs=*) EPOCHS=${1#*=}; shift ;;
-    *) echo "usage: bash bench/run.sh [--epochs N]" >&2; exit 2 ;;
+    --model) MODEL=$2; shift 2 ;;
+    --model=*) MODEL=${1#*=}; shift ;;
+    *) echo "$USAGE" >&2; exit 2 ;;
   esac
 done
+case $MODEL in
+  mlp) NND_MODEL=examples/mnist_mlp.nnd; TORCH_SCRIPT=bench/mnist_mlp_torch.py; TITLE="Fashion-MNIST MLP" ;;
+  cnn) NND_MODEL=examples/cnn.nnd;       TORCH_SCRIPT=bench/cnn_torch.py;       TITLE="Fashion-MNIST CNN" ;;
+  *) echo "$USAGE" >&2; exit 2 ;;
+esac
 
 PY=/usr/bin/python3
 CORES=$(nproc)
@@ -44,7 +54,7 @@ fi
 # nnd: train, then turn its per-epoch JSON log into one line like the PyTorch one.
 run_nnd() {  # $1: label of the row
   echo "== nnd ($1)"
-  build/nnd train examples/mnist_mlp.nnd --epochs "$EPOCHS" --quiet --log "$tmp/nnd.jsonl"
+  build/nnd train "$NND_MODEL" --epochs "$EPOCHS" --quiet --log "$tmp/nnd.jsonl"
   $PY - "$tmp/nnd.jsonl" "$1" >>"$tmp/results.jsonl" <<'EOF'
 import json, sys
 epochs = [json.loads(line) for line in open(sys.argv[1])]
@@ -56,7 +66,7 @@ EOF
 
 run_torch() {  # $1: label of the row, $2: threads
   echo "== pytorch ($1)"
-  $PY bench/mnist_mlp_torch.py --epochs "$EPOCHS" --threads "$2" --json \
+  $PY "$TORCH_SCRIPT" --epochs "$EPOCHS" --threads "$2" --json \
     | $PY -c 'import json, sys; r = json.loads(sys.stdin.read()); r["setting"] = sys.argv[1]; print(json.dumps(r))' "$1" \
     | tee -a "$tmp/results.jsonl"
 }
@@ -75,12 +85,12 @@ run_torch "$ALL" "$CORES"
 blas=$($PY -c 'import os, torch
 print(next((os.path.realpath(l.split()[-1]) for l in open("/proc/self/maps") if "blas" in l), "none"))')
 
-$PY - "$tmp/results.jsonl" "$blas" <<'EOF'
+$PY - "$tmp/results.jsonl" "$blas" "$TITLE" <<'EOF'
 import json, sys
 STEPS = 1875  # 60000 training images / batch 32
 rows = [json.loads(line) for line in open(sys.argv[1])]
 print()
-print(f"Fashion-MNIST MLP, {rows[0]['epochs']} epoch(s), batch 32, {STEPS} steps/epoch")
+print(f"{sys.argv[3]}, {rows[0]['epochs']} epoch(s), batch 32, {STEPS} steps/epoch")
 print(f"{'setting':<10} {'framework':<10} {'s/epoch':>8} {'us/step':>8} {'test acc':>9} {'speedup of nnd':>15}")
 for setting in dict.fromkeys(r["setting"] for r in rows):
     pair = {r["framework"]: r for r in rows if r["setting"] == setting}

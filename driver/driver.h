@@ -43,4 +43,14 @@ void print_times(const Watch *w, double llvm_opt_s, double jit_s);
 IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, Watch *w);
 bool known_stage(const char *stage);
 
+/* nnd.c */
+AstFile *load_model(const Cli *c, FeConfig *cfg); /* parsed, configured, flags applied */
+
+/* run.c */
+int cmd_train(const Cli *c);
+int cmd_eval(const Cli *c);
+int cmd_predict(const Cli *c);
+int cmd_step(const Cli *c);
+int cmd_gradcheck(const Cli *c);
+
 #endif
