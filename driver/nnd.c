@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "../codegen/codegen.h"
-#include "../runtime/runtime.h"
 #include "driver.h"
 
 static int usage(FILE *out) {

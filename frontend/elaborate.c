@@ -1,8 +1,9 @@
-/* elaborate.c — the model block of an AST to a forward IR graph.
+/* elaborate.c — the model block of an AST to a forward IR graph: names,
+ * arguments, expressions, statements, and the table of builtins.
  *
- * Layers (dense, dropout, flatten, losses, metrics) are composites: each
- * becomes a few primitive ops here, so that autodiff, fusion and codegen only
- * ever see primitives. Names are bound in order, like Python assignments.
+ * Layers (layers.c) and losses and metrics (losses.c) are composites: each
+ * becomes a few primitive ops, so that autodiff, fusion and codegen only ever
+ * see primitives. Names are bound in order, like Python assignments.
  * Elaboration goes on after an error (an erroneous value is -1 and is passed
  * through silently) so that one run reports every independent error. */
 #include <math.h>
