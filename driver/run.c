@@ -9,20 +9,47 @@
 #include "../runtime/runtime.h"
 #include "driver.h"
 
+/* what every command that runs a model holds: the model, its settings, the
+ * RNG, the parameters shared by its step graphs, and the JIT */
+typedef struct {
+  const Cli *c;
+  AstFile *ast;
+  FeConfig cfg;
+  RtRng rng;
+  RtParams store;
+  CgJit *jit;
+} Session;
+
+static bool open_session(const Cli *c, Session *s) {
+  *s = (Session){.c = c};
+  if (!(s->ast = load_model(c, &s->cfg))) return false;
+  rt_rng_seed(&s->rng, s->cfg.seed);
+  return (s->jit = cg_jit_new()) != NULL;
+}
+
+/* the exit status of the command */
+static int close_session(Session *s, bool ok) {
+  rt_params_free(&s->store);
+  cg_jit_free(s->jit);
+  fe_ast_free(s->ast);
+  return ok ? 0 : 1;
+}
+
 typedef struct {
   IrGraph *g;
   RtProgram prog;
 } Compiled;
 
-static bool compile(CgJit *jit, const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph,
-                    RtParams *store, RtRng *rng, Watch *w, Compiled *out) {
+/* one step graph ("train", "eval" or "grad"), compiled and bound to the store */
+static bool compile(Session *s, const char *graph, Watch *w, Compiled *out) {
+  const Cli *c = s->c;
   memset(out, 0, sizeof *out);
-  out->g = build_graph(ast, cfg, c, graph, w);
+  out->g = build_graph(s->ast, &s->cfg, c, graph, w);
   if (!out->g) return false;
-  cg_jit_check_numerics(jit, c->check_numerics);
-  cg_jit_profile(jit, c->profile);
-  CgStepFn fn = cg_jit_compile(jit, out->g, out->g->name);
-  if (!fn || !rt_program_init(&out->prog, out->g, fn, store, rng)) return false;
+  cg_jit_check_numerics(s->jit, c->check_numerics);
+  cg_jit_profile(s->jit, c->profile);
+  CgStepFn fn = cg_jit_compile(s->jit, out->g, out->g->name);
+  if (!fn || !rt_program_init(&out->prog, out->g, fn, &s->store, &s->rng)) return false;
   out->prog.check_numerics = c->check_numerics;
   if (c->profile) rt_program_profile(&out->prog);
   return true;
@@ -72,6 +99,15 @@ static RtSets sets_of(const Sets *d) {
   return (RtSets){&d->train, d->val.ncols ? &d->val : NULL, d->test.ncols ? &d->test : NULL};
 }
 
+/* --data train|validation|test (default test); NULL after a diagnostic */
+static const RtData *chosen_set(const Cli *c, Sets *d) {
+  const char *which = c->data ? c->data : "test";
+  const RtData *set = !strcmp(which, "train") ? &d->train : !strcmp(which, "validation") ? &d->val : &d->test;
+  if (set->ncols) return set;
+  diag_error((IrLoc){0}, "%s has no %s data (train, validation or test)", c->input, which);
+  return NULL;
+}
+
 /* the training state: fresh (after initialisation drew from the RNG), or
  * from --resume; --init-from then replaces weights by name */
 static bool start_state(const Cli *c, RtParams *store, RtRng *rng, RtTrainState *st) {
@@ -81,129 +117,88 @@ static bool start_state(const Cli *c, RtParams *store, RtRng *rng, RtTrainState 
 }
 
 int cmd_train(const Cli *c) {
-  FeConfig cfg;
-  AstFile *ast = load_model(c, &cfg);
-  if (!ast) return 1;
-  RtRng rng;
-  rt_rng_seed(&rng, cfg.seed);
-  RtParams store = {0};
+  Session s;
   Sets data = {0};
   Compiled tr = {0}, ev = {0};
   RtTrainState st;
   Watch w;
   Cli quiet_watch = {0};
   watch_init(&w, &quiet_watch);
-  CgJit *jit = cg_jit_new();
-  bool ok = jit && compile(jit, ast, &cfg, c, "train", &store, &rng, &w, &tr) &&
-            compile(jit, ast, &cfg, c, "eval", &store, &rng, &w, &ev) && start_state(c, &store, &rng, &st) &&
-            load_sets(&cfg, tr.g, c->input, &data);
-  if (ok && !c->quiet) report_compiled(&tr, &ev, jit, &w, c);
-  RtScores s;
+  bool ok = open_session(c, &s) && compile(&s, "train", &w, &tr) && compile(&s, "eval", &w, &ev) &&
+            start_state(c, &s.store, &s.rng, &st) && load_sets(&s.cfg, tr.g, c->input, &data);
+  if (ok && !c->quiet) report_compiled(&tr, &ev, s.jit, &w, c);
+  RtScores scores;
   RtSets sets = sets_of(&data);
   if (ok) {
-    RtFitOptions fo = {cfg.epochs, cfg.batch, c->log, c->save, c->save_every, c->quiet};
-    ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &store, &st, &s);
+    RtFitOptions fo = {s.cfg.epochs, s.cfg.batch, c->log, c->save, c->save_every, c->quiet};
+    ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &s.store, &st, &scores);
   }
   if (ok && c->profile) rt_profile_print(stdout, &tr.prog);
   if (ok && sets.test) {
     int acc = rt_program_output(&ev.prog, "accuracy");
-    printf("test loss: %.4f\n", s.loss);
-    if (acc >= 0) printf("test accuracy: %.4f\n", s.metric[acc]);
+    printf("test loss: %.4f\n", scores.loss);
+    if (acc >= 0) printf("test accuracy: %.4f\n", scores.metric[acc]);
   }
   free_sets(&data);
   release(&tr), release(&ev);
-  rt_params_free(&store);
-  cg_jit_free(jit);
-  fe_ast_free(ast);
-  return ok ? 0 : 1;
+  return close_session(&s, ok);
 }
 
 int cmd_eval(const Cli *c) {
-  FeConfig cfg;
-  AstFile *ast = load_model(c, &cfg);
-  if (!ast) return 1;
-  if (!c->weights) {
-    fprintf(stderr, "nnd: error: eval needs --weights CKPT\n");
-    fe_ast_free(ast);
-    return 2;
-  }
-  RtRng rng;
-  rt_rng_seed(&rng, cfg.seed);
-  RtParams store = {0};
+  if (!c->weights) return fprintf(stderr, "nnd: error: eval needs --weights CKPT\n"), 2;
+  Session s;
   Sets data = {0};
   Compiled ev = {0};
-  CgJit *jit = cg_jit_new();
-  const char *which = c->data ? c->data : "test";
-  bool ok = jit && compile(jit, ast, &cfg, c, "eval", &store, &rng, NULL, &ev) &&
-            rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) && load_sets(&cfg, ev.g, c->input, &data);
-  const RtData *set = !strcmp(which, "train") ? &data.train : !strcmp(which, "validation") ? &data.val : &data.test;
-  if (ok && !set->ncols) {
-    diag_error((IrLoc){0}, "%s has no %s data (train, validation or test)", c->input, which);
-    ok = false;
-  }
+  const RtData *set = NULL;
+  bool ok = open_session(c, &s) && compile(&s, "eval", NULL, &ev) &&
+            rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) &&
+            load_sets(&s.cfg, ev.g, c->input, &data) && (set = chosen_set(c, &data));
   if (ok) {
-    RtScores s;
+    RtScores scores;
     RtReport report = {0};
-    ok = rt_evaluate(&ev.prog, set, cfg.batch, &s, &report);
-    printf("%s: %lld examples\nloss: %.4f\n", which, (long long)set->count, s.loss);
-    for (int i = 0; i < s.nmetrics; i++)
-      if (rt_is_metric(ev.g, i)) printf("%s: %.4f\n", rt_output_name(ev.g, i), s.metric[i]);
+    ok = rt_evaluate(&ev.prog, set, s.cfg.batch, &scores, &report);
+    printf("%s: %lld examples\nloss: %.4f\n", c->data ? c->data : "test", (long long)set->count, scores.loss);
+    for (int i = 0; i < scores.nmetrics; i++)
+      if (rt_is_metric(ev.g, i)) printf("%s: %.4f\n", rt_output_name(ev.g, i), scores.metric[i]);
     rt_report_print(stdout, &report);
     rt_report_free(&report);
   }
   free_sets(&data);
   release(&ev);
-  rt_params_free(&store);
-  cg_jit_free(jit);
-  fe_ast_free(ast);
-  return ok ? 0 : 1;
+  return close_session(&s, ok);
 }
 
 /* the rows to predict: one file for the first input (--input), or a data set */
 static bool predict_rows(const Cli *c, const FeConfig *cfg, const IrGraph *g, Sets *sets, RtData *file,
                          const RtData **rows) {
   if (!load_sets(cfg, g, c->input, sets)) return false; /* the training data: for normalisation statistics */
-  if (c->input_file) { /* preprocessed as the training data's source of the first input */
-    const FeDataSet *train = fe_dataset(cfg, "train");
-    const FeSource *like = NULL;
-    int first = 0; /* the first input, which the file feeds */
-    while (g->nodes[first].op != IR_OP_INPUT || !strcmp(g->nodes[first].name, "seed")) first++;
-    for (int k = 0; k < train->nsources; k++)
-      if (!strcmp(train->sources[k].input, g->nodes[first].name)) like = &train->sources[k];
-    if (!like) return diag_error((IrLoc){0}, "no training source for input '%s'", g->nodes[first].name), false;
-    if (!rt_data_from_file(file, c->input_file, g, like)) return false;
-    FeDataSet one = {.name = "input", .sources = {*like}, .nsources = 1};
-    *rows = file;
-    return rt_data_normalize(file, &one, &sets->train);
-  }
-  const char *which = c->data ? c->data : "test";
-  *rows = !strcmp(which, "train") ? &sets->train : !strcmp(which, "validation") ? &sets->val : &sets->test;
-  if ((*rows)->ncols) return true;
-  diag_error((IrLoc){0}, "%s has no %s data (train, validation or test)", c->input, which);
-  return false;
+  if (!c->input_file) return (*rows = chosen_set(c, sets)) != NULL;
+  const FeDataSet *train = fe_dataset(cfg, "train");
+  const FeSource *like = NULL; /* the file is preprocessed as the training source of the first input */
+  int first = 0;
+  while (g->nodes[first].op != IR_OP_INPUT || !strcmp(g->nodes[first].name, "seed")) first++;
+  for (int k = 0; k < train->nsources; k++)
+    if (!strcmp(train->sources[k].input, g->nodes[first].name)) like = &train->sources[k];
+  if (!like) return diag_error((IrLoc){0}, "no training source for input '%s'", g->nodes[first].name), false;
+  if (!rt_data_from_file(file, c->input_file, g, like)) return false;
+  FeDataSet one = {.name = "input", .sources = {*like}, .nsources = 1};
+  *rows = file;
+  return rt_data_normalize(file, &one, &sets->train);
 }
 
 int cmd_predict(const Cli *c) {
-  if (!c->weights || !c->output) {
-    fprintf(stderr, "nnd: error: predict needs --weights CKPT and --output FILE.csv\n");
-    return 2;
-  }
-  FeConfig cfg;
-  AstFile *ast = load_model(c, &cfg);
-  if (!ast) return 1;
-  RtRng rng;
-  rt_rng_seed(&rng, cfg.seed);
-  RtParams store = {0};
+  if (!c->weights || !c->output) return fprintf(stderr, "nnd: error: predict needs --weights CKPT and --output FILE.csv\n"), 2;
+  Session s;
   Sets sets = {0};
   RtData file = {0};
   const RtData *rows = NULL;
   Compiled ev = {0};
   RtReport report = {0};
-  RtScores s;
-  CgJit *jit = cg_jit_new();
-  bool ok = jit && compile(jit, ast, &cfg, c, "eval", &store, &rng, NULL, &ev) &&
-            rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) &&
-            predict_rows(c, &cfg, ev.g, &sets, &file, &rows) && rt_evaluate(&ev.prog, rows, cfg.batch, &s, &report);
+  RtScores scores;
+  bool ok = open_session(c, &s) && compile(&s, "eval", NULL, &ev) &&
+            rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) &&
+            predict_rows(c, &s.cfg, ev.g, &sets, &file, &rows) &&
+            rt_evaluate(&ev.prog, rows, s.cfg.batch, &scores, &report);
   if (ok && !report.n) {
     diag_error((IrLoc){0}, "%s has no metric that says what a prediction is (accuracy, binary_accuracy, mse or mae)", c->input);
     ok = false;
@@ -214,10 +209,7 @@ int cmd_predict(const Cli *c) {
   rt_data_free(&file);
   free_sets(&sets);
   release(&ev);
-  rt_params_free(&store);
-  cg_jit_free(jit);
-  fe_ast_free(ast);
-  return ok ? 0 : 1;
+  return close_session(&s, ok);
 }
 
 /* outputs "loss" and "grad:<weight>" of the grad program, as tensors */
@@ -259,59 +251,40 @@ static bool run_steps(const Cli *c, Compiled *gr, Compiled *tr, RtParams *store,
 }
 
 int cmd_step(const Cli *c) {
-  FeConfig cfg;
-  if (!c->weights || !c->inputs || !c->out) {
-    fprintf(stderr, "nnd: error: step needs --weights W.st, --inputs B.st and --out O.st\n");
-    return 2;
-  }
-  AstFile *ast = load_model(c, &cfg);
-  if (!ast) return 1;
-  RtRng rng;
-  rt_rng_seed(&rng, cfg.seed);
-  RtParams store = {0};
+  if (!c->weights || !c->inputs || !c->out)
+    return fprintf(stderr, "nnd: error: step needs --weights W.st, --inputs B.st and --out O.st\n"), 2;
+  Session s;
   RtData batch = {0};
   Compiled gr = {0}, tr = {0};
-  CgJit *jit = cg_jit_new();
-  /* the batch size comes from the inputs file: read it through the forward graph first */
-  IrGraph *fwd = fe_elaborate(ast, FE_TRAINING_NO_DROPOUT);
-  bool ok = jit && fwd && rt_data_from_safetensors(&batch, c->inputs, fwd);
-  if (ok) cfg.batch = (int)batch.count;
-  ok = ok && compile(jit, ast, &cfg, c, "grad", &store, &rng, NULL, &gr) &&
-       compile(jit, ast, &cfg, c, "train", &store, &rng, NULL, &tr) &&
-       rt_checkpoint_load(c->weights, &store, RT_LOAD_WEIGHTS, NULL) && run_steps(c, &gr, &tr, &store, &batch);
+  IrGraph *fwd = NULL; /* the batch size comes from the inputs file, read through the forward graph */
+  bool ok = open_session(c, &s) && (fwd = fe_elaborate(s.ast, FE_TRAINING_NO_DROPOUT)) &&
+            rt_data_from_safetensors(&batch, c->inputs, fwd);
+  if (ok) s.cfg.batch = (int)batch.count;
+  ok = ok && compile(&s, "grad", NULL, &gr) && compile(&s, "train", NULL, &tr) &&
+       rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) && run_steps(c, &gr, &tr, &s.store, &batch);
   ir_graph_free(fwd);
   rt_data_free(&batch);
   release(&gr), release(&tr);
-  rt_params_free(&store);
-  cg_jit_free(jit);
-  fe_ast_free(ast);
-  return ok ? 0 : 1;
+  return close_session(&s, ok);
 }
 
 int cmd_gradcheck(const Cli *c) {
-  FeConfig cfg;
-  AstFile *ast = load_model(c, &cfg);
-  if (!ast) return 1;
-  if (!c->batch) cfg.batch = 8;
-  RtRng rng;
-  rt_rng_seed(&rng, cfg.seed);
-  RtParams store = {0};
+  Session s;
   RtData data = {0};
   Compiled gr = {0};
-  CgJit *jit = cg_jit_new();
-  const FeDataSet *spec = need_data(&cfg, "train", c->input);
+  const FeDataSet *spec = NULL;
   double worst;
-  bool ok = jit && spec && compile(jit, ast, &cfg, c, "grad", &store, &rng, NULL, &gr) && rt_data_load(&data, spec, gr.g) &&
-            rt_data_normalize(&data, spec, NULL);
-  if (ok && data.count < cfg.batch) {
-    diag_error((IrLoc){0}, "the training data has %lld examples, fewer than the batch of %d", (long long)data.count, cfg.batch);
+  bool ok = open_session(c, &s);
+  if (ok && !c->batch) s.cfg.batch = 8;
+  ok = ok && (spec = need_data(&s.cfg, "train", c->input)) && compile(&s, "grad", NULL, &gr) &&
+       rt_data_load(&data, spec, gr.g) && rt_data_normalize(&data, spec, NULL);
+  if (ok && data.count < s.cfg.batch) {
+    diag_error((IrLoc){0}, "the training data has %lld examples, fewer than the batch of %d", (long long)data.count,
+               s.cfg.batch);
     ok = false;
   }
-  ok = ok && rt_gradcheck(&gr.prog, &data, &rng, 1e-2, &worst);
+  ok = ok && rt_gradcheck(&gr.prog, &data, &s.rng, 1e-2, &worst);
   rt_data_free(&data);
   release(&gr);
-  rt_params_free(&store);
-  cg_jit_free(jit);
-  fe_ast_free(ast);
-  return ok ? 0 : 1;
+  return close_session(&s, ok);
 }
