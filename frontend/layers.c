@@ -1,5 +1,6 @@
 /* layers.c — the layers of the .nnd language as primitive ops: dense,
- * dropout, flatten and the elementwise functions. Each builtin gets its
+ * conv2d, pooling, dropout, embedding, layer_norm, and the tensor and
+ * elementwise functions. Each builtin gets its
  * arguments bound by name or position (elaborate.c) and returns the node of
  * its result, or -1 after a diagnostic. */
 #include <string.h>
@@ -18,34 +19,48 @@ int b_flatten(Elab *e, Args *a) {
   return ir_reshape(e->g, x, to, a->call->loc);
 }
 
+/* a layer's name: name= if given, else <kind>_<n>, n counting that kind */
+static void layer_name(const AstExpr *given, const char *kind, int *count, char *buf, size_t n) {
+  const char *w = given ? word_arg(given) : NULL;
+  ++*count;
+  if (w) snprintf(buf, n, "%s", w);
+  else snprintf(buf, n, "%s_%d", kind, *count);
+}
+
+/* the trained parameter <layer>.<what> */
+static int weight(Elab *e, const char *layer, const char *what, IrInit init, IrShape shape, IrLoc loc) {
+  char name[192];
+  snprintf(name, sizeof name, "%s.%s", layer, what);
+  return ir_param(e->g, name, IR_ROLE_WEIGHT, init, shape, loc);
+}
+
+/* activation=relu|linear (linear if absent); NULL after a diagnostic */
+static const char *activation_arg(const AstExpr *x) {
+  const char *act = x ? word_arg(x) : "linear";
+  if (act && strcmp(act, "relu") != 0 && strcmp(act, "linear") != 0)
+    return diag_error(x->loc, "unknown activation '%s' (expected relu or linear)", act), NULL;
+  return act;
+}
+
+/* x @ kernel [+ bias], then the activation: dense, and conv2d on patches */
+static int affine(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act, IrLoc loc) {
+  int64_t in = node(e, x)->shape.dim[rank_of(e, x) - 1]; /* the last axis */
+  int y = ir_binary(e->g, IR_OP_MATMUL, x, weight(e, layer, "kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {in, units}}, loc), loc);
+  if (bias) y = ir_binary(e->g, IR_OP_ADD, y, weight(e, layer, "bias", IR_INIT_ZEROS, (IrShape){1, {units}}, loc), loc);
+  return strcmp(act, "relu") == 0 ? ir_unary(e->g, IR_OP_RELU, y, loc) : y;
+}
+
 int b_dense(Elab *e, Args *a) {
-  IrLoc loc = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   int64_t units;
-  if (!int_arg(a->arg[1], 1, &units) | (x < 0) || (rank_of(e, x) < 2 && !want_rank(e, x, 2, a->arg[0], "the input of 'dense'")))
-    return -1;
-  const char *act = a->arg[2] ? word_arg(a->arg[2]) : "linear";
+  bool counts = int_arg(a->arg[1], 1, &units); /* report both */
+  if (!counts || x < 0 || (rank_of(e, x) < 2 && !want_rank(e, x, 2, a->arg[0], "the input of 'dense'"))) return -1;
+  const char *act = activation_arg(a->arg[2]);
   int use_bias = bool_arg(a->arg[3], 1);
   if (!act || use_bias < 0) return -1;
-  if (strcmp(act, "relu") != 0 && strcmp(act, "linear") != 0) {
-    diag_error(a->arg[2]->loc, "unknown activation '%s' (expected relu or linear)", act);
-    return -1;
-  }
-  char name[64];
-  const char *layer = a->arg[4] ? word_arg(a->arg[4]) : NULL;
-  e->ndense++;
-  if (!layer) snprintf(name, sizeof name, "dense_%d", e->ndense), layer = name;
-  char pname[96];
-  snprintf(pname, sizeof pname, "%s.kernel", layer);
-  int64_t in = node(e, x)->shape.dim[rank_of(e, x) - 1]; /* dense acts on the last axis */
-  int w = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_GLOROT_UNIFORM, (IrShape){2, {in, units}}, loc);
-  int y = ir_binary(e->g, IR_OP_MATMUL, x, w, loc);
-  if (use_bias) {
-    snprintf(pname, sizeof pname, "%s.bias", layer);
-    int b = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_ZEROS, (IrShape){1, {units}}, loc);
-    y = ir_binary(e->g, IR_OP_ADD, y, b, loc);
-  }
-  return strcmp(act, "relu") == 0 ? ir_unary(e->g, IR_OP_RELU, y, loc) : y;
+  char layer[128];
+  layer_name(a->arg[4], "dense", &e->ndense, layer, sizeof layer);
+  return affine(e, x, units, layer, use_bias, act, a->call->loc);
 }
 
 /* Inverted dropout: keep each element with probability 1-rate and scale it by
@@ -148,13 +163,9 @@ int b_embedding(Elab *e, Args *a) {
   int64_t vocab, dim;
   if (!int_arg(a->arg[1], 1, &vocab) | !int_arg(a->arg[2], 1, &dim) || ids < 0) return -1;
   if (node(e, ids)->dtype != IR_I32) return diag_error(a->arg[0]->loc, "'embedding' takes integer ids (i32)"), -1;
-  char name[96];
-  const char *layer = a->arg[3] ? word_arg(a->arg[3]) : NULL;
-  e->nembedding++;
-  if (!layer) snprintf(name, sizeof name, "embedding_%d", e->nembedding), layer = name;
-  char pname[128];
-  snprintf(pname, sizeof pname, "%s.table", layer);
-  int table = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_GLOROT_UNIFORM, (IrShape){2, {vocab, dim}}, loc);
+  char layer[128];
+  layer_name(a->arg[3], "embedding", &e->nembedding, layer, sizeof layer);
+  int table = weight(e, layer, "table", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {vocab, dim}}, loc);
   return ir_binary(e->g, IR_OP_GATHER, table, ids, loc);
 }
 
@@ -212,7 +223,7 @@ int b_conv2d(Elab *e, Args *a) {
   int64_t filters, size, stride, pad = 0;
   bool image = image_arg(e, x, a->call), counts = int_arg(a->arg[1], 1, &filters); /* report both */
   if (!image || !counts || !window_args(e, a, 2, &size, &stride)) return -1;
-  const char *padding = a->arg[4] ? word_arg(a->arg[4]) : "valid", *act = a->arg[5] ? word_arg(a->arg[5]) : "linear";
+  const char *padding = a->arg[4] ? word_arg(a->arg[4]) : "valid", *act = activation_arg(a->arg[5]);
   int use_bias = bool_arg(a->arg[6], 1);
   if (!padding || !act || use_bias < 0) return -1;
   if (strcmp(padding, "same") == 0) {
@@ -221,24 +232,11 @@ int b_conv2d(Elab *e, Args *a) {
   } else if (strcmp(padding, "valid") != 0) {
     return diag_error(a->arg[4]->loc, "padding is valid or same, not '%s'", padding), -1;
   }
-  if (strcmp(act, "relu") != 0 && strcmp(act, "linear") != 0)
-    return diag_error(a->arg[5]->loc, "unknown activation '%s' (expected relu or linear)", act), -1;
-  char name[64], pname[96];
-  const char *layer = a->arg[7] ? word_arg(a->arg[7]) : NULL;
-  e->nconv++;
-  if (!layer) snprintf(name, sizeof name, "conv2d_%d", e->nconv), layer = name;
+  char layer[128];
+  layer_name(a->arg[7], "conv2d", &e->nconv, layer, sizeof layer);
   int64_t attr[IR_MAX_ATTR] = {size, stride, pad};
   int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
-  if (cols < 0) return -1;
-  snprintf(pname, sizeof pname, "%s.kernel", layer);
-  int64_t k = node(e, cols)->shape.dim[3];
-  int w = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_GLOROT_UNIFORM, (IrShape){2, {k, filters}}, loc);
-  int y = ir_binary(e->g, IR_OP_MATMUL, cols, w, loc);
-  if (use_bias) {
-    snprintf(pname, sizeof pname, "%s.bias", layer);
-    y = ir_binary(e->g, IR_OP_ADD, y, ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_ZEROS, (IrShape){1, {filters}}, loc), loc);
-  }
-  return strcmp(act, "relu") == 0 ? ir_unary(e->g, IR_OP_RELU, y, loc) : y;
+  return cols < 0 ? -1 : affine(e, cols, filters, layer, use_bias, act, loc);
 }
 
 /* max or average over size x size windows, each channel apart: the patches
@@ -283,13 +281,9 @@ int b_layer_norm(Elab *e, Args *a) {
   int d = ir_binary(e->g, IR_OP_SUB, x, mean, l), dd = ir_binary(e->g, IR_OP_MUL, d, d, l);
   int var = ir_binary(e->g, IR_OP_DIV, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &dd, last, l), cst(e, (double)width, l), l);
   int y = ir_binary(e->g, IR_OP_DIV, d, ir_unary(e->g, IR_OP_SQRT, ir_binary(e->g, IR_OP_ADD, var, cst(e, eps, l), l), l), l);
-  char name[64], pname[96];
-  const char *layer = a->arg[2] ? word_arg(a->arg[2]) : NULL;
-  e->nnorm++;
-  if (!layer) snprintf(name, sizeof name, "layer_norm_%d", e->nnorm), layer = name;
-  snprintf(pname, sizeof pname, "%s.gamma", layer);
-  int gamma = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_ONES, (IrShape){1, {width}}, l);
-  snprintf(pname, sizeof pname, "%s.beta", layer);
-  int beta = ir_param(e->g, pname, IR_ROLE_WEIGHT, IR_INIT_ZEROS, (IrShape){1, {width}}, l);
+  char layer[128];
+  layer_name(a->arg[2], "layer_norm", &e->nnorm, layer, sizeof layer);
+  int gamma = weight(e, layer, "gamma", IR_INIT_ONES, (IrShape){1, {width}}, l);
+  int beta = weight(e, layer, "beta", IR_INIT_ZEROS, (IrShape){1, {width}}, l);
   return ir_binary(e->g, IR_OP_ADD, ir_binary(e->g, IR_OP_MUL, y, gamma, l), beta, l);
 }
