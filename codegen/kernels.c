@@ -207,22 +207,27 @@ static void emit_eltwise(Kernel *k, const int *members, int count) {
  * rows of B and C (contiguous: vectorises); with it, along a row of A and B. */
 static LLVMValueRef row_count(Kernel *k, const IrShape *s, int drop_last);
 
-/* C[M,N] (row stride N) = op(A) op(B), A and B with row strides sa and sb */
-static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef M, LLVMValueRef K,
-                        int64_t N, int64_t sa, int64_t sb, bool ta, bool tb) {
+/* The plain loops: C[i, j] for i in [i0, M) and j in [j0, N), every element a
+ * sum over k in increasing order (a chain of fmuladds). Without transpose_b
+ * the inner loop runs along rows of B and C (contiguous: vectorises); with
+ * it, along a row of A and of B. */
+static void matmul_loops(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef i0, LLVMValueRef M,
+                         LLVMValueRef K, int64_t j0, int64_t N, int64_t sa, int64_t sb, bool ta, bool tb) {
   Cg *c = k->cg;
   Loop li, lj, lk;
-  LLVMValueRef i = loop_begin(k, &li, M), j, kk;
+  LLVMValueRef i = LLVMBuildNSWAdd(c->b, loop_begin(k, &li, LLVMBuildNSWSub(c->b, M, i0, "")), i0, ""), j, kk;
   LLVMValueRef crow = LLVMBuildNSWMul(c->b, i, i64c(c, N), "");
-  j = loop_begin(k, &lj, i64c(c, N));
+#define COLUMN(v) LLVMBuildNSWAdd(c->b, v, i64c(c, j0), "")
+  j = COLUMN(loop_begin(k, &lj, i64c(c, N - j0)));
   LLVMBuildStore(c->b, f32c(c, 0), elem_ptr(k, C, c->f32, LLVMBuildNSWAdd(c->b, crow, j, "")));
   loop_end(k, &lj);
-  if (tb) j = loop_begin(k, &lj, i64c(c, N));
+  if (tb) j = COLUMN(loop_begin(k, &lj, i64c(c, N - j0)));
   kk = loop_begin(k, &lk, K);
   LLVMValueRef ia = ta ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sa), ""), i, "")
                        : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, i64c(c, sa), ""), kk, "");
   LLVMValueRef av = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, A, c->f32, ia), "");
-  if (!tb) j = loop_begin(k, &lj, i64c(c, N));
+  if (!tb) j = COLUMN(loop_begin(k, &lj, i64c(c, N - j0)));
+#undef COLUMN
   LLVMValueRef ib = tb ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, i64c(c, sb), ""), kk, "")
                        : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sb), ""), j, "");
   LLVMValueRef bv = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, B, c->f32, ib), "");
@@ -233,6 +238,85 @@ static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef 
   loop_end(k, &lk);
   if (tb) loop_end(k, &lj);
   loop_end(k, &li);
+}
+
+#define LANES 16 /* floats per vector register (AVX-512; narrower targets split it) */
+
+/* The register-tiled kernel for the full tiles: an MR x NV*LANES block of C
+ * is accumulated in registers over all of k, so each row of B is read once
+ * per MR rows of A instead of once per row. Every element is still the same
+ * chain of fmuladds in increasing k, so the result is bit for bit that of the
+ * plain loops. Rows [0, M - M % MR), columns [0, N - N % (NV*LANES)). */
+static void matmul_tiles(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef Mfull, LLVMValueRef K,
+                         int64_t Nfull, int64_t N, int64_t sa, int64_t sb, bool ta, int mr, int nv) {
+  Cg *c = k->cg;
+  LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
+  Loop li, lj, lk;
+  LLVMValueRef i0 = LLVMBuildNSWMul(c->b, loop_begin(k, &li, LLVMBuildSDiv(c->b, Mfull, i64c(c, mr), "")), i64c(c, mr), "");
+  LLVMValueRef j0 = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, i64c(c, Nfull / (nv * LANES))), i64c(c, nv * LANES), "");
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+  LLVMValueRef acc[8][4], phi[8][4], zero = LLVMConstNull(vt);
+  LLVMValueRef kk = loop_begin(k, &lk, K);
+  LLVMBasicBlockRef body = LLVMGetInsertBlock(c->b);
+  LLVMPositionBuilderBefore(c->b, LLVMGetNextInstruction(lk.iv)); /* the accumulators live in the loop header */
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) {
+      phi[r][v] = LLVMBuildPhi(c->b, vt, "acc");
+      LLVMAddIncoming(phi[r][v], &zero, &pre, 1);
+    }
+  LLVMPositionBuilderAtEnd(c->b, body);
+  LLVMValueRef bv[4];
+  for (int v = 0; v < nv; v++) {
+    LLVMValueRef at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sb), ""), LLVMBuildNSWAdd(c->b, j0, i64c(c, v * LANES), ""), "");
+    bv[v] = LLVMBuildLoad2(c->b, vt, elem_ptr(k, B, c->f32, at), "");
+    LLVMSetAlignment(bv[v], 4);
+  }
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef i = LLVMBuildNSWAdd(c->b, i0, i64c(c, r), "");
+    LLVMValueRef ia = ta ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sa), ""), i, "")
+                         : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, i64c(c, sa), ""), kk, "");
+    LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, A, c->f32, ia), "");
+    LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(vt), a, LLVMConstInt(c->i32, 0, 0), "");
+    LLVMValueRef splat = LLVMBuildShuffleVector(c->b, one, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(c->i32, LANES)), "");
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef args[3] = {splat, bv[v], phi[r][v]};
+      acc[r][v] = intrinsic(c, "llvm.fmuladd", args, 3);
+    }
+  }
+  /* the accumulators flow around the k loop: incoming from its latch */
+  LLVMValueRef next = LLVMBuildNSWAdd(c->b, lk.iv, i64c(c, 1), "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  LLVMBuildBr(c->b, lk.header);
+  LLVMAddIncoming(lk.iv, &next, &latch, 1);
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) LLVMAddIncoming(phi[r][v], &acc[r][v], &latch, 1);
+  LLVMPositionBuilderAtEnd(c->b, lk.exit);
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef row = LLVMBuildNSWMul(c->b, LLVMBuildNSWAdd(c->b, i0, i64c(c, r), ""), i64c(c, N), "");
+      LLVMValueRef at = LLVMBuildNSWAdd(c->b, row, LLVMBuildNSWAdd(c->b, j0, i64c(c, v * LANES), ""), "");
+      LLVMValueRef st = LLVMBuildStore(c->b, phi[r][v], elem_ptr(k, C, c->f32, at));
+      LLVMSetAlignment(st, 4);
+    }
+  loop_end(k, &lj);
+  loop_end(k, &li);
+}
+
+/* C[M,N] (row stride N) = op(A) op(B), A and B with row strides sa and sb:
+ * register tiles where they fit, the plain loops for the edges */
+static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef M, LLVMValueRef K,
+                        int64_t N, int64_t sa, int64_t sb, bool ta, bool tb) {
+  Cg *c = k->cg;
+  int nv = (int)(N / LANES < 4 ? N / LANES : 4), mr = nv >= 2 ? 4 : 8;
+  if (tb || nv == 0) {
+    matmul_loops(k, A, B, C, i64c(c, 0), M, K, 0, N, sa, sb, ta, tb);
+    return;
+  }
+  int64_t nfull = N - N % (nv * LANES);
+  LLVMValueRef mfull = LLVMBuildNSWSub(c->b, M, LLVMBuildSRem(c->b, M, i64c(c, mr), ""), "");
+  matmul_tiles(k, A, B, C, mfull, K, nfull, N, sa, sb, ta, mr, nv);
+  if (nfull < N) matmul_loops(k, A, B, C, i64c(c, 0), mfull, K, nfull, N, sa, sb, ta, false); /* right edge */
+  matmul_loops(k, A, B, C, mfull, M, K, 0, N, sa, sb, ta, false);                             /* bottom rows */
 }
 
 static void emit_matmul(Kernel *k, int id) {
