@@ -112,13 +112,72 @@ static void store_at(Kernel *k, LLVMValueRef base, int id, LLVMValueRef idx, LLV
 
 /* ---- elementwise kernels ---- */
 
-static LLVMValueRef operand(Kernel *k, int u, const IrShape *dom, LLVMValueRef *coords) {
+/* The loop nest of an elementwise kernel, with adjacent axes merged wherever
+ * every operand read from memory spans both or broadcasts over both: loops
+ * get longer (a relu over [B,26,26,16] is one loop) and vectorise better. A
+ * merged axis that holds the batch runs n times its static size. */
+typedef struct {
+  int rank;
+  int64_t size[IR_MAX_RANK]; /* static part of each merged axis */
+  bool batched[IR_MAX_RANK];
+  int last[IR_MAX_RANK]; /* its innermost axis of the domain */
+} Nest;
+
+/* does a value of shape `of` broadcast over axis d of the domain? */
+static bool broadcasts(const IrShape *of, const IrShape *dom, int d) {
+  int od = of->rank - dom->rank + d;
+  return od < 0 || (of->dim[od] == 1 && dom->dim[d] != 1);
+}
+
+static bool reads_memory(Kernel *k, int u) {
+  int op = nd(k, ir_alias_root(k->cg->g, u))->op;
+  return nd(k, u)->group != k->group && op != IR_OP_CONST && op != IR_OP_BATCH_SIZE;
+}
+
+/* the nest over dom, merging axes on which every view behaves alike */
+static Nest coalesce(const IrShape *dom, const IrShape *const *views, int nviews) {
+  Nest nest = {0};
+  for (int d = 0; d < dom->rank; d++) {
+    if (dom->dim[d] == 1) continue;
+    int a = nest.rank - 1;
+    for (int v = 0; a >= 0 && v < nviews; v++)
+      if (broadcasts(views[v], dom, nest.last[a]) != broadcasts(views[v], dom, d)) a = -1;
+    if (a < 0) a = nest.rank++, nest.size[a] = 1;
+    if (dom->dim[d] == IR_BATCH) nest.batched[a] = true;
+    else nest.size[a] *= dom->dim[d];
+    nest.last[a] = d;
+  }
+  return nest;
+}
+
+static void nest_begin_loops(Kernel *k, const Nest *nest, Loop *loops, LLVMValueRef *coords) {
+  for (int a = 0; a < nest->rank; a++) {
+    LLVMValueRef bound = i64c(k->cg, nest->size[a]);
+    if (nest->batched[a]) bound = LLVMBuildNSWMul(k->cg->b, bound, k->n, "");
+    coords[a] = loop_begin(k, &loops[a], bound);
+  }
+}
+
+/* the row-major index, in a value of shape `of`, of the nest's coordinates */
+static LLVMValueRef nest_index(Kernel *k, const IrShape *of, const IrShape *dom, const Nest *nest, LLVMValueRef *coords) {
+  Cg *c = k->cg;
+  LLVMValueRef idx = i64c(c, 0);
+  for (int a = 0; a < nest->rank; a++) {
+    if (broadcasts(of, dom, nest->last[a])) continue;
+    int64_t stride = 1;
+    for (int od = of->rank - dom->rank + nest->last[a] + 1; od < of->rank; od++) stride *= of->dim[od];
+    idx = LLVMBuildNSWAdd(c->b, idx, LLVMBuildNSWMul(c->b, coords[a], i64c(c, stride), ""), "");
+  }
+  return idx;
+}
+
+static LLVMValueRef operand(Kernel *k, int u, const IrShape *dom, const Nest *nest, LLVMValueRef *coords) {
   Cg *c = k->cg;
   if (nd(k, u)->group == k->group) return k->val[u];
   const IrNode *r = nd(k, ir_alias_root(c->g, u));
   if (r->op == IR_OP_CONST) return f32c(c, r->value);
   if (r->op == IR_OP_BATCH_SIZE) return LLVMBuildSIToFP(c->b, k->n, c->f32, "");
-  return load_at(k, u, index_in(k, &nd(k, u)->shape, dom, coords));
+  return load_at(k, u, nest_index(k, &nd(k, u)->shape, dom, nest, coords));
 }
 
 static LLVMValueRef bool_to_f32(Cg *c, LLVMValueRef b) { return LLVMBuildUIToFP(c->b, b, c->f32, ""); }
@@ -183,21 +242,28 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
 
 static void emit_eltwise(Kernel *k, const int *members, int count) {
   IrShape dom = nd(k, members[0])->shape;
+  const IrShape **views = calloc(count * IR_MAX_IN + 1, sizeof *views);
+  int nviews = 0;
+  for (int i = 0; i < count; i++)
+    for (int j = 0; j < nd(k, members[i])->nin; j++)
+      if (reads_memory(k, nd(k, members[i])->in[j])) views[nviews++] = &nd(k, nd(k, members[i])->in[j])->shape;
+  Nest nest = coalesce(&dom, views, nviews);
+  free(views);
   Loop loops[IR_MAX_RANK];
   LLVMValueRef coords[IR_MAX_RANK];
-  for (int d = 0; d < dom.rank; d++) coords[d] = loop_begin(k, &loops[d], dim_value(k, dom.dim[d]));
-  LLVMValueRef flat = index_in(k, &dom, &dom, coords);
+  nest_begin_loops(k, &nest, loops, coords);
+  LLVMValueRef flat = nest_index(k, &dom, &dom, &nest, coords);
   for (int i = 0; i < count; i++) {
     const IrNode *n = nd(k, members[i]);
     LLVMValueRef a[IR_MAX_IN];
-    for (int j = 0; j < n->nin; j++) a[j] = operand(k, n->in[j], &dom, coords);
+    for (int j = 0; j < n->nin; j++) a[j] = operand(k, n->in[j], &dom, &nest, coords);
     k->val[members[i]] = eltwise_value(k, n, a, flat);
   }
   for (int i = 0; i < count; i++) { /* stores last: in-place assignment reads first */
     LLVMValueRef dst = cg_store_buffer(k, members[i]);
     if (dst) store_at(k, dst, members[i], flat, k->val[members[i]]);
   }
-  for (int d = dom.rank - 1; d >= 0; d--) loop_end(k, &loops[d]);
+  for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
 }
 
 /* ---- other kernels ---- */
@@ -355,7 +421,6 @@ static void emit_reduce(Kernel *k, int id) {
   const IrShape *in = &nd(k, n->in[0])->shape;
   LLVMValueRef out = cg_store_buffer(k, id);
   Loop z, loops[IR_MAX_RANK];
-  LLVMValueRef coords[IR_MAX_RANK];
   LLVMValueRef total = i64c(c, ir_numel(&n->shape, 1));
   if (n->shape.rank && n->shape.dim[0] == IR_BATCH)
     total = LLVMBuildNSWMul(c->b, total, k->n, "");
@@ -363,12 +428,15 @@ static void emit_reduce(Kernel *k, int id) {
   LLVMValueRef i = loop_begin(k, &z, total);
   LLVMBuildStore(c->b, f32c(c, max ? -INFINITY : 0), elem_ptr(k, out, c->f32, i));
   loop_end(k, &z);
-  nest_begin(k, in, loops, coords);
-  LLVMValueRef x = load_at(k, n->in[0], index_in(k, in, in, coords));
-  LLVMValueRef p = elem_ptr(k, out, c->f32, index_in(k, &n->shape, in, coords));
+  const IrShape *out_view = &n->shape;
+  Nest nest = coalesce(in, &out_view, 1); /* axes merged where all are kept or all reduced */
+  LLVMValueRef coords[IR_MAX_RANK];
+  nest_begin_loops(k, &nest, loops, coords);
+  LLVMValueRef x = load_at(k, n->in[0], nest_index(k, in, in, &nest, coords));
+  LLVMValueRef p = elem_ptr(k, out, c->f32, nest_index(k, &n->shape, in, &nest, coords));
   LLVMValueRef args[2] = {LLVMBuildLoad2(c->b, c->f32, p, ""), x};
   LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", args, 2) : LLVMBuildFAdd(c->b, args[0], x, ""), p);
-  nest_end(k, in, loops);
+  for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
 }
 
 /* rows of a tensor whose last axis is the one reduced */
