@@ -20,7 +20,7 @@ typedef struct {
   int nnames;
   int seed;      /* the per-step random seed input, created on first use */
   int batch;     /* the batch_size node, created on first use */
-  int ndense, ndropout, nembedding, nconv, nnorm;
+  int ndense, ndropout, nembedding, nconv, nnorm, nrnn, nlstm, ngru;
   bool has_loss;
   bool reported; /* the evaluation graph outputs what `nnd eval` reports (one metric's) */
 } Elab;
@@ -80,6 +80,9 @@ int b_squared_error(Elab *e, Args *a);
 int b_absolute_error(Elab *e, Args *a);
 int b_sigmoid(Elab *e, Args *a);
 int b_transpose(Elab *e, Args *a);
+int b_simple_rnn(Elab *e, Args *a);
+int b_lstm(Elab *e, Args *a);
+int b_gru(Elab *e, Args *a);
 int b_softmax(Elab *e, Args *a);
 int b_layer_norm(Elab *e, Args *a);
 int b_conv2d(Elab *e, Args *a);

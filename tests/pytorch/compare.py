@@ -161,7 +161,44 @@ def attention():
     return model, {**m1, **mq, **mk, **mv, **mr, **m2, **mo}, batch, loss, "tests/runtime/Inputs/attention_zoo.nnd"
 
 
-MODELS = {"mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
+def recurrent():
+    """tests/pytorch/Inputs/recurrent.nnd: torch.nn.RNN, LSTM and GRU. nnd folds the
+    input and recurrent biases of RNN and LSTM into one (torch's b_hh is held at
+    zero) and keeps only the candidate's recurrent bias of a GRU (b_hh[2H:])."""
+    rnn = torch.nn.RNN(3, 4, batch_first=True)
+    lstm = torch.nn.LSTM(4, 4, batch_first=True)
+    gru = torch.nn.GRU(4, 4, batch_first=True)
+    out, mo = dense("dense_1", 4, 2)
+
+    def fixup():  # after the weights are drawn: the biases nnd does not have are zero and stay so
+        with torch.no_grad():
+            rnn.bias_hh_l0.zero_(), lstm.bias_hh_l0.zero_(), gru.bias_hh_l0[:8].zero_()
+        rnn.bias_hh_l0.register_hook(lambda g: torch.zeros_like(g))
+        lstm.bias_hh_l0.register_hook(lambda g: torch.zeros_like(g))
+        gru.bias_hh_l0.register_hook(lambda g: torch.cat([torch.zeros(8), g[8:]]))
+
+    names = {}
+    for layer, module in (("simple_rnn_1", rnn), ("lstm_1", lstm), ("gru_1", gru)):
+        names[f"{layer}.kernel"] = (module.weight_ih_l0, np.transpose)
+        names[f"{layer}.recurrent_kernel"] = (module.weight_hh_l0, np.transpose)
+        names[f"{layer}.bias"] = (module.bias_ih_l0, same)
+    names["gru_1.recurrent_bias"] = (gru.bias_hh_l0, lambda a: a[8:])
+    model = torch.nn.ModuleList([rnn, lstm, gru, out])
+    model.fixup = fixup
+    rng = np.random.default_rng(6)
+    batch = {"sequence": rng.standard_normal((8, 5, 3), dtype=np.float32),
+             "label": rng.integers(0, 2, 8).astype(np.int32)}
+
+    def loss(b):
+        h, _ = rnn(b["sequence"])
+        h, _ = lstm(h)
+        h, _ = gru(h)
+        return F.cross_entropy(out(h[:, -1]), b["label"].long())
+
+    return model, {**names, **mo}, batch, loss, "tests/pytorch/Inputs/recurrent.nnd"
+
+
+MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
           "cnn": cnn, "attention": attention}
 
 
@@ -214,7 +251,7 @@ def torch_scheduler(settings, optimizer):
 
 
 def train_settings(path):
-    """the `key = value` lines of the train block"""
+    """the `key = value` lines of the train block (one setting a line)"""
     settings, inside = {}, False
     for line in open(path):
         line = line.split("#")[0].strip()
@@ -271,6 +308,8 @@ def main():
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape) * 0.1)
+    if hasattr(model, "fixup"):
+        model.fixup()
     weights = {n: np.array(to_nnd(p.detach().numpy()), copy=True) for n, (p, to_nnd) in names.items()}
     model_file = os.path.join(args.work, "model.nnd")
     open(model_file, "w").write(with_settings(open(source).read(), args.set))

@@ -1,0 +1,122 @@
+/* recurrent.c — simple_rnn, lstm and gru over sequences [B, T, features].
+ *
+ * For now the recurrence is unrolled: each of the T steps is a few primitive
+ * ops on the step's slice of the sequence, every step reusing the same
+ * weights (so autodiff sums their gradients over time, which is
+ * backpropagation through time). Compile time therefore grows with T; a scan
+ * op with its reverse for autodiff is the planned replacement. The gate
+ * arithmetic is PyTorch's (torch.nn.RNN/LSTM/GRU, with the input and
+ * recurrent biases folded into one for RNN and LSTM; GRU keeps the recurrent
+ * bias of its candidate apart, as PyTorch and Keras's reset_after do). */
+#include <string.h>
+
+#include "elab.h"
+
+typedef struct {
+  Elab *e;
+  IrLoc l;
+} R;
+
+static int op1(R *r, IrOp op, int x) { return ir_unary(r->e->g, op, x, r->l); }
+static int op2(R *r, IrOp op, int x, int y) { return ir_binary(r->e->g, op, x, y, r->l); }
+static int k(R *r, double v) { return cst(r->e, v, r->l); }
+static int sigmoid(R *r, int x) { return op2(r, IR_OP_DIV, k(r, 1), op2(r, IR_OP_ADD, k(r, 1), op1(r, IR_OP_EXP, op1(r, IR_OP_NEG, x)))); }
+static int tanh_(R *r, int x) { /* 2 sigmoid(2x) - 1 */
+  return op2(r, IR_OP_SUB, op2(r, IR_OP_MUL, sigmoid(r, op2(r, IR_OP_MUL, x, k(r, 2))), k(r, 2)), k(r, 1));
+}
+
+static int param(R *r, const char *layer, const char *what, IrInit init, IrShape shape) {
+  char name[192];
+  snprintf(name, sizeof name, "%s.%s", layer, what);
+  return ir_param(r->e->g, name, IR_ROLE_WEIGHT, init, shape, r->l);
+}
+
+/* columns [from, from + n) of a [B, width] value */
+static int cols(R *r, int x, int64_t from, int64_t n) {
+  int64_t attr[IR_MAX_ATTR] = {1, from};
+  return ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (IrShape){2, {IR_BATCH, n}}, r->l);
+}
+
+/* step t of a sequence [B, T, D] as [B, D] */
+static int step_input(R *r, int x, int64_t t) {
+  IrShape s = node(r->e, x)->shape;
+  int64_t attr[IR_MAX_ATTR] = {1, t};
+  int one = ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (IrShape){3, {IR_BATCH, 1, s.dim[2]}}, r->l);
+  return ir_reshape(r->e->g, one, (IrShape){2, {IR_BATCH, s.dim[2]}}, r->l);
+}
+
+static int zeros(R *r, int64_t width) {
+  int z = k(r, 0);
+  return ir_emit_typed(r->e->g, IR_OP_BROADCAST, 1, &z, NULL, (IrShape){2, {IR_BATCH, width}}, r->l);
+}
+
+/* appends h [B, H] to the sequence so far (or starts one): [B, t+1, H] */
+static int append_step(R *r, int seq, int h, int64_t width) {
+  int h3 = ir_reshape(r->e->g, h, (IrShape){3, {IR_BATCH, 1, width}}, r->l);
+  int64_t time[IR_MAX_ATTR] = {1};
+  return seq < 0 ? h3 : ir_emit(r->e->g, IR_OP_CONCAT, 2, (int[]){seq, h3}, time, r->l);
+}
+
+typedef enum { CELL_RNN, CELL_LSTM, CELL_GRU } Cell;
+
+static const struct {
+  const char *kind;
+  int gates;
+} cells[] = {{"simple_rnn", 1}, {"lstm", 4}, {"gru", 3}};
+
+typedef struct {
+  int w, u, b, bn; /* kernel [D, G*H], recurrent kernel [H, G*H], bias [G*H]; gru: recurrent bias of n [H] */
+  int64_t units;
+} Weights;
+
+static int step(R *r, Cell cell, const Weights *w, int x, int *h, int *c) {
+  int64_t H = w->units;
+  int zx = op2(r, IR_OP_ADD, op2(r, IR_OP_MATMUL, x, w->w), w->b), zh = op2(r, IR_OP_MATMUL, *h, w->u);
+  if (cell == CELL_RNN) return *h = tanh_(r, op2(r, IR_OP_ADD, zx, zh));
+  if (cell == CELL_LSTM) { /* gates i, f, g, o */
+    int z = op2(r, IR_OP_ADD, zx, zh);
+    int i = sigmoid(r, cols(r, z, 0, H)), f = sigmoid(r, cols(r, z, H, H));
+    int g = tanh_(r, cols(r, z, 2 * H, H)), o = sigmoid(r, cols(r, z, 3 * H, H));
+    *c = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, f, *c), op2(r, IR_OP_MUL, i, g));
+    return *h = op2(r, IR_OP_MUL, o, tanh_(r, *c));
+  }
+  /* gru: gates r, z, n; n = tanh(x W_n + b_n + r (h U_n + b_hn)); h = (1 - z) n + z h */
+  int rg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, 0, H), cols(r, zh, 0, H)));
+  int zg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, H, H), cols(r, zh, H, H)));
+  int n = tanh_(r, op2(r, IR_OP_ADD, cols(r, zx, 2 * H, H), op2(r, IR_OP_MUL, rg, op2(r, IR_OP_ADD, cols(r, zh, 2 * H, H), w->bn))));
+  return *h = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, op2(r, IR_OP_SUB, k(r, 1), zg), n), op2(r, IR_OP_MUL, zg, *h));
+}
+
+static int recurrent(Elab *e, Args *a, Cell cell) {
+  R r = {e, a->call->loc};
+  int x = elab_expr(e, a->arg[0]);
+  int64_t units;
+  int seqs = bool_arg(a->arg[2], 0);
+  if (!int_arg(a->arg[1], 1, &units) || x < 0 || seqs < 0) return -1;
+  IrShape s = node(e, x)->shape;
+  if (s.rank != 3 || s.dim[0] != IR_BATCH || node(e, x)->dtype != IR_F32) {
+    diag_error(a->arg[0]->loc, "'%s' takes sequences [batch, steps, features]", a->call->str);
+    return -1;
+  }
+  char layer[128];
+  const char *given = a->arg[3] ? word_arg(a->arg[3]) : NULL;
+  int *count = cell == CELL_RNN ? &e->nrnn : cell == CELL_LSTM ? &e->nlstm : &e->ngru;
+  ++*count;
+  if (given) snprintf(layer, sizeof layer, "%s", given);
+  else snprintf(layer, sizeof layer, "%s_%d", cells[cell].kind, *count);
+  int64_t G = cells[cell].gates * units;
+  Weights w = {param(&r, layer, "kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {s.dim[2], G}}),
+               param(&r, layer, "recurrent_kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {units, G}}),
+               param(&r, layer, "bias", IR_INIT_ZEROS, (IrShape){1, {G}}), -1, units};
+  if (cell == CELL_GRU) w.bn = param(&r, layer, "recurrent_bias", IR_INIT_ZEROS, (IrShape){1, {units}});
+  int h = zeros(&r, units), c = zeros(&r, units), seq = -1;
+  for (int64_t t = 0; t < s.dim[1]; t++) {
+    step(&r, cell, &w, step_input(&r, x, t), &h, &c);
+    if (seqs) seq = append_step(&r, seq, h, units);
+  }
+  return seqs ? seq : h;
+}
+
+int b_simple_rnn(Elab *e, Args *a) { return recurrent(e, a, CELL_RNN); }
+int b_lstm(Elab *e, Args *a) { return recurrent(e, a, CELL_LSTM); }
+int b_gru(Elab *e, Args *a) { return recurrent(e, a, CELL_GRU); }
