@@ -81,11 +81,74 @@ static LLVMValueRef new_function(Cg *c, const char *name, LLVMTypeRef *params, i
   return fn;
 }
 
-static LLVMValueRef emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val) {
+/* What a kernel's code depends on, as text: its nodes' ops, types and
+ * attributes, and for each operand whether it is computed in the loop, an
+ * inline constant, or which of the kernel's buffers it is read from (and as
+ * what view). Kernels with equal signatures compile to one function, called
+ * with their own buffers: the unrolled steps of a recurrence cost one
+ * function, not one per step. */
+static char *signature(const Cg *c, Kernel *k, int *member_index) {
+  const IrGraph *g = c->g;
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  for (int i = 0, m = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->group != k->group) continue;
+    member_index[i] = m++;
+    fprintf(f, "%d %d [", n->op, n->dtype);
+    for (int d = 0; d < n->shape.rank; d++) fprintf(f, "%lld,", (long long)n->shape.dim[d]);
+    fprintf(f, "] %lld %lld %lld", (long long)n->attr[0], (long long)n->attr[1], (long long)n->attr[2]);
+    for (int j = 0; j < n->nin; j++) {
+      int u = n->in[j];
+      const IrNode *r = &g->nodes[ir_alias_root(g, u)];
+      if (g->nodes[u].group == k->group) fprintf(f, " m%d", member_index[u]);
+      else if (r->op == IR_OP_CONST) fprintf(f, " c%a", r->value);
+      else if (r->op == IR_OP_BATCH_SIZE) fprintf(f, " n");
+      else {
+        fprintf(f, " b%d:%d[", find_key(k, key_of(g, u), false), g->nodes[u].dtype);
+        for (int d = 0; d < g->nodes[u].shape.rank; d++) fprintf(f, "%lld,", (long long)g->nodes[u].shape.dim[d]);
+        fputc(']', f);
+      }
+    }
+    BufKey key;
+    if (store_key(g, i, &key)) fprintf(f, " s%d", find_key(k, key, false));
+    fputs(";\n", f);
+  }
+  fclose(f);
+  return text;
+}
+
+typedef struct {
+  char **text;
+  LLVMValueRef *fn;
+  size_t cap;
+} Signatures;
+
+static uint64_t text_hash(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+/* the slot of text in the table: where it is, or where it would go */
+static size_t signature_slot(const Signatures *t, const char *text) {
+  size_t i = text_hash(text) & (t->cap - 1);
+  while (t->text[i] && strcmp(t->text[i], text) != 0) i = (i + 1) & (t->cap - 1);
+  return i;
+}
+
+static LLVMValueRef emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val, Signatures *done, int *member_index) {
   char name[128];
   k->keys = malloc((c->g->count + 1) * sizeof *k->keys);
   k->bufs = malloc((c->g->count + 1) * sizeof *k->bufs);
   collect_buffers(k);
+  char *text = signature(c, k, member_index);
+  size_t slot = signature_slot(done, text);
+  if (done->text[slot]) { /* the same code as an earlier kernel */
+    free(text);
+    return k->fn = done->fn[slot];
+  }
   LLVMTypeRef *params = malloc((k->nbufs + 1) * sizeof *params);
   params[0] = c->i64;
   for (int i = 0; i < k->nbufs; i++) params[i + 1] = c->ptr;
@@ -99,6 +162,8 @@ static LLVMValueRef emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val) {
   k->val = val;
   cg_emit_kernel_body(k);
   free(params);
+  done->text[slot] = text;
+  done->fn[slot] = k->fn;
   return k->fn;
 }
 
@@ -217,12 +282,20 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *
   c.voidt = LLVMVoidTypeInContext(ctx);
   Kernel *kernels = calloc(g->nkernels + 1, sizeof *kernels);
   LLVMValueRef *val = calloc(g->count + 1, sizeof *val);
+  int *member_index = calloc(g->count + 1, sizeof *member_index);
+  Signatures done = {.cap = 16};
+  while (done.cap < 2 * (size_t)g->nkernels) done.cap *= 2;
+  done.text = calloc(done.cap, sizeof *done.text);
+  done.fn = calloc(done.cap, sizeof *done.fn);
   for (int i = 0; i < g->nkernels; i++) {
     kernels[i] = (Kernel){.cg = &c, .group = i};
-    emit_kernel(&c, &kernels[i], val);
+    emit_kernel(&c, &kernels[i], val, &done, member_index);
   }
   emit_step(&c, symbol, kernels, opt);
   for (int i = 0; i < g->nkernels; i++) free(kernels[i].keys), free(kernels[i].bufs);
+  for (size_t i = 0; i < done.cap; i++) free(done.text[i]);
+  free(done.text), free(done.fn);
+  free(member_index);
   free(kernels);
   free(val);
   LLVMDisposeBuilder(c.b);
