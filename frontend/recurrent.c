@@ -3,8 +3,9 @@
  * For now the recurrence is unrolled: each of the T steps is a few primitive
  * ops on the step's slice of the sequence, every step reusing the same
  * weights (so autodiff sums their gradients over time, which is
- * backpropagation through time). Compile time therefore grows with T; a scan
- * op with its reverse for autodiff is the planned replacement. The gate
+ * backpropagation through time). The graph grows with T; codegen compiles
+ * the steps' identical kernels once (module.c), so LLVM time barely does. A
+ * scan op with its reverse for autodiff is the planned replacement. The gate
  * arithmetic is PyTorch's (torch.nn.RNN/LSTM/GRU, with the input and
  * recurrent biases folded into one for RNN and LSTM; GRU keeps the recurrent
  * bias of its candidate apart, as PyTorch and Keras's reset_after do). */
