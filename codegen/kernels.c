@@ -5,10 +5,12 @@
  * loaded with numpy broadcasting, and a member is stored only if other kernels
  * read it (the plan gave it a buffer), it is an output, or it assigns a
  * parameter. All stores come after all loads of an iteration, which is what
- * makes `assign` in place safe. Other ops get a kernel each. Strides are
- * constants (only dim 0 can be the runtime batch), so LLVM sees simple affine
- * loops it can vectorise. No fast-math: reductions run in a fixed order, so
- * results do not depend on the vector width. */
+ * makes `assign` in place safe. Other ops get a kernel each; matmuls use a
+ * register-tiled micro-kernel. Strides are constants (only dim 0 can be the
+ * runtime batch) and axes that every operand treats alike are merged, so
+ * LLVM sees long, simple affine loops it can vectorise. No fast-math:
+ * reductions run in a fixed order, so results do not depend on the vector
+ * width or the tiling. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,9 @@
 /* module.c — one LLVM module per graph: a function per kernel, whose
  * arguments are the distinct buffers it touches (all noalias: the plan never
  * lets two live buffers overlap, and a parameter read and assigned in place is
- * one argument), and the step function that computes each buffer's address and
- * calls the kernels in schedule order. */
+ * one argument; kernels with identical code share a function), and the step
+ * function that computes each buffer's address and calls the kernels in
+ * schedule order, with the optional numerics checks and cycle counts. */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
