@@ -208,6 +208,15 @@ static bool window_args(Elab *e, Args *a, int first, int64_t *size, int64_t *str
   return !a->arg[first + 1] || int_arg(a->arg[first + 1], 1, stride);
 }
 
+/* a size x size window (with `pad` zeros around) fits the image */
+static bool window_fits(Elab *e, int x, int64_t size, int64_t pad, const AstExpr *at) {
+  IrShape s = node(e, x)->shape;
+  if (s.dim[1] + 2 * pad >= size && s.dim[2] + 2 * pad >= size) return true;
+  diag_error(at->loc, "'%s': a %lldx%lld window does not fit a %lldx%lld image", at->str, (long long)size,
+             (long long)size, (long long)s.dim[1], (long long)s.dim[2]);
+  return false;
+}
+
 static bool image_arg(Elab *e, int x, const AstExpr *at) {
   if (x < 0) return false;
   if (rank_of(e, x) == 4 && node(e, x)->shape.dim[0] == IR_BATCH) return true;
@@ -232,6 +241,7 @@ int b_conv2d(Elab *e, Args *a) {
   } else if (strcmp(padding, "valid") != 0) {
     return diag_error(a->arg[4]->loc, "padding is valid or same, not '%s'", padding), -1;
   }
+  if (!window_fits(e, x, size, pad, a->call)) return -1;
   char layer[128];
   layer_name(a->arg[7], "conv2d", &e->nconv, layer, sizeof layer);
   int64_t attr[IR_MAX_ATTR] = {size, stride, pad};
@@ -245,7 +255,8 @@ static int pool(Elab *e, Args *a, bool max) {
   IrLoc loc = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   int64_t size, stride;
-  if (!image_arg(e, x, a->call) || !window_args(e, a, 1, &size, &stride)) return -1;
+  if (!image_arg(e, x, a->call) || !window_args(e, a, 1, &size, &stride) || !window_fits(e, x, size, 0, a->call))
+    return -1;
   int64_t attr[IR_MAX_ATTR] = {size, stride, 0}, channels = node(e, x)->shape.dim[3];
   int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
   if (cols < 0) return -1;
