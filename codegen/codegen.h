@@ -30,11 +30,14 @@ CgJit *cg_jit_new(void);
 void cg_jit_check_numerics(CgJit *jit, bool on);
 /* From now on, count the cycles of each kernel (see above). */
 void cg_jit_profile(CgJit *jit, bool on);
+/* From now on, with threads > 1, run big kernels in parts through the
+ * runtime's nnd_parallel_for (results do not depend on the thread count). */
+void cg_jit_threads(CgJit *jit, int threads);
 void cg_jit_free(CgJit *jit);
 /* Compiles a fused and planned graph; NULL after a diagnostic. */
 CgStepFn cg_jit_compile(CgJit *jit, const IrGraph *g, const char *symbol);
 /* Prints the optimised LLVM IR of a fused and planned graph. */
-bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_numerics);
+bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_numerics, int threads);
 /* Seconds spent in LLVM optimisation and in JIT code generation so far. */
 void cg_jit_times(const CgJit *jit, double *opt_s, double *jit_s);
 

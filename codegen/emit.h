@@ -27,6 +27,12 @@ typedef struct {
   Cg *cg;
   int group;
   LLVMValueRef fn, n; /* n: rows in the batch */
+  LLVMValueRef lo, hi; /* the part of the outer loop to run; hi < 0: all of it */
+  LLVMValueRef task;   /* the wrapper nnd_parallel_for calls, if the kernel splits */
+  bool splits;         /* its outer loop can be cut into independent parts */
+  int64_t outer, align; /* that loop's static size (times n if outer_batched), chunk alignment */
+  bool outer_batched;
+  double work;          /* about how many operations it does at max_batch */
   BufKey *keys;        /* as many as the graph has nodes, at most */
   LLVMValueRef *bufs;
   int nbufs;
@@ -39,6 +45,7 @@ LLVMValueRef cg_store_buffer(Kernel *k, int node);  /* where node writes, NULL i
 
 typedef struct {
   bool check_numerics, profile;
+  int threads; /* > 1: big kernels run in parts on the runtime's threads */
 } CgOptions;
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, const CgOptions *opt);

@@ -25,6 +25,7 @@ struct CgJit {
 
 void cg_jit_check_numerics(CgJit *j, bool on) { j->opt.check_numerics = on; }
 void cg_jit_profile(CgJit *j, bool on) { j->opt.profile = on; }
+void cg_jit_threads(CgJit *j, int threads) { j->opt.threads = threads; }
 
 static double now(void) {
   struct timespec t;
@@ -161,11 +162,11 @@ CgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
   return (CgStepFn)(uintptr_t)addr;
 }
 
-bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_numerics) {
+bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_numerics, int threads) {
   if (!ready(g)) return false;
   init_llvm();
   LLVMContextRef ctx = LLVMContextCreate();
-  CgOptions opt = {check_numerics, false};
+  CgOptions opt = {check_numerics, false, threads};
   LLVMModuleRef mod = cg_build_module(ctx, g, symbol, &opt);
   bool ok = optimise(mod);
   if (ok) {

@@ -152,11 +152,21 @@ static Nest coalesce(const IrShape *dom, const IrShape *const *views, int nviews
   return nest;
 }
 
-static void nest_begin_loops(Kernel *k, const Nest *nest, Loop *loops, LLVMValueRef *coords) {
+/* a loop over [lo, hi) of [0, bound): the part of a split kernel's outer loop
+ * this call runs (hi < 0: all of it); returns the loop's coordinate */
+static LLVMValueRef part_begin(Kernel *k, Loop *l, LLVMValueRef bound) {
+  Cg *c = k->cg;
+  LLVMValueRef all = LLVMBuildICmp(c->b, LLVMIntSLT, k->hi, i64c(c, 0), "");
+  LLVMValueRef hi = LLVMBuildSelect(c->b, all, bound, k->hi, "");
+  return LLVMBuildNSWAdd(c->b, loop_begin(k, l, LLVMBuildNSWSub(c->b, hi, k->lo, "")), k->lo, "");
+}
+
+/* with `split`, the outermost axis runs only this call's part */
+static void nest_begin_loops(Kernel *k, const Nest *nest, Loop *loops, LLVMValueRef *coords, bool split) {
   for (int a = 0; a < nest->rank; a++) {
     LLVMValueRef bound = i64c(k->cg, nest->size[a]);
     if (nest->batched[a]) bound = LLVMBuildNSWMul(k->cg->b, bound, k->n, "");
-    coords[a] = loop_begin(k, &loops[a], bound);
+    coords[a] = split && a == 0 ? part_begin(k, &loops[a], bound) : loop_begin(k, &loops[a], bound);
   }
 }
 
@@ -253,7 +263,11 @@ static void emit_eltwise(Kernel *k, const int *members, int count) {
   free(views);
   Loop loops[IR_MAX_RANK];
   LLVMValueRef coords[IR_MAX_RANK];
-  nest_begin_loops(k, &nest, loops, coords);
+  if (nest.rank > 0) { /* elements are independent: the outer loop may run in parts */
+    k->splits = true, k->outer = nest.size[0], k->outer_batched = nest.batched[0], k->align = 1;
+    k->work = (double)count * ir_numel(&dom, k->cg->g->max_batch);
+  }
+  nest_begin_loops(k, &nest, loops, coords, true);
   LLVMValueRef flat = nest_index(k, &dom, &dom, &nest, coords);
   for (int i = 0; i < count; i++) {
     const IrNode *n = nd(k, members[i]);
@@ -315,12 +329,13 @@ static void matmul_loops(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef
  * per MR rows of A instead of once per row. Every element is still the same
  * chain of fmuladds in increasing k, so the result is bit for bit that of the
  * plain loops. Rows [0, M - M % MR), columns [0, N - N % (NV*LANES)). */
-static void matmul_tiles(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef Mfull, LLVMValueRef K,
-                         int64_t Nfull, int64_t N, int64_t sa, int64_t sb, bool ta, int mr, int nv) {
+static void matmul_tiles(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef r0, LLVMValueRef r1,
+                         LLVMValueRef K, int64_t Nfull, int64_t N, int64_t sa, int64_t sb, bool ta, int mr, int nv) {
   Cg *c = k->cg;
   LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
   Loop li, lj, lk;
-  LLVMValueRef i0 = LLVMBuildNSWMul(c->b, loop_begin(k, &li, LLVMBuildSDiv(c->b, Mfull, i64c(c, mr), "")), i64c(c, mr), "");
+  LLVMValueRef tiles = LLVMBuildSDiv(c->b, LLVMBuildNSWSub(c->b, r1, r0, ""), i64c(c, mr), "");
+  LLVMValueRef i0 = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, loop_begin(k, &li, tiles), i64c(c, mr), ""), r0, "");
   LLVMValueRef j0 = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, i64c(c, Nfull / (nv * LANES))), i64c(c, nv * LANES), "");
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
   LLVMValueRef acc[8][4], phi[8][4], zero = LLVMConstNull(vt);
@@ -370,21 +385,41 @@ static void matmul_tiles(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef
   loop_end(k, &li);
 }
 
-/* C[M,N] (row stride N) = op(A) op(B), A and B with row strides sa and sb:
- * register tiles where they fit, the plain loops for the edges */
-static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef M, LLVMValueRef K,
-                        int64_t N, int64_t sa, int64_t sb, bool ta, bool tb) {
+/* the register tile of a product with N columns: nv vectors by mr rows */
+static void tile_shape(int64_t N, bool tb, int *mr, int *nv) {
+  *nv = tb ? 0 : (int)(N / LANES < 4 ? N / LANES : 4);
+  *mr = *nv >= 2 ? 4 : 8;
+}
+
+/* rows [r0, r1) of C[M,N] (row stride N) = op(A) op(B), A and B with row
+ * strides sa and sb: register tiles where they fit, plain loops for the edges */
+static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef r0, LLVMValueRef r1,
+                        LLVMValueRef K, int64_t N, int64_t sa, int64_t sb, bool ta, bool tb) {
   Cg *c = k->cg;
-  int nv = (int)(N / LANES < 4 ? N / LANES : 4), mr = nv >= 2 ? 4 : 8;
-  if (tb || nv == 0) {
-    matmul_loops(k, A, B, C, i64c(c, 0), M, K, 0, N, sa, sb, ta, tb);
+  int mr, nv;
+  tile_shape(N, tb, &mr, &nv);
+  if (nv == 0) {
+    matmul_loops(k, A, B, C, r0, r1, K, 0, N, sa, sb, ta, tb);
     return;
   }
   int64_t nfull = N - N % (nv * LANES);
-  LLVMValueRef mfull = LLVMBuildNSWSub(c->b, M, LLVMBuildSRem(c->b, M, i64c(c, mr), ""), "");
-  matmul_tiles(k, A, B, C, mfull, K, nfull, N, sa, sb, ta, mr, nv);
-  if (nfull < N) matmul_loops(k, A, B, C, i64c(c, 0), mfull, K, nfull, N, sa, sb, ta, false); /* right edge */
-  matmul_loops(k, A, B, C, mfull, M, K, 0, N, sa, sb, ta, false);                             /* bottom rows */
+  LLVMValueRef span = LLVMBuildNSWSub(c->b, r1, r0, "");
+  LLVMValueRef rfull = LLVMBuildNSWSub(c->b, r1, LLVMBuildSRem(c->b, span, i64c(c, mr), ""), "");
+  matmul_tiles(k, A, B, C, r0, rfull, K, nfull, N, sa, sb, ta, mr, nv);
+  if (nfull < N) { /* right edge of the tiled rows */
+    Loop li;
+    LLVMValueRef i = LLVMBuildNSWAdd(c->b, loop_begin(k, &li, LLVMBuildNSWSub(c->b, rfull, r0, "")), r0, "");
+    matmul_loops(k, A, B, C, i, LLVMBuildNSWAdd(c->b, i, i64c(c, 1), ""), K, nfull, N, sa, sb, ta, false);
+    loop_end(k, &li);
+  }
+  matmul_loops(k, A, B, C, rfull, r1, K, 0, N, sa, sb, ta, false); /* bottom rows */
+}
+
+/* the rows [lo, hi) of this call (all rows when hi < 0) */
+static void row_part(Kernel *k, LLVMValueRef rows, LLVMValueRef *r0, LLVMValueRef *r1) {
+  Cg *c = k->cg;
+  *r0 = k->lo;
+  *r1 = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, k->hi, i64c(c, 0), ""), rows, k->hi, "");
 }
 
 static void emit_matmul(Kernel *k, int id) {
@@ -393,10 +428,19 @@ static void emit_matmul(Kernel *k, int id) {
   bool ta = n->attr[0], tb = n->attr[1];
   const IrShape *sa_shape = &nd(k, a)->shape;
   int64_t sa = sa_shape->dim[sa_shape->rank - 1], sb = nd(k, b)->shape.dim[nd(k, b)->shape.rank - 1]; /* row strides */
+  int64_t N = n->shape.dim[n->shape.rank - 1];
   LLVMValueRef rows_a = row_count(k, sa_shape, 1);
   LLVMValueRef M = ta ? i64c(k->cg, sa) : rows_a, K = ta ? rows_a : i64c(k->cg, sa);
-  matmul_body(k, cg_buffer(k, a), cg_buffer(k, b), cg_store_buffer(k, id), M, K, n->shape.dim[n->shape.rank - 1], sa,
-              sb, ta, tb);
+  int mr, nv; /* rows of C are independent: the kernel may run in parts of whole tiles */
+  tile_shape(N, tb, &mr, &nv);
+  IrShape rows = *sa_shape;
+  rows.rank--;
+  k->splits = true, k->align = mr;
+  k->outer = ta ? sa : ir_numel(&rows, 1), k->outer_batched = !ta && rows.rank && rows.dim[0] == IR_BATCH;
+  k->work = (double)ir_numel(sa_shape, k->cg->g->max_batch) * N;
+  LLVMValueRef r0, r1;
+  row_part(k, M, &r0, &r1);
+  matmul_body(k, cg_buffer(k, a), cg_buffer(k, b), cg_store_buffer(k, id), r0, r1, K, N, sa, sb, ta, tb);
 }
 
 /* one matrix product per example, at offsets into the three buffers */
@@ -405,12 +449,15 @@ static void emit_batch_matmul(Kernel *k, int id) {
   const IrNode *n = nd(k, id);
   const IrShape *sa = &nd(k, n->in[0])->shape, *sb = &nd(k, n->in[1])->shape;
   bool ta = n->attr[0], tb = n->attr[1];
+  k->splits = true, k->align = 1, k->outer = 1, k->outer_batched = true;
+  k->work = (double)ir_numel(&n->shape, c->g->max_batch) * sa->dim[ta ? 1 : 2];
   Loop lb;
-  LLVMValueRef e = loop_begin(k, &lb, dim_value(k, n->shape.dim[0]));
+  LLVMValueRef e = part_begin(k, &lb, dim_value(k, n->shape.dim[0]));
   LLVMValueRef A = elem_ptr(k, cg_buffer(k, n->in[0]), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, sa->dim[1] * sa->dim[2]), ""));
   LLVMValueRef B = elem_ptr(k, cg_buffer(k, n->in[1]), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, sb->dim[1] * sb->dim[2]), ""));
   LLVMValueRef C = elem_ptr(k, cg_store_buffer(k, id), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, n->shape.dim[1] * n->shape.dim[2]), ""));
-  matmul_body(k, A, B, C, i64c(c, n->shape.dim[1]), i64c(c, sa->dim[ta ? 1 : 2]), n->shape.dim[2], sa->dim[2], sb->dim[2], ta, tb);
+  matmul_body(k, A, B, C, i64c(c, 0), i64c(c, n->shape.dim[1]), i64c(c, sa->dim[ta ? 1 : 2]), n->shape.dim[2], sa->dim[2],
+              sb->dim[2], ta, tb);
   loop_end(k, &lb);
 }
 
@@ -433,7 +480,7 @@ static void emit_reduce(Kernel *k, int id) {
   const IrShape *out_view = &n->shape;
   Nest nest = coalesce(in, &out_view, 1); /* axes merged where all are kept or all reduced */
   LLVMValueRef coords[IR_MAX_RANK];
-  nest_begin_loops(k, &nest, loops, coords);
+  nest_begin_loops(k, &nest, loops, coords, false);
   LLVMValueRef x = load_at(k, n->in[0], nest_index(k, in, in, &nest, coords));
   LLVMValueRef p = elem_ptr(k, out, c->f32, nest_index(k, &n->shape, in, &nest, coords));
   LLVMValueRef args[2] = {LLVMBuildLoad2(c->b, c->f32, p, ""), x};

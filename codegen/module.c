@@ -11,6 +11,10 @@
 
 #include "emit.h"
 
+/* kernels doing fewer operations than this run on one thread: below it,
+ * waking the others costs more than it saves */
+#define PARALLEL_WORK 200000.0
+
 static bool inline_value(const IrNode *n) { return n->op == IR_OP_CONST || n->op == IR_OP_BATCH_SIZE; }
 
 static BufKey key_of(const IrGraph *g, int v) {
@@ -122,7 +126,7 @@ static char *signature(const Cg *c, Kernel *k, int *member_index) {
 
 typedef struct {
   char **text;
-  LLVMValueRef *fn;
+  Kernel **first; /* per slot: the kernel whose code the others with its signature reuse */
   size_t cap;
 } Signatures;
 
@@ -139,7 +143,28 @@ static size_t signature_slot(const Signatures *t, const char *text) {
   return i;
 }
 
-static LLVMValueRef emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val, Signatures *done, int *member_index) {
+/* void kN.task(ptr ctx, i64 lo, i64 hi): what nnd_parallel_for calls; ctx
+ * holds n and the kernel's buffers */
+static LLVMValueRef emit_task(Cg *c, Kernel *k, const char *name) {
+  char task_name[160];
+  snprintf(task_name, sizeof task_name, "%s.task", name);
+  LLVMTypeRef params[3] = {c->ptr, c->i64, c->i64};
+  LLVMValueRef task = new_function(c, task_name, params, 3);
+  LLVMSetLinkage(task, LLVMInternalLinkage);
+  LLVMValueRef *args = malloc((k->nbufs + 3) * sizeof *args);
+  for (int i = 0; i < k->nbufs + 1; i++) {
+    LLVMValueRef at = LLVMConstInt(c->i64, (unsigned long long)i, 0);
+    LLVMValueRef v = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, LLVMGetParam(task, 0), &at, 1, ""), "");
+    args[i ? i + 2 : 0] = i ? v : LLVMBuildPtrToInt(c->b, v, c->i64, "n");
+  }
+  args[1] = LLVMGetParam(task, 1), args[2] = LLVMGetParam(task, 2);
+  LLVMBuildCall2(c->b, LLVMGlobalGetValueType(k->fn), k->fn, args, k->nbufs + 3, "");
+  LLVMBuildRetVoid(c->b);
+  free(args);
+  return task;
+}
+
+static void emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val, Signatures *done, int *member_index, const CgOptions *opt) {
   char name[128];
   k->keys = malloc((c->g->count + 1) * sizeof *k->keys);
   k->bufs = malloc((c->g->count + 1) * sizeof *k->bufs);
@@ -147,25 +172,30 @@ static LLVMValueRef emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val, Signatures 
   char *text = signature(c, k, member_index);
   size_t slot = signature_slot(done, text);
   if (done->text[slot]) { /* the same code as an earlier kernel */
+    const Kernel *first = done->first[slot];
+    k->fn = first->fn, k->task = first->task, k->splits = first->splits, k->outer = first->outer;
+    k->outer_batched = first->outer_batched, k->align = first->align, k->work = first->work;
     free(text);
-    return k->fn = done->fn[slot];
+    return;
   }
-  LLVMTypeRef *params = malloc((k->nbufs + 1) * sizeof *params);
-  params[0] = c->i64;
-  for (int i = 0; i < k->nbufs; i++) params[i + 1] = c->ptr;
+  LLVMTypeRef *params = malloc((k->nbufs + 3) * sizeof *params);
+  params[0] = params[1] = params[2] = c->i64;
+  for (int i = 0; i < k->nbufs; i++) params[i + 3] = c->ptr;
   kernel_name(c->g, k->group, name, sizeof name);
-  k->fn = new_function(c, name, params, k->nbufs + 1);
+  k->fn = new_function(c, name, params, k->nbufs + 3);
   LLVMSetLinkage(k->fn, LLVMInternalLinkage);
   add_attr(c, k->fn, LLVMAttributeFunctionIndex, "noinline");
-  k->n = LLVMGetParam(k->fn, 0);
+  k->n = LLVMGetParam(k->fn, 0), k->lo = LLVMGetParam(k->fn, 1), k->hi = LLVMGetParam(k->fn, 2);
   LLVMSetValueName2(k->n, "n", 1);
-  for (int i = 0; i < k->nbufs; i++) k->bufs[i] = LLVMGetParam(k->fn, i + 1);
+  LLVMSetValueName2(k->lo, "lo", 2);
+  LLVMSetValueName2(k->hi, "hi", 2);
+  for (int i = 0; i < k->nbufs; i++) k->bufs[i] = LLVMGetParam(k->fn, i + 3);
   k->val = val;
   cg_emit_kernel_body(k);
+  if (opt->threads > 1 && k->splits && k->work >= PARALLEL_WORK) k->task = emit_task(c, k, name);
   free(params);
   done->text[slot] = text;
-  done->fn[slot] = k->fn;
-  return k->fn;
+  done->first[slot] = k;
 }
 
 /* in the step function: the address of a buffer */
@@ -251,6 +281,28 @@ static void emit_count(Cg *c, LLVMValueRef step, LLVMValueRef t0, int k) {
   LLVMBuildStore(c->b, LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i64, p, ""), spent, ""), p);
 }
 
+/* a big kernel in parts on the runtime's threads: ctx = {n, buffers...} */
+static void emit_parallel_call(Cg *c, LLVMValueRef step, Kernel *k, LLVMValueRef *bufs) {
+  LLVMTypeRef ctx_type = LLVMArrayType(c->ptr, (unsigned)k->nbufs + 1);
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+  LLVMPositionBuilderBefore(c->b, LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(step)));
+  LLVMValueRef ctx = LLVMBuildAlloca(c->b, ctx_type, "ctx");
+  LLVMPositionBuilderAtEnd(c->b, here);
+  for (int i = 0; i < k->nbufs + 1; i++) {
+    LLVMValueRef at = LLVMConstInt(c->i64, (unsigned long long)i, 0);
+    LLVMValueRef v = i ? bufs[i - 1] : LLVMBuildIntToPtr(c->b, LLVMGetParam(step, 3), c->ptr, "");
+    LLVMBuildStore(c->b, v, LLVMBuildInBoundsGEP2(c->b, c->ptr, ctx, &at, 1, ""));
+  }
+  LLVMValueRef total = LLVMConstInt(c->i64, (unsigned long long)k->outer, 0);
+  if (k->outer_batched) total = LLVMBuildNSWMul(c->b, total, LLVMGetParam(step, 3), "");
+  LLVMTypeRef params[4] = {c->ptr, c->ptr, c->i64, c->i64};
+  LLVMTypeRef type = LLVMFunctionType(c->voidt, params, 4, 0);
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, "nnd_parallel_for");
+  if (!fn) fn = LLVMAddFunction(c->mod, "nnd_parallel_for", type);
+  LLVMValueRef args[4] = {k->task, ctx, total, LLVMConstInt(c->i64, (unsigned long long)k->align, 0)};
+  LLVMBuildCall2(c->b, type, fn, args, 4, "");
+}
+
 static void emit_step(Cg *c, const char *symbol, Kernel *kernels, const CgOptions *opt) {
   LLVMValueRef checker = opt->check_numerics ? emit_checker(c) : NULL;
   LLVMTypeRef params[4] = {c->ptr, c->ptr, c->ptr, c->i64};
@@ -259,11 +311,13 @@ static void emit_step(Cg *c, const char *symbol, Kernel *kernels, const CgOption
   for (int i = 0; i < 4; i++) LLVMSetValueName2(LLVMGetParam(step, i), names[i], strlen(names[i]));
   for (int g = 0; g < c->g->nkernels; g++) {
     Kernel *k = &kernels[g];
-    LLVMValueRef *args = malloc((k->nbufs + 1) * sizeof *args);
-    args[0] = LLVMGetParam(step, 3);
-    for (int i = 0; i < k->nbufs; i++) args[i + 1] = address(c, step, k->keys[i]);
+    LLVMValueRef *args = malloc((k->nbufs + 3) * sizeof *args);
+    args[0] = LLVMGetParam(step, 3); /* n, and all of the outer loop: lo = 0, hi = -1 */
+    args[1] = LLVMConstInt(c->i64, 0, 0), args[2] = LLVMConstInt(c->i64, (unsigned long long)-1, 1);
+    for (int i = 0; i < k->nbufs; i++) args[i + 3] = address(c, step, k->keys[i]);
     LLVMValueRef t0 = opt->profile ? cycles(c) : NULL;
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(k->fn), k->fn, args, k->nbufs + 1, "");
+    if (k->task) emit_parallel_call(c, step, k, args + 3);
+    else LLVMBuildCall2(c->b, LLVMGlobalGetValueType(k->fn), k->fn, args, k->nbufs + 3, "");
     free(args);
     if (t0) emit_count(c, step, t0, g);
     if (checker) emit_checks(c, step, checker, g);
@@ -287,15 +341,15 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *
   Signatures done = {.cap = 16};
   while (done.cap < 2 * (size_t)g->nkernels) done.cap *= 2;
   done.text = calloc(done.cap, sizeof *done.text);
-  done.fn = calloc(done.cap, sizeof *done.fn);
+  done.first = calloc(done.cap, sizeof *done.first);
   for (int i = 0; i < g->nkernels; i++) {
     kernels[i] = (Kernel){.cg = &c, .group = i};
-    emit_kernel(&c, &kernels[i], val, &done, member_index);
+    emit_kernel(&c, &kernels[i], val, &done, member_index, opt);
   }
   emit_step(&c, symbol, kernels, opt);
   for (int i = 0; i < g->nkernels; i++) free(kernels[i].keys), free(kernels[i].bufs);
   for (size_t i = 0; i < done.cap; i++) free(done.text[i]);
-  free(done.text), free(done.fn);
+  free(done.text), free(done.first);
   free(member_index);
   free(kernels);
   free(val);

@@ -9,7 +9,7 @@
 typedef struct {
   const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
   const char *save, *resume, *weights, *init_from, *data, *freeze, *inputs, *out, *input_file, *output;
-  int epochs, batch, save_every, steps;
+  int epochs, batch, save_every, steps, threads;
   double lr;
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;

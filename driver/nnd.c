@@ -39,6 +39,8 @@ static int usage(FILE *out) {
         "  --check-numerics   stop at the first NaN or infinity and name the op that made it\n"
         "                     (implies --no-fuse, so that every op's result is checked)\n"
         "  --quiet            no live progress bar\n"
+        "  --threads N        threads for the big kernels (default 1; the same results\n"
+        "                     for any N)\n"
         "\n"
         "inspection (dump, opt; --time-passes also for train):\n"
         "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm\n"
@@ -120,6 +122,7 @@ static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
   long long n;
   if (flag(a, "--epochs", argc, argv, i, &v)) *ok = int_value("--epochs", v, 1, 1000000, &n) && (c->epochs = (int)n);
   else if (flag(a, "--batch", argc, argv, i, &v)) *ok = int_value("--batch", v, 1, 1 << 20, &n) && (c->batch = (int)n);
+  else if (flag(a, "--threads", argc, argv, i, &v)) *ok = int_value("--threads", v, 1, 256, &n) && ((c->threads = (int)n), true);
   else if (flag(a, "--steps", argc, argv, i, &v)) *ok = int_value("--steps", v, 0, 1000000, &n) && ((c->steps = (int)n), true);
   else if (flag(a, "--save-every", argc, argv, i, &v)) *ok = int_value("--save-every", v, 1, 1000000, &n) && (c->save_every = (int)n);
   else if (flag(a, "--seed", argc, argv, i, &v)) *ok = (c->has_seed = int_value("--seed", v, 0, (long long)9e18, &c->seed));
@@ -200,7 +203,7 @@ static int cmd_dump(const Cli *c) {
     w.stop_stage = strcmp(stage, "llvm") == 0 ? NULL : stage;
     IrGraph *g = build_graph(ast, &cfg, c, c->graph, &w);
     rc = !g;
-    if (g && !w.stop_stage) rc = !cg_print_llvm(stdout, g, g->name, c->check_numerics);
+    if (g && !w.stop_stage) rc = !cg_print_llvm(stdout, g, g->name, c->check_numerics, c->threads);
     if (c->time_passes) print_times(&w, 0, 0);
     watch_free(&w);
     ir_graph_free(g);
@@ -219,7 +222,7 @@ static int cmd_opt(const Cli *c) {
   watch_start(&w, g, "input");
   PsOptions o = {.optimizer = ps_optimizer_default(PS_OPT_ADAM), .max_batch = 32};
   bool ok = ps_run_pipeline(g, c->passes, &o, watch_pass, &w);
-  if (ok && strcmp(c->stage ? c->stage : "", "llvm") == 0) ok = cg_print_llvm(stdout, g, g->name, c->check_numerics);
+  if (ok && strcmp(c->stage ? c->stage : "", "llvm") == 0) ok = cg_print_llvm(stdout, g, g->name, c->check_numerics, c->threads);
   else if (ok && !c->print_after_all && !c->print_changed) print_graph(stdout, g, c);
   if (c->time_passes) print_times(&w, 0, 0);
   watch_free(&w);

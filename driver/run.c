@@ -24,11 +24,16 @@ static bool open_session(const Cli *c, Session *s) {
   *s = (Session){.c = c};
   if (!(s->ast = load_model(c, &s->cfg))) return false;
   rt_rng_seed(&s->rng, s->cfg.seed);
-  return (s->jit = cg_jit_new()) != NULL;
+  if (!(s->jit = cg_jit_new())) return false;
+  int threads = c->threads ? c->threads : 1; /* any count gives the same results */
+  cg_jit_threads(s->jit, threads);
+  rt_threads_start(threads);
+  return true;
 }
 
 /* the exit status of the command */
 static int close_session(Session *s, bool ok) {
+  rt_threads_stop();
   rt_params_free(&s->store);
   cg_jit_free(s->jit);
   fe_ast_free(s->ast);

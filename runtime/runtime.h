@@ -10,6 +10,12 @@
 #include "../frontend/frontend.h"
 #include "../ir/ir.h"
 
+/* ---- threads.c: workers for the step's parallel kernels ---- */
+void rt_threads_start(int n); /* n threads in all, the caller included; 1 = none */
+void rt_threads_stop(void);
+/* called by generated code: task over [0, n) in chunks aligned to `align` */
+void nnd_parallel_for(void (*task)(void *ctx, int64_t lo, int64_t hi), void *ctx, int64_t n, int64_t align);
+
 /* ---- rng.c: xoshiro256**, seeded through splitmix64 ---- */
 typedef struct {
   uint64_t s[4];

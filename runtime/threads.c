@@ -1,0 +1,119 @@
+/* threads.c — the worker threads behind the compiled step's parallel kernels.
+ *
+ * The generated step calls nnd_parallel_for(task, ctx, n, align): [0, n) is
+ * cut into one contiguous chunk per thread, boundaries at multiples of
+ * `align`, and the calling thread runs the first chunk. A parallel kernel
+ * computes each of its outputs in exactly one chunk, in the order one thread
+ * would, so results are the same for any number of threads.
+ *
+ * A step hands out many small jobs, so workers spin (briefly) on an atomic
+ * job counter rather than sleep: waking a sleeping thread costs more than
+ * most kernels take. After a while without work they sleep on a condition
+ * variable until the next job. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "runtime.h"
+
+#define SPINS 20000 /* polls before a worker sleeps (a fraction of a millisecond) */
+
+/* a polite poll: on x86, PAUSE leaves the core's resources to a sibling
+ * hardware thread (a VM's "cores" may be one) */
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+typedef void (*RtTask)(void *ctx, int64_t lo, int64_t hi);
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  pthread_t *workers;
+  int nthreads;
+  atomic_long generation; /* one more for each job */
+  atomic_int pending;     /* workers still running the current job */
+  atomic_int sleepers;
+  atomic_bool stop;
+  RtTask task;
+  void *ctx;
+  int64_t n, align;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .nthreads = 1};
+
+static void chunk(int t, int64_t *lo, int64_t *hi) {
+  int64_t blocks = (pool.n + pool.align - 1) / pool.align;
+  *lo = blocks * t / pool.nthreads * pool.align;
+  *hi = blocks * (t + 1) / pool.nthreads * pool.align;
+  if (*hi > pool.n) *hi = pool.n;
+}
+
+static long next_job(long seen) {
+  for (long spin = 0;; spin++) {
+    long g = atomic_load_explicit(&pool.generation, memory_order_acquire);
+    if (g != seen || atomic_load(&pool.stop)) return g;
+    if (spin < SPINS) {
+      relax();
+      continue;
+    }
+    pthread_mutex_lock(&pool.lock); /* idle for long: sleep until the next job */
+    atomic_fetch_add(&pool.sleepers, 1);
+    while (atomic_load(&pool.generation) == seen && !atomic_load(&pool.stop)) pthread_cond_wait(&pool.wake, &pool.lock);
+    atomic_fetch_sub(&pool.sleepers, 1);
+    pthread_mutex_unlock(&pool.lock);
+    spin = 0;
+  }
+}
+
+static void *worker(void *arg) {
+  int t = (int)(intptr_t)arg;
+  long seen = 0;
+  for (;;) {
+    seen = next_job(seen);
+    if (atomic_load(&pool.stop)) return NULL;
+    int64_t lo, hi;
+    chunk(t, &lo, &hi);
+    if (lo < hi) pool.task(pool.ctx, lo, hi);
+    atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+  }
+}
+
+void nnd_parallel_for(RtTask task, void *ctx, int64_t n, int64_t align) {
+  if (pool.nthreads <= 1 || n <= align) {
+    task(ctx, 0, n);
+    return;
+  }
+  pool.task = task, pool.ctx = ctx, pool.n = n, pool.align = align > 0 ? align : 1;
+  atomic_store(&pool.pending, pool.nthreads - 1);
+  atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+  if (atomic_load(&pool.sleepers)) {
+    pthread_mutex_lock(&pool.lock);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+  }
+  int64_t lo, hi;
+  chunk(0, &lo, &hi);
+  if (lo < hi) task(ctx, lo, hi);
+  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) relax();
+}
+
+void rt_threads_start(int n) {
+  if (pool.workers || n <= 1) return;
+  pool.nthreads = n;
+  atomic_store(&pool.stop, false);
+  pool.workers = calloc(n, sizeof *pool.workers);
+  for (int t = 1; t < n; t++) pthread_create(&pool.workers[t], NULL, worker, (void *)(intptr_t)t);
+}
+
+void rt_threads_stop(void) {
+  if (!pool.workers) return;
+  pthread_mutex_lock(&pool.lock);
+  atomic_store(&pool.stop, true);
+  pthread_cond_broadcast(&pool.wake);
+  pthread_mutex_unlock(&pool.lock);
+  for (int t = 1; t < pool.nthreads; t++) pthread_join(pool.workers[t], NULL);
+  free(pool.workers);
+  pool.workers = NULL;
+  pool.nthreads = 1;
+}
