@@ -10,6 +10,8 @@
 
 #include "runtime.h"
 
+#define MAX_ELEMENTS ((int64_t)1 << 31)
+
 typedef struct {
   int code, size;
   const char *name;
@@ -48,6 +50,7 @@ static bool read_header(gzFile f, const char *path, IrLoc at, int *code, RtTenso
   }
   *code = magic[2];
   t->rank = magic[3];
+  int64_t elements = 1;
   t->per_item = 1;
   for (int i = 0; i < t->rank; i++) {
     if (gzread(f, dim, 4) != 4) {
@@ -55,13 +58,15 @@ static bool read_header(gzFile f, const char *path, IrLoc at, int *code, RtTenso
       return false;
     }
     t->dim[i] = (int64_t)dim[0] << 24 | dim[1] << 16 | dim[2] << 8 | dim[3];
+    elements *= t->dim[i] ? t->dim[i] : 1; /* at most 2^32 per factor: checked before it can overflow */
+    if (elements > MAX_ELEMENTS) {
+      diag_error(at, "'%s' is too large: its header describes more than %lld elements", path,
+                 (long long)MAX_ELEMENTS);
+      return false;
+    }
     if (i > 0) t->per_item *= t->dim[i];
   }
   t->count = t->dim[0];
-  if (t->count * t->per_item > ((int64_t)1 << 31)) {
-    diag_error(at, "'%s' is too large (%lld elements)", path, (long long)(t->count * t->per_item));
-    return false;
-  }
   return true;
 }
 
@@ -71,6 +76,10 @@ static bool convert(const unsigned char *raw, int code, IrDType dtype, double sc
   int size = idx_type(code)->size;
   t->dtype = dtype;
   t->data = malloc((n ? n : 1) * 4);
+  if (!t->data) {
+    diag_error(at, "'%s': out of memory for %lld elements", path, (long long)n);
+    return false;
+  }
   for (int64_t i = 0; i < n; i++) {
     double v = element(raw + i * size, code);
     if (dtype == IR_F32) {
@@ -85,6 +94,27 @@ static bool convert(const unsigned char *raw, int code, IrDType dtype, double sc
   return true;
 }
 
+/* reads up to `bytes` bytes into a buffer that grows with what arrives, so a
+ * header promising more than the file holds costs no more than the file */
+static int64_t read_at_most(gzFile f, int64_t bytes, unsigned char **out) {
+  int64_t got = 0, cap = 0;
+  unsigned char *buf = NULL;
+  while (got < bytes) {
+    if (got == cap) {
+      cap = cap ? cap * 2 : 1 << 20;
+      if (cap > bytes) cap = bytes;
+      unsigned char *grown = realloc(buf, cap);
+      if (!grown) break;
+      buf = grown;
+    }
+    int n = gzread(f, buf + got, (unsigned)(cap - got < (1 << 30) ? cap - got : (1 << 30)));
+    if (n <= 0) break;
+    got += n;
+  }
+  *out = buf ? buf : malloc(1);
+  return got;
+}
+
 bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out) {
   memset(out, 0, sizeof *out);
   gzFile f = gzopen(path, "rb");
@@ -97,8 +127,7 @@ bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTens
   unsigned char *raw = NULL;
   if (ok) {
     int64_t bytes = out->count * out->per_item * idx_type(code)->size;
-    raw = malloc(bytes ? bytes : 1);
-    int64_t got = gzread(f, raw, (unsigned)bytes);
+    int64_t got = read_at_most(f, bytes, &raw);
     unsigned char extra;
     if (got != bytes) {
       diag_error(at, "'%s' is truncated: the header promises %lld bytes of data, the file has %lld", path,

@@ -10,6 +10,8 @@
 
 #include "runtime.h"
 
+#define MAX_ELEMENTS ((int64_t)1 << 31)
+
 typedef struct {
   const char *descr;
   int size;
@@ -48,18 +50,30 @@ static bool parse_header(const char *h, const char *path, IrLoc at, const NpyTyp
   const char *p = strchr(s, '(');
   t->rank = 0;
   t->per_item = 1;
+  int64_t elements = 1;
   while (p && *++p && *p != ')') {
     char *end;
     long long v = strtoll(p, &end, 10);
     if (end == p) { p = end; continue; }
     if (v < 0 || t->rank == IR_MAX_RANK) return bad(path, at, "its shape has a negative size or too many dimensions");
     t->dim[t->rank] = v;
+    elements *= v ? v : 1;
+    if (v > MAX_ELEMENTS || elements > MAX_ELEMENTS) return bad(path, at, "its shape describes more than 2^31 elements");
     if (t->rank++) t->per_item *= v;
     p = end - 1;
   }
   if (!p || t->rank == 0) return bad(path, at, "its shape is missing or a scalar");
   t->count = t->dim[0];
   return true;
+}
+
+/* bytes from the current position to the end of the file */
+static int64_t data_bytes_left(FILE *f) {
+  long here = ftell(f);
+  if (here < 0 || fseek(f, 0, SEEK_END) != 0) return -1;
+  long end = ftell(f);
+  fseek(f, here, SEEK_SET);
+  return end - here;
 }
 
 bool rt_load_npy(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out) {
@@ -74,12 +88,16 @@ bool rt_load_npy(const char *path, IrDType dtype, double scale, IrLoc at, RtTens
   char *h = ok && hlen < (1 << 20) ? calloc(hlen + 1, 1) : NULL;
   const NpyType *type = NULL;
   ok = h && fread(h, 1, hlen, f) == hlen ? parse_header(h, path, at, &type, out) : bad(path, at, "bad magic or header");
+  int64_t n = ok ? out->count * out->per_item : 0;
+  if (ok && data_bytes_left(f) != n * type->size)
+    ok = bad(path, at, data_bytes_left(f) < n * type->size ? "the data is shorter than its shape"
+                                                           : "the data is longer than its shape");
   if (ok) {
-    int64_t n = out->count * out->per_item;
     unsigned char *raw = malloc(n * type->size + 1);
-    if (fread(raw, 1, n * type->size, f) != (size_t)(n * type->size)) ok = bad(path, at, "the data is shorter than its shape");
     out->dtype = dtype;
     out->data = malloc(n * 4 + 4);
+    if (!raw || !out->data || fread(raw, 1, n * type->size, f) != (size_t)(n * type->size))
+      ok = bad(path, at, "cannot read its data");
     for (int64_t i = 0; ok && i < n; i++) {
       double v = npy_value(raw + i * type->size, type->descr);
       if (dtype == IR_F32) ((float *)out->data)[i] = (float)(v * scale);

@@ -5,7 +5,7 @@ Each example is a 2x2 u8 image; its label is the index of its brightest pixel
 are SxS and the label is the brightest quadrant. --break damages the files in
 one way, to test the loader's errors.
 
-usage: make_idx.py PREFIX N [--break=truncate|magic|label|shape|trailing] [--size=S]
+usage: make_idx.py PREFIX N [--break=truncate|magic|label|shape|trailing|huge] [--size=S]
 writes PREFIX-images.gz and PREFIX-labels.gz
 """
 import gzip
@@ -45,6 +45,8 @@ def main():
         images = images[: len(images) // 2]
     if broken == "magic":
         images = b"\x1f\x8b" + images[2:]
+    if broken == "huge":  # a header promising 2^32-1 x 65536 x 65536 pixels
+        images = idx([0xFFFFFFFF, 65536, 65536], pixels)
     if broken == "trailing":
         label_file += b"\x00"
     with gzip.open(prefix + "-images.gz", "wb") as f:
