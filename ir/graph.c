@@ -41,6 +41,26 @@ int64_t ir_numel(const IrShape *s, int64_t batch) {
   return n;
 }
 
+bool ir_shape_fits(const IrShape *s) {
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++) {
+    int64_t d = s->dim[i];
+    if (d == IR_BATCH) continue; /* where it may stand is the verifier's business */
+    if (d < 0 || d > IR_MAX_ELEMENTS || (d && n > IR_MAX_ELEMENTS / d)) return false;
+    n *= d;
+  }
+  return true;
+}
+
+/* inputs and parameters are where shapes enter a graph: too large is an error */
+static bool fits(const IrShape *s, const char *what, const char *name, IrLoc loc) {
+  if (ir_shape_fits(s)) return true;
+  char buf[128];
+  ir_shape_str(s, buf, sizeof buf);
+  diag_error(loc, "%s '%s' is too large: %s has more than 2^36 elements per example", what, name, buf);
+  return false;
+}
+
 bool ir_shape_eq(const IrShape *a, const IrShape *b) {
   if (a->rank != b->rank) return false;
   for (int i = 0; i < a->rank; i++)
@@ -110,6 +130,7 @@ int ir_append_node(IrGraph *g, const IrNode *n) {
 }
 
 int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc) {
+  if (!fits(&shape, "input", name, loc)) return -1;
   int id = append(g, IR_OP_INPUT, loc);
   IrNode *n = &g->nodes[id];
   n->name = ir_strdup(g, name);
@@ -120,6 +141,7 @@ int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc)
 }
 
 int ir_param(IrGraph *g, const char *name, IrRole role, IrInit init, IrShape shape, IrLoc loc) {
+  if (!fits(&shape, "parameter", name, loc)) return -1;
   int id = append(g, IR_OP_PARAM, loc);
   IrNode *n = &g->nodes[id];
   n->name = ir_strdup(g, name);

@@ -98,6 +98,10 @@ const char *ir_op_attr_name(IrOp op, int i); /* NULL past the last */
 
 /* ---- shapes ---- */
 int64_t ir_numel(const IrShape *s, int64_t batch); /* batch substitutes IR_BATCH */
+/* the largest tensor nnd makes: IR_MAX_ELEMENTS per example (times a batch of
+ * at most 2^20, and 4 or 8 bytes each, byte counts stay far from overflow) */
+#define IR_MAX_ELEMENTS ((int64_t)1 << 36)
+bool ir_shape_fits(const IrShape *s);
 bool ir_shape_eq(const IrShape *a, const IrShape *b);
 int ir_shape_str(const IrShape *s, char *buf, size_t n);
 
@@ -107,6 +111,7 @@ void ir_graph_free(IrGraph *g);
 const char *ir_strdup(IrGraph *g, const char *s);
 IrNode *ir_node(IrGraph *g, int id);
 
+/* inputs and parameters: -1 (reported) when the shape does not fit */
 int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc);
 int ir_param(IrGraph *g, const char *name, IrRole role, IrInit init, IrShape shape, IrLoc loc);
 int ir_const(IrGraph *g, double value, IrLoc loc);

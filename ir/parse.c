@@ -133,6 +133,8 @@ static bool type(Parser *ps, IrNode *n) {
   if (strcmp(dt, "f32") != 0 && strcmp(dt, "i32") != 0) return fail(ps, "f32 or i32");
   n->dtype = dt[0] == 'f' ? IR_F32 : IR_I32;
   n->shape.rank = 0;
+  skip_space(ps);
+  IrLoc start = here(ps);
   if (!expect(ps, '[')) return false;
   while (!accept(ps, ']')) {
     if (n->shape.rank && !expect(ps, ',')) return false;
@@ -145,6 +147,7 @@ static bool type(Parser *ps, IrNode *n) {
     else if (d < 1) return diag_error(at, "a dimension must be positive, not %lld", (long long)d), ps->failed = true, false;
     n->shape.dim[n->shape.rank++] = d;
   }
+  if (!ir_shape_fits(&n->shape)) return diag_error(start, "this type has more than 2^36 elements per example"), ps->failed = true, false;
   return true;
 }
 

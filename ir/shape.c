@@ -313,7 +313,7 @@ static bool rule_select(IrGraph *g, IrNode *n) {
   return batch_only_leading(n);
 }
 
-bool ir_infer_type(IrGraph *g, IrNode *n) {
+static bool infer(IrGraph *g, IrNode *n) {
   switch (n->op) {
   case IR_OP_INPUT:
   case IR_OP_PARAM: return true;
@@ -357,5 +357,14 @@ bool ir_infer_type(IrGraph *g, IrNode *n) {
   case IR_OP_ONE_HOT: return rule_one_hot(g, n);
   case IR_OP_COUNT: break;
   }
+  return false;
+}
+
+bool ir_infer_type(IrGraph *g, IrNode *n) {
+  if (!infer(g, n)) return false;
+  if (ir_shape_fits(&n->shape)) return true;
+  char t[128];
+  diag_error(n->loc, "'%s' would make a tensor too large: %s has more than 2^36 elements per example",
+             ir_op_name(n->op), tstr(n, t, sizeof t));
   return false;
 }

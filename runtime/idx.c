@@ -10,8 +10,6 @@
 
 #include "runtime.h"
 
-#define MAX_ELEMENTS ((int64_t)1 << 31)
-
 typedef struct {
   int code, size;
   const char *name;
@@ -59,9 +57,9 @@ static bool read_header(gzFile f, const char *path, IrLoc at, int *code, RtTenso
     }
     t->dim[i] = (int64_t)dim[0] << 24 | dim[1] << 16 | dim[2] << 8 | dim[3];
     elements *= t->dim[i] ? t->dim[i] : 1; /* at most 2^32 per factor: checked before it can overflow */
-    if (elements > MAX_ELEMENTS) {
+    if (elements > RT_MAX_ELEMENTS) {
       diag_error(at, "'%s' is too large: its header describes more than %lld elements", path,
-                 (long long)MAX_ELEMENTS);
+                 (long long)RT_MAX_ELEMENTS);
       return false;
     }
     if (i > 0) t->per_item *= t->dim[i];

@@ -10,8 +10,6 @@
 
 #include "runtime.h"
 
-#define MAX_ELEMENTS ((int64_t)1 << 31)
-
 typedef struct {
   const char *descr;
   int size;
@@ -58,7 +56,7 @@ static bool parse_header(const char *h, const char *path, IrLoc at, const NpyTyp
     if (v < 0 || t->rank == IR_MAX_RANK) return bad(path, at, "its shape has a negative size or too many dimensions");
     t->dim[t->rank] = v;
     elements *= v ? v : 1;
-    if (v > MAX_ELEMENTS || elements > MAX_ELEMENTS) return bad(path, at, "its shape describes more than 2^31 elements");
+    if (v > RT_MAX_ELEMENTS || elements > RT_MAX_ELEMENTS) return bad(path, at, "its shape describes more than 2^31 elements");
     if (t->rank++) t->per_item *= v;
     p = end - 1;
   }

@@ -10,7 +10,10 @@
 
 static void *alloc64(size_t bytes) {
   void *p = NULL;
-  if (posix_memalign(&p, 64, bytes ? (bytes + 63) / 64 * 64 : 64)) return NULL;
+  if (posix_memalign(&p, 64, bytes ? (bytes + 63) / 64 * 64 : 64)) {
+    diag_error((IrLoc){0}, "out of memory: cannot allocate %.3g GB", (double)bytes / 1e9);
+    return NULL;
+  }
   memset(p, 0, bytes ? bytes : 1);
   return p;
 }
@@ -47,6 +50,7 @@ static int add_param(RtParams *p, const IrNode *n, RtRng *rng) {
   p->names[p->count] = strdup(n->name);
   p->numel[p->count] = ir_numel(&n->shape, 1);
   p->data[p->count] = alloc64(p->numel[p->count] * sizeof(float));
+  if (!p->data[p->count]) return free((char *)p->names[p->count]), -1;
   init_param(p->data[p->count], n, rng);
   return p->count++;
 }
@@ -78,6 +82,7 @@ bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *st
     if (n->op == IR_OP_PARAM) {
       int k = rt_params_find(store, n->name);
       if (k < 0) k = add_param(store, n, rng);
+      if (k < 0) return false;
       if (store->numel[k] != ir_numel(&n->shape, 1)) {
         diag_error(n->loc, "parameter '%s' has %lld values in the store, the graph expects %lld", n->name,
                    (long long)store->numel[k], (long long)ir_numel(&n->shape, 1));
@@ -85,10 +90,11 @@ bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *st
       }
       p->params[n->attr[0]] = store->data[k];
     } else if (n->op == IR_OP_INPUT) {
-      p->io[n->attr[0]] = alloc64(ir_numel(&n->shape, g->max_batch) * 4);
+      if (!(p->io[n->attr[0]] = alloc64(ir_numel(&n->shape, g->max_batch) * 4))) return false;
     } else if (n->op == IR_OP_OUTPUT) {
-      if (n->shape.rank == 0) p->io[g->ninputs + n->attr[0]] = &p->outputs[n->attr[0]];
-      else p->io[g->ninputs + n->attr[0]] = alloc64(ir_numel(&n->shape, g->max_batch) * 4);
+      void **slot = &p->io[g->ninputs + n->attr[0]];
+      *slot = n->shape.rank == 0 ? &p->outputs[n->attr[0]] : alloc64(ir_numel(&n->shape, g->max_batch) * 4);
+      if (!*slot) return false;
     }
   }
   return p->arena && p->params && p->io;

@@ -10,6 +10,10 @@
 #include "../frontend/frontend.h"
 #include "../ir/ir.h"
 
+/* the most elements a tensor read from a file may have: byte counts of such
+ * tensors never overflow, and a header cannot ask for an absurd allocation */
+#define RT_MAX_ELEMENTS ((int64_t)1 << 31)
+
 /* ---- threads.c: workers for the step's parallel kernels ---- */
 void rt_threads_start(int n); /* n threads in all, the caller included; 1 = none */
 void rt_threads_stop(void);

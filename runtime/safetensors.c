@@ -197,11 +197,16 @@ static bool dtype_field(Json *j, RtNamed *t) {
   return ok;
 }
 
+/* dimensions and their product stay below 2^31 (so byte counts never overflow) */
 static bool shape_field(Json *j, RtNamed *t) {
   if (!lit(j, '[')) return false;
+  int64_t elements = 1;
   for (t->shape.rank = 0; !peek_char(j, ']');) {
     if (t->shape.rank == IR_MAX_RANK) return bad(j, "too many dimensions");
-    if ((t->shape.rank && !lit(j, ',')) || !num(j, &t->shape.dim[t->shape.rank++])) return false;
+    int64_t *dim = &t->shape.dim[t->shape.rank++];
+    if ((t->shape.rank > 1 && !lit(j, ',')) || !num(j, dim)) return false;
+    if (*dim < 0 || *dim > RT_MAX_ELEMENTS || (elements *= *dim ? *dim : 1) > RT_MAX_ELEMENTS)
+      return bad(j, "a shape has a negative dimension or more than 2^31 elements");
   }
   return lit(j, ']');
 }
@@ -240,7 +245,7 @@ static bool header(Json *j, RtSafetensors *st, const char *data, int64_t data_le
     RtNamed t = {.name = name};
     int64_t begin, end;
     if (!tensor_entry(j, &t, &begin, &end)) return free(name), false;
-    if (end < begin || end > data_len || end - begin != ir_numel(&t.shape, 1) * 4)
+    if (begin < 0 || end < begin || end > data_len || end - begin != ir_numel(&t.shape, 1) * 4)
       return free(name), bad(j, "a tensor's data_offsets do not match its shape or lie outside the file");
     t.data = (void *)(data + begin);
     st->t = realloc(st->t, (st->count + 1) * sizeof *st->t);
