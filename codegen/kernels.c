@@ -660,7 +660,9 @@ static void emit_gather(Kernel *k, int id) {
 /* One loop nest over (b, oh, ow, ki, kj, c) for both directions: the image
  * position is (oh*stride + ki - pad, ow*stride + kj - pad); outside the image
  * the patch value is 0 (im2col) or dropped (col2im). Out-of-range positions
- * are clamped and masked, not branched on, so the loops stay simple. */
+ * are clamped and masked, not branched on, so the loops stay simple. Examples
+ * are independent (col2im clears and sums into its own example's image), so
+ * the example loop may run in parts. */
 static void emit_im2col(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
@@ -668,12 +670,21 @@ static void emit_im2col(Kernel *k, int id) {
   const IrShape *img = forward ? &nd(k, n->in[0])->shape : &n->shape;
   const IrShape *cols = forward ? &n->shape : &nd(k, n->in[0])->shape;
   int64_t size = n->attr[0], stride = n->attr[1], pad = n->attr[2], C = img->dim[3];
+  int64_t per_image = img->dim[1] * img->dim[2] * C;
   LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id);
-  if (!forward) zero_fill(k, id);
-  IrShape walk = {6, {IR_BATCH, cols->dim[1], cols->dim[2], size, size, C}};
-  Loop loops[6];
+  k->splits = true, k->align = 1, k->outer = 1, k->outer_batched = true;
+  k->work = (double)ir_numel(cols, c->g->max_batch);
+  Loop lb, z, loops[5];
   LLVMValueRef x[6];
-  nest_begin(k, &walk, loops, x);
+  x[0] = part_begin(k, &lb, dim_value(k, img->dim[0]));
+  if (!forward) {
+    LLVMValueRef base = LLVMBuildNSWMul(c->b, x[0], i64c(c, per_image), "");
+    LLVMValueRef i = loop_begin(k, &z, i64c(c, per_image));
+    LLVMBuildStore(c->b, f32c(c, 0), elem_ptr(k, dst, c->f32, LLVMBuildNSWAdd(c->b, base, i, "")));
+    loop_end(k, &z);
+  }
+  IrShape walk = {5, {cols->dim[1], cols->dim[2], size, size, C}};
+  nest_begin(k, &walk, loops, x + 1);
   LLVMValueRef pos[2], inside = LLVMConstInt(c->i1, 1, 0);
   for (int d = 0; d < 2; d++) {
     LLVMValueRef p = LLVMBuildSub(c->b, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, x[1 + d], i64c(c, stride), ""), x[3 + d], ""), i64c(c, pad), "");
@@ -695,6 +706,7 @@ static void emit_im2col(Kernel *k, int id) {
     LLVMBuildStore(c->b, LLVMBuildSelect(c->b, inside, sum, LLVMBuildLoad2(c->b, c->f32, p, ""), ""), p);
   }
   nest_end(k, &walk, loops);
+  loop_end(k, &lb);
 }
 
 void cg_emit_kernel_body(Kernel *k) {
