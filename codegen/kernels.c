@@ -461,28 +461,50 @@ static void emit_batch_matmul(Kernel *k, int id) {
   loop_end(k, &lb);
 }
 
+/* out[lo, hi) = 0 (or -inf) */
+static void fill(Kernel *k, LLVMValueRef out, LLVMValueRef lo, LLVMValueRef count, float value) {
+  Loop z;
+  LLVMValueRef i = LLVMBuildNSWAdd(k->cg->b, loop_begin(k, &z, count), lo, "");
+  LLVMBuildStore(k->cg->b, f32c(k->cg, value), elem_ptr(k, out, k->cg->f32, i));
+  loop_end(k, &z);
+}
+
 /* out = 0 (or -inf); then each input element is added to (or maxed into) the
  * output element it projects to, walking the input in memory order (a fixed
- * summation order). max propagates NaN, as torch.amax does. */
+ * summation order). max propagates NaN, as torch.amax does. When the outer
+ * axis is kept, each of its coordinates owns a block of the output: the
+ * kernel splits there, clearing and filling one block at a time. */
 static void emit_reduce(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
-  const IrShape *in = &nd(k, n->in[0])->shape;
+  const IrShape *in = &nd(k, n->in[0])->shape, *out_view = &n->shape;
   LLVMValueRef out = cg_store_buffer(k, id);
-  Loop z, loops[IR_MAX_RANK];
-  LLVMValueRef total = i64c(c, ir_numel(&n->shape, 1));
-  if (n->shape.rank && n->shape.dim[0] == IR_BATCH)
-    total = LLVMBuildNSWMul(c->b, total, k->n, "");
   bool max = n->op == IR_OP_REDUCE_MAX;
-  LLVMValueRef i = loop_begin(k, &z, total);
-  LLVMBuildStore(c->b, f32c(c, max ? -INFINITY : 0), elem_ptr(k, out, c->f32, i));
-  loop_end(k, &z);
-  const IrShape *out_view = &n->shape;
+  float init = max ? -INFINITY : 0;
   Nest nest = coalesce(in, &out_view, 1); /* axes merged where all are kept or all reduced */
+  bool split = nest.rank > 1 && !broadcasts(out_view, in, nest.last[0]);
+  Loop loops[IR_MAX_RANK];
   LLVMValueRef coords[IR_MAX_RANK];
-  nest_begin_loops(k, &nest, loops, coords, false);
+  if (split) {
+    int64_t block = 1;
+    for (int od = out_view->rank - in->rank + nest.last[0] + 1; od < out_view->rank; od++) block *= out_view->dim[od];
+    k->splits = true, k->outer = nest.size[0], k->outer_batched = nest.batched[0], k->align = 1;
+    k->work = (double)ir_numel(in, c->g->max_batch);
+    LLVMValueRef bound = i64c(c, nest.size[0]);
+    if (nest.batched[0]) bound = LLVMBuildNSWMul(c->b, bound, k->n, "");
+    coords[0] = part_begin(k, &loops[0], bound);
+    fill(k, out, LLVMBuildNSWMul(c->b, coords[0], i64c(c, block), ""), i64c(c, block), init);
+    for (int a = 1; a < nest.rank; a++) {
+      LLVMValueRef b = i64c(c, nest.size[a]);
+      if (nest.batched[a]) b = LLVMBuildNSWMul(c->b, b, k->n, "");
+      coords[a] = loop_begin(k, &loops[a], b);
+    }
+  } else {
+    fill(k, out, i64c(c, 0), row_count(k, out_view, 0), init);
+    nest_begin_loops(k, &nest, loops, coords, false);
+  }
   LLVMValueRef x = load_at(k, n->in[0], nest_index(k, in, in, &nest, coords));
-  LLVMValueRef p = elem_ptr(k, out, c->f32, nest_index(k, &n->shape, in, &nest, coords));
+  LLVMValueRef p = elem_ptr(k, out, c->f32, nest_index(k, out_view, in, &nest, coords));
   LLVMValueRef args[2] = {LLVMBuildLoad2(c->b, c->f32, p, ""), x};
   LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", args, 2) : LLVMBuildFAdd(c->b, args[0], x, ""), p);
   for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
