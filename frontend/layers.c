@@ -249,24 +249,39 @@ int b_conv2d(Elab *e, Args *a) {
   return cols < 0 ? -1 : affine(e, cols, filters, layer, use_bias, act, loc);
 }
 
-/* max or average over size x size windows, each channel apart: the patches
- * (im2col) regrouped as [..., window, channel] and reduced over the window */
+/* the windows of x as [B, h, size, w, size, C] without a copy: when they
+ * tile the image exactly (stride = size, size divides height and width) */
+static int tiled_windows(Elab *e, int x, int64_t size, int64_t stride, IrLoc loc) {
+  IrShape s = node(e, x)->shape;
+  if (stride != size || s.dim[1] % size || s.dim[2] % size) return -1;
+  IrShape tiles = {6, {IR_BATCH, s.dim[1] / size, size, s.dim[2] / size, size, s.dim[3]}};
+  return ir_reshape(e->g, x, tiles, loc);
+}
+
+/* max or average over size x size windows, each channel apart: reduced over
+ * the window axes of a reshape when the windows tile the image, else over the
+ * patches (im2col) regrouped as [..., window, channel]. Both walk a window
+ * row by row, so sums come out the same either way. */
 static int pool(Elab *e, Args *a, bool max) {
   IrLoc loc = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   int64_t size, stride;
   if (!image_arg(e, x, a->call) || !window_args(e, a, 1, &size, &stride) || !window_fits(e, x, size, 0, a->call))
     return -1;
-  int64_t attr[IR_MAX_ATTR] = {size, stride, 0}, channels = node(e, x)->shape.dim[3];
-  int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
-  if (cols < 0) return -1;
-  IrShape c = node(e, cols)->shape;
-  IrShape windows = {5, {IR_BATCH, c.dim[1], c.dim[2], size * size, channels}};
-  int64_t axis[IR_MAX_ATTR] = {1 << 3};
-  int w = ir_reshape(e->g, cols, windows, loc);
-  int r = ir_emit(e->g, max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_SUM, 1, &w, axis, loc);
+  IrShape s = node(e, x)->shape;
+  int64_t attr[IR_MAX_ATTR] = {size, stride, 0}, channels = s.dim[3], axes[IR_MAX_ATTR] = {1 << 2 | 1 << 4};
+  int w = tiled_windows(e, x, size, stride, loc);
+  if (w < 0) {
+    int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
+    if (cols < 0) return -1;
+    IrShape c = node(e, cols)->shape;
+    w = ir_reshape(e->g, cols, (IrShape){5, {IR_BATCH, c.dim[1], c.dim[2], size * size, channels}}, loc);
+    axes[0] = 1 << 3;
+  }
+  int r = ir_emit(e->g, max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_SUM, 1, &w, axes, loc);
   if (!max) r = ir_binary(e->g, IR_OP_DIV, r, cst(e, (double)(size * size), loc), loc);
-  return ir_reshape(e->g, r, (IrShape){4, {IR_BATCH, c.dim[1], c.dim[2], channels}}, loc);
+  int64_t oh = (s.dim[1] - size) / stride + 1, ow = (s.dim[2] - size) / stride + 1;
+  return ir_reshape(e->g, r, (IrShape){4, {IR_BATCH, oh, ow, channels}}, loc);
 }
 
 int b_max_pool2d(Elab *e, Args *a) { return pool(e, a, true); }
