@@ -76,11 +76,14 @@ static bool int_value(const char *name, const char *s, long long lo, long long h
   return true;
 }
 
+/* a flag and the Cli field it sets */
+typedef struct {
+  const char *name;
+  size_t offset;
+} CliField;
+
 static bool switch_flag(const char *a, Cli *c) {
-  static const struct {
-    const char *name;
-    size_t offset;
-  } switches[] = {
+  static const CliField switches[] = {
       {"--no-fuse", offsetof(Cli, no_fuse)},         {"--quiet", offsetof(Cli, quiet)},
       {"--print-after-all", offsetof(Cli, print_after_all)}, {"--print-changed", offsetof(Cli, print_changed)},
       {"--time-passes", offsetof(Cli, time_passes)}, {"--no-dropout", offsetof(Cli, no_dropout)},
@@ -92,10 +95,7 @@ static bool switch_flag(const char *a, Cli *c) {
 }
 
 static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bool *ok) {
-  static const struct {
-    const char *name;
-    size_t offset;
-  } strings[] = {
+  static const CliField strings[] = {
       {"--log", offsetof(Cli, log)},       {"--stage", offsetof(Cli, stage)},
       {"--graph", offsetof(Cli, graph)},   {"--passes", offsetof(Cli, passes)},
       {"--print-after", offsetof(Cli, print_after)}, {"--dump-dir", offsetof(Cli, dump_dir)},

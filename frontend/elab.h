@@ -62,6 +62,16 @@ int sum_all(Elab *e, int x, IrLoc loc);
 int mean_all(Elab *e, int x, IrLoc loc);
 int cst(Elab *e, double v, IrLoc loc);
 
+/* node builders that give every node they make one source location (the
+ * arithmetic of losses and recurrent cells) */
+typedef struct {
+  Elab *e;
+  IrLoc l;
+} Builder;
+static inline int op1(Builder *b, IrOp op, int x) { return ir_unary(b->e->g, op, x, b->l); }
+static inline int op2(Builder *b, IrOp op, int x, int y) { return ir_binary(b->e->g, op, x, y, b->l); }
+static inline int konst(Builder *b, double v) { return cst(b->e, v, b->l); }
+
 /* layers.c, losses.c */
 int b_accuracy(Elab *e, Args *a);
 int b_dense(Elab *e, Args *a);

@@ -7,15 +7,7 @@
 
 #include "elab.h"
 
-/* small builders at one location */
-typedef struct {
-  Elab *e;
-  IrLoc l;
-} B;
-
-static int op1(B *b, IrOp op, int x) { return ir_unary(b->e->g, op, x, b->l); }
-static int op2(B *b, IrOp op, int x, int y) { return ir_binary(b->e->g, op, x, y, b->l); }
-static int k(B *b, double v) { return cst(b->e, v, b->l); }
+typedef Builder B;
 
 /* mean over all but the batch dimension: [B, ...] -> [B] */
 static int per_example_mean(B *b, int x) {
@@ -24,7 +16,7 @@ static int per_example_mean(B *b, int x) {
   if (s.rank == 1) return x;
   int64_t axes[IR_MAX_ATTR] = {((1 << s.rank) - 1) & ~1};
   int sum = ir_emit(b->e->g, IR_OP_REDUCE_SUM, 1, &x, axes, b->l);
-  return op2(b, IR_OP_DIV, ir_reshape(b->e->g, sum, (IrShape){1, {IR_BATCH}}, b->l), k(b, (double)ir_numel(&s, 1)));
+  return op2(b, IR_OP_DIV, ir_reshape(b->e->g, sum, (IrShape){1, {IR_BATCH}}, b->l), konst(b, (double)ir_numel(&s, 1)));
 }
 
 static bool class_pair(Elab *e, Args *a, int *scores, int *labels) {
@@ -79,7 +71,7 @@ int b_sparse_cce(Elab *e, Args *a) {
   if (!class_pair(e, a, &z, &y) || from_logits < 0 || smoothing < 0) return -1;
   int64_t classes = node(e, z)->shape.dim[1], depth[IR_MAX_ATTR] = {classes};
   int target = ir_emit(e->g, IR_OP_ONE_HOT, 1, &y, depth, b.l);
-  if (smoothing > 0) target = op2(&b, IR_OP_ADD, op2(&b, IR_OP_MUL, target, k(&b, 1 - smoothing)), k(&b, smoothing / classes));
+  if (smoothing > 0) target = op2(&b, IR_OP_ADD, op2(&b, IR_OP_MUL, target, konst(&b, 1 - smoothing)), konst(&b, smoothing / classes));
   return cross_entropy(&b, z, target, from_logits);
 }
 
@@ -95,12 +87,12 @@ int b_binary_cross_entropy(Elab *e, Args *a) {
   int p, y, from_logits = bool_arg(a->arg[2], 0);
   if (!same_pair(e, a, &p, &y) || from_logits < 0) return -1;
   if (from_logits) { /* max(z, 0) - z y + log(1 + exp(-|z|)) */
-    int softplus = op1(&b, IR_OP_LOG, op2(&b, IR_OP_ADD, k(&b, 1), op1(&b, IR_OP_EXP, op1(&b, IR_OP_NEG, op1(&b, IR_OP_ABS, p)))));
+    int softplus = op1(&b, IR_OP_LOG, op2(&b, IR_OP_ADD, konst(&b, 1), op1(&b, IR_OP_EXP, op1(&b, IR_OP_NEG, op1(&b, IR_OP_ABS, p)))));
     return mean_all(e, op2(&b, IR_OP_ADD, op2(&b, IR_OP_SUB, op1(&b, IR_OP_RELU, p), op2(&b, IR_OP_MUL, p, y)), softplus), b.l);
   }
-  int lp = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, p), k(&b, -100));
-  int lq = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, op2(&b, IR_OP_SUB, k(&b, 1), p)), k(&b, -100));
-  int ll = op2(&b, IR_OP_ADD, op2(&b, IR_OP_MUL, y, lp), op2(&b, IR_OP_MUL, op2(&b, IR_OP_SUB, k(&b, 1), y), lq));
+  int lp = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, p), konst(&b, -100));
+  int lq = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, op2(&b, IR_OP_SUB, konst(&b, 1), p)), konst(&b, -100));
+  int ll = op2(&b, IR_OP_ADD, op2(&b, IR_OP_MUL, y, lp), op2(&b, IR_OP_MUL, op2(&b, IR_OP_SUB, konst(&b, 1), y), lq));
   return op1(&b, IR_OP_NEG, mean_all(e, ll, b.l));
 }
 
@@ -151,7 +143,7 @@ int b_top_k_accuracy(Elab *e, Args *a) {
   int mine = ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &prod, last, b.l); /* [B,1] */
   int gt = op2(&b, IR_OP_GT, z, mine);
   int above = ir_reshape(e->g, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &gt, last, b.l), (IrShape){1, {IR_BATCH}}, b.l);
-  return op2(&b, IR_OP_GT, k(&b, (double)kk), above);
+  return op2(&b, IR_OP_GT, konst(&b, (double)kk), above);
 }
 
 /* the fraction of an example's outputs on the right side of the threshold */
@@ -160,24 +152,20 @@ int b_binary_accuracy(Elab *e, Args *a) {
   int p, y;
   double threshold = 0.5;
   if (!same_pair(e, a, &p, &y) || (a->arg[2] && !number_arg(a->arg[2], &threshold))) return -1;
-  int predicted = op2(&b, IR_OP_GE, p, k(&b, threshold));
+  int predicted = op2(&b, IR_OP_GE, p, konst(&b, threshold));
   report(e, "report:class", predicted, "report:label", y, b.l);
   return per_example_mean(&b, op2(&b, IR_OP_EQ, predicted, y));
 }
 
-int b_squared_error(Elab *e, Args *a) { /* `mse` as a metric */
+/* the squared or absolute difference, per example: `mse` and `mae` as metrics */
+static int error_metric(Elab *e, Args *a, bool squared) {
   B b = {e, a->call->loc};
   int p, t;
   if (!same_pair(e, a, &p, &t)) return -1;
   report(e, "report:prediction", p, "report:target", t, b.l);
   int d = op2(&b, IR_OP_SUB, p, t);
-  return per_example_mean(&b, op2(&b, IR_OP_MUL, d, d));
+  return per_example_mean(&b, squared ? op2(&b, IR_OP_MUL, d, d) : op1(&b, IR_OP_ABS, d));
 }
 
-int b_absolute_error(Elab *e, Args *a) { /* `mae` as a metric */
-  B b = {e, a->call->loc};
-  int p, t;
-  if (!same_pair(e, a, &p, &t)) return -1;
-  report(e, "report:prediction", p, "report:target", t, b.l);
-  return per_example_mean(&b, op1(&b, IR_OP_ABS, op2(&b, IR_OP_SUB, p, t)));
-}
+int b_squared_error(Elab *e, Args *a) { return error_metric(e, a, true); }
+int b_absolute_error(Elab *e, Args *a) { return error_metric(e, a, false); }

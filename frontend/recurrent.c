@@ -13,17 +13,10 @@
 
 #include "elab.h"
 
-typedef struct {
-  Elab *e;
-  IrLoc l;
-} R;
-
-static int op1(R *r, IrOp op, int x) { return ir_unary(r->e->g, op, x, r->l); }
-static int op2(R *r, IrOp op, int x, int y) { return ir_binary(r->e->g, op, x, y, r->l); }
-static int k(R *r, double v) { return cst(r->e, v, r->l); }
-static int sigmoid(R *r, int x) { return op2(r, IR_OP_DIV, k(r, 1), op2(r, IR_OP_ADD, k(r, 1), op1(r, IR_OP_EXP, op1(r, IR_OP_NEG, x)))); }
+typedef Builder R;
+static int sigmoid(R *r, int x) { return op2(r, IR_OP_DIV, konst(r, 1), op2(r, IR_OP_ADD, konst(r, 1), op1(r, IR_OP_EXP, op1(r, IR_OP_NEG, x)))); }
 static int tanh_(R *r, int x) { /* 2 sigmoid(2x) - 1 */
-  return op2(r, IR_OP_SUB, op2(r, IR_OP_MUL, sigmoid(r, op2(r, IR_OP_MUL, x, k(r, 2))), k(r, 2)), k(r, 1));
+  return op2(r, IR_OP_SUB, op2(r, IR_OP_MUL, sigmoid(r, op2(r, IR_OP_MUL, x, konst(r, 2))), konst(r, 2)), konst(r, 1));
 }
 
 static int param(R *r, const char *layer, const char *what, IrInit init, IrShape shape) {
@@ -47,7 +40,7 @@ static int step_input(R *r, int x, int64_t t) {
 }
 
 static int zeros(R *r, int64_t width) {
-  int z = k(r, 0);
+  int z = konst(r, 0);
   return ir_emit_typed(r->e->g, IR_OP_BROADCAST, 1, &z, NULL, (IrShape){2, {IR_BATCH, width}}, r->l);
 }
 
@@ -85,7 +78,7 @@ static int step(R *r, Cell cell, const Weights *w, int x, int *h, int *c) {
   int rg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, 0, H), cols(r, zh, 0, H)));
   int zg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, H, H), cols(r, zh, H, H)));
   int n = tanh_(r, op2(r, IR_OP_ADD, cols(r, zx, 2 * H, H), op2(r, IR_OP_MUL, rg, op2(r, IR_OP_ADD, cols(r, zh, 2 * H, H), w->bn))));
-  return *h = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, op2(r, IR_OP_SUB, k(r, 1), zg), n), op2(r, IR_OP_MUL, zg, *h));
+  return *h = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, op2(r, IR_OP_SUB, konst(r, 1), zg), n), op2(r, IR_OP_MUL, zg, *h));
 }
 
 static int recurrent(Elab *e, Args *a, Cell cell) {
