@@ -103,6 +103,14 @@ static LLVMValueRef elem_ptr(Kernel *k, LLVMValueRef base, LLVMTypeRef t, LLVMVa
   return LLVMBuildInBoundsGEP2(k->cg->b, t, base, &idx, 1, "");
 }
 
+/* out[lo, lo + count) = value */
+static void fill(Kernel *k, LLVMValueRef out, LLVMValueRef lo, LLVMValueRef count, float value) {
+  Loop z;
+  LLVMValueRef i = LLVMBuildNSWAdd(k->cg->b, loop_begin(k, &z, count), lo, "");
+  LLVMBuildStore(k->cg->b, f32c(k->cg, value), elem_ptr(k, out, k->cg->f32, i));
+  loop_end(k, &z);
+}
+
 static LLVMValueRef load_at(Kernel *k, int id, LLVMValueRef idx) {
   LLVMTypeRef t = elem_type(k, id);
   return LLVMBuildLoad2(k->cg->b, t, elem_ptr(k, cg_buffer(k, id), t, idx), "");
@@ -461,14 +469,6 @@ static void emit_batch_matmul(Kernel *k, int id) {
   loop_end(k, &lb);
 }
 
-/* out[lo, hi) = 0 (or -inf) */
-static void fill(Kernel *k, LLVMValueRef out, LLVMValueRef lo, LLVMValueRef count, float value) {
-  Loop z;
-  LLVMValueRef i = LLVMBuildNSWAdd(k->cg->b, loop_begin(k, &z, count), lo, "");
-  LLVMBuildStore(k->cg->b, f32c(k->cg, value), elem_ptr(k, out, k->cg->f32, i));
-  loop_end(k, &z);
-}
-
 /* out = 0 (or -inf); then each input element is added to (or maxed into) the
  * output element it projects to, walking the input in memory order (a fixed
  * summation order). max propagates NaN, as torch.amax does. When the outer
@@ -617,13 +617,7 @@ static void copy_block(Kernel *k, int src, const IrShape *from, LLVMValueRef dst
 }
 
 static void zero_fill(Kernel *k, int id) {
-  const IrNode *n = nd(k, id);
-  Loop z;
-  LLVMValueRef total = i64c(k->cg, ir_numel(&n->shape, 1));
-  if (n->shape.rank && n->shape.dim[0] == IR_BATCH) total = LLVMBuildNSWMul(k->cg->b, total, k->n, "");
-  LLVMValueRef i = loop_begin(k, &z, total);
-  LLVMBuildStore(k->cg->b, f32c(k->cg, 0), elem_ptr(k, cg_store_buffer(k, id), k->cg->f32, i));
-  loop_end(k, &z);
+  fill(k, cg_store_buffer(k, id), i64c(k->cg, 0), row_count(k, &nd(k, id)->shape, 0), 0);
 }
 
 /* slice: the block at start along axis; unslice: zeros with the operand there */
@@ -696,15 +690,10 @@ static void emit_im2col(Kernel *k, int id) {
   LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id);
   k->splits = true, k->align = 1, k->outer = 1, k->outer_batched = true;
   k->work = (double)ir_numel(cols, c->g->max_batch);
-  Loop lb, z, loops[5];
+  Loop lb, loops[5];
   LLVMValueRef x[6];
   x[0] = part_begin(k, &lb, dim_value(k, img->dim[0]));
-  if (!forward) {
-    LLVMValueRef base = LLVMBuildNSWMul(c->b, x[0], i64c(c, per_image), "");
-    LLVMValueRef i = loop_begin(k, &z, i64c(c, per_image));
-    LLVMBuildStore(c->b, f32c(c, 0), elem_ptr(k, dst, c->f32, LLVMBuildNSWAdd(c->b, base, i, "")));
-    loop_end(k, &z);
-  }
+  if (!forward) fill(k, dst, LLVMBuildNSWMul(c->b, x[0], i64c(c, per_image), ""), i64c(c, per_image), 0);
   IrShape walk = {5, {cols->dim[1], cols->dim[2], size, size, C}};
   nest_begin(k, &walk, loops, x + 1);
   LLVMValueRef pos[2], inside = LLVMConstInt(c->i1, 1, 0);
