@@ -56,8 +56,7 @@ static bool read_header(gzFile f, const char *path, IrLoc at, int *code, RtTenso
       return false;
     }
     t->dim[i] = (int64_t)dim[0] << 24 | dim[1] << 16 | dim[2] << 8 | dim[3];
-    elements *= t->dim[i] ? t->dim[i] : 1; /* at most 2^32 per factor: checked before it can overflow */
-    if (elements > RT_MAX_ELEMENTS) {
+    if (!rt_count_fits(&elements, t->dim[i])) {
       diag_error(at, "'%s' is too large: its header describes more than %lld elements", path,
                  (long long)RT_MAX_ELEMENTS);
       return false;

@@ -55,7 +55,7 @@ static bool parse_header(const char *h, const char *path, IrLoc at, const NpyTyp
     if (end == p) { p = end; continue; }
     if (v < 0 || t->rank == IR_MAX_RANK) return bad(path, at, "its shape has a negative size or too many dimensions");
     t->dim[t->rank] = v;
-    if (v > RT_MAX_ELEMENTS || (elements *= v ? v : 1) > RT_MAX_ELEMENTS)
+    if (!rt_count_fits(&elements, v))
       return bad(path, at, "its shape describes more than 2^31 elements");
     if (t->rank++) t->per_item *= v;
     p = end - 1;

@@ -13,6 +13,14 @@
 /* the most elements a tensor read from a file may have: byte counts of such
  * tensors never overflow, and a header cannot ask for an absurd allocation */
 #define RT_MAX_ELEMENTS ((int64_t)1 << 31)
+/* multiplies a dimension read from a file into *elements (a 0 counts as 1):
+ * false for a negative dimension or a product over RT_MAX_ELEMENTS; checked
+ * before it can overflow */
+static inline bool rt_count_fits(int64_t *elements, int64_t dim) {
+  if (dim < 0 || dim > RT_MAX_ELEMENTS) return false;
+  *elements *= dim ? dim : 1;
+  return *elements <= RT_MAX_ELEMENTS;
+}
 
 /* ---- threads.c: workers for the step's parallel kernels ---- */
 void rt_threads_start(int n); /* n threads in all, the caller included; 1 = none */

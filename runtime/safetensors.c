@@ -205,7 +205,7 @@ static bool shape_field(Json *j, RtNamed *t) {
     if (t->shape.rank == IR_MAX_RANK) return bad(j, "too many dimensions");
     int64_t *dim = &t->shape.dim[t->shape.rank++];
     if ((t->shape.rank > 1 && !lit(j, ',')) || !num(j, dim)) return false;
-    if (*dim < 0 || *dim > RT_MAX_ELEMENTS || (elements *= *dim ? *dim : 1) > RT_MAX_ELEMENTS)
+    if (!rt_count_fits(&elements, *dim))
       return bad(j, "a shape has a negative dimension or more than 2^31 elements");
   }
   return lit(j, ']');
