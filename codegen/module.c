@@ -207,8 +207,10 @@ static LLVMValueRef address(Cg *c, LLVMValueRef step, BufKey key) {
   return LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, table, &idx, 1, ""), "");
 }
 
-/* --check-numerics: void check(ptr values, i64 count, i32 node, ptr status)
- * sets *status to node if a value is NaN or infinite (|x| < inf fails) */
+/* --check-numerics: void check(ptr values, i64 count, i32 node, ptr flags)
+ * sets flags[node] (a byte per node) if a value is NaN or infinite (|x| < inf
+ * fails). The step runs to its end, so that the runtime can tell which of the
+ * non-finite values reached a result. */
 static LLVMValueRef emit_checker(Cg *c) {
   LLVMTypeRef params[4] = {c->ptr, c->i64, c->i32, c->ptr};
   LLVMValueRef fn = new_function(c, "check_finite", params, 4);
@@ -233,36 +235,30 @@ static LLVMValueRef emit_checker(Cg *c) {
   LLVMValueRef next = LLVMBuildNSWAdd(c->b, i, LLVMConstInt(c->i64, 1, 0), "");
   LLVMAddIncoming(i, &next, &body, 1);
   LLVMBuildCondBr(c->b, finite, loop, bad);
-  LLVMPositionBuilderAtEnd(c->b, bad); /* keep the first node that failed */
-  LLVMValueRef old = LLVMBuildLoad2(c->b, c->i32, LLVMGetParam(fn, 3), "");
-  LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntSLT, old, LLVMConstInt(c->i32, 0, 0), "");
-  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, first, LLVMGetParam(fn, 2), old, ""), LLVMGetParam(fn, 3));
+  LLVMPositionBuilderAtEnd(c->b, bad);
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(c->ctx);
+  LLVMValueRef node = LLVMGetParam(fn, 2);
+  LLVMValueRef flag = LLVMBuildInBoundsGEP2(c->b, i8, LLVMGetParam(fn, 3), &node, 1, "");
+  LLVMBuildStore(c->b, LLVMConstInt(i8, 1, 0), flag);
   LLVMBuildRetVoid(c->b);
   LLVMPositionBuilderAtEnd(c->b, done);
   LLVMBuildRetVoid(c->b);
   return fn;
 }
 
-/* after kernel k: check what it stored; stop the step at the first failure */
+/* after kernel k: check every f32 value it stored */
 static void emit_checks(Cg *c, LLVMValueRef step, LLVMValueRef checker, int k) {
   const IrGraph *g = c->g;
   LLVMValueRef slot = LLVMConstInt(c->i64, (unsigned long long)(g->ninputs + g->noutputs), 0);
-  LLVMValueRef status = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, LLVMGetParam(step, 2), &slot, 1, ""), "");
+  LLVMValueRef flags = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, LLVMGetParam(step, 2), &slot, 1, ""), "");
   for (int i = 0; i < g->count; i++) {
     BufKey key;
     if (g->nodes[i].group != k || g->nodes[i].dtype != IR_F32 || !store_key(g, i, &key)) continue;
     LLVMValueRef count = LLVMConstInt(c->i64, (unsigned long long)ir_numel(&g->nodes[i].shape, 1), 0);
     if (g->nodes[i].shape.rank && g->nodes[i].shape.dim[0] == IR_BATCH) count = LLVMBuildNSWMul(c->b, count, LLVMGetParam(step, 3), "");
-    LLVMValueRef args[4] = {address(c, step, key), count, LLVMConstInt(c->i32, (unsigned long long)i, 0), status};
+    LLVMValueRef args[4] = {address(c, step, key), count, LLVMConstInt(c->i32, (unsigned long long)i, 0), flags};
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(checker), checker, args, 4, "");
   }
-  LLVMValueRef failed = LLVMBuildICmp(c->b, LLVMIntSGE, LLVMBuildLoad2(c->b, c->i32, status, ""), LLVMConstInt(c->i32, 0, 0), "");
-  LLVMBasicBlockRef stop = LLVMAppendBasicBlockInContext(c->ctx, step, "stop");
-  LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(c->ctx, step, "next");
-  LLVMBuildCondBr(c->b, failed, stop, go);
-  LLVMPositionBuilderAtEnd(c->b, stop);
-  LLVMBuildRetVoid(c->b);
-  LLVMPositionBuilderAtEnd(c->b, go);
 }
 
 static LLVMValueRef cycles(Cg *c) {

@@ -13,6 +13,7 @@ typedef struct {
   double lr;
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;
+  bool no_flush_denormals;
 } Cli;
 
 /* What to show while passes run (dump and opt). */

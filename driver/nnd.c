@@ -41,6 +41,8 @@ static int usage(FILE *out) {
         "  --quiet            no live progress bar\n"
         "  --threads N        threads for the big kernels (default 1; the same results\n"
         "                     for any N)\n"
+        "  --no-flush-denormals  keep IEEE subnormal floats in generated code (default: flush\n"
+        "                     them to zero, which is much faster on some CPUs)\n"
         "\n"
         "inspection (dump, opt; --time-passes also for train):\n"
         "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm\n"
@@ -88,6 +90,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--print-after-all", offsetof(Cli, print_after_all)}, {"--print-changed", offsetof(Cli, print_changed)},
       {"--time-passes", offsetof(Cli, time_passes)}, {"--no-dropout", offsetof(Cli, no_dropout)},
       {"--check-numerics", offsetof(Cli, check_numerics)}, {"--profile", offsetof(Cli, profile)},
+      {"--no-flush-denormals", offsetof(Cli, no_flush_denormals)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;

@@ -27,6 +27,7 @@ static bool open_session(const Cli *c, Session *s) {
   if (!(s->jit = cg_jit_new())) return false;
   int threads = c->threads ? c->threads : 1; /* any count gives the same results */
   cg_jit_threads(s->jit, threads);
+  rt_fp_set_flush_denormals(!c->no_flush_denormals);
   rt_threads_start(threads);
   return true;
 }
@@ -239,14 +240,14 @@ static bool run_steps(const Cli *c, Compiled *gr, Compiled *tr, RtParams *store,
   RtRng fixed;
   rt_rng_seed(&fixed, 1);
   rt_gather(&gr->prog, batch, NULL, 0, batch->count);
-  gr->prog.step(gr->prog.arena, gr->prog.params, gr->prog.io, batch->count);
+  rt_program_run(&gr->prog, batch->count);
   int n = collect_grads(&gr->prog, t + 1, &loss);
   t[0] = (RtNamed){"loss", IR_F32, {0}, &loss};
   for (int k = 0; k < c->steps; k++) {
     rt_gather(&tr->prog, batch, NULL, 0, batch->count);
     int seed = rt_program_input(&tr->prog, "seed");
     if (seed >= 0) *(int32_t *)tr->prog.io[seed] = (int32_t)(rt_rng_next(&fixed) >> 33);
-    tr->prog.step(tr->prog.arena, tr->prog.params, tr->prog.io, batch->count);
+    rt_program_run(&tr->prog, batch->count);
   }
   for (int i = 0; i < store->count; i++) t[1 + n + i] = (RtNamed){store->names[i], IR_F32, store->shape[i], store->data[i]};
   const char *meta[] = {"format", "nnd-step-1", NULL};

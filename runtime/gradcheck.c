@@ -18,7 +18,7 @@
 static double loss_at(RtProgram *p, int loss_slot) {
   int seed = rt_program_input(p, "seed");
   if (seed >= 0) *(int32_t *)p->io[seed] = SEED;
-  p->step(p->arena, p->params, p->io, p->g->max_batch);
+  rt_program_run(p, p->g->max_batch);
   return p->outputs[loss_slot];
 }
 

@@ -75,7 +75,8 @@ bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *st
   p->arena = alloc64(g->arena_bytes);
   p->params = calloc(g->nparams + 1, sizeof *p->params);
   p->io = calloc(g->ninputs + g->noutputs + 2, sizeof *p->io);
-  p->io[g->ninputs + g->noutputs] = &p->status;
+  p->nonfinite = calloc(2 * (size_t)g->count, 1);
+  p->io[g->ninputs + g->noutputs] = p->nonfinite;
   p->outputs = calloc(g->noutputs + 1, sizeof *p->outputs);
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
@@ -97,7 +98,33 @@ bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *st
       if (!*slot) return false;
     }
   }
-  return p->arena && p->params && p->io;
+  return p->arena && p->params && p->io && p->nonfinite;
+}
+
+void rt_program_run(RtProgram *p, int64_t n) {
+  unsigned saved = rt_fp_enter();
+  p->step(p->arena, p->params, p->io, n);
+  rt_fp_leave(saved);
+}
+
+/* A NaN or infinity that a later op absorbs (max(log 0, -100)) harms nothing;
+ * the one to blame is the first whose non-finite values flow on into a result.
+ * Nodes are in topological order: walking back from the results, a node
+ * reaches one if a non-finite consumer of it does. */
+int rt_program_first_nonfinite(RtProgram *p) {
+  const IrGraph *g = p->g;
+  uint8_t *bad = p->nonfinite, *reach = p->nonfinite + g->count;
+  int first = -1;
+  memset(reach, 0, (size_t)g->count);
+  for (int i = g->count - 1; i >= 0; i--) {
+    const IrNode *n = &g->nodes[i];
+    bool sink = n->op == IR_OP_OUTPUT || n->op == IR_OP_ASSIGN;
+    if (!reach[i] && !sink) continue;
+    if (reach[i]) first = i;
+    for (int k = 0; k < n->nin; k++)
+      if (bad[n->in[k]]) reach[n->in[k]] = 1;
+  }
+  return first;
 }
 
 void rt_program_free(RtProgram *p) {
@@ -112,6 +139,7 @@ void rt_program_free(RtProgram *p) {
   free(p->params);
   free(p->io);
   free(p->outputs);
+  free(p->nonfinite);
   memset(p, 0, sizeof *p);
 }
 

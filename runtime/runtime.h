@@ -28,6 +28,13 @@ void rt_threads_stop(void);
 /* called by generated code: task over [0, n) in chunks aligned to `align` */
 void nnd_parallel_for(void (*task)(void *ctx, int64_t lo, int64_t hi), void *ctx, int64_t n, int64_t align);
 
+/* ---- fpmode.c: the floating-point mode of generated code ---- */
+/* flush subnormals to zero in generated code (the default); false keeps IEEE
+ * subnormals. Set before rt_threads_start: workers take it when they start. */
+void rt_fp_set_flush_denormals(bool on);
+unsigned rt_fp_enter(void); /* sets the mode on this thread; returns the previous one */
+void rt_fp_leave(unsigned saved);
+
 /* ---- rng.c: xoshiro256**, seeded through splitmix64 ---- */
 typedef struct {
   uint64_t s[4];
@@ -122,7 +129,8 @@ typedef struct {
   void **io;      /* by slot: inputs, then outputs, then &status */
   float *outputs; /* scalar outputs, by output slot */
   bool check_numerics; /* compiled with finiteness checks (cg_jit_check_numerics) */
-  int32_t status;      /* -1, or the node whose result was the first NaN/Inf */
+  uint8_t *nonfinite;  /* per node: its result had a NaN/Inf in the last step (then a
+                          second g->count bytes of scratch) */
   int64_t *cycles;     /* per kernel, if compiled with cg_jit_profile */
   int64_t steps;       /* calls of step */
 } RtProgram;
@@ -131,6 +139,12 @@ typedef struct {
  * missing ones (Glorot-uniform or zeros) from rng. */
 bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *store, RtRng *rng);
 void rt_program_free(RtProgram *p);
+/* one call of the step on the first n examples of the inputs, in the
+ * floating-point mode of generated code */
+void rt_program_run(RtProgram *p, int64_t n);
+/* after a checked step: the first node whose NaN or infinity reached a result
+ * (an output or an assigned parameter) through non-finite values alone, or -1 */
+int rt_program_first_nonfinite(RtProgram *p);
 /* a program compiled with cg_jit_profile: count cycles per kernel */
 void rt_program_profile(RtProgram *p);
 /* the kernels that took the most time, with their ops and source lines */

@@ -69,6 +69,7 @@ static long next_job(long seen) {
 static void *worker(void *arg) {
   int t = (int)(intptr_t)arg;
   long seen = 0;
+  rt_fp_enter(); /* a worker runs generated code only: it keeps the mode */
   for (;;) {
     seen = next_job(seen);
     if (atomic_load(&pool.stop)) return NULL;

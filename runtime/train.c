@@ -229,13 +229,14 @@ typedef struct {
 static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
   int seed = rt_program_input(p, "seed");
   if (seed >= 0) *(int32_t *)p->io[seed] = (int32_t)(rt_rng_next(rng) >> 33);
-  p->status = -1;
-  p->step(p->arena, p->params, p->io, n);
+  if (p->check_numerics) memset(p->nonfinite, 0, (size_t)p->g->count);
+  rt_program_run(p, n);
   p->steps++;
-  if (p->check_numerics && p->status >= 0) {
-    const IrNode *bad = &p->g->nodes[p->status];
+  int first = p->check_numerics ? rt_program_first_nonfinite(p) : -1;
+  if (first >= 0) {
+    const IrNode *bad = &p->g->nodes[first];
     diag_error(bad->loc, "--check-numerics: a NaN or infinity, first produced by %%%d (%s) in kernel %d of %s, "
-               "batch %lld of this pass", p->status, ir_op_name(bad->op), bad->group, p->g->name,
+               "batch %lld of this pass", first, ir_op_name(bad->op), bad->group, p->g->name,
                (long long)(t->seen / n + 1));
     return false;
   }
