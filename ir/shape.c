@@ -77,6 +77,12 @@ static bool rule_matmul(IrGraph *g, IrNode *n) {
   if (!want_f32(g, n, 0) || !want_f32(g, n, 1)) return false;
   int ta = n->attr[0] != 0, tb = n->attr[1] != 0, ra = a->shape.rank, rb = b->shape.rank;
   char sa[64], sb[64];
+  if (!ta && (ra < 2 || rb != 2)) {
+    diag_error(n->loc, "'matmul' multiplies a [..., K] by a [K, N] matrix, or two batched operands of rank 3 "
+               "([B, M, K] x [B, K, N]); got %s times %s (products of other ranks are not supported yet)",
+               tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
+    return false;
+  }
   bool ok = ra >= 2 && (ta ? rb == ra && !tb : rb == 2);
   for (int i = 0; ok && ta && i < ra - 1; i++) ok = a->shape.dim[i] == b->shape.dim[i];
   int64_t k = ta ? 0 : a->shape.dim[ra - 1], kb = ta ? 0 : b->shape.dim[tb];
@@ -98,7 +104,12 @@ static bool rule_batch_matmul(IrGraph *g, IrNode *n) {
   if (!want_f32(g, n, 0) || !want_f32(g, n, 1)) return false;
   int ta = n->attr[0] != 0, tb = n->attr[1] != 0;
   char sa[64], sb[64];
-  bool ok = a->shape.rank == 3 && b->shape.rank == 3 && a->shape.dim[0] == b->shape.dim[0] &&
+  if (a->shape.rank != 3 || b->shape.rank != 3) {
+    diag_error(n->loc, "'batch_matmul' takes two operands of rank 3 ([B, M, K] x [B, K, N]), got %s times %s",
+               tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
+    return false;
+  }
+  bool ok = a->shape.dim[0] == b->shape.dim[0] &&
             a->shape.dim[ta ? 1 : 2] == b->shape.dim[tb ? 2 : 1];
   if (!ok) {
     diag_error(n->loc, "shape mismatch in 'batch_matmul': %s times %s (one [M,K] x [K,N] product per example)",

@@ -298,10 +298,16 @@ static void progress(FILE *out, const IrGraph *g, int64_t step, int64_t steps, d
   print_scores(out, g, "", s);
 }
 
+/* one "key": value pair; JSON has no NaN or infinity: those are null */
+static void json_field(FILE *log, const char *prefix, const char *name, double v) {
+  if (isfinite(v)) fprintf(log, ", \"%s%s\": %.6g", prefix, name, v);
+  else fprintf(log, ", \"%s%s\": null", prefix, name);
+}
+
 static void json_scores(FILE *log, const IrGraph *g, const char *prefix, const RtScores *s) {
-  fprintf(log, ", \"%sloss\": %.6g", prefix, s->loss);
+  json_field(log, prefix, "loss", s->loss);
   for (int i = 0; i < s->nmetrics && i < RT_MAX_METRICS; i++)
-    if (rt_is_metric(g, i)) fprintf(log, ", \"%s%s\": %.6g", prefix, rt_output_name(g, i), s->metric[i]);
+    if (rt_is_metric(g, i)) json_field(log, prefix, rt_output_name(g, i), s->metric[i]);
 }
 
 /* tr is scored by the training graph, va and te by the evaluation graph */
