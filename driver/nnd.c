@@ -132,8 +132,8 @@ static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
   else if (flag(a, "--lr", argc, argv, i, &v)) {
     char *end;
     c->lr = v ? strtod(v, &end) : 0;
-    *ok = v && !*end && c->lr > 0 && c->lr < 1e6;
-    if (!*ok) fprintf(stderr, "nnd: error: --lr expects a positive number, got '%s'\n", v ? v : "");
+    *ok = v && *v && !*end && fe_lr_ok(c->lr);
+    if (!*ok) fprintf(stderr, "nnd: error: --lr expects a number in " FE_LR_RANGE ", got '%s'\n", v ? v : "");
   } else return false;
   return true;
 }

@@ -75,9 +75,10 @@ static const FeDataSet *need_data(const FeConfig *cfg, const char *name, const c
 static void report_compiled(const Compiled *tr, const Compiled *ev, CgJit *jit, const Watch *w, const Cli *c) {
   double opt_s, jit_s;
   cg_jit_times(jit, &opt_s, &jit_s);
-  printf("compiled train_step: %d ops in %d kernels, arena %.1f KiB; eval_step: %d kernels; %.2f s\n",
-         tr->g->count, tr->g->nkernels, tr->g->arena_bytes / 1024.0, ev->g->nkernels, opt_s + jit_s);
-  if (c->time_passes) print_times(w, opt_s, jit_s);
+  if (!c->quiet)
+    printf("compiled train_step: %d ops in %d kernels, arena %.1f KiB; eval_step: %d kernels; %.2f s\n",
+           tr->g->count, tr->g->nkernels, tr->g->arena_bytes / 1024.0, ev->g->nkernels, opt_s + jit_s);
+  if (c->time_passes) print_times(w, opt_s, jit_s); /* asked for: --quiet does not hide it */
 }
 
 /* The data sets of a model: train (less the validation split), validation
@@ -94,6 +95,22 @@ static bool load_sets(const FeConfig *cfg, const IrGraph *g, const char *model, 
   ok = ok && rt_data_normalize(&d->train, train, NULL);
   if (ok && d->val.ncols) ok = rt_data_normalize(&d->val, train, &d->train);
   if (ok && test) ok = rt_data_load(&d->test, test, g) && rt_data_normalize(&d->test, test, &d->train);
+  return ok;
+}
+
+/* The data sets, loaded before the step graphs are compiled (through the
+ * forward graph, which knows the inputs and the label bounds), so that a batch
+ * larger than every set can be cut to the largest: the arena is sized by the
+ * batches that run (--batch 1048576 on 60,000 examples needs no 10 GB). */
+static bool load_data(Session *s, Sets *d) {
+  memset(d, 0, sizeof *d);
+  IrGraph *fwd = fe_elaborate(s->ast, FE_TRAINING);
+  bool ok = fwd && load_sets(&s->cfg, fwd, s->c->input, d);
+  ir_graph_free(fwd);
+  int64_t largest = d->train.count;
+  if (d->val.count > largest) largest = d->val.count;
+  if (d->test.count > largest) largest = d->test.count;
+  if (ok && largest > 0 && s->cfg.batch > largest) s->cfg.batch = (int)largest;
   return ok;
 }
 
@@ -130,9 +147,9 @@ int cmd_train(const Cli *c) {
   Watch w;
   Cli quiet_watch = {0};
   watch_init(&w, &quiet_watch);
-  bool ok = open_session(c, &s) && compile(&s, "train", &w, &tr) && compile(&s, "eval", &w, &ev) &&
-            start_state(c, &s.store, &s.rng, &st) && load_sets(&s.cfg, tr.g, c->input, &data);
-  if (ok && !c->quiet) report_compiled(&tr, &ev, s.jit, &w, c);
+  bool ok = open_session(c, &s) && load_data(&s, &data) && compile(&s, "train", &w, &tr) &&
+            compile(&s, "eval", &w, &ev) && start_state(c, &s.store, &s.rng, &st);
+  if (ok) report_compiled(&tr, &ev, s.jit, &w, c);
   RtScores scores;
   RtSets sets = sets_of(&data);
   if (ok) {
@@ -156,9 +173,8 @@ int cmd_eval(const Cli *c) {
   Sets data = {0};
   Compiled ev = {0};
   const RtData *set = NULL;
-  bool ok = open_session(c, &s) && compile(&s, "eval", NULL, &ev) &&
-            rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) &&
-            load_sets(&s.cfg, ev.g, c->input, &data) && (set = chosen_set(c, &data));
+  bool ok = open_session(c, &s) && load_data(&s, &data) && compile(&s, "eval", NULL, &ev) &&
+            rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) && (set = chosen_set(c, &data));
   if (ok) {
     RtScores scores;
     RtReport report = {0};
@@ -174,10 +190,10 @@ int cmd_eval(const Cli *c) {
   return close_session(&s, ok);
 }
 
-/* the rows to predict: one file for the first input (--input), or a data set */
+/* the rows to predict: one file for the first input (--input), or a data set
+ * (the sets are loaded: the training set gives the normalisation statistics) */
 static bool predict_rows(const Cli *c, const FeConfig *cfg, const IrGraph *g, Sets *sets, RtData *file,
                          const RtData **rows) {
-  if (!load_sets(cfg, g, c->input, sets)) return false; /* the training data: for normalisation statistics */
   if (!c->input_file) return (*rows = chosen_set(c, sets)) != NULL;
   const FeDataSet *train = fe_dataset(cfg, "train");
   const FeSource *like = NULL; /* the file is preprocessed as the training source of the first input */
@@ -201,7 +217,7 @@ int cmd_predict(const Cli *c) {
   Compiled ev = {0};
   RtReport report = {0};
   RtScores scores;
-  bool ok = open_session(c, &s) && compile(&s, "eval", NULL, &ev) &&
+  bool ok = open_session(c, &s) && load_data(&s, &sets) && compile(&s, "eval", NULL, &ev) &&
             rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) &&
             predict_rows(c, &s.cfg, ev.g, &sets, &file, &rows) &&
             rt_evaluate(&ev.prog, rows, s.cfg.batch, &scores, &report);

@@ -86,6 +86,7 @@ static bool knob(const AstExpr *call, const AstExpr *arg, PsOptimizer *o) {
     }
     double *d = (double *)((char *)o + k->offset);
     if (!num(v, d)) return false;
+    if (!strcmp(key, "lr") && !fe_lr_ok(*d)) return diag_error(v->loc, "'lr' must be in " FE_LR_RANGE), false;
     if (*d < k->lo || *d > k->hi) return diag_error(v->loc, "'%s' must be in [%g, %g]", key, k->lo, k->hi), false;
     return true;
   }

@@ -91,6 +91,10 @@ typedef enum {
 IrGraph *fe_elaborate(const AstFile *f, FeMode mode);
 
 /* ---- configuration (config.c) ---- */
+/* the one rule for a learning rate, in a train block and for --lr */
+#define FE_LR_RANGE "(0, 1000]"
+static inline bool fe_lr_ok(double lr) { return lr > 0 && lr <= 1e3; }
+
 #define FE_MAX_COLUMNS 64
 typedef struct {
   const char *input; /* model input it feeds */
