@@ -8,12 +8,14 @@
 
 typedef struct {
   const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
-  const char *save, *resume, *weights, *init_from, *data, *freeze, *inputs, *out, *input_file, *output;
+  const char *save, *resume, *weights, *init_from, *data, *freeze, *inputs, *out, *output;
+  const char *input_files[8]; /* predict --input [NAME=]FILE, once per model input */
+  int ninput_files;
   int epochs, batch, save_every, steps, threads;
   double lr;
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;
-  bool no_flush_denormals;
+  bool no_flush_denormals, raw;
 } Cli;
 
 /* What to show while passes run (dump and opt). */

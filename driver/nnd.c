@@ -19,8 +19,11 @@ static int usage(FILE *out) {
         "  check MODEL.nnd      parse, elaborate and verify; report every error\n"
         "  eval MODEL.nnd       evaluate --weights CKPT on --data test (default), validation or\n"
         "                       train: metrics, and a confusion matrix or R^2\n"
-        "  predict MODEL.nnd    --weights CKPT --output FILE.csv, from --input FILE (.npy, .csv,\n"
-        "                       IDX: the model's first input) or --data test|validation|train\n"
+        "  predict MODEL.nnd    --weights CKPT --output FILE.csv, from --data test|validation|train\n"
+        "                       or from files: --input FILE (.npy, .csv or IDX) for a model whose\n"
+        "                       predictions read one input, --input NAME=FILE for each input\n"
+        "                       otherwise; a file gets the transforms of that input's training\n"
+        "                       source (scale, normalize), unless --raw\n"
         "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
         "  step MODEL.nnd       on one batch (--inputs B.st) from --weights W.st: the loss, the\n"
         "                       gradients and the parameters after --steps N updates, to --out\n"
@@ -90,7 +93,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--print-after-all", offsetof(Cli, print_after_all)}, {"--print-changed", offsetof(Cli, print_changed)},
       {"--time-passes", offsetof(Cli, time_passes)}, {"--no-dropout", offsetof(Cli, no_dropout)},
       {"--check-numerics", offsetof(Cli, check_numerics)}, {"--profile", offsetof(Cli, profile)},
-      {"--no-flush-denormals", offsetof(Cli, no_flush_denormals)},
+      {"--no-flush-denormals", offsetof(Cli, no_flush_denormals)}, {"--raw", offsetof(Cli, raw)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;
@@ -106,8 +109,7 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--resume", offsetof(Cli, resume)},   {"--weights", offsetof(Cli, weights)},
       {"--init-from", offsetof(Cli, init_from)}, {"--data", offsetof(Cli, data)},
       {"--freeze", offsetof(Cli, freeze)},   {"--inputs", offsetof(Cli, inputs)},
-      {"--out", offsetof(Cli, out)},         {"--input", offsetof(Cli, input_file)},
-      {"--output", offsetof(Cli, output)},
+      {"--out", offsetof(Cli, out)},         {"--output", offsetof(Cli, output)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
@@ -118,6 +120,21 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       return true;
     }
   return false;
+}
+
+/* --input [NAME=]FILE, once for each input the predictions read */
+static bool input_flag(const char *a, Cli *c, int argc, char **argv, int *i, bool *ok) {
+  const char *v;
+  if (!flag(a, "--input", argc, argv, i, &v)) return false;
+  size_t max = sizeof c->input_files / sizeof *c->input_files;
+  if (!v || (size_t)c->ninput_files == max) {
+    fprintf(stderr, v ? "nnd: error: --input is given more than %zu times\n" : "nnd: error: --input needs a value\n",
+            max);
+    *ok = false;
+    return true;
+  }
+  c->input_files[c->ninput_files++] = v;
+  return true;
 }
 
 static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bool *ok) {
@@ -146,7 +163,8 @@ static bool parse_args(int argc, char **argv, Cli *c) {
     if (a[0] != '-') {
       if (c->input) return fprintf(stderr, "nnd: error: more than one input file given\n"), false;
       c->input = a;
-    } else if (!switch_flag(a, c) && !string_flag(a, c, argc, argv, &i, &ok) && !number_flag(a, c, argc, argv, &i, &ok)) {
+    } else if (!switch_flag(a, c) && !string_flag(a, c, argc, argv, &i, &ok) && !input_flag(a, c, argc, argv, &i, &ok) &&
+               !number_flag(a, c, argc, argv, &i, &ok)) {
       return fprintf(stderr, "nnd: error: unknown option '%s' (see nnd --help)\n", a), false;
     }
     if (!ok) return false;

@@ -190,22 +190,74 @@ int cmd_eval(const Cli *c) {
   return close_session(&s, ok);
 }
 
-/* the rows to predict: one file for the first input (--input), or a data set
- * (the sets are loaded: the training set gives the normalisation statistics) */
+/* The inputs the predictions read (in node order, the dropout seed aside):
+ * the ancestors of the report output that says what a prediction is. Labels
+ * feed only metrics, so they need no file. */
+static int predicted_inputs(const IrGraph *g, const char **names, int max) {
+  bool *reads = calloc((size_t)g->count, sizeof *reads);
+  int n = 0;
+  for (int i = g->count - 1; reads && i >= 0; i--) {
+    const IrNode *x = &g->nodes[i];
+    if (x->op == IR_OP_OUTPUT && (!strcmp(x->name, "report:class") || !strcmp(x->name, "report:prediction")))
+      reads[i] = true;
+    for (int k = 0; reads[i] && k < x->nin; k++) reads[x->in[k]] = true;
+  }
+  for (int i = 0; reads && i < g->count && n < max; i++)
+    if (reads[i] && g->nodes[i].op == IR_OP_INPUT && strcmp(g->nodes[i].name, "seed")) names[n++] = g->nodes[i].name;
+  free(reads);
+  return n;
+}
+
+static int name_index(const char **names, int n, const char *name, size_t len) {
+  for (int k = 0; k < n; k++)
+    if (strlen(names[k]) == len && !strncmp(names[k], name, len)) return k;
+  return -1;
+}
+
+/* which file feeds which of the n inputs: --input NAME=FILE, or a bare FILE
+ * when the predictions read one input */
+static bool match_input_files(const Cli *c, const char **names, int n, const char **path) {
+  for (int f = 0; f < c->ninput_files; f++) {
+    const char *arg = c->input_files[f], *eq = strchr(arg, '=');
+    int k = eq ? name_index(names, n, arg, (size_t)(eq - arg)) : -1;
+    if (k < 0 && n == 1 && c->ninput_files == 1) k = 0, eq = NULL;
+    if (k < 0)
+      return diag_error((IrLoc){0}, "--input %s: say which input it feeds (--input NAME=FILE; the predictions "
+                        "read %d inputs)", arg, n), false;
+    if (path[k]) return diag_error((IrLoc){0}, "--input gives input '%s' twice", names[k]), false;
+    path[k] = eq ? eq + 1 : arg;
+  }
+  char missing[256] = "";
+  for (int k = 0; k < n; k++)
+    if (!path[k] && strlen(missing) + strlen(names[k]) + 4 < sizeof missing)
+      strcat(strcat(strcat(missing, *missing ? ", '" : "'"), names[k]), "'");
+  if (*missing) diag_error((IrLoc){0}, "the predictions also read %s: give a file for each (--input NAME=FILE)", missing);
+  return !*missing;
+}
+
+/* the rows to predict: files for the inputs the predictions read (--input),
+ * or a data set. A file gets the transforms of its input's training source
+ * (scale, normalize with the training statistics) unless --raw. */
 static bool predict_rows(const Cli *c, const FeConfig *cfg, const IrGraph *g, Sets *sets, RtData *file,
                          const RtData **rows) {
-  if (!c->input_file) return (*rows = chosen_set(c, sets)) != NULL;
+  if (!c->ninput_files) return (*rows = chosen_set(c, sets)) != NULL;
+  const char *names[8], *path[8] = {0};
+  int n = predicted_inputs(g, names, 8);
+  if (!match_input_files(c, names, n, path)) return false;
   const FeDataSet *train = fe_dataset(cfg, "train");
-  const FeSource *like = NULL; /* the file is preprocessed as the training source of the first input */
-  int first = 0;
-  while (g->nodes[first].op != IR_OP_INPUT || !strcmp(g->nodes[first].name, "seed")) first++;
-  for (int k = 0; k < train->nsources; k++)
-    if (!strcmp(train->sources[k].input, g->nodes[first].name)) like = &train->sources[k];
-  if (!like) return diag_error((IrLoc){0}, "no training source for input '%s'", g->nodes[first].name), false;
-  if (!rt_data_from_file(file, c->input_file, g, like)) return false;
-  FeDataSet one = {.name = "input", .sources = {*like}, .nsources = 1};
+  FeDataSet like = {.name = "input"};
+  for (int k = 0; k < n; k++) {
+    const FeSource *src = NULL;
+    for (int j = 0; !c->raw && j < train->nsources; j++)
+      if (!strcmp(train->sources[j].input, names[k])) src = &train->sources[j];
+    if (!c->raw && !src)
+      return diag_error((IrLoc){0}, "no training source for input '%s' says how to read its file (or use --raw)",
+                        names[k]), false;
+    if (!rt_data_add_file(file, path[k], g, names[k], src)) return false;
+    if (src) like.sources[like.nsources++] = *src;
+  }
   *rows = file;
-  return rt_data_normalize(file, &one, &sets->train);
+  return rt_data_normalize(file, &like, &sets->train);
 }
 
 int cmd_predict(const Cli *c) {
@@ -225,7 +277,7 @@ int cmd_predict(const Cli *c) {
     diag_error((IrLoc){0}, "%s has no metric that says what a prediction is (accuracy, binary_accuracy, mse or mae)", c->input);
     ok = false;
   }
-  if (ok) ok = rt_report_write_csv(c->output, &report, !c->input_file);
+  if (ok) ok = rt_report_write_csv(c->output, &report, !c->ninput_files);
   if (ok) printf("%lld predictions written to %s\n", (long long)rows->count, c->output);
   rt_report_free(&report);
   rt_data_free(&file);

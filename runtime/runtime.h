@@ -172,9 +172,10 @@ bool rt_data_normalize(RtData *d, const FeDataSet *spec, const RtData *fit);
 bool rt_data_split(RtData *d, double fraction, RtData *tail);
 /* every input of g (but the dropout seed) from the tensor of its name */
 bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g);
-/* g's first input from one file: .npy, .csv[.gz] (every column) or IDX,
- * scaled as `like` (the training data's source for that input) scales */
-bool rt_data_from_file(RtData *d, const char *path, const IrGraph *g, const FeSource *like);
+/* adds a column for g's input `input` from one file: .npy, .csv[.gz] (every
+ * column) or IDX, scaled as `like` (the training data's source for that input;
+ * NULL: as it is) scales; every column has the same number of examples */
+bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char *input, const FeSource *like);
 void rt_data_free(RtData *d);
 
 typedef struct {

@@ -163,24 +163,29 @@ static bool column_from(RtData *d, const RtSafetensors *st, const char *path, co
   return true;
 }
 
-bool rt_data_from_file(RtData *d, const char *path, const IrGraph *g, const FeSource *like) {
-  const IrNode *in = NULL;
-  for (int i = 0; i < g->count && !in; i++)
-    if (g->nodes[i].op == IR_OP_INPUT && strcmp(g->nodes[i].name, "seed") != 0) in = &g->nodes[i];
-  memset(d, 0, sizeof *d);
-  d->name = path;
+bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char *input, const FeSource *like) {
+  const IrNode *in = input_node(g, input);
+  if (!in) return diag_error((IrLoc){0}, "the model has no input '%s'", input), false;
+  if (d->ncols == (int)(sizeof d->col / sizeof *d->col))
+    return diag_error((IrLoc){0}, "too many input files (at most 8)"), false;
   size_t len = strlen(path);
   bool csv = (len > 4 && !strcmp(path + len - 4, ".csv")) || (len > 7 && !strcmp(path + len - 7, ".csv.gz"));
   double scale = like ? like->scale : 1;
   FeSource src = {.input = in->name, .format = csv ? "csv" : "idx", .path = path, .scale = scale, .columns = {"0:"},
                   .ncolumns = 1};
-  bool ok = len > 4 && !strcmp(path + len - 4, ".npy") ? rt_load_npy(path, in->dtype, scale, (IrLoc){0}, &d->col[0])
-            : csv ? rt_load_csv(&src, in->dtype, &d->col[0]) : rt_load_idx(path, in->dtype, scale, (IrLoc){0}, &d->col[0]);
+  RtTensor *t = &d->col[d->ncols];
+  bool ok = len > 4 && !strcmp(path + len - 4, ".npy") ? rt_load_npy(path, in->dtype, scale, (IrLoc){0}, t)
+            : csv ? rt_load_csv(&src, in->dtype, t) : rt_load_idx(path, in->dtype, scale, (IrLoc){0}, t);
   if (!ok) return false;
-  d->ncols = 1;
-  d->input[0] = in->name;
-  d->count = d->col[0].count;
-  if (!check_column(g, &src, &d->col[0])) return rt_data_free(d), false;
+  if (!check_column(g, &src, t)) return rt_tensor_free(t), false;
+  if (d->ncols && t->count != d->count) {
+    diag_error((IrLoc){0}, "'%s' has %lld examples but '%s' has %lld", path, (long long)t->count, d->name,
+               (long long)d->count);
+    return rt_tensor_free(t), false;
+  }
+  if (!d->ncols) d->name = path;
+  d->input[d->ncols++] = in->name;
+  d->count = t->count;
   return true;
 }
 
