@@ -3,8 +3,10 @@
  * input buffers sized for max_batch rows, and scalar outputs. Also the
  * parameter store and its initialisers. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -36,20 +38,28 @@ static void init_param(float *data, const IrNode *n, RtRng *rng) {
   for (int64_t i = 0; i < count; i++) data[i] = (float)((2 * rt_rng_uniform(rng) - 1) * limit);
 }
 
+/* *array grown to cap elements of size each; false (and *array kept) if out of memory */
+static bool grow(void *array, int cap, size_t size) {
+  void *bigger = realloc(*(void **)array, (size_t)cap * size);
+  if (bigger) *(void **)array = bigger;
+  else diag_error((IrLoc){0}, "out of memory");
+  return bigger != NULL;
+}
+
 static int add_param(RtParams *p, const IrNode *n, RtRng *rng) {
   if (p->count == p->cap) {
-    p->cap = p->cap ? 2 * p->cap : 16;
-    p->names = realloc(p->names, p->cap * sizeof *p->names);
-    p->data = realloc(p->data, p->cap * sizeof *p->data);
-    p->numel = realloc(p->numel, p->cap * sizeof *p->numel);
-    p->shape = realloc(p->shape, p->cap * sizeof *p->shape);
-    p->role = realloc(p->role, p->cap * sizeof *p->role);
+    int cap = p->cap ? 2 * p->cap : 16;
+    if (!grow(&p->names, cap, sizeof *p->names) || !grow(&p->data, cap, sizeof *p->data) ||
+        !grow(&p->numel, cap, sizeof *p->numel) || !grow(&p->shape, cap, sizeof *p->shape) ||
+        !grow(&p->role, cap, sizeof *p->role))
+      return -1;
+    p->cap = cap;
   }
   p->shape[p->count] = n->shape;
   p->role[p->count] = n->role;
   p->names[p->count] = strdup(n->name);
   p->numel[p->count] = ir_numel(&n->shape, 1);
-  p->data[p->count] = alloc64(p->numel[p->count] * sizeof(float));
+  p->data[p->count] = p->names[p->count] ? alloc64(p->numel[p->count] * sizeof(float)) : NULL;
   if (!p->data[p->count]) return free((char *)p->names[p->count]), -1;
   init_param(p->data[p->count], n, rng);
   return p->count++;
@@ -68,8 +78,47 @@ void rt_params_free(RtParams *p) {
   memset(p, 0, sizeof *p);
 }
 
+/* bytes of memory the machine can still give: MemAvailable (Linux), else the
+ * free physical pages; -1 if unknown */
+static double available_bytes(void) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  char line[128];
+  long long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+  if (f) fclose(f);
+  if (kb >= 0) return (double)kb * 1024;
+  long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && size > 0 ? (double)pages * (double)size : -1;
+}
+
+/* Before allocating anything: the parameters the store does not have yet,
+ * the arena and the input and output buffers must fit in the memory
+ * available, or the program is refused with what it needs (and at the line
+ * of its largest parameter) instead of being killed halfway. */
+static bool fits_in_memory(const IrGraph *g, const RtParams *store) {
+  double params = 0, buffers = (double)g->arena_bytes, largest = 0;
+  const IrNode *big = NULL;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    double bytes = 4.0 * (double)ir_numel(&n->shape, g->max_batch);
+    if (n->op == IR_OP_INPUT || (n->op == IR_OP_OUTPUT && n->shape.rank)) buffers += bytes;
+    if (n->op != IR_OP_PARAM || rt_params_find(store, n->name) >= 0) continue;
+    params += bytes;
+    if (bytes > largest) largest = bytes, big = n;
+  }
+  double have = available_bytes();
+  if (have < 0 || params + buffers <= have) return true;
+  diag_error(big ? big->loc : (IrLoc){0}, "%s needs %.3g GB of memory (%.3g GB of parameters and optimizer state, "
+             "%.3g GB of buffers at batch %lld), more than the %.3g GB available", g->name, (params + buffers) / 1e9,
+             params / 1e9, buffers / 1e9, (long long)g->max_batch, have / 1e9);
+  if (big) diag_note(big->loc, "the largest parameter, '%s', takes %.3g GB", big->name, largest / 1e9);
+  return false;
+}
+
 bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *store, RtRng *rng) {
   memset(p, 0, sizeof *p);
+  if (!fits_in_memory(g, store)) return false;
   p->g = g;
   p->step = step;
   p->arena = alloc64(g->arena_bytes);
