@@ -244,6 +244,10 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_FLOOR: return intrinsic(c, "llvm.floor", a, 1);
   case IR_OP_COS: return intrinsic(c, "llvm.cos", a, 1);
   case IR_OP_SIN: return intrinsic(c, "llvm.sin", a, 1);
+  case IR_OP_SIGMOID: { /* 1 / (1 + exp(-x)): 0 for x -> -inf, 1 for x -> inf, never NaN but for NaN */
+    LLVMValueRef minus = LLVMBuildFNeg(b, a[0], "");
+    return LLVMBuildFDiv(b, f32c(c, 1), LLVMBuildFAdd(b, f32c(c, 1), intrinsic(c, "llvm.exp", &minus, 1), ""), "");
+  }
   case IR_OP_ADD: return LLVMBuildFAdd(b, a[0], a[1], "");
   case IR_OP_SUB: return LLVMBuildFSub(b, a[0], a[1], "");
   case IR_OP_MUL: return LLVMBuildFMul(b, a[0], a[1], "");

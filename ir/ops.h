@@ -23,6 +23,7 @@
   X(FLOOR,          "floor",          1, ELTWISE, "") \
   X(COS,            "cos",            1, ELTWISE, "") \
   X(SIN,            "sin",            1, ELTWISE, "") \
+  X(SIGMOID,        "sigmoid",        1, ELTWISE, "") \
   X(ADD,            "add",            2, ELTWISE, "") \
   X(SUB,            "sub",            2, ELTWISE, "") \
   X(MUL,            "mul",            2, ELTWISE, "") \

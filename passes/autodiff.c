@@ -157,6 +157,9 @@ static void backward(Ad *ad, int id, int g) {
     break;
   case IR_OP_NEG: accumulate(ad, a, ir_unary(ad->g, IR_OP_NEG, g, l)); break;
   case IR_OP_EXP: accumulate(ad, a, bin(ad, IR_OP_MUL, g, id, l)); break;
+  case IR_OP_SIGMOID: /* g y (1 - y), from y alone: finite where the sigmoid saturates */
+    accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_MUL, id, bin(ad, IR_OP_SUB, cst(ad, 1, l), id, l), l), l));
+    break;
   case IR_OP_LOG: accumulate(ad, a, bin(ad, IR_OP_DIV, g, a, l)); break;
   case IR_OP_SQRT: accumulate(ad, a, bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, g, cst(ad, 0.5, l), l), id, l)); break;
   case IR_OP_RELU: accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, id, cst(ad, 0, l), l), l)); break;

@@ -33,6 +33,7 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_FLOOR: *out = floorf(a); return true;
   case IR_OP_COS: *out = cosf(a); return true;
   case IR_OP_SIN: *out = sinf(a); return true;
+  case IR_OP_SIGMOID: *out = 1 / (1 + expf(-a)); return true;
   case IR_OP_ADD: *out = a + b; return true;
   case IR_OP_SUB: *out = a - b; return true;
   case IR_OP_MUL: *out = a * b; return true;
