@@ -44,7 +44,12 @@ def parse_args(doc):
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    ap.add_argument("--no-flush-denormals", action="store_true",
+                    help="keep IEEE subnormals (default: flush them to zero, as nnd's generated code does)")
     args = ap.parse_args()
+    # nnd flushes subnormals to zero by default; so does PyTorch here, or the
+    # comparison would time ~100-cycle subnormal operations on Intel CPUs
+    torch.set_flush_denormal(not args.no_flush_denormals)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
