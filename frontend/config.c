@@ -12,21 +12,38 @@
 
 #include "frontend.h"
 
+static bool num(const AstExpr *x, double *out);
+
+/* a+b*c-...: a loop along the chain; only right operands recurse. The first
+ * '@' from the outside is the error, as a recursive walk would find it. */
+static bool chain(const AstExpr *x, double *out) {
+  const AstExpr *b = fe_chain_start(x), *at = NULL;
+  for (const AstExpr *y = b;; y = y->up) {
+    if (y->op == '@') at = y;
+    if (y == x) break;
+  }
+  if (at) return diag_error(at->loc, "expected a number"), false;
+  double a, v;
+  if (!num(b->args[0], &a)) return false;
+  for (;; b = b->up) {
+    if (!num(b->args[1], &v)) return false;
+    a = b->op == '+' ? a + v : b->op == '-' ? a - v : b->op == '*' ? a * v : a / v;
+    if (b == x) return *out = a, true;
+  }
+}
+
 static bool num(const AstExpr *x, double *out) {
   if (x->kind == AST_NUM) {
     *out = x->num;
     return true;
   }
-  double a, b;
+  double a;
   if (x->kind == AST_NEG && num(x->args[0], &a)) {
     *out = -a;
     return true;
   }
-  if (x->kind == AST_BINOP && x->op != '@' && num(x->args[0], &a) && num(x->args[1], &b)) {
-    *out = x->op == '+' ? a + b : x->op == '-' ? a - b : x->op == '*' ? a * b : a / b;
-    return true;
-  }
-  diag_error(x->loc, "expected a number");
+  if (x->kind == AST_BINOP) return chain(x, out);
+  if (x->kind != AST_NEG) diag_error(x->loc, "expected a number");
   return false;
 }
 
@@ -139,6 +156,7 @@ static bool nonnegative(const AstExpr *x, double *out) {
 }
 
 bool fe_add_freeze(FeConfig *c, const char *layer, IrLoc loc) {
+  if (!layer) return false; /* a copy that found no memory, reported */
   if (c->nfreeze == FE_MAX_FREEZE) return diag_error(loc, "too many frozen layers (at most %d)", FE_MAX_FREEZE), false;
   c->freeze_loc[c->nfreeze] = loc;
   c->freeze[c->nfreeze++] = layer;
@@ -228,7 +246,9 @@ static bool csv_source(const AstFile *f, const AstExpr *x, FeSource *src) {
         if (c->kind == AST_NUM) snprintf(buf, sizeof buf, "%g", c->num);
         else if (c->kind != AST_STR && c->kind != AST_NAME)
           return diag_error(c->loc, "a column is a name, an index or a range like \"0:30\""), false;
-        src->columns[src->ncolumns++] = c->kind == AST_NUM ? fe_strdup_in((AstFile *)f, buf, strlen(buf)) : c->str;
+        const char *name = c->kind == AST_NUM ? fe_strdup_in((AstFile *)f, buf, strlen(buf)) : c->str;
+        if (!name) return false; /* out of memory, reported */
+        src->columns[src->ncolumns++] = name;
       }
     } else {
       return diag_error(a->loc, "csv() takes columns=, header= and skip= after the file name"), false;
