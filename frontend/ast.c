@@ -2,6 +2,7 @@
  * the AST printer. All AST memory comes from one arena per parsed file, so
  * fe_ast_free releases a whole tree at once. The builders use the arena of the
  * file being parsed (parsing is not reentrant). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,6 +189,19 @@ void fe_add_block(AstBlock *b) {
   cur_tail = &b->next;
 }
 
+/* a dimension: a whole number in [1, IR_MAX_ELEMENTS], checked before it
+ * becomes an integer (a double past INT64_MAX does not convert) */
+static bool dimension(const AstExpr *d, int64_t *out) {
+  if (d->kind != AST_NUM || !(d->num >= 1) || d->num != floor(d->num))
+    return diag_error(d->loc, "a dimension must be a positive integer"), false;
+  if (d->num > (double)IR_MAX_ELEMENTS) {
+    diag_error(d->loc, "a dimension must be at most 2^36 (%lld)", (long long)IR_MAX_ELEMENTS);
+    return false;
+  }
+  *out = (int64_t)d->num;
+  return true;
+}
+
 AstType fe_type(IrLoc loc, const char *dtype, AstExpr *dims) {
   AstType t = {.loc = loc};
   if (!dtype) return t; /* out of memory: the parse has stopped */
@@ -196,11 +210,11 @@ AstType fe_type(IrLoc loc, const char *dtype, AstExpr *dims) {
   else diag_error(loc, "unknown element type '%s' (expected f32 or i32)", dtype);
   for (int i = 0; dims && i < dims->nargs; i++) {
     AstExpr *d = dims->args[i];
-    if (d->kind != AST_NUM || d->num < 1 || d->num != (int64_t)d->num)
-      diag_error(d->loc, "a dimension must be a positive integer");
-    else if (t.shape.rank + 1 >= IR_MAX_RANK)
+    int64_t n;
+    if (!dimension(d, &n)) continue;
+    if (t.shape.rank + 1 >= IR_MAX_RANK)
       diag_error(d->loc, "too many dimensions (at most %d per example)", IR_MAX_RANK - 1);
-    else t.shape.dim[t.shape.rank++] = (int64_t)d->num;
+    else t.shape.dim[t.shape.rank++] = n;
   }
   return t;
 }
