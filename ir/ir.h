@@ -118,6 +118,10 @@ int64_t ir_numel(const IrShape *s, int64_t batch); /* batch substitutes IR_BATCH
  * at most 2^20, and 4 or 8 bytes each, byte counts stay far from overflow) */
 #define IR_MAX_ELEMENTS ((int64_t)1 << 36)
 bool ir_shape_fits(const IrShape *s);
+/* the bounds of a plan: a batch of at most 2^20 (as --batch), an arena of at
+ * most 2^60 bytes (so that an offset plus a tensor's bytes cannot overflow) */
+#define IR_MAX_BATCH ((int64_t)1 << 20)
+#define IR_MAX_ARENA ((int64_t)1 << 60)
 bool ir_shape_eq(const IrShape *a, const IrShape *b);
 int ir_shape_str(const IrShape *s, char *buf, size_t n);
 
@@ -171,6 +175,7 @@ void ir_print_string(FILE *out, const char *s); /* quoted, with \" and \\ escape
 const char *ir_role_name(IrRole r);
 const char *ir_init_name(IrInit i);
 IrGraph *ir_parse(const char *file, const char *text); /* NULL after diagnostics */
+IrGraph *ir_parse_file(const char *path);              /* read with ir_read_source */
 
 /* dot.c: Graphviz, fusion kernels as clusters */
 void ir_print_dot(FILE *out, const IrGraph *g);
