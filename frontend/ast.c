@@ -2,7 +2,7 @@
  * the AST printer. All AST memory comes from one arena per parsed file, so
  * fe_ast_free releases a whole tree at once. The builders use the arena of the
  * file being parsed (parsing is not reentrant). */
-#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,13 +17,18 @@ struct FeArena {
 
 static AstFile *cur_file; /* the file the parser is building */
 static AstBlock **cur_tail;
+static bool stopped;
+
+void fe_stop_parse(void) { stopped = true; }
+bool fe_parse_stopped(void) { return stopped; }
 
 void *fe_alloc(size_t size) {
   FeArena **head = &cur_file->arena;
   size = (size + 15) & ~(size_t)15;
   if (!*head || (*head)->used + size > (*head)->cap) {
     size_t cap = size > 65536 ? size : 65536;
-    FeArena *a = malloc(sizeof *a + cap);
+    FeArena *a = stopped ? NULL : ir_malloc(sizeof *a + cap);
+    if (!a) return fe_stop_parse(), NULL;
     a->next = *head;
     a->used = 0;
     a->cap = cap;
@@ -37,7 +42,7 @@ void *fe_alloc(size_t size) {
 
 const char *fe_strdup(const char *s, size_t len) {
   char *p = fe_alloc(len + 1);
-  memcpy(p, s, len);
+  if (p) memcpy(p, s, len);
   return p;
 }
 
@@ -49,55 +54,104 @@ const char *fe_strdup_in(AstFile *f, const char *s, size_t len) {
   return copy;
 }
 
-AstExpr *fe_expr(AstKind kind, IrLoc loc) {
+const AstExpr *fe_chain_start(const AstExpr *x) {
+  while (x->args[0]->kind == AST_BINOP) x = x->args[0];
+  return x;
+}
+
+/* e holds child one walk level deeper (step 1) or, as the left operand of a
+ * chain, at its own level (step 0); the first node past the limit reports it */
+static void nest(AstExpr *e, const AstExpr *child, int step) {
+  int d = child->depth + step;
+  if (e->depth <= FE_MAX_NESTING && child->depth <= FE_MAX_NESTING && d > FE_MAX_NESTING)
+    diag_error(e->loc, "expression nested too deeply (more than %d levels)", FE_MAX_NESTING);
+  if (d > e->depth) e->depth = d;
+}
+
+static AstExpr *fe_expr(AstKind kind, IrLoc loc) {
   AstExpr *e = fe_alloc(sizeof *e);
+  if (!e) return NULL;
   e->kind = kind;
   e->loc = loc;
   return e;
 }
 
-static void push_arg(AstExpr *e, AstExpr *arg) {
-  AstExpr **args = fe_alloc((e->nargs + 1) * sizeof *args);
-  if (e->nargs) memcpy(args, e->args, e->nargs * sizeof *args);
-  args[e->nargs++] = arg;
-  e->args = args;
+AstExpr *fe_num(IrLoc loc, double value) {
+  AstExpr *e = fe_expr(AST_NUM, loc);
+  if (e) e->num = value;
+  return e;
+}
+
+AstExpr *fe_leaf(AstKind kind, IrLoc loc, const char *str) {
+  AstExpr *e = str ? fe_expr(kind, loc) : NULL;
+  if (e) e->str = str;
+  return e;
+}
+
+/* the array doubles: a call or list with n arguments costs O(n) */
+static bool push_arg(AstExpr *e, AstExpr *arg) {
+  if (e->nargs == e->cap) {
+    int cap = e->cap ? 2 * e->cap : 2;
+    AstExpr **args = fe_alloc((size_t)cap * sizeof *args);
+    if (!args) return false;
+    if (e->nargs) memcpy(args, e->args, e->nargs * sizeof *args);
+    e->args = args;
+    e->cap = cap;
+  }
+  e->args[e->nargs++] = arg;
+  return true;
 }
 
 AstExpr *fe_binop(int op, IrLoc loc, AstExpr *a, AstExpr *b) {
-  AstExpr *e = fe_expr(AST_BINOP, loc); /* the operator's location */
+  AstExpr *e = a && b ? fe_expr(AST_BINOP, loc) : NULL; /* the operator's location */
+  if (!e || !push_arg(e, a) || !push_arg(e, b)) return NULL;
   e->op = op;
-  push_arg(e, a);
-  push_arg(e, b);
+  if (a->kind == AST_BINOP) a->up = e;
+  nest(e, a, a->kind == AST_BINOP ? 0 : 1);
+  nest(e, b, 1);
   return e;
 }
 
-AstExpr *fe_neg(IrLoc loc, AstExpr *a) {
-  AstExpr *e = fe_expr(AST_NEG, loc);
-  push_arg(e, a);
+static AstExpr *unary(AstKind kind, IrLoc loc, AstExpr *a) {
+  AstExpr *e = a ? fe_expr(kind, loc) : NULL;
+  if (!e || !push_arg(e, a)) return NULL;
+  nest(e, a, 1);
   return e;
 }
+
+AstExpr *fe_neg(IrLoc loc, AstExpr *a) { return unary(AST_NEG, loc, a); }
 
 AstExpr *fe_arg_list(AstExpr *list, AstExpr *arg) {
   if (!list) list = fe_expr(AST_CALL, arg ? arg->loc : (IrLoc){0});
-  if (arg) push_arg(list, arg);
+  if (!list || (arg && !push_arg(list, arg))) return NULL;
   return list;
 }
 
-AstExpr *fe_call(IrLoc loc, const char *name, AstExpr *args) {
+/* a call or list, once its arguments are known */
+static AstExpr *with_args(AstKind kind, IrLoc loc, const char *name, AstExpr *args) {
+  if (!args) return NULL;
+  args->kind = kind;
   args->loc = loc;
   args->str = name;
+  for (int i = 0; i < args->nargs; i++) nest(args, args->args[i], 1);
   return args;
 }
 
+AstExpr *fe_call(IrLoc loc, const char *name, AstExpr *args) {
+  return name ? with_args(AST_CALL, loc, name, args) : NULL;
+}
+
+AstExpr *fe_list(IrLoc loc, AstExpr *elements) { return with_args(AST_LIST, loc, NULL, elements); }
+
 AstExpr *fe_kwarg(IrLoc loc, const char *name, AstExpr *value) {
-  AstExpr *e = fe_expr(AST_KWARG, loc);
-  e->str = name;
-  push_arg(e, value);
+  AstExpr *e = name ? unary(AST_KWARG, loc, value) : NULL;
+  if (e) e->str = name;
   return e;
 }
 
 AstStmt *fe_stmt(AstStmtKind kind, IrLoc loc, const char *name, AstExpr *expr) {
   AstStmt *s = fe_alloc(sizeof *s);
+  if (!s) return NULL;
   s->kind = kind;
   s->loc = loc;
   s->name = name;
@@ -107,20 +161,21 @@ AstStmt *fe_stmt(AstStmtKind kind, IrLoc loc, const char *name, AstExpr *expr) {
 
 AstStmt *fe_input(IrLoc loc, const char *name, AstType type) {
   AstStmt *s = fe_stmt(ST_INPUT, loc, name, NULL);
-  s->type = type;
+  if (s) s->type = type;
   return s;
 }
 
 AstStmt *fe_stmt_append(AstStmt *list, AstStmt *s) {
-  if (!list) return s;
-  AstStmt *t = list;
-  while (t->next) t = t->next;
-  t->next = s;
+  if (!s) return list;
+  if (!list) return s->last = s;
+  list->last->next = s;
+  list->last = s;
   return list;
 }
 
 AstBlock *fe_block(AstBlockKind kind, IrLoc loc, const char *name, AstStmt *stmts) {
-  AstBlock *b = fe_alloc(sizeof *b);
+  AstBlock *b = name ? fe_alloc(sizeof *b) : NULL;
+  if (!b) return NULL;
   b->kind = kind;
   b->loc = loc;
   b->name = name;
@@ -129,22 +184,37 @@ AstBlock *fe_block(AstBlockKind kind, IrLoc loc, const char *name, AstStmt *stmt
 }
 
 void fe_add_block(AstBlock *b) {
+  if (!b) return;
   *cur_tail = b;
   cur_tail = &b->next;
 }
 
+/* a dimension: a whole number in [1, IR_MAX_ELEMENTS], checked before it
+ * becomes an integer (a double past INT64_MAX does not convert) */
+static bool dimension(const AstExpr *d, int64_t *out) {
+  if (d->kind != AST_NUM || !(d->num >= 1) || d->num != floor(d->num))
+    return diag_error(d->loc, "a dimension must be a positive integer"), false;
+  if (d->num > (double)IR_MAX_ELEMENTS) {
+    diag_error(d->loc, "a dimension must be at most 2^36 (%lld)", (long long)IR_MAX_ELEMENTS);
+    return false;
+  }
+  *out = (int64_t)d->num;
+  return true;
+}
+
 AstType fe_type(IrLoc loc, const char *dtype, AstExpr *dims) {
   AstType t = {.loc = loc};
+  if (!dtype) return t; /* out of memory: the parse has stopped */
   if (strcmp(dtype, "f32") == 0) t.dtype = IR_F32;
   else if (strcmp(dtype, "i32") == 0) t.dtype = IR_I32;
   else diag_error(loc, "unknown element type '%s' (expected f32 or i32)", dtype);
   for (int i = 0; dims && i < dims->nargs; i++) {
     AstExpr *d = dims->args[i];
-    if (d->kind != AST_NUM || d->num < 1 || d->num != (int64_t)d->num)
-      diag_error(d->loc, "a dimension must be a positive integer");
-    else if (t.shape.rank + 1 >= IR_MAX_RANK)
+    int64_t n;
+    if (!dimension(d, &n)) continue;
+    if (t.shape.rank + 1 >= IR_MAX_RANK)
       diag_error(d->loc, "too many dimensions (at most %d per example)", IR_MAX_RANK - 1);
-    else t.shape.dim[t.shape.rank++] = (int64_t)d->num;
+    else t.shape.dim[t.shape.rank++] = n;
   }
   return t;
 }
@@ -152,24 +222,28 @@ AstType fe_type(IrLoc loc, const char *dtype, AstExpr *dims) {
 /* ---- entry points ---- */
 
 typedef struct yy_buffer_state *YY_BUFFER_STATE;
-YY_BUFFER_STATE nnd_yy_scan_string(const char *s);
+YY_BUFFER_STATE nnd_yy_scan_buffer(char *base, size_t size);
 void nnd_yy_delete_buffer(YY_BUFFER_STATE b);
 int nnd_yyparse(void);
 void fe_lex_reset(void);
 extern const char *fe_lex_file;
 
-AstFile *fe_parse_string(const char *name, const char *text) {
+/* text: len bytes and two NUL bytes, scanned in place (no copy of a large file) */
+static AstFile *parse_buffer(const char *name, char *text, size_t len) {
   int errors = diag_error_count();
-  AstFile *f = calloc(1, sizeof *f);
+  AstFile *f = ir_calloc(1, sizeof *f);
+  if (!f) return NULL;
   cur_file = f;
   cur_tail = &f->blocks;
+  stopped = false;
   f->file = diag_add_source(name, text);
   fe_lex_file = f->file;
   fe_lex_reset();
-  YY_BUFFER_STATE buf = nnd_yy_scan_string(text);
-  int rc = nnd_yyparse();
-  nnd_yy_delete_buffer(buf);
+  YY_BUFFER_STATE buf = f->file ? nnd_yy_scan_buffer(text, len + 2) : NULL;
+  int rc = buf ? nnd_yyparse() : 1;
+  if (buf) nnd_yy_delete_buffer(buf);
   cur_file = NULL;
+  stopped = false;
   if (rc != 0 || diag_error_count() != errors) {
     fe_ast_free(f);
     return NULL;
@@ -177,26 +251,22 @@ AstFile *fe_parse_string(const char *name, const char *text) {
   return f;
 }
 
+AstFile *fe_parse_string(const char *name, const char *text) {
+  size_t len = strlen(text);
+  char *copy = ir_malloc(len + 2);
+  if (!copy) return NULL;
+  memcpy(copy, text, len);
+  copy[len] = copy[len + 1] = 0;
+  AstFile *f = parse_buffer(name, copy, len);
+  free(copy);
+  return f;
+}
+
 AstFile *fe_parse_file(const char *path) {
-  FILE *in = fopen(path, "rb");
-  if (!in) {
-    diag_error((IrLoc){0}, "cannot open '%s': %s", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 4096, len = 0, got;
-  char *text = malloc(cap);
-  while ((got = fread(text + len, 1, cap - len - 1, in)) > 0) {
-    len += got;
-    if (len + 1 == cap) text = realloc(text, cap *= 2);
-  }
-  fclose(in);
-  text[len] = 0;
-  if (strlen(text) != len) {
-    diag_error((IrLoc){0}, "'%s' is not a text file (it contains NUL bytes)", path);
-    free(text);
-    return NULL;
-  }
-  AstFile *f = fe_parse_string(path, text);
+  size_t len;
+  char *text = ir_read_source(path, &len);
+  if (!text) return NULL;
+  AstFile *f = parse_buffer(path, text, len);
   free(text);
   return f;
 }
@@ -212,6 +282,22 @@ void fe_ast_free(AstFile *f) {
 
 /* ---- printer: the AST back as (normalised) source, for `dump --stage=parsed` ---- */
 
+static void print_expr(FILE *out, const AstExpr *e);
+
+/* (((a + b) + c) + d): a loop over the chain, recursion into right operands */
+static void print_chain(FILE *out, const AstExpr *e) {
+  const AstExpr *b = fe_chain_start(e);
+  for (const AstExpr *x = b; x != e; x = x->up) fputc('(', out);
+  fputc('(', out);
+  print_expr(out, b->args[0]);
+  for (;; b = b->up) {
+    fprintf(out, " %c ", b->op);
+    print_expr(out, b->args[1]);
+    fputc(')', out);
+    if (b == e) break;
+  }
+}
+
 static void print_expr(FILE *out, const AstExpr *e) {
   switch (e->kind) {
   case AST_NUM: fprintf(out, "%g", e->num); break;
@@ -219,13 +305,7 @@ static void print_expr(FILE *out, const AstExpr *e) {
   case AST_NAME: fputs(e->str, out); break;
   case AST_KWARG: fprintf(out, "%s=", e->str); print_expr(out, e->args[0]); break;
   case AST_NEG: fputs("-", out); print_expr(out, e->args[0]); break;
-  case AST_BINOP:
-    fputc('(', out);
-    print_expr(out, e->args[0]);
-    fprintf(out, " %c ", e->op);
-    print_expr(out, e->args[1]);
-    fputc(')', out);
-    break;
+  case AST_BINOP: print_chain(out, e); break;
   case AST_CALL:
   case AST_LIST:
     fprintf(out, e->kind == AST_CALL ? "%s(" : "[", e->kind == AST_CALL ? e->str : "");

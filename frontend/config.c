@@ -12,29 +12,56 @@
 
 #include "frontend.h"
 
+static bool num(const AstExpr *x, double *out);
+
+/* a+b*c-...: a loop along the chain; only right operands recurse. The first
+ * '@' from the outside is the error, as a recursive walk would find it. */
+static bool chain(const AstExpr *x, double *out) {
+  const AstExpr *b = fe_chain_start(x), *at = NULL;
+  for (const AstExpr *y = b;; y = y->up) {
+    if (y->op == '@') at = y;
+    if (y == x) break;
+  }
+  if (at) return diag_error(at->loc, "expected a number"), false;
+  double a, v;
+  if (!num(b->args[0], &a)) return false;
+  for (;; b = b->up) {
+    if (!num(b->args[1], &v)) return false;
+    a = b->op == '+' ? a + v : b->op == '-' ? a - v : b->op == '*' ? a * v : a / v;
+    if (b == x) return *out = a, true;
+  }
+}
+
 static bool num(const AstExpr *x, double *out) {
   if (x->kind == AST_NUM) {
     *out = x->num;
     return true;
   }
-  double a, b;
+  double a;
   if (x->kind == AST_NEG && num(x->args[0], &a)) {
     *out = -a;
     return true;
   }
-  if (x->kind == AST_BINOP && x->op != '@' && num(x->args[0], &a) && num(x->args[1], &b)) {
-    *out = x->op == '+' ? a + b : x->op == '-' ? a - b : x->op == '*' ? a * b : a / b;
-    return true;
-  }
-  diag_error(x->loc, "expected a number");
+  if (x->kind == AST_BINOP) return chain(x, out);
+  if (x->kind != AST_NEG) diag_error(x->loc, "expected a number");
   return false;
 }
 
-static bool positive_int(const AstExpr *x, double max, int64_t *out) {
+/* a setting's value: also finite (1/0 is no learning rate, 0/0 passes no range check) */
+static bool finite_num(const AstExpr *x, double *out) {
+  if (!num(x, out)) return false;
+  if (isfinite(*out)) return true;
+  const char *what = isnan(*out) ? "NaN" : *out > 0 ? "infinity" : "-infinity";
+  diag_error(x->loc, "expected a finite number, not %s", what);
+  return false;
+}
+
+/* a whole number in [lo, hi], checked as a double before it becomes an integer */
+static bool int_in(const AstExpr *x, double lo, double hi, int64_t *out) {
   double v;
   if (!num(x, &v)) return false;
-  if (v < 1 || v > max || v != floor(v)) {
-    diag_error(x->loc, "expected an integer between 1 and %.0f", max);
+  if (!(v >= lo && v <= hi) || v != floor(v)) {
+    diag_error(x->loc, "expected an integer between %.0f and %.0f", lo, hi);
     return false;
   }
   *out = (int64_t)v;
@@ -85,7 +112,7 @@ static bool knob(const AstExpr *call, const AstExpr *arg, PsOptimizer *o) {
       return *b = strcmp(v->str, "true") == 0, true;
     }
     double *d = (double *)((char *)o + k->offset);
-    if (!num(v, d)) return false;
+    if (!finite_num(v, d)) return false;
     if (!strcmp(key, "lr") && !fe_lr_ok(*d)) return diag_error(v->loc, "'lr' must be in " FE_LR_RANGE), false;
     if (*d < k->lo || *d > k->hi) return diag_error(v->loc, "'%s' must be in [%g, %g]", key, k->lo, k->hi), false;
     return true;
@@ -134,12 +161,13 @@ static bool schedule(const AstExpr *x, PsOptimizer *o) {
 }
 
 static bool nonnegative(const AstExpr *x, double *out) {
-  if (!num(x, out)) return false;
+  if (!finite_num(x, out)) return false;
   if (*out < 0) return diag_error(x->loc, "expected a number >= 0"), false;
   return true;
 }
 
 bool fe_add_freeze(FeConfig *c, const char *layer, IrLoc loc) {
+  if (!layer) return false; /* a copy that found no memory, reported */
   if (c->nfreeze == FE_MAX_FREEZE) return diag_error(loc, "too many frozen layers (at most %d)", FE_MAX_FREEZE), false;
   c->freeze_loc[c->nfreeze] = loc;
   c->freeze[c->nfreeze++] = layer;
@@ -182,19 +210,15 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
   if (strcmp(k, "clip_norm") == 0) return nonnegative(s->expr, &c->optimizer.clip_norm);
   if (strcmp(k, "freeze") == 0) return freeze(s->expr, c);
   if (strcmp(k, "validation_split") == 0) {
-    if (!num(s->expr, &c->validation_split)) return false;
+    if (!finite_num(s->expr, &c->validation_split)) return false;
     if (c->validation_split < 0 || c->validation_split >= 1)
       return diag_error(s->expr->loc, "validation_split is a fraction in [0, 1)"), false;
     return true;
   }
-  if (strcmp(k, "batch") == 0) return positive_int(s->expr, 1 << 20, &v) && (c->batch = (int)v, true);
-  if (strcmp(k, "epochs") == 0) return positive_int(s->expr, 1e6, &v) && (c->epochs = (int)v, true);
-  if (strcmp(k, "seed") == 0) {
-    double d;
-    if (!num(s->expr, &d)) return false;
-    c->seed = (uint64_t)fabs(d);
-    return true;
-  }
+  if (strcmp(k, "batch") == 0) return int_in(s->expr, 1, 1 << 20, &v) && (c->batch = (int)v, true);
+  if (strcmp(k, "epochs") == 0) return int_in(s->expr, 1, 1e6, &v) && (c->epochs = (int)v, true);
+  if (strcmp(k, "seed") == 0) /* the range of --seed */
+    return int_in(s->expr, 0, 9e18, &v) && (c->seed = (uint64_t)v, true);
   diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, clip_norm, batch, "
                      "epochs, seed, freeze or validation_split)", k);
   return false;
@@ -207,6 +231,24 @@ static bool is_model_input(const AstFile *f, const char *name) {
   return false;
 }
 
+/* a column by name or index (an index as text, as the csv reader takes it) */
+static bool column(const AstFile *f, const AstExpr *c, FeSource *src) {
+  char buf[32];
+  int64_t n;
+  if (src->ncolumns == FE_MAX_COLUMNS)
+    return diag_error(c->loc, "too many columns (name ranges: \"0:30\")"), false;
+  if (c->kind == AST_NUM) {
+    if (!int_in(c, 0, 1e6, &n)) return false;
+    snprintf(buf, sizeof buf, "%lld", (long long)n);
+  } else if (c->kind != AST_STR && c->kind != AST_NAME) {
+    return diag_error(c->loc, "a column is a name, an index or a range like \"0:30\""), false;
+  }
+  const char *name = c->kind == AST_NUM ? fe_strdup_in((AstFile *)f, buf, strlen(buf)) : c->str;
+  if (!name) return false; /* out of memory, reported */
+  src->columns[src->ncolumns++] = name;
+  return true;
+}
+
 /* csv("path", columns=[...], header=true, skip=0): columns by name or index */
 static bool csv_source(const AstFile *f, const AstExpr *x, FeSource *src) {
   src->format = "csv";
@@ -214,23 +256,16 @@ static bool csv_source(const AstFile *f, const AstExpr *x, FeSource *src) {
   for (int i = 1; i < x->nargs; i++) {
     const AstExpr *a = x->args[i], *v = a->kind == AST_KWARG ? a->args[0] : a;
     const char *key = a->kind == AST_KWARG ? a->str : "";
-    double d;
+    int64_t n;
     if (strcmp(key, "header") == 0 && v->kind == AST_NAME && (!strcmp(v->str, "true") || !strcmp(v->str, "false"))) {
       src->header = strcmp(v->str, "true") == 0;
     } else if (strcmp(key, "skip") == 0) {
-      if (!num(v, &d) || d < 0 || d != floor(d)) return diag_error(v->loc, "skip takes a line count"), false;
-      src->skip = (int)d;
+      if (!int_in(v, 0, 1e9, &n)) return false;
+      src->skip = (int)n;
     } else if (strcmp(key, "columns") == 0) {
-      int n = v->kind == AST_LIST ? v->nargs : 1;
-      for (int k = 0; k < n; k++) {
-        const AstExpr *c = v->kind == AST_LIST ? v->args[k] : v;
-        char buf[32];
-        if (src->ncolumns == FE_MAX_COLUMNS) return diag_error(c->loc, "too many columns (name ranges: \"0:30\")"), false;
-        if (c->kind == AST_NUM) snprintf(buf, sizeof buf, "%g", c->num);
-        else if (c->kind != AST_STR && c->kind != AST_NAME)
-          return diag_error(c->loc, "a column is a name, an index or a range like \"0:30\""), false;
-        src->columns[src->ncolumns++] = c->kind == AST_NUM ? fe_strdup_in((AstFile *)f, buf, strlen(buf)) : c->str;
-      }
+      int count = v->kind == AST_LIST ? v->nargs : 1;
+      for (int k = 0; k < count; k++)
+        if (!column(f, v->kind == AST_LIST ? v->args[k] : v, src)) return false;
     } else {
       return diag_error(a->loc, "csv() takes columns=, header= and skip= after the file name"), false;
     }
@@ -250,7 +285,7 @@ static bool source(const AstFile *f, const AstStmt *s, FeSource *src) {
   }
   if (x->kind == AST_BINOP && (x->op == '/' || x->op == '*')) {
     double k;
-    if (!num(x->args[1], &k)) return false;
+    if (!finite_num(x->args[1], &k)) return false;
     if (k == 0) return diag_error(x->args[1]->loc, "scale by zero"), false;
     src->scale = x->op == '/' ? 1 / k : k;
     x = x->args[0];

@@ -232,8 +232,9 @@ static int elab_call(Elab *e, const AstExpr *x) {
   return bind_args(b, x, &a) ? b->fn(e, &a) : -1;
 }
 
-static int elab_binop(Elab *e, const AstExpr *x) {
-  int l = elab_expr(e, x->args[0]), r = elab_expr(e, x->args[1]);
+/* one operator of a chain, its left operand already elaborated */
+static int apply_binop(Elab *e, const AstExpr *x, int l) {
+  int r = elab_expr(e, x->args[1]);
   switch (x->op) {
   case '+': return ir_binary(e->g, IR_OP_ADD, l, r, x->loc);
   case '-': return ir_binary(e->g, IR_OP_SUB, l, r, x->loc);
@@ -243,6 +244,16 @@ static int elab_binop(Elab *e, const AstExpr *x) {
     bool batched = l >= 0 && r >= 0 && rank_of(e, r) == 3 && node(e, r)->shape.dim[0] == IR_BATCH;
     return ir_binary(e->g, batched ? IR_OP_BATCH_MATMUL : IR_OP_MATMUL, l, r, x->loc);
   }
+  }
+}
+
+/* a+b-c...: a loop along the chain, so that only right operands recurse */
+static int elab_binop(Elab *e, const AstExpr *x) {
+  const AstExpr *b = fe_chain_start(x);
+  int v = elab_expr(e, b->args[0]);
+  for (;; b = b->up) {
+    v = apply_binop(e, b, v);
+    if (b == x) return v;
   }
 }
 
@@ -325,6 +336,7 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
   }
   int errors = diag_error_count();
   Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1};
+  if (!e.g) return NULL;
   for (const AstStmt *s = model->stmts; s; s = s->next) elab_stmt(&e, s);
   if (!e.has_loss) diag_error(model->loc, "model '%s' has no 'loss' statement", model->name);
   if (mode != FE_INFERENCE) warn_unused_inputs(&e);

@@ -10,6 +10,15 @@
 
 typedef enum { AST_NUM, AST_STR, AST_NAME, AST_CALL, AST_BINOP, AST_NEG, AST_KWARG, AST_LIST } AstKind;
 
+/* A walk over an expression loops along chains of binary operators (a+b+c is
+ * ((a+b)+c): fe_chain_start, then `up`) and recurses only into the other
+ * operands, so that a sum of 50,000 terms is no deeper than a+b. `depth` counts
+ * those recursions (a call, list, unary minus or keyword argument around an
+ * operand, or a right operand, is one level); the parser rejects an expression
+ * deeper than FE_MAX_NESTING, and brackets nested deeper, so no walk recurses
+ * further. */
+#define FE_MAX_NESTING 1000
+
 typedef struct AstExpr {
   AstKind kind;
   IrLoc loc;
@@ -18,7 +27,9 @@ typedef struct AstExpr {
                          /* LIST: its elements are args, like a call's */
   int op;                /* BINOP: '+', '-', '*', '/', '@' */
   struct AstExpr **args; /* CALL arguments, BINOP lhs rhs, NEG / KWARG operand */
-  int nargs;
+  int nargs, cap;
+  int depth;             /* 0 for a leaf */
+  struct AstExpr *up;    /* BINOP: the BINOP whose left operand it is */
 } AstExpr;
 
 typedef struct {
@@ -36,6 +47,7 @@ typedef struct AstStmt {
   AstType type;     /* INPUT */
   AstExpr *expr;    /* LET, LOSS, METRIC */
   struct AstStmt *next;
+  struct AstStmt *last; /* the first statement of a list: the list's last (appending is O(1)) */
 } AstStmt;
 
 typedef enum { BLOCK_MODEL, BLOCK_TRAIN, BLOCK_DATA } AstBlockKind;
@@ -62,11 +74,21 @@ AstFile *fe_parse_string(const char *name, const char *text);
 void fe_ast_free(AstFile *f);
 void fe_ast_print(FILE *out, const AstFile *f);
 
-/* AST builders, called from the grammar's one-line actions */
+/* the innermost binary operator of the chain x heads (x itself if its left
+ * operand is not a binary operator); walk back out along `up` to x */
+const AstExpr *fe_chain_start(const AstExpr *x);
+
+/* AST builders, called from the grammar's one-line actions. Without memory
+ * fe_alloc reports, stops the parse and returns NULL; every builder passes
+ * NULL on, so that nothing is built after it. */
 void *fe_alloc(size_t size);
+void fe_stop_parse(void);    /* an error after which the lexer only reports the end of input */
+bool fe_parse_stopped(void);
 const char *fe_strdup(const char *s, size_t len);
 const char *fe_strdup_in(AstFile *f, const char *s, size_t len); /* owned by f, after parsing */
-AstExpr *fe_expr(AstKind kind, IrLoc loc);
+AstExpr *fe_num(IrLoc loc, double value);
+AstExpr *fe_leaf(AstKind kind, IrLoc loc, const char *str); /* STR, NAME */
+AstExpr *fe_list(IrLoc loc, AstExpr *elements);
 AstExpr *fe_binop(int op, IrLoc loc, AstExpr *a, AstExpr *b);
 AstExpr *fe_neg(IrLoc loc, AstExpr *a);
 AstExpr *fe_call(IrLoc loc, const char *name, AstExpr *args);

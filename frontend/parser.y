@@ -1,7 +1,8 @@
 /* parser.y — the grammar of .nnd files (docs/language.md explains it).
- * Actions are one-line calls into the AST builders of ast.c. On a syntax
- * error the parser reports it and skips to the end of the enclosing block,
- * so one run reports an error in each broken block. */
+ * Actions are one-line calls into the AST builders of ast.c (which may return
+ * NULL once the parse has stopped: out of memory). On a syntax error the
+ * parser reports it and skips to the end of the enclosing block, so one run
+ * reports an error in each broken block. */
 %define api.prefix {nnd_yy}
 %define api.location.type {IrLoc}
 %define parse.error detailed
@@ -12,8 +13,15 @@
 }
 
 %code {
+#include <string.h>
+
 int nnd_yylex(void);
-static void nnd_yyerror(const char *msg) { diag_error(nnd_yylloc, "%s", msg); }
+static void nnd_yyerror(const char *msg) {
+  if (fe_parse_stopped()) return; /* the error that stopped the parse has been reported */
+  if (strcmp(msg, "memory exhausted") == 0) /* the stack: a long chain of unary minuses */
+    diag_error(nnd_yylloc, "expression nested too deeply (more than %d levels)", FE_MAX_NESTING);
+  else diag_error(nnd_yylloc, "%s", msg);
+}
 #define YYLLOC_DEFAULT(cur, rhs, n) ((cur) = (n) ? YYRHSLOC(rhs, 1) : YYRHSLOC(rhs, 0))
 }
 
@@ -87,12 +95,12 @@ expr
   ;
 
 primary
-  : NUMBER                          { $$ = fe_expr(AST_NUM, @1); $$->num = $1; }
-  | STRING                          { $$ = fe_expr(AST_STR, @1); $$->str = $1; }
-  | IDENT                           { $$ = fe_expr(AST_NAME, @1); $$->str = $1; }
+  : NUMBER                          { $$ = fe_num(@1, $1); }
+  | STRING                          { $$ = fe_leaf(AST_STR, @1, $1); }
+  | IDENT                           { $$ = fe_leaf(AST_NAME, @1, $1); }
   | IDENT '(' args ')'              { $$ = fe_call(@1, $1, $3); }
   | '(' expr ')'                    { $$ = $2; }
-  | '[' args ']'                    { $$ = $2; $$->kind = AST_LIST; $$->loc = @1; }
+  | '[' args ']'                    { $$ = fe_list(@1, $2); }
   ;
 
 args

@@ -1,6 +1,7 @@
 /* graph.c — building graphs: the op table queries, shapes, and node creation.
  * Nodes are appended only, so ids stay valid and order stays topological. */
 #include <assert.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,8 +80,8 @@ int ir_shape_str(const IrShape *s, char *buf, size_t n) {
 }
 
 IrGraph *ir_graph_new(const char *name) {
-  IrGraph *g = calloc(1, sizeof *g);
-  g->name = ir_strdup(g, name);
+  IrGraph *g = ir_calloc(1, sizeof *g);
+  if (g) g->name = ir_strdup(g, name);
   return g;
 }
 
@@ -95,11 +96,15 @@ void ir_graph_free(IrGraph *g) {
 const char *ir_strdup(IrGraph *g, const char *s) {
   if (!s) return NULL;
   if (g->nstrings == g->capstrings) {
-    g->capstrings = g->capstrings ? 2 * g->capstrings : 16;
-    g->strings = realloc(g->strings, g->capstrings * sizeof *g->strings);
+    int cap = g->capstrings ? 2 * g->capstrings : 16;
+    char **strings = ir_realloc(g->strings, cap * sizeof *strings);
+    if (!strings) return "";
+    g->strings = strings;
+    g->capstrings = cap;
   }
   size_t n = strlen(s) + 1;
-  char *p = malloc(n);
+  char *p = ir_malloc(n);
+  if (!p) return "";
   memcpy(p, s, n);
   return g->strings[g->nstrings++] = p;
 }
@@ -111,8 +116,12 @@ IrNode *ir_node(IrGraph *g, int id) {
 
 static int append(IrGraph *g, IrOp op, IrLoc loc) {
   if (g->count == g->cap) {
-    g->cap = g->cap ? 2 * g->cap : 64;
-    g->nodes = realloc(g->nodes, g->cap * sizeof *g->nodes);
+    if (g->cap > INT_MAX / 2) return diag_error(loc, "too many nodes in one graph"), -1;
+    int cap = g->cap ? 2 * g->cap : 64;
+    IrNode *nodes = ir_realloc(g->nodes, (size_t)cap * sizeof *nodes);
+    if (!nodes) return -1;
+    g->nodes = nodes;
+    g->cap = cap;
   }
   IrNode *n = &g->nodes[g->count];
   memset(n, 0, sizeof *n);
@@ -125,13 +134,14 @@ static int append(IrGraph *g, IrOp op, IrLoc loc) {
 
 int ir_append_node(IrGraph *g, const IrNode *n) {
   int id = append(g, n->op, n->loc);
-  g->nodes[id] = *n;
+  if (id >= 0) g->nodes[id] = *n;
   return id;
 }
 
 int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc) {
   if (!fits(&shape, "input", name, loc)) return -1;
   int id = append(g, IR_OP_INPUT, loc);
+  if (id < 0) return -1;
   IrNode *n = &g->nodes[id];
   n->name = ir_strdup(g, name);
   n->dtype = dt;
@@ -143,6 +153,7 @@ int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc)
 int ir_param(IrGraph *g, const char *name, IrRole role, IrInit init, IrShape shape, IrLoc loc) {
   if (!fits(&shape, "parameter", name, loc)) return -1;
   int id = append(g, IR_OP_PARAM, loc);
+  if (id < 0) return -1;
   IrNode *n = &g->nodes[id];
   n->name = ir_strdup(g, name);
   n->role = role;
@@ -155,7 +166,7 @@ int ir_param(IrGraph *g, const char *name, IrRole role, IrInit init, IrShape sha
 
 int ir_const(IrGraph *g, double value, IrLoc loc) {
   int id = append(g, IR_OP_CONST, loc);
-  g->nodes[id].value = value;
+  if (id >= 0) g->nodes[id].value = value;
   return id;
 }
 
@@ -169,6 +180,7 @@ static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr
   for (int i = 0; i < nin; i++)
     if (in[i] < 0) return -1;
   int id = append(g, op, loc);
+  if (id < 0) return -1;
   IrNode *n = &g->nodes[id];
   n->nin = nin;
   memcpy(n->in, in, nin * sizeof *in);
@@ -211,11 +223,16 @@ int ir_output(IrGraph *g, const char *name, int value, IrLoc loc) {
 }
 
 IrUses ir_uses(const IrGraph *g) {
-  IrUses u = {calloc(g->count + 2, sizeof(int)), NULL};
+  IrUses u = {ir_calloc(g->count + 2, sizeof(int)), NULL};
+  if (!u.start) return u;
   for (int i = 0; i < g->count; i++)
     for (int k = 0; k < g->nodes[i].nin; k++) u.start[g->nodes[i].in[k] + 2]++;
   for (int v = 0; v < g->count; v++) u.start[v + 2] += u.start[v + 1];
-  u.user = malloc((u.start[g->count + 1] + 1) * sizeof(int));
+  u.user = ir_malloc((u.start[g->count + 1] + 1) * sizeof(int));
+  if (!u.user) {
+    free(u.start);
+    return (IrUses){NULL, NULL};
+  }
   for (int i = 0; i < g->count; i++) /* start[v+1] is the fill cursor of v */
     for (int k = 0; k < g->nodes[i].nin; k++) u.user[u.start[g->nodes[i].in[k] + 1]++] = i;
   return u;

@@ -23,12 +23,28 @@ typedef struct {
   int line, col;
 } IrLoc;
 
+/* NULL (reported) without memory for the file's name */
 const char *diag_add_source(const char *file, const char *text);
+/* loc.line 0 with a file: "file: error: ..." (a whole file, e.g. a data file) */
 void diag_error(IrLoc loc, const char *fmt, ...);
 void diag_warning(IrLoc loc, const char *fmt, ...);
 void diag_note(IrLoc loc, const char *fmt, ...);
 int diag_error_count(void);
 void diag_reset(void);
+/* errors past the first n are counted but not printed (one line says so);
+ * 0: no limit. The default is 20, as clang's -ferror-limit. */
+void diag_set_error_limit(int n);
+
+/* malloc, calloc, realloc that report "out of memory" and return NULL */
+void *ir_malloc(size_t bytes);
+void *ir_calloc(size_t count, size_t size);
+void *ir_realloc(void *p, size_t bytes);
+
+/* A source file (.nnd, .nnir) in memory: a regular file or a pipe (e.g.
+ * /dev/stdin), at most IR_MAX_SOURCE_BYTES, without NUL bytes, followed by two
+ * NUL bytes (flex scans the buffer in place). NULL after a diagnostic. */
+#define IR_MAX_SOURCE_BYTES (256 << 20)
+char *ir_read_source(const char *path, size_t *len);
 
 /* ---- types ---- */
 
@@ -102,10 +118,16 @@ int64_t ir_numel(const IrShape *s, int64_t batch); /* batch substitutes IR_BATCH
  * at most 2^20, and 4 or 8 bytes each, byte counts stay far from overflow) */
 #define IR_MAX_ELEMENTS ((int64_t)1 << 36)
 bool ir_shape_fits(const IrShape *s);
+/* the bounds of a plan: a batch of at most 2^20 (as --batch), an arena of at
+ * most 2^60 bytes (so that an offset plus a tensor's bytes cannot overflow) */
+#define IR_MAX_BATCH ((int64_t)1 << 20)
+#define IR_MAX_ARENA ((int64_t)1 << 60)
 bool ir_shape_eq(const IrShape *a, const IrShape *b);
 int ir_shape_str(const IrShape *s, char *buf, size_t n);
 
-/* ---- graphs ---- */
+/* ---- graphs ----
+ * Out of memory: ir_graph_new returns NULL, ir_strdup "", node builders -1,
+ * ir_uses an empty IrUses (start == NULL), each after reporting it. */
 IrGraph *ir_graph_new(const char *name);
 void ir_graph_free(IrGraph *g);
 const char *ir_strdup(IrGraph *g, const char *s);
@@ -153,6 +175,7 @@ void ir_print_string(FILE *out, const char *s); /* quoted, with \" and \\ escape
 const char *ir_role_name(IrRole r);
 const char *ir_init_name(IrInit i);
 IrGraph *ir_parse(const char *file, const char *text); /* NULL after diagnostics */
+IrGraph *ir_parse_file(const char *path);              /* read with ir_read_source */
 
 /* dot.c: Graphviz, fusion kernels as clusters */
 void ir_print_dot(FILE *out, const IrGraph *g);

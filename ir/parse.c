@@ -5,6 +5,8 @@
  * into the .nnir text (file:line:col, the line, a caret); parsing stops at the
  * first. */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,11 +87,28 @@ static bool keyword(Parser *ps, const char *kw) {
 static bool integer(Parser *ps, int64_t *out) {
   skip_space(ps);
   char *end;
+  IrLoc at = here(ps);
+  errno = 0;
   long long v = strtoll(ps->p, &end, 10);
   if (end == ps->p || (*ps->p != '-' && !isdigit((unsigned char)*ps->p))) return fail(ps, "an integer");
+  if (errno == ERANGE) {
+    diag_error(at, "this integer does not fit in 64 bits");
+    return ps->failed = true, false;
+  }
   *out = v;
   advance(ps, (int)(end - ps->p));
   return true;
+}
+
+/* an integer in [lo, hi]: what a slot, kernel id, line or offset may be */
+static bool integer_in(Parser *ps, int64_t lo, int64_t hi, const char *what, int64_t *out) {
+  skip_space(ps);
+  IrLoc at = here(ps);
+  if (!integer(ps, out)) return false;
+  if (*out >= lo && *out <= hi) return true;
+  diag_error(at, "%s %lld is out of range [%lld, %lld]", what, (long long)*out, (long long)lo,
+             (long long)hi);
+  return ps->failed = true, false;
 }
 
 static bool number(Parser *ps, double *out) {
@@ -188,13 +207,19 @@ static bool attrs(Parser *ps, IrNode *n) {
     char name[64];
     int64_t v;
     IrLoc at = here(ps);
-    if (!word(ps, name, sizeof name) || !expect(ps, '=') || !integer(ps, &v)) return false;
+    if (!word(ps, name, sizeof name) || !expect(ps, '=')) return false;
     int i = 0;
     while (ir_op_attr_name(n->op, i) && strcmp(ir_op_attr_name(n->op, i), name) != 0) i++;
     if (!ir_op_attr_name(n->op, i)) {
       diag_error(at, "'%s' has no attribute '%s'", ir_op_name(n->op), name);
       return ps->failed = true, false;
     }
+    /* a slot indexes the step's arrays of inputs, parameters, outputs (ints);
+     * other attributes are sizes, axes, offsets: no larger than a tensor, so
+     * that the shape rules' arithmetic on them cannot overflow */
+    bool ok = strcmp(name, "slot") == 0 ? integer_in(ps, 0, INT_MAX - 1, "slot", &v)
+              : integer_in(ps, -IR_MAX_ELEMENTS, IR_MAX_ELEMENTS, "attribute", &v);
+    if (!ok) return false;
     n->attr[i] = v;
   } while (accept(ps, ','));
   return expect(ps, '}');
@@ -205,17 +230,23 @@ static bool suffixes(Parser *ps, IrNode *n) {
   for (;;) {
     int64_t v;
     if (keyword(ps, "kernel")) {
-      if (!expect(ps, '(') || !integer(ps, &v) || !expect(ps, ')')) return false;
+      if (!expect(ps, '(') || !integer_in(ps, 0, INT_MAX - 1, "kernel", &v) || !expect(ps, ')'))
+        return false;
       n->group = (int)v;
     } else if (keyword(ps, "arena")) {
-      if (!expect(ps, '(') || !integer(ps, &n->offset) || !expect(ps, ')')) return false;
+      if (!expect(ps, '(') || !integer_in(ps, 0, IR_MAX_ARENA, "arena offset", &n->offset) ||
+          !expect(ps, ')'))
+        return false;
     } else if (keyword(ps, "loc")) {
       char file[512];
       int64_t line, col;
-      if (!expect(ps, '(') || !string(ps, file, sizeof file) || !expect(ps, ':') || !integer(ps, &line) ||
-          !expect(ps, ':') || !integer(ps, &col) || !expect(ps, ')'))
+      if (!expect(ps, '(') || !string(ps, file, sizeof file) || !expect(ps, ':') ||
+          !integer_in(ps, 1, INT_MAX, "line", &line) || !expect(ps, ':') ||
+          !integer_in(ps, 1, INT_MAX, "column", &col) || !expect(ps, ')'))
         return false;
-      n->loc = (IrLoc){diag_add_source(file, NULL), (int)line, (int)col};
+      const char *interned = diag_add_source(file, NULL);
+      if (!interned) return ps->failed = true, false;
+      n->loc = (IrLoc){interned, (int)line, (int)col};
     } else {
       return true;
     }
@@ -269,7 +300,7 @@ static bool node(Parser *ps) {
   n.loc = (IrLoc){0};
   if (!attrs(ps, &n) || !expect(ps, ':') || !type(ps, &n) || !suffixes(ps, &n)) return false;
   if (!check_type(ps, &n, at)) return false;
-  ir_append_node(g, &n);
+  if (ir_append_node(g, &n) < 0) return ps->failed = true, false; /* out of memory, reported */
   return true;
 }
 
@@ -287,9 +318,13 @@ static bool header(Parser *ps, char *name, size_t n, int64_t *max_batch, int64_t
   if (!keyword(ps, "graph")) return fail(ps, "'graph'");
   if (!expect(ps, '@') || !word(ps, name, n)) return false;
   if (keyword(ps, "max_batch")) {
-    if (!expect(ps, '(') || !integer(ps, max_batch) || !expect(ps, ')')) return false;
+    if (!expect(ps, '(') || !integer_in(ps, 1, IR_MAX_BATCH, "max_batch", max_batch) ||
+        !expect(ps, ')'))
+      return false;
     if (!keyword(ps, "arena")) return fail(ps, "'arena'");
-    if (!expect(ps, '(') || !integer(ps, arena) || !expect(ps, ')')) return false;
+    if (!expect(ps, '(') || !integer_in(ps, 0, IR_MAX_ARENA, "arena size", arena) ||
+        !expect(ps, ')'))
+      return false;
   }
   return expect(ps, '{');
 }
@@ -298,8 +333,8 @@ IrGraph *ir_parse(const char *file, const char *text) {
   Parser ps = {diag_add_source(file, text), text, 1, 1, NULL, false};
   char name[128];
   int64_t max_batch = 0, arena = 0;
-  if (!header(&ps, name, sizeof name, &max_batch, &arena)) return NULL;
-  ps.g = ir_graph_new(name);
+  if (!ps.file || !header(&ps, name, sizeof name, &max_batch, &arena)) return NULL;
+  if (!(ps.g = ir_graph_new(name))) return NULL;
   while (!ps.failed && !accept(&ps, '}')) node(&ps);
   if (!ps.failed && (skip_space(&ps), *ps.p)) fail(&ps, "the end of the file after the graph");
   if (ps.failed) {
@@ -310,4 +345,12 @@ IrGraph *ir_parse(const char *file, const char *text) {
   ps.g->arena_bytes = arena;
   count_slots(ps.g);
   return ps.g;
+}
+
+IrGraph *ir_parse_file(const char *path) {
+  size_t len;
+  char *text = ir_read_source(path, &len);
+  IrGraph *g = text ? ir_parse(path, text) : NULL;
+  free(text);
+  return g;
 }

@@ -16,6 +16,7 @@ typedef struct {
   IrGraph *g;
   const char *pass;
   bool ok;
+  int *stack; /* room for every node: the walk over the views of a parameter */
 } Check;
 
 static void fail(Check *c, int id, const char *what) {
@@ -43,15 +44,27 @@ static void check_node(Check *c, int id) {
     fail(c, id, "recorded type differs from the type its operands give");
 }
 
-/* slot numbers of one kind of node: each of 0..count-1 exactly once */
+/* slot numbers of one kind of node: each of 0..count-1 exactly once. The
+ * nodes bound what is looked at: a slot of 2^31 in a three-node graph is one
+ * error, not 2^31 of them. */
 static void check_slots(Check *c, IrOp op, int count) {
-  char *seen = calloc(count + 1, 1);
+  int k = 0;
+  for (int i = 0; i < c->g->count; i++) k += c->g->nodes[i].op == op;
+  if (count > k) {
+    const char *name = ir_op_name(op);
+    diag_error((IrLoc){0}, "verifier: after pass '%s': %d %s slots, but %d %s node%s %s", c->pass,
+               count, name, k, name, k == 1 ? "" : "s", "(slots are numbered densely)");
+    c->ok = false;
+  }
+  char *seen = ir_calloc((size_t)k + 1, 1);
+  if (!seen) return (void)(c->ok = false);
   for (int i = 0; i < c->g->count; i++) {
     const IrNode *n = &c->g->nodes[i];
     if (n->op != op) continue;
-    if (n->attr[0] < 0 || n->attr[0] >= count || seen[n->attr[0]]++) fail(c, i, "slot out of range or used twice");
+    if (n->attr[0] < 0 || n->attr[0] >= count || (n->attr[0] < k && seen[n->attr[0]]++))
+      fail(c, i, "slot out of range or used twice");
   }
-  for (int s = 0; s < count; s++)
+  for (int s = 0; s < count && s < k; s++)
     if (!seen[s]) {
       diag_error((IrLoc){0}, "verifier: after pass '%s': no %s has slot %d (slots are numbered densely)", c->pass,
                  ir_op_name(op), s);
@@ -60,36 +73,57 @@ static void check_slots(Check *c, IrOp op, int count) {
   free(seen);
 }
 
-/* no node reads a parameter after the assignment that replaces it */
-static void check_assign_last(Check *c, const IrUses *uses, int assign, int v) {
-  for (int k = uses->start[v]; k < uses->start[v + 1]; k++) {
-    int r = uses->user[k];
-    if (c->g->nodes[r].op == IR_OP_RESHAPE) check_assign_last(c, uses, assign, r);
-    else if (r > assign || (r != assign && c->g->nodes[r].op == IR_OP_ASSIGN && c->g->nodes[r].in[0] == v))
-      fail(c, r, "reads or assigns a parameter after its assignment");
+/* a check of one reader r of an assigned parameter: r reads `read`, the
+ * parameter itself or (view) a reshape of it */
+typedef void ReaderCheck(Check *c, int assign, int r, int read, bool view);
+
+/* every reader of v, or of a view of v (reshapes, transitively), that is not
+ * itself a view: a loop over a stack, since a chain of views may be long.
+ * Each reshape has one operand, so each node is pushed at most once. */
+static void each_reader(Check *c, const IrUses *uses, int assign, int v, ReaderCheck *check) {
+  int n = 0;
+  c->stack[n++] = v;
+  while (n) {
+    int w = c->stack[--n];
+    for (int k = uses->start[w]; k < uses->start[w + 1]; k++) {
+      int r = uses->user[k];
+      if (c->g->nodes[r].op == IR_OP_RESHAPE) c->stack[n++] = r;
+      else check(c, assign, r, w, w != v);
+    }
   }
+}
+
+/* no node reads a parameter after the assignment that replaces it */
+static void assign_last(Check *c, int assign, int r, int read, bool view) {
+  const IrNode *n = &c->g->nodes[r];
+  if (r > assign || (r != assign && n->op == IR_OP_ASSIGN && n->in[0] == read))
+    fail(c, r, "reads or assigns a parameter after its assignment");
 }
 
 static bool computes(const IrNode *n) { return ir_op_kind(n->op) != IR_KIND_LEAF && n->op != IR_OP_RESHAPE; }
 
 /* after fuse: every reader of an assigned parameter runs in an earlier
  * kernel, or reads it directly in the assigning loop */
-static void check_reads_before_assign(Check *c, const IrUses *uses, int assign, int v, bool view) {
+static void reads_before_assign(Check *c, int assign, int r, int read, bool view) {
   const IrGraph *g = c->g;
-  for (int k = uses->start[v]; k < uses->start[v + 1]; k++) {
-    int r = uses->user[k];
-    if (r == assign) continue;
-    if (g->nodes[r].op == IR_OP_RESHAPE) check_reads_before_assign(c, uses, assign, r, true);
-    else if (g->nodes[r].group > g->nodes[assign].group || (view && g->nodes[r].group == g->nodes[assign].group))
-      fail(c, r, "reads a parameter in a kernel that runs after the one assigning it");
-  }
+  if (r == assign) return;
+  int kr = g->nodes[r].group, ka = g->nodes[assign].group;
+  if (kr > ka || (view && kr == ka))
+    fail(c, r, "reads a parameter in a kernel that runs after the one assigning it");
 }
 
 /* after fuse: each kernel is one op or one elementwise loop over one shape,
  * and kernels run after the kernels they read */
 static void check_kernels(Check *c) {
   IrGraph *g = c->g;
-  int *first = malloc((g->nkernels + 1) * sizeof *first);
+  if (g->nkernels > g->count) { /* each kernel holds a node: bounds what follows */
+    diag_error((IrLoc){0}, "verifier: after pass '%s': %d kernels, but %d nodes", c->pass,
+               g->nkernels, g->count);
+    c->ok = false;
+    return;
+  }
+  int *first = ir_malloc(((size_t)g->nkernels + 1) * sizeof *first);
+  if (!first) return (void)(c->ok = false);
   for (int k = 0; k < g->nkernels; k++) first[k] = -1;
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
@@ -112,15 +146,19 @@ static void check_kernels(Check *c) {
     if (first[k] < 0) diag_error((IrLoc){0}, "verifier: after pass '%s': kernel %d is empty", c->pass, k), c->ok = false;
   free(first);
   IrUses uses = ir_uses(g);
+  if (!uses.start) return (void)(c->ok = false);
   for (int i = 0; c->ok && i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_ASSIGN) check_reads_before_assign(c, &uses, i, g->nodes[i].in[0], false);
+    if (g->nodes[i].op == IR_OP_ASSIGN)
+      each_reader(c, &uses, i, g->nodes[i].in[0], reads_before_assign);
   ir_uses_free(&uses);
 }
 
 /* after plan: what kernels read from memory or store there is inside the arena */
 static void check_buffers(Check *c) {
   IrGraph *g = c->g;
-  bool *read = calloc(g->count + 1, sizeof *read); /* by another kernel, or through a view */
+  /* read by another kernel, or through a view */
+  bool *read = ir_calloc((size_t)g->count + 1, sizeof *read);
+  if (!read) return (void)(c->ok = false);
   for (int i = 0; i < g->count; i++)
     for (int k = 0; k < g->nodes[i].nin; k++) {
       int u = g->nodes[i].in[k], r = ir_alias_root(g, u);
@@ -138,17 +176,20 @@ static void check_buffers(Check *c) {
 }
 
 bool ir_verify(IrGraph *g, const char *after_pass) {
-  Check c = {g, after_pass, true};
+  Check c = {g, after_pass, true, NULL};
   for (int i = 0; i < g->count; i++) check_node(&c, i);
   if (!c.ok) return false;
   check_slots(&c, IR_OP_INPUT, g->ninputs);
   check_slots(&c, IR_OP_PARAM, g->nparams);
   check_slots(&c, IR_OP_OUTPUT, g->noutputs);
   IrUses uses = ir_uses(g);
-  for (int i = 0; i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_ASSIGN) check_assign_last(&c, &uses, i, g->nodes[i].in[0]);
+  c.stack = ir_malloc(((size_t)g->count + 1) * sizeof *c.stack);
+  if (!uses.start || !c.stack) c.ok = false;
+  for (int i = 0; c.stack && uses.start && i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_ASSIGN) each_reader(&c, &uses, i, g->nodes[i].in[0], assign_last);
   ir_uses_free(&uses);
   if (c.ok && g->nkernels > 0) check_kernels(&c);
   if (c.ok && g->max_batch > 0) check_buffers(&c);
+  free(c.stack);
   return c.ok;
 }
