@@ -47,6 +47,8 @@ static int usage(FILE *out) {
         "  --no-flush-denormals  keep IEEE subnormal floats in generated code (default: flush\n"
         "                     them to zero, which is much faster on some CPUs)\n"
         "\n"
+        "  --error-limit N    stop printing after N errors (default 20; 0: no limit)\n"
+        "\n"
         "inspection (dump, opt; --time-passes also for train):\n"
         "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm\n"
         "  --graph=train|eval|grad  which step graph (default train)\n"
@@ -146,6 +148,8 @@ static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
   else if (flag(a, "--steps", argc, argv, i, &v)) *ok = int_value("--steps", v, 0, 1000000, &n) && ((c->steps = (int)n), true);
   else if (flag(a, "--save-every", argc, argv, i, &v)) *ok = int_value("--save-every", v, 1, 1000000, &n) && (c->save_every = (int)n);
   else if (flag(a, "--seed", argc, argv, i, &v)) *ok = (c->has_seed = int_value("--seed", v, 0, (long long)9e18, &c->seed));
+  else if (flag(a, "--error-limit", argc, argv, i, &v))
+    *ok = int_value("--error-limit", v, 0, 1000000, &n) && (diag_set_error_limit((int)n), true);
   else if (flag(a, "--lr", argc, argv, i, &v)) {
     char *end;
     c->lr = v ? strtod(v, &end) : 0;
@@ -195,19 +199,6 @@ AstFile *load_model(const Cli *c, FeConfig *cfg) {
   return ast;
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return diag_error((IrLoc){0}, "cannot open '%s': %s", path, strerror(errno)), NULL;
-  size_t cap = 1 << 16, len = 0, got;
-  char *text = malloc(cap);
-  while ((got = fread(text + len, 1, cap - len - 1, f)) > 0)
-    if ((len += got) + 1 == cap) text = realloc(text, cap *= 2);
-  fclose(f);
-  text[len] = 0;
-  if (strlen(text) != len) return diag_error((IrLoc){0}, "'%s' is not a text file", path), free(text), NULL;
-  return text;
-}
-
 /* ---- commands ---- */
 
 static int cmd_dump(const Cli *c) {
@@ -234,9 +225,7 @@ static int cmd_dump(const Cli *c) {
 }
 
 static int cmd_opt(const Cli *c) {
-  char *text = read_text(c->input);
-  IrGraph *g = text ? ir_parse(c->input, text) : NULL;
-  free(text);
+  IrGraph *g = ir_parse_file(c->input);
   if (!g || !ir_verify(g, "parse")) return ir_graph_free(g), 1;
   Watch w;
   watch_init(&w, c);
