@@ -151,11 +151,33 @@ void diag_error(IrLoc loc, const char *fmt, ...) {
   va_end(ap);
 }
 
+static uint64_t fnv1a(uint64_t h, const char *s) {
+  for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+/* A command elaborates one source into several graphs (train, eval, ...): a
+ * warning is printed once, the first time its location and text appear. */
+static bool warned_before(IrLoc loc, const char *fmt, va_list ap) {
+  static uint64_t seen[256];
+  static int nseen;
+  char text[512];
+  va_list copy;
+  va_copy(copy, ap);
+  vsnprintf(text, sizeof text, fmt, copy);
+  va_end(copy);
+  uint64_t h = fnv1a(fnv1a(0xcbf29ce484222325ull, loc.file), text) ^ ((uint64_t)loc.line << 32 | (uint32_t)loc.col);
+  for (int i = 0; i < nseen; i++)
+    if (seen[i] == h) return true;
+  if (nseen < (int)(sizeof seen / sizeof *seen)) seen[nseen++] = h;
+  return false;
+}
+
 void diag_warning(IrLoc loc, const char *fmt, ...) {
   if (muted()) return;
   va_list ap;
   va_start(ap, fmt);
-  report(loc, "warning", fmt, ap);
+  if (!warned_before(loc, fmt, ap)) report(loc, "warning", fmt, ap);
   va_end(ap);
 }
 
