@@ -116,7 +116,9 @@ IrNode *ir_node(IrGraph *g, int id) {
 
 static int append(IrGraph *g, IrOp op, IrLoc loc) {
   if (g->count == g->cap) {
-    if (g->cap > INT_MAX / 2) return diag_error(loc, "too many nodes in one graph"), -1;
+    if (g->cap >= IR_MAX_NODES)
+      return diag_error(loc, "a graph of more than %d nodes is too large (a recurrence unrolled over a very "
+                        "long sequence?)", IR_MAX_NODES), -1;
     int cap = g->cap ? 2 * g->cap : 64;
     IrNode *nodes = ir_realloc(g->nodes, (size_t)cap * sizeof *nodes);
     if (!nodes) return -1;

@@ -117,6 +117,8 @@ int64_t ir_numel(const IrShape *s, int64_t batch); /* batch substitutes IR_BATCH
 /* the largest tensor nnd makes: IR_MAX_ELEMENTS per example (times a batch of
  * at most 2^20, and 4 or 8 bytes each, byte counts stay far from overflow) */
 #define IR_MAX_ELEMENTS ((int64_t)1 << 36)
+/* the most nodes one graph may have (about 2 GB of nodes) */
+#define IR_MAX_NODES (1 << 24)
 bool ir_shape_fits(const IrShape *s);
 /* the bounds of a plan: a batch of at most 2^20 (as --batch), an arena of at
  * most 2^60 bytes (so that an offset plus a tensor's bytes cannot overflow) */
