@@ -287,9 +287,22 @@ static bool header(Parser *ps, char *name, size_t n, int64_t *max_batch, int64_t
   if (!keyword(ps, "graph")) return fail(ps, "'graph'");
   if (!expect(ps, '@') || !word(ps, name, n)) return false;
   if (keyword(ps, "max_batch")) {
-    if (!expect(ps, '(') || !integer(ps, max_batch) || !expect(ps, ')')) return false;
+    if (!expect(ps, '(')) return false;
+    IrLoc at = (skip_space(ps), here(ps));
+    if (!integer(ps, max_batch) || !expect(ps, ')')) return false;
+    /* the bound of plan's max-batch: no size of a buffer overflows */
+    if (*max_batch < 1 || *max_batch > 1 << 24) {
+      diag_error(at, "max_batch must be in [1, 2^24], not %lld", (long long)*max_batch);
+      return ps->failed = true, false;
+    }
     if (!keyword(ps, "arena")) return fail(ps, "'arena'");
-    if (!expect(ps, '(') || !integer(ps, arena) || !expect(ps, ')')) return false;
+    if (!expect(ps, '(')) return false;
+    at = (skip_space(ps), here(ps));
+    if (!integer(ps, arena) || !expect(ps, ')')) return false;
+    if (*arena < 0 || *arena > (int64_t)1 << 62) {
+      diag_error(at, "arena must be in [0, 2^62] bytes, not %lld", (long long)*arena);
+      return ps->failed = true, false;
+    }
   }
   return expect(ps, '{');
 }
