@@ -9,6 +9,7 @@
 typedef struct {
   const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
   const char *save, *resume, *weights, *init_from, *data, *freeze, *inputs, *out, *input_file, *output;
+  const char *ir; /* gradcheck --ir: a planned grad graph to check instead of the model's */
   int epochs, batch, save_every, steps, threads;
   double lr;
   long long seed;
@@ -45,6 +46,7 @@ bool known_stage(const char *stage);
 
 /* nnd.c */
 AstFile *load_model(const Cli *c, FeConfig *cfg); /* parsed, configured, flags applied */
+char *read_text(const char *path);                /* a whole text file; NULL after a diagnostic */
 
 /* run.c */
 int cmd_train(const Cli *c);

@@ -22,6 +22,7 @@ static int usage(FILE *out) {
         "  predict MODEL.nnd    --weights CKPT --output FILE.csv, from --input FILE (.npy, .csv,\n"
         "                       IDX: the model's first input) or --data test|validation|train\n"
         "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
+        "                       (--ir GRAD.nnir: those of a planned grad graph from a file)\n"
         "  step MODEL.nnd       on one batch (--inputs B.st) from --weights W.st: the loss, the\n"
         "                       gradients and the parameters after --steps N updates, to --out\n"
         "                       O.st (for comparing with a reference; --no-dropout)\n"
@@ -104,7 +105,7 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--init-from", offsetof(Cli, init_from)}, {"--data", offsetof(Cli, data)},
       {"--freeze", offsetof(Cli, freeze)},   {"--inputs", offsetof(Cli, inputs)},
       {"--out", offsetof(Cli, out)},         {"--input", offsetof(Cli, input_file)},
-      {"--output", offsetof(Cli, output)},
+      {"--output", offsetof(Cli, output)},   {"--ir", offsetof(Cli, ir)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
@@ -174,7 +175,7 @@ AstFile *load_model(const Cli *c, FeConfig *cfg) {
   return ast;
 }
 
-static char *read_text(const char *path) {
+char *read_text(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return diag_error((IrLoc){0}, "cannot open '%s': %s", path, strerror(errno)), NULL;
   size_t cap = 1 << 16, len = 0, got;
