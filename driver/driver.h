@@ -11,6 +11,7 @@ typedef struct {
   const char *save, *resume, *weights, *init_from, *data, *freeze, *inputs, *out, *output;
   const char *input_files[8]; /* predict --input [NAME=]FILE, once per model input */
   int ninput_files;
+  const char *ir; /* gradcheck --ir: a planned grad graph to check instead of the model's */
   int epochs, batch, save_every, steps, threads;
   double lr;
   long long seed;

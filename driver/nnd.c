@@ -25,6 +25,7 @@ static int usage(FILE *out) {
         "                       otherwise; a file gets the transforms of that input's training\n"
         "                       source (scale, normalize), unless --raw\n"
         "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
+        "                       (--ir GRAD.nnir: those of a planned grad graph from a file)\n"
         "  step MODEL.nnd       on one batch (--inputs B.st) from --weights W.st: the loss, the\n"
         "                       gradients and the parameters after --steps N updates, to --out\n"
         "                       O.st (for comparing with a reference; --no-dropout)\n"
@@ -112,6 +113,7 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--init-from", offsetof(Cli, init_from)}, {"--data", offsetof(Cli, data)},
       {"--freeze", offsetof(Cli, freeze)},   {"--inputs", offsetof(Cli, inputs)},
       {"--out", offsetof(Cli, out)},         {"--output", offsetof(Cli, output)},
+      {"--ir", offsetof(Cli, ir)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)

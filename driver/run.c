@@ -342,6 +342,16 @@ int cmd_step(const Cli *c) {
   return close_session(&s, ok);
 }
 
+/* --ir: a planned grad graph from a file (a dump edited by hand, or the
+ * output of `nnd opt`) instead of the model's, compiled and bound to the store */
+static bool load_ir(Session *s, const char *path, Compiled *out) {
+  memset(out, 0, sizeof *out);
+  out->g = ir_parse_file(path);
+  if (!out->g || !ir_verify(out->g, "parse")) return false;
+  CgStepFn fn = cg_jit_compile(s->jit, out->g, out->g->name);
+  return fn && rt_program_init(&out->prog, out->g, fn, &s->store, &s->rng);
+}
+
 int cmd_gradcheck(const Cli *c) {
   Session s;
   RtData data = {0};
@@ -350,11 +360,12 @@ int cmd_gradcheck(const Cli *c) {
   double worst;
   bool ok = open_session(c, &s);
   if (ok && !c->batch) s.cfg.batch = 8;
-  ok = ok && (spec = need_data(&s.cfg, "train", c->input)) && compile(&s, "grad", NULL, &gr) &&
+  ok = ok && (spec = need_data(&s.cfg, "train", c->input)) &&
+       (c->ir ? load_ir(&s, c->ir, &gr) : compile(&s, "grad", NULL, &gr)) &&
        rt_data_load(&data, spec, gr.g) && rt_data_normalize(&data, spec, NULL);
-  if (ok && data.count < s.cfg.batch) {
-    diag_error((IrLoc){0}, "the training data has %lld examples, fewer than the batch of %d", (long long)data.count,
-               s.cfg.batch);
+  if (ok && data.count < gr.g->max_batch) {
+    diag_error((IrLoc){0}, "the training data has %lld examples, fewer than the batch of %lld",
+               (long long)data.count, (long long)gr.g->max_batch);
     ok = false;
   }
   ok = ok && rt_gradcheck(&gr.prog, &data, &s.rng, 1e-2, &worst);

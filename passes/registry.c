@@ -83,7 +83,7 @@ static bool set_option(const PsPass *p, const char *key, const char *v, PsOption
   if (strcmp(p->name, "fuse") == 0 && strcmp(key, "max-ops") == 0)
     return number(p->name, key, v, 0, 1e9, &x) && (o->max_ops = (int)x, true);
   if (strcmp(p->name, "plan") == 0 && strcmp(key, "max-batch") == 0)
-    return number(p->name, key, v, 1, 1 << 24, &x) && (o->max_batch = (int64_t)x, true);
+    return number(p->name, key, v, 1, (double)IR_MAX_BATCH, &x) && (o->max_batch = (int64_t)x, true);
   diag_error((IrLoc){0}, "pass '%s' has no option '%s'%s%s", p->name, key, *p->options ? "; it takes " : "", p->options);
   return false;
 }

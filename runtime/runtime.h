@@ -222,8 +222,11 @@ typedef struct {
 bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOptions *opt, RtParams *store,
             RtTrainState *state, RtScores *last_test);
 
-/* ---- gradcheck.c: backward graph against central finite differences ---- */
-/* on the first g->max_batch examples of d */
+/* ---- gradcheck.c: backward graph against finite differences ---- */
+/* on the first g->max_batch examples of d, after moving weights that are
+ * exactly 0 off 0; probes where kinks leave no derivative are skipped and
+ * counted. False if a probe fails, nothing could be checked, or grads is no
+ * grad graph (a scalar "loss", a "grad:<name>" per weight, no assignment). */
 bool rt_gradcheck(RtProgram *grads, const RtData *d, RtRng *rng, double tolerance, double *worst);
 
 #endif

@@ -127,6 +127,7 @@ bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g) {
     const FeSource *s = &spec->sources[i];
     const IrNode *in = input_node(g, s->input);
     RtTensor *t = &d->col[d->ncols];
+    if (!in) diag_error(s->loc, "the graph has no input '%s'", s->input); /* one from gradcheck --ir */
     if (!in || !load_column(s, in, t)) goto fail;
     d->input[d->ncols++] = s->input;
     if (!check_column(g, s, t)) goto fail;
