@@ -362,7 +362,8 @@ static void matmul_tiles(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef
   LLVMPositionBuilderAtEnd(c->b, body);
   LLVMValueRef bv[4];
   for (int v = 0; v < nv; v++) {
-    LLVMValueRef at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sb), ""), LLVMBuildNSWAdd(c->b, j0, i64c(c, v * LANES), ""), "");
+    LLVMValueRef col = LLVMBuildNSWAdd(c->b, j0, i64c(c, v * LANES), "");
+    LLVMValueRef at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sb), ""), col, "");
     bv[v] = LLVMBuildLoad2(c->b, vt, elem_ptr(k, B, c->f32, at), "");
     LLVMSetAlignment(bv[v], 4);
   }
@@ -544,14 +545,16 @@ static void emit_log_softmax(Kernel *k, int id) {
   j = loop_begin(k, &l2, i64c(c, C));
   x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, X, c->f32, LLVMBuildNSWAdd(c->b, base, j, "")), "");
   LLVMValueRef e = LLVMBuildFSub(c->b, x, mv, "");
-  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, fload(k, sum), intrinsic(c, "llvm.exp", &e, 1), ""), sum);
+  LLVMValueRef ex = intrinsic(c, "llvm.exp", &e, 1);
+  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, fload(k, sum), ex, ""), sum);
   loop_end(k, &l2);
   LLVMValueRef s = fload(k, sum);
   LLVMValueRef lse = intrinsic(c, "llvm.log", &s, 1);
   j = loop_begin(k, &l3, i64c(c, C));
   LLVMValueRef at = LLVMBuildNSWAdd(c->b, base, j, "");
   x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, X, c->f32, at), "");
-  LLVMBuildStore(c->b, LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, x, mv, ""), lse, ""), elem_ptr(k, Y, c->f32, at));
+  LLVMValueRef y = elem_ptr(k, Y, c->f32, at);
+  LLVMBuildStore(c->b, LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, x, mv, ""), lse, ""), y);
   loop_end(k, &l3);
   loop_end(k, &lr);
 }
@@ -574,7 +577,8 @@ static void emit_argmax(Kernel *k, int id) {
   LLVMValueRef jj = LLVMBuildTrunc(c->b, j, c->i32, "");
   LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, jj, LLVMBuildLoad2(c->b, c->i32, arg, ""), ""), arg);
   loop_end(k, &lc);
-  LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, c->i32, arg, ""), elem_ptr(k, Y, c->i32, r));
+  LLVMValueRef y = elem_ptr(k, Y, c->i32, r);
+  LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, c->i32, arg, ""), y);
   loop_end(k, &lr);
 }
 
@@ -589,7 +593,8 @@ static void emit_one_hot(Kernel *k, int id) {
   LLVMValueRef j = loop_begin(k, &lc, i64c(c, D));
   LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildTrunc(c->b, j, c->i32, ""), label, "");
   LLVMValueRef at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, r, i64c(c, D), ""), j, "");
-  LLVMBuildStore(c->b, bool_to_f32(c, hit), elem_ptr(k, Y, c->f32, at));
+  LLVMValueRef y = elem_ptr(k, Y, c->f32, at);
+  LLVMBuildStore(c->b, bool_to_f32(c, hit), y);
   loop_end(k, &lc);
   loop_end(k, &lr);
 }
@@ -713,7 +718,8 @@ static void emit_im2col(Kernel *k, int id) {
   LLVMValueRef at_img = index_in(k, img, img, icoords), at_col = index_in(k, cols, cols, ccoords);
   if (forward) {
     LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_img), "");
-    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, inside, v, f32c(c, 0), ""), elem_ptr(k, dst, c->f32, at_col));
+    LLVMValueRef p = elem_ptr(k, dst, c->f32, at_col);
+    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, inside, v, f32c(c, 0), ""), p);
   } else {
     LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_col), "");
     LLVMValueRef p = elem_ptr(k, dst, c->f32, at_img);

@@ -63,7 +63,10 @@ int mean_all(Elab *e, int x, IrLoc loc);
 int cst(Elab *e, double v, IrLoc loc);
 
 /* node builders that give every node they make one source location (the
- * arithmetic of losses and recurrent cells) */
+ * arithmetic of losses and recurrent cells). C leaves the order of a call's
+ * arguments unspecified (gcc and clang differ), so no call gets two arguments
+ * that make nodes: all but one are made first, into named locals, and the
+ * node order is the same whichever compiler built nnd. */
 typedef struct {
   Elab *e;
   IrLoc l;

@@ -82,7 +82,8 @@ int sum_all(Elab *e, int x, IrLoc loc) {
 int mean_all(Elab *e, int x, IrLoc loc) {
   if (x < 0) return -1;
   int64_t count = ir_numel(&node(e, x)->shape, 1);
-  int s = ir_binary(e->g, IR_OP_DIV, sum_all(e, x, loc), cst(e, (double)count, loc), loc);
+  int divisor = cst(e, (double)count, loc);
+  int s = ir_binary(e->g, IR_OP_DIV, sum_all(e, x, loc), divisor, loc);
   bool batched = node(e, x)->shape.rank && node(e, x)->shape.dim[0] == IR_BATCH;
   return batched ? ir_binary(e->g, IR_OP_DIV, s, batch_size(e, loc), loc) : s;
 }

@@ -101,16 +101,20 @@ int b_eltwise(Elab *e, Args *a) {
 int b_sigmoid(Elab *e, Args *a) {
   IrLoc l = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
-  int den = ir_binary(e->g, IR_OP_ADD, cst(e, 1, l), ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_NEG, x, l), l), l);
+  int exp_neg = ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_NEG, x, l), l);
+  int den = ir_binary(e->g, IR_OP_ADD, cst(e, 1, l), exp_neg, l);
   return ir_binary(e->g, IR_OP_DIV, cst(e, 1, l), den, l);
 }
 
 /* 2 sigmoid(2x) - 1, which saturates instead of overflowing */
 int b_tanh(Elab *e, Args *a) {
   IrLoc l = a->call->loc;
-  int x2 = ir_binary(e->g, IR_OP_MUL, elab_expr(e, a->arg[0]), cst(e, 2, l), l);
-  int den = ir_binary(e->g, IR_OP_ADD, cst(e, 1, l), ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_NEG, x2, l), l), l);
-  return ir_binary(e->g, IR_OP_SUB, ir_binary(e->g, IR_OP_DIV, cst(e, 2, l), den, l), cst(e, 1, l), l);
+  int two = cst(e, 2, l);
+  int x2 = ir_binary(e->g, IR_OP_MUL, elab_expr(e, a->arg[0]), two, l);
+  int exp_neg = ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_NEG, x2, l), l);
+  int den = ir_binary(e->g, IR_OP_ADD, cst(e, 1, l), exp_neg, l);
+  int one = cst(e, 1, l);
+  return ir_binary(e->g, IR_OP_SUB, ir_binary(e->g, IR_OP_DIV, cst(e, 2, l), den, l), one, l);
 }
 
 /* the last axis of x, which must be static */
@@ -161,7 +165,9 @@ int b_embedding(Elab *e, Args *a) {
   IrLoc loc = a->call->loc;
   int ids = elab_expr(e, a->arg[0]);
   int64_t vocab, dim;
-  if (!int_arg(a->arg[1], 1, &vocab) | !int_arg(a->arg[2], 1, &dim) || ids < 0) return -1;
+  bool vocab_ok = int_arg(a->arg[1], 1, &vocab); /* report both */
+  bool dim_ok = int_arg(a->arg[2], 1, &dim);
+  if (!vocab_ok || !dim_ok || ids < 0) return -1;
   if (node(e, ids)->dtype != IR_I32) return diag_error(a->arg[0]->loc, "'embedding' takes integer ids (i32)"), -1;
   char layer[128];
   layer_name(a->arg[3], "embedding", &e->nembedding, layer, sizeof layer);
@@ -303,9 +309,13 @@ int b_layer_norm(Elab *e, Args *a) {
   int r = rank_of(e, x);
   if (r < 2 || node(e, x)->shape.dim[r - 1] == IR_BATCH) return diag_error(l, "'layer_norm' needs a static last axis"), -1;
   int64_t width = node(e, x)->shape.dim[r - 1], last[IR_MAX_ATTR] = {1 << (r - 1)};
-  int mean = ir_binary(e->g, IR_OP_DIV, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &x, last, l), cst(e, (double)width, l), l);
+  int width_for_mean = cst(e, (double)width, l);
+  int sum = ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &x, last, l);
+  int mean = ir_binary(e->g, IR_OP_DIV, sum, width_for_mean, l);
   int d = ir_binary(e->g, IR_OP_SUB, x, mean, l), dd = ir_binary(e->g, IR_OP_MUL, d, d, l);
-  int var = ir_binary(e->g, IR_OP_DIV, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &dd, last, l), cst(e, (double)width, l), l);
+  int width_for_var = cst(e, (double)width, l);
+  int sum_sq = ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &dd, last, l);
+  int var = ir_binary(e->g, IR_OP_DIV, sum_sq, width_for_var, l);
   int y = ir_binary(e->g, IR_OP_DIV, d, ir_unary(e->g, IR_OP_SQRT, ir_binary(e->g, IR_OP_ADD, var, cst(e, eps, l), l), l), l);
   char layer[128];
   layer_name(a->arg[2], "layer_norm", &e->nnorm, layer, sizeof layer);

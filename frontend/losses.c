@@ -16,15 +16,17 @@ static int per_example_mean(B *b, int x) {
   if (s.rank == 1) return x;
   int64_t axes[IR_MAX_ATTR] = {((1 << s.rank) - 1) & ~1};
   int sum = ir_emit(b->e->g, IR_OP_REDUCE_SUM, 1, &x, axes, b->l);
-  return op2(b, IR_OP_DIV, ir_reshape(b->e->g, sum, (IrShape){1, {IR_BATCH}}, b->l), konst(b, (double)ir_numel(&s, 1)));
+  int count = konst(b, (double)ir_numel(&s, 1));
+  int per_example = ir_reshape(b->e->g, sum, (IrShape){1, {IR_BATCH}}, b->l);
+  return op2(b, IR_OP_DIV, per_example, count);
 }
 
 static bool class_pair(Elab *e, Args *a, int *scores, int *labels) {
   *scores = elab_expr(e, a->arg[0]);
   *labels = elab_expr(e, a->arg[1]);
-  if (!want_rank(e, *scores, 2, a->arg[0], "the class scores") |
-      !want_rank(e, *labels, 1, a->arg[1], "the labels"))
-    return false;
+  bool scores_ok = want_rank(e, *scores, 2, a->arg[0], "the class scores"); /* report both */
+  bool labels_ok = want_rank(e, *labels, 1, a->arg[1], "the labels");
+  if (!scores_ok || !labels_ok) return false;
   if (node(e, *labels)->dtype != IR_I32) {
     diag_error(a->arg[1]->loc, "labels must be integers (i32)");
     return false;
@@ -61,7 +63,8 @@ static double fraction_arg(const AstExpr *x, double dflt) {
 static int cross_entropy(B *b, int z, int target, bool from_logits) {
   int logp = from_logits ? op1(b, IR_OP_LOG_SOFTMAX, z) : op1(b, IR_OP_LOG, z);
   int picked = sum_all(b->e, op2(b, IR_OP_MUL, target, logp), b->l);
-  return op2(b, IR_OP_DIV, op1(b, IR_OP_NEG, picked), batch_size(b->e, b->l));
+  int batch = batch_size(b->e, b->l);
+  return op2(b, IR_OP_DIV, op1(b, IR_OP_NEG, picked), batch);
 }
 
 int b_sparse_cce(Elab *e, Args *a) {
@@ -71,7 +74,11 @@ int b_sparse_cce(Elab *e, Args *a) {
   if (!class_pair(e, a, &z, &y) || from_logits < 0 || smoothing < 0) return -1;
   int64_t classes = node(e, z)->shape.dim[1], depth[IR_MAX_ATTR] = {classes};
   int target = ir_emit(e->g, IR_OP_ONE_HOT, 1, &y, depth, b.l);
-  if (smoothing > 0) target = op2(&b, IR_OP_ADD, op2(&b, IR_OP_MUL, target, konst(&b, 1 - smoothing)), konst(&b, smoothing / classes));
+  if (smoothing > 0) {
+    int uniform = konst(&b, smoothing / classes);
+    int kept = op2(&b, IR_OP_MUL, target, konst(&b, 1 - smoothing));
+    target = op2(&b, IR_OP_ADD, kept, uniform);
+  }
   return cross_entropy(&b, z, target, from_logits);
 }
 
@@ -87,12 +94,20 @@ int b_binary_cross_entropy(Elab *e, Args *a) {
   int p, y, from_logits = bool_arg(a->arg[2], 0);
   if (!same_pair(e, a, &p, &y) || from_logits < 0) return -1;
   if (from_logits) { /* max(z, 0) - z y + log(1 + exp(-|z|)) */
-    int softplus = op1(&b, IR_OP_LOG, op2(&b, IR_OP_ADD, konst(&b, 1), op1(&b, IR_OP_EXP, op1(&b, IR_OP_NEG, op1(&b, IR_OP_ABS, p)))));
-    return mean_all(e, op2(&b, IR_OP_ADD, op2(&b, IR_OP_SUB, op1(&b, IR_OP_RELU, p), op2(&b, IR_OP_MUL, p, y)), softplus), b.l);
+    int exp_neg_abs = op1(&b, IR_OP_EXP, op1(&b, IR_OP_NEG, op1(&b, IR_OP_ABS, p)));
+    int softplus = op1(&b, IR_OP_LOG, op2(&b, IR_OP_ADD, konst(&b, 1), exp_neg_abs));
+    int zy = op2(&b, IR_OP_MUL, p, y);
+    int diff = op2(&b, IR_OP_SUB, op1(&b, IR_OP_RELU, p), zy);
+    return mean_all(e, op2(&b, IR_OP_ADD, diff, softplus), b.l);
   }
-  int lp = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, p), konst(&b, -100));
-  int lq = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, op2(&b, IR_OP_SUB, konst(&b, 1), p)), konst(&b, -100));
-  int ll = op2(&b, IR_OP_ADD, op2(&b, IR_OP_MUL, y, lp), op2(&b, IR_OP_MUL, op2(&b, IR_OP_SUB, konst(&b, 1), y), lq));
+  int min_log_p = konst(&b, -100);
+  int lp = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, p), min_log_p);
+  int min_log_q = konst(&b, -100);
+  int q = op2(&b, IR_OP_SUB, konst(&b, 1), p);
+  int lq = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, q), min_log_q);
+  int not_y = op2(&b, IR_OP_SUB, konst(&b, 1), y);
+  int negatives = op2(&b, IR_OP_MUL, not_y, lq);
+  int ll = op2(&b, IR_OP_ADD, op2(&b, IR_OP_MUL, y, lp), negatives);
   return op1(&b, IR_OP_NEG, mean_all(e, ll, b.l));
 }
 

@@ -14,9 +14,17 @@
 #include "elab.h"
 
 typedef Builder R;
-static int sigmoid(R *r, int x) { return op2(r, IR_OP_DIV, konst(r, 1), op2(r, IR_OP_ADD, konst(r, 1), op1(r, IR_OP_EXP, op1(r, IR_OP_NEG, x)))); }
+static int sigmoid(R *r, int x) {
+  int exp_neg = op1(r, IR_OP_EXP, op1(r, IR_OP_NEG, x));
+  int den = op2(r, IR_OP_ADD, konst(r, 1), exp_neg);
+  return op2(r, IR_OP_DIV, konst(r, 1), den);
+}
+
 static int tanh_(R *r, int x) { /* 2 sigmoid(2x) - 1 */
-  return op2(r, IR_OP_SUB, op2(r, IR_OP_MUL, sigmoid(r, op2(r, IR_OP_MUL, x, konst(r, 2))), konst(r, 2)), konst(r, 1));
+  int one = konst(r, 1);
+  int two = konst(r, 2);
+  int s = sigmoid(r, op2(r, IR_OP_MUL, x, konst(r, 2)));
+  return op2(r, IR_OP_SUB, op2(r, IR_OP_MUL, s, two), one);
 }
 
 static int param(R *r, const char *layer, const char *what, IrInit init, IrShape shape) {
@@ -71,14 +79,19 @@ static int step(R *r, Cell cell, const Weights *w, int x, int *h, int *c) {
     int z = op2(r, IR_OP_ADD, zx, zh);
     int i = sigmoid(r, cols(r, z, 0, H)), f = sigmoid(r, cols(r, z, H, H));
     int g = tanh_(r, cols(r, z, 2 * H, H)), o = sigmoid(r, cols(r, z, 3 * H, H));
-    *c = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, f, *c), op2(r, IR_OP_MUL, i, g));
+    int fresh = op2(r, IR_OP_MUL, i, g);
+    *c = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, f, *c), fresh);
     return *h = op2(r, IR_OP_MUL, o, tanh_(r, *c));
   }
   /* gru: gates r, z, n; n = tanh(x W_n + b_n + r (h U_n + b_hn)); h = (1 - z) n + z h */
-  int rg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, 0, H), cols(r, zh, 0, H)));
-  int zg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, H, H), cols(r, zh, H, H)));
-  int n = tanh_(r, op2(r, IR_OP_ADD, cols(r, zx, 2 * H, H), op2(r, IR_OP_MUL, rg, op2(r, IR_OP_ADD, cols(r, zh, 2 * H, H), w->bn))));
-  return *h = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, op2(r, IR_OP_SUB, konst(r, 1), zg), n), op2(r, IR_OP_MUL, zg, *h));
+  int h_r = cols(r, zh, 0, H);
+  int rg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, 0, H), h_r));
+  int h_z = cols(r, zh, H, H);
+  int zg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, H, H), h_z));
+  int h_n = op2(r, IR_OP_MUL, rg, op2(r, IR_OP_ADD, cols(r, zh, 2 * H, H), w->bn));
+  int n = tanh_(r, op2(r, IR_OP_ADD, cols(r, zx, 2 * H, H), h_n));
+  int kept = op2(r, IR_OP_MUL, zg, *h);
+  return *h = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, op2(r, IR_OP_SUB, konst(r, 1), zg), n), kept);
 }
 
 static int recurrent(Elab *e, Args *a, Cell cell) {
@@ -99,9 +112,10 @@ static int recurrent(Elab *e, Args *a, Cell cell) {
   if (given) snprintf(layer, sizeof layer, "%s", given);
   else snprintf(layer, sizeof layer, "%s_%d", cells[cell].kind, *count);
   int64_t G = cells[cell].gates * units;
-  Weights w = {param(&r, layer, "kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {s.dim[2], G}}),
-               param(&r, layer, "recurrent_kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {units, G}}),
-               param(&r, layer, "bias", IR_INIT_ZEROS, (IrShape){1, {G}}), -1, units};
+  Weights w = {.bn = -1, .units = units};
+  w.w = param(&r, layer, "kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {s.dim[2], G}});
+  w.u = param(&r, layer, "recurrent_kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {units, G}});
+  w.b = param(&r, layer, "bias", IR_INIT_ZEROS, (IrShape){1, {G}});
   if (cell == CELL_GRU) w.bn = param(&r, layer, "recurrent_bias", IR_INIT_ZEROS, (IrShape){1, {units}});
   int h = zeros(&r, units), c = zeros(&r, units), seq = -1;
   for (int64_t t = 0; t < s.dim[1]; t++) {

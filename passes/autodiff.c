@@ -145,10 +145,12 @@ static void backward(Ad *ad, int id, int g) {
     if (db) accumulate(ad, b, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, a, b, l), l));
     break;
   case IR_OP_COS: accumulate(ad, a, ir_unary(ad->g, IR_OP_NEG, bin(ad, IR_OP_MUL, g, ir_unary(ad->g, IR_OP_SIN, a, l), l), l)); break;
-  case IR_OP_ABS: /* g sign(a), 0 at 0 as in PyTorch */
-    accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_SUB, bin(ad, IR_OP_GT, a, cst(ad, 0, l), l),
-                                             bin(ad, IR_OP_GT, cst(ad, 0, l), a, l), l), l));
+  case IR_OP_ABS: { /* g sign(a), 0 at 0 as in PyTorch */
+    int negative = bin(ad, IR_OP_GT, cst(ad, 0, l), a, l);
+    int positive = bin(ad, IR_OP_GT, a, cst(ad, 0, l), l);
+    accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_SUB, positive, negative, l), l));
     break;
+  }
   case IR_OP_SIN: accumulate(ad, a, bin(ad, IR_OP_MUL, g, ir_unary(ad->g, IR_OP_COS, a, l), l)); break;
   case IR_OP_POW: /* d/da a^b = b a^(b-1); the exponent is treated as constant */
     if (da)
@@ -209,7 +211,9 @@ static void collect_weights(Ad *ad, int nforward, int *weights, int *grads, int 
     if (n->op != IR_OP_PARAM || n->role != IR_ROLE_WEIGHT) continue;
     if (ad->grad[i] < 0) { /* the loss does not depend on it: gradient zero */
       IrShape s = n->shape;
-      ad->grad[i] = ir_emit_typed(ad->g, IR_OP_BROADCAST, 1, (int[]){cst(ad, 0, n->loc)}, NULL, s, n->loc);
+      IrLoc loc = n->loc; /* making a node may move the array n points into */
+      int zero = cst(ad, 0, loc);
+      ad->grad[i] = ir_emit_typed(ad->g, IR_OP_BROADCAST, 1, &zero, NULL, s, loc);
     }
     weights[*count] = i;
     grads[(*count)++] = ad->grad[i];

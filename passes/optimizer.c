@@ -26,9 +26,22 @@ PsOptimizer ps_optimizer_default(PsOptimizerKind kind) {
                        .weight_decay = kind == PS_OPT_ADAMW ? 0.01 : 0, .gamma = 0.1, .every = 1};
 }
 
+/* builders; as in the frontend (elab.h), no call gets two arguments that make
+ * nodes, so that the node order does not depend on the C compiler */
 static int c(Up *u, double v) { return ir_const(u->g, v, u->loc); }
 static int op1(Up *u, IrOp op, int a) { return ir_unary(u->g, op, a, u->loc); }
 static int op2(Up *u, IrOp op, int a, int b) { return ir_binary(u->g, op, a, b, u->loc); }
+static int one_minus(Up *u, int x) { return op2(u, IR_OP_SUB, c(u, 1), x); }
+
+/* the moving average s beta + x (1 - beta) with x = g or g^2: Adam's
+ * moments, RMSprop's mean square */
+static int moving_average(Up *u, int s, double beta, int g, bool squared) {
+  int rest = c(u, 1 - beta);
+  int x = squared ? op2(u, IR_OP_MUL, g, g) : g;
+  int update = op2(u, IR_OP_MUL, x, rest);
+  int decayed = op2(u, IR_OP_MUL, s, c(u, beta));
+  return op2(u, IR_OP_ADD, decayed, update);
+}
 
 static int state(Up *u, int w, const char *suffix) {
   const IrNode *wn = ir_node(u->g, w);
@@ -51,22 +64,33 @@ static int scheduled_lr(Up *u, int t) {
   case PS_LR_CONSTANT: break;
   case PS_LR_EXPONENTIAL: { /* gamma^(t / every), whole powers if staircase */
     int p = op2(u, IR_OP_DIV, t, c(u, o->every));
-    factor = op2(u, IR_OP_POW, c(u, o->gamma), o->staircase ? op1(u, IR_OP_FLOOR, p) : p);
+    int power = o->staircase ? op1(u, IR_OP_FLOOR, p) : p;
+    factor = op2(u, IR_OP_POW, c(u, o->gamma), power);
     break;
   }
-  case PS_LR_STEP: /* gamma^floor(t / every), torch StepLR */
-    factor = op2(u, IR_OP_POW, c(u, o->gamma), op1(u, IR_OP_FLOOR, op2(u, IR_OP_DIV, t, c(u, o->every))));
+  case PS_LR_STEP: { /* gamma^floor(t / every), torch StepLR */
+    int power = op1(u, IR_OP_FLOOR, op2(u, IR_OP_DIV, t, c(u, o->every)));
+    factor = op2(u, IR_OP_POW, c(u, o->gamma), power);
     break;
+  }
   case PS_LR_COSINE: { /* min + (lr - min) (1 + cos(pi min(t, T) / T)) / 2, torch CosineAnnealingLR */
-    int frac = op2(u, IR_OP_DIV, op2(u, IR_OP_MIN, t, c(u, o->every)), c(u, o->every));
-    int wave = op2(u, IR_OP_MUL, op2(u, IR_OP_ADD, c(u, 1), op1(u, IR_OP_COS, op2(u, IR_OP_MUL, frac, c(u, M_PI)))), c(u, 0.5));
-    lr = op2(u, IR_OP_ADD, c(u, o->min_lr), op2(u, IR_OP_MUL, c(u, o->lr - o->min_lr), wave));
+    int steps = c(u, o->every);
+    int frac = op2(u, IR_OP_DIV, op2(u, IR_OP_MIN, t, c(u, o->every)), steps);
+    int half = c(u, 0.5);
+    int cosine = op1(u, IR_OP_COS, op2(u, IR_OP_MUL, frac, c(u, M_PI)));
+    int wave = op2(u, IR_OP_MUL, op2(u, IR_OP_ADD, c(u, 1), cosine), half);
+    int span = op2(u, IR_OP_MUL, c(u, o->lr - o->min_lr), wave);
+    lr = op2(u, IR_OP_ADD, c(u, o->min_lr), span);
     break;
   }
   }
   if (factor >= 0) lr = op2(u, IR_OP_MUL, lr, factor);
-  if (o->warmup > 0) /* (t + 1) / warmup until it reaches 1, torch LinearLR(1/warmup) */
-    lr = op2(u, IR_OP_MUL, lr, op2(u, IR_OP_MIN, op2(u, IR_OP_DIV, op2(u, IR_OP_ADD, t, c(u, 1)), c(u, o->warmup)), c(u, 1)));
+  if (o->warmup > 0) { /* (t + 1) / warmup until it reaches 1, torch LinearLR(1/warmup) */
+    int one = c(u, 1);
+    int warmup = c(u, o->warmup);
+    int ramp = op2(u, IR_OP_DIV, op2(u, IR_OP_ADD, t, c(u, 1)), warmup);
+    lr = op2(u, IR_OP_MUL, lr, op2(u, IR_OP_MIN, ramp, one));
+  }
   return lr;
 }
 
@@ -82,7 +106,10 @@ static void clip_by_global_norm(Up *u, int *grads, int n) {
     total = total < 0 ? s : op2(u, IR_OP_ADD, total, s);
   }
   int norm = op1(u, IR_OP_SQRT, total);
-  int coef = op2(u, IR_OP_MIN, op2(u, IR_OP_DIV, c(u, u->o->clip_norm), op2(u, IR_OP_ADD, norm, c(u, 1e-6))), c(u, 1));
+  int one = c(u, 1);
+  int shifted = op2(u, IR_OP_ADD, norm, c(u, 1e-6));
+  int scale = op2(u, IR_OP_DIV, c(u, u->o->clip_norm), shifted);
+  int coef = op2(u, IR_OP_MIN, scale, one);
   for (int i = 0; i < n; i++) grads[i] = op2(u, IR_OP_MUL, grads[i], coef);
 }
 
@@ -108,13 +135,13 @@ static void adam(Up *u, int w, int g) {
   const PsOptimizer *o = u->o;
   int p = w;
   if (o->kind == PS_OPT_ADAMW && o->weight_decay > 0) /* decoupled: decay the weight itself */
-    p = op2(u, IR_OP_MUL, w, op2(u, IR_OP_SUB, c(u, 1), op2(u, IR_OP_MUL, u->lr, c(u, o->weight_decay))));
+    p = op2(u, IR_OP_MUL, w, one_minus(u, op2(u, IR_OP_MUL, u->lr, c(u, o->weight_decay))));
   else g = with_l2(u, w, g);
   int m = state(u, w, "adam_m"), v = state(u, w, "adam_v");
-  int m1 = op2(u, IR_OP_ADD, op2(u, IR_OP_MUL, m, c(u, o->beta1)), op2(u, IR_OP_MUL, g, c(u, 1 - o->beta1)));
-  int v1 = op2(u, IR_OP_ADD, op2(u, IR_OP_MUL, v, c(u, o->beta2)),
-               op2(u, IR_OP_MUL, op2(u, IR_OP_MUL, g, g), c(u, 1 - o->beta2)));
-  int denom = op2(u, IR_OP_ADD, op2(u, IR_OP_DIV, op1(u, IR_OP_SQRT, v1), u->bc2s), c(u, o->eps));
+  int m1 = moving_average(u, m, o->beta1, g, false);
+  int v1 = moving_average(u, v, o->beta2, g, true);
+  int eps = c(u, o->eps);
+  int denom = op2(u, IR_OP_ADD, op2(u, IR_OP_DIV, op1(u, IR_OP_SQRT, v1), u->bc2s), eps);
   int step_size = op2(u, IR_OP_DIV, u->lr, u->bc1);
   assign(u, m, m1);
   assign(u, v, v1);
@@ -125,8 +152,9 @@ static void rmsprop(Up *u, int w, int g) {
   const PsOptimizer *o = u->o;
   g = with_l2(u, w, g);
   int sq = state(u, w, "rms");
-  int sq1 = op2(u, IR_OP_ADD, op2(u, IR_OP_MUL, sq, c(u, o->alpha)), op2(u, IR_OP_MUL, op2(u, IR_OP_MUL, g, g), c(u, 1 - o->alpha)));
-  int scaled = op2(u, IR_OP_DIV, g, op2(u, IR_OP_ADD, op1(u, IR_OP_SQRT, sq1), c(u, o->eps)));
+  int sq1 = moving_average(u, sq, o->alpha, g, true);
+  int eps = c(u, o->eps);
+  int scaled = op2(u, IR_OP_DIV, g, op2(u, IR_OP_ADD, op1(u, IR_OP_SQRT, sq1), eps));
   assign(u, sq, sq1);
   if (o->momentum > 0) {
     int buf = state(u, w, "momentum");
@@ -142,8 +170,8 @@ void ps_append_update(IrGraph *g, const PsOptimizer *o, const int *weights, cons
   u.t1 = op2(&u, IR_OP_ADD, t, c(&u, 1));
   u.lr = scheduled_lr(&u, t);
   if (o->kind == PS_OPT_ADAM || o->kind == PS_OPT_ADAMW) {
-    u.bc1 = op2(&u, IR_OP_SUB, c(&u, 1), op2(&u, IR_OP_POW, c(&u, o->beta1), u.t1));
-    u.bc2s = op1(&u, IR_OP_SQRT, op2(&u, IR_OP_SUB, c(&u, 1), op2(&u, IR_OP_POW, c(&u, o->beta2), u.t1)));
+    u.bc1 = one_minus(&u, op2(&u, IR_OP_POW, c(&u, o->beta1), u.t1));
+    u.bc2s = op1(&u, IR_OP_SQRT, one_minus(&u, op2(&u, IR_OP_POW, c(&u, o->beta2), u.t1)));
   }
   int grads[n ? n : 1];
   for (int i = 0; i < n; i++) grads[i] = grads_in[i];

@@ -1,6 +1,7 @@
 # lit configuration for nnd: every test is a shell RUN line over the nnd
 # binary, checked with FileCheck (both from Debian's llvm-19-tools).
 import os
+import shutil
 
 import lit.formats
 
@@ -15,6 +16,10 @@ config.test_exec_root = os.path.join(build, "tests")
 
 config.substitutions.append(("%nnd", os.path.join(build, "nnd")))
 config.substitutions.append(("%examples", os.path.join(root, "examples")))
+config.substitutions.append(("%src", root))
+config.substitutions.append(("%build", build))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.environment["PATH"] = "/usr/lib/llvm-19/bin:" + os.environ.get("PATH", "")
 config.environment["FASHION"] = "/usr/share/datasets/fashion-mnist"
+if shutil.which("clang"):
+    config.available_features.add("clang")  # tests/lint parses the sources with clang
