@@ -320,7 +320,9 @@ static void probe_weight(Check *c, const IrNode *w, float *data, const float *gr
   Line along = {data, base, v, 0, count, pow2_above(big)};
   Line one = {data, base, NULL, at[0], count, pow2_above(fabs(base[at[0]]))};
   /* measured along two lines: the loss may not change at all along one */
-  c->sigma = fmax(fmax(rounding(c, &along), rounding(c, &one)), FLT_EPSILON / 8 * fabs(c->f0));
+  double along_sigma = rounding(c, &along);
+  double one_sigma = rounding(c, &one);
+  c->sigma = fmax(fmax(along_sigma, one_sigma), FLT_EPSILON / 8 * fabs(c->f0));
   Probe p = probe(c, &along, g);
   report(c, w->name, "direction", g, &p, t);
   for (int k = 0; k < n; k++) {
@@ -383,7 +385,9 @@ static int64_t off_kinks(RtProgram *p, RtRng *rng) {
     float *data = p->params[w->attr[0]];
     for (int64_t k = 0; k < ir_numel(&w->shape, 1); k++) {
       if (data[k] != 0) continue;
-      data[k] = (float)((rt_rng_uniform(rng) < 0.5 ? -1 : 1) * (1 + rt_rng_uniform(rng)) / 32);
+      double sign = rt_rng_uniform(rng) < 0.5 ? -1 : 1;
+      double size = 1 + rt_rng_uniform(rng);
+      data[k] = (float)(sign * size / 32);
       moved++;
     }
   }
