@@ -22,7 +22,8 @@ ORDER_FREE = {
     'ir_op_name', 'ir_alias_root', 'ir_role_name', 'ir_init_name', 'is_const', 'const_equal', 'nd',
     'broadcasts', 'value_at', 'strcmp', 'strncmp', 'strlen', 'strcspn', 'strchr', 'fabs', 'fabsf',
     'floor', 'sqrt', 'log', 'exp', 'pow', 'ceil', 'expf', 'logf', 'sqrtf', 'floorf', 'cosf', 'sinf',
-    'powf', '__builtin_signbit', 'fmax', 'fmin', '__builtin_nanf', '__builtin_inff', '__builtin_huge_valf',
+    'powf', '__builtin_signbit', 'fmax', 'fmin', '__builtin_nanf', '__builtin_inff',
+    '__builtin_huge_valf',
     # gradcheck's arithmetic on the loss values of a stencil, read only
     'left', 'right', 'estimate', 'spread', 'noise', 'uncertainty',
     # each writes only the buffer it is given
