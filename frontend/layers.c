@@ -98,23 +98,16 @@ int b_eltwise(Elab *e, Args *a) {
 
 
 /* 1 / (1 + exp(-x)) */
-int b_sigmoid(Elab *e, Args *a) {
-  IrLoc l = a->call->loc;
-  int x = elab_expr(e, a->arg[0]);
-  int exp_neg = ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_NEG, x, l), l);
-  int den = ir_binary(e->g, IR_OP_ADD, cst(e, 1, l), exp_neg, l);
-  return ir_binary(e->g, IR_OP_DIV, cst(e, 1, l), den, l);
-}
+int b_sigmoid(Elab *e, Args *a) { return ir_unary(e->g, IR_OP_SIGMOID, elab_expr(e, a->arg[0]), a->call->loc); }
 
 /* 2 sigmoid(2x) - 1, which saturates instead of overflowing */
 int b_tanh(Elab *e, Args *a) {
   IrLoc l = a->call->loc;
+  int x = elab_expr(e, a->arg[0]);
   int two = cst(e, 2, l);
-  int x2 = ir_binary(e->g, IR_OP_MUL, elab_expr(e, a->arg[0]), two, l);
-  int exp_neg = ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_NEG, x2, l), l);
-  int den = ir_binary(e->g, IR_OP_ADD, cst(e, 1, l), exp_neg, l);
-  int one = cst(e, 1, l);
-  return ir_binary(e->g, IR_OP_SUB, ir_binary(e->g, IR_OP_DIV, cst(e, 2, l), den, l), one, l);
+  int s = ir_unary(e->g, IR_OP_SIGMOID, ir_binary(e->g, IR_OP_MUL, x, two, l), l);
+  int scaled = ir_binary(e->g, IR_OP_MUL, s, two, l);
+  return ir_binary(e->g, IR_OP_SUB, scaled, cst(e, 1, l), l);
 }
 
 /* the last axis of x, which must be static */

@@ -3,6 +3,7 @@
  * arithmetic follows PyTorch's (BCELoss clamps logs at -100, BCEWithLogits
  * uses the stable max(z,0) - z y + log(1 + exp(-|z|))). A metric is one value
  * per example, which the step sums and the runtime averages. */
+#include <float.h>
 #include <string.h>
 
 #include "elab.h"
@@ -89,6 +90,18 @@ int b_categorical_cce(Elab *e, Args *a) {
   return cross_entropy(&b, z, t, from_logits);
 }
 
+/* log x clamped at -100, as BCELoss clamps it, but without taking the log of
+ * 0: below the smallest normal float the result is -100 and no gradient
+ * flows, where max(log x, -100) sends 0/0 back through the log (a sigmoid
+ * that rounds to exactly 0 or 1 then made every gradient NaN). */
+static int clamped_log(B *b, int x) {
+  int tiny = konst(b, FLT_MIN);
+  int normal = op2(b, IR_OP_GE, x, tiny);
+  int log_safe = op1(b, IR_OP_LOG, op2(b, IR_OP_MAX, x, tiny));
+  int floor = konst(b, -100);
+  return ir_emit(b->e->g, IR_OP_SELECT, 3, (int[]){normal, log_safe, floor}, NULL, b->l);
+}
+
 int b_binary_cross_entropy(Elab *e, Args *a) {
   B b = {e, a->call->loc};
   int p, y, from_logits = bool_arg(a->arg[2], 0);
@@ -100,11 +113,9 @@ int b_binary_cross_entropy(Elab *e, Args *a) {
     int diff = op2(&b, IR_OP_SUB, op1(&b, IR_OP_RELU, p), zy);
     return mean_all(e, op2(&b, IR_OP_ADD, diff, softplus), b.l);
   }
-  int min_log_p = konst(&b, -100);
-  int lp = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, p), min_log_p);
-  int min_log_q = konst(&b, -100);
+  int lp = clamped_log(&b, p);
   int q = op2(&b, IR_OP_SUB, konst(&b, 1), p);
-  int lq = op2(&b, IR_OP_MAX, op1(&b, IR_OP_LOG, q), min_log_q);
+  int lq = clamped_log(&b, q);
   int not_y = op2(&b, IR_OP_SUB, konst(&b, 1), y);
   int negatives = op2(&b, IR_OP_MUL, not_y, lq);
   int ll = op2(&b, IR_OP_ADD, op2(&b, IR_OP_MUL, y, lp), negatives);

@@ -14,17 +14,13 @@
 #include "elab.h"
 
 typedef Builder R;
-static int sigmoid(R *r, int x) {
-  int exp_neg = op1(r, IR_OP_EXP, op1(r, IR_OP_NEG, x));
-  int den = op2(r, IR_OP_ADD, konst(r, 1), exp_neg);
-  return op2(r, IR_OP_DIV, konst(r, 1), den);
-}
+static int sigmoid(R *r, int x) { return op1(r, IR_OP_SIGMOID, x); }
 
 static int tanh_(R *r, int x) { /* 2 sigmoid(2x) - 1 */
-  int one = konst(r, 1);
   int two = konst(r, 2);
-  int s = sigmoid(r, op2(r, IR_OP_MUL, x, konst(r, 2)));
-  return op2(r, IR_OP_SUB, op2(r, IR_OP_MUL, s, two), one);
+  int s = sigmoid(r, op2(r, IR_OP_MUL, x, two));
+  int scaled = op2(r, IR_OP_MUL, s, two);
+  return op2(r, IR_OP_SUB, scaled, konst(r, 1));
 }
 
 static int param(R *r, const char *layer, const char *what, IrInit init, IrShape shape) {

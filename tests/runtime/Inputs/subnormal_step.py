@@ -33,8 +33,8 @@ def read(path):
     return out
 
 
-if sys.argv[1] == "write":
+if __name__ == "__main__" and sys.argv[1] == "write":
     write(sys.argv[2] + "/weights.st", {"dense_1.kernel": ([1, 1], [1.0]), "dense_1.bias": ([1], [0.0])})
     write(sys.argv[2] + "/batch.st", {"x": ([1, 1], [1e-39]), "target": ([1, 1], [1.0])})
-else:
+elif __name__ == "__main__":
     print("kernel gradient: %.3g" % read(sys.argv[2])["grad:dense_1.kernel"][0])
