@@ -3,7 +3,8 @@
  * to {dtype, shape, data_offsets} (plus "__metadata__": string to string),
  * then the raw little-endian data. Writes are atomic: a temporary file in the
  * same folder, fsync, rename, so a kill never leaves a broken file where a
- * good one was. Reads check everything and name the file in every error. */
+ * good one was. Reads take regular files only, check everything and name the
+ * file in every error. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -15,6 +16,9 @@
 #include "runtime.h"
 
 #define MAX_HEADER (64 << 20)
+/* the largest file read: 8 tensors of RT_MAX_ELEMENTS f32s, far above any
+ * model here; its size is checked before anything that size is allocated */
+#define MAX_FILE (8 * RT_MAX_ELEMENTS * 4)
 
 /* ---- writing ---- */
 
@@ -128,6 +132,18 @@ static bool peek_char(Json *j, char c) {
   return j->p < j->end && *j->p == c;
 }
 
+/* what a one-letter JSON escape stands for (\" \\ \/ stand for themselves) */
+static char unescape(char c) {
+  switch (c) {
+  case 'n': return '\n';
+  case 't': return '\t';
+  case 'r': return '\r';
+  case 'b': return '\b';
+  case 'f': return '\f';
+  default: return c;
+  }
+}
+
 static char *str(Json *j) {
   if (!lit(j, '"')) return NULL;
   size_t cap = 32, n = 0;
@@ -136,8 +152,8 @@ static char *str(Json *j) {
     char c = *j->p++;
     if (c == '\\' && j->p < j->end) {
       c = *j->p++;
-      if (c == 'n') c = '\n';
-      else if (c == 'u') { /* \u00XX only */
+      if (c != 'u') c = unescape(c);
+      else { /* \u00XX only */
         if (j->end - j->p < 4) break;
         c = (char)strtol((char[]){j->p[2], j->p[3], 0}, NULL, 16);
         j->p += 4;
@@ -254,18 +270,35 @@ static bool header(Json *j, RtSafetensors *st, const char *data, int64_t data_le
   return lit(j, '}');
 }
 
-static char *slurp(const char *path, int64_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return diag_error((IrLoc){0}, "cannot open '%s': %s", path, strerror(errno)), NULL;
-  fseek(f, 0, SEEK_END);
-  *len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc(*len + 1);
-  if (*len < 0 || fread(buf, 1, *len, f) != (size_t)*len) {
-    diag_error((IrLoc){0}, "cannot read '%s'", path);
-    free(buf), buf = NULL;
+/* 0, or the errno of the read that failed (a file shorter than its size: EIO) */
+static int read_all(int fd, char *buf, int64_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, buf, n < (1 << 30) ? (size_t)n : (1 << 30));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return errno;
+    if (r == 0) return EIO;
+    buf += r, n -= r;
   }
-  fclose(f);
+  return 0;
+}
+
+/* the whole file, NUL-terminated (so no number parse can run past its end) */
+static char *slurp(const char *path, int64_t *len) {
+  int fd = rt_open_regular(path, (IrLoc){0}, len);
+  if (fd < 0) return NULL;
+  char *buf = *len <= MAX_FILE ? malloc(*len + 1) : NULL;
+  int err = buf ? read_all(fd, buf, *len) : 0;
+  close(fd);
+  if (!buf && *len > MAX_FILE)
+    diag_error((IrLoc){0}, "'%s' is too large for a safetensors file here (%lld bytes; at most %lld)", path,
+               (long long)*len, (long long)MAX_FILE);
+  else if (!buf) diag_error((IrLoc){0}, "cannot read '%s': out of memory for %lld bytes", path, (long long)*len);
+  else if (err) diag_error((IrLoc){0}, "cannot read '%s': %s", path, strerror(err));
+  if (!buf || err) {
+    free(buf);
+    return NULL;
+  }
+  buf[*len] = 0;
   return buf;
 }
 
