@@ -88,6 +88,10 @@ typedef struct {
 
 /* meta: key, value, key, value, ..., NULL. Atomic: temp file, fsync, rename. */
 bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char *const *meta);
+/* Whether a checkpoint can be saved at path, asked before training starts: its
+ * folder exists and is writable, and path is not a directory (nor a device or
+ * a FIFO). Reports what is wrong. */
+bool rt_checkpoint_check_writable(const char *path);
 bool rt_safetensors_read(const char *path, RtSafetensors *st);
 void rt_safetensors_free(RtSafetensors *st);
 const RtNamed *rt_safetensors_find(const RtSafetensors *st, const char *name);
