@@ -39,8 +39,8 @@ static const char *shown(const char *v, char *buf, size_t n) {
 
 static bool bad_meta(const char *path, const char *key, const char *value, const char *what) {
   char text[48];
-  diag_error((IrLoc){0}, "'%s': checkpoint metadata '%s' is '%s', %s", path, key, shown(value, text, sizeof text),
-             what);
+  diag_error((IrLoc){0}, "'%s': checkpoint metadata '%s' is '%s', %s", path, key,
+             shown(value, text, sizeof text), what);
   return false;
 }
 
@@ -85,10 +85,12 @@ static const char *meta_field(const char *path, const RtSafetensors *st, const c
 static bool restore_state(const char *path, const RtSafetensors *st, RtTrainState *s) {
   const char *format = rt_safetensors_meta(st, "format");
   if (!format || strcmp(format, FORMAT) != 0) {
-    diag_error((IrLoc){0}, "'%s' has no training state to resume from (it is not an nnd checkpoint)", path);
+    diag_error((IrLoc){0},
+               "'%s' has no training state to resume from (it is not an nnd checkpoint)", path);
     return false;
   }
-  const char *epoch = meta_field(path, st, "epoch"), *step = epoch ? meta_field(path, st, "step") : NULL;
+  const char *epoch = meta_field(path, st, "epoch");
+  const char *step = epoch ? meta_field(path, st, "step") : NULL;
   const char *rng = step ? meta_field(path, st, "rng") : NULL;
   if (!rng) return false;
   int64_t epochs, steps;
@@ -98,8 +100,8 @@ static bool restore_state(const char *path, const RtSafetensors *st, RtTrainStat
     return bad_meta(path, "epoch", epoch, what);
   }
   if (!whole_number(step, epochs, epochs * RT_MAX_ELEMENTS, &steps)) {
-    snprintf(what, sizeof what, "not a whole number of steps in [%lld, %lld] for %lld epochs", (long long)epochs,
-             (long long)(epochs * RT_MAX_ELEMENTS), (long long)epochs);
+    snprintf(what, sizeof what, "not a whole number of steps in [%lld, %lld] for %lld epochs",
+             (long long)epochs, (long long)(epochs * RT_MAX_ELEMENTS), (long long)epochs);
     return bad_meta(path, "step", step, what);
   }
   if (!rng_state(path, rng, &s->rng)) return false;

@@ -47,8 +47,8 @@ static bool next_line(Csv *c) {
     c->lineno++;
     size_t n = strlen(c->line);
     if (cut_short(c, n)) {
-      diag_error(c->src->loc, "%s:%lld: the line is longer than %d bytes", c->src->path, (long long)c->lineno,
-                 MAX_LINE - 2);
+      diag_error(c->src->loc, "%s:%lld: the line is longer than %d bytes", c->src->path,
+                 (long long)c->lineno, MAX_LINE - 2);
       c->too_long = true;
       return false;
     }
@@ -127,7 +127,8 @@ static const char *parse_spec(const char *spec, int nfields, int64_t *from, int6
 }
 
 /* appends the columns of one spec, checked against the file's `nfields` */
-static bool column_index(Csv *c, const char *spec, char **names, int nnames, int nfields, Columns *cols) {
+static bool column_index(Csv *c, const char *spec, char **names, int nnames, int nfields,
+                         Columns *cols) {
   int64_t from = 0, to = -1;
   for (int i = 0; i < nnames && to < 0; i++) {
     if (strcmp(names[i], spec) != 0) continue;
@@ -137,14 +138,18 @@ static bool column_index(Csv *c, const char *spec, char **names, int nnames, int
   const char *end = to < 0 ? parse_spec(spec, nfields, &from, &to) : "";
   const char *path = c->src->path;
   if (!end || *end) {
-    if (nnames) diag_error(c->src->loc, "'%s' has no column '%s' (see its header line)", path, spec);
-    else diag_error(c->src->loc, "'%s' has no column '%s' (it has no header: use indices such as \"0:%d\")",
-                    path, spec, nfields);
+    if (nnames)
+      diag_error(c->src->loc, "'%s' has no column '%s' (see its header line)", path, spec);
+    else
+      diag_error(c->src->loc,
+                 "'%s' has no column '%s' (it has no header: use indices such as \"0:%d\")", path,
+                 spec, nfields);
     return false;
   }
   if (from >= nfields || to > nfields) {
-    diag_error(c->src->loc, "'%s' has no column '%s': its %s has %d field%s (indices 0 to %d)", path, spec,
-               nnames ? "header" : "first row", nfields, nfields == 1 ? "" : "s", nfields - 1);
+    const char *what = nnames ? "header" : "first row";
+    diag_error(c->src->loc, "'%s' has no column '%s': its %s has %d field%s (indices 0 to %d)",
+               path, spec, what, nfields, nfields == 1 ? "" : "s", nfields - 1);
     return false;
   }
   if (from >= to) {
@@ -159,7 +164,8 @@ static bool read_header(Csv *c, char ***names, int *nnames) {
   for (int i = 0; i < c->src->skip; i++)
     if (!next_line(c)) {
       if (!c->too_long)
-        diag_error(c->src->loc, "'%s' ends within the %d lines to skip", c->src->path, c->src->skip);
+        diag_error(c->src->loc, "'%s' ends within the %d lines to skip", c->src->path,
+                   c->src->skip);
       return false;
     }
   if (!next_line(c)) {
@@ -200,16 +206,18 @@ static bool field_value(Csv *c, int k, IrDType dtype, double scale, void *to) {
   errno = 0;
   double v = strtod(text, &end);
   const char *why = NULL;
-  if (end == text || *end || errno || !isfinite(v)) why = dtype == IR_I32 ? "not an integer" : "not a number";
+  if (end == text || *end || errno || !isfinite(v))
+    why = dtype == IR_I32 ? "not an integer" : "not a number";
   else if (dtype == IR_I32) why = rt_int32_of(v, to);
   else if (!isfinite(*(float *)to = (float)(v * scale))) why = "too large for a 32-bit float";
   if (!why) return true;
-  diag_error(c->src->loc, "%s:%lld: field %d is '%.64s', %s", c->src->path, (long long)c->lineno, k + 1, text,
-             why);
+  diag_error(c->src->loc, "%s:%lld: field %d is '%.64s', %s", c->src->path, (long long)c->lineno,
+             k + 1, text, why);
   return false;
 }
 
-static bool parse_row(Csv *c, const Columns *cols, IrDType dtype, double scale, RtTensor *t, int64_t *cap) {
+static bool parse_row(Csv *c, const Columns *cols, IrDType dtype, double scale, RtTensor *t,
+                      int64_t *cap) {
   split(c);
   if (!grow(c, t, cols->count, cap)) return false;
   for (int k = 0; k < cols->count; k++) {

@@ -88,7 +88,8 @@ static bool convert(const unsigned char *raw, int code, IrDType dtype, double sc
       ((float *)t->data)[i] = (float)(v * scale);
     } else if ((why = rt_int32_of(v, &((int32_t *)t->data)[i]))) {
       /* only f32 and f64 elements get here: print them exactly as stored */
-      diag_error(at, "'%s': element %lld is %.*g, %s", path, (long long)i, code == 0x0D ? 9 : 17, v, why);
+      int digits = code == 0x0D ? 9 : 17;
+      diag_error(at, "'%s': element %lld is %.*g, %s", path, (long long)i, digits, v, why);
       return false;
     }
   }

@@ -29,8 +29,8 @@ static double npy_value(const unsigned char *p, const char *descr) {
 }
 
 /* an element that becomes an int32, range-checked; an error prints it as stored */
-static bool npy_int(const unsigned char *p, const NpyType *type, const char *path, IrLoc at, int64_t i,
-                    int32_t *out) {
+static bool npy_int(const unsigned char *p, const NpyType *type, const char *path, IrLoc at,
+                    int64_t i, int32_t *out) {
   double v = npy_value(p, type->descr);
   const char *why = rt_int32_of(v, out);
   if (!why) return true;

@@ -83,7 +83,8 @@ static int write_contents(int fd, const char *header, size_t hlen, const RtNamed
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
   int err = write_all(fd, len8, 8);
   if (!err) err = write_all(fd, header, hlen);
-  for (int i = 0; !err && i < n; i++) err = write_all(fd, t[i].data, (size_t)ir_numel(&t[i].shape, 1) * 4);
+  for (int i = 0; !err && i < n; i++)
+    err = write_all(fd, t[i].data, (size_t)ir_numel(&t[i].shape, 1) * 4);
   if (!err && fsync(fd) != 0) err = errno;
   return err;
 }
@@ -160,7 +161,8 @@ static const char *not_replaceable(const char *path) {
 
 /* the temporary at tmp, written and renamed to path: 0 or the errno of the
  * call that failed (captured at once: a later call may change errno) */
-static int write_and_rename(const char *path, char *tmp, const RtNamed *t, int n, const char *const *meta) {
+static int write_and_rename(const char *path, char *tmp, const RtNamed *t, int n,
+                            const char *const *meta) {
   int fd = mkstemp(tmp);
   if (fd < 0) return errno;
   /* the lock marks the temporary as in use (remove_stale_temps); it is held
@@ -181,7 +183,8 @@ static int write_and_rename(const char *path, char *tmp, const RtNamed *t, int n
 bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char *const *meta) {
   char tmp[4096];
   const char *why = not_replaceable(path);
-  if (!why && snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) why = strerror(ENAMETOOLONG);
+  if (!why && snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
+    why = strerror(ENAMETOOLONG);
   if (!why) {
     remove_stale_temps(path);
     int err = write_and_rename(path, tmp, t, n, meta);
@@ -207,10 +210,13 @@ static const char *save_problem(const char *path, char *buf, size_t n) {
   if (!*path) return "the path is empty";
   if (!*base) return "it names a directory";
   struct stat st;
-  if (stat(dir, &st) != 0) snprintf(why, sizeof why, "%s", errno == ENOENT ? "does not exist" : strerror(errno));
+  /* W_OK: to create the temporary; X_OK: to reach it */
+  if (stat(dir, &st) != 0)
+    snprintf(why, sizeof why, "%s", errno == ENOENT ? "does not exist" : strerror(errno));
   else if (!S_ISDIR(st.st_mode)) snprintf(why, sizeof why, "is not a directory");
-  else if (access(dir, W_OK | X_OK) != 0) snprintf(why, sizeof why, "is not writable (%s)", strerror(errno));
-  else return NULL; /* W_OK: to create the temporary; X_OK: to reach it */
+  else if (access(dir, W_OK | X_OK) != 0)
+    snprintf(why, sizeof why, "is not writable (%s)", strerror(errno));
+  else return NULL;
   snprintf(buf, n, "its folder '%s' %s", dir, why);
   return buf;
 }
@@ -412,9 +418,11 @@ static char *slurp(const char *path, int64_t *len) {
   int err = buf ? read_all(fd, buf, *len) : 0;
   close(fd);
   if (!buf && *len > MAX_FILE)
-    diag_error((IrLoc){0}, "'%s' is too large for a safetensors file here (%lld bytes; at most %lld)", path,
+    diag_error((IrLoc){0},
+               "'%s' is too large for a safetensors file here (%lld bytes; at most %lld)", path,
                (long long)*len, (long long)MAX_FILE);
-  else if (!buf) diag_error((IrLoc){0}, "cannot read '%s': out of memory for %lld bytes", path, (long long)*len);
+  else if (!buf)
+    diag_error((IrLoc){0}, "cannot read '%s': out of memory for %lld bytes", path, (long long)*len);
   else if (err) diag_error((IrLoc){0}, "cannot read '%s': %s", path, strerror(err));
   if (!buf || err) {
     free(buf);
