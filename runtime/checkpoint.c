@@ -5,6 +5,7 @@
  * the epochs done, the steps done and the RNG state: everything the next
  * epoch depends on, so a resumed run continues bit for bit. Loading checks
  * names and shapes and reports every mismatch in one error. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "runtime.h"
 
 #define FORMAT "nnd-checkpoint-1"
+#define MAX_EPOCHS 1000000
 
 bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s) {
   RtNamed *t = malloc((p->count + 1) * sizeof *t);
@@ -27,21 +29,84 @@ bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState 
   return ok;
 }
 
-static bool restore_state(const char *path, const RtSafetensors *st, RtTrainState *s) {
-  const char *format = rt_safetensors_meta(st, "format"), *epoch = rt_safetensors_meta(st, "epoch");
-  const char *step = rt_safetensors_meta(st, "step"), *rng = rt_safetensors_meta(st, "rng");
-  if (!format || strcmp(format, FORMAT) != 0 || !epoch || !step || !rng || strlen(rng) != 64) {
-    diag_error((IrLoc){0}, "'%s' has no training state to resume from (it is not an nnd checkpoint)", path);
-    return false;
+/* a metadata value as it may be shown: at most 40 printable characters */
+static const char *shown(const char *v, char *buf, size_t n) {
+  size_t i = 0;
+  for (; v[i] && i < 40 && i + 4 < n; i++) buf[i] = isprint((unsigned char)v[i]) ? v[i] : '?';
+  snprintf(buf + i, n - i, "%s", v[i] ? "..." : "");
+  return buf;
+}
+
+static bool bad_meta(const char *path, const char *key, const char *value, const char *what) {
+  char text[48];
+  diag_error((IrLoc){0}, "'%s': checkpoint metadata '%s' is '%s', %s", path, key,
+             shown(value, text, sizeof text), what);
+  return false;
+}
+
+/* s as a whole decimal number in [lo, hi]: digits only (no sign, blanks or
+ * trailing text), checked before it can overflow */
+static bool whole_number(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+  int64_t v = 0;
+  if (!*s) return false;
+  for (; *s; s++) {
+    if (!isdigit((unsigned char)*s) || v > hi / 10 || v * 10 > hi - (*s - '0')) return false;
+    v = v * 10 + (*s - '0');
   }
-  s->epoch = atoi(epoch);
-  s->step = atoll(step);
+  *out = v;
+  return v >= lo;
+}
+
+/* 64 hex digits, four xoshiro words; all zeros is no state (the generator
+ * would give zeros for ever) */
+static bool rng_state(const char *path, const char *rng, RtRng *r) {
+  bool hex = strlen(rng) == 64;
+  for (int i = 0; hex && i < 64; i++) hex = isxdigit((unsigned char)rng[i]);
+  if (!hex) return bad_meta(path, "rng", rng, "not 64 hexadecimal digits");
   for (int i = 0; i < 4; i++) {
     char word[17];
     memcpy(word, rng + 16 * i, 16);
     word[16] = 0;
-    s->rng.s[i] = strtoull(word, NULL, 16);
+    r->s[i] = strtoull(word, NULL, 16);
   }
+  if (r->s[0] | r->s[1] | r->s[2] | r->s[3]) return true;
+  return bad_meta(path, "rng", rng, "all zeros, not a generator state");
+}
+
+static const char *meta_field(const char *path, const RtSafetensors *st, const char *key) {
+  const char *v = rt_safetensors_meta(st, key);
+  if (!v) diag_error((IrLoc){0}, "'%s': checkpoint metadata '%s' is missing", path, key);
+  return v;
+}
+
+/* Every field is checked: a resumed run prints "Epoch E+1/N" and runs N-E
+ * epochs, so a damaged epoch or step must be an error, not a strange run. An
+ * epoch has at least one step and at most RT_MAX_ELEMENTS (one per example). */
+static bool restore_state(const char *path, const RtSafetensors *st, RtTrainState *s) {
+  const char *format = rt_safetensors_meta(st, "format");
+  if (!format || strcmp(format, FORMAT) != 0) {
+    diag_error((IrLoc){0},
+               "'%s' has no training state to resume from (it is not an nnd checkpoint)", path);
+    return false;
+  }
+  const char *epoch = meta_field(path, st, "epoch");
+  const char *step = epoch ? meta_field(path, st, "step") : NULL;
+  const char *rng = step ? meta_field(path, st, "rng") : NULL;
+  if (!rng) return false;
+  int64_t epochs, steps;
+  char what[96];
+  if (!whole_number(epoch, 0, MAX_EPOCHS, &epochs)) {
+    snprintf(what, sizeof what, "not a whole number of epochs in [0, %d]", MAX_EPOCHS);
+    return bad_meta(path, "epoch", epoch, what);
+  }
+  if (!whole_number(step, epochs, epochs * RT_MAX_ELEMENTS, &steps)) {
+    snprintf(what, sizeof what, "not a whole number of steps in [%lld, %lld] for %lld epochs",
+             (long long)epochs, (long long)(epochs * RT_MAX_ELEMENTS), (long long)epochs);
+    return bad_meta(path, "step", step, what);
+  }
+  if (!rng_state(path, rng, &s->rng)) return false;
+  s->epoch = (int)epochs;
+  s->step = steps;
   return true;
 }
 

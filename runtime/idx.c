@@ -1,11 +1,15 @@
 /* idx.c — the IDX format (LeCun's MNIST files): a 4-byte magic (0, 0, element
  * type, rank), rank big-endian u32 dimensions, then the elements, big-endian.
  * gzip'd or plain (zlib reads both). The file must hold exactly the elements
- * its header promises: short files and trailing bytes are errors. */
+ * its header promises: short files and trailing bytes are errors. Also the
+ * checks every loader shares: regular files only, labels range-checked. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "runtime.h"
@@ -71,6 +75,7 @@ static bool convert(const unsigned char *raw, int code, IrDType dtype, double sc
                     IrLoc at, RtTensor *t) {
   int64_t n = t->count * t->per_item;
   int size = idx_type(code)->size;
+  const char *why;
   t->dtype = dtype;
   t->data = malloc((n ? n : 1) * 4);
   if (!t->data) {
@@ -81,11 +86,11 @@ static bool convert(const unsigned char *raw, int code, IrDType dtype, double sc
     double v = element(raw + i * size, code);
     if (dtype == IR_F32) {
       ((float *)t->data)[i] = (float)(v * scale);
-    } else if (v != floor(v) || fabs(v) > 2147483647.0) {
-      diag_error(at, "'%s': element %lld is %g, not an integer", path, (long long)i, v);
+    } else if ((why = rt_int32_of(v, &((int32_t *)t->data)[i]))) {
+      /* only f32 and f64 elements get here: print them exactly as stored */
+      int digits = code == 0x0D ? 9 : 17;
+      diag_error(at, "'%s': element %lld is %.*g, %s", path, (long long)i, digits, v, why);
       return false;
-    } else {
-      ((int32_t *)t->data)[i] = (int32_t)v;
     }
   }
   return true;
@@ -114,9 +119,12 @@ static int64_t read_at_most(gzFile f, int64_t bytes, unsigned char **out) {
 
 bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out) {
   memset(out, 0, sizeof *out);
-  gzFile f = gzopen(path, "rb");
+  int fd = rt_open_regular(path, at, NULL);
+  if (fd < 0) return false;
+  gzFile f = gzdopen(fd, "rb");
   if (!f) {
-    diag_error(at, "cannot open '%s': %s", path, strerror(errno ? errno : ENOENT));
+    diag_error(at, "cannot open '%s': %s", path, strerror(errno ? errno : ENOMEM));
+    close(fd);
     return false;
   }
   int code;
@@ -154,4 +162,44 @@ void rt_tensor_free(RtTensor *t) {
   free(t->inv_std);
   t->data = NULL;
   t->mean = t->inv_std = NULL;
+}
+
+/* ---- shared by every loader ---- */
+
+const char *rt_int32_of(double v, int32_t *out) {
+  if (v != floor(v)) return "not an integer"; /* NaN too */
+  if (v < -2147483648.0 || v > 2147483647.0) return "outside the range of a 32-bit integer";
+  *out = (int32_t)v;
+  return NULL;
+}
+
+static const char *file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  return "a socket";
+}
+
+int rt_open_regular(const char *path, IrLoc at, int64_t *bytes) {
+  /* O_NONBLOCK: opening a FIFO with no writer must not hang before the check */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    diag_error(at, "cannot open '%s': %s", path, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    diag_error(at, "cannot open '%s': %s", path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    diag_error(at, "cannot read '%s': it is %s, not a regular file", path, file_kind(st.st_mode));
+    close(fd);
+    return -1;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  if (bytes) *bytes = st.st_size;
+  return fd;
 }

@@ -4,9 +4,9 @@
  * uint8 are read (as the target dtype); the first dimension is the example
  * count. Everything is checked against the file's size. */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -26,6 +26,24 @@ static double npy_value(const unsigned char *p, const char *descr) {
   if (!strcmp(descr, "<i2")) { int16_t v; memcpy(&v, p, 2); return v; }
   if (!strcmp(descr, "|i1")) return (int8_t)p[0];
   return p[0];
+}
+
+/* an element that becomes an int32, range-checked; an error prints it as stored */
+static bool npy_int(const unsigned char *p, const NpyType *type, const char *path, IrLoc at,
+                    int64_t i, int32_t *out) {
+  double v = npy_value(p, type->descr);
+  const char *why = rt_int32_of(v, out);
+  if (!why) return true;
+  char text[40];
+  if (!strcmp(type->descr, "<i8")) {
+    int64_t w;
+    memcpy(&w, p, 8);
+    snprintf(text, sizeof text, "%lld", (long long)w);
+  } else {
+    snprintf(text, sizeof text, "%.*g", type->descr[1] == 'f' && type->size == 4 ? 9 : 17, v);
+  }
+  diag_error(at, "'%s': element %lld is %s, %s", path, (long long)i, text, why);
+  return false;
 }
 
 static bool bad(const char *path, IrLoc at, const char *what) {
@@ -76,8 +94,13 @@ static int64_t data_bytes_left(FILE *f) {
 
 bool rt_load_npy(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out) {
   memset(out, 0, sizeof *out);
-  FILE *f = fopen(path, "rb");
-  if (!f) return diag_error(at, "cannot open '%s': %s", path, strerror(errno)), false;
+  int fd = rt_open_regular(path, at, NULL);
+  FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+  if (fd >= 0 && !f) {
+    diag_error(at, "cannot open '%s': %s", path, strerror(errno));
+    close(fd);
+  }
+  if (!f) return false;
   unsigned char head[12];
   bool ok = fread(head, 1, 10, f) == 10 && memcmp(head, "\x93NUMPY", 6) == 0;
   uint32_t hlen = 0;
@@ -97,10 +120,9 @@ bool rt_load_npy(const char *path, IrDType dtype, double scale, IrLoc at, RtTens
     if (!raw || !out->data || fread(raw, 1, n * type->size, f) != (size_t)(n * type->size))
       ok = bad(path, at, "cannot read its data");
     for (int64_t i = 0; ok && i < n; i++) {
-      double v = npy_value(raw + i * type->size, type->descr);
-      if (dtype == IR_F32) ((float *)out->data)[i] = (float)(v * scale);
-      else if (v != floor(v)) ok = bad(path, at, "an integer input gets a fraction");
-      else ((int32_t *)out->data)[i] = (int32_t)v;
+      const unsigned char *p = raw + i * type->size;
+      if (dtype == IR_F32) ((float *)out->data)[i] = (float)(npy_value(p, type->descr) * scale);
+      else ok = npy_int(p, type, path, at, i, &((int32_t *)out->data)[i]);
     }
     free(raw);
   }

@@ -21,6 +21,15 @@ static inline bool rt_count_fits(int64_t *elements, int64_t dim) {
   *elements *= dim ? dim : 1;
   return *elements <= RT_MAX_ELEMENTS;
 }
+/* v as an int32 (a label, an index), range-checked first: a plain cast turns
+ * 1e10 or NaN into garbage. NULL, or why v is not one ("not an integer",
+ * "outside the range of a 32-bit integer"). idx.c, for every loader. */
+const char *rt_int32_of(double v, int32_t *out);
+/* Opens a file that a loader reads: only a regular file (a directory, a device
+ * or a FIFO has no size to check and may never end). Reports at `at` and
+ * returns -1 otherwise; *bytes (if not NULL) gets the file's size. Shared by
+ * every loader (idx.c). */
+int rt_open_regular(const char *path, IrLoc at, int64_t *bytes);
 
 /* ---- threads.c: workers for the step's parallel kernels ---- */
 void rt_threads_start(int n); /* n threads in all, the caller included; 1 = none */
@@ -86,6 +95,10 @@ typedef struct {
 
 /* meta: key, value, key, value, ..., NULL. Atomic: temp file, fsync, rename. */
 bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char *const *meta);
+/* Whether a checkpoint can be saved at path, asked before training starts: its
+ * folder exists and is writable, and path is not a directory (nor a device or
+ * a FIFO). Reports what is wrong. */
+bool rt_checkpoint_check_writable(const char *path);
 bool rt_safetensors_read(const char *path, RtSafetensors *st);
 void rt_safetensors_free(RtSafetensors *st);
 const RtNamed *rt_safetensors_find(const RtSafetensors *st, const char *name);

@@ -3,18 +3,25 @@
  * to {dtype, shape, data_offsets} (plus "__metadata__": string to string),
  * then the raw little-endian data. Writes are atomic: a temporary file in the
  * same folder, fsync, rename, so a kill never leaves a broken file where a
- * good one was. Reads check everything and name the file in every error. */
+ * good one was (the next save removes the temporary a kill left behind).
+ * Reads take regular files only, check everything and name the file in every
+ * error. */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime.h"
 
 #define MAX_HEADER (64 << 20)
+/* the largest file read: 8 tensors of RT_MAX_ELEMENTS f32s, far above any
+ * model here; its size is checked before anything that size is allocated */
+#define MAX_FILE (8 * RT_MAX_ELEMENTS * 4)
 
 /* ---- writing ---- */
 
@@ -58,42 +65,167 @@ static char *header_json(const RtNamed *t, int n, const char *const *meta, size_
   return text;
 }
 
-static bool write_all(int fd, const void *p, size_t n) {
+/* 0, or the errno of the write that failed (a write of nothing is an EIO) */
+static int write_all(int fd, const void *p, size_t n) {
   for (const char *c = p; n;) {
     ssize_t w = write(fd, c, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
+    if (w < 0) return errno;
+    if (w == 0) return EIO;
     c += w, n -= (size_t)w;
   }
-  return true;
+  return 0;
+}
+
+/* the header and the tensors, then fsync: 0 or the errno of the call that failed */
+static int write_contents(int fd, const char *header, size_t hlen, const RtNamed *t, int n) {
+  unsigned char len8[8];
+  for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+  int err = write_all(fd, len8, 8);
+  if (!err) err = write_all(fd, header, hlen);
+  for (int i = 0; !err && i < n; i++)
+    err = write_all(fd, t[i].data, (size_t)ir_numel(&t[i].shape, 1) * 4);
+  if (!err && fsync(fd) != 0) err = errno;
+  return err;
+}
+
+/* path split at its last '/': the folder ("." or "/" if none) and the name */
+static void split_path(const char *path, char *dir, size_t n, const char **base) {
+  const char *slash = strrchr(path, '/');
+  *base = slash ? slash + 1 : path;
+  if (!slash) snprintf(dir, n, ".");
+  else if (slash == path) snprintf(dir, n, "/");
+  else snprintf(dir, n, "%.*s", (int)(slash - path), path);
+}
+
+/* NAME.tmp.XXXXXX exactly: the writer's mkstemp template, six letters or digits */
+static bool is_temp_of(const char *entry, const char *base) {
+  size_t len = strlen(base);
+  if (strncmp(entry, base, len) != 0 || strncmp(entry + len, ".tmp.", 5) != 0) return false;
+  const char *x = entry + len + 5;
+  for (int i = 0; i < 6; i++)
+    if (!isalnum((unsigned char)x[i])) return false;
+  return x[6] == 0;
+}
+
+/* removes one stale temporary: a regular file of ours (never a link: O_NOFOLLOW)
+ * that no writer holds locked, still under that name */
+static void remove_if_stale(int dfd, const char *name) {
+  int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st, now;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+      flock(fd, LOCK_EX | LOCK_NB) == 0 && fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+      now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+    unlinkat(dfd, name, 0);
+  close(fd);
+}
+
+/* A save killed between mkstemp and rename (SIGKILL, a power cut) leaves
+ * PATH.tmp.XXXXXX behind, as large as the checkpoint, and every killed run
+ * would add one. So each save first removes the stale temporaries of its own
+ * path: same folder, exactly that name pattern, regular files only, and only
+ * those no writer holds: a writer keeps its temporary flock'ed until the
+ * rename, so a concurrent save of the same path keeps its file. First, so
+ * their space is free before the new file is written. */
+static void remove_stale_temps(const char *path) {
+  char dir[4096];
+  const char *base;
+  split_path(path, dir, sizeof dir, &base);
+  DIR *d = *base ? opendir(dir) : NULL;
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));)
+    if (is_temp_of(e->d_name, base)) remove_if_stale(dirfd(d), e->d_name);
+  closedir(d);
+}
+
+/* make the rename itself durable */
+static void sync_dir(const char *path) {
+  char dir[4096];
+  const char *base;
+  split_path(path, dir, sizeof dir, &base);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+}
+
+/* NULL, or why the file at path must not be replaced: rename() would put a
+ * file where a directory, a device or a FIFO was */
+static const char *not_replaceable(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return NULL;
+  return S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file";
+}
+
+/* the temporary at tmp, written and renamed to path: 0 or the errno of the
+ * call that failed (captured at once: a later call may change errno) */
+static int write_and_rename(const char *path, char *tmp, const RtNamed *t, int n,
+                            const char *const *meta) {
+  int fd = mkstemp(tmp);
+  if (fd < 0) return errno;
+  /* the lock marks the temporary as in use (remove_stale_temps); it is held
+   * until the file has its final name */
+  int err = flock(fd, LOCK_EX) != 0 ? errno : 0;
+  if (!err) {
+    size_t hlen;
+    char *header = header_json(t, n, meta, &hlen);
+    err = write_contents(fd, header, hlen, t, n);
+    free(header);
+  }
+  if (!err && rename(tmp, path) != 0) err = errno;
+  if (err) unlink(tmp);
+  close(fd);
+  return err;
 }
 
 bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char *const *meta) {
-  size_t hlen;
-  char *header = header_json(t, n, meta, &hlen);
   char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  bool ok = fd >= 0;
-  unsigned char len8[8];
-  for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-  ok = ok && write_all(fd, len8, 8) && write_all(fd, header, hlen);
-  for (int i = 0; ok && i < n; i++) ok = write_all(fd, t[i].data, (size_t)ir_numel(&t[i].shape, 1) * 4);
-  ok = ok && fsync(fd) == 0;
-  int err = errno;
-  if (fd >= 0) close(fd);
-  ok = ok && rename(tmp, path) == 0;
-  if (!ok) {
-    diag_error((IrLoc){0}, "cannot write '%s': %s (nothing was replaced)", path, strerror(err ? err : errno));
-    if (fd >= 0) unlink(tmp);
-  } else { /* make the rename itself durable */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY);
-    if (dfd >= 0) fsync(dfd), close(dfd);
+  const char *why = not_replaceable(path);
+  if (!why && snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
+    why = strerror(ENAMETOOLONG);
+  if (!why) {
+    remove_stale_temps(path);
+    int err = write_and_rename(path, tmp, t, n, meta);
+    if (err) why = strerror(err);
   }
-  free(header);
-  return ok;
+  if (why) {
+    diag_error((IrLoc){0}, "cannot write '%s': %s (nothing was replaced)", path, why);
+    return false;
+  }
+  sync_dir(path);
+  return true;
+}
+
+/* NULL, or why rt_safetensors_write could not write path (in buf): the checks
+ * that can be made before there is anything to write, mkstemp in the folder
+ * and rename over path */
+static const char *save_problem(const char *path, char *buf, size_t n) {
+  const char *problem = not_replaceable(path);
+  char dir[4096], why[96];
+  const char *base;
+  split_path(path, dir, sizeof dir, &base);
+  if (problem) return problem;
+  if (!*path) return "the path is empty";
+  if (!*base) return "it names a directory";
+  struct stat st;
+  /* W_OK: to create the temporary; X_OK: to reach it */
+  if (stat(dir, &st) != 0)
+    snprintf(why, sizeof why, "%s", errno == ENOENT ? "does not exist" : strerror(errno));
+  else if (!S_ISDIR(st.st_mode)) snprintf(why, sizeof why, "is not a directory");
+  else if (access(dir, W_OK | X_OK) != 0)
+    snprintf(why, sizeof why, "is not writable (%s)", strerror(errno));
+  else return NULL;
+  snprintf(buf, n, "its folder '%s' %s", dir, why);
+  return buf;
+}
+
+bool rt_checkpoint_check_writable(const char *path) {
+  char buf[4300];
+  const char *problem = save_problem(path, buf, sizeof buf);
+  if (problem) diag_error((IrLoc){0}, "cannot save a checkpoint to '%s': %s", path, problem);
+  return !problem;
 }
 
 /* ---- reading: a small JSON reader for the header's subset ---- */
@@ -128,6 +260,18 @@ static bool peek_char(Json *j, char c) {
   return j->p < j->end && *j->p == c;
 }
 
+/* what a one-letter JSON escape stands for (\" \\ \/ stand for themselves) */
+static char unescape(char c) {
+  switch (c) {
+  case 'n': return '\n';
+  case 't': return '\t';
+  case 'r': return '\r';
+  case 'b': return '\b';
+  case 'f': return '\f';
+  default: return c;
+  }
+}
+
 static char *str(Json *j) {
   if (!lit(j, '"')) return NULL;
   size_t cap = 32, n = 0;
@@ -136,8 +280,8 @@ static char *str(Json *j) {
     char c = *j->p++;
     if (c == '\\' && j->p < j->end) {
       c = *j->p++;
-      if (c == 'n') c = '\n';
-      else if (c == 'u') { /* \u00XX only */
+      if (c != 'u') c = unescape(c);
+      else { /* \u00XX only */
         if (j->end - j->p < 4) break;
         c = (char)strtol((char[]){j->p[2], j->p[3], 0}, NULL, 16);
         j->p += 4;
@@ -254,18 +398,37 @@ static bool header(Json *j, RtSafetensors *st, const char *data, int64_t data_le
   return lit(j, '}');
 }
 
-static char *slurp(const char *path, int64_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return diag_error((IrLoc){0}, "cannot open '%s': %s", path, strerror(errno)), NULL;
-  fseek(f, 0, SEEK_END);
-  *len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc(*len + 1);
-  if (*len < 0 || fread(buf, 1, *len, f) != (size_t)*len) {
-    diag_error((IrLoc){0}, "cannot read '%s'", path);
-    free(buf), buf = NULL;
+/* 0, or the errno of the read that failed (a file shorter than its size: EIO) */
+static int read_all(int fd, char *buf, int64_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, buf, n < (1 << 30) ? (size_t)n : (1 << 30));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return errno;
+    if (r == 0) return EIO;
+    buf += r, n -= r;
   }
-  fclose(f);
+  return 0;
+}
+
+/* the whole file, NUL-terminated (so no number parse can run past its end) */
+static char *slurp(const char *path, int64_t *len) {
+  int fd = rt_open_regular(path, (IrLoc){0}, len);
+  if (fd < 0) return NULL;
+  char *buf = *len <= MAX_FILE ? malloc(*len + 1) : NULL;
+  int err = buf ? read_all(fd, buf, *len) : 0;
+  close(fd);
+  if (!buf && *len > MAX_FILE)
+    diag_error((IrLoc){0},
+               "'%s' is too large for a safetensors file here (%lld bytes; at most %lld)", path,
+               (long long)*len, (long long)MAX_FILE);
+  else if (!buf)
+    diag_error((IrLoc){0}, "cannot read '%s': out of memory for %lld bytes", path, (long long)*len);
+  else if (err) diag_error((IrLoc){0}, "cannot read '%s': %s", path, strerror(err));
+  if (!buf || err) {
+    free(buf);
+    return NULL;
+  }
+  buf[*len] = 0;
   return buf;
 }
 
