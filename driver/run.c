@@ -147,9 +147,14 @@ int cmd_train(const Cli *c) {
   Watch w;
   Cli quiet_watch = {0};
   watch_init(&w, &quiet_watch);
-  bool ok = open_session(c, &s) && load_data(&s, &data) && compile(&s, "train", &w, &tr) &&
-            compile(&s, "eval", &w, &ev) && start_state(c, &s.store, &s.rng, &st);
+  /* an unwritable --save is an error now, not after the run */
+  bool ok = open_session(c, &s) && (!c->save || rt_checkpoint_check_writable(c->save)) &&
+            load_data(&s, &data) && compile(&s, "train", &w, &tr) && compile(&s, "eval", &w, &ev) &&
+            start_state(c, &s.store, &s.rng, &st);
   if (ok) report_compiled(&tr, &ev, s.jit, &w, c);
+  if (ok && st.epoch >= s.cfg.epochs)
+    diag_note((IrLoc){0}, "'%s' has %d epochs done, as many as the %d to train: nothing to train (raise --epochs)",
+              c->resume, st.epoch, s.cfg.epochs);
   RtScores scores;
   RtSets sets = sets_of(&data);
   if (ok) {

@@ -198,6 +198,19 @@ bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char 
   return true;
 }
 
+/* 0, or the errno of making (and at once removing) a temporary as the writer
+ * names it: what access() cannot tell (a name too long, a read-only file
+ * system for root) */
+static int probe_temporary(const char *path) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) return ENAMETOOLONG;
+  int fd = mkstemp(tmp);
+  if (fd < 0) return errno;
+  close(fd);
+  unlink(tmp);
+  return 0;
+}
+
 /* NULL, or why rt_safetensors_write could not write path (in buf): the checks
  * that can be made before there is anything to write, mkstemp in the folder
  * and rename over path */
@@ -216,7 +229,12 @@ static const char *save_problem(const char *path, char *buf, size_t n) {
   else if (!S_ISDIR(st.st_mode)) snprintf(why, sizeof why, "is not a directory");
   else if (access(dir, W_OK | X_OK) != 0)
     snprintf(why, sizeof why, "is not writable (%s)", strerror(errno));
-  else return NULL;
+  else {
+    int err = probe_temporary(path);
+    if (!err) return NULL;
+    snprintf(buf, n, "%s", strerror(err));
+    return buf;
+  }
   snprintf(buf, n, "its folder '%s' %s", dir, why);
   return buf;
 }
