@@ -14,6 +14,8 @@
 #include "elab.h"
 
 typedef Builder R;
+
+#define MAX_UNROLLED_STEPS 10000
 static int sigmoid(R *r, int x) { return op1(r, IR_OP_SIGMOID, x); }
 
 static int tanh_(R *r, int x) { /* 2 sigmoid(2x) - 1 */
@@ -99,6 +101,11 @@ static int recurrent(Elab *e, Args *a, Cell cell) {
   IrShape s = node(e, x)->shape;
   if (s.rank != 3 || s.dim[0] != IR_BATCH || node(e, x)->dtype != IR_F32) {
     diag_error(a->arg[0]->loc, "'%s' takes sequences [batch, steps, features]", a->call->str);
+    return -1;
+  }
+  if (s.dim[1] > MAX_UNROLLED_STEPS) { /* ~90 nodes a step: bounded graphs and compile times */
+    diag_error(a->arg[0]->loc, "'%s' over %lld steps: recurrences are unrolled, at most %d steps",
+               a->call->str, (long long)s.dim[1], MAX_UNROLLED_STEPS);
     return -1;
   }
   char layer[128];
