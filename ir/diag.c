@@ -17,7 +17,7 @@
 #include "ir.h"
 
 typedef struct {
-  char *file;
+  const char *file; /* interned */
   char *text, *end;   /* end: the terminating NUL */
   const char *cursor; /* the start of line cursor_line: quoting lines in order is linear */
   int cursor_line;
@@ -75,14 +75,53 @@ static void set_text(Source *s, const char *text) {
   s->cursor_line = 1;
 }
 
+static uint64_t fnv1a(uint64_t h, const char *s) {
+  for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+/* Every file name that a location names, stored once: an open-addressing
+ * hash set, at most half full. A .nnir file may name any number of files in
+ * its loc()s; each costs one copy, looked up in constant time. */
+static struct {
+  char **slot;
+  size_t cap, count;
+} names;
+
+static char **name_slot(char **slot, size_t cap, const char *file) {
+  size_t i = fnv1a(0xcbf29ce484222325ull, file) & (cap - 1);
+  while (slot[i] && strcmp(slot[i], file) != 0) i = (i + 1) & (cap - 1);
+  return &slot[i];
+}
+
+static bool grow_names(void) {
+  size_t cap = names.cap ? 2 * names.cap : 64;
+  char **slot = ir_calloc(cap, sizeof *slot);
+  if (!slot) return false;
+  for (size_t i = 0; i < names.cap; i++)
+    if (names.slot[i]) *name_slot(slot, cap, names.slot[i]) = names.slot[i];
+  free(names.slot);
+  names.slot = slot;
+  names.cap = cap;
+  return true;
+}
+
+static const char *intern(const char *file) {
+  if (2 * (names.count + 1) > names.cap && !grow_names()) return NULL;
+  char **at = name_slot(names.slot, names.cap, file);
+  if (!*at && (*at = dup(file, strlen(file)))) names.count++;
+  else if (!*at) out_of_memory(strlen(file) + 1);
+  return *at;
+}
+
 const char *diag_add_source(const char *file, const char *text) {
+  const char *name = intern(file);
+  if (!name) return NULL;
   for (int i = 0; i < nsources; i++)
-    if (strcmp(sources[i].file, file) == 0) {
+    if (sources[i].file == name) {
       if (text) set_text(&sources[i], text);
-      return sources[i].file;
+      return name;
     }
-  char *name = dup(file, strlen(file));
-  if (!name) return out_of_memory(strlen(file) + 1), NULL;
   if (nsources == (int)(sizeof sources / sizeof *sources)) return name; /* a location, unquoted */
   sources[nsources] = (Source){.file = name};
   if (text) set_text(&sources[nsources], text);
@@ -149,11 +188,6 @@ void diag_error(IrLoc loc, const char *fmt, ...) {
   va_start(ap, fmt);
   report(loc, "error", fmt, ap);
   va_end(ap);
-}
-
-static uint64_t fnv1a(uint64_t h, const char *s) {
-  for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-  return h;
 }
 
 /* A command elaborates one source into several graphs (train, eval, ...): a
