@@ -29,7 +29,7 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz-}" > "$build/b
 
 # leaks are errors; UBSan's findings abort (the build says -fno-sanitize-recover)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-abort_on_error=1:print_stacktrace=1}
 summary=()
 failed=0
 for t in "${targets[@]}"; do
