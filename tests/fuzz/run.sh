@@ -30,7 +30,6 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz-}" > "$build/b
 # leaks are errors; UBSan's findings abort (the build says -fno-sanitize-recover)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-abort_on_error=1:print_stacktrace=1}
-summary=()
 failed=0
 for t in "${targets[@]}"; do
   bin="$build/fuzz/fuzz-$t" runs="$build/runs/$t"
@@ -41,20 +40,21 @@ for t in "${targets[@]}"; do
   [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
   regressions=()
   [ -d "tests/fuzz/regressions/$t" ] && mapfile -t regressions < <(find "tests/fuzz/regressions/$t" -type f ! -name '.*' | sort)
-  status=ok
+  status=()
   if ((${#regressions[@]})) && ! "$bin" "${regressions[@]}" > "$runs/regressions.log" 2>&1; then
-    status="a regression input crashes (see $runs/regressions.log)"
+    status+=("a regression input crashes (see $runs/regressions.log)")
   fi
   "$bin" "$runs/corpus" -seed=1 -max_total_time="$seconds" -max_len="${max_len[$t]}" -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$runs/" -print_final_stats=1 "${dict[@]}" > "$runs/fuzz.log" 2>&1
   rc=$?
-  stats=$(grep -oP 'stat::number_of_executed_units: \K[0-9]+' "$runs/fuzz.log" | tail -1)
-  cov=$(grep -oP '^#[0-9]+\s+DONE\s+cov: \K[0-9]+' "$runs/fuzz.log" | tail -1)
+  execs=$(grep -oP 'stat::number_of_executed_units: \K[0-9]+' "$runs/fuzz.log" | tail -1)
+  cov=$(grep -oP '^#[0-9]+\s+\w+\s+cov: \K[0-9]+' "$runs/fuzz.log" | tail -1)
   if ((rc)); then
-    status="crash: $(ls "$runs" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | head -1) (see $runs/fuzz.log)"
+    status+=("$(ls "$runs" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | head -1) (see $runs/fuzz.log)")
   fi
-  [ "$status" = ok ] || failed=1
-  summary+=("fuzz $t: ${#regressions[@]} regressions, $stats runs in ${seconds}s, cov ${cov:-?}: $status")
-  echo "${summary[-1]}"
+  ((${#status[@]})) && failed=1
+  ((${#status[@]})) || status=(ok)
+  msg=$(printf '%s; ' "${status[@]}")
+  echo "fuzz $t: ${#regressions[@]} regressions, ${execs:-0} runs in ${seconds}s, cov ${cov:-?}: ${msg%; }"
 done
 exit "$failed"
