@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file(data, size);
   FeSource all = {.format = "csv", .path = path, .scale = 1, .columns = {"0:"}, .ncolumns = 1};
   load(all, IR_F32, "every column");
-  FeSource skip = {.format = "csv", .path = path, .scale = 1, .columns = {"0:3", "3"}, .ncolumns = 2,
-                   .skip = 1};
+  FeSource skip = {.format = "csv", .path = path, .scale = 1, .columns = {"0:3", "3"},
+                   .ncolumns = 2, .skip = 1};
   load(skip, IR_I32, "skip 1, columns 0:3 and 3");
   FeSource named = {.format = "csv", .path = path, .scale = 0.5, .columns = {"y", "1", "2:"},
                     .ncolumns = 3, .header = true};

@@ -89,8 +89,8 @@ void fuzz_check_roundtrip(IrGraph *g, const char *what) {
     fuzz_fail("the %s graph does not read back:\n%s", what, first);
   char *second = print_graph(again);
   if (strcmp(first, second) != 0)
-    fuzz_fail("the %s graph prints differently after reading it back:\n%s\n-- then --\n%s", what, first,
-              second);
+    fuzz_fail("the %s graph prints differently after reading it back:\n%s\n-- then --\n%s", what,
+              first, second);
   free(second);
   ir_graph_free(again);
   free(first);

@@ -39,7 +39,8 @@ for part in images labels; do
 done
 $py - "$out/idx" <<'PY'
 import struct, sys
-kinds = {"i8": (0x09, "b"), "i16": (0x0B, "h"), "i32": (0x0C, "i"), "f32": (0x0D, "f"), "f64": (0x0E, "d")}
+kinds = {"i8": (0x09, "b"), "i16": (0x0B, "h"), "i32": (0x0C, "i"),
+         "f32": (0x0D, "f"), "f64": (0x0E, "d")}
 for name, (code, fmt) in kinds.items():
     values = [1, -2, 3, 4, 5, -6] if name[0] == "i" else [0.5, -1.25, 3.0, 1e-3, 2.5, -0.0]
     body = bytes([0, 0, code, 2]) + struct.pack(">II", 3, 2) + struct.pack(">6" + fmt, *values)
@@ -49,7 +50,9 @@ PY
 # .npy: tests/runtime's files (good, Fortran order, cut, long, huge) and the
 # other dtypes, in header versions 1 and 2
 $py tests/runtime/Inputs/make_npy.py "$tmp/n" 4
-for k in images labels fortran cut long huge; do cp "$tmp/n-$k.npy" "$out/npy/brightest-$k.npy"; done
+for k in images labels fortran cut long huge; do
+  cp "$tmp/n-$k.npy" "$out/npy/brightest-$k.npy"
+done
 $py - "$out/npy" <<'PY'
 import sys
 import numpy as np
@@ -72,29 +75,36 @@ printf 'x,y,z,w\n1,2,3,4\n5,6,7,8\n"9",10,11,12\n' > "$out/csv/header.csv"
 # safetensors: a checkpoint of tests/runtime/Inputs/brightest.nnd after one
 # epoch of Adam (what safetensors.c's store expects), and small hand-made files
 sed "s|DATA|$tmp/b|g" tests/runtime/Inputs/brightest.nnd > "$tmp/brightest.nnd"
-"$nnd" train "$tmp/brightest.nnd" --epochs 1 --save "$out/safetensors/brightest.ckpt" --quiet > /dev/null
+"$nnd" train "$tmp/brightest.nnd" --epochs 1 --save "$out/safetensors/brightest.ckpt" --quiet \
+  > /dev/null
 $py - "$out/safetensors" <<'PY'
 import json, struct, sys
 def write(name, header, data=b""):
     text = json.dumps(header, separators=(",", ":")).encode()
-    open(f"{sys.argv[1]}/{name}.safetensors", "wb").write(struct.pack("<Q", len(text)) + text + data)
+    with open(f"{sys.argv[1]}/{name}.safetensors", "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
 write("empty", {})
-write("metadata", {"__metadata__": {"format": "nnd-checkpoint-1", "epoch": "2", "step": "10", "rng": "0" * 64}})
+state = {"format": "nnd-checkpoint-1", "epoch": "2", "step": "10", "rng": "0" * 64}
+write("metadata", {"__metadata__": state})
 write("i32", {"ids": {"dtype": "I32", "shape": [2, 3], "data_offsets": [0, 24]}}, bytes(24))
-write("scalar", {"step": {"shape": [], "data_offsets": [0, 4], "dtype": "F32", "extra": [1, {"a": "b"}]}}, bytes(4))
+step = {"shape": [], "data_offsets": [0, 4], "dtype": "F32", "extra": [1, {"a": "b"}]}
+write("scalar", {"step": step}, bytes(4))
 PY
 
 # dictionaries: the words of the language and of the textual IR, one per
 # line (NL stands for a newline), quoted in libFuzzer's dictionary syntax
 dict() { sort -u | sed 's/\\/\\\\/g; s/"/\\x22/g; s/^NL$/\\x0A/; s/.*/"&"/'; }
 {
-  printf '%s\n' model train data input loss metric f32 i32 '{' '}' '[' ']' '(' ')' = , : '#' '"' @ NL
+  printf '%s\n' model train data input loss metric f32 i32 '{' '}' '[' ']' '(' ')' = , : '#' '"' \
+    @ NL
   grep -oh '"[a-z_][a-z_0-9 |]*"' frontend/*.c | tr -d '"|' | tr ' ' '\n' | grep .
 } | dict > tests/fuzz/nnd.dict
 {
-  printf '%s\n' 'graph @' '%' ' = ' ' : ' f32 i32 B '[' ']' '{' '}' '(' ')' , '"' // 'loc(' 'kernel(' 'arena(' \
-    'max_batch(' NL
-  sed -n 's/^ *X([A-Z_]*, *"\([a-z_0-9]*\)", *[0-9], *[A-Z]*, *"\([a-z_,]*\)").*/\1,\2/p' ir/ops.h | tr , '\n' | grep .
+  printf '%s\n' 'graph @' '%' ' = ' ' : ' f32 i32 B '[' ']' '{' '}' '(' ')' , '"' // \
+    'loc(' 'kernel(' 'arena(' 'max_batch(' NL
+  # op names and attribute names from the op table: X(ENUM, "name", arity, kind, "attrs")
+  sed -n 's/^ *X([A-Z_]*, *"\([a-z_0-9]*\)", *[0-9], *[A-Z]*, *"\([a-z_,]*\)").*/\1,\2/p' ir/ops.h |
+    tr , '\n' | grep .
   grep -oh '"[a-z_][a-z_0-9]*"' ir/print.c ir/parse.c ir/graph.c | tr -d '"'
 } | dict > tests/fuzz/nnir.dict
 du -sh "$out"

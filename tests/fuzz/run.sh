@@ -23,7 +23,8 @@ for t in "${targets[@]}"; do
 done
 
 bash .ci/install.sh clang libclang-rt-14-dev || exit 2
-CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNND_FUZZ=ON > /dev/null || exit 2
+CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNND_FUZZ=ON > /dev/null ||
+  exit 2
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz-}" > "$build/build.log" 2>&1 ||
   { tail -30 "$build/build.log"; exit 2; }
 
@@ -39,22 +40,27 @@ for t in "${targets[@]}"; do
   dict=()
   [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
   regressions=()
-  [ -d "tests/fuzz/regressions/$t" ] && mapfile -t regressions < <(find "tests/fuzz/regressions/$t" -type f ! -name '.*' | sort)
+  if [ -d "tests/fuzz/regressions/$t" ]; then
+    mapfile -t regressions < <(find "tests/fuzz/regressions/$t" -type f ! -name '.*' | sort)
+  fi
   status=()
   if ((${#regressions[@]})) && ! "$bin" "${regressions[@]}" > "$runs/regressions.log" 2>&1; then
     status+=("a regression input crashes (see $runs/regressions.log)")
   fi
   "$bin" "$runs/corpus" -seed=1 -max_total_time="$seconds" -max_len="${max_len[$t]}" -timeout=10 \
-    -rss_limit_mb=2048 -artifact_prefix="$runs/" -print_final_stats=1 "${dict[@]}" > "$runs/fuzz.log" 2>&1
+    -rss_limit_mb=2048 -artifact_prefix="$runs/" -print_final_stats=1 "${dict[@]}" \
+    > "$runs/fuzz.log" 2>&1
   rc=$?
   execs=$(grep -oP 'stat::number_of_executed_units: \K[0-9]+' "$runs/fuzz.log" | tail -1)
   cov=$(grep -oP '^#[0-9]+\s+\w+\s+cov: \K[0-9]+' "$runs/fuzz.log" | tail -1)
   if ((rc)); then
-    status+=("$(ls "$runs" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | head -1) (see $runs/fuzz.log)")
+    found=$(ls "$runs" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | head -1)
+    status+=("${found:-exit status $rc} (see $runs/fuzz.log)")
   fi
   ((${#status[@]})) && failed=1
   ((${#status[@]})) || status=(ok)
   msg=$(printf '%s; ' "${status[@]}")
-  echo "fuzz $t: ${#regressions[@]} regressions, ${execs:-0} runs in ${seconds}s, cov ${cov:-?}: ${msg%; }"
+  echo "fuzz $t: ${#regressions[@]} regressions, ${execs:-0} runs in ${seconds}s," \
+    "cov ${cov:-?}: ${msg%; }"
 done
 exit "$failed"

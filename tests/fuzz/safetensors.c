@@ -18,9 +18,12 @@ typedef struct {
 } Param;
 
 static const Param params[] = {
-    {"dense_1.kernel", 2, 4, IR_ROLE_WEIGHT},        {"dense_1.bias", 1, 4, IR_ROLE_WEIGHT},
-    {"step", 0, 0, IR_ROLE_OPTSTATE},                {"dense_1.kernel.adam_m", 2, 4, IR_ROLE_OPTSTATE},
-    {"dense_1.kernel.adam_v", 2, 4, IR_ROLE_OPTSTATE}, {"dense_1.bias.adam_m", 1, 4, IR_ROLE_OPTSTATE},
+    {"dense_1.kernel", 2, 4, IR_ROLE_WEIGHT},
+    {"dense_1.bias", 1, 4, IR_ROLE_WEIGHT},
+    {"step", 0, 0, IR_ROLE_OPTSTATE},
+    {"dense_1.kernel.adam_m", 2, 4, IR_ROLE_OPTSTATE},
+    {"dense_1.kernel.adam_v", 2, 4, IR_ROLE_OPTSTATE},
+    {"dense_1.bias.adam_m", 1, 4, IR_ROLE_OPTSTATE},
     {"dense_1.bias.adam_v", 1, 4, IR_ROLE_OPTSTATE},
 };
 enum { NPARAMS = sizeof params / sizeof *params };
@@ -50,7 +53,8 @@ static void read_tensors(const char *path) {
   if (!rt_safetensors_read(path, &st)) return;
   for (int i = 0; i < st.count; i++) {
     const RtNamed *t = &st.t[i];
-    if (rt_safetensors_find(&st, t->name) == NULL) fuzz_fail("tensor '%s' is not found by name", t->name);
+    if (rt_safetensors_find(&st, t->name) == NULL)
+      fuzz_fail("tensor '%s' is not found by its name", t->name);
     fuzz_touch(t->data, (size_t)ir_numel(&t->shape, 1) * 4);
   }
   for (int i = 0; i < st.nmeta; i++) rt_safetensors_meta(&st, st.meta[i][0]);

@@ -12,7 +12,8 @@ static inline void fuzz_check_tensor(const RtTensor *t, const char *what) {
     fuzz_fail("%s: a tensor of %lld x %lld values, rank %d", what, (long long)t->count,
               (long long)t->per_item, t->rank);
   if (t->dim[0] != t->count)
-    fuzz_fail("%s: dim[0] is %lld, the count %lld", what, (long long)t->dim[0], (long long)t->count);
+    fuzz_fail("%s: dim[0] is %lld, the count %lld", what, (long long)t->dim[0],
+              (long long)t->count);
   if (t->count * t->per_item > RT_MAX_ELEMENTS)
     fuzz_fail("%s: %lld x %lld values, more than RT_MAX_ELEMENTS", what, (long long)t->count,
               (long long)t->per_item);
