@@ -21,5 +21,10 @@ config.substitutions.append(("%build", build))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.environment["PATH"] = "/usr/lib/llvm-19/bin:" + os.environ.get("PATH", "")
 config.environment["FASHION"] = "/usr/share/datasets/fashion-mnist"
+# a sanitized build (NND_SANITIZE) maps terabytes of shadow memory: tests that
+# limit the address space (ulimit -v) cannot run there
+cache = os.path.join(build, "CMakeCache.txt")
+if os.path.exists(cache) and "NND_SANITIZE:STRING=address" in open(cache).read():
+    config.available_features.add("asan")
 if shutil.which("clang"):
     config.available_features.add("clang")  # tests/lint parses the sources with clang
