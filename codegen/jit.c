@@ -36,7 +36,7 @@ static double now(void) {
 static bool check(LLVMErrorRef err, const char *what) {
   if (!err) return true;
   char *msg = LLVMGetErrorMessage(err);
-  diag_error((IrLoc){0}, "LLVM: %s: %s", what, msg);
+  diag_error((PgLoc){0}, "LLVM: %s: %s", what, msg);
   LLVMDisposeErrorMessage(msg);
   return false;
 }
@@ -56,7 +56,7 @@ static LLVMTargetMachineRef host_machine(char **cpu, char **features) {
   *cpu = LLVMGetHostCPUName();
   *features = LLVMGetHostCPUFeatures();
   if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-    diag_error((IrLoc){0}, "LLVM: no target for %s: %s", triple, err);
+    diag_error((PgLoc){0}, "LLVM: no target for %s: %s", triple, err);
     LLVMDisposeMessage(err);
   } else {
     tm = LLVMCreateTargetMachine(target, triple, *cpu, *features, LLVMCodeGenLevelAggressive,
@@ -81,7 +81,7 @@ static void mark_host(LLVMModuleRef mod, const char *cpu, const char *features) 
 static bool optimise(LLVMModuleRef mod) {
   char *cpu, *features, *msg = NULL;
   if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
-    diag_error((IrLoc){0}, "internal error: generated LLVM IR is invalid: %s", msg);
+    diag_error((PgLoc){0}, "internal error: generated LLVM IR is invalid: %s", msg);
     LLVMDisposeMessage(msg);
     return false;
   }
@@ -137,7 +137,7 @@ void cg_jit_free(CgJit *j) {
 
 static bool ready(const IrGraph *g) {
   if (g->nkernels > 0 && g->max_batch > 0) return true;
-  diag_error((IrLoc){0}, "codegen needs a fused and planned graph: run the passes fuse,plan first");
+  diag_error((PgLoc){0}, "codegen needs a fused and planned graph: run the passes fuse,plan first");
   return false;
 }
 

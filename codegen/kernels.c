@@ -26,7 +26,7 @@ static LLVMValueRef i64c(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsign
 static LLVMValueRef f32c(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
 static const IrNode *nd(Kernel *k, int id) { return &k->cg->g->nodes[id]; }
 
-static LLVMValueRef dim_value(Kernel *k, int64_t d) { return d == IR_BATCH ? k->n : i64c(k->cg, d); }
+static LLVMValueRef dim_value(Kernel *k, int64_t d) { return d == PG_BATCH ? k->n : i64c(k->cg, d); }
 
 static LLVMValueRef loop_begin(Kernel *k, Loop *l, LLVMValueRef bound) {
   Cg *c = k->cg;
@@ -54,11 +54,11 @@ static void loop_end(Kernel *k, Loop *l) {
 }
 
 /* a loop nest over every coordinate of a shape (dim 0 may be the batch) */
-static void nest_begin(Kernel *k, const IrShape *s, Loop *loops, LLVMValueRef *coords) {
+static void nest_begin(Kernel *k, const PgShape *s, Loop *loops, LLVMValueRef *coords) {
   for (int d = 0; d < s->rank; d++) coords[d] = loop_begin(k, &loops[d], dim_value(k, s->dim[d]));
 }
 
-static void nest_end(Kernel *k, const IrShape *s, Loop *loops) {
+static void nest_end(Kernel *k, const PgShape *s, Loop *loops) {
   for (int d = s->rank - 1; d >= 0; d--) loop_end(k, &loops[d]);
 }
 
@@ -84,7 +84,7 @@ static LLVMValueRef intrinsic(Cg *c, const char *name, LLVMValueRef *args, int n
 }
 
 /* row-major index of a tensor of shape `of`, broadcast into `dom`, at coords */
-static LLVMValueRef index_in(Kernel *k, const IrShape *of, const IrShape *dom, LLVMValueRef *coords) {
+static LLVMValueRef index_in(Kernel *k, const PgShape *of, const PgShape *dom, LLVMValueRef *coords) {
   Cg *c = k->cg;
   LLVMValueRef idx = i64c(c, 0);
   int64_t stride = 1;
@@ -97,7 +97,7 @@ static LLVMValueRef index_in(Kernel *k, const IrShape *of, const IrShape *dom, L
   return idx;
 }
 
-static LLVMTypeRef elem_type(Kernel *k, int id) { return nd(k, id)->dtype == IR_F32 ? k->cg->f32 : k->cg->i32; }
+static LLVMTypeRef elem_type(Kernel *k, int id) { return nd(k, id)->dtype == PG_F32 ? k->cg->f32 : k->cg->i32; }
 
 static LLVMValueRef elem_ptr(Kernel *k, LLVMValueRef base, LLVMTypeRef t, LLVMValueRef idx) {
   return LLVMBuildInBoundsGEP2(k->cg->b, t, base, &idx, 1, "");
@@ -128,13 +128,13 @@ static void store_at(Kernel *k, LLVMValueRef base, int id, LLVMValueRef idx, LLV
  * merged axis that holds the batch runs n times its static size. */
 typedef struct {
   int rank;
-  int64_t size[IR_MAX_RANK]; /* static part of each merged axis */
-  bool batched[IR_MAX_RANK];
-  int last[IR_MAX_RANK]; /* its innermost axis of the domain */
+  int64_t size[PG_MAX_RANK]; /* static part of each merged axis */
+  bool batched[PG_MAX_RANK];
+  int last[PG_MAX_RANK]; /* its innermost axis of the domain */
 } Nest;
 
 /* does a value of shape `of` broadcast over axis d of the domain? */
-static bool broadcasts(const IrShape *of, const IrShape *dom, int d) {
+static bool broadcasts(const PgShape *of, const PgShape *dom, int d) {
   int od = of->rank - dom->rank + d;
   return od < 0 || (of->dim[od] == 1 && dom->dim[d] != 1);
 }
@@ -145,7 +145,7 @@ static bool reads_memory(Kernel *k, int u) {
 }
 
 /* the nest over dom, merging axes on which every view behaves alike */
-static Nest coalesce(const IrShape *dom, const IrShape *const *views, int nviews) {
+static Nest coalesce(const PgShape *dom, const PgShape *const *views, int nviews) {
   Nest nest = {0};
   for (int d = 0; d < dom->rank; d++) {
     if (dom->dim[d] == 1) continue;
@@ -153,7 +153,7 @@ static Nest coalesce(const IrShape *dom, const IrShape *const *views, int nviews
     for (int v = 0; a >= 0 && v < nviews; v++)
       if (broadcasts(views[v], dom, nest.last[a]) != broadcasts(views[v], dom, d)) a = -1;
     if (a < 0) a = nest.rank++, nest.size[a] = 1;
-    if (dom->dim[d] == IR_BATCH) nest.batched[a] = true;
+    if (dom->dim[d] == PG_BATCH) nest.batched[a] = true;
     else nest.size[a] *= dom->dim[d];
     nest.last[a] = d;
   }
@@ -179,7 +179,7 @@ static void nest_begin_loops(Kernel *k, const Nest *nest, Loop *loops, LLVMValue
 }
 
 /* the row-major index, in a value of shape `of`, of the nest's coordinates */
-static LLVMValueRef nest_index(Kernel *k, const IrShape *of, const IrShape *dom, const Nest *nest, LLVMValueRef *coords) {
+static LLVMValueRef nest_index(Kernel *k, const PgShape *of, const PgShape *dom, const Nest *nest, LLVMValueRef *coords) {
   Cg *c = k->cg;
   LLVMValueRef idx = i64c(c, 0);
   for (int a = 0; a < nest->rank; a++) {
@@ -191,7 +191,7 @@ static LLVMValueRef nest_index(Kernel *k, const IrShape *of, const IrShape *dom,
   return idx;
 }
 
-static LLVMValueRef operand(Kernel *k, int u, const IrShape *dom, const Nest *nest, LLVMValueRef *coords) {
+static LLVMValueRef operand(Kernel *k, int u, const PgShape *dom, const Nest *nest, LLVMValueRef *coords) {
   Cg *c = k->cg;
   if (nd(k, u)->group == k->group) return k->val[u];
   const IrNode *r = nd(k, ir_alias_root(c->g, u));
@@ -265,19 +265,19 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
 }
 
 static void emit_eltwise(Kernel *k, const int *members, int count) {
-  IrShape dom = nd(k, members[0])->shape;
-  const IrShape **views = calloc(count * IR_MAX_IN + 1, sizeof *views);
+  PgShape dom = nd(k, members[0])->shape;
+  const PgShape **views = calloc(count * IR_MAX_IN + 1, sizeof *views);
   int nviews = 0;
   for (int i = 0; i < count; i++)
     for (int j = 0; j < nd(k, members[i])->nin; j++)
       if (reads_memory(k, nd(k, members[i])->in[j])) views[nviews++] = &nd(k, nd(k, members[i])->in[j])->shape;
   Nest nest = coalesce(&dom, views, nviews);
   free(views);
-  Loop loops[IR_MAX_RANK];
-  LLVMValueRef coords[IR_MAX_RANK];
+  Loop loops[PG_MAX_RANK];
+  LLVMValueRef coords[PG_MAX_RANK];
   if (nest.rank > 0) { /* elements are independent: the outer loop may run in parts */
     k->splits = true, k->outer = nest.size[0], k->outer_batched = nest.batched[0], k->align = 1;
-    k->work = (double)count * ir_numel(&dom, k->cg->g->max_batch);
+    k->work = (double)count * pg_numel(&dom, k->cg->g->max_batch);
   }
   nest_begin_loops(k, &nest, loops, coords, true);
   LLVMValueRef flat = nest_index(k, &dom, &dom, &nest, coords);
@@ -299,7 +299,7 @@ static void emit_eltwise(Kernel *k, const int *members, int count) {
 /* C[M,N] = op(A) op(B) over the 2-D views of A and B (leading axes flattened
  * into rows, see rule_matmul). Without transpose_b the inner loop runs along
  * rows of B and C (contiguous: vectorises); with it, along a row of A and B. */
-static LLVMValueRef row_count(Kernel *k, const IrShape *s, int drop_last);
+static LLVMValueRef row_count(Kernel *k, const PgShape *s, int drop_last);
 
 /* The plain loops: C[i, j] for i in [i0, M) and j in [j0, N), every element a
  * sum over k in increasing order (a chain of fmuladds). Without transpose_b
@@ -439,18 +439,18 @@ static void emit_matmul(Kernel *k, int id) {
   const IrNode *n = nd(k, id);
   int a = n->in[0], b = n->in[1];
   bool ta = n->attr[0], tb = n->attr[1];
-  const IrShape *sa_shape = &nd(k, a)->shape;
+  const PgShape *sa_shape = &nd(k, a)->shape;
   int64_t sa = sa_shape->dim[sa_shape->rank - 1], sb = nd(k, b)->shape.dim[nd(k, b)->shape.rank - 1]; /* row strides */
   int64_t N = n->shape.dim[n->shape.rank - 1];
   LLVMValueRef rows_a = row_count(k, sa_shape, 1);
   LLVMValueRef M = ta ? i64c(k->cg, sa) : rows_a, K = ta ? rows_a : i64c(k->cg, sa);
   int mr, nv; /* rows of C are independent: the kernel may run in parts of whole tiles */
   tile_shape(N, tb, &mr, &nv);
-  IrShape rows = *sa_shape;
+  PgShape rows = *sa_shape;
   rows.rank--;
   k->splits = true, k->align = mr;
-  k->outer = ta ? sa : ir_numel(&rows, 1), k->outer_batched = !ta && rows.rank && rows.dim[0] == IR_BATCH;
-  k->work = (double)ir_numel(sa_shape, k->cg->g->max_batch) * N;
+  k->outer = ta ? sa : pg_numel(&rows, 1), k->outer_batched = !ta && rows.rank && rows.dim[0] == PG_BATCH;
+  k->work = (double)pg_numel(sa_shape, k->cg->g->max_batch) * N;
   LLVMValueRef r0, r1;
   row_part(k, M, &r0, &r1);
   matmul_body(k, cg_buffer(k, a), cg_buffer(k, b), cg_store_buffer(k, id), r0, r1, K, N, sa, sb, ta, tb);
@@ -460,10 +460,10 @@ static void emit_matmul(Kernel *k, int id) {
 static void emit_batch_matmul(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
-  const IrShape *sa = &nd(k, n->in[0])->shape, *sb = &nd(k, n->in[1])->shape;
+  const PgShape *sa = &nd(k, n->in[0])->shape, *sb = &nd(k, n->in[1])->shape;
   bool ta = n->attr[0], tb = n->attr[1];
   k->splits = true, k->align = 1, k->outer = 1, k->outer_batched = true;
-  k->work = (double)ir_numel(&n->shape, c->g->max_batch) * sa->dim[ta ? 1 : 2];
+  k->work = (double)pg_numel(&n->shape, c->g->max_batch) * sa->dim[ta ? 1 : 2];
   Loop lb;
   LLVMValueRef e = part_begin(k, &lb, dim_value(k, n->shape.dim[0]));
   LLVMValueRef A = elem_ptr(k, cg_buffer(k, n->in[0]), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, sa->dim[1] * sa->dim[2]), ""));
@@ -482,19 +482,19 @@ static void emit_batch_matmul(Kernel *k, int id) {
 static void emit_reduce(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
-  const IrShape *in = &nd(k, n->in[0])->shape, *out_view = &n->shape;
+  const PgShape *in = &nd(k, n->in[0])->shape, *out_view = &n->shape;
   LLVMValueRef out = cg_store_buffer(k, id);
   bool max = n->op == IR_OP_REDUCE_MAX;
   float init = max ? -INFINITY : 0;
   Nest nest = coalesce(in, &out_view, 1); /* axes merged where all are kept or all reduced */
   bool split = nest.rank > 1 && !broadcasts(out_view, in, nest.last[0]);
-  Loop loops[IR_MAX_RANK];
-  LLVMValueRef coords[IR_MAX_RANK];
+  Loop loops[PG_MAX_RANK];
+  LLVMValueRef coords[PG_MAX_RANK];
   if (split) {
     int64_t block = 1;
     for (int od = out_view->rank - in->rank + nest.last[0] + 1; od < out_view->rank; od++) block *= out_view->dim[od];
     k->splits = true, k->outer = nest.size[0], k->outer_batched = nest.batched[0], k->align = 1;
-    k->work = (double)ir_numel(in, c->g->max_batch);
+    k->work = (double)pg_numel(in, c->g->max_batch);
     LLVMValueRef bound = i64c(c, nest.size[0]);
     if (nest.batched[0]) bound = LLVMBuildNSWMul(c->b, bound, k->n, "");
     coords[0] = part_begin(k, &loops[0], bound);
@@ -516,11 +516,11 @@ static void emit_reduce(Kernel *k, int id) {
 }
 
 /* rows of a tensor whose last axis is the one reduced */
-static LLVMValueRef row_count(Kernel *k, const IrShape *s, int drop_last) {
-  IrShape rows = *s;
+static LLVMValueRef row_count(Kernel *k, const PgShape *s, int drop_last) {
+  PgShape rows = *s;
   rows.rank -= drop_last;
-  LLVMValueRef r = i64c(k->cg, ir_numel(&rows, 1));
-  if (rows.rank && rows.dim[0] == IR_BATCH) r = LLVMBuildNSWMul(k->cg->b, r, k->n, "");
+  LLVMValueRef r = i64c(k->cg, pg_numel(&rows, 1));
+  if (rows.rank && rows.dim[0] == PG_BATCH) r = LLVMBuildNSWMul(k->cg->b, r, k->n, "");
   return r;
 }
 
@@ -563,7 +563,7 @@ static void emit_log_softmax(Kernel *k, int id) {
 static void emit_argmax(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
-  const IrShape *in = &nd(k, n->in[0])->shape;
+  const PgShape *in = &nd(k, n->in[0])->shape;
   int64_t C = in->dim[in->rank - 1];
   LLVMValueRef X = cg_buffer(k, n->in[0]), Y = cg_store_buffer(k, id);
   Loop lr, lc;
@@ -602,9 +602,9 @@ static void emit_one_hot(Kernel *k, int id) {
 /* out[c] = in[c permuted back] */
 static void emit_transpose(Kernel *k, int id) {
   const IrNode *n = nd(k, id);
-  const IrShape *in = &nd(k, n->in[0])->shape;
-  Loop loops[IR_MAX_RANK];
-  LLVMValueRef coords[IR_MAX_RANK], from[IR_MAX_RANK];
+  const PgShape *in = &nd(k, n->in[0])->shape;
+  Loop loops[PG_MAX_RANK];
+  LLVMValueRef coords[PG_MAX_RANK], from[PG_MAX_RANK];
   nest_begin(k, &n->shape, loops, coords);
   for (int i = 0; i < n->shape.rank; i++) from[n->attr[0] >> (4 * i) & 15] = coords[i];
   LLVMValueRef x = load_at(k, n->in[0], index_in(k, in, in, from));
@@ -613,11 +613,11 @@ static void emit_transpose(Kernel *k, int id) {
 }
 
 /* copies `from` (all of it) into `to` at an offset along one axis */
-static void copy_block(Kernel *k, int src, const IrShape *from, LLVMValueRef dst, int dst_id, const IrShape *to,
+static void copy_block(Kernel *k, int src, const PgShape *from, LLVMValueRef dst, int dst_id, const PgShape *to,
                        int axis, LLVMValueRef offset, bool src_is_big) {
-  Loop loops[IR_MAX_RANK];
-  LLVMValueRef coords[IR_MAX_RANK], moved[IR_MAX_RANK];
-  const IrShape *walk = src_is_big ? to : from; /* iterate the smaller block */
+  Loop loops[PG_MAX_RANK];
+  LLVMValueRef coords[PG_MAX_RANK], moved[PG_MAX_RANK];
+  const PgShape *walk = src_is_big ? to : from; /* iterate the smaller block */
   nest_begin(k, walk, loops, coords);
   for (int d = 0; d < walk->rank; d++) moved[d] = d == axis ? LLVMBuildNSWAdd(k->cg->b, coords[d], offset, "") : coords[d];
   LLVMValueRef x = load_at(k, src, src_is_big ? index_in(k, from, from, moved) : index_in(k, from, from, coords));
@@ -632,7 +632,7 @@ static void zero_fill(Kernel *k, int id) {
 /* slice: the block at start along axis; unslice: zeros with the operand there */
 static void emit_slice(Kernel *k, int id) {
   const IrNode *n = nd(k, id);
-  const IrShape *in = &nd(k, n->in[0])->shape;
+  const PgShape *in = &nd(k, n->in[0])->shape;
   LLVMValueRef start = i64c(k->cg, n->attr[1]);
   if (n->op == IR_OP_SLICE) {
     copy_block(k, n->in[0], in, cg_store_buffer(k, id), id, &n->shape, (int)n->attr[0], start, true);
@@ -645,7 +645,7 @@ static void emit_slice(Kernel *k, int id) {
 static void emit_concat(Kernel *k, int id) {
   const IrNode *n = nd(k, id);
   int axis = (int)n->attr[0];
-  const IrShape *a = &nd(k, n->in[0])->shape, *b = &nd(k, n->in[1])->shape;
+  const PgShape *a = &nd(k, n->in[0])->shape, *b = &nd(k, n->in[1])->shape;
   copy_block(k, n->in[0], a, cg_store_buffer(k, id), id, &n->shape, axis, i64c(k->cg, 0), false);
   copy_block(k, n->in[1], b, cg_store_buffer(k, id), id, &n->shape, axis, i64c(k->cg, a->dim[axis]), false);
 }
@@ -657,8 +657,8 @@ static void emit_gather(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
   bool gather = n->op == IR_OP_GATHER;
-  const IrShape *ids = &nd(k, n->in[1])->shape, *table = gather ? &nd(k, n->in[0])->shape : &n->shape;
-  int64_t row = ir_numel(table, 1) / table->dim[0];
+  const PgShape *ids = &nd(k, n->in[1])->shape, *table = gather ? &nd(k, n->in[0])->shape : &n->shape;
+  int64_t row = pg_numel(table, 1) / table->dim[0];
   LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id), I = cg_buffer(k, n->in[1]);
   if (!gather) zero_fill(k, id);
   Loop lr, lj;
@@ -692,18 +692,18 @@ static void emit_im2col(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
   bool forward = n->op == IR_OP_IM2COL;
-  const IrShape *img = forward ? &nd(k, n->in[0])->shape : &n->shape;
-  const IrShape *cols = forward ? &n->shape : &nd(k, n->in[0])->shape;
+  const PgShape *img = forward ? &nd(k, n->in[0])->shape : &n->shape;
+  const PgShape *cols = forward ? &n->shape : &nd(k, n->in[0])->shape;
   int64_t size = n->attr[0], stride = n->attr[1], pad = n->attr[2], C = img->dim[3];
   int64_t per_image = img->dim[1] * img->dim[2] * C;
   LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id);
   k->splits = true, k->align = 1, k->outer = 1, k->outer_batched = true;
-  k->work = (double)ir_numel(cols, c->g->max_batch);
+  k->work = (double)pg_numel(cols, c->g->max_batch);
   Loop lb, loops[5];
   LLVMValueRef x[6];
   x[0] = part_begin(k, &lb, dim_value(k, img->dim[0]));
   if (!forward) fill(k, dst, LLVMBuildNSWMul(c->b, x[0], i64c(c, per_image), ""), i64c(c, per_image), 0);
-  IrShape walk = {5, {cols->dim[1], cols->dim[2], size, size, C}};
+  PgShape walk = {5, {cols->dim[1], cols->dim[2], size, size, C}};
   nest_begin(k, &walk, loops, x + 1);
   LLVMValueRef pos[2], inside = LLVMConstInt(c->i1, 1, 0);
   for (int d = 0; d < 2; d++) {

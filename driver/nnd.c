@@ -195,7 +195,7 @@ AstFile *load_model(const Cli *c, FeConfig *cfg) {
   if (c->has_seed) cfg->seed = (uint64_t)c->seed;
   for (const char *p = c->freeze; p && *p;) { /* --freeze a,b adds to the file's list */
     size_t len = strcspn(p, ",");
-    if (len) fe_add_freeze(cfg, fe_strdup_in(ast, p, len), (IrLoc){0});
+    if (len) fe_add_freeze(cfg, fe_strdup_in(ast, p, len), (PgLoc){0});
     p += len + (p[len] == ',');
   }
   return ast;

@@ -46,7 +46,7 @@ static void dump_to_dir(const Watch *w, const IrGraph *g, const char *name) {
   snprintf(path, sizeof path, "%s/%02d-%s.nnir", w->cli->dump_dir, w->npasses, name);
   FILE *f = fopen(path, "w");
   if (!f) {
-    diag_error((IrLoc){0}, "cannot write '%s': %s", path, strerror(errno));
+    diag_error((PgLoc){0}, "cannot write '%s': %s", path, strerror(errno));
     return;
   }
   ir_print(f, g);
@@ -63,7 +63,7 @@ void watch_start(Watch *w, const IrGraph *g, const char *what) {
   if (c->print_changed) free(w->previous), w->previous = graph_text(g);
   if (c->dump_dir) {
     if (mkdir(c->dump_dir, 0777) != 0 && errno != EEXIST)
-      diag_error((IrLoc){0}, "cannot create '%s': %s", c->dump_dir, strerror(errno));
+      diag_error((PgLoc){0}, "cannot create '%s': %s", c->dump_dir, strerror(errno));
     dump_to_dir(w, g, what);
   }
 }

@@ -66,9 +66,9 @@ static void release(Compiled *x) {
   ir_graph_free(x->g);
 }
 
-static const FeDataSet *need_data(const FeConfig *cfg, const char *name, const char *model) {
-  const FeDataSet *d = fe_dataset(cfg, name);
-  if (!d) diag_error((IrLoc){0}, "%s has no 'data %s { ... }' block", model, name);
+static const PgDataSet *need_data(const FeConfig *cfg, const char *name, const char *model) {
+  const PgDataSet *d = fe_dataset(cfg, name);
+  if (!d) diag_error((PgLoc){0}, "%s has no 'data %s { ... }' block", model, name);
   return d;
 }
 
@@ -88,7 +88,7 @@ typedef struct {
 } Sets;
 
 static bool load_sets(const FeConfig *cfg, const IrGraph *g, const char *model, Sets *d) {
-  const FeDataSet *train = need_data(cfg, "train", model), *test = fe_dataset(cfg, "test");
+  const PgDataSet *train = need_data(cfg, "train", model), *test = fe_dataset(cfg, "test");
   memset(d, 0, sizeof *d);
   bool ok = train && rt_data_load(&d->train, train, g);
   if (ok && cfg->validation_split > 0) ok = rt_data_split(&d->train, cfg->validation_split, &d->val);
@@ -127,7 +127,7 @@ static const RtData *chosen_set(const Cli *c, Sets *d) {
   const char *which = c->data ? c->data : "test";
   const RtData *set = !strcmp(which, "train") ? &d->train : !strcmp(which, "validation") ? &d->val : &d->test;
   if (set->ncols) return set;
-  diag_error((IrLoc){0}, "%s has no %s data (train, validation or test)", c->input, which);
+  diag_error((PgLoc){0}, "%s has no %s data (train, validation or test)", c->input, which);
   return NULL;
 }
 
@@ -153,7 +153,7 @@ int cmd_train(const Cli *c) {
             start_state(c, &s.store, &s.rng, &st);
   if (ok) report_compiled(&tr, &ev, s.jit, &w, c);
   if (ok && st.epoch >= s.cfg.epochs)
-    diag_note((IrLoc){0}, "'%s' has %d epochs done, as many as the %d to train: nothing to train (raise --epochs)",
+    diag_note((PgLoc){0}, "'%s' has %d epochs done, as many as the %d to train: nothing to train (raise --epochs)",
               c->resume, st.epoch, s.cfg.epochs);
   RtScores scores;
   RtSets sets = sets_of(&data);
@@ -227,16 +227,16 @@ static bool match_input_files(const Cli *c, const char **names, int n, const cha
     int k = eq ? name_index(names, n, arg, (size_t)(eq - arg)) : -1;
     if (k < 0 && n == 1 && c->ninput_files == 1) k = 0, eq = NULL;
     if (k < 0)
-      return diag_error((IrLoc){0}, "--input %s: say which input it feeds (--input NAME=FILE; the predictions "
+      return diag_error((PgLoc){0}, "--input %s: say which input it feeds (--input NAME=FILE; the predictions "
                         "read %d inputs)", arg, n), false;
-    if (path[k]) return diag_error((IrLoc){0}, "--input gives input '%s' twice", names[k]), false;
+    if (path[k]) return diag_error((PgLoc){0}, "--input gives input '%s' twice", names[k]), false;
     path[k] = eq ? eq + 1 : arg;
   }
   char missing[256] = "";
   for (int k = 0; k < n; k++)
     if (!path[k] && strlen(missing) + strlen(names[k]) + 4 < sizeof missing)
       strcat(strcat(strcat(missing, *missing ? ", '" : "'"), names[k]), "'");
-  if (*missing) diag_error((IrLoc){0}, "the predictions also read %s: give a file for each (--input NAME=FILE)", missing);
+  if (*missing) diag_error((PgLoc){0}, "the predictions also read %s: give a file for each (--input NAME=FILE)", missing);
   return !*missing;
 }
 
@@ -249,14 +249,14 @@ static bool predict_rows(const Cli *c, const FeConfig *cfg, const IrGraph *g, Se
   const char *names[8], *path[8] = {0};
   int n = predicted_inputs(g, names, 8);
   if (!match_input_files(c, names, n, path)) return false;
-  const FeDataSet *train = fe_dataset(cfg, "train");
-  FeDataSet like = {.name = "input"};
+  const PgDataSet *train = fe_dataset(cfg, "train");
+  PgDataSet like = {.name = "input"};
   for (int k = 0; k < n; k++) {
-    const FeSource *src = NULL;
+    const PgSource *src = NULL;
     for (int j = 0; !c->raw && j < train->nsources; j++)
       if (!strcmp(train->sources[j].input, names[k])) src = &train->sources[j];
     if (!c->raw && !src)
-      return diag_error((IrLoc){0}, "no training source for input '%s' says how to read its file (or use --raw)",
+      return diag_error((PgLoc){0}, "no training source for input '%s' says how to read its file (or use --raw)",
                         names[k]), false;
     if (!rt_data_add_file(file, path[k], g, names[k], src)) return false;
     if (src) like.sources[like.nsources++] = *src;
@@ -279,7 +279,7 @@ int cmd_predict(const Cli *c) {
             predict_rows(c, &s.cfg, ev.g, &sets, &file, &rows) &&
             rt_evaluate(&ev.prog, rows, s.cfg.batch, &scores, &report);
   if (ok && !report.n) {
-    diag_error((IrLoc){0}, "%s has no metric that says what a prediction is (accuracy, binary_accuracy, mse or mae)", c->input);
+    diag_error((PgLoc){0}, "%s has no metric that says what a prediction is (accuracy, binary_accuracy, mse or mae)", c->input);
     ok = false;
   }
   if (ok) ok = rt_report_write_csv(c->output, &report, !c->ninput_files);
@@ -299,7 +299,7 @@ static int collect_grads(const RtProgram *p, RtNamed *out, float *loss) {
     if (o->op != IR_OP_OUTPUT) continue;
     void *data = p->io[p->g->ninputs + o->attr[0]];
     if (strcmp(o->name, "loss") == 0) *loss = *(float *)data;
-    else if (strncmp(o->name, "grad:", 5) == 0) out[n++] = (RtNamed){o->name, IR_F32, o->shape, data};
+    else if (strncmp(o->name, "grad:", 5) == 0) out[n++] = (RtNamed){o->name, PG_F32, o->shape, data};
   }
   return n;
 }
@@ -315,14 +315,14 @@ static bool run_steps(const Cli *c, Compiled *gr, Compiled *tr, RtParams *store,
   rt_gather(&gr->prog, batch, NULL, 0, batch->count);
   rt_program_run(&gr->prog, batch->count);
   int n = collect_grads(&gr->prog, t + 1, &loss);
-  t[0] = (RtNamed){"loss", IR_F32, {0}, &loss};
+  t[0] = (RtNamed){"loss", PG_F32, {0}, &loss};
   for (int k = 0; k < c->steps; k++) {
     rt_gather(&tr->prog, batch, NULL, 0, batch->count);
     int seed = rt_program_input(&tr->prog, "seed");
     if (seed >= 0) *(int32_t *)tr->prog.io[seed] = (int32_t)(rt_rng_next(&fixed) >> 33);
     rt_program_run(&tr->prog, batch->count);
   }
-  for (int i = 0; i < store->count; i++) t[1 + n + i] = (RtNamed){store->names[i], IR_F32, store->shape[i], store->data[i]};
+  for (int i = 0; i < store->count; i++) t[1 + n + i] = (RtNamed){store->names[i], PG_F32, store->shape[i], store->data[i]};
   const char *meta[] = {"format", "nnd-step-1", NULL};
   bool ok = rt_safetensors_write(c->out, t, 1 + n + store->count, meta);
   free(t);
@@ -361,7 +361,7 @@ int cmd_gradcheck(const Cli *c) {
   Session s;
   RtData data = {0};
   Compiled gr = {0};
-  const FeDataSet *spec = NULL;
+  const PgDataSet *spec = NULL;
   double worst;
   bool ok = open_session(c, &s);
   if (ok && !c->batch) s.cfg.batch = 8;
@@ -369,7 +369,7 @@ int cmd_gradcheck(const Cli *c) {
        (c->ir ? load_ir(&s, c->ir, &gr) : compile(&s, "grad", NULL, &gr)) &&
        rt_data_load(&data, spec, gr.g) && rt_data_normalize(&data, spec, NULL);
   if (ok && data.count < gr.g->max_batch) {
-    diag_error((IrLoc){0}, "the training data has %lld examples, fewer than the batch of %lld",
+    diag_error((PgLoc){0}, "the training data has %lld examples, fewer than the batch of %lld",
                (long long)data.count, (long long)gr.g->max_batch);
     ok = false;
   }

@@ -27,7 +27,7 @@ void *fe_alloc(size_t size) {
   size = (size + 15) & ~(size_t)15;
   if (!*head || (*head)->used + size > (*head)->cap) {
     size_t cap = size > 65536 ? size : 65536;
-    FeArena *a = stopped ? NULL : ir_malloc(sizeof *a + cap);
+    FeArena *a = stopped ? NULL : pg_malloc(sizeof *a + cap);
     if (!a) return fe_stop_parse(), NULL;
     a->next = *head;
     a->used = 0;
@@ -68,7 +68,7 @@ static void nest(AstExpr *e, const AstExpr *child, int step) {
   if (d > e->depth) e->depth = d;
 }
 
-static AstExpr *fe_expr(AstKind kind, IrLoc loc) {
+static AstExpr *fe_expr(AstKind kind, PgLoc loc) {
   AstExpr *e = fe_alloc(sizeof *e);
   if (!e) return NULL;
   e->kind = kind;
@@ -76,13 +76,13 @@ static AstExpr *fe_expr(AstKind kind, IrLoc loc) {
   return e;
 }
 
-AstExpr *fe_num(IrLoc loc, double value) {
+AstExpr *fe_num(PgLoc loc, double value) {
   AstExpr *e = fe_expr(AST_NUM, loc);
   if (e) e->num = value;
   return e;
 }
 
-AstExpr *fe_leaf(AstKind kind, IrLoc loc, const char *str) {
+AstExpr *fe_leaf(AstKind kind, PgLoc loc, const char *str) {
   AstExpr *e = str ? fe_expr(kind, loc) : NULL;
   if (e) e->str = str;
   return e;
@@ -102,7 +102,7 @@ static bool push_arg(AstExpr *e, AstExpr *arg) {
   return true;
 }
 
-AstExpr *fe_binop(int op, IrLoc loc, AstExpr *a, AstExpr *b) {
+AstExpr *fe_binop(int op, PgLoc loc, AstExpr *a, AstExpr *b) {
   AstExpr *e = a && b ? fe_expr(AST_BINOP, loc) : NULL; /* the operator's location */
   if (!e || !push_arg(e, a) || !push_arg(e, b)) return NULL;
   e->op = op;
@@ -112,23 +112,23 @@ AstExpr *fe_binop(int op, IrLoc loc, AstExpr *a, AstExpr *b) {
   return e;
 }
 
-static AstExpr *unary(AstKind kind, IrLoc loc, AstExpr *a) {
+static AstExpr *unary(AstKind kind, PgLoc loc, AstExpr *a) {
   AstExpr *e = a ? fe_expr(kind, loc) : NULL;
   if (!e || !push_arg(e, a)) return NULL;
   nest(e, a, 1);
   return e;
 }
 
-AstExpr *fe_neg(IrLoc loc, AstExpr *a) { return unary(AST_NEG, loc, a); }
+AstExpr *fe_neg(PgLoc loc, AstExpr *a) { return unary(AST_NEG, loc, a); }
 
 AstExpr *fe_arg_list(AstExpr *list, AstExpr *arg) {
-  if (!list) list = fe_expr(AST_CALL, arg ? arg->loc : (IrLoc){0});
+  if (!list) list = fe_expr(AST_CALL, arg ? arg->loc : (PgLoc){0});
   if (!list || (arg && !push_arg(list, arg))) return NULL;
   return list;
 }
 
 /* a call or list, once its arguments are known */
-static AstExpr *with_args(AstKind kind, IrLoc loc, const char *name, AstExpr *args) {
+static AstExpr *with_args(AstKind kind, PgLoc loc, const char *name, AstExpr *args) {
   if (!args) return NULL;
   args->kind = kind;
   args->loc = loc;
@@ -137,19 +137,19 @@ static AstExpr *with_args(AstKind kind, IrLoc loc, const char *name, AstExpr *ar
   return args;
 }
 
-AstExpr *fe_call(IrLoc loc, const char *name, AstExpr *args) {
+AstExpr *fe_call(PgLoc loc, const char *name, AstExpr *args) {
   return name ? with_args(AST_CALL, loc, name, args) : NULL;
 }
 
-AstExpr *fe_list(IrLoc loc, AstExpr *elements) { return with_args(AST_LIST, loc, NULL, elements); }
+AstExpr *fe_list(PgLoc loc, AstExpr *elements) { return with_args(AST_LIST, loc, NULL, elements); }
 
-AstExpr *fe_kwarg(IrLoc loc, const char *name, AstExpr *value) {
+AstExpr *fe_kwarg(PgLoc loc, const char *name, AstExpr *value) {
   AstExpr *e = name ? unary(AST_KWARG, loc, value) : NULL;
   if (e) e->str = name;
   return e;
 }
 
-AstStmt *fe_stmt(AstStmtKind kind, IrLoc loc, const char *name, AstExpr *expr) {
+AstStmt *fe_stmt(AstStmtKind kind, PgLoc loc, const char *name, AstExpr *expr) {
   AstStmt *s = fe_alloc(sizeof *s);
   if (!s) return NULL;
   s->kind = kind;
@@ -159,7 +159,7 @@ AstStmt *fe_stmt(AstStmtKind kind, IrLoc loc, const char *name, AstExpr *expr) {
   return s;
 }
 
-AstStmt *fe_input(IrLoc loc, const char *name, AstType type) {
+AstStmt *fe_input(PgLoc loc, const char *name, AstType type) {
   AstStmt *s = fe_stmt(ST_INPUT, loc, name, NULL);
   if (s) s->type = type;
   return s;
@@ -173,7 +173,7 @@ AstStmt *fe_stmt_append(AstStmt *list, AstStmt *s) {
   return list;
 }
 
-AstBlock *fe_block(AstBlockKind kind, IrLoc loc, const char *name, AstStmt *stmts) {
+AstBlock *fe_block(AstBlockKind kind, PgLoc loc, const char *name, AstStmt *stmts) {
   AstBlock *b = name ? fe_alloc(sizeof *b) : NULL;
   if (!b) return NULL;
   b->kind = kind;
@@ -189,31 +189,31 @@ void fe_add_block(AstBlock *b) {
   cur_tail = &b->next;
 }
 
-/* a dimension: a whole number in [1, IR_MAX_ELEMENTS], checked before it
+/* a dimension: a whole number in [1, PG_MAX_ELEMENTS], checked before it
  * becomes an integer (a double past INT64_MAX does not convert) */
 static bool dimension(const AstExpr *d, int64_t *out) {
   if (d->kind != AST_NUM || !(d->num >= 1) || d->num != floor(d->num))
     return diag_error(d->loc, "a dimension must be a positive integer"), false;
-  if (d->num > (double)IR_MAX_ELEMENTS) {
-    diag_error(d->loc, "a dimension must be at most 2^36 (%lld)", (long long)IR_MAX_ELEMENTS);
+  if (d->num > (double)PG_MAX_ELEMENTS) {
+    diag_error(d->loc, "a dimension must be at most 2^36 (%lld)", (long long)PG_MAX_ELEMENTS);
     return false;
   }
   *out = (int64_t)d->num;
   return true;
 }
 
-AstType fe_type(IrLoc loc, const char *dtype, AstExpr *dims) {
+AstType fe_type(PgLoc loc, const char *dtype, AstExpr *dims) {
   AstType t = {.loc = loc};
   if (!dtype) return t; /* out of memory: the parse has stopped */
-  if (strcmp(dtype, "f32") == 0) t.dtype = IR_F32;
-  else if (strcmp(dtype, "i32") == 0) t.dtype = IR_I32;
+  if (strcmp(dtype, "f32") == 0) t.dtype = PG_F32;
+  else if (strcmp(dtype, "i32") == 0) t.dtype = PG_I32;
   else diag_error(loc, "unknown element type '%s' (expected f32 or i32)", dtype);
   for (int i = 0; dims && i < dims->nargs; i++) {
     AstExpr *d = dims->args[i];
     int64_t n;
     if (!dimension(d, &n)) continue;
-    if (t.shape.rank + 1 >= IR_MAX_RANK)
-      diag_error(d->loc, "too many dimensions (at most %d per example)", IR_MAX_RANK - 1);
+    if (t.shape.rank + 1 >= PG_MAX_RANK)
+      diag_error(d->loc, "too many dimensions (at most %d per example)", PG_MAX_RANK - 1);
     else t.shape.dim[t.shape.rank++] = n;
   }
   return t;
@@ -231,7 +231,7 @@ extern const char *fe_lex_file;
 /* text: len bytes and two NUL bytes, scanned in place (no copy of a large file) */
 static AstFile *parse_buffer(const char *name, char *text, size_t len) {
   int errors = diag_error_count();
-  AstFile *f = ir_calloc(1, sizeof *f);
+  AstFile *f = pg_calloc(1, sizeof *f);
   if (!f) return NULL;
   cur_file = f;
   cur_tail = &f->blocks;
@@ -253,7 +253,7 @@ static AstFile *parse_buffer(const char *name, char *text, size_t len) {
 
 AstFile *fe_parse_string(const char *name, const char *text) {
   size_t len = strlen(text);
-  char *copy = ir_malloc(len + 2);
+  char *copy = pg_malloc(len + 2);
   if (!copy) return NULL;
   memcpy(copy, text, len);
   copy[len] = copy[len + 1] = 0;
@@ -264,7 +264,7 @@ AstFile *fe_parse_string(const char *name, const char *text) {
 
 AstFile *fe_parse_file(const char *path) {
   size_t len;
-  char *text = ir_read_source(path, &len);
+  char *text = pg_read_source(path, &len);
   if (!text) return NULL;
   AstFile *f = parse_buffer(path, text, len);
   free(text);
@@ -323,8 +323,8 @@ static void print_stmt(FILE *out, const AstStmt *s) {
   fprintf(out, "  ");
   switch (s->kind) {
   case ST_INPUT:
-    ir_shape_str(&s->type.shape, shape, sizeof shape);
-    fprintf(out, "input %s: %s%s", s->name, s->type.dtype == IR_F32 ? "f32" : "i32", shape);
+    pg_shape_str(&s->type.shape, shape, sizeof shape);
+    fprintf(out, "input %s: %s%s", s->name, s->type.dtype == PG_F32 ? "f32" : "i32", shape);
     break;
   case ST_LET: fprintf(out, "%s = ", s->name); print_expr(out, s->expr); break;
   case ST_LOSS: fputs("loss ", out); print_expr(out, s->expr); break;

@@ -166,7 +166,7 @@ static bool nonnegative(const AstExpr *x, double *out) {
   return true;
 }
 
-bool fe_add_freeze(FeConfig *c, const char *layer, IrLoc loc) {
+bool fe_add_freeze(FeConfig *c, const char *layer, PgLoc loc) {
   if (!layer) return false; /* a copy that found no memory, reported */
   if (c->nfreeze == FE_MAX_FREEZE) return diag_error(loc, "too many frozen layers (at most %d)", FE_MAX_FREEZE), false;
   c->freeze_loc[c->nfreeze] = loc;
@@ -192,9 +192,9 @@ bool fe_apply_freeze(IrGraph *g, const FeConfig *c) {
     int found = 0;
     for (int i = 0; i < g->count; i++) {
       IrNode *n = &g->nodes[i];
-      if (n->op == IR_OP_PARAM && n->role == IR_ROLE_WEIGHT && strncmp(n->name, c->freeze[k], len) == 0 &&
+      if (n->op == IR_OP_PARAM && n->role == PG_ROLE_WEIGHT && strncmp(n->name, c->freeze[k], len) == 0 &&
           n->name[len] == '.')
-        n->role = IR_ROLE_FROZEN, found++;
+        n->role = PG_ROLE_FROZEN, found++;
     }
     if (!found) diag_error(c->freeze_loc[k], "cannot freeze '%s': the model has no layer of that name", c->freeze[k]), ok = false;
   }
@@ -232,10 +232,10 @@ static bool is_model_input(const AstFile *f, const char *name) {
 }
 
 /* a column by name or index (an index as text, as the csv reader takes it) */
-static bool column(const AstFile *f, const AstExpr *c, FeSource *src) {
+static bool column(const AstFile *f, const AstExpr *c, PgSource *src) {
   char buf[32];
   int64_t n;
-  if (src->ncolumns == FE_MAX_COLUMNS)
+  if (src->ncolumns == PG_MAX_COLUMNS)
     return diag_error(c->loc, "too many columns (name ranges: \"0:30\")"), false;
   if (c->kind == AST_NUM) {
     if (!int_in(c, 0, 1e6, &n)) return false;
@@ -250,7 +250,7 @@ static bool column(const AstFile *f, const AstExpr *c, FeSource *src) {
 }
 
 /* csv("path", columns=[...], header=true, skip=0): columns by name or index */
-static bool csv_source(const AstFile *f, const AstExpr *x, FeSource *src) {
+static bool csv_source(const AstFile *f, const AstExpr *x, PgSource *src) {
   src->format = "csv";
   src->header = true;
   for (int i = 1; i < x->nargs; i++) {
@@ -276,9 +276,9 @@ static bool csv_source(const AstFile *f, const AstExpr *x, FeSource *src) {
 
 /* idx("path") or csv("path", ...), optionally inside normalize(...), then
  * optionally `/ number` or `* number` */
-static bool source(const AstFile *f, const AstStmt *s, FeSource *src) {
+static bool source(const AstFile *f, const AstStmt *s, PgSource *src) {
   const AstExpr *x = s->expr;
-  *src = (FeSource){.input = s->name, .scale = 1, .loc = s->loc};
+  *src = (PgSource){.input = s->name, .scale = 1, .loc = s->loc};
   if (!is_model_input(f, s->name)) {
     diag_error(s->loc, "the model has no input named '%s'", s->name);
     return false;
@@ -309,8 +309,8 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
     diag_error(b->loc, "too many data blocks");
     return false;
   }
-  FeDataSet *d = &c->data[c->ndata++];
-  *d = (FeDataSet){.name = b->name, .loc = b->loc};
+  PgDataSet *d = &c->data[c->ndata++];
+  *d = (PgDataSet){.name = b->name, .loc = b->loc};
   bool ok = true;
   for (const AstStmt *s = b->stmts; s; s = s->next) {
     if (s->kind != ST_LET || d->nsources == (int)(sizeof d->sources / sizeof *d->sources)) {
@@ -335,7 +335,7 @@ bool fe_config(const AstFile *f, FeConfig *c) {
   return diag_error_count() == errors;
 }
 
-const FeDataSet *fe_dataset(const FeConfig *c, const char *name) {
+const PgDataSet *fe_dataset(const FeConfig *c, const char *name) {
   for (int i = 0; i < c->ndata; i++)
     if (strcmp(c->data[i].name, name) == 0) return &c->data[i];
   return NULL;

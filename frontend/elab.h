@@ -14,7 +14,7 @@ typedef struct {
   struct {
     const char *name;
     int value;
-    IrLoc input; /* where it was declared, if it is a model input */
+    PgLoc input; /* where it was declared, if it is a model input */
     bool used;
   } names[MAX_NAMES];
   int nnames;
@@ -57,10 +57,10 @@ int bool_arg(const AstExpr *x, int dflt);
 IrNode *node(Elab *e, int id);
 int rank_of(Elab *e, int id);
 bool want_rank(Elab *e, int id, int rank, const AstExpr *at, const char *what);
-int batch_size(Elab *e, IrLoc loc);
-int sum_all(Elab *e, int x, IrLoc loc);
-int mean_all(Elab *e, int x, IrLoc loc);
-int cst(Elab *e, double v, IrLoc loc);
+int batch_size(Elab *e, PgLoc loc);
+int sum_all(Elab *e, int x, PgLoc loc);
+int mean_all(Elab *e, int x, PgLoc loc);
+int cst(Elab *e, double v, PgLoc loc);
 
 /* node builders that give every node they make one source location (the
  * arithmetic of losses and recurrent cells). C leaves the order of a call's
@@ -69,7 +69,7 @@ int cst(Elab *e, double v, IrLoc loc);
  * node order is the same whichever compiler built nnd. */
 typedef struct {
   Elab *e;
-  IrLoc l;
+  PgLoc l;
 } Builder;
 static inline int op1(Builder *b, IrOp op, int x) { return ir_unary(b->e->g, op, x, b->l); }
 static inline int op2(Builder *b, IrOp op, int x, int y) { return ir_binary(b->e->g, op, x, y, b->l); }

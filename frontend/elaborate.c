@@ -62,33 +62,33 @@ bool want_rank(Elab *e, int id, int rank, const AstExpr *at, const char *what) {
   if (id < 0) return false;
   if (rank_of(e, id) == rank) return true;
   char s[64];
-  ir_shape_str(&node(e, id)->shape, s, sizeof s);
+  pg_shape_str(&node(e, id)->shape, s, sizeof s);
   diag_error(at->loc, "%s must have rank %d (batch included), got %s", what, rank, s);
   return false;
 }
 
-int batch_size(Elab *e, IrLoc loc) {
+int batch_size(Elab *e, PgLoc loc) {
   if (e->batch < 0) e->batch = ir_batch_size(e->g, loc);
   return e->batch;
 }
 
-int sum_all(Elab *e, int x, IrLoc loc) {
+int sum_all(Elab *e, int x, PgLoc loc) {
   if (x < 0) return -1;
   int64_t axes[IR_MAX_ATTR] = {(1 << rank_of(e, x)) - 1};
   int s = ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &x, axes, loc);
-  return ir_reshape(e->g, s, (IrShape){0}, loc);
+  return ir_reshape(e->g, s, (PgShape){0}, loc);
 }
 
-int mean_all(Elab *e, int x, IrLoc loc) {
+int mean_all(Elab *e, int x, PgLoc loc) {
   if (x < 0) return -1;
-  int64_t count = ir_numel(&node(e, x)->shape, 1);
+  int64_t count = pg_numel(&node(e, x)->shape, 1);
   int divisor = cst(e, (double)count, loc);
   int s = ir_binary(e->g, IR_OP_DIV, sum_all(e, x, loc), divisor, loc);
-  bool batched = node(e, x)->shape.rank && node(e, x)->shape.dim[0] == IR_BATCH;
+  bool batched = node(e, x)->shape.rank && node(e, x)->shape.dim[0] == PG_BATCH;
   return batched ? ir_binary(e->g, IR_OP_DIV, s, batch_size(e, loc), loc) : s;
 }
 
-int cst(Elab *e, double v, IrLoc loc) { return ir_const(e->g, v, loc); }
+int cst(Elab *e, double v, PgLoc loc) { return ir_const(e->g, v, loc); }
 
 /* ---- names ---- */
 
@@ -98,7 +98,7 @@ static int lookup(Elab *e, const char *name) {
   return -1;
 }
 
-static void bind(Elab *e, const char *name, int value, IrLoc loc) {
+static void bind(Elab *e, const char *name, int value, PgLoc loc) {
   int i = lookup(e, name);
   if (i >= 0) {
     e->names[i].value = value;
@@ -109,7 +109,7 @@ static void bind(Elab *e, const char *name, int value, IrLoc loc) {
     return;
   }
   e->names[e->nnames].name = name;
-  e->names[e->nnames].input = (IrLoc){0};
+  e->names[e->nnames].input = (PgLoc){0};
   e->names[e->nnames].used = false;
   e->names[e->nnames++].value = value;
 }
@@ -242,7 +242,7 @@ static int apply_binop(Elab *e, const AstExpr *x, int l) {
   case '*': return ir_binary(e->g, IR_OP_MUL, l, r, x->loc);
   case '/': return ir_binary(e->g, IR_OP_DIV, l, r, x->loc);
   default: { /* two batched operands: one product per example */
-    bool batched = l >= 0 && r >= 0 && rank_of(e, r) == 3 && node(e, r)->shape.dim[0] == IR_BATCH;
+    bool batched = l >= 0 && r >= 0 && rank_of(e, r) == 3 && node(e, r)->shape.dim[0] == PG_BATCH;
     return ir_binary(e->g, batched ? IR_OP_BATCH_MATMUL : IR_OP_MATMUL, l, r, x->loc);
   }
   }
@@ -282,7 +282,7 @@ static void elab_input(Elab *e, const AstStmt *s) {
     diag_error(s->loc, "redefinition of '%s'", s->name);
     return;
   }
-  IrShape shape = {1, {IR_BATCH}};
+  PgShape shape = {1, {PG_BATCH}};
   for (int i = 0; i < s->type.shape.rank; i++) shape.dim[shape.rank++] = s->type.shape.dim[i];
   bind(e, s->name, ir_input(e->g, s->name, s->type.dtype, shape, s->loc), s->loc);
   int i = lookup(e, s->name);
@@ -311,7 +311,7 @@ static void elab_loss(Elab *e, const AstStmt *s) {
 static void elab_metric(Elab *e, const AstStmt *s) {
   int v = elab_expr(e, s->expr);
   if (v < 0) return;
-  if (rank_of(e, v) != 1 || node(e, v)->shape.dim[0] != IR_BATCH) {
+  if (rank_of(e, v) != 1 || node(e, v)->shape.dim[0] != PG_BATCH) {
     diag_error(s->expr->loc, "a metric must give one value per example");
     return;
   }
@@ -332,7 +332,7 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
   const AstBlock *model = f->blocks;
   while (model && model->kind != BLOCK_MODEL) model = model->next;
   if (!model) {
-    diag_error((IrLoc){f->file, 1, 1}, "no 'model' block in this file");
+    diag_error((PgLoc){f->file, 1, 1}, "no 'model' block in this file");
     return NULL;
   }
   int errors = diag_error_count();

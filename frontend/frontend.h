@@ -6,6 +6,7 @@
 #define NND_FRONTEND_H
 
 #include "../ir/ir.h"
+#include "../program/program.h"
 #include "../passes/passes.h"
 
 typedef enum { AST_NUM, AST_STR, AST_NAME, AST_CALL, AST_BINOP, AST_NEG, AST_KWARG, AST_LIST } AstKind;
@@ -21,7 +22,7 @@ typedef enum { AST_NUM, AST_STR, AST_NAME, AST_CALL, AST_BINOP, AST_NEG, AST_KWA
 
 typedef struct AstExpr {
   AstKind kind;
-  IrLoc loc;
+  PgLoc loc;
   double num;            /* NUM */
   const char *str;       /* STR text, NAME / CALL / KWARG name */
                          /* LIST: its elements are args, like a call's */
@@ -33,16 +34,16 @@ typedef struct AstExpr {
 } AstExpr;
 
 typedef struct {
-  IrDType dtype;
-  IrShape shape; /* per example: the batch dimension is implicit */
-  IrLoc loc;
+  PgDType dtype;
+  PgShape shape; /* per example: the batch dimension is implicit */
+  PgLoc loc;
 } AstType;
 
 typedef enum { ST_INPUT, ST_LET, ST_LOSS, ST_METRIC } AstStmtKind;
 
 typedef struct AstStmt {
   AstStmtKind kind;
-  IrLoc loc;
+  PgLoc loc;
   const char *name; /* INPUT, LET */
   AstType type;     /* INPUT */
   AstExpr *expr;    /* LET, LOSS, METRIC */
@@ -54,7 +55,7 @@ typedef enum { BLOCK_MODEL, BLOCK_TRAIN, BLOCK_DATA } AstBlockKind;
 
 typedef struct AstBlock {
   AstBlockKind kind;
-  IrLoc loc;
+  PgLoc loc;
   const char *name;
   AstStmt *stmts;
   struct AstBlock *next;
@@ -86,20 +87,20 @@ void fe_stop_parse(void);    /* an error after which the lexer only reports the 
 bool fe_parse_stopped(void);
 const char *fe_strdup(const char *s, size_t len);
 const char *fe_strdup_in(AstFile *f, const char *s, size_t len); /* owned by f, after parsing */
-AstExpr *fe_num(IrLoc loc, double value);
-AstExpr *fe_leaf(AstKind kind, IrLoc loc, const char *str); /* STR, NAME */
-AstExpr *fe_list(IrLoc loc, AstExpr *elements);
-AstExpr *fe_binop(int op, IrLoc loc, AstExpr *a, AstExpr *b);
-AstExpr *fe_neg(IrLoc loc, AstExpr *a);
-AstExpr *fe_call(IrLoc loc, const char *name, AstExpr *args);
+AstExpr *fe_num(PgLoc loc, double value);
+AstExpr *fe_leaf(AstKind kind, PgLoc loc, const char *str); /* STR, NAME */
+AstExpr *fe_list(PgLoc loc, AstExpr *elements);
+AstExpr *fe_binop(int op, PgLoc loc, AstExpr *a, AstExpr *b);
+AstExpr *fe_neg(PgLoc loc, AstExpr *a);
+AstExpr *fe_call(PgLoc loc, const char *name, AstExpr *args);
 AstExpr *fe_arg_list(AstExpr *list, AstExpr *arg);
-AstExpr *fe_kwarg(IrLoc loc, const char *name, AstExpr *value);
-AstStmt *fe_stmt(AstStmtKind kind, IrLoc loc, const char *name, AstExpr *expr);
-AstStmt *fe_input(IrLoc loc, const char *name, AstType type);
+AstExpr *fe_kwarg(PgLoc loc, const char *name, AstExpr *value);
+AstStmt *fe_stmt(AstStmtKind kind, PgLoc loc, const char *name, AstExpr *expr);
+AstStmt *fe_input(PgLoc loc, const char *name, AstType type);
 AstStmt *fe_stmt_append(AstStmt *list, AstStmt *s);
-AstBlock *fe_block(AstBlockKind kind, IrLoc loc, const char *name, AstStmt *stmts);
+AstBlock *fe_block(AstBlockKind kind, PgLoc loc, const char *name, AstStmt *stmts);
 void fe_add_block(AstBlock *b);
-AstType fe_type(IrLoc loc, const char *dtype, AstExpr *dims);
+AstType fe_type(PgLoc loc, const char *dtype, AstExpr *dims);
 
 /* ---- elaboration (elaborate.c) ---- */
 typedef enum {
@@ -117,45 +118,23 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode);
 #define FE_LR_RANGE "(0, 1000]"
 static inline bool fe_lr_ok(double lr) { return lr > 0 && lr <= 1e3; }
 
-#define FE_MAX_COLUMNS 64
-typedef struct {
-  const char *input; /* model input it feeds */
-  const char *format; /* "idx", "npy" or "csv" */
-  const char *path;
-  double scale;
-  bool normalize;     /* standardise each feature with the training set's mean and deviation */
-  /* csv: which columns, by header name, index ("3") or index range ("0:30", end exclusive) */
-  const char *columns[FE_MAX_COLUMNS];
-  int ncolumns;
-  bool header;        /* csv: the first row (after `skip`) names the columns */
-  int skip;           /* csv: lines to skip first */
-  IrLoc loc;
-} FeSource;
-
-typedef struct {
-  const char *name; /* "train", "test" */
-  FeSource sources[8];
-  int nsources;
-  IrLoc loc;
-} FeDataSet;
-
 #define FE_MAX_FREEZE 16
 typedef struct {
   PsOptimizer optimizer;
   int batch, epochs;
   uint64_t seed;
-  FeDataSet data[4];
+  PgDataSet data[4];
   int ndata;
   const char *freeze[FE_MAX_FREEZE]; /* layers whose weights training leaves alone */
-  IrLoc freeze_loc[FE_MAX_FREEZE];
+  PgLoc freeze_loc[FE_MAX_FREEZE];
   int nfreeze;
   double validation_split; /* the last fraction of the training data, held out (Keras) */
 } FeConfig;
 
 bool fe_config(const AstFile *f, FeConfig *cfg);
-bool fe_add_freeze(FeConfig *cfg, const char *layer, IrLoc loc);
-/* marks the weights of cfg's frozen layers IR_ROLE_FROZEN; errors for unknown layers */
+bool fe_add_freeze(FeConfig *cfg, const char *layer, PgLoc loc);
+/* marks the weights of cfg's frozen layers PG_ROLE_FROZEN; errors for unknown layers */
 bool fe_apply_freeze(IrGraph *g, const FeConfig *cfg);
-const FeDataSet *fe_dataset(const FeConfig *cfg, const char *name);
+const PgDataSet *fe_dataset(const FeConfig *cfg, const char *name);
 
 #endif

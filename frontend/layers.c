@@ -10,12 +10,12 @@
 int b_flatten(Elab *e, Args *a) {
   int x = elab_expr(e, a->arg[0]);
   if (x < 0) return -1;
-  IrShape s = node(e, x)->shape;
-  if (s.rank < 1 || s.dim[0] != IR_BATCH) {
+  PgShape s = node(e, x)->shape;
+  if (s.rank < 1 || s.dim[0] != PG_BATCH) {
     diag_error(a->call->loc, "'flatten' expects a batched tensor");
     return -1;
   }
-  IrShape to = {2, {IR_BATCH, ir_numel(&s, 1)}};
+  PgShape to = {2, {PG_BATCH, pg_numel(&s, 1)}};
   return ir_reshape(e->g, x, to, a->call->loc);
 }
 
@@ -28,10 +28,10 @@ static void layer_name(const AstExpr *given, const char *kind, int *count, char 
 }
 
 /* the trained parameter <layer>.<what> */
-static int weight(Elab *e, const char *layer, const char *what, IrInit init, IrShape shape, IrLoc loc) {
+static int weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape, PgLoc loc) {
   char name[192];
   snprintf(name, sizeof name, "%s.%s", layer, what);
-  return ir_param(e->g, name, IR_ROLE_WEIGHT, init, shape, loc);
+  return ir_param(e->g, name, PG_ROLE_WEIGHT, init, shape, loc);
 }
 
 /* activation=relu|linear (linear if absent); NULL after a diagnostic */
@@ -43,10 +43,10 @@ static const char *activation_arg(const AstExpr *x) {
 }
 
 /* x @ kernel [+ bias], then the activation: dense, and conv2d on patches */
-static int affine(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act, IrLoc loc) {
+static int affine(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act, PgLoc loc) {
   int64_t in = node(e, x)->shape.dim[rank_of(e, x) - 1]; /* the last axis */
-  int y = ir_binary(e->g, IR_OP_MATMUL, x, weight(e, layer, "kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {in, units}}, loc), loc);
-  if (bias) y = ir_binary(e->g, IR_OP_ADD, y, weight(e, layer, "bias", IR_INIT_ZEROS, (IrShape){1, {units}}, loc), loc);
+  int y = ir_binary(e->g, IR_OP_MATMUL, x, weight(e, layer, "kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {in, units}}, loc), loc);
+  if (bias) y = ir_binary(e->g, IR_OP_ADD, y, weight(e, layer, "bias", PG_INIT_ZEROS, (PgShape){1, {units}}, loc), loc);
   return strcmp(act, "relu") == 0 ? ir_unary(e->g, IR_OP_RELU, y, loc) : y;
 }
 
@@ -67,7 +67,7 @@ int b_dense(Elab *e, Args *a) {
  * 1/(1-rate), so inference is the identity. The mask comes from a counter-based
  * generator in the kernel, seeded per step by the runtime. */
 int b_dropout(Elab *e, Args *a) {
-  IrLoc loc = a->call->loc;
+  PgLoc loc = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   double rate;
   if (!number_arg(a->arg[1], &rate) || x < 0) return -1;
@@ -77,7 +77,7 @@ int b_dropout(Elab *e, Args *a) {
   }
   e->ndropout++;
   if (e->mode != FE_TRAINING || rate == 0) return x;
-  if (e->seed < 0) e->seed = ir_input(e->g, "seed", IR_I32, (IrShape){0}, loc);
+  if (e->seed < 0) e->seed = ir_input(e->g, "seed", PG_I32, (PgShape){0}, loc);
   int64_t stream[IR_MAX_ATTR] = {e->ndropout};
   int u = ir_emit_typed(e->g, IR_OP_RANDOM_UNIFORM, 1, &e->seed, stream, node(e, x)->shape, loc);
   int keep = ir_binary(e->g, IR_OP_GE, u, ir_const(e->g, rate, loc), loc);
@@ -102,7 +102,7 @@ int b_sigmoid(Elab *e, Args *a) { return ir_unary(e->g, IR_OP_SIGMOID, elab_expr
 
 /* 2 sigmoid(2x) - 1, which saturates instead of overflowing */
 int b_tanh(Elab *e, Args *a) {
-  IrLoc l = a->call->loc;
+  PgLoc l = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   int two = cst(e, 2, l);
   int s = ir_unary(e->g, IR_OP_SIGMOID, ir_binary(e->g, IR_OP_MUL, x, two, l), l);
@@ -113,7 +113,7 @@ int b_tanh(Elab *e, Args *a) {
 /* the last axis of x, which must be static */
 static int last_axis(Elab *e, int x, const AstExpr *at) {
   int r = x < 0 ? 0 : rank_of(e, x);
-  if (x >= 0 && (r < 1 || node(e, x)->shape.dim[r - 1] == IR_BATCH)) {
+  if (x >= 0 && (r < 1 || node(e, x)->shape.dim[r - 1] == PG_BATCH)) {
     diag_error(at->loc, "'%s' needs a tensor with a static last axis", at->str);
     return -1;
   }
@@ -137,7 +137,7 @@ int b_slice(Elab *e, Args *a) {
   int x = elab_expr(e, a->arg[0]), axis = last_axis(e, x, a->call);
   int64_t start, stop;
   if (axis < 0 || !int_arg(a->arg[1], 0, &start) || !int_arg(a->arg[2], 1, &stop)) return -1;
-  IrShape s = node(e, x)->shape;
+  PgShape s = node(e, x)->shape;
   if (stop <= start || stop > s.dim[axis])
     return diag_error(a->call->loc, "'slice': [%lld, %lld) is not inside an axis of %lld", (long long)start, (long long)stop, (long long)s.dim[axis]), -1;
   s.dim[axis] = stop - start;
@@ -155,16 +155,16 @@ int b_concat(Elab *e, Args *a) {
 
 /* rows of a trained [vocab, dim] table picked by integer ids (Keras Embedding) */
 int b_embedding(Elab *e, Args *a) {
-  IrLoc loc = a->call->loc;
+  PgLoc loc = a->call->loc;
   int ids = elab_expr(e, a->arg[0]);
   int64_t vocab, dim;
   bool vocab_ok = int_arg(a->arg[1], 1, &vocab); /* report both */
   bool dim_ok = int_arg(a->arg[2], 1, &dim);
   if (!vocab_ok || !dim_ok || ids < 0) return -1;
-  if (node(e, ids)->dtype != IR_I32) return diag_error(a->arg[0]->loc, "'embedding' takes integer ids (i32)"), -1;
+  if (node(e, ids)->dtype != PG_I32) return diag_error(a->arg[0]->loc, "'embedding' takes integer ids (i32)"), -1;
   char layer[128];
   layer_name(a->arg[3], "embedding", &e->nembedding, layer, sizeof layer);
-  int table = weight(e, layer, "table", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {vocab, dim}}, loc);
+  int table = weight(e, layer, "table", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {vocab, dim}}, loc);
   return ir_binary(e->g, IR_OP_GATHER, table, ids, loc);
 }
 
@@ -192,9 +192,9 @@ int b_reshape(Elab *e, Args *a) {
   int x = elab_expr(e, a->arg[0]);
   const AstExpr *dims = a->arg[1];
   if (x < 0) return -1;
-  if (dims->kind != AST_LIST || dims->nargs < 1 || dims->nargs >= IR_MAX_RANK)
+  if (dims->kind != AST_LIST || dims->nargs < 1 || dims->nargs >= PG_MAX_RANK)
     return diag_error(dims->loc, "'reshape' takes the new per-example shape as a list, like [2, 3]"), -1;
-  IrShape s = {1, {IR_BATCH}};
+  PgShape s = {1, {PG_BATCH}};
   for (int i = 0; i < dims->nargs; i++)
     if (!int_arg(dims->args[i], 1, &s.dim[s.rank++])) return -1;
   return ir_reshape(e->g, x, s, a->call->loc);
@@ -209,7 +209,7 @@ static bool window_args(Elab *e, Args *a, int first, int64_t *size, int64_t *str
 
 /* a size x size window (with `pad` zeros around) fits the image */
 static bool window_fits(Elab *e, int x, int64_t size, int64_t pad, const AstExpr *at) {
-  IrShape s = node(e, x)->shape;
+  PgShape s = node(e, x)->shape;
   if (s.dim[1] + 2 * pad >= size && s.dim[2] + 2 * pad >= size) return true;
   diag_error(at->loc, "'%s': a %lldx%lld window does not fit a %lldx%lld image", at->str, (long long)size,
              (long long)size, (long long)s.dim[1], (long long)s.dim[2]);
@@ -218,7 +218,7 @@ static bool window_fits(Elab *e, int x, int64_t size, int64_t pad, const AstExpr
 
 static bool image_arg(Elab *e, int x, const AstExpr *at) {
   if (x < 0) return false;
-  if (rank_of(e, x) == 4 && node(e, x)->shape.dim[0] == IR_BATCH) return true;
+  if (rank_of(e, x) == 4 && node(e, x)->shape.dim[0] == PG_BATCH) return true;
   diag_error(at->loc, "'%s' takes images [batch, height, width, channels] (reshape(x, [h, w, 1]) adds a channel axis)", at->str);
   return false;
 }
@@ -226,7 +226,7 @@ static bool image_arg(Elab *e, int x, const AstExpr *at) {
 /* conv2d(x, filters, kernel, stride=1, padding=valid|same): the patches of x
  * (im2col) times a [kernel*kernel*channels, filters] kernel, plus a bias */
 int b_conv2d(Elab *e, Args *a) {
-  IrLoc loc = a->call->loc;
+  PgLoc loc = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   int64_t filters, size, stride, pad = 0;
   bool image = image_arg(e, x, a->call), counts = int_arg(a->arg[1], 1, &filters); /* report both */
@@ -250,10 +250,10 @@ int b_conv2d(Elab *e, Args *a) {
 
 /* the windows of x as [B, h, size, w, size, C] without a copy: when they
  * tile the image exactly (stride = size, size divides height and width) */
-static int tiled_windows(Elab *e, int x, int64_t size, int64_t stride, IrLoc loc) {
-  IrShape s = node(e, x)->shape;
+static int tiled_windows(Elab *e, int x, int64_t size, int64_t stride, PgLoc loc) {
+  PgShape s = node(e, x)->shape;
   if (stride != size || s.dim[1] % size || s.dim[2] % size) return -1;
-  IrShape tiles = {6, {IR_BATCH, s.dim[1] / size, size, s.dim[2] / size, size, s.dim[3]}};
+  PgShape tiles = {6, {PG_BATCH, s.dim[1] / size, size, s.dim[2] / size, size, s.dim[3]}};
   return ir_reshape(e->g, x, tiles, loc);
 }
 
@@ -262,25 +262,25 @@ static int tiled_windows(Elab *e, int x, int64_t size, int64_t stride, IrLoc loc
  * patches (im2col) regrouped as [..., window, channel]. Both walk a window
  * row by row, so sums come out the same either way. */
 static int pool(Elab *e, Args *a, bool max) {
-  IrLoc loc = a->call->loc;
+  PgLoc loc = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   int64_t size, stride;
   if (!image_arg(e, x, a->call) || !window_args(e, a, 1, &size, &stride) || !window_fits(e, x, size, 0, a->call))
     return -1;
-  IrShape s = node(e, x)->shape;
+  PgShape s = node(e, x)->shape;
   int64_t attr[IR_MAX_ATTR] = {size, stride, 0}, channels = s.dim[3], axes[IR_MAX_ATTR] = {1 << 2 | 1 << 4};
   int w = tiled_windows(e, x, size, stride, loc);
   if (w < 0) {
     int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
     if (cols < 0) return -1;
-    IrShape c = node(e, cols)->shape;
-    w = ir_reshape(e->g, cols, (IrShape){5, {IR_BATCH, c.dim[1], c.dim[2], size * size, channels}}, loc);
+    PgShape c = node(e, cols)->shape;
+    w = ir_reshape(e->g, cols, (PgShape){5, {PG_BATCH, c.dim[1], c.dim[2], size * size, channels}}, loc);
     axes[0] = 1 << 3;
   }
   int r = ir_emit(e->g, max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_SUM, 1, &w, axes, loc);
   if (!max) r = ir_binary(e->g, IR_OP_DIV, r, cst(e, (double)(size * size), loc), loc);
   int64_t oh = (s.dim[1] - size) / stride + 1, ow = (s.dim[2] - size) / stride + 1;
-  return ir_reshape(e->g, r, (IrShape){4, {IR_BATCH, oh, ow, channels}}, loc);
+  return ir_reshape(e->g, r, (PgShape){4, {PG_BATCH, oh, ow, channels}}, loc);
 }
 
 int b_max_pool2d(Elab *e, Args *a) { return pool(e, a, true); }
@@ -288,19 +288,19 @@ int b_avg_pool2d(Elab *e, Args *a) { return pool(e, a, false); }
 
 /* exp(log_softmax(x)) over the last axis */
 int b_softmax(Elab *e, Args *a) {
-  IrLoc l = a->call->loc;
+  PgLoc l = a->call->loc;
   return ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_LOG_SOFTMAX, elab_expr(e, a->arg[0]), l), l);
 }
 
 /* (x - mean) / sqrt(var + eps) * gamma + beta over the last axis, with the
  * biased variance (torch.nn.LayerNorm, eps 1e-5) */
 int b_layer_norm(Elab *e, Args *a) {
-  IrLoc l = a->call->loc;
+  PgLoc l = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   double eps = 1e-5;
   if (x < 0 || (a->arg[1] && !number_arg(a->arg[1], &eps))) return -1;
   int r = rank_of(e, x);
-  if (r < 2 || node(e, x)->shape.dim[r - 1] == IR_BATCH) return diag_error(l, "'layer_norm' needs a static last axis"), -1;
+  if (r < 2 || node(e, x)->shape.dim[r - 1] == PG_BATCH) return diag_error(l, "'layer_norm' needs a static last axis"), -1;
   int64_t width = node(e, x)->shape.dim[r - 1], last[IR_MAX_ATTR] = {1 << (r - 1)};
   int width_for_mean = cst(e, (double)width, l);
   int sum = ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &x, last, l);
@@ -312,7 +312,7 @@ int b_layer_norm(Elab *e, Args *a) {
   int y = ir_binary(e->g, IR_OP_DIV, d, ir_unary(e->g, IR_OP_SQRT, ir_binary(e->g, IR_OP_ADD, var, cst(e, eps, l), l), l), l);
   char layer[128];
   layer_name(a->arg[2], "layer_norm", &e->nnorm, layer, sizeof layer);
-  int gamma = weight(e, layer, "gamma", IR_INIT_ONES, (IrShape){1, {width}}, l);
-  int beta = weight(e, layer, "beta", IR_INIT_ZEROS, (IrShape){1, {width}}, l);
+  int gamma = weight(e, layer, "gamma", PG_INIT_ONES, (PgShape){1, {width}}, l);
+  int beta = weight(e, layer, "beta", PG_INIT_ZEROS, (PgShape){1, {width}}, l);
   return ir_binary(e->g, IR_OP_ADD, ir_binary(e->g, IR_OP_MUL, y, gamma, l), beta, l);
 }

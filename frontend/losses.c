@@ -13,12 +13,12 @@ typedef Builder B;
 /* mean over all but the batch dimension: [B, ...] -> [B] */
 static int per_example_mean(B *b, int x) {
   if (x < 0) return -1;
-  IrShape s = node(b->e, x)->shape;
+  PgShape s = node(b->e, x)->shape;
   if (s.rank == 1) return x;
   int64_t axes[IR_MAX_ATTR] = {((1 << s.rank) - 1) & ~1};
   int sum = ir_emit(b->e->g, IR_OP_REDUCE_SUM, 1, &x, axes, b->l);
-  int count = konst(b, (double)ir_numel(&s, 1));
-  int per_example = ir_reshape(b->e->g, sum, (IrShape){1, {IR_BATCH}}, b->l);
+  int count = konst(b, (double)pg_numel(&s, 1));
+  int per_example = ir_reshape(b->e->g, sum, (PgShape){1, {PG_BATCH}}, b->l);
   return op2(b, IR_OP_DIV, per_example, count);
 }
 
@@ -28,7 +28,7 @@ static bool class_pair(Elab *e, Args *a, int *scores, int *labels) {
   bool scores_ok = want_rank(e, *scores, 2, a->arg[0], "the class scores"); /* report both */
   bool labels_ok = want_rank(e, *labels, 1, a->arg[1], "the labels");
   if (!scores_ok || !labels_ok) return false;
-  if (node(e, *labels)->dtype != IR_I32) {
+  if (node(e, *labels)->dtype != PG_I32) {
     diag_error(a->arg[1]->loc, "labels must be integers (i32)");
     return false;
   }
@@ -40,10 +40,10 @@ static bool same_pair(Elab *e, Args *a, int *p, int *t) {
   *p = elab_expr(e, a->arg[0]);
   *t = elab_expr(e, a->arg[1]);
   if (*p < 0 || *t < 0) return false;
-  if (node(e, *p)->dtype != IR_F32 || node(e, *t)->dtype != IR_F32 || !ir_shape_eq(&node(e, *p)->shape, &node(e, *t)->shape)) {
+  if (node(e, *p)->dtype != PG_F32 || node(e, *t)->dtype != PG_F32 || !pg_shape_eq(&node(e, *p)->shape, &node(e, *t)->shape)) {
     char sp[64], st[64];
-    ir_shape_str(&node(e, *p)->shape, sp, sizeof sp);
-    ir_shape_str(&node(e, *t)->shape, st, sizeof st);
+    pg_shape_str(&node(e, *p)->shape, sp, sizeof sp);
+    pg_shape_str(&node(e, *t)->shape, st, sizeof st);
     diag_error(a->call->loc, "'%s' compares predictions and targets of one shape and type f32, got %s and %s",
                a->call->str, sp, st);
     return false;
@@ -142,7 +142,7 @@ int b_mean_absolute_error(Elab *e, Args *a) {
 /* In the evaluation graph, the first classification or regression metric also
  * outputs its per-example predictions and truths, from which `nnd eval`
  * reports a confusion matrix (precision, recall, F1) or R^2. */
-static void report(Elab *e, const char *what, int predicted, const char *truth_name, int truth, IrLoc l) {
+static void report(Elab *e, const char *what, int predicted, const char *truth_name, int truth, PgLoc l) {
   if (e->mode != FE_INFERENCE || e->reported || predicted < 0 || truth < 0) return;
   e->reported = true;
   ir_output(e->g, what, predicted, l);
@@ -168,7 +168,7 @@ int b_top_k_accuracy(Elab *e, Args *a) {
   int onehot = ir_emit(e->g, IR_OP_ONE_HOT, 1, &y, depth, b.l), prod = op2(&b, IR_OP_MUL, z, onehot);
   int mine = ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &prod, last, b.l); /* [B,1] */
   int gt = op2(&b, IR_OP_GT, z, mine);
-  int above = ir_reshape(e->g, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &gt, last, b.l), (IrShape){1, {IR_BATCH}}, b.l);
+  int above = ir_reshape(e->g, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &gt, last, b.l), (PgShape){1, {PG_BATCH}}, b.l);
   return op2(&b, IR_OP_GT, konst(&b, (double)kk), above);
 }
 

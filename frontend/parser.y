@@ -4,7 +4,7 @@
  * parser reports it and skips to the end of the enclosing block, so one run
  * reports an error in each broken block. */
 %define api.prefix {nnd_yy}
-%define api.location.type {IrLoc}
+%define api.location.type {PgLoc}
 %define parse.error detailed
 %locations
 

@@ -25,34 +25,34 @@ static int tanh_(R *r, int x) { /* 2 sigmoid(2x) - 1 */
   return op2(r, IR_OP_SUB, scaled, konst(r, 1));
 }
 
-static int param(R *r, const char *layer, const char *what, IrInit init, IrShape shape) {
+static int param(R *r, const char *layer, const char *what, PgInit init, PgShape shape) {
   char name[192];
   snprintf(name, sizeof name, "%s.%s", layer, what);
-  return ir_param(r->e->g, name, IR_ROLE_WEIGHT, init, shape, r->l);
+  return ir_param(r->e->g, name, PG_ROLE_WEIGHT, init, shape, r->l);
 }
 
 /* columns [from, from + n) of a [B, width] value */
 static int cols(R *r, int x, int64_t from, int64_t n) {
   int64_t attr[IR_MAX_ATTR] = {1, from};
-  return ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (IrShape){2, {IR_BATCH, n}}, r->l);
+  return ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (PgShape){2, {PG_BATCH, n}}, r->l);
 }
 
 /* step t of a sequence [B, T, D] as [B, D] */
 static int step_input(R *r, int x, int64_t t) {
-  IrShape s = node(r->e, x)->shape;
+  PgShape s = node(r->e, x)->shape;
   int64_t attr[IR_MAX_ATTR] = {1, t};
-  int one = ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (IrShape){3, {IR_BATCH, 1, s.dim[2]}}, r->l);
-  return ir_reshape(r->e->g, one, (IrShape){2, {IR_BATCH, s.dim[2]}}, r->l);
+  int one = ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (PgShape){3, {PG_BATCH, 1, s.dim[2]}}, r->l);
+  return ir_reshape(r->e->g, one, (PgShape){2, {PG_BATCH, s.dim[2]}}, r->l);
 }
 
 static int zeros(R *r, int64_t width) {
   int z = konst(r, 0);
-  return ir_emit_typed(r->e->g, IR_OP_BROADCAST, 1, &z, NULL, (IrShape){2, {IR_BATCH, width}}, r->l);
+  return ir_emit_typed(r->e->g, IR_OP_BROADCAST, 1, &z, NULL, (PgShape){2, {PG_BATCH, width}}, r->l);
 }
 
 /* appends h [B, H] to the sequence so far (or starts one): [B, t+1, H] */
 static int append_step(R *r, int seq, int h, int64_t width) {
-  int h3 = ir_reshape(r->e->g, h, (IrShape){3, {IR_BATCH, 1, width}}, r->l);
+  int h3 = ir_reshape(r->e->g, h, (PgShape){3, {PG_BATCH, 1, width}}, r->l);
   int64_t time[IR_MAX_ATTR] = {1};
   return seq < 0 ? h3 : ir_emit(r->e->g, IR_OP_CONCAT, 2, (int[]){seq, h3}, time, r->l);
 }
@@ -98,8 +98,8 @@ static int recurrent(Elab *e, Args *a, Cell cell) {
   int64_t units;
   int seqs = bool_arg(a->arg[2], 0);
   if (!int_arg(a->arg[1], 1, &units) || x < 0 || seqs < 0) return -1;
-  IrShape s = node(e, x)->shape;
-  if (s.rank != 3 || s.dim[0] != IR_BATCH || node(e, x)->dtype != IR_F32) {
+  PgShape s = node(e, x)->shape;
+  if (s.rank != 3 || s.dim[0] != PG_BATCH || node(e, x)->dtype != PG_F32) {
     diag_error(a->arg[0]->loc, "'%s' takes sequences [batch, steps, features]", a->call->str);
     return -1;
   }
@@ -116,10 +116,10 @@ static int recurrent(Elab *e, Args *a, Cell cell) {
   else snprintf(layer, sizeof layer, "%s_%d", cells[cell].kind, *count);
   int64_t G = cells[cell].gates * units;
   Weights w = {.bn = -1, .units = units};
-  w.w = param(&r, layer, "kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {s.dim[2], G}});
-  w.u = param(&r, layer, "recurrent_kernel", IR_INIT_GLOROT_UNIFORM, (IrShape){2, {units, G}});
-  w.b = param(&r, layer, "bias", IR_INIT_ZEROS, (IrShape){1, {G}});
-  if (cell == CELL_GRU) w.bn = param(&r, layer, "recurrent_bias", IR_INIT_ZEROS, (IrShape){1, {units}});
+  w.w = param(&r, layer, "kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {s.dim[2], G}});
+  w.u = param(&r, layer, "recurrent_kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {units, G}});
+  w.b = param(&r, layer, "bias", PG_INIT_ZEROS, (PgShape){1, {G}});
+  if (cell == CELL_GRU) w.bn = param(&r, layer, "recurrent_bias", PG_INIT_ZEROS, (PgShape){1, {units}});
   int h = zeros(&r, units), c = zeros(&r, units), seq = -1;
   for (int64_t t = 0; t < s.dim[1]; t++) {
     step(&r, cell, &w, step_input(&r, x, t), &h, &c);

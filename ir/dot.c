@@ -12,7 +12,7 @@ static void label_string(FILE *out, const char *s) {
 
 static void print_node(FILE *out, const IrNode *n, int id) {
   char shape[96];
-  ir_shape_str(&n->shape, shape, sizeof shape);
+  pg_shape_str(&n->shape, shape, sizeof shape);
   fprintf(out, "    n%d [label=\"%%%d %s", id, id, ir_op_name(n->op));
   if (n->name) {
     fputs(" \\\"", out);
@@ -20,7 +20,7 @@ static void print_node(FILE *out, const IrNode *n, int id) {
     fputs("\\\"", out);
   }
   if (n->op == IR_OP_CONST) fprintf(out, " %g", n->value);
-  fprintf(out, "\\n%s%s\"%s];\n", n->dtype == IR_F32 ? "f32" : "i32", shape,
+  fprintf(out, "\\n%s%s\"%s];\n", pg_dtype_name(n->dtype), shape,
           ir_op_kind(n->op) == IR_KIND_LEAF ? ", shape=ellipse" : "");
 }
 

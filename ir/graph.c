@@ -36,51 +36,17 @@ const char *ir_op_attr_name(IrOp op, int i) {
   return NULL;
 }
 
-int64_t ir_numel(const IrShape *s, int64_t batch) {
-  int64_t n = 1;
-  for (int i = 0; i < s->rank; i++) n *= s->dim[i] == IR_BATCH ? batch : s->dim[i];
-  return n;
-}
-
-bool ir_shape_fits(const IrShape *s) {
-  int64_t n = 1;
-  for (int i = 0; i < s->rank; i++) {
-    int64_t d = s->dim[i];
-    if (d == IR_BATCH) continue; /* where it may stand is the verifier's business */
-    if (d < 0 || d > IR_MAX_ELEMENTS || (d && n > IR_MAX_ELEMENTS / d)) return false;
-    n *= d;
-  }
-  return true;
-}
-
 /* inputs and parameters are where shapes enter a graph: too large is an error */
-static bool fits(const IrShape *s, const char *what, const char *name, IrLoc loc) {
-  if (ir_shape_fits(s)) return true;
+static bool fits(const PgShape *s, const char *what, const char *name, PgLoc loc) {
+  if (pg_shape_fits(s)) return true;
   char buf[128];
-  ir_shape_str(s, buf, sizeof buf);
+  pg_shape_str(s, buf, sizeof buf);
   diag_error(loc, "%s '%s' is too large: %s has more than 2^36 elements per example", what, name, buf);
   return false;
 }
 
-bool ir_shape_eq(const IrShape *a, const IrShape *b) {
-  if (a->rank != b->rank) return false;
-  for (int i = 0; i < a->rank; i++)
-    if (a->dim[i] != b->dim[i]) return false;
-  return true;
-}
-
-int ir_shape_str(const IrShape *s, char *buf, size_t n) {
-  int w = snprintf(buf, n, "[");
-  for (int i = 0; i < s->rank; i++) {
-    const char *sep = i ? "," : "";
-    if (s->dim[i] == IR_BATCH) w += snprintf(buf + w, n - w, "%sB", sep);
-    else w += snprintf(buf + w, n - w, "%s%lld", sep, (long long)s->dim[i]);
-  }
-  return w + snprintf(buf + w, n - w, "]");
-}
-
 IrGraph *ir_graph_new(const char *name) {
-  IrGraph *g = ir_calloc(1, sizeof *g);
+  IrGraph *g = pg_calloc(1, sizeof *g);
   if (g) g->name = ir_strdup(g, name);
   return g;
 }
@@ -97,13 +63,13 @@ const char *ir_strdup(IrGraph *g, const char *s) {
   if (!s) return NULL;
   if (g->nstrings == g->capstrings) {
     int cap = g->capstrings ? 2 * g->capstrings : 16;
-    char **strings = ir_realloc(g->strings, cap * sizeof *strings);
+    char **strings = pg_realloc(g->strings, cap * sizeof *strings);
     if (!strings) return "";
     g->strings = strings;
     g->capstrings = cap;
   }
   size_t n = strlen(s) + 1;
-  char *p = ir_malloc(n);
+  char *p = pg_malloc(n);
   if (!p) return "";
   memcpy(p, s, n);
   return g->strings[g->nstrings++] = p;
@@ -114,13 +80,13 @@ IrNode *ir_node(IrGraph *g, int id) {
   return &g->nodes[id];
 }
 
-static int append(IrGraph *g, IrOp op, IrLoc loc) {
+static int append(IrGraph *g, IrOp op, PgLoc loc) {
   if (g->count == g->cap) {
     if (g->cap >= IR_MAX_NODES)
       return diag_error(loc, "a graph of more than %d nodes is too large (a recurrence unrolled over a very "
                         "long sequence?)", IR_MAX_NODES), -1;
     int cap = g->cap ? 2 * g->cap : 64;
-    IrNode *nodes = ir_realloc(g->nodes, (size_t)cap * sizeof *nodes);
+    IrNode *nodes = pg_realloc(g->nodes, (size_t)cap * sizeof *nodes);
     if (!nodes) return -1;
     g->nodes = nodes;
     g->cap = cap;
@@ -140,7 +106,7 @@ int ir_append_node(IrGraph *g, const IrNode *n) {
   return id;
 }
 
-int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc) {
+int ir_input(IrGraph *g, const char *name, PgDType dt, PgShape shape, PgLoc loc) {
   if (!fits(&shape, "input", name, loc)) return -1;
   int id = append(g, IR_OP_INPUT, loc);
   if (id < 0) return -1;
@@ -152,7 +118,7 @@ int ir_input(IrGraph *g, const char *name, IrDType dt, IrShape shape, IrLoc loc)
   return id;
 }
 
-int ir_param(IrGraph *g, const char *name, IrRole role, IrInit init, IrShape shape, IrLoc loc) {
+int ir_param(IrGraph *g, const char *name, PgRole role, PgInit init, PgShape shape, PgLoc loc) {
   if (!fits(&shape, "parameter", name, loc)) return -1;
   int id = append(g, IR_OP_PARAM, loc);
   if (id < 0) return -1;
@@ -161,23 +127,23 @@ int ir_param(IrGraph *g, const char *name, IrRole role, IrInit init, IrShape sha
   n->role = role;
   n->init = init;
   n->attr[0] = g->nparams++;
-  n->dtype = IR_F32;
+  n->dtype = PG_F32;
   n->shape = shape;
   return id;
 }
 
-int ir_const(IrGraph *g, double value, IrLoc loc) {
+int ir_const(IrGraph *g, double value, PgLoc loc) {
   int id = append(g, IR_OP_CONST, loc);
   if (id >= 0) g->nodes[id].value = value;
   return id;
 }
 
-int ir_batch_size(IrGraph *g, IrLoc loc) { return append(g, IR_OP_BATCH_SIZE, loc); }
+int ir_batch_size(IrGraph *g, PgLoc loc) { return append(g, IR_OP_BATCH_SIZE, loc); }
 
 /* an op node; `shape` is the declared result shape (reshape, random_uniform,
  * broadcast) or NULL to derive it. Ill-typed nodes are reported and dropped. */
-static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, const IrShape *shape,
-                IrLoc loc) {
+static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, const PgShape *shape,
+                PgLoc loc) {
   assert(nin == ir_op_arity(op) && nin <= IR_MAX_IN);
   for (int i = 0; i < nin; i++)
     if (in[i] < 0) return -1;
@@ -195,27 +161,27 @@ static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr
   return id;
 }
 
-int ir_emit(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrLoc loc) {
+int ir_emit(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, PgLoc loc) {
   return make(g, op, nin, in, attr, NULL, loc);
 }
 
-int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, IrShape shape,
-                  IrLoc loc) {
+int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, PgShape shape,
+                  PgLoc loc) {
   return make(g, op, nin, in, attr, &shape, loc);
 }
 
-int ir_unary(IrGraph *g, IrOp op, int a, IrLoc loc) { return ir_emit(g, op, 1, &a, NULL, loc); }
+int ir_unary(IrGraph *g, IrOp op, int a, PgLoc loc) { return ir_emit(g, op, 1, &a, NULL, loc); }
 
-int ir_binary(IrGraph *g, IrOp op, int a, int b, IrLoc loc) {
+int ir_binary(IrGraph *g, IrOp op, int a, int b, PgLoc loc) {
   int in[2] = {a, b};
   return ir_emit(g, op, 2, in, NULL, loc);
 }
 
-int ir_reshape(IrGraph *g, int a, IrShape shape, IrLoc loc) {
+int ir_reshape(IrGraph *g, int a, PgShape shape, PgLoc loc) {
   return ir_emit_typed(g, IR_OP_RESHAPE, 1, &a, NULL, shape, loc);
 }
 
-int ir_output(IrGraph *g, const char *name, int value, IrLoc loc) {
+int ir_output(IrGraph *g, const char *name, int value, PgLoc loc) {
   int64_t attr[IR_MAX_ATTR] = {g->noutputs};
   int id = ir_emit(g, IR_OP_OUTPUT, 1, &value, attr, loc);
   if (id < 0) return -1;
@@ -225,12 +191,12 @@ int ir_output(IrGraph *g, const char *name, int value, IrLoc loc) {
 }
 
 IrUses ir_uses(const IrGraph *g) {
-  IrUses u = {ir_calloc(g->count + 2, sizeof(int)), NULL};
+  IrUses u = {pg_calloc(g->count + 2, sizeof(int)), NULL};
   if (!u.start) return u;
   for (int i = 0; i < g->count; i++)
     for (int k = 0; k < g->nodes[i].nin; k++) u.start[g->nodes[i].in[k] + 2]++;
   for (int v = 0; v < g->count; v++) u.start[v + 2] += u.start[v + 1];
-  u.user = ir_malloc((u.start[g->count + 1] + 1) * sizeof(int));
+  u.user = pg_malloc((u.start[g->count + 1] + 1) * sizeof(int));
   if (!u.user) {
     free(u.start);
     return (IrUses){NULL, NULL};

@@ -19,7 +19,7 @@ typedef struct {
   bool failed;
 } Parser;
 
-static IrLoc here(Parser *ps) { return (IrLoc){ps->file, ps->line, ps->col}; }
+static PgLoc here(Parser *ps) { return (PgLoc){ps->file, ps->line, ps->col}; }
 
 static bool fail(Parser *ps, const char *what) {
   if (!ps->failed) {
@@ -87,7 +87,7 @@ static bool keyword(Parser *ps, const char *kw) {
 static bool integer(Parser *ps, int64_t *out) {
   skip_space(ps);
   char *end;
-  IrLoc at = here(ps);
+  PgLoc at = here(ps);
   errno = 0;
   long long v = strtoll(ps->p, &end, 10);
   if (end == ps->p || (*ps->p != '-' && !isdigit((unsigned char)*ps->p))) return fail(ps, "an integer");
@@ -103,7 +103,7 @@ static bool integer(Parser *ps, int64_t *out) {
 /* an integer in [lo, hi]: what a slot, kernel id, line or offset may be */
 static bool integer_in(Parser *ps, int64_t lo, int64_t hi, const char *what, int64_t *out) {
   skip_space(ps);
-  IrLoc at = here(ps);
+  PgLoc at = here(ps);
   if (!integer(ps, out)) return false;
   if (*out >= lo && *out <= hi) return true;
   diag_error(at, "%s %lld is out of range [%lld, %lld]", what, (long long)*out, (long long)lo,
@@ -136,7 +136,7 @@ static bool string(Parser *ps, char *buf, size_t n) {
 static bool value_ref(Parser *ps, int before, int *out) {
   int64_t v;
   skip_space(ps);
-  IrLoc at = here(ps);
+  PgLoc at = here(ps);
   if (!expect(ps, '%') || !integer(ps, &v)) return false;
   if (v < 0 || v >= before) {
     diag_error(at, "%%%lld is not defined before its use", (long long)v);
@@ -150,23 +150,23 @@ static bool type(Parser *ps, IrNode *n) {
   char dt[8];
   if (!word(ps, dt, sizeof dt)) return false;
   if (strcmp(dt, "f32") != 0 && strcmp(dt, "i32") != 0) return fail(ps, "f32 or i32");
-  n->dtype = dt[0] == 'f' ? IR_F32 : IR_I32;
+  n->dtype = dt[0] == 'f' ? PG_F32 : PG_I32;
   n->shape.rank = 0;
   skip_space(ps);
-  IrLoc start = here(ps);
+  PgLoc start = here(ps);
   if (!expect(ps, '[')) return false;
   while (!accept(ps, ']')) {
     if (n->shape.rank && !expect(ps, ',')) return false;
-    if (n->shape.rank == IR_MAX_RANK) return fail(ps, "']' (at most 6 dimensions)");
+    if (n->shape.rank == PG_MAX_RANK) return fail(ps, "']' (at most 6 dimensions)");
     int64_t d;
     skip_space(ps);
-    IrLoc at = here(ps);
-    if (keyword(ps, "B")) d = IR_BATCH;
+    PgLoc at = here(ps);
+    if (keyword(ps, "B")) d = PG_BATCH;
     else if (!integer(ps, &d)) return false;
     else if (d < 1) return diag_error(at, "a dimension must be positive, not %lld", (long long)d), ps->failed = true, false;
     n->shape.dim[n->shape.rank++] = d;
   }
-  if (!ir_shape_fits(&n->shape)) return diag_error(start, "this type has more than 2^36 elements per example"), ps->failed = true, false;
+  if (!pg_shape_fits(&n->shape)) return diag_error(start, "this type has more than 2^36 elements per example"), ps->failed = true, false;
   return true;
 }
 
@@ -186,13 +186,13 @@ static bool payload(Parser *ps, IrNode *n) {
     return true;
   case IR_OP_PARAM:
     if (!word(ps, role, sizeof role) || !word(ps, init, sizeof init) || !string(ps, buf, sizeof buf)) return false;
-    if (strcmp(role, "weight") == 0) n->role = IR_ROLE_WEIGHT;
-    else if (strcmp(role, "optstate") == 0) n->role = IR_ROLE_OPTSTATE;
-    else if (strcmp(role, "frozen") == 0) n->role = IR_ROLE_FROZEN;
+    if (strcmp(role, "weight") == 0) n->role = PG_ROLE_WEIGHT;
+    else if (strcmp(role, "optstate") == 0) n->role = PG_ROLE_OPTSTATE;
+    else if (strcmp(role, "frozen") == 0) n->role = PG_ROLE_FROZEN;
     else return diag_error(n->loc, "unknown parameter role '%s' (weight, frozen or optstate)", role), ps->failed = true, false;
-    if (strcmp(init, "zeros") == 0) n->init = IR_INIT_ZEROS;
-    else if (strcmp(init, "glorot_uniform") == 0) n->init = IR_INIT_GLOROT_UNIFORM;
-    else if (strcmp(init, "ones") == 0) n->init = IR_INIT_ONES;
+    if (strcmp(init, "zeros") == 0) n->init = PG_INIT_ZEROS;
+    else if (strcmp(init, "glorot_uniform") == 0) n->init = PG_INIT_GLOROT_UNIFORM;
+    else if (strcmp(init, "ones") == 0) n->init = PG_INIT_ONES;
     else return diag_error(n->loc, "unknown initialiser '%s' (zeros, ones or glorot_uniform)", init), ps->failed = true, false;
     n->name = ir_strdup(ps->g, buf);
     return true;
@@ -206,7 +206,7 @@ static bool attrs(Parser *ps, IrNode *n) {
   do {
     char name[64];
     int64_t v;
-    IrLoc at = here(ps);
+    PgLoc at = here(ps);
     if (!word(ps, name, sizeof name) || !expect(ps, '=')) return false;
     int i = 0;
     while (ir_op_attr_name(n->op, i) && strcmp(ir_op_attr_name(n->op, i), name) != 0) i++;
@@ -218,7 +218,7 @@ static bool attrs(Parser *ps, IrNode *n) {
      * other attributes are sizes, axes, offsets: no larger than a tensor, so
      * that the shape rules' arithmetic on them cannot overflow */
     bool ok = strcmp(name, "slot") == 0 ? integer_in(ps, 0, INT_MAX - 1, "slot", &v)
-              : integer_in(ps, -IR_MAX_ELEMENTS, IR_MAX_ELEMENTS, "attribute", &v);
+              : integer_in(ps, -PG_MAX_ELEMENTS, PG_MAX_ELEMENTS, "attribute", &v);
     if (!ok) return false;
     n->attr[i] = v;
   } while (accept(ps, ','));
@@ -234,7 +234,7 @@ static bool suffixes(Parser *ps, IrNode *n) {
         return false;
       n->group = (int)v;
     } else if (keyword(ps, "arena")) {
-      if (!expect(ps, '(') || !integer_in(ps, 0, IR_MAX_ARENA, "arena offset", &n->offset) ||
+      if (!expect(ps, '(') || !integer_in(ps, 0, PG_MAX_ARENA, "arena offset", &n->offset) ||
           !expect(ps, ')'))
         return false;
     } else if (keyword(ps, "loc")) {
@@ -246,14 +246,14 @@ static bool suffixes(Parser *ps, IrNode *n) {
         return false;
       const char *interned = diag_add_source(file, NULL);
       if (!interned) return ps->failed = true, false;
-      n->loc = (IrLoc){interned, (int)line, (int)col};
+      n->loc = (PgLoc){interned, (int)line, (int)col};
     } else {
       return true;
     }
   }
 }
 
-static bool check_type(Parser *ps, IrNode *declared, IrLoc at) {
+static bool check_type(Parser *ps, IrNode *declared, PgLoc at) {
   IrNode derived = *declared;
   int before = diag_error_count();
   bool ok = ir_infer_type(ps->g, &derived);
@@ -261,18 +261,18 @@ static bool check_type(Parser *ps, IrNode *declared, IrLoc at) {
     diag_note(at, "in this node");
     return ps->failed = true, false;
   }
-  if (derived.dtype == declared->dtype && ir_shape_eq(&derived.shape, &declared->shape)) return true;
+  if (derived.dtype == declared->dtype && pg_shape_eq(&derived.shape, &declared->shape)) return true;
   char want[96], got[96];
-  ir_shape_str(&declared->shape, want, sizeof want);
-  ir_shape_str(&derived.shape, got, sizeof got);
-  diag_error(at, "declared type %s%s, but the operands give %s%s", declared->dtype ? "i32" : "f32", want,
-             derived.dtype ? "i32" : "f32", got);
+  pg_shape_str(&declared->shape, want, sizeof want);
+  pg_shape_str(&derived.shape, got, sizeof got);
+  diag_error(at, "declared type %s%s, but the operands give %s%s", pg_dtype_name(declared->dtype), want,
+             pg_dtype_name(derived.dtype), got);
   return ps->failed = true, false;
 }
 
 static bool node(Parser *ps) {
   IrGraph *g = ps->g;
-  IrLoc at = here(ps);
+  PgLoc at = here(ps);
   int64_t id;
   char opname[32];
   IrNode n = {.group = -1, .offset = -1};
@@ -283,7 +283,7 @@ static bool node(Parser *ps) {
   }
   if (!expect(ps, '=')) return false;
   skip_space(ps);
-  IrLoc op_at = here(ps);
+  PgLoc op_at = here(ps);
   if (!word(ps, opname, sizeof opname)) return false;
   if ((n.op = op_named(opname)) == IR_OP_COUNT) {
     diag_error(op_at, "unknown op '%s'", opname);
@@ -297,7 +297,7 @@ static bool node(Parser *ps) {
       if ((n.nin && !expect(ps, ',')) || !value_ref(ps, g->count, &n.in[n.nin])) return false;
     if (!expect(ps, ')')) return false;
   }
-  n.loc = (IrLoc){0};
+  n.loc = (PgLoc){0};
   if (!attrs(ps, &n) || !expect(ps, ':') || !type(ps, &n) || !suffixes(ps, &n)) return false;
   if (!check_type(ps, &n, at)) return false;
   if (ir_append_node(g, &n) < 0) return ps->failed = true, false; /* out of memory, reported */
@@ -318,11 +318,11 @@ static bool header(Parser *ps, char *name, size_t n, int64_t *max_batch, int64_t
   if (!keyword(ps, "graph")) return fail(ps, "'graph'");
   if (!expect(ps, '@') || !word(ps, name, n)) return false;
   if (keyword(ps, "max_batch")) {
-    if (!expect(ps, '(') || !integer_in(ps, 1, IR_MAX_BATCH, "max_batch", max_batch) ||
+    if (!expect(ps, '(') || !integer_in(ps, 1, PG_MAX_BATCH, "max_batch", max_batch) ||
         !expect(ps, ')'))
       return false;
     if (!keyword(ps, "arena")) return fail(ps, "'arena'");
-    if (!expect(ps, '(') || !integer_in(ps, 0, IR_MAX_ARENA, "arena size", arena) ||
+    if (!expect(ps, '(') || !integer_in(ps, 0, PG_MAX_ARENA, "arena size", arena) ||
         !expect(ps, ')'))
       return false;
   }
@@ -349,7 +349,7 @@ IrGraph *ir_parse(const char *file, const char *text) {
 
 IrGraph *ir_parse_file(const char *path) {
   size_t len;
-  char *text = ir_read_source(path, &len);
+  char *text = pg_read_source(path, &len);
   IrGraph *g = text ? ir_parse(path, text) : NULL;
   free(text);
   return g;

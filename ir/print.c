@@ -8,12 +8,6 @@
 
 #include "ir.h"
 
-static const char *role_names[] = {"none", "weight", "optstate", "frozen"};
-static const char *init_names[] = {"zeros", "glorot_uniform", "ones"};
-
-const char *ir_role_name(IrRole r) { return role_names[r]; }
-const char *ir_init_name(IrInit i) { return init_names[i]; }
-
 static void print_double(FILE *out, double v) {
   char buf[32];
   for (int prec = 1; prec <= 17; prec++) {
@@ -36,7 +30,7 @@ static void print_payload(FILE *out, const IrNode *n) {
   switch (n->op) {
   case IR_OP_INPUT: fputc(' ', out); ir_print_string(out, n->name); break;
   case IR_OP_PARAM:
-    fprintf(out, " %s %s ", ir_role_name(n->role), ir_init_name(n->init));
+    fprintf(out, " %s %s ", pg_role_name(n->role), pg_init_name(n->init));
     ir_print_string(out, n->name);
     break;
   case IR_OP_CONST: fputc(' ', out); print_double(out, n->value); break;
@@ -61,8 +55,8 @@ static void print_node(FILE *out, const IrNode *n, int id) {
     fputc(')', out);
   }
   print_attrs(out, n);
-  ir_shape_str(&n->shape, shape, sizeof shape);
-  fprintf(out, " : %s%s", n->dtype == IR_F32 ? "f32" : "i32", shape);
+  pg_shape_str(&n->shape, shape, sizeof shape);
+  fprintf(out, " : %s%s", pg_dtype_name(n->dtype), shape);
   if (n->group >= 0) fprintf(out, " kernel(%d)", n->group);
   if (n->offset >= 0) fprintf(out, " arena(%lld)", (long long)n->offset);
   if (n->loc.file) {

@@ -1,26 +1,26 @@
 /* shape.c — the type rule of every op: dtype and shape of a node from its
  * operands and attributes. Broadcasting is numpy's (align trailing dims; a dim
- * of 1 stretches). The batch dimension IR_BATCH may only ever be dim 0 of a
+ * of 1 stretches). The batch dimension PG_BATCH may only ever be dim 0 of a
  * result, and only stretches against 1. Errors are user errors: they are
  * reported at the node's source location. */
 #include "ir.h"
 
 static const char *tstr(const IrNode *n, char *buf, size_t len) {
-  int w = snprintf(buf, len, "%s", n->dtype == IR_F32 ? "f32" : "i32");
-  ir_shape_str(&n->shape, buf + w, len - w);
+  int w = snprintf(buf, len, "%s", pg_dtype_name(n->dtype));
+  pg_shape_str(&n->shape, buf + w, len - w);
   return buf;
 }
 
 static bool want_f32(IrGraph *g, IrNode *n, int k) {
   IrNode *a = ir_node(g, n->in[k]);
-  if (a->dtype == IR_F32) return true;
+  if (a->dtype == PG_F32) return true;
   diag_error(n->loc, "'%s' expects f32 operands, got i32", ir_op_name(n->op));
   return false;
 }
 
 static bool batch_only_leading(IrNode *n) {
   for (int i = 1; i < n->shape.rank; i++)
-    if (n->shape.dim[i] == IR_BATCH) {
+    if (n->shape.dim[i] == PG_BATCH) {
       diag_error(n->loc, "'%s' would move the batch dimension away from dimension 0",
                  ir_op_name(n->op));
       return false;
@@ -29,7 +29,7 @@ static bool batch_only_leading(IrNode *n) {
 }
 
 /* numpy broadcasting of two shapes; false if they do not broadcast */
-static bool broadcast_shapes(const IrShape *a, const IrShape *b, IrShape *out) {
+static bool broadcast_shapes(const PgShape *a, const PgShape *b, PgShape *out) {
   int r = a->rank > b->rank ? a->rank : b->rank;
   out->rank = r;
   for (int i = 0; i < r; i++) {
@@ -44,7 +44,7 @@ static bool broadcast_shapes(const IrShape *a, const IrShape *b, IrShape *out) {
 /* n's type: its operands k and l broadcast */
 static bool broadcast(IrGraph *g, IrNode *n, int k, int l) {
   IrNode *a = ir_node(g, n->in[k]), *b = ir_node(g, n->in[l]);
-  IrShape s;
+  PgShape s;
   if (!broadcast_shapes(&a->shape, &b->shape, &s)) {
     char sa[64], sb[64];
     diag_error(n->loc, "shape mismatch in '%s': cannot broadcast %s with %s", ir_op_name(n->op),
@@ -62,7 +62,7 @@ static bool rule_binary(IrGraph *g, IrNode *n) {
     if (compare) diag_error(n->loc, "'%s' compares operands of different dtypes", ir_op_name(n->op));
     return false;
   }
-  n->dtype = IR_F32;
+  n->dtype = PG_F32;
   return broadcast(g, n, 0, 1);
 }
 
@@ -91,8 +91,8 @@ static bool rule_matmul(IrGraph *g, IrNode *n) {
                tstr(b, sb, sizeof sb));
     return false;
   }
-  n->dtype = IR_F32;
-  if (ta) n->shape = (IrShape){2, {a->shape.dim[ra - 1], b->shape.dim[rb - 1]}};
+  n->dtype = PG_F32;
+  if (ta) n->shape = (PgShape){2, {a->shape.dim[ra - 1], b->shape.dim[rb - 1]}};
   else n->shape = a->shape, n->shape.dim[ra - 1] = b->shape.dim[!tb];
   return batch_only_leading(n);
 }
@@ -116,15 +116,15 @@ static bool rule_batch_matmul(IrGraph *g, IrNode *n) {
                tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
     return false;
   }
-  n->dtype = IR_F32;
-  n->shape = (IrShape){3, {a->shape.dim[0], a->shape.dim[ta ? 2 : 1], b->shape.dim[tb ? 1 : 2]}};
+  n->dtype = PG_F32;
+  n->shape = (PgShape){3, {a->shape.dim[0], a->shape.dim[ta ? 2 : 1], b->shape.dim[tb ? 1 : 2]}};
   return batch_only_leading(n);
 }
 
 static bool rule_reduce(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
   if (!want_f32(g, n, 0)) return false;
-  n->dtype = IR_F32;
+  n->dtype = PG_F32;
   n->shape = a->shape;
   for (int i = 0; i < a->shape.rank; i++)
     if (n->attr[0] >> i & 1) n->shape.dim[i] = 1;
@@ -138,9 +138,9 @@ static bool rule_reduce(IrGraph *g, IrNode *n) {
 static bool rule_reshape(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
   n->dtype = a->dtype;
-  bool batched_in = a->shape.rank > 0 && a->shape.dim[0] == IR_BATCH;
-  bool batched_out = n->shape.rank > 0 && n->shape.dim[0] == IR_BATCH;
-  if (batched_in != batched_out || ir_numel(&a->shape, 1) != ir_numel(&n->shape, 1)) {
+  bool batched_in = a->shape.rank > 0 && a->shape.dim[0] == PG_BATCH;
+  bool batched_out = n->shape.rank > 0 && n->shape.dim[0] == PG_BATCH;
+  if (batched_in != batched_out || pg_numel(&a->shape, 1) != pg_numel(&n->shape, 1)) {
     char sa[64], sb[64];
     diag_error(n->loc, "cannot reshape %s to %s", tstr(a, sa, sizeof sa), tstr(n, sb, sizeof sb));
     return false;
@@ -151,45 +151,45 @@ static bool rule_reshape(IrGraph *g, IrNode *n) {
 static bool rule_last_axis(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
   if (!want_f32(g, n, 0)) return false;
-  if (a->shape.rank < 1 || a->shape.dim[a->shape.rank - 1] == IR_BATCH) {
+  if (a->shape.rank < 1 || a->shape.dim[a->shape.rank - 1] == PG_BATCH) {
     diag_error(n->loc, "'%s' needs a static last dimension", ir_op_name(n->op));
     return false;
   }
   n->shape = a->shape;
-  n->dtype = IR_F32;
+  n->dtype = PG_F32;
   if (n->op == IR_OP_ARGMAX) {
     n->shape.rank--;
-    n->dtype = IR_I32;
+    n->dtype = PG_I32;
   }
   return true;
 }
 
 static bool rule_one_hot(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
-  if (a->dtype != IR_I32 || a->shape.rank >= IR_MAX_RANK || n->attr[0] < 1) {
+  if (a->dtype != PG_I32 || a->shape.rank >= PG_MAX_RANK || n->attr[0] < 1) {
     diag_error(n->loc, "'one_hot' expects integer labels and a positive depth");
     return false;
   }
   n->shape = a->shape;
   n->shape.dim[n->shape.rank++] = n->attr[0];
-  n->dtype = IR_F32;
+  n->dtype = PG_F32;
   return true;
 }
 
 static bool rule_assign(IrGraph *g, IrNode *n) {
   IrNode *p = ir_node(g, n->in[0]), *v = ir_node(g, n->in[1]);
-  if (p->op != IR_OP_PARAM || !ir_shape_eq(&p->shape, &v->shape) || v->dtype != IR_F32) {
+  if (p->op != IR_OP_PARAM || !pg_shape_eq(&p->shape, &v->shape) || v->dtype != PG_F32) {
     diag_error(n->loc, "'assign' needs a parameter and an f32 value of its shape");
     return false;
   }
-  n->dtype = IR_F32;
+  n->dtype = PG_F32;
   n->shape = p->shape;
   return true;
 }
 
 static bool rule_broadcast_to(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
-  IrShape to = n->shape;
+  PgShape to = n->shape;
   n->dtype = a->dtype;
   int r = to.rank, ra = a->shape.rank;
   bool ok = ra <= r;
@@ -204,8 +204,8 @@ static bool rule_broadcast_to(IrGraph *g, IrNode *n) {
   return ok && batch_only_leading(n);
 }
 
-static bool axis_ok(IrNode *n, const IrShape *s, int64_t axis) {
-  if (axis >= 0 && axis < s->rank && s->dim[axis] != IR_BATCH) return true;
+static bool axis_ok(IrNode *n, const PgShape *s, int64_t axis) {
+  if (axis >= 0 && axis < s->rank && s->dim[axis] != PG_BATCH) return true;
   diag_error(n->loc, "'%s': axis %lld is not a static axis of a rank-%d tensor", ir_op_name(n->op), (long long)axis, s->rank);
   return false;
 }
@@ -232,7 +232,7 @@ static bool rule_transpose(IrGraph *g, IrNode *n) {
  * unslice: the adjoint, placing the operand at start in zeros of its type */
 static bool rule_slice(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
-  const IrShape *big = n->op == IR_OP_SLICE ? &a->shape : &n->shape, *small = n->op == IR_OP_SLICE ? &n->shape : &a->shape;
+  const PgShape *big = n->op == IR_OP_SLICE ? &a->shape : &n->shape, *small = n->op == IR_OP_SLICE ? &n->shape : &a->shape;
   int64_t axis = n->attr[0], start = n->attr[1];
   n->dtype = a->dtype;
   if (big->rank != small->rank) return diag_error(n->loc, "'%s' keeps the rank", ir_op_name(n->op)), false;
@@ -270,14 +270,14 @@ static bool rule_concat(IrGraph *g, IrNode *n) {
 static bool rule_gather(IrGraph *g, IrNode *n) {
   bool gather = n->op == IR_OP_GATHER;
   IrNode *t = ir_node(g, n->in[0]), *ids = ir_node(g, n->in[1]);
-  const IrShape *rows = &t->shape;
+  const PgShape *rows = &t->shape;
   int tail = gather ? rows->rank - 1 : t->shape.rank - ids->shape.rank;
-  if (ids->dtype != IR_I32 || t->dtype != IR_F32 || tail < 0 || ids->shape.rank + tail > IR_MAX_RANK ||
-      (gather && (rows->rank < 1 || rows->dim[0] == IR_BATCH)) || (!gather && n->attr[0] < 1)) {
+  if (ids->dtype != PG_I32 || t->dtype != PG_F32 || tail < 0 || ids->shape.rank + tail > PG_MAX_RANK ||
+      (gather && (rows->rank < 1 || rows->dim[0] == PG_BATCH)) || (!gather && n->attr[0] < 1)) {
     diag_error(n->loc, "'%s' takes an f32 table and i32 indices", ir_op_name(n->op));
     return false;
   }
-  n->dtype = IR_F32;
+  n->dtype = PG_F32;
   if (gather) {
     n->shape = ids->shape;
     for (int i = 0; i < tail; i++) n->shape.dim[n->shape.rank++] = rows->dim[1 + i];
@@ -297,30 +297,30 @@ static bool rule_gather(IrGraph *g, IrNode *n) {
  * back into the image position it came from (its result type is declared). */
 static bool rule_im2col(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
-  const IrShape *img = n->op == IR_OP_IM2COL ? &a->shape : &n->shape;
+  const PgShape *img = n->op == IR_OP_IM2COL ? &a->shape : &n->shape;
   int64_t k = n->attr[0], s = n->attr[1], p = n->attr[2];
-  bool ok = a->dtype == IR_F32 && img->rank == 4 && img->dim[0] == IR_BATCH && k >= 1 && s >= 1 && p >= 0 &&
+  bool ok = a->dtype == PG_F32 && img->rank == 4 && img->dim[0] == PG_BATCH && k >= 1 && s >= 1 && p >= 0 &&
             img->dim[1] + 2 * p >= k && img->dim[2] + 2 * p >= k;
   if (!ok) {
     diag_error(n->loc, "'%s' needs an f32 image [B, height, width, channels] at least as large as its window", ir_op_name(n->op));
     return false;
   }
-  IrShape cols = {4, {IR_BATCH, (img->dim[1] + 2 * p - k) / s + 1, (img->dim[2] + 2 * p - k) / s + 1, k * k * img->dim[3]}};
-  n->dtype = IR_F32;
+  PgShape cols = {4, {PG_BATCH, (img->dim[1] + 2 * p - k) / s + 1, (img->dim[2] + 2 * p - k) / s + 1, k * k * img->dim[3]}};
+  n->dtype = PG_F32;
   if (n->op == IR_OP_IM2COL) return n->shape = cols, true;
-  if (!ir_shape_eq(&cols, &a->shape)) return diag_error(n->loc, "'col2im': its operand is not the patches of its result"), false;
+  if (!pg_shape_eq(&cols, &a->shape)) return diag_error(n->loc, "'col2im': its operand is not the patches of its result"), false;
   return true;
 }
 
 /* select(cond, a, b): a where cond is nonzero, else b; all three broadcast */
 static bool rule_select(IrGraph *g, IrNode *n) {
   if (!want_f32(g, n, 0) || !want_f32(g, n, 1) || !want_f32(g, n, 2) || !broadcast(g, n, 1, 2)) return false;
-  IrShape values = n->shape;
+  PgShape values = n->shape;
   if (!broadcast_shapes(&ir_node(g, n->in[0])->shape, &values, &n->shape)) {
     diag_error(n->loc, "shape mismatch in 'select': the condition does not broadcast with the values");
     return false;
   }
-  n->dtype = IR_F32;
+  n->dtype = PG_F32;
   return batch_only_leading(n);
 }
 
@@ -329,18 +329,18 @@ static bool infer(IrGraph *g, IrNode *n) {
   case IR_OP_INPUT:
   case IR_OP_PARAM: return true;
   case IR_OP_CONST:
-  case IR_OP_BATCH_SIZE: n->dtype = IR_F32; n->shape.rank = 0; return true;
+  case IR_OP_BATCH_SIZE: n->dtype = PG_F32; n->shape.rank = 0; return true;
   case IR_OP_NEG: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_RELU:
   case IR_OP_FLOOR: case IR_OP_COS: case IR_OP_SIN: case IR_OP_ABS: case IR_OP_SIGMOID:
-    n->dtype = IR_F32;
+    n->dtype = PG_F32;
     n->shape = ir_node(g, n->in[0])->shape;
     return want_f32(g, n, 0);
   case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX: case IR_OP_MIN:
   case IR_OP_POW: case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ:
     return rule_binary(g, n);
   case IR_OP_RANDOM_UNIFORM:
-    n->dtype = IR_F32;
-    if (ir_node(g, n->in[0])->dtype == IR_I32 && ir_node(g, n->in[0])->shape.rank == 0) return batch_only_leading(n);
+    n->dtype = PG_F32;
+    if (ir_node(g, n->in[0])->dtype == PG_I32 && ir_node(g, n->in[0])->shape.rank == 0) return batch_only_leading(n);
     diag_error(n->loc, "'random_uniform' takes its seed as an i32 scalar");
     return false;
   case IR_OP_ASSIGN: return rule_assign(g, n);
@@ -373,7 +373,7 @@ static bool infer(IrGraph *g, IrNode *n) {
 
 bool ir_infer_type(IrGraph *g, IrNode *n) {
   if (!infer(g, n)) return false;
-  if (ir_shape_fits(&n->shape)) return true;
+  if (pg_shape_fits(&n->shape)) return true;
   char t[128];
   diag_error(n->loc, "'%s' would make a tensor too large: %s has more than 2^36 elements per example",
              ir_op_name(n->op), tstr(n, t, sizeof t));

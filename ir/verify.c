@@ -32,15 +32,15 @@ static void check_node(Check *c, int id) {
   if (n->nin != ir_op_arity(n->op)) return fail(c, id, "wrong number of operands");
   for (int i = 0; i < n->nin; i++)
     if (n->in[i] < 0 || n->in[i] >= id) return fail(c, id, "operand does not precede its use");
-  if (n->op == IR_OP_PARAM && n->role == IR_ROLE_NONE) return fail(c, id, "parameter without a role");
-  if (n->op == IR_OP_PARAM && (n->dtype != IR_F32 || (n->shape.rank && n->shape.dim[0] == IR_BATCH)))
+  if (n->op == IR_OP_PARAM && n->role == PG_ROLE_NONE) return fail(c, id, "parameter without a role");
+  if (n->op == IR_OP_PARAM && (n->dtype != PG_F32 || (n->shape.rank && n->shape.dim[0] == PG_BATCH)))
     return fail(c, id, "a parameter is f32 and has no batch dimension");
   for (int d = 1; d < n->shape.rank; d++)
-    if (n->shape.dim[d] == IR_BATCH) return fail(c, id, "the batch dimension B may only be dimension 0");
+    if (n->shape.dim[d] == PG_BATCH) return fail(c, id, "the batch dimension B may only be dimension 0");
   IrNode copy = *n;
   int before = diag_error_count();
   if (!ir_infer_type(g, &copy) || diag_error_count() != before) return fail(c, id, "operands no longer type-check");
-  if (copy.dtype != n->dtype || !ir_shape_eq(&copy.shape, &n->shape))
+  if (copy.dtype != n->dtype || !pg_shape_eq(&copy.shape, &n->shape))
     fail(c, id, "recorded type differs from the type its operands give");
 }
 
@@ -52,11 +52,11 @@ static void check_slots(Check *c, IrOp op, int count) {
   for (int i = 0; i < c->g->count; i++) k += c->g->nodes[i].op == op;
   if (count > k) {
     const char *name = ir_op_name(op);
-    diag_error((IrLoc){0}, "verifier: after pass '%s': %d %s slots, but %d %s node%s %s", c->pass,
+    diag_error((PgLoc){0}, "verifier: after pass '%s': %d %s slots, but %d %s node%s %s", c->pass,
                count, name, k, name, k == 1 ? "" : "s", "(slots are numbered densely)");
     c->ok = false;
   }
-  char *seen = ir_calloc((size_t)k + 1, 1);
+  char *seen = pg_calloc((size_t)k + 1, 1);
   if (!seen) return (void)(c->ok = false);
   for (int i = 0; i < c->g->count; i++) {
     const IrNode *n = &c->g->nodes[i];
@@ -66,7 +66,7 @@ static void check_slots(Check *c, IrOp op, int count) {
   }
   for (int s = 0; s < count && s < k; s++)
     if (!seen[s]) {
-      diag_error((IrLoc){0}, "verifier: after pass '%s': no %s has slot %d (slots are numbered densely)", c->pass,
+      diag_error((PgLoc){0}, "verifier: after pass '%s': no %s has slot %d (slots are numbered densely)", c->pass,
                  ir_op_name(op), s);
       c->ok = false;
     }
@@ -117,12 +117,12 @@ static void reads_before_assign(Check *c, int assign, int r, int read, bool view
 static void check_kernels(Check *c) {
   IrGraph *g = c->g;
   if (g->nkernels > g->count) { /* each kernel holds a node: bounds what follows */
-    diag_error((IrLoc){0}, "verifier: after pass '%s': %d kernels, but %d nodes", c->pass,
+    diag_error((PgLoc){0}, "verifier: after pass '%s': %d kernels, but %d nodes", c->pass,
                g->nkernels, g->count);
     c->ok = false;
     return;
   }
-  int *first = ir_malloc(((size_t)g->nkernels + 1) * sizeof *first);
+  int *first = pg_malloc(((size_t)g->nkernels + 1) * sizeof *first);
   if (!first) return (void)(c->ok = false);
   for (int k = 0; k < g->nkernels; k++) first[k] = -1;
   for (int i = 0; i < g->count; i++) {
@@ -135,7 +135,7 @@ static void check_kernels(Check *c) {
     int f = first[n->group] < 0 ? (first[n->group] = i) : first[n->group];
     const IrNode *head = &g->nodes[f];
     bool loop = ir_op_kind(n->op) == IR_KIND_ELTWISE && ir_op_kind(head->op) == IR_KIND_ELTWISE;
-    if (f != i && (!loop || !ir_shape_eq(&n->shape, &head->shape)))
+    if (f != i && (!loop || !pg_shape_eq(&n->shape, &head->shape)))
       fail(c, i, "shares a kernel with a node it cannot share a loop with");
     for (int k = 0; k < n->nin; k++) {
       int u = n->in[k], r = ir_alias_root(g, u), rg = g->nodes[r].group;
@@ -143,7 +143,7 @@ static void check_kernels(Check *c) {
     }
   }
   for (int k = 0; k < g->nkernels; k++)
-    if (first[k] < 0) diag_error((IrLoc){0}, "verifier: after pass '%s': kernel %d is empty", c->pass, k), c->ok = false;
+    if (first[k] < 0) diag_error((PgLoc){0}, "verifier: after pass '%s': kernel %d is empty", c->pass, k), c->ok = false;
   free(first);
   IrUses uses = ir_uses(g);
   if (!uses.start) return (void)(c->ok = false);
@@ -157,7 +157,7 @@ static void check_kernels(Check *c) {
 static void check_buffers(Check *c) {
   IrGraph *g = c->g;
   /* read by another kernel, or through a view */
-  bool *read = ir_calloc((size_t)g->count + 1, sizeof *read);
+  bool *read = pg_calloc((size_t)g->count + 1, sizeof *read);
   if (!read) return (void)(c->ok = false);
   for (int i = 0; i < g->count; i++)
     for (int k = 0; k < g->nodes[i].nin; k++) {
@@ -169,7 +169,7 @@ static void check_buffers(Check *c) {
     bool writes_elsewhere = n->op == IR_OP_OUTPUT || n->op == IR_OP_ASSIGN;
     bool needs = computes(n) && !writes_elsewhere && (read[i] || ir_op_kind(n->op) != IR_KIND_ELTWISE);
     if (needs && n->offset < 0) fail(c, i, "is read from memory but has no arena buffer");
-    if (n->offset >= 0 && n->offset + ir_numel(&n->shape, g->max_batch) * 4 > g->arena_bytes)
+    if (n->offset >= 0 && n->offset + pg_numel(&n->shape, g->max_batch) * 4 > g->arena_bytes)
       fail(c, i, "its buffer lies outside the arena");
   }
   free(read);
@@ -183,7 +183,7 @@ bool ir_verify(IrGraph *g, const char *after_pass) {
   check_slots(&c, IR_OP_PARAM, g->nparams);
   check_slots(&c, IR_OP_OUTPUT, g->noutputs);
   IrUses uses = ir_uses(g);
-  c.stack = ir_malloc(((size_t)g->count + 1) * sizeof *c.stack);
+  c.stack = pg_malloc(((size_t)g->count + 1) * sizeof *c.stack);
   if (!uses.start || !c.stack) c.ok = false;
   for (int i = 0; c.stack && uses.start && i < g->count; i++)
     if (g->nodes[i].op == IR_OP_ASSIGN) each_reader(&c, &uses, i, g->nodes[i].in[0], assign_last);

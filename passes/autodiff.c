@@ -16,16 +16,16 @@ typedef struct {
   IrGraph *g;
   int *grad;   /* gradient of each forward node, -1 = none yet */
   bool *needs; /* node depends on a weight */
-  IrLoc loc;   /* of the forward node whose backward rule runs */
+  PgLoc loc;   /* of the forward node whose backward rule runs */
 } Ad;
 
-static int cst(Ad *ad, double v, IrLoc loc) { return ir_const(ad->g, v, loc); }
-static int bin(Ad *ad, IrOp op, int a, int b, IrLoc loc) { return ir_binary(ad->g, op, a, b, loc); }
+static int cst(Ad *ad, double v, PgLoc loc) { return ir_const(ad->g, v, loc); }
+static int bin(Ad *ad, IrOp op, int a, int b, PgLoc loc) { return ir_binary(ad->g, op, a, b, loc); }
 
 /* sum a broadcast gradient back down to the shape of the operand it came from */
-int ps_unbroadcast(IrGraph *g, int value, const IrShape *to, IrLoc loc) {
-  IrShape from = ir_node(g, value)->shape;
-  if (ir_shape_eq(&from, to)) return value;
+int ps_unbroadcast(IrGraph *g, int value, const PgShape *to, PgLoc loc) {
+  PgShape from = ir_node(g, value)->shape;
+  if (pg_shape_eq(&from, to)) return value;
   int64_t axes = 0;
   int lead = from.rank - to->rank;
   for (int i = 0; i < from.rank; i++)
@@ -37,7 +37,7 @@ int ps_unbroadcast(IrGraph *g, int value, const IrShape *to, IrLoc loc) {
 
 static void accumulate(Ad *ad, int x, int d) {
   if (d < 0 || !ad->needs[x]) return;
-  IrShape shape = ir_node(ad->g, x)->shape;
+  PgShape shape = ir_node(ad->g, x)->shape;
   d = ps_unbroadcast(ad->g, d, &shape, ad->loc);
   ad->grad[x] = ad->grad[x] < 0 ? d : bin(ad, IR_OP_ADD, ad->grad[x], d, ad->loc);
 }
@@ -64,14 +64,14 @@ static void matmul_backward(Ad *ad, const IrNode *n, int g) {
 }
 
 /* d log_softmax: g - softmax(x) * sum(g) over the last axis */
-static int log_softmax_backward(Ad *ad, int y, int g, IrLoc loc) {
+static int log_softmax_backward(Ad *ad, int y, int g, PgLoc loc) {
   int64_t last[IR_MAX_ATTR] = {1 << (ir_node(ad->g, y)->shape.rank - 1)};
   int s = ir_emit(ad->g, IR_OP_REDUCE_SUM, 1, &g, last, loc);
   return bin(ad, IR_OP_SUB, g, bin(ad, IR_OP_MUL, ir_unary(ad->g, IR_OP_EXP, y, loc), s, loc), loc);
 }
 
 /* ops whose result type is an argument: the gradient's shape is known */
-static int typed(Ad *ad, IrOp op, int x, int y, const int64_t *attr, IrShape shape, IrLoc l) {
+static int typed(Ad *ad, IrOp op, int x, int y, const int64_t *attr, PgShape shape, PgLoc l) {
   int in[2] = {x, y};
   return ir_emit_typed(ad->g, op, y >= 0 ? 2 : 1, in, attr, shape, l);
 }
@@ -79,7 +79,7 @@ static int typed(Ad *ad, IrOp op, int x, int y, const int64_t *attr, IrShape sha
 /* max: the gradient goes to the maxima, split evenly among ties (torch.amax) */
 static int reduce_max_backward(Ad *ad, const IrNode *n, int id, int g) {
   int x = n->in[0];
-  IrLoc l = n->loc;
+  PgLoc l = n->loc;
   int mask = bin(ad, IR_OP_EQ, x, id, l);
   int count = ir_emit(ad->g, IR_OP_REDUCE_SUM, 1, &mask, n->attr, l);
   return bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, mask, g, l), count, l);
@@ -94,15 +94,15 @@ static int inverse_perm(int64_t perm, int rank) {
 /* the backward rules of the data-movement ops: each is another's adjoint */
 static void movement_backward(Ad *ad, const IrNode *n, int g) {
   int a = n->in[0], b = n->in[1];
-  IrLoc l = n->loc;
-  IrShape sa = ir_node(ad->g, a)->shape;
+  PgLoc l = n->loc;
+  PgShape sa = ir_node(ad->g, a)->shape;
   int64_t attr[IR_MAX_ATTR] = {n->attr[0], n->attr[1], n->attr[2]};
   switch (n->op) {
   case IR_OP_TRANSPOSE: attr[0] = inverse_perm(n->attr[0], sa.rank); accumulate(ad, a, ir_emit(ad->g, IR_OP_TRANSPOSE, 1, &g, attr, l)); break;
   case IR_OP_SLICE: accumulate(ad, a, typed(ad, IR_OP_UNSLICE, g, -1, attr, sa, l)); break;
   case IR_OP_UNSLICE: accumulate(ad, a, typed(ad, IR_OP_SLICE, g, -1, attr, sa, l)); break;
   case IR_OP_CONCAT: {
-    IrShape sb = ir_node(ad->g, b)->shape;
+    PgShape sb = ir_node(ad->g, b)->shape;
     int64_t first[IR_MAX_ATTR] = {n->attr[0], 0}, second[IR_MAX_ATTR] = {n->attr[0], sa.dim[n->attr[0]]};
     if (ad->needs[a]) accumulate(ad, a, typed(ad, IR_OP_SLICE, g, -1, first, sa, l));
     if (ad->needs[b]) accumulate(ad, b, typed(ad, IR_OP_SLICE, g, -1, second, sb, l));
@@ -120,7 +120,7 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
 static void backward(Ad *ad, int id, int g) {
   const IrNode n = *ir_node(ad->g, id); /* copy: emitting may move the node array */
   int a = n.in[0], b = n.in[1];
-  IrLoc l = ad->loc = n.loc;
+  PgLoc l = ad->loc = n.loc;
   bool da = ad->needs[a], db = n.nin > 1 && ad->needs[b]; /* build only what flows somewhere */
   switch (n.op) {
   case IR_OP_ADD: accumulate(ad, a, g); accumulate(ad, b, g); break;
@@ -199,7 +199,7 @@ static int find_loss(IrGraph *g) {
 static void mark_needs(Ad *ad, int upto) {
   for (int i = 0; i <= upto; i++) {
     IrNode *n = ir_node(ad->g, i);
-    ad->needs[i] = n->op == IR_OP_PARAM && n->role == IR_ROLE_WEIGHT;
+    ad->needs[i] = n->op == IR_OP_PARAM && n->role == PG_ROLE_WEIGHT;
     for (int k = 0; k < n->nin; k++) ad->needs[i] |= ad->needs[n->in[k]];
   }
 }
@@ -208,10 +208,10 @@ static void collect_weights(Ad *ad, int nforward, int *weights, int *grads, int 
   *count = 0;
   for (int i = 0; i < nforward; i++) {
     IrNode *n = ir_node(ad->g, i);
-    if (n->op != IR_OP_PARAM || n->role != IR_ROLE_WEIGHT) continue;
+    if (n->op != IR_OP_PARAM || n->role != PG_ROLE_WEIGHT) continue;
     if (ad->grad[i] < 0) { /* the loss does not depend on it: gradient zero */
-      IrShape s = n->shape;
-      IrLoc loc = n->loc; /* making a node may move the array n points into */
+      PgShape s = n->shape;
+      PgLoc loc = n->loc; /* making a node may move the array n points into */
       int zero = cst(ad, 0, loc);
       ad->grad[i] = ir_emit_typed(ad->g, IR_OP_BROADCAST, 1, &zero, NULL, s, loc);
     }
@@ -223,7 +223,7 @@ static void collect_weights(Ad *ad, int nforward, int *weights, int *grads, int 
 bool ps_autodiff(IrGraph *g, const PsOptions *opt) {
   int loss = find_loss(g), before = diag_error_count();
   if (loss < 0) {
-    diag_error((IrLoc){0}, "autodiff: the graph has no output named \"loss\"");
+    diag_error((PgLoc){0}, "autodiff: the graph has no output named \"loss\"");
     return false;
   }
   if (g->nodes[loss].shape.rank != 0) {
@@ -232,7 +232,7 @@ bool ps_autodiff(IrGraph *g, const PsOptions *opt) {
   }
   ir_clear_schedule(g);
   int nforward = g->count;
-  Ad ad = {g, malloc(nforward * sizeof(int)), calloc(nforward, sizeof(bool)), (IrLoc){0}};
+  Ad ad = {g, malloc(nforward * sizeof(int)), calloc(nforward, sizeof(bool)), (PgLoc){0}};
   for (int i = 0; i < nforward; i++) ad.grad[i] = -1;
   int root = g->nodes[loss].in[0];
   mark_needs(&ad, root);

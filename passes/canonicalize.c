@@ -63,11 +63,11 @@ static bool fold(IrGraph *g, IrNode *n) {
 static int identity(const IrGraph *g, const IrNode *n) {
   int a = n->in[0], b = n->in[1];
   const IrNode *na = &g->nodes[a];
-  bool same_type = n->nin && na->dtype == n->dtype && ir_shape_eq(&na->shape, &n->shape);
+  bool same_type = n->nin && na->dtype == n->dtype && pg_shape_eq(&na->shape, &n->shape);
   switch (n->op) {
   case IR_OP_MUL:
     if (same_type && const_equal(g, b, 1)) return a;
-    if (const_equal(g, a, 1) && g->nodes[b].dtype == n->dtype && ir_shape_eq(&g->nodes[b].shape, &n->shape)) return b;
+    if (const_equal(g, a, 1) && g->nodes[b].dtype == n->dtype && pg_shape_eq(&g->nodes[b].shape, &n->shape)) return b;
     return -1;
   case IR_OP_DIV: return same_type && const_equal(g, b, 1) ? a : -1;
   case IR_OP_SUB: return same_type && const_equal(g, b, 0) ? a : -1;

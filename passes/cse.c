@@ -27,7 +27,7 @@ static uint64_t hash_node(const IrNode *n) {
 static bool same(const IrNode *a, const IrNode *b) {
   return a->op == b->op && a->nin == b->nin && memcmp(a->in, b->in, a->nin * sizeof *a->in) == 0 &&
          memcmp(a->attr, b->attr, sizeof a->attr) == 0 && memcmp(&a->value, &b->value, sizeof a->value) == 0 &&
-         a->dtype == b->dtype && ir_shape_eq(&a->shape, &b->shape);
+         a->dtype == b->dtype && pg_shape_eq(&a->shape, &b->shape);
 }
 
 bool ps_cse(IrGraph *g, const PsOptions *opt) {

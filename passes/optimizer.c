@@ -13,7 +13,7 @@
 
 typedef struct {
   IrGraph *g;
-  IrLoc loc;
+  PgLoc loc;
   const PsOptimizer *o;
   int t1;         /* the step count after this update */
   int lr;         /* this update's learning rate */
@@ -47,8 +47,8 @@ static int state(Up *u, int w, const char *suffix) {
   const IrNode *wn = ir_node(u->g, w);
   char name[160];
   snprintf(name, sizeof name, "%s.%s", wn->name, suffix);
-  IrShape shape = wn->shape;
-  return ir_param(u->g, name, IR_ROLE_OPTSTATE, IR_INIT_ZEROS, shape, wn->loc);
+  PgShape shape = wn->shape;
+  return ir_param(u->g, name, PG_ROLE_OPTSTATE, PG_INIT_ZEROS, shape, wn->loc);
 }
 
 static void assign(Up *u, int param, int value) {
@@ -102,7 +102,7 @@ static void clip_by_global_norm(Up *u, int *grads, int n) {
   for (int i = 0; i < n; i++) {
     int64_t all[IR_MAX_ATTR] = {(1 << ir_node(u->g, grads[i])->shape.rank) - 1};
     int sq = op2(u, IR_OP_MUL, grads[i], grads[i]);
-    int s = ir_reshape(u->g, ir_emit(u->g, IR_OP_REDUCE_SUM, 1, &sq, all, u->loc), (IrShape){0}, u->loc);
+    int s = ir_reshape(u->g, ir_emit(u->g, IR_OP_REDUCE_SUM, 1, &sq, all, u->loc), (PgShape){0}, u->loc);
     total = total < 0 ? s : op2(u, IR_OP_ADD, total, s);
   }
   int norm = op1(u, IR_OP_SQRT, total);
@@ -165,8 +165,8 @@ static void rmsprop(Up *u, int w, int g) {
 }
 
 void ps_append_update(IrGraph *g, const PsOptimizer *o, const int *weights, const int *grads_in, int n) {
-  Up u = {g, n ? ir_node(g, weights[0])->loc : (IrLoc){0}, o, -1, -1, -1, -1};
-  int t = ir_param(g, "step", IR_ROLE_OPTSTATE, IR_INIT_ZEROS, (IrShape){0}, u.loc);
+  Up u = {g, n ? ir_node(g, weights[0])->loc : (PgLoc){0}, o, -1, -1, -1, -1};
+  int t = ir_param(g, "step", PG_ROLE_OPTSTATE, PG_INIT_ZEROS, (PgShape){0}, u.loc);
   u.t1 = op2(&u, IR_OP_ADD, t, c(&u, 1));
   u.lr = scheduled_lr(&u, t);
   if (o->kind == PS_OPT_ADAM || o->kind == PS_OPT_ADAMW) {

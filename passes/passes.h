@@ -64,6 +64,6 @@ bool ps_plan(IrGraph *g, const PsOptions *opt);
 void ps_append_update(IrGraph *g, const PsOptimizer *opt, const int *weights, const int *grads, int n);
 
 /* small builders shared by passes */
-int ps_unbroadcast(IrGraph *g, int value, const IrShape *to, IrLoc loc);
+int ps_unbroadcast(IrGraph *g, int value, const PgShape *to, PgLoc loc);
 
 #endif

@@ -67,7 +67,7 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
   Buffer *bufs = malloc((g->count + 1) * sizeof *bufs);
   int n = 0;
   if (g->nkernels == 0 && g->count > 0) {
-    diag_error((IrLoc){0}, "plan: the graph has no kernels yet; run 'fuse' before 'plan'");
+    diag_error((PgLoc){0}, "plan: the graph has no kernels yet; run 'fuse' before 'plan'");
     free(bufs);
     return false;
   }
@@ -78,7 +78,7 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
     int end = in_arena(nd) ? last[i] : -1;
     bool own_kernel = ir_op_kind(nd->op) != IR_KIND_ELTWISE;
     if (in_arena(nd) && (end >= 0 || own_kernel)) {
-      int64_t size = ir_numel(&nd->shape, opt->max_batch) * 4;
+      int64_t size = pg_numel(&nd->shape, opt->max_batch) * 4;
       bufs[n++] = (Buffer){i, nd->group, end < nd->group ? nd->group : end, size, 0};
     }
   }

@@ -17,7 +17,7 @@
 
 bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s) {
   RtNamed *t = malloc((p->count + 1) * sizeof *t);
-  for (int i = 0; i < p->count; i++) t[i] = (RtNamed){p->names[i], IR_F32, p->shape[i], p->data[i]};
+  for (int i = 0; i < p->count; i++) t[i] = (RtNamed){p->names[i], PG_F32, p->shape[i], p->data[i]};
   char epoch[32], step[32], rng[80];
   snprintf(epoch, sizeof epoch, "%d", s->epoch);
   snprintf(step, sizeof step, "%lld", (long long)s->step);
@@ -39,7 +39,7 @@ static const char *shown(const char *v, char *buf, size_t n) {
 
 static bool bad_meta(const char *path, const char *key, const char *value, const char *what) {
   char text[48];
-  diag_error((IrLoc){0}, "'%s': checkpoint metadata '%s' is '%s', %s", path, key,
+  diag_error((PgLoc){0}, "'%s': checkpoint metadata '%s' is '%s', %s", path, key,
              shown(value, text, sizeof text), what);
   return false;
 }
@@ -75,7 +75,7 @@ static bool rng_state(const char *path, const char *rng, RtRng *r) {
 
 static const char *meta_field(const char *path, const RtSafetensors *st, const char *key) {
   const char *v = rt_safetensors_meta(st, key);
-  if (!v) diag_error((IrLoc){0}, "'%s': checkpoint metadata '%s' is missing", path, key);
+  if (!v) diag_error((PgLoc){0}, "'%s': checkpoint metadata '%s' is missing", path, key);
   return v;
 }
 
@@ -85,7 +85,7 @@ static const char *meta_field(const char *path, const RtSafetensors *st, const c
 static bool restore_state(const char *path, const RtSafetensors *st, RtTrainState *s) {
   const char *format = rt_safetensors_meta(st, "format");
   if (!format || strcmp(format, FORMAT) != 0) {
-    diag_error((IrLoc){0},
+    diag_error((PgLoc){0},
                "'%s' has no training state to resume from (it is not an nnd checkpoint)", path);
     return false;
   }
@@ -110,11 +110,11 @@ static bool restore_state(const char *path, const RtSafetensors *st, RtTrainStat
   return true;
 }
 
-static void shape_text(const IrShape *s, char *buf, size_t n) { ir_shape_str(s, buf, n); }
+static void shape_text(const PgShape *s, char *buf, size_t n) { pg_shape_str(s, buf, n); }
 
 /* which store entries this mode must find in the file */
 static bool wanted(const RtParams *p, int i, RtLoadMode mode) {
-  return mode == RT_LOAD_RESUME || p->role[i] != IR_ROLE_OPTSTATE;
+  return mode == RT_LOAD_RESUME || p->role[i] != PG_ROLE_OPTSTATE;
 }
 
 bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainState *s) {
@@ -131,9 +131,9 @@ bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainS
     shape_text(&p->shape[i], want, sizeof want);
     if (!t) {
       if (mode != RT_LOAD_INIT) fprintf(msg, "\n  %s %s: not in the file", p->names[i], want), nproblems++;
-    } else if (t->dtype != IR_F32 || !ir_shape_eq(&t->shape, &p->shape[i])) {
+    } else if (t->dtype != PG_F32 || !pg_shape_eq(&t->shape, &p->shape[i])) {
       shape_text(&t->shape, got, sizeof got);
-      fprintf(msg, "\n  %s: %s in the model, %s%s in the file", p->names[i], want, t->dtype == IR_F32 ? "f32" : "i32", got);
+      fprintf(msg, "\n  %s: %s in the model, %s%s in the file", p->names[i], want, pg_dtype_name(t->dtype), got);
       nproblems++;
     } else {
       memcpy(p->data[i], t->data, p->numel[i] * sizeof(float));
@@ -142,9 +142,9 @@ bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainS
   }
   fclose(msg);
   bool ok = nproblems == 0 && (mode != RT_LOAD_INIT || loaded > 0);
-  if (nproblems) diag_error((IrLoc){0}, "'%s' does not match the model (%d parameter%s):%s", path, nproblems,
+  if (nproblems) diag_error((PgLoc){0}, "'%s' does not match the model (%d parameter%s):%s", path, nproblems,
                             nproblems == 1 ? "" : "s", problems);
-  else if (!ok) diag_error((IrLoc){0}, "'%s' has no parameter whose name is in the model", path);
+  else if (!ok) diag_error((PgLoc){0}, "'%s' has no parameter whose name is in the model", path);
   if (ok && mode == RT_LOAD_RESUME) ok = restore_state(path, &st, s);
   free(problems);
   rt_safetensors_free(&st);

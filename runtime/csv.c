@@ -17,7 +17,7 @@
 #define MAX_LINE (1 << 20)
 
 typedef struct {
-  const FeSource *src;
+  const PgSource *src;
   gzFile f;
   char *line;
   int64_t lineno;
@@ -200,15 +200,15 @@ static bool grow(Csv *c, RtTensor *t, int ncols, int64_t *cap) {
 }
 
 /* field k of the current row as dtype, into *to; errors quote the field as written */
-static bool field_value(Csv *c, int k, IrDType dtype, double scale, void *to) {
+static bool field_value(Csv *c, int k, PgDType dtype, double scale, void *to) {
   const char *text = c->field[k];
   char *end;
   errno = 0;
   double v = strtod(text, &end);
   const char *why = NULL;
   if (end == text || *end || errno || !isfinite(v))
-    why = dtype == IR_I32 ? "not an integer" : "not a number";
-  else if (dtype == IR_I32) why = rt_int32_of(v, to);
+    why = dtype == PG_I32 ? "not an integer" : "not a number";
+  else if (dtype == PG_I32) why = rt_int32_of(v, to);
   else if (!isfinite(*(float *)to = (float)(v * scale))) why = "too large for a 32-bit float";
   if (!why) return true;
   diag_error(c->src->loc, "%s:%lld: field %d is '%.64s', %s", c->src->path, (long long)c->lineno,
@@ -216,7 +216,7 @@ static bool field_value(Csv *c, int k, IrDType dtype, double scale, void *to) {
   return false;
 }
 
-static bool parse_row(Csv *c, const Columns *cols, IrDType dtype, double scale, RtTensor *t,
+static bool parse_row(Csv *c, const Columns *cols, PgDType dtype, double scale, RtTensor *t,
                       int64_t *cap) {
   split(c);
   if (!grow(c, t, cols->count, cap)) return false;
@@ -244,7 +244,7 @@ static bool resolve_columns(Csv *c, char **names, int nnames, Columns *cols) {
   return false;
 }
 
-static bool read_rows(Csv *c, const Columns *cols, IrDType dtype, RtTensor *out) {
+static bool read_rows(Csv *c, const Columns *cols, PgDType dtype, RtTensor *out) {
   int64_t cap = 0;
   bool ok;
   do ok = parse_row(c, cols, dtype, c->src->scale, out, &cap);
@@ -259,7 +259,7 @@ static bool read_rows(Csv *c, const Columns *cols, IrDType dtype, RtTensor *out)
   return ok;
 }
 
-bool rt_load_csv(const FeSource *src, IrDType dtype, RtTensor *out) {
+bool rt_load_csv(const PgSource *src, PgDType dtype, RtTensor *out) {
   memset(out, 0, sizeof *out);
   int fd = rt_open_regular(src->path, src->loc, NULL);
   if (fd < 0) return false;

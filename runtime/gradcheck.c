@@ -311,7 +311,7 @@ static double direction(const float *grad, int64_t count, RtRng *rng, float *v) 
 /* the probes of one weight, given its gradient */
 static void probe_weight(Check *c, const IrNode *w, float *data, const float *grad, RtRng *rng,
                          Tally *t) {
-  int64_t count = ir_numel(&w->shape, 1), at[TOP + RANDOM];
+  int64_t count = pg_numel(&w->shape, 1), at[TOP + RANDOM];
   float *base = malloc(count * sizeof *base), *v = malloc(count * sizeof *v);
   memcpy(base, data, count * sizeof *base);
   double big = 0, g = direction(grad, count, rng, v);
@@ -348,12 +348,12 @@ static const IrNode *grad_output(const IrGraph *g, const IrNode *w) {
   char name[160];
   snprintf(name, sizeof name, "grad:%s", w->name);
   const IrNode *o = output_node(g, name);
-  if (o && o->dtype == IR_F32 && ir_shape_eq(&o->shape, &w->shape)) return o;
+  if (o && o->dtype == PG_F32 && pg_shape_eq(&o->shape, &w->shape)) return o;
   diag_error(w->loc, "the graph has no output '%s' with the type of weight '%s'", name, w->name);
   return NULL;
 }
 
-static bool is_weight(const IrNode *n) { return n->op == IR_OP_PARAM && n->role == IR_ROLE_WEIGHT; }
+static bool is_weight(const IrNode *n) { return n->op == IR_OP_PARAM && n->role == PG_ROLE_WEIGHT; }
 
 /* the loss output of g, if gradcheck can run g: no assignment (a train
  * graph would change its weights at every evaluation), a scalar loss and a
@@ -363,8 +363,8 @@ static const IrNode *checkable(const IrGraph *g) {
     if (g->nodes[i].op == IR_OP_ASSIGN)
       return diag_error(g->nodes[i].loc, "gradcheck needs a grad graph; this one assigns"), NULL;
   const IrNode *loss = output_node(g, "loss");
-  if (!loss || loss->shape.rank != 0 || loss->dtype != IR_F32)
-    return diag_error((IrLoc){0}, "the graph has no scalar f32 output 'loss'"), NULL;
+  if (!loss || loss->shape.rank != 0 || loss->dtype != PG_F32)
+    return diag_error((PgLoc){0}, "the graph has no scalar f32 output 'loss'"), NULL;
   bool ok = true;
   for (int i = 0; i < g->count; i++)
     if (is_weight(&g->nodes[i]) && !grad_output(g, &g->nodes[i])) ok = false;
@@ -383,7 +383,7 @@ static int64_t off_kinks(RtProgram *p, RtRng *rng) {
     const IrNode *w = &p->g->nodes[i];
     if (!is_weight(w)) continue;
     float *data = p->params[w->attr[0]];
-    for (int64_t k = 0; k < ir_numel(&w->shape, 1); k++) {
+    for (int64_t k = 0; k < pg_numel(&w->shape, 1); k++) {
       if (data[k] != 0) continue;
       double sign = rt_rng_uniform(rng) < 0.5 ? -1 : 1;
       double size = 1 + rt_rng_uniform(rng);
@@ -401,7 +401,7 @@ static void print_tally(const Tally *t) {
 
 /* weight w against its gradient output `out`; its tally added to `all` */
 static void check_weight(Check *c, const IrNode *w, const IrNode *out, RtRng *rng, Tally *all) {
-  int64_t count = ir_numel(&w->shape, 1);
+  int64_t count = pg_numel(&w->shape, 1);
   if (count < 1) return;
   RtProgram *p = c->p;
   float *grad = malloc(count * sizeof *grad);

@@ -43,10 +43,10 @@ static double element(const unsigned char *p, int code) {
   }
 }
 
-static bool read_header(gzFile f, const char *path, IrLoc at, int *code, RtTensor *t) {
+static bool read_header(gzFile f, const char *path, PgLoc at, int *code, RtTensor *t) {
   unsigned char magic[4], dim[4];
   if (gzread(f, magic, 4) != 4 || magic[0] || magic[1] || !idx_type(magic[2]) || magic[3] < 1 ||
-      magic[3] > IR_MAX_RANK) {
+      magic[3] > PG_MAX_RANK) {
     diag_error(at, "'%s' is not an IDX file (bad magic number)", path);
     return false;
   }
@@ -71,8 +71,8 @@ static bool read_header(gzFile f, const char *path, IrLoc at, int *code, RtTenso
   return true;
 }
 
-static bool convert(const unsigned char *raw, int code, IrDType dtype, double scale, const char *path,
-                    IrLoc at, RtTensor *t) {
+static bool convert(const unsigned char *raw, int code, PgDType dtype, double scale, const char *path,
+                    PgLoc at, RtTensor *t) {
   int64_t n = t->count * t->per_item;
   int size = idx_type(code)->size;
   const char *why;
@@ -84,7 +84,7 @@ static bool convert(const unsigned char *raw, int code, IrDType dtype, double sc
   }
   for (int64_t i = 0; i < n; i++) {
     double v = element(raw + i * size, code);
-    if (dtype == IR_F32) {
+    if (dtype == PG_F32) {
       ((float *)t->data)[i] = (float)(v * scale);
     } else if ((why = rt_int32_of(v, &((int32_t *)t->data)[i]))) {
       /* only f32 and f64 elements get here: print them exactly as stored */
@@ -117,7 +117,7 @@ static int64_t read_at_most(gzFile f, int64_t bytes, unsigned char **out) {
   return got;
 }
 
-bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out) {
+bool rt_load_idx(const char *path, PgDType dtype, double scale, PgLoc at, RtTensor *out) {
   memset(out, 0, sizeof *out);
   int fd = rt_open_regular(path, at, NULL);
   if (fd < 0) return false;
@@ -180,7 +180,7 @@ static const char *file_kind(mode_t mode) {
   return "a socket";
 }
 
-int rt_open_regular(const char *path, IrLoc at, int64_t *bytes) {
+int rt_open_regular(const char *path, PgLoc at, int64_t *bytes) {
   /* O_NONBLOCK: opening a FIFO with no writer must not hang before the check */
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {

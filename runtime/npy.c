@@ -29,7 +29,7 @@ static double npy_value(const unsigned char *p, const char *descr) {
 }
 
 /* an element that becomes an int32, range-checked; an error prints it as stored */
-static bool npy_int(const unsigned char *p, const NpyType *type, const char *path, IrLoc at,
+static bool npy_int(const unsigned char *p, const NpyType *type, const char *path, PgLoc at,
                     int64_t i, int32_t *out) {
   double v = npy_value(p, type->descr);
   const char *why = rt_int32_of(v, out);
@@ -46,13 +46,13 @@ static bool npy_int(const unsigned char *p, const NpyType *type, const char *pat
   return false;
 }
 
-static bool bad(const char *path, IrLoc at, const char *what) {
+static bool bad(const char *path, PgLoc at, const char *what) {
   diag_error(at, "'%s' is not a readable .npy file: %s", path, what);
   return false;
 }
 
 /* the header's descr, fortran_order and shape */
-static bool parse_header(const char *h, const char *path, IrLoc at, const NpyType **type, RtTensor *t) {
+static bool parse_header(const char *h, const char *path, PgLoc at, const NpyType **type, RtTensor *t) {
   const char *d = strstr(h, "'descr'"), *f = strstr(h, "'fortran_order'"), *s = strstr(h, "'shape'");
   if (!d || !f || !s) return bad(path, at, "its header lacks descr, fortran_order or shape");
   const char *order = strchr(f, ':');
@@ -71,7 +71,7 @@ static bool parse_header(const char *h, const char *path, IrLoc at, const NpyTyp
     char *end;
     long long v = strtoll(p, &end, 10);
     if (end == p) { p = end; continue; }
-    if (v < 0 || t->rank == IR_MAX_RANK) return bad(path, at, "its shape has a negative size or too many dimensions");
+    if (v < 0 || t->rank == PG_MAX_RANK) return bad(path, at, "its shape has a negative size or too many dimensions");
     t->dim[t->rank] = v;
     if (!rt_count_fits(&elements, v))
       return bad(path, at, "its shape describes more than 2^31 elements");
@@ -92,7 +92,7 @@ static int64_t data_bytes_left(FILE *f) {
   return end - here;
 }
 
-bool rt_load_npy(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out) {
+bool rt_load_npy(const char *path, PgDType dtype, double scale, PgLoc at, RtTensor *out) {
   memset(out, 0, sizeof *out);
   int fd = rt_open_regular(path, at, NULL);
   FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
@@ -121,7 +121,7 @@ bool rt_load_npy(const char *path, IrDType dtype, double scale, IrLoc at, RtTens
       ok = bad(path, at, "cannot read its data");
     for (int64_t i = 0; ok && i < n; i++) {
       const unsigned char *p = raw + i * type->size;
-      if (dtype == IR_F32) ((float *)out->data)[i] = (float)(npy_value(p, type->descr) * scale);
+      if (dtype == PG_F32) ((float *)out->data)[i] = (float)(npy_value(p, type->descr) * scale);
       else ok = npy_int(p, type, path, at, i, &((int32_t *)out->data)[i]);
     }
     free(raw);

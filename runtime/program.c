@@ -13,7 +13,7 @@
 static void *alloc64(size_t bytes) {
   void *p = NULL;
   if (posix_memalign(&p, 64, bytes ? (bytes + 63) / 64 * 64 : 64)) {
-    diag_error((IrLoc){0}, "out of memory: cannot allocate %.3g GB", (double)bytes / 1e9);
+    diag_error((PgLoc){0}, "out of memory: cannot allocate %.3g GB", (double)bytes / 1e9);
     return NULL;
   }
   memset(p, 0, bytes ? bytes : 1);
@@ -28,10 +28,10 @@ int rt_params_find(const RtParams *p, const char *name) {
 
 /* Glorot-uniform (Keras's default): U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
 static void init_param(float *data, const IrNode *n, RtRng *rng) {
-  int64_t count = ir_numel(&n->shape, 1);
-  if (n->init == IR_INIT_ONES)
+  int64_t count = pg_numel(&n->shape, 1);
+  if (n->init == PG_INIT_ONES)
     for (int64_t i = 0; i < count; i++) data[i] = 1;
-  if (n->init != IR_INIT_GLOROT_UNIFORM) return; /* zeros: alloc64 cleared it */
+  if (n->init != PG_INIT_GLOROT_UNIFORM) return; /* zeros: alloc64 cleared it */
   int64_t fan_out = n->shape.rank ? n->shape.dim[n->shape.rank - 1] : 1;
   int64_t fan_in = count / (fan_out ? fan_out : 1);
   double limit = sqrt(6.0 / (double)(fan_in + fan_out));
@@ -42,7 +42,7 @@ static void init_param(float *data, const IrNode *n, RtRng *rng) {
 static bool grow(void *array, int cap, size_t size) {
   void *bigger = realloc(*(void **)array, (size_t)cap * size);
   if (bigger) *(void **)array = bigger;
-  else diag_error((IrLoc){0}, "out of memory");
+  else diag_error((PgLoc){0}, "out of memory");
   return bigger != NULL;
 }
 
@@ -58,7 +58,7 @@ static int add_param(RtParams *p, const IrNode *n, RtRng *rng) {
   p->shape[p->count] = n->shape;
   p->role[p->count] = n->role;
   p->names[p->count] = strdup(n->name);
-  p->numel[p->count] = ir_numel(&n->shape, 1);
+  p->numel[p->count] = pg_numel(&n->shape, 1);
   p->data[p->count] = p->names[p->count] ? alloc64(p->numel[p->count] * sizeof(float)) : NULL;
   if (!p->data[p->count]) return free((char *)p->names[p->count]), -1;
   init_param(p->data[p->count], n, rng);
@@ -101,7 +101,7 @@ static bool fits_in_memory(const IrGraph *g, const RtParams *store) {
   const IrNode *big = NULL;
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
-    double bytes = 4.0 * (double)ir_numel(&n->shape, g->max_batch);
+    double bytes = 4.0 * (double)pg_numel(&n->shape, g->max_batch);
     if (n->op == IR_OP_INPUT || (n->op == IR_OP_OUTPUT && n->shape.rank)) buffers += bytes;
     if (n->op != IR_OP_PARAM || rt_params_find(store, n->name) >= 0) continue;
     params += bytes;
@@ -109,7 +109,7 @@ static bool fits_in_memory(const IrGraph *g, const RtParams *store) {
   }
   double have = available_bytes();
   if (have < 0 || params + buffers <= have) return true;
-  diag_error(big ? big->loc : (IrLoc){0}, "%s needs %.3g GB of memory (%.3g GB of parameters and optimizer state, "
+  diag_error(big ? big->loc : (PgLoc){0}, "%s needs %.3g GB of memory (%.3g GB of parameters and optimizer state, "
              "%.3g GB of buffers at batch %lld), more than the %.3g GB available", g->name, (params + buffers) / 1e9,
              params / 1e9, buffers / 1e9, (long long)g->max_batch, have / 1e9);
   if (big) diag_note(big->loc, "the largest parameter, '%s', takes %.3g GB", big->name, largest / 1e9);
@@ -133,17 +133,17 @@ bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *st
       int k = rt_params_find(store, n->name);
       if (k < 0) k = add_param(store, n, rng);
       if (k < 0) return false;
-      if (store->numel[k] != ir_numel(&n->shape, 1)) {
+      if (store->numel[k] != pg_numel(&n->shape, 1)) {
         diag_error(n->loc, "parameter '%s' has %lld values in the store, the graph expects %lld", n->name,
-                   (long long)store->numel[k], (long long)ir_numel(&n->shape, 1));
+                   (long long)store->numel[k], (long long)pg_numel(&n->shape, 1));
         return false;
       }
       p->params[n->attr[0]] = store->data[k];
     } else if (n->op == IR_OP_INPUT) {
-      if (!(p->io[n->attr[0]] = alloc64(ir_numel(&n->shape, g->max_batch) * 4))) return false;
+      if (!(p->io[n->attr[0]] = alloc64(pg_numel(&n->shape, g->max_batch) * 4))) return false;
     } else if (n->op == IR_OP_OUTPUT) {
       void **slot = &p->io[g->ninputs + n->attr[0]];
-      *slot = n->shape.rank == 0 ? &p->outputs[n->attr[0]] : alloc64(ir_numel(&n->shape, g->max_batch) * 4);
+      *slot = n->shape.rank == 0 ? &p->outputs[n->attr[0]] : alloc64(pg_numel(&n->shape, g->max_batch) * 4);
       if (!*slot) return false;
     }
   }

@@ -17,7 +17,7 @@ static double value_at(const RtProgram *p, int slot, int64_t i) {
   for (int k = 0; k < p->g->count && !o; k++)
     if (p->g->nodes[k].op == IR_OP_OUTPUT && p->g->nodes[k].attr[0] == slot) o = &p->g->nodes[k];
   const void *buf = p->io[p->g->ninputs + slot];
-  return o->dtype == IR_I32 ? ((const int32_t *)buf)[i] : ((const float *)buf)[i];
+  return o->dtype == PG_I32 ? ((const int32_t *)buf)[i] : ((const float *)buf)[i];
 }
 
 static void append(RtReport *r, double pred, double truth) {
@@ -36,7 +36,7 @@ void rt_report_add(RtReport *r, const RtProgram *p, int64_t n) {
   if (a < 0 || b < 0) return;
   int64_t width = 1;
   for (int k = 0; k < p->g->count; k++)
-    if (p->g->nodes[k].op == IR_OP_OUTPUT && p->g->nodes[k].attr[0] == a) width = ir_numel(&p->g->nodes[k].shape, 1);
+    if (p->g->nodes[k].op == IR_OP_OUTPUT && p->g->nodes[k].attr[0] == a) width = pg_numel(&p->g->nodes[k].shape, 1);
   r->width = width;
   for (int64_t i = 0; i < n * width; i++) append(r, value_at(p, a, i), value_at(p, b, i));
 }
@@ -85,7 +85,7 @@ void rt_report_print(FILE *out, const RtReport *r) {
 
 bool rt_report_write_csv(const char *path, const RtReport *r, bool with_truth) {
   FILE *f = fopen(path, "w");
-  if (!f) return diag_error((IrLoc){0}, "cannot write '%s'", path), false;
+  if (!f) return diag_error((PgLoc){0}, "cannot write '%s'", path), false;
   const char *pred = r->classes ? "class" : "prediction", *truth = r->classes ? "label" : "target";
   for (int64_t k = 0; k < r->width; k++) fprintf(f, k ? ",%s_%lld" : "%s_%lld", pred, (long long)k);
   for (int64_t k = 0; with_truth && k < r->width; k++) fprintf(f, ",%s_%lld", truth, (long long)k);
@@ -96,7 +96,7 @@ bool rt_report_write_csv(const char *path, const RtReport *r, bool with_truth) {
     fputc('\n', f);
   }
   bool ok = fclose(f) == 0;
-  if (!ok) diag_error((IrLoc){0}, "cannot write '%s'", path);
+  if (!ok) diag_error((PgLoc){0}, "cannot write '%s'", path);
   return ok;
 }
 

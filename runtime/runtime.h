@@ -29,7 +29,7 @@ const char *rt_int32_of(double v, int32_t *out);
  * or a FIFO has no size to check and may never end). Reports at `at` and
  * returns -1 otherwise; *bytes (if not NULL) gets the file's size. Shared by
  * every loader (idx.c). */
-int rt_open_regular(const char *path, IrLoc at, int64_t *bytes);
+int rt_open_regular(const char *path, PgLoc at, int64_t *bytes);
 
 /* ---- threads.c: workers for the step's parallel kernels ---- */
 void rt_threads_start(int n); /* n threads in all, the caller included; 1 = none */
@@ -56,31 +56,31 @@ void rt_shuffle(RtRng *r, int64_t *perm, int64_t n);
 
 /* ---- idx.c: IDX files (optionally gzip'd) ---- */
 typedef struct {
-  IrDType dtype;
+  PgDType dtype;
   int64_t count;    /* examples: the first dimension */
   int64_t per_item; /* values per example */
   int rank;
-  int64_t dim[IR_MAX_RANK];
+  int64_t dim[PG_MAX_RANK];
   void *data; /* count * per_item floats or int32s */
   float *mean, *inv_std; /* per feature, if normalised: what was subtracted, what multiplied */
 } RtTensor;
 
 /* Loads an IDX file as dtype, multiplying by scale. Errors name the file and
  * are reported at `at` (the .nnd line that asked for it). */
-bool rt_load_idx(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out);
+bool rt_load_idx(const char *path, PgDType dtype, double scale, PgLoc at, RtTensor *out);
 void rt_tensor_free(RtTensor *t);
 
 /* ---- npy.c: NumPy .npy files ---- */
-bool rt_load_npy(const char *path, IrDType dtype, double scale, IrLoc at, RtTensor *out);
+bool rt_load_npy(const char *path, PgDType dtype, double scale, PgLoc at, RtTensor *out);
 
 /* ---- csv.c: numeric CSV files, columns by name or index ---- */
-bool rt_load_csv(const FeSource *src, IrDType dtype, RtTensor *out);
+bool rt_load_csv(const PgSource *src, PgDType dtype, RtTensor *out);
 
 /* ---- safetensors.c: named tensors in files ---- */
 typedef struct {
   const char *name;
-  IrDType dtype;
-  IrShape shape;
+  PgDType dtype;
+  PgShape shape;
   void *data;
 } RtNamed;
 
@@ -110,8 +110,8 @@ typedef struct {
   const char **names;
   float **data;
   int64_t *numel;
-  IrShape *shape;
-  IrRole *role;
+  PgShape *shape;
+  PgRole *role;
 } RtParams;
 
 void rt_params_free(RtParams *p);
@@ -177,10 +177,10 @@ typedef struct {
 } RtData;
 
 /* Loads a data block for g's inputs, as the files have it. */
-bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g);
+bool rt_data_load(RtData *d, const PgDataSet *spec, const IrGraph *g);
 /* Standardises the features the spec asks to, with the statistics of `fit`
  * (the training data) if given, else with their own. */
-bool rt_data_normalize(RtData *d, const FeDataSet *spec, const RtData *fit);
+bool rt_data_normalize(RtData *d, const PgDataSet *spec, const RtData *fit);
 /* Moves the last `fraction` of the examples into tail (Keras's validation_split). */
 bool rt_data_split(RtData *d, double fraction, RtData *tail);
 /* every input of g (but the dropout seed) from the tensor of its name */
@@ -188,7 +188,7 @@ bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g);
 /* adds a column for g's input `input` from one file: .npy, .csv[.gz] (every
  * column) or IDX, scaled as `like` (the training data's source for that input;
  * NULL: as it is) scales; every column has the same number of examples */
-bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char *input, const FeSource *like);
+bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char *input, const PgSource *like);
 void rt_data_free(RtData *d);
 
 typedef struct {

@@ -51,10 +51,10 @@ static char *header_json(const RtNamed *t, int n, const char *const *meta, size_
     fputc('}', f);
   }
   for (int i = 0; i < n; i++) {
-    int64_t bytes = ir_numel(&t[i].shape, 1) * 4;
+    int64_t bytes = pg_numel(&t[i].shape, 1) * 4;
     fputs(i || (meta && meta[0]) ? "," : "", f);
     json_string(f, t[i].name);
-    fprintf(f, ":{\"dtype\":\"%s\",\"shape\":[", t[i].dtype == IR_F32 ? "F32" : "I32");
+    fprintf(f, ":{\"dtype\":\"%s\",\"shape\":[", t[i].dtype == PG_F32 ? "F32" : "I32");
     for (int d = 0; d < t[i].shape.rank; d++) fprintf(f, "%s%lld", d ? "," : "", (long long)t[i].shape.dim[d]);
     fprintf(f, "],\"data_offsets\":[%lld,%lld]}", (long long)offset, (long long)(offset + bytes));
     offset += bytes;
@@ -84,7 +84,7 @@ static int write_contents(int fd, const char *header, size_t hlen, const RtNamed
   int err = write_all(fd, len8, 8);
   if (!err) err = write_all(fd, header, hlen);
   for (int i = 0; !err && i < n; i++)
-    err = write_all(fd, t[i].data, (size_t)ir_numel(&t[i].shape, 1) * 4);
+    err = write_all(fd, t[i].data, (size_t)pg_numel(&t[i].shape, 1) * 4);
   if (!err && fsync(fd) != 0) err = errno;
   return err;
 }
@@ -191,7 +191,7 @@ bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char 
     if (err) why = strerror(err);
   }
   if (why) {
-    diag_error((IrLoc){0}, "cannot write '%s': %s (nothing was replaced)", path, why);
+    diag_error((PgLoc){0}, "cannot write '%s': %s (nothing was replaced)", path, why);
     return false;
   }
   sync_dir(path);
@@ -242,7 +242,7 @@ static const char *save_problem(const char *path, char *buf, size_t n) {
 bool rt_checkpoint_check_writable(const char *path) {
   char buf[4300];
   const char *problem = save_problem(path, buf, sizeof buf);
-  if (problem) diag_error((IrLoc){0}, "cannot save a checkpoint to '%s': %s", path, problem);
+  if (problem) diag_error((PgLoc){0}, "cannot save a checkpoint to '%s': %s", path, problem);
   return !problem;
 }
 
@@ -255,7 +255,7 @@ typedef struct {
 
 static bool bad(Json *j, const char *what) {
   if (!j->failed)
-    diag_error((IrLoc){0}, "'%s' is not a valid safetensors file: %s (header byte %ld)", j->path, what,
+    diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: %s (header byte %ld)", j->path, what,
                (long)(j->p - j->start));
   j->failed = true;
   return false;
@@ -353,7 +353,7 @@ static bool metadata(Json *j, RtSafetensors *st) {
 static bool dtype_field(Json *j, RtNamed *t) {
   char *d = str(j);
   bool ok = d && (strcmp(d, "F32") == 0 || strcmp(d, "I32") == 0);
-  if (ok) t->dtype = d[0] == 'F' ? IR_F32 : IR_I32;
+  if (ok) t->dtype = d[0] == 'F' ? PG_F32 : PG_I32;
   else if (d) bad(j, "only F32 and I32 tensors are supported");
   free(d);
   return ok;
@@ -364,7 +364,7 @@ static bool shape_field(Json *j, RtNamed *t) {
   if (!lit(j, '[')) return false;
   int64_t elements = 1;
   for (t->shape.rank = 0; !peek_char(j, ']');) {
-    if (t->shape.rank == IR_MAX_RANK) return bad(j, "too many dimensions");
+    if (t->shape.rank == PG_MAX_RANK) return bad(j, "too many dimensions");
     int64_t *dim = &t->shape.dim[t->shape.rank++];
     if ((t->shape.rank > 1 && !lit(j, ',')) || !num(j, dim)) return false;
     if (!rt_count_fits(&elements, *dim))
@@ -407,7 +407,7 @@ static bool header(Json *j, RtSafetensors *st, const char *data, int64_t data_le
     RtNamed t = {.name = name};
     int64_t begin, end;
     if (!tensor_entry(j, &t, &begin, &end)) return free(name), false;
-    if (begin < 0 || end < begin || end > data_len || end - begin != ir_numel(&t.shape, 1) * 4)
+    if (begin < 0 || end < begin || end > data_len || end - begin != pg_numel(&t.shape, 1) * 4)
       return free(name), bad(j, "a tensor's data_offsets do not match its shape or lie outside the file");
     t.data = (void *)(data + begin);
     st->t = realloc(st->t, (st->count + 1) * sizeof *st->t);
@@ -430,18 +430,18 @@ static int read_all(int fd, char *buf, int64_t n) {
 
 /* the whole file, NUL-terminated (so no number parse can run past its end) */
 static char *slurp(const char *path, int64_t *len) {
-  int fd = rt_open_regular(path, (IrLoc){0}, len);
+  int fd = rt_open_regular(path, (PgLoc){0}, len);
   if (fd < 0) return NULL;
   char *buf = *len <= MAX_FILE ? malloc(*len + 1) : NULL;
   int err = buf ? read_all(fd, buf, *len) : 0;
   close(fd);
   if (!buf && *len > MAX_FILE)
-    diag_error((IrLoc){0},
+    diag_error((PgLoc){0},
                "'%s' is too large for a safetensors file here (%lld bytes; at most %lld)", path,
                (long long)*len, (long long)MAX_FILE);
   else if (!buf)
-    diag_error((IrLoc){0}, "cannot read '%s': out of memory for %lld bytes", path, (long long)*len);
-  else if (err) diag_error((IrLoc){0}, "cannot read '%s': %s", path, strerror(err));
+    diag_error((PgLoc){0}, "cannot read '%s': out of memory for %lld bytes", path, (long long)*len);
+  else if (err) diag_error((PgLoc){0}, "cannot read '%s': %s", path, strerror(err));
   if (!buf || err) {
     free(buf);
     return NULL;
@@ -459,7 +459,7 @@ bool rt_safetensors_read(const char *path, RtSafetensors *st) {
   uint64_t hlen = 0;
   for (int i = 7; len >= 8 && i >= 0; i--) hlen = hlen << 8 | (unsigned char)buf[i];
   if (len < 8 || hlen > MAX_HEADER || (int64_t)hlen > len - 8) {
-    diag_error((IrLoc){0}, "'%s' is not a valid safetensors file: %s", path,
+    diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: %s", path,
                len < 8 ? "shorter than 8 bytes" : "its header length exceeds the file (truncated?)");
     rt_safetensors_free(st);
     return false;

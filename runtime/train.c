@@ -38,9 +38,9 @@ static int64_t label_classes(const IrGraph *g, const IrNode *input) {
   return 0;
 }
 
-static bool check_column(const IrGraph *g, const FeSource *s, const RtTensor *t) {
+static bool check_column(const IrGraph *g, const PgSource *s, const RtTensor *t) {
   const IrNode *in = input_node(g, s->input);
-  int64_t want = ir_numel(&in->shape, 1), classes = label_classes(g, in);
+  int64_t want = pg_numel(&in->shape, 1), classes = label_classes(g, in);
   if (t->per_item != want) {
     diag_error(s->loc, "'%s' has %lld values per example; input '%s' takes %lld", s->path,
                (long long)t->per_item, s->input, (long long)want);
@@ -59,11 +59,11 @@ static bool check_column(const IrGraph *g, const FeSource *s, const RtTensor *t)
 
 /* standardise each feature: with the statistics of `fit` if given (the
  * training set's), else with this column's own (Keras's Normalization.adapt) */
-static bool normalize(const FeSource *s, RtTensor *t, const RtData *fit, const char *input) {
+static bool normalize(const PgSource *s, RtTensor *t, const RtData *fit, const char *input) {
   const RtTensor *from = NULL;
   for (int c = 0; fit && c < fit->ncols; c++)
     if (strcmp(fit->input[c], input) == 0 && fit->col[c].mean) from = &fit->col[c];
-  if (t->dtype != IR_F32) return diag_error(s->loc, "normalize() applies to f32 inputs"), false;
+  if (t->dtype != PG_F32) return diag_error(s->loc, "normalize() applies to f32 inputs"), false;
   t->mean = calloc(t->per_item, sizeof *t->mean);
   t->inv_std = calloc(t->per_item, sizeof *t->inv_std);
   float *x = t->data;
@@ -83,13 +83,13 @@ static bool normalize(const FeSource *s, RtTensor *t, const RtData *fit, const c
   return true;
 }
 
-static bool load_column(const FeSource *s, const IrNode *in, RtTensor *t) {
+static bool load_column(const PgSource *s, const IrNode *in, RtTensor *t) {
   if (strcmp(s->format, "csv") == 0) return rt_load_csv(s, in->dtype, t);
   if (strcmp(s->format, "npy") == 0) return rt_load_npy(s->path, in->dtype, s->scale, s->loc, t);
   return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
 }
 
-bool rt_data_normalize(RtData *d, const FeDataSet *spec, const RtData *fit) {
+bool rt_data_normalize(RtData *d, const PgDataSet *spec, const RtData *fit) {
   for (int c = 0; c < d->ncols; c++)
     for (int i = 0; i < spec->nsources; i++)
       if (spec->sources[i].normalize && strcmp(spec->sources[i].input, d->input[c]) == 0 &&
@@ -101,7 +101,7 @@ bool rt_data_normalize(RtData *d, const FeDataSet *spec, const RtData *fit) {
 bool rt_data_split(RtData *d, double fraction, RtData *tail) {
   int64_t keep = (int64_t)((double)d->count * (1 - fraction));
   if (keep < 1 || keep >= d->count) {
-    diag_error((IrLoc){0}, "validation_split %g leaves no examples on one side of %lld", fraction, (long long)d->count);
+    diag_error((PgLoc){0}, "validation_split %g leaves no examples on one side of %lld", fraction, (long long)d->count);
     return false;
   }
   *tail = (RtData){.name = "validation", .ncols = d->ncols, .count = d->count - keep};
@@ -120,11 +120,11 @@ bool rt_data_split(RtData *d, double fraction, RtData *tail) {
   return true;
 }
 
-bool rt_data_load(RtData *d, const FeDataSet *spec, const IrGraph *g) {
+bool rt_data_load(RtData *d, const PgDataSet *spec, const IrGraph *g) {
   memset(d, 0, sizeof *d);
   d->name = spec->name;
   for (int i = 0; i < spec->nsources; i++) {
-    const FeSource *s = &spec->sources[i];
+    const PgSource *s = &spec->sources[i];
     const IrNode *in = input_node(g, s->input);
     RtTensor *t = &d->col[d->ncols];
     if (!in) diag_error(s->loc, "the graph has no input '%s'", s->input); /* one from gradcheck --ir */
@@ -146,14 +146,14 @@ fail:
 
 static bool column_from(RtData *d, const RtSafetensors *st, const char *path, const IrNode *in) {
   const RtNamed *t = rt_safetensors_find(st, in->name);
-  if (!t) return diag_error((IrLoc){0}, "'%s' has no tensor for input '%s'", path, in->name), false;
-  int64_t per = ir_numel(&in->shape, 1), rows = t->shape.rank ? t->shape.dim[0] : 0;
-  if (t->dtype != in->dtype || rows < 1 || ir_numel(&t->shape, 1) != rows * per ||
+  if (!t) return diag_error((PgLoc){0}, "'%s' has no tensor for input '%s'", path, in->name), false;
+  int64_t per = pg_numel(&in->shape, 1), rows = t->shape.rank ? t->shape.dim[0] : 0;
+  if (t->dtype != in->dtype || rows < 1 || pg_numel(&t->shape, 1) != rows * per ||
       (d->ncols && rows != d->count)) {
     char want[96];
-    ir_shape_str(&in->shape, want, sizeof want);
-    diag_error((IrLoc){0}, "'%s': tensor '%s' does not fit input %s%s (or has another row count)", path, in->name,
-               in->dtype == IR_F32 ? "f32" : "i32", want);
+    pg_shape_str(&in->shape, want, sizeof want);
+    diag_error((PgLoc){0}, "'%s': tensor '%s' does not fit input %s%s (or has another row count)", path, in->name,
+               pg_dtype_name(in->dtype), want);
     return false;
   }
   RtTensor *col = &d->col[d->ncols];
@@ -164,23 +164,23 @@ static bool column_from(RtData *d, const RtSafetensors *st, const char *path, co
   return true;
 }
 
-bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char *input, const FeSource *like) {
+bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char *input, const PgSource *like) {
   const IrNode *in = input_node(g, input);
-  if (!in) return diag_error((IrLoc){0}, "the model has no input '%s'", input), false;
+  if (!in) return diag_error((PgLoc){0}, "the model has no input '%s'", input), false;
   if (d->ncols == (int)(sizeof d->col / sizeof *d->col))
-    return diag_error((IrLoc){0}, "too many input files (at most 8)"), false;
+    return diag_error((PgLoc){0}, "too many input files (at most 8)"), false;
   size_t len = strlen(path);
   bool csv = (len > 4 && !strcmp(path + len - 4, ".csv")) || (len > 7 && !strcmp(path + len - 7, ".csv.gz"));
   double scale = like ? like->scale : 1;
-  FeSource src = {.input = in->name, .format = csv ? "csv" : "idx", .path = path, .scale = scale, .columns = {"0:"},
+  PgSource src = {.input = in->name, .format = csv ? "csv" : "idx", .path = path, .scale = scale, .columns = {"0:"},
                   .ncolumns = 1};
   RtTensor *t = &d->col[d->ncols];
-  bool ok = len > 4 && !strcmp(path + len - 4, ".npy") ? rt_load_npy(path, in->dtype, scale, (IrLoc){0}, t)
-            : csv ? rt_load_csv(&src, in->dtype, t) : rt_load_idx(path, in->dtype, scale, (IrLoc){0}, t);
+  bool ok = len > 4 && !strcmp(path + len - 4, ".npy") ? rt_load_npy(path, in->dtype, scale, (PgLoc){0}, t)
+            : csv ? rt_load_csv(&src, in->dtype, t) : rt_load_idx(path, in->dtype, scale, (PgLoc){0}, t);
   if (!ok) return false;
   if (!check_column(g, &src, t)) return rt_tensor_free(t), false;
   if (d->ncols && t->count != d->count) {
-    diag_error((IrLoc){0}, "'%s' has %lld examples but '%s' has %lld", path, (long long)t->count, d->name,
+    diag_error((PgLoc){0}, "'%s' has %lld examples but '%s' has %lld", path, (long long)t->count, d->name,
                (long long)d->count);
     return rt_tensor_free(t), false;
   }
@@ -361,7 +361,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
   const RtData *train_data = data->train, *test_data = data->test, *val_data = data->val;
   FILE *log = NULL;
   if (opt->log_path && !(log = fopen(opt->log_path, state->epoch ? "a" : "w"))) {
-    diag_error((IrLoc){0}, "cannot write the log '%s'", opt->log_path);
+    diag_error((PgLoc){0}, "cannot write the log '%s'", opt->log_path);
     return false;
   }
   int64_t *perm = malloc((train_data->count + 1) * sizeof *perm);

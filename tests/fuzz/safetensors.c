@@ -14,17 +14,17 @@ typedef struct {
   const char *name;
   int rank;
   int64_t dim;
-  IrRole role;
+  PgRole role;
 } Param;
 
 static const Param params[] = {
-    {"dense_1.kernel", 2, 4, IR_ROLE_WEIGHT},
-    {"dense_1.bias", 1, 4, IR_ROLE_WEIGHT},
-    {"step", 0, 0, IR_ROLE_OPTSTATE},
-    {"dense_1.kernel.adam_m", 2, 4, IR_ROLE_OPTSTATE},
-    {"dense_1.kernel.adam_v", 2, 4, IR_ROLE_OPTSTATE},
-    {"dense_1.bias.adam_m", 1, 4, IR_ROLE_OPTSTATE},
-    {"dense_1.bias.adam_v", 1, 4, IR_ROLE_OPTSTATE},
+    {"dense_1.kernel", 2, 4, PG_ROLE_WEIGHT},
+    {"dense_1.bias", 1, 4, PG_ROLE_WEIGHT},
+    {"step", 0, 0, PG_ROLE_OPTSTATE},
+    {"dense_1.kernel.adam_m", 2, 4, PG_ROLE_OPTSTATE},
+    {"dense_1.kernel.adam_v", 2, 4, PG_ROLE_OPTSTATE},
+    {"dense_1.bias.adam_m", 1, 4, PG_ROLE_OPTSTATE},
+    {"dense_1.bias.adam_v", 1, 4, PG_ROLE_OPTSTATE},
 };
 enum { NPARAMS = sizeof params / sizeof *params };
 
@@ -42,7 +42,7 @@ static void make_store(void) {
     store.names[i] = strdup(params[i].name);
     store.shape[i].rank = params[i].rank;
     for (int d = 0; d < params[i].rank; d++) store.shape[i].dim[d] = params[i].dim;
-    store.numel[i] = ir_numel(&store.shape[i], 1);
+    store.numel[i] = pg_numel(&store.shape[i], 1);
     store.data[i] = calloc((size_t)store.numel[i], sizeof(float));
     store.role[i] = params[i].role;
   }
@@ -55,7 +55,7 @@ static void read_tensors(const char *path) {
     const RtNamed *t = &st.t[i];
     if (rt_safetensors_find(&st, t->name) == NULL)
       fuzz_fail("tensor '%s' is not found by its name", t->name);
-    fuzz_touch(t->data, (size_t)ir_numel(&t->shape, 1) * 4);
+    fuzz_touch(t->data, (size_t)pg_numel(&t->shape, 1) * 4);
   }
   for (int i = 0; i < st.nmeta; i++) rt_safetensors_meta(&st, st.meta[i][0]);
   rt_safetensors_free(&st);

@@ -8,7 +8,7 @@
 
 /* count examples of per_item values (4 bytes each) at data; dim[0] is count */
 static inline void fuzz_check_tensor(const RtTensor *t, const char *what) {
-  if (t->count < 0 || t->per_item < 0 || t->rank < 1 || t->rank > IR_MAX_RANK)
+  if (t->count < 0 || t->per_item < 0 || t->rank < 1 || t->rank > PG_MAX_RANK)
     fuzz_fail("%s: a tensor of %lld x %lld values, rank %d", what, (long long)t->count,
               (long long)t->per_item, t->rank);
   if (t->dim[0] != t->count)

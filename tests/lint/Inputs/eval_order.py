@@ -18,8 +18,9 @@ import sys
 
 ORDER_FREE = {
     # the graph, shapes, strings and math, read only
-    'ir_node', 'node', 'rank_of', 'ir_numel', 'ir_shape_eq', 'ir_op_arity', 'ir_op_kind',
-    'ir_op_name', 'ir_alias_root', 'ir_role_name', 'ir_init_name', 'is_const', 'const_equal', 'nd',
+    'ir_node', 'node', 'rank_of', 'pg_numel', 'pg_shape_eq', 'ir_op_arity', 'ir_op_kind',
+    'ir_op_name', 'ir_alias_root', 'pg_role_name', 'pg_init_name', 'pg_dtype_name',
+    'pg_entry_kind_name', 'pg_slot_role_name', 'is_const', 'const_equal', 'nd',
     'broadcasts', 'value_at', 'strcmp', 'strncmp', 'strlen', 'strcspn', 'strchr', 'fabs', 'fabsf',
     'floor', 'sqrt', 'log', 'exp', 'pow', 'ceil', 'expf', 'logf', 'sqrtf', 'floorf', 'cosf', 'sinf',
     'powf', '__builtin_signbit', 'fmax', 'fmin', '__builtin_nanf', '__builtin_inff',
@@ -27,7 +28,7 @@ ORDER_FREE = {
     # gradcheck's arithmetic on the loss values of a stencil, read only
     'left', 'right', 'estimate', 'spread', 'noise', 'uncertainty',
     # each writes only the buffer it is given
-    'tstr', 'ir_shape_str',
+    'tstr', 'pg_shape_str',
     'malloc', 'calloc', 'ir_uses',
     # codegen: constants, types and lookups, which emit nothing
     'i64c', 'f32c', 'dim_value', 'cg_buffer', 'cg_store_buffer', 'LLVMConstInt', 'LLVMConstReal',

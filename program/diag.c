@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ir.h"
+#include "types.h"
 
 typedef struct {
   const char *file; /* interned */
@@ -35,22 +35,22 @@ static int error_limit = 20;
 static bool muted(void) { return error_limit > 0 && nerrors > error_limit; }
 
 static void out_of_memory(size_t bytes) {
-  diag_error((IrLoc){0}, "out of memory (cannot allocate %zu bytes)", bytes);
+  diag_error((PgLoc){0}, "out of memory (cannot allocate %zu bytes)", bytes);
 }
 
-void *ir_malloc(size_t bytes) {
+void *pg_malloc(size_t bytes) {
   void *p = malloc(bytes ? bytes : 1);
   if (!p) out_of_memory(bytes);
   return p;
 }
 
-void *ir_calloc(size_t count, size_t size) {
+void *pg_calloc(size_t count, size_t size) {
   void *p = calloc(count ? count : 1, size ? size : 1);
   if (!p) out_of_memory(size && count > SIZE_MAX / size ? SIZE_MAX : count * size);
   return p;
 }
 
-void *ir_realloc(void *p, size_t bytes) {
+void *pg_realloc(void *p, size_t bytes) {
   void *q = realloc(p, bytes ? bytes : 1);
   if (!q) out_of_memory(bytes);
   return q;
@@ -96,7 +96,7 @@ static char **name_slot(char **slot, size_t cap, const char *file) {
 
 static bool grow_names(void) {
   size_t cap = names.cap ? 2 * names.cap : 64;
-  char **slot = ir_calloc(cap, sizeof *slot);
+  char **slot = pg_calloc(cap, sizeof *slot);
   if (!slot) return false;
   for (size_t i = 0; i < names.cap; i++)
     if (names.slot[i]) *name_slot(slot, cap, names.slot[i]) = names.slot[i];
@@ -147,7 +147,7 @@ static const char *line_start(Source *s, int line) {
   return s->cursor;
 }
 
-static void quote_line(IrLoc loc) {
+static void quote_line(PgLoc loc) {
   Source *s = source_of(loc.file);
   if (!s || !s->text || loc.line < 1) return;
   const char *p = line_start(s, loc.line), *nl = strchr(p, '\n');
@@ -167,7 +167,7 @@ static void quote_line(IrLoc loc) {
 
 /* file:line:col, or file alone (line 0: a data file), or nnd (no file). A
  * message is cut at MAX_MESSAGE bytes: it may quote a name of the input. */
-static void report(IrLoc loc, const char *kind, const char *fmt, va_list ap) {
+static void report(PgLoc loc, const char *kind, const char *fmt, va_list ap) {
   static char msg[MAX_MESSAGE];
   int n = vsnprintf(msg, sizeof msg, fmt, ap);
   if (loc.file && loc.line > 0) fprintf(stderr, "%s:%d:%d: ", loc.file, loc.line, loc.col);
@@ -177,7 +177,7 @@ static void report(IrLoc loc, const char *kind, const char *fmt, va_list ap) {
   if (loc.file) quote_line(loc);
 }
 
-void diag_error(IrLoc loc, const char *fmt, ...) {
+void diag_error(PgLoc loc, const char *fmt, ...) {
   nerrors++;
   if (muted()) {
     if (nerrors == error_limit + 1)
@@ -192,7 +192,7 @@ void diag_error(IrLoc loc, const char *fmt, ...) {
 
 /* A command elaborates one source into several graphs (train, eval, ...): a
  * warning is printed once, the first time its location and text appear. */
-static bool warned_before(IrLoc loc, const char *fmt, va_list ap) {
+static bool warned_before(PgLoc loc, const char *fmt, va_list ap) {
   static uint64_t seen[256];
   static int nseen;
   char text[512];
@@ -207,7 +207,7 @@ static bool warned_before(IrLoc loc, const char *fmt, va_list ap) {
   return false;
 }
 
-void diag_warning(IrLoc loc, const char *fmt, ...) {
+void diag_warning(PgLoc loc, const char *fmt, ...) {
   if (muted()) return;
   va_list ap;
   va_start(ap, fmt);
@@ -215,7 +215,7 @@ void diag_warning(IrLoc loc, const char *fmt, ...) {
   va_end(ap);
 }
 
-void diag_note(IrLoc loc, const char *fmt, ...) {
+void diag_note(PgLoc loc, const char *fmt, ...) {
   if (muted()) return;
   va_list ap;
   va_start(ap, fmt);
@@ -231,24 +231,24 @@ void diag_set_error_limit(int n) { error_limit = n > 0 ? n : 0; }
 
 static char *too_large(const char *path, char *text) {
   free(text);
-  diag_error((IrLoc){path, 0, 0}, "the file is larger than %d MiB, the limit for a source file",
-             IR_MAX_SOURCE_BYTES >> 20);
+  diag_error((PgLoc){path, 0, 0}, "the file is larger than %d MiB, the limit for a source file",
+             PG_MAX_SOURCE_BYTES >> 20);
   return NULL;
 }
 
-/* the whole of f, up to IR_MAX_SOURCE_BYTES, and two NUL bytes; cap: a first guess */
+/* the whole of f, up to PG_MAX_SOURCE_BYTES, and two NUL bytes; cap: a first guess */
 static char *read_all(FILE *f, const char *path, size_t cap, size_t *len) {
   size_t n = 0, got;
-  char *text = ir_malloc(cap);
+  char *text = pg_malloc(cap);
   while (text && (got = fread(text + n, 1, cap - n - 2, f)) > 0) {
-    if ((n += got) > IR_MAX_SOURCE_BYTES) return too_large(path, text);
+    if ((n += got) > PG_MAX_SOURCE_BYTES) return too_large(path, text);
     if (n + 2 < cap) continue;
-    char *bigger = ir_realloc(text, cap *= 2);
+    char *bigger = pg_realloc(text, cap *= 2);
     if (!bigger) free(text);
     text = bigger;
   }
   if (text && ferror(f)) {
-    diag_error((IrLoc){path, 0, 0}, "cannot read the file: %s", strerror(errno));
+    diag_error((PgLoc){path, 0, 0}, "cannot read the file: %s", strerror(errno));
     free(text);
     return NULL;
   }
@@ -257,19 +257,19 @@ static char *read_all(FILE *f, const char *path, size_t cap, size_t *len) {
   return text;
 }
 
-char *ir_read_source(const char *path, size_t *len) {
+char *pg_read_source(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
-  if (!f) return diag_error((IrLoc){0}, "cannot open '%s': %s", path, strerror(errno)), NULL;
+  if (!f) return diag_error((PgLoc){0}, "cannot open '%s': %s", path, strerror(errno)), NULL;
   struct stat st;
   char *text = NULL;
   if (fstat(fileno(f), &st) != 0) st.st_mode = 0;
   bool regular = S_ISREG(st.st_mode);
-  if (!regular && !S_ISFIFO(st.st_mode)) diag_error((IrLoc){path, 0, 0}, "not a regular file");
-  else if (regular && st.st_size > IR_MAX_SOURCE_BYTES) too_large(path, NULL);
+  if (!regular && !S_ISFIFO(st.st_mode)) diag_error((PgLoc){path, 0, 0}, "not a regular file");
+  else if (regular && st.st_size > PG_MAX_SOURCE_BYTES) too_large(path, NULL);
   else text = read_all(f, path, regular ? (size_t)st.st_size + 3 : 1 << 16, len);
   fclose(f);
   if (text && strlen(text) != *len) {
-    diag_error((IrLoc){0}, "'%s' is not a text file (it contains NUL bytes)", path);
+    diag_error((PgLoc){0}, "'%s' is not a text file (it contains NUL bytes)", path);
     free(text);
     return NULL;
   }

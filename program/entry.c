@@ -1,0 +1,51 @@
+/* entry.c — the names of entry kinds and slot roles, lookups in a manifest,
+ * and the strings an entry owns. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "program.h"
+
+const char *pg_entry_kind_name(PgEntryKind k) {
+  static const char *names[] = {"train", "eval", "grad", "predict"};
+  return names[k];
+}
+
+const char *pg_slot_role_name(PgSlotRole r) {
+  static const char *names[] = {"data", "label", "seed", "loss", "metric", "gradient", "prediction", "truth"};
+  return names[r];
+}
+
+const PgSlot *pg_slot_with_role(const PgEntry *e, PgSlotRole role) {
+  for (int i = 0; i < e->nslots; i++)
+    if (e->slots[i].role == role) return &e->slots[i];
+  return NULL;
+}
+
+const PgSlot *pg_slot_named(const PgEntry *e, const char *name, bool output) {
+  for (int i = 0; i < e->nslots; i++)
+    if (e->slots[i].output == output && strcmp(e->slots[i].name, name) == 0) return &e->slots[i];
+  return NULL;
+}
+
+const PgSlot *pg_output(const PgEntry *e, int io) {
+  for (int i = 0; i < e->nslots; i++)
+    if (e->slots[i].output && e->slots[i].io == io) return &e->slots[i];
+  return NULL;
+}
+
+const char *pg_strdup(PgEntry *e, const char *s) {
+  char **more = pg_realloc(e->strings, (size_t)(e->nstrings + 1) * sizeof *more);
+  char *copy = more ? strdup(s) : NULL;
+  if (more) e->strings = more;
+  if (!copy) return more ? diag_error((PgLoc){0}, "out of memory"), "" : "";
+  return e->strings[e->nstrings++] = copy;
+}
+
+void pg_entry_free(PgEntry *e) {
+  for (int i = 0; i < e->nstrings; i++) free(e->strings[i]);
+  free(e->strings);
+  free(e->slots);
+  free(e->params);
+  free(e->nodes);
+  memset(e, 0, sizeof *e);
+}

@@ -1,0 +1,48 @@
+/* types.c — shapes, and the names of element types, roles and initialisers
+ * as the textual IR and the Program text spell them. */
+#include <stdio.h>
+
+#include "types.h"
+
+static const char *role_names[] = {"none", "weight", "optstate", "frozen"};
+static const char *init_names[] = {"zeros", "glorot_uniform", "ones"};
+
+const char *pg_role_name(PgRole r) { return role_names[r]; }
+const char *pg_init_name(PgInit i) { return init_names[i]; }
+
+const char *pg_dtype_name(PgDType t) { return t == PG_I32 ? "i32" : "f32"; }
+
+int64_t pg_numel(const PgShape *s, int64_t batch) {
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++) n *= s->dim[i] == PG_BATCH ? batch : s->dim[i];
+  return n;
+}
+
+bool pg_shape_fits(const PgShape *s) {
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++) {
+    int64_t d = s->dim[i];
+    if (d == PG_BATCH) continue; /* where it may stand is the verifier's business */
+    if (d < 0 || d > PG_MAX_ELEMENTS || (d && n > PG_MAX_ELEMENTS / d)) return false;
+    n *= d;
+  }
+  return true;
+}
+
+bool pg_shape_eq(const PgShape *a, const PgShape *b) {
+  if (a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dim[i] != b->dim[i]) return false;
+  return true;
+}
+
+int pg_shape_str(const PgShape *s, char *buf, size_t n) {
+  int w = snprintf(buf, n, "[");
+  for (int i = 0; i < s->rank; i++) {
+    const char *sep = i ? "," : "";
+    if (s->dim[i] == PG_BATCH) w += snprintf(buf + w, n - w, "%sB", sep);
+    else w += snprintf(buf + w, n - w, "%s%lld", sep, (long long)s->dim[i]);
+  }
+  return w + snprintf(buf + w, n - w, "]");
+}
+
