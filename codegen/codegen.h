@@ -3,26 +3,16 @@
  * one step function per graph calls them in schedule order. Modules are
  * optimised at O3 for the host CPU and JIT-compiled with ORC LLJIT.
  *
- * Step function ABI:
- *   void step(char *arena, float **params, void **io, int64_t n)
- *   arena:  g->arena_bytes of scratch (64-byte aligned), contents undefined
- *   params: params[slot] = the buffer of PARAM node with that slot
- *   io:     io[slot] = buffer of INPUT slot (0..ninputs-1), then of OUTPUT
- *           slot (ninputs + slot)
- *   n:      rows in this batch, 1 <= n <= g->max_batch
- * With numerics checks, io[ninputs + noutputs] points to an int32 that must
- * be -1 before the call; the step sets it to the id of the first node whose
- * stored result holds a NaN or an infinity, and stops there.
- * With profiling, io[ninputs + noutputs + 1] points to nkernels int64s to
- * which the step adds the cycles (CPU timestamp counter) each kernel took. */
+ * The step function has the ABI program/program.h describes; cg_describe
+ * gives the manifest that goes with it. */
 #ifndef NND_CODEGEN_H
 #define NND_CODEGEN_H
 
 #include <stdio.h>
 
 #include "../ir/ir.h"
+#include "../program/program.h"
 
-typedef void (*CgStepFn)(char *arena, float **params, void **io, int64_t n);
 typedef struct CgJit CgJit;
 
 CgJit *cg_jit_new(void);
@@ -35,7 +25,10 @@ void cg_jit_profile(CgJit *jit, bool on);
 void cg_jit_threads(CgJit *jit, int threads);
 void cg_jit_free(CgJit *jit);
 /* Compiles a fused and planned graph; NULL after a diagnostic. */
-CgStepFn cg_jit_compile(CgJit *jit, const IrGraph *g, const char *symbol);
+PgStepFn cg_jit_compile(CgJit *jit, const IrGraph *g, const char *symbol);
+/* The manifest of a fused and planned graph (program/program.h), with the
+ * debug tables if `debug`; its step is left NULL. False without memory. */
+bool cg_describe(const IrGraph *g, bool debug, PgEntry *out);
 /* Prints the optimised LLVM IR of a fused and planned graph. */
 bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_numerics, int threads);
 /* Seconds spent in LLVM optimisation and in JIT code generation so far. */

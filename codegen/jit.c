@@ -141,7 +141,7 @@ static bool ready(const IrGraph *g) {
   return false;
 }
 
-CgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
+PgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
   if (!ready(g)) return NULL;
   double t0 = now();
   LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(j->tsc), g, symbol, &j->opt);
@@ -159,7 +159,7 @@ CgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
   }
   if (!check(LLVMOrcLLJITLookup(j->jit, &addr, symbol), "compiling")) return NULL;
   j->jit_s += now() - t1;
-  return (CgStepFn)(uintptr_t)addr;
+  return (PgStepFn)(uintptr_t)addr;
 }
 
 bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_numerics, int threads) {

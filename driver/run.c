@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../codegen/codegen.h"
+#include "../frontend/frontend.h"
 #include "../runtime/runtime.h"
 #include "driver.h"
 
@@ -41,28 +42,38 @@ static int close_session(Session *s, bool ok) {
   return ok ? 0 : 1;
 }
 
+/* a step graph, its manifest with the JIT's code, and the two bound to memory */
 typedef struct {
   IrGraph *g;
+  PgEntry entry;
   RtProgram prog;
 } Compiled;
 
-/* one step graph ("train", "eval" or "grad"), compiled and bound to the store */
-static bool compile(Session *s, const char *graph, Watch *w, Compiled *out) {
+/* JIT-compiles a planned graph (which out then owns) and binds it to the store */
+static bool compile_graph(Session *s, IrGraph *g, Compiled *out) {
   const Cli *c = s->c;
-  memset(out, 0, sizeof *out);
-  out->g = build_graph(s->ast, &s->cfg, c, graph, w);
-  if (!out->g) return false;
+  out->g = g;
+  if (!g) return false;
   cg_jit_check_numerics(s->jit, c->check_numerics);
   cg_jit_profile(s->jit, c->profile);
-  CgStepFn fn = cg_jit_compile(s->jit, out->g, out->g->name);
-  if (!fn || !rt_program_init(&out->prog, out->g, fn, &s->store, &s->rng)) return false;
-  out->prog.check_numerics = c->check_numerics;
-  if (c->profile) rt_program_profile(&out->prog);
-  return true;
+  PgStepFn fn = cg_jit_compile(s->jit, g, g->name);
+  if (!fn || !cg_describe(g, c->check_numerics || c->profile, &out->entry)) return false;
+  out->entry.step = fn;
+  out->entry.check_numerics = c->check_numerics;
+  out->entry.profile = c->profile;
+  pg_set_transforms(&out->entry, fe_dataset(&s->cfg, "train"));
+  return rt_program_init(&out->prog, &out->entry, &s->store, &s->rng);
+}
+
+/* one step graph ("train", "eval" or "grad"), compiled and bound to the store */
+static bool compile(Session *s, const char *graph, Watch *w, Compiled *out) {
+  memset(out, 0, sizeof *out);
+  return compile_graph(s, build_graph(s->ast, &s->cfg, s->c, graph, w), out);
 }
 
 static void release(Compiled *x) {
   rt_program_free(&x->prog);
+  pg_entry_free(&x->entry);
   ir_graph_free(x->g);
 }
 
@@ -87,7 +98,7 @@ typedef struct {
   RtData train, val, test;
 } Sets;
 
-static bool load_sets(const FeConfig *cfg, const IrGraph *g, const char *model, Sets *d) {
+static bool load_sets(const FeConfig *cfg, const PgEntry *g, const char *model, Sets *d) {
   const PgDataSet *train = need_data(cfg, "train", model), *test = fe_dataset(cfg, "test");
   memset(d, 0, sizeof *d);
   bool ok = train && rt_data_load(&d->train, train, g);
@@ -105,7 +116,9 @@ static bool load_sets(const FeConfig *cfg, const IrGraph *g, const char *model, 
 static bool load_data(Session *s, Sets *d) {
   memset(d, 0, sizeof *d);
   IrGraph *fwd = fe_elaborate(s->ast, FE_TRAINING);
-  bool ok = fwd && load_sets(&s->cfg, fwd, s->c->input, d);
+  PgEntry inputs = {0};
+  bool ok = fwd && cg_describe(fwd, false, &inputs) && load_sets(&s->cfg, &inputs, s->c->input, d);
+  pg_entry_free(&inputs);
   ir_graph_free(fwd);
   int64_t largest = d->train.count;
   if (d->val.count > largest) largest = d->val.count;
@@ -163,9 +176,9 @@ int cmd_train(const Cli *c) {
   }
   if (ok && c->profile) rt_profile_print(stdout, &tr.prog);
   if (ok && sets.test) {
-    int acc = rt_program_output(&ev.prog, "accuracy");
+    const PgSlot *acc = pg_slot_named(&ev.entry, "accuracy", true);
     printf("test loss: %.4f\n", scores.loss);
-    if (acc >= 0) printf("test accuracy: %.4f\n", scores.metric[acc]);
+    if (acc) printf("test accuracy: %.4f\n", scores.metric[acc->io - ev.entry.ninputs]);
   }
   free_sets(&data);
   release(&tr), release(&ev);
@@ -185,8 +198,10 @@ int cmd_eval(const Cli *c) {
     RtReport report = {0};
     ok = rt_evaluate(&ev.prog, set, s.cfg.batch, &scores, &report);
     printf("%s: %lld examples\nloss: %.4f\n", c->data ? c->data : "test", (long long)set->count, scores.loss);
-    for (int i = 0; i < scores.nmetrics; i++)
-      if (rt_is_metric(ev.g, i)) printf("%s: %.4f\n", rt_output_name(ev.g, i), scores.metric[i]);
+    for (int i = 0; i < ev.entry.nslots; i++) {
+      const PgSlot *m = &ev.entry.slots[i];
+      if (m->role == PG_SLOT_METRIC) printf("%s: %.4f\n", m->name, scores.metric[m->io - ev.entry.ninputs]);
+    }
     rt_report_print(stdout, &report);
     rt_report_free(&report);
   }
@@ -195,21 +210,12 @@ int cmd_eval(const Cli *c) {
   return close_session(&s, ok);
 }
 
-/* The inputs the predictions read (in node order, the dropout seed aside):
- * the ancestors of the report output that says what a prediction is. Labels
- * feed only metrics, so they need no file. */
-static int predicted_inputs(const IrGraph *g, const char **names, int max) {
-  bool *reads = calloc((size_t)g->count, sizeof *reads);
+/* The inputs the predictions read: the eval entry's DATA slots (labels feed
+ * only metrics, so they need no file). */
+static int predicted_inputs(const PgEntry *e, const char **names, int max) {
   int n = 0;
-  for (int i = g->count - 1; reads && i >= 0; i--) {
-    const IrNode *x = &g->nodes[i];
-    if (x->op == IR_OP_OUTPUT && (!strcmp(x->name, "report:class") || !strcmp(x->name, "report:prediction")))
-      reads[i] = true;
-    for (int k = 0; reads[i] && k < x->nin; k++) reads[x->in[k]] = true;
-  }
-  for (int i = 0; reads && i < g->count && n < max; i++)
-    if (reads[i] && g->nodes[i].op == IR_OP_INPUT && strcmp(g->nodes[i].name, "seed")) names[n++] = g->nodes[i].name;
-  free(reads);
+  for (int i = 0; i < e->nslots && n < max; i++)
+    if (!e->slots[i].output && e->slots[i].role == PG_SLOT_DATA) names[n++] = e->slots[i].name;
   return n;
 }
 
@@ -243,7 +249,7 @@ static bool match_input_files(const Cli *c, const char **names, int n, const cha
 /* the rows to predict: files for the inputs the predictions read (--input),
  * or a data set. A file gets the transforms of its input's training source
  * (scale, normalize with the training statistics) unless --raw. */
-static bool predict_rows(const Cli *c, const FeConfig *cfg, const IrGraph *g, Sets *sets, RtData *file,
+static bool predict_rows(const Cli *c, const FeConfig *cfg, const PgEntry *g, Sets *sets, RtData *file,
                          const RtData **rows) {
   if (!c->ninput_files) return (*rows = chosen_set(c, sets)) != NULL;
   const char *names[8], *path[8] = {0};
@@ -276,7 +282,7 @@ int cmd_predict(const Cli *c) {
   RtScores scores;
   bool ok = open_session(c, &s) && load_data(&s, &sets) && compile(&s, "eval", NULL, &ev) &&
             rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) &&
-            predict_rows(c, &s.cfg, ev.g, &sets, &file, &rows) &&
+            predict_rows(c, &s.cfg, &ev.entry, &sets, &file, &rows) &&
             rt_evaluate(&ev.prog, rows, s.cfg.batch, &scores, &report);
   if (ok && !report.n) {
     diag_error((PgLoc){0}, "%s has no metric that says what a prediction is (accuracy, binary_accuracy, mse or mae)", c->input);
@@ -291,15 +297,14 @@ int cmd_predict(const Cli *c) {
   return close_session(&s, ok);
 }
 
-/* outputs "loss" and "grad:<weight>" of the grad program, as tensors */
+/* the loss and the gradients of the grad program, as tensors named as its outputs */
 static int collect_grads(const RtProgram *p, RtNamed *out, float *loss) {
   int n = 0;
-  for (int i = 0; i < p->g->count; i++) {
-    const IrNode *o = &p->g->nodes[i];
-    if (o->op != IR_OP_OUTPUT) continue;
-    void *data = p->io[p->g->ninputs + o->attr[0]];
-    if (strcmp(o->name, "loss") == 0) *loss = *(float *)data;
-    else if (strncmp(o->name, "grad:", 5) == 0) out[n++] = (RtNamed){o->name, PG_F32, o->shape, data};
+  for (int i = 0; i < p->e->nslots; i++) {
+    const PgSlot *o = &p->e->slots[i];
+    void *data = rt_slot_buffer(p, o);
+    if (o->role == PG_SLOT_LOSS) *loss = *(float *)data;
+    else if (o->role == PG_SLOT_GRADIENT) out[n++] = (RtNamed){o->name, PG_F32, o->shape, data};
   }
   return n;
 }
@@ -309,7 +314,7 @@ static int collect_grads(const RtProgram *p, RtNamed *out, float *loss) {
  * compared against (tests/pytorch/) */
 static bool run_steps(const Cli *c, Compiled *gr, Compiled *tr, RtParams *store, const RtData *batch) {
   float loss = 0;
-  RtNamed *t = malloc((store->count + gr->g->noutputs + 2) * sizeof *t);
+  RtNamed *t = malloc((store->count + gr->entry.noutputs + 2) * sizeof *t);
   RtRng fixed;
   rt_rng_seed(&fixed, 1);
   rt_gather(&gr->prog, batch, NULL, 0, batch->count);
@@ -318,8 +323,8 @@ static bool run_steps(const Cli *c, Compiled *gr, Compiled *tr, RtParams *store,
   t[0] = (RtNamed){"loss", PG_F32, {0}, &loss};
   for (int k = 0; k < c->steps; k++) {
     rt_gather(&tr->prog, batch, NULL, 0, batch->count);
-    int seed = rt_program_input(&tr->prog, "seed");
-    if (seed >= 0) *(int32_t *)tr->prog.io[seed] = (int32_t)(rt_rng_next(&fixed) >> 33);
+    const PgSlot *seed = pg_slot_with_role(&tr->entry, PG_SLOT_SEED);
+    if (seed) *(int32_t *)rt_slot_buffer(&tr->prog, seed) = (int32_t)(rt_rng_next(&fixed) >> 33);
     rt_program_run(&tr->prog, batch->count);
   }
   for (int i = 0; i < store->count; i++) t[1 + n + i] = (RtNamed){store->names[i], PG_F32, store->shape[i], store->data[i]};
@@ -336,11 +341,13 @@ int cmd_step(const Cli *c) {
   RtData batch = {0};
   Compiled gr = {0}, tr = {0};
   IrGraph *fwd = NULL; /* the batch size comes from the inputs file, read through the forward graph */
+  PgEntry inputs = {0};
   bool ok = open_session(c, &s) && (fwd = fe_elaborate(s.ast, FE_TRAINING_NO_DROPOUT)) &&
-            rt_data_from_safetensors(&batch, c->inputs, fwd);
+            cg_describe(fwd, false, &inputs) && rt_data_from_safetensors(&batch, c->inputs, &inputs);
   if (ok) s.cfg.batch = (int)batch.count;
   ok = ok && compile(&s, "grad", NULL, &gr) && compile(&s, "train", NULL, &tr) &&
        rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) && run_steps(c, &gr, &tr, &s.store, &batch);
+  pg_entry_free(&inputs);
   ir_graph_free(fwd);
   rt_data_free(&batch);
   release(&gr), release(&tr);
@@ -351,10 +358,9 @@ int cmd_step(const Cli *c) {
  * output of `nnd opt`) instead of the model's, compiled and bound to the store */
 static bool load_ir(Session *s, const char *path, Compiled *out) {
   memset(out, 0, sizeof *out);
-  out->g = ir_parse_file(path);
-  if (!out->g || !ir_verify(out->g, "parse")) return false;
-  CgStepFn fn = cg_jit_compile(s->jit, out->g, out->g->name);
-  return fn && rt_program_init(&out->prog, out->g, fn, &s->store, &s->rng);
+  IrGraph *g = ir_parse_file(path);
+  if (g && !ir_verify(g, "parse")) return ir_graph_free(g), false;
+  return compile_graph(s, g, out);
 }
 
 int cmd_gradcheck(const Cli *c) {
@@ -367,10 +373,10 @@ int cmd_gradcheck(const Cli *c) {
   if (ok && !c->batch) s.cfg.batch = 8;
   ok = ok && (spec = need_data(&s.cfg, "train", c->input)) &&
        (c->ir ? load_ir(&s, c->ir, &gr) : compile(&s, "grad", NULL, &gr)) &&
-       rt_data_load(&data, spec, gr.g) && rt_data_normalize(&data, spec, NULL);
-  if (ok && data.count < gr.g->max_batch) {
+       rt_data_load(&data, spec, &gr.entry) && rt_data_normalize(&data, spec, NULL);
+  if (ok && data.count < gr.entry.max_batch) {
     diag_error((PgLoc){0}, "the training data has %lld examples, fewer than the batch of %lld",
-               (long long)data.count, (long long)gr.g->max_batch);
+               (long long)data.count, (long long)gr.entry.max_batch);
     ok = false;
   }
   ok = ok && rt_gradcheck(&gr.prog, &data, &s.rng, 1e-2, &worst);

@@ -33,6 +33,21 @@ const PgSlot *pg_output(const PgEntry *e, int io) {
   return NULL;
 }
 
+void pg_mark_labels(PgEntry *e, const PgEntry *predict) {
+  for (int i = 0; i < e->nslots; i++)
+    if (!e->slots[i].output && e->slots[i].role == PG_SLOT_DATA && !pg_slot_named(predict, e->slots[i].name, false))
+      e->slots[i].role = PG_SLOT_LABEL;
+}
+
+void pg_set_transforms(PgEntry *e, const PgDataSet *train) {
+  for (int i = 0; i < e->nslots; i++)
+    for (int k = 0; train && k < train->nsources; k++)
+      if (!e->slots[i].output && strcmp(train->sources[k].input, e->slots[i].name) == 0) {
+        e->slots[i].scale = train->sources[k].scale;
+        e->slots[i].normalize = train->sources[k].normalize;
+      }
+}
+
 const char *pg_strdup(PgEntry *e, const char *s) {
   char **more = pg_realloc(e->strings, (size_t)(e->nstrings + 1) * sizeof *more);
   char *copy = more ? strdup(s) : NULL;

@@ -116,7 +116,7 @@ typedef struct {
   int nkernels;
   PgSlot *slots;     /* inputs (io 0..ninputs-1), then outputs */
   int nslots, ninputs, noutputs;
-  PgParam *params;   /* by slot */
+  PgParam *params;   /* in the graph's order */
   int nparams;
   PgNodeInfo *nodes; /* debug table; NULL if compiled without checks or profiling */
   int nnodes;
@@ -133,6 +133,12 @@ const char *pg_slot_role_name(PgSlotRole r);    /* "data", "label", ... */
 const PgSlot *pg_slot_with_role(const PgEntry *e, PgSlotRole role);
 const PgSlot *pg_slot_named(const PgEntry *e, const char *name, bool output);
 const PgSlot *pg_output(const PgEntry *e, int io); /* the output slot with io table index io */
+/* an entry of a model whose predict entry is `predict`: its inputs that the
+ * predictions do not read are labels */
+void pg_mark_labels(PgEntry *e, const PgEntry *predict);
+/* the transforms of each data input's source in the training set (scale,
+ * normalize): what a file given to predict must get */
+void pg_set_transforms(PgEntry *e, const PgDataSet *train);
 const char *pg_strdup(PgEntry *e, const char *s); /* owned by e; "" without memory (reported) */
 void pg_entry_free(PgEntry *e);
 

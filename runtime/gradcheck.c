@@ -59,7 +59,7 @@
 
 typedef struct {
   RtProgram *p;
-  int loss;       /* output slot */
+  const PgSlot *loss;
   double f0, tol; /* the loss at the weights checked; the tolerance */
   double sigma;   /* rounding of one evaluation of the loss (standard deviation), for this weight */
 } Check;
@@ -93,11 +93,11 @@ typedef struct {
   double worst;
 } Tally;
 
-static double loss_at(RtProgram *p, int loss) {
-  int seed = rt_program_input(p, "seed");
-  if (seed >= 0) *(int32_t *)p->io[seed] = SEED;
-  rt_program_run(p, p->g->max_batch);
-  return p->outputs[loss];
+static double loss_at(RtProgram *p, const PgSlot *loss) {
+  const PgSlot *seed = pg_slot_with_role(p->e, PG_SLOT_SEED);
+  if (seed) *(int32_t *)rt_slot_buffer(p, seed) = SEED;
+  rt_program_run(p, p->e->max_batch);
+  return *(float *)rt_slot_buffer(p, loss);
 }
 
 static void move(const Line *l, double t) {
@@ -309,7 +309,7 @@ static double direction(const float *grad, int64_t count, RtRng *rng, float *v) 
 }
 
 /* the probes of one weight, given its gradient */
-static void probe_weight(Check *c, const IrNode *w, float *data, const float *grad, RtRng *rng,
+static void probe_weight(Check *c, const PgParam *w, float *data, const float *grad, RtRng *rng,
                          Tally *t) {
   int64_t count = pg_numel(&w->shape, 1), at[TOP + RANDOM];
   float *base = malloc(count * sizeof *base), *v = malloc(count * sizeof *v);
@@ -337,37 +337,32 @@ static void probe_weight(Check *c, const IrNode *w, float *data, const float *gr
   free(v);
 }
 
-static const IrNode *output_node(const IrGraph *g, const char *name) {
-  for (int i = 0; i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_OUTPUT && strcmp(g->nodes[i].name, name) == 0) return &g->nodes[i];
+/* the gradient slot of weight w: f32, w's shape; NULL after a diagnostic */
+static const PgSlot *grad_slot(const PgEntry *e, const PgParam *w) {
+  for (int i = 0; i < e->nslots; i++) {
+    const PgSlot *o = &e->slots[i];
+    if (o->role == PG_SLOT_GRADIENT && strcmp(o->of, w->name) == 0 && o->dtype == PG_F32 &&
+        pg_shape_eq(&o->shape, &w->shape))
+      return o;
+  }
+  diag_error(w->loc, "the graph has no gradient output with the type of weight '%s'", w->name);
   return NULL;
 }
 
-/* the gradient output of weight w: f32, w's shape; NULL after a diagnostic */
-static const IrNode *grad_output(const IrGraph *g, const IrNode *w) {
-  char name[160];
-  snprintf(name, sizeof name, "grad:%s", w->name);
-  const IrNode *o = output_node(g, name);
-  if (o && o->dtype == PG_F32 && pg_shape_eq(&o->shape, &w->shape)) return o;
-  diag_error(w->loc, "the graph has no output '%s' with the type of weight '%s'", name, w->name);
-  return NULL;
-}
+static bool is_weight(const PgParam *n) { return n->role == PG_ROLE_WEIGHT; }
 
-static bool is_weight(const IrNode *n) { return n->op == IR_OP_PARAM && n->role == PG_ROLE_WEIGHT; }
-
-/* the loss output of g, if gradcheck can run g: no assignment (a train
- * graph would change its weights at every evaluation), a scalar loss and a
+/* the loss slot of e, if gradcheck can run e: a grad entry (a train entry
+ * would change its weights at every evaluation), a scalar loss and a
  * gradient output for every weight; NULL after diagnostics */
-static const IrNode *checkable(const IrGraph *g) {
-  for (int i = 0; i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_ASSIGN)
-      return diag_error(g->nodes[i].loc, "gradcheck needs a grad graph; this one assigns"), NULL;
-  const IrNode *loss = output_node(g, "loss");
+static const PgSlot *checkable(const PgEntry *e) {
+  if (e->kind == PG_ENTRY_TRAIN)
+    return diag_error((PgLoc){0}, "gradcheck needs a grad graph; %s assigns its parameters", e->name), NULL;
+  const PgSlot *loss = pg_slot_with_role(e, PG_SLOT_LOSS);
   if (!loss || loss->shape.rank != 0 || loss->dtype != PG_F32)
     return diag_error((PgLoc){0}, "the graph has no scalar f32 output 'loss'"), NULL;
   bool ok = true;
-  for (int i = 0; i < g->count; i++)
-    if (is_weight(&g->nodes[i]) && !grad_output(g, &g->nodes[i])) ok = false;
+  for (int i = 0; i < e->nparams; i++)
+    if (is_weight(&e->params[i]) && !grad_slot(e, &e->params[i])) ok = false;
   return ok ? loss : NULL;
 }
 
@@ -379,10 +374,10 @@ static const IrNode *checkable(const IrGraph *g) {
  * to a straight line, whose slope no subgradient convention gives.) */
 static int64_t off_kinks(RtProgram *p, RtRng *rng) {
   int64_t moved = 0;
-  for (int i = 0; i < p->g->count; i++) {
-    const IrNode *w = &p->g->nodes[i];
+  for (int i = 0; i < p->e->nparams; i++) {
+    const PgParam *w = &p->e->params[i];
     if (!is_weight(w)) continue;
-    float *data = p->params[w->attr[0]];
+    float *data = p->params[w->slot];
     for (int64_t k = 0; k < pg_numel(&w->shape, 1); k++) {
       if (data[k] != 0) continue;
       double sign = rt_rng_uniform(rng) < 0.5 ? -1 : 1;
@@ -400,15 +395,15 @@ static void print_tally(const Tally *t) {
 }
 
 /* weight w against its gradient output `out`; its tally added to `all` */
-static void check_weight(Check *c, const IrNode *w, const IrNode *out, RtRng *rng, Tally *all) {
+static void check_weight(Check *c, const PgParam *w, const PgSlot *out, RtRng *rng, Tally *all) {
   int64_t count = pg_numel(&w->shape, 1);
   if (count < 1) return;
   RtProgram *p = c->p;
   float *grad = malloc(count * sizeof *grad);
   loss_at(p, c->loss); /* the probes of the weights before overwrote the gradients */
-  memcpy(grad, p->io[p->g->ninputs + out->attr[0]], count * sizeof *grad);
+  memcpy(grad, rt_slot_buffer(p, out), count * sizeof *grad);
   Tally t = {0};
-  probe_weight(c, w, p->params[w->attr[0]], grad, rng, &t);
+  probe_weight(c, w, p->params[w->slot], grad, rng, &t);
   free(grad);
   printf("  %-28s ", w->name);
   print_tally(&t);
@@ -421,18 +416,18 @@ static void check_weight(Check *c, const IrNode *w, const IrNode *out, RtRng *rn
 }
 
 bool rt_gradcheck(RtProgram *p, const RtData *d, RtRng *rng, double tolerance, double *worst) {
-  const IrNode *loss = checkable(p->g);
+  const PgSlot *loss = checkable(p->e);
   if (!loss) return false;
-  rt_gather(p, d, NULL, 0, p->g->max_batch);
+  rt_gather(p, d, NULL, 0, p->e->max_batch);
   int64_t moved = off_kinks(p, rng);
-  Check c = {p, loss->attr[0], 0, tolerance, 0};
+  Check c = {p, loss, 0, tolerance, 0};
   c.f0 = loss_at(p, c.loss);
   printf("loss % .6f on %lld examples (zero weights moved off 0: %lld)\n", c.f0,
-         (long long)p->g->max_batch, (long long)moved);
+         (long long)p->e->max_batch, (long long)moved);
   Tally all = {0};
-  for (int i = 0; i < p->g->count; i++) {
-    const IrNode *w = &p->g->nodes[i];
-    if (is_weight(w)) check_weight(&c, w, grad_output(p->g, w), rng, &all);
+  for (int i = 0; i < p->e->nparams; i++) {
+    const PgParam *w = &p->e->params[i];
+    if (is_weight(w)) check_weight(&c, w, grad_slot(p->e, w), rng, &all);
   }
   *worst = all.worst;
   print_tally(&all);

@@ -1,7 +1,7 @@
-/* program.c — binds a compiled graph to memory: its arena, the parameter
- * store (by name, so the training and the evaluation graph share weights),
- * input buffers sized for max_batch rows, and scalar outputs. Also the
- * parameter store and its initialisers. */
+/* program.c — binds a compiled entry point to memory: its arena, the
+ * parameter store (by name, so the training and the evaluation step share
+ * weights), input buffers sized for max_batch rows, and scalar outputs. Also
+ * the parameter store and its initialisers. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,7 @@ int rt_params_find(const RtParams *p, const char *name) {
 }
 
 /* Glorot-uniform (Keras's default): U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
-static void init_param(float *data, const IrNode *n, RtRng *rng) {
+static void init_param(float *data, const PgParam *n, RtRng *rng) {
   int64_t count = pg_numel(&n->shape, 1);
   if (n->init == PG_INIT_ONES)
     for (int64_t i = 0; i < count; i++) data[i] = 1;
@@ -46,7 +46,7 @@ static bool grow(void *array, int cap, size_t size) {
   return bigger != NULL;
 }
 
-static int add_param(RtParams *p, const IrNode *n, RtRng *rng) {
+static int add_param(RtParams *p, const PgParam *n, RtRng *rng) {
   if (p->count == p->cap) {
     int cap = p->cap ? 2 * p->cap : 16;
     if (!grow(&p->names, cap, sizeof *p->names) || !grow(&p->data, cap, sizeof *p->data) ||
@@ -92,67 +92,77 @@ static double available_bytes(void) {
   return pages > 0 && size > 0 ? (double)pages * (double)size : -1;
 }
 
+static int64_t slot_bytes(const PgSlot *s, int64_t batch) { return 4 * pg_numel(&s->shape, batch); }
+
 /* Before allocating anything: the parameters the store does not have yet,
  * the arena and the input and output buffers must fit in the memory
  * available, or the program is refused with what it needs (and at the line
  * of its largest parameter) instead of being killed halfway. */
-static bool fits_in_memory(const IrGraph *g, const RtParams *store) {
-  double params = 0, buffers = (double)g->arena_bytes, largest = 0;
-  const IrNode *big = NULL;
-  for (int i = 0; i < g->count; i++) {
-    const IrNode *n = &g->nodes[i];
-    double bytes = 4.0 * (double)pg_numel(&n->shape, g->max_batch);
-    if (n->op == IR_OP_INPUT || (n->op == IR_OP_OUTPUT && n->shape.rank)) buffers += bytes;
-    if (n->op != IR_OP_PARAM || rt_params_find(store, n->name) >= 0) continue;
+static bool fits_in_memory(const PgEntry *e, const RtParams *store) {
+  double params = 0, buffers = (double)e->arena_bytes, largest = 0;
+  const PgParam *big = NULL;
+  for (int i = 0; i < e->nslots; i++)
+    if (e->slots[i].shape.rank) buffers += (double)slot_bytes(&e->slots[i], e->max_batch);
+  for (int i = 0; i < e->nparams; i++) {
+    const PgParam *n = &e->params[i];
+    double bytes = 4.0 * (double)pg_numel(&n->shape, 1);
+    if (rt_params_find(store, n->name) >= 0) continue;
     params += bytes;
     if (bytes > largest) largest = bytes, big = n;
   }
   double have = available_bytes();
   if (have < 0 || params + buffers <= have) return true;
   diag_error(big ? big->loc : (PgLoc){0}, "%s needs %.3g GB of memory (%.3g GB of parameters and optimizer state, "
-             "%.3g GB of buffers at batch %lld), more than the %.3g GB available", g->name, (params + buffers) / 1e9,
-             params / 1e9, buffers / 1e9, (long long)g->max_batch, have / 1e9);
+             "%.3g GB of buffers at batch %lld), more than the %.3g GB available", e->name, (params + buffers) / 1e9,
+             params / 1e9, buffers / 1e9, (long long)e->max_batch, have / 1e9);
   if (big) diag_note(big->loc, "the largest parameter, '%s', takes %.3g GB", big->name, largest / 1e9);
   return false;
 }
 
-bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *store, RtRng *rng) {
-  memset(p, 0, sizeof *p);
-  if (!fits_in_memory(g, store)) return false;
-  p->g = g;
-  p->step = step;
-  p->arena = alloc64(g->arena_bytes);
-  p->params = calloc(g->nparams + 1, sizeof *p->params);
-  p->io = calloc(g->ninputs + g->noutputs + 2, sizeof *p->io);
-  p->nonfinite = calloc(2 * (size_t)g->count, 1);
-  p->io[g->ninputs + g->noutputs] = p->nonfinite;
-  p->outputs = calloc(g->noutputs + 1, sizeof *p->outputs);
-  for (int i = 0; i < g->count; i++) {
-    const IrNode *n = &g->nodes[i];
-    if (n->op == IR_OP_PARAM) {
-      int k = rt_params_find(store, n->name);
-      if (k < 0) k = add_param(store, n, rng);
-      if (k < 0) return false;
-      if (store->numel[k] != pg_numel(&n->shape, 1)) {
-        diag_error(n->loc, "parameter '%s' has %lld values in the store, the graph expects %lld", n->name,
-                   (long long)store->numel[k], (long long)pg_numel(&n->shape, 1));
-        return false;
-      }
-      p->params[n->attr[0]] = store->data[k];
-    } else if (n->op == IR_OP_INPUT) {
-      if (!(p->io[n->attr[0]] = alloc64(pg_numel(&n->shape, g->max_batch) * 4))) return false;
-    } else if (n->op == IR_OP_OUTPUT) {
-      void **slot = &p->io[g->ninputs + n->attr[0]];
-      *slot = n->shape.rank == 0 ? &p->outputs[n->attr[0]] : alloc64(pg_numel(&n->shape, g->max_batch) * 4);
-      if (!*slot) return false;
-    }
+static bool bind_param(RtProgram *p, const PgParam *n, RtParams *store, RtRng *rng) {
+  int k = rt_params_find(store, n->name);
+  if (k < 0) k = add_param(store, n, rng);
+  if (k < 0) return false;
+  if (store->numel[k] != pg_numel(&n->shape, 1)) {
+    diag_error(n->loc, "parameter '%s' has %lld values in the store, the graph expects %lld", n->name,
+               (long long)store->numel[k], (long long)pg_numel(&n->shape, 1));
+    return false;
   }
-  return p->arena && p->params && p->io && p->nonfinite;
+  p->params[n->slot] = store->data[k];
+  return true;
+}
+
+/* an input buffer, an output buffer or a scalar output's place */
+static bool bind_slot(RtProgram *p, const PgSlot *s) {
+  const PgEntry *e = p->e;
+  if (s->output && s->shape.rank == 0) p->io[s->io] = &p->outputs[s->io - e->ninputs];
+  else p->io[s->io] = alloc64((size_t)slot_bytes(s, e->max_batch));
+  return p->io[s->io] != NULL;
+}
+
+bool rt_program_init(RtProgram *p, const PgEntry *e, RtParams *store, RtRng *rng) {
+  memset(p, 0, sizeof *p);
+  if (!fits_in_memory(e, store)) return false;
+  p->e = e;
+  p->arena = alloc64(e->arena_bytes);
+  p->params = calloc(e->nparams + 1, sizeof *p->params);
+  p->io = calloc(e->ninputs + e->noutputs + 2, sizeof *p->io);
+  p->outputs = calloc(e->noutputs + 1, sizeof *p->outputs);
+  if (!p->arena || !p->params || !p->io || !p->outputs) return false;
+  if (e->check_numerics && !(p->nonfinite = calloc(2 * (size_t)e->nnodes + 1, 1))) return false;
+  if (e->profile && !(p->cycles = calloc(e->nkernels + 1, sizeof *p->cycles))) return false;
+  p->io[e->ninputs + e->noutputs] = p->nonfinite;
+  p->io[e->ninputs + e->noutputs + 1] = p->cycles;
+  for (int i = 0; i < e->nparams; i++)
+    if (!bind_param(p, &e->params[i], store, rng)) return false;
+  for (int i = 0; i < e->nslots; i++)
+    if (!bind_slot(p, &e->slots[i])) return false;
+  return true;
 }
 
 void rt_program_run(RtProgram *p, int64_t n) {
   unsigned saved = rt_fp_enter();
-  p->step(p->arena, p->params, p->io, n);
+  p->e->step(p->arena, p->params, p->io, n);
   rt_fp_leave(saved);
 }
 
@@ -161,14 +171,13 @@ void rt_program_run(RtProgram *p, int64_t n) {
  * Nodes are in topological order: walking back from the results, a node
  * reaches one if a non-finite consumer of it does. */
 int rt_program_first_nonfinite(RtProgram *p) {
-  const IrGraph *g = p->g;
-  uint8_t *bad = p->nonfinite, *reach = p->nonfinite + g->count;
+  const PgEntry *e = p->e;
+  uint8_t *bad = p->nonfinite, *reach = p->nonfinite + e->nnodes;
   int first = -1;
-  memset(reach, 0, (size_t)g->count);
-  for (int i = g->count - 1; i >= 0; i--) {
-    const IrNode *n = &g->nodes[i];
-    bool sink = n->op == IR_OP_OUTPUT || n->op == IR_OP_ASSIGN;
-    if (!reach[i] && !sink) continue;
+  memset(reach, 0, (size_t)e->nnodes);
+  for (int i = e->nnodes - 1; i >= 0; i--) {
+    const PgNodeInfo *n = &e->nodes[i];
+    if (!reach[i] && !n->sink) continue;
     if (reach[i]) first = i;
     for (int k = 0; k < n->nin; k++)
       if (bad[n->in[k]]) reach[n->in[k]] = 1;
@@ -177,11 +186,10 @@ int rt_program_first_nonfinite(RtProgram *p) {
 }
 
 void rt_program_free(RtProgram *p) {
-  if (!p->g) return;
-  for (int i = 0; i < p->g->count; i++) {
-    const IrNode *n = &p->g->nodes[i];
-    if (n->op == IR_OP_INPUT) free(p->io[n->attr[0]]);
-    if (n->op == IR_OP_OUTPUT && n->shape.rank) free(p->io[p->g->ninputs + n->attr[0]]);
+  if (!p->e) return;
+  for (int i = 0; p->io && i < p->e->nslots; i++) {
+    const PgSlot *s = &p->e->slots[i];
+    if (!s->output || s->shape.rank) free(p->io[s->io]);
   }
   free(p->cycles);
   free(p->arena);
@@ -192,23 +200,6 @@ void rt_program_free(RtProgram *p) {
   memset(p, 0, sizeof *p);
 }
 
-int rt_program_input(const RtProgram *p, const char *name) {
-  for (int i = 0; i < p->g->count; i++)
-    if (p->g->nodes[i].op == IR_OP_INPUT && strcmp(p->g->nodes[i].name, name) == 0) return p->g->nodes[i].attr[0];
-  return -1;
-}
-
-int rt_program_output(const RtProgram *p, const char *name) {
-  for (int i = 0; i < p->g->count; i++)
-    if (p->g->nodes[i].op == IR_OP_OUTPUT && strcmp(p->g->nodes[i].name, name) == 0) return p->g->nodes[i].attr[0];
-  return -1;
-}
-
-void rt_program_profile(RtProgram *p) {
-  p->cycles = calloc(p->g->nkernels + 1, sizeof *p->cycles);
-  p->io[p->g->ninputs + p->g->noutputs + 1] = p->cycles;
-}
-
 static const RtProgram *sorting;
 static int by_cycles(const void *a, const void *b) {
   int64_t x = sorting->cycles[*(const int *)a], y = sorting->cycles[*(const int *)b];
@@ -216,23 +207,23 @@ static int by_cycles(const void *a, const void *b) {
 }
 
 void rt_profile_print(FILE *out, const RtProgram *p) {
-  const IrGraph *g = p->g;
-  int *order = malloc((g->nkernels + 1) * sizeof *order);
+  const PgEntry *e = p->e;
+  int *order = malloc((e->nkernels + 1) * sizeof *order);
   int64_t total = 0;
-  for (int k = 0; k < g->nkernels; k++) order[k] = k, total += p->cycles[k];
+  for (int k = 0; k < e->nkernels; k++) order[k] = k, total += p->cycles[k];
   sorting = p;
-  qsort(order, g->nkernels, sizeof *order, by_cycles);
-  fprintf(out, "profile of %s: %lld steps, %.0f kcycles/step\n  %%time  kcycles/step  kernel  ops (source)\n", g->name,
+  qsort(order, e->nkernels, sizeof *order, by_cycles);
+  fprintf(out, "profile of %s: %lld steps, %.0f kcycles/step\n  %%time  kcycles/step  kernel  ops (source)\n", e->name,
           (long long)p->steps, total / 1e3 / (double)(p->steps ? p->steps : 1));
-  for (int r = 0; r < g->nkernels && r < 12; r++) {
+  for (int r = 0; r < e->nkernels && r < 12; r++) {
     int k = order[r];
     fprintf(out, "  %5.1f  %12.1f  %6d ", 100.0 * p->cycles[k] / (double)(total ? total : 1),
             p->cycles[k] / 1e3 / (double)(p->steps ? p->steps : 1), k);
-    const IrNode *first = NULL;
-    for (int i = 0, shown = 0; i < g->count; i++)
-      if (g->nodes[i].group == k) {
-        if (!first) first = &g->nodes[i];
-        if (shown++ < 5) fprintf(out, " %s", ir_op_name(g->nodes[i].op));
+    const PgNodeInfo *first = NULL;
+    for (int i = 0, shown = 0; i < e->nnodes; i++)
+      if (e->nodes[i].kernel == k) {
+        if (!first) first = &e->nodes[i];
+        if (shown++ < 5) fprintf(out, " %s", e->nodes[i].op);
       }
     if (first && first->loc.file) fprintf(out, "  (%s:%d)", first->loc.file, first->loc.line);
     fputc('\n', out);

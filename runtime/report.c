@@ -1,23 +1,17 @@
 /* report.c — what `nnd eval` reports beyond the averaged metrics: for a
  * classifier the confusion matrix with per-class precision, recall and F1
- * (and their macro averages), for a regression R^2. The evaluation graph
- * outputs the per-example predictions and truths ("report:class" and
- * "report:label", or "report:prediction" and "report:target"); this file only
- * counts and divides. */
+ * (and their macro averages), for a regression R^2. The evaluation step
+ * outputs the per-example predictions and truths (its PREDICTION and TRUTH
+ * slots, class indices or values); this file only counts and divides. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime.h"
 
-static int slot_named(const RtProgram *p, const char *name) { return rt_program_output(p, name); }
-
-static double value_at(const RtProgram *p, int slot, int64_t i) {
-  const IrNode *o = NULL;
-  for (int k = 0; k < p->g->count && !o; k++)
-    if (p->g->nodes[k].op == IR_OP_OUTPUT && p->g->nodes[k].attr[0] == slot) o = &p->g->nodes[k];
-  const void *buf = p->io[p->g->ninputs + slot];
-  return o->dtype == PG_I32 ? ((const int32_t *)buf)[i] : ((const float *)buf)[i];
+static double value_at(const RtProgram *p, const PgSlot *s, int64_t i) {
+  const void *buf = rt_slot_buffer(p, s);
+  return s->dtype == PG_I32 ? ((const int32_t *)buf)[i] : ((const float *)buf)[i];
 }
 
 static void append(RtReport *r, double pred, double truth) {
@@ -30,13 +24,10 @@ static void append(RtReport *r, double pred, double truth) {
 }
 
 void rt_report_add(RtReport *r, const RtProgram *p, int64_t n) {
-  int a = slot_named(p, "report:class"), b = slot_named(p, "report:label");
-  r->classes = a >= 0;
-  if (a < 0) a = slot_named(p, "report:prediction"), b = slot_named(p, "report:target");
-  if (a < 0 || b < 0) return;
-  int64_t width = 1;
-  for (int k = 0; k < p->g->count; k++)
-    if (p->g->nodes[k].op == IR_OP_OUTPUT && p->g->nodes[k].attr[0] == a) width = pg_numel(&p->g->nodes[k].shape, 1);
+  const PgSlot *a = pg_slot_with_role(p->e, PG_SLOT_PREDICTION), *b = pg_slot_with_role(p->e, PG_SLOT_TRUTH);
+  if (!a || !b) return;
+  int64_t width = pg_numel(&a->shape, 1);
+  r->classes = a->classes;
   r->width = width;
   for (int64_t i = 0; i < n * width; i++) append(r, value_at(p, a, i), value_at(p, b, i));
 }

@@ -1,14 +1,14 @@
 /* runtime.h — everything around the compiled step functions: data loading,
  * the parameter store, the RNG, the loop over batches, and reporting. It holds
  * no compute kernels: every tensor computation on the training and inference
- * path runs in code that codegen/ generated. Library functions report errors
- * as diagnostics and return false; they never exit. */
+ * path runs in code that codegen/ generated. What it knows of a compiled step
+ * is its manifest (program/program.h): slots by role, parameters by name; it
+ * never sees the IR. Library functions report errors as diagnostics and
+ * return false; they never exit. */
 #ifndef NND_RUNTIME_H
 #define NND_RUNTIME_H
 
-#include "../codegen/codegen.h"
-#include "../frontend/frontend.h"
-#include "../ir/ir.h"
+#include "../program/program.h"
 
 /* the most elements a tensor read from a file may have: byte counts of such
  * tensors never overflow, and a header cannot ask for an absurd allocation */
@@ -34,8 +34,7 @@ int rt_open_regular(const char *path, PgLoc at, int64_t *bytes);
 /* ---- threads.c: workers for the step's parallel kernels ---- */
 void rt_threads_start(int n); /* n threads in all, the caller included; 1 = none */
 void rt_threads_stop(void);
-/* called by generated code: task over [0, n) in chunks aligned to `align` */
-void nnd_parallel_for(void (*task)(void *ctx, int64_t lo, int64_t hi), void *ctx, int64_t n, int64_t align);
+/* nnd_parallel_for, which generated code calls, is declared in program.h */
 
 /* ---- fpmode.c: the floating-point mode of generated code ---- */
 /* flush subnormals to zero in generated code (the default); false keeps IEEE
@@ -133,24 +132,22 @@ typedef enum {
 bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s);
 bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainState *s);
 
-/* ---- program.c: a compiled graph bound to its buffers ---- */
+/* ---- program.c: a compiled entry point bound to its buffers ---- */
 typedef struct {
-  const IrGraph *g;
-  CgStepFn step;
+  const PgEntry *e; /* its manifest and code (not owned) */
   char *arena;
   float **params; /* by slot */
-  void **io;      /* by slot: inputs, then outputs, then &status */
-  float *outputs; /* scalar outputs, by output slot */
-  bool check_numerics; /* compiled with finiteness checks (cg_jit_check_numerics) */
-  uint8_t *nonfinite;  /* per node: its result had a NaN/Inf in the last step (then a
-                          second g->count bytes of scratch) */
-  int64_t *cycles;     /* per kernel, if compiled with cg_jit_profile */
-  int64_t steps;       /* calls of step */
+  void **io;      /* by io index: inputs, then outputs, then the debug tables */
+  float *outputs; /* scalar outputs, by output index (io - ninputs) */
+  uint8_t *nonfinite; /* with checks: per node, its result had a NaN/Inf in the last
+                         step (then as many bytes of scratch) */
+  int64_t *cycles;    /* per kernel, if compiled with profiling */
+  int64_t steps;      /* calls of step */
 } RtProgram;
 
-/* Binds g's parameters to the store by name, creating and initialising the
- * missing ones (Glorot-uniform or zeros) from rng. */
-bool rt_program_init(RtProgram *p, const IrGraph *g, CgStepFn step, RtParams *store, RtRng *rng);
+/* Binds e's parameters to the store by name, creating and initialising the
+ * missing ones (Glorot-uniform, zeros or ones) from rng. */
+bool rt_program_init(RtProgram *p, const PgEntry *e, RtParams *store, RtRng *rng);
 void rt_program_free(RtProgram *p);
 /* one call of the step on the first n examples of the inputs, in the
  * floating-point mode of generated code */
@@ -158,14 +155,10 @@ void rt_program_run(RtProgram *p, int64_t n);
 /* after a checked step: the first node whose NaN or infinity reached a result
  * (an output or an assigned parameter) through non-finite values alone, or -1 */
 int rt_program_first_nonfinite(RtProgram *p);
-/* a program compiled with cg_jit_profile: count cycles per kernel */
-void rt_program_profile(RtProgram *p);
 /* the kernels that took the most time, with their ops and source lines */
 void rt_profile_print(FILE *out, const RtProgram *p);
-int rt_program_input(const RtProgram *p, const char *name);   /* io slot or -1 */
-int rt_program_output(const RtProgram *p, const char *name);  /* output slot or -1 */
-const char *rt_output_name(const IrGraph *g, int slot);
-bool rt_is_metric(const IrGraph *g, int slot);
+/* the buffer of a slot */
+static inline void *rt_slot_buffer(const RtProgram *p, const PgSlot *s) { return p->io[s->io]; }
 
 /* ---- train.c: datasets, fit and evaluate ---- */
 typedef struct {
@@ -176,19 +169,19 @@ typedef struct {
   int64_t count;
 } RtData;
 
-/* Loads a data block for g's inputs, as the files have it. */
-bool rt_data_load(RtData *d, const PgDataSet *spec, const IrGraph *g);
+/* Loads a data block for e's inputs, as the files have it. */
+bool rt_data_load(RtData *d, const PgDataSet *spec, const PgEntry *e);
 /* Standardises the features the spec asks to, with the statistics of `fit`
  * (the training data) if given, else with their own. */
 bool rt_data_normalize(RtData *d, const PgDataSet *spec, const RtData *fit);
 /* Moves the last `fraction` of the examples into tail (Keras's validation_split). */
 bool rt_data_split(RtData *d, double fraction, RtData *tail);
-/* every input of g (but the dropout seed) from the tensor of its name */
-bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g);
-/* adds a column for g's input `input` from one file: .npy, .csv[.gz] (every
+/* every input of e (but the dropout seed) from the tensor of its name */
+bool rt_data_from_safetensors(RtData *d, const char *path, const PgEntry *e);
+/* adds a column for e's input `input` from one file: .npy, .csv[.gz] (every
  * column) or IDX, scaled as `like` (the training data's source for that input;
  * NULL: as it is) scales; every column has the same number of examples */
-bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char *input, const PgSource *like);
+bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char *input, const PgSource *like);
 void rt_data_free(RtData *d);
 
 typedef struct {
@@ -205,7 +198,7 @@ void rt_gather(RtProgram *p, const RtData *d, const int64_t *perm, int64_t start
 #define RT_MAX_METRICS 16
 typedef struct {
   double loss;
-  double metric[RT_MAX_METRICS]; /* averaged over examples, by output slot (see rt_is_metric) */
+  double metric[RT_MAX_METRICS]; /* averaged over examples, by output index (METRIC slots) */
   int nmetrics;
 } RtScores;
 
@@ -222,6 +215,8 @@ void rt_report_free(RtReport *r);
 /* one row per example: the predictions (class_k or prediction_k), and the truths */
 bool rt_report_write_csv(const char *path, const RtReport *r, bool with_truth);
 
+/* " - loss: 0.4 - accuracy: 0.8", each name after prefix ("val_") */
+void rt_print_scores(FILE *out, const PgEntry *e, const char *prefix, const RtScores *s);
 /* Scores a whole data set; `report` (may be NULL) collects what eval reports. */
 bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out, RtReport *report);
 /* Trains from state->epoch until opt->epochs epochs are done, evaluating on
@@ -236,10 +231,10 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
             RtTrainState *state, RtScores *last_test);
 
 /* ---- gradcheck.c: backward graph against finite differences ---- */
-/* on the first g->max_batch examples of d, after moving weights that are
+/* on the first max_batch examples of d, after moving weights that are
  * exactly 0 off 0; probes where kinks leave no derivative are skipped and
  * counted. False if a probe fails, nothing could be checked, or grads is no
- * grad graph (a scalar "loss", a "grad:<name>" per weight, no assignment). */
+ * grad entry (a LOSS slot and a GRADIENT slot per weight). */
 bool rt_gradcheck(RtProgram *grads, const RtData *d, RtRng *rng, double tolerance, double *worst);
 
 #endif

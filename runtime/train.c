@@ -21,26 +21,8 @@ static double now(void) {
 
 /* ---- data ---- */
 
-static const IrNode *input_node(const IrGraph *g, const char *name) {
-  for (int i = 0; i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_INPUT && strcmp(g->nodes[i].name, name) == 0) return &g->nodes[i];
-  return NULL;
-}
-
-/* the bound on the values of an integer input: the classes of a one_hot it
- * feeds, or the rows of a table it indexes; 0 if it feeds neither */
-static int64_t label_classes(const IrGraph *g, const IrNode *input) {
-  for (int i = 0; i < g->count; i++) {
-    const IrNode *n = &g->nodes[i];
-    if (n->op == IR_OP_ONE_HOT && &g->nodes[ir_alias_root(g, n->in[0])] == input) return n->attr[0];
-    if (n->op == IR_OP_GATHER && &g->nodes[ir_alias_root(g, n->in[1])] == input) return g->nodes[n->in[0]].shape.dim[0];
-  }
-  return 0;
-}
-
-static bool check_column(const IrGraph *g, const PgSource *s, const RtTensor *t) {
-  const IrNode *in = input_node(g, s->input);
-  int64_t want = pg_numel(&in->shape, 1), classes = label_classes(g, in);
+static bool check_column(const PgSlot *in, const PgSource *s, const RtTensor *t) {
+  int64_t want = pg_numel(&in->shape, 1), classes = in->bound;
   if (t->per_item != want) {
     diag_error(s->loc, "'%s' has %lld values per example; input '%s' takes %lld", s->path,
                (long long)t->per_item, s->input, (long long)want);
@@ -83,7 +65,7 @@ static bool normalize(const PgSource *s, RtTensor *t, const RtData *fit, const c
   return true;
 }
 
-static bool load_column(const PgSource *s, const IrNode *in, RtTensor *t) {
+static bool load_column(const PgSource *s, const PgSlot *in, RtTensor *t) {
   if (strcmp(s->format, "csv") == 0) return rt_load_csv(s, in->dtype, t);
   if (strcmp(s->format, "npy") == 0) return rt_load_npy(s->path, in->dtype, s->scale, s->loc, t);
   return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
@@ -120,17 +102,17 @@ bool rt_data_split(RtData *d, double fraction, RtData *tail) {
   return true;
 }
 
-bool rt_data_load(RtData *d, const PgDataSet *spec, const IrGraph *g) {
+bool rt_data_load(RtData *d, const PgDataSet *spec, const PgEntry *e) {
   memset(d, 0, sizeof *d);
   d->name = spec->name;
   for (int i = 0; i < spec->nsources; i++) {
     const PgSource *s = &spec->sources[i];
-    const IrNode *in = input_node(g, s->input);
+    const PgSlot *in = pg_slot_named(e, s->input, false);
     RtTensor *t = &d->col[d->ncols];
     if (!in) diag_error(s->loc, "the graph has no input '%s'", s->input); /* one from gradcheck --ir */
     if (!in || !load_column(s, in, t)) goto fail;
     d->input[d->ncols++] = s->input;
-    if (!check_column(g, s, t)) goto fail;
+    if (!check_column(in, s, t)) goto fail;
     if (i > 0 && t->count != d->count) {
       diag_error(s->loc, "'%s' has %lld examples but '%s' has %lld", s->path, (long long)t->count,
                  spec->sources[0].path, (long long)d->count);
@@ -144,7 +126,7 @@ fail:
   return false;
 }
 
-static bool column_from(RtData *d, const RtSafetensors *st, const char *path, const IrNode *in) {
+static bool column_from(RtData *d, const RtSafetensors *st, const char *path, const PgSlot *in) {
   const RtNamed *t = rt_safetensors_find(st, in->name);
   if (!t) return diag_error((PgLoc){0}, "'%s' has no tensor for input '%s'", path, in->name), false;
   int64_t per = pg_numel(&in->shape, 1), rows = t->shape.rank ? t->shape.dim[0] : 0;
@@ -164,8 +146,8 @@ static bool column_from(RtData *d, const RtSafetensors *st, const char *path, co
   return true;
 }
 
-bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char *input, const PgSource *like) {
-  const IrNode *in = input_node(g, input);
+bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char *input, const PgSource *like) {
+  const PgSlot *in = pg_slot_named(e, input, false);
   if (!in) return diag_error((PgLoc){0}, "the model has no input '%s'", input), false;
   if (d->ncols == (int)(sizeof d->col / sizeof *d->col))
     return diag_error((PgLoc){0}, "too many input files (at most 8)"), false;
@@ -178,7 +160,7 @@ bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char 
   bool ok = len > 4 && !strcmp(path + len - 4, ".npy") ? rt_load_npy(path, in->dtype, scale, (PgLoc){0}, t)
             : csv ? rt_load_csv(&src, in->dtype, t) : rt_load_idx(path, in->dtype, scale, (PgLoc){0}, t);
   if (!ok) return false;
-  if (!check_column(g, &src, t)) return rt_tensor_free(t), false;
+  if (!check_column(in, &src, t)) return rt_tensor_free(t), false;
   if (d->ncols && t->count != d->count) {
     diag_error((PgLoc){0}, "'%s' has %lld examples but '%s' has %lld", path, (long long)t->count, d->name,
                (long long)d->count);
@@ -190,15 +172,15 @@ bool rt_data_add_file(RtData *d, const char *path, const IrGraph *g, const char 
   return true;
 }
 
-bool rt_data_from_safetensors(RtData *d, const char *path, const IrGraph *g) {
+bool rt_data_from_safetensors(RtData *d, const char *path, const PgEntry *e) {
   RtSafetensors st;
   memset(d, 0, sizeof *d);
   d->name = path;
   if (!rt_safetensors_read(path, &st)) return false;
   bool ok = true;
-  for (int i = 0; ok && i < g->count; i++) {
-    const IrNode *n = &g->nodes[i];
-    if (n->op == IR_OP_INPUT && strcmp(n->name, "seed") != 0) ok = d->ncols < 8 && column_from(d, &st, path, n);
+  for (int i = 0; ok && i < e->nslots; i++) {
+    const PgSlot *s = &e->slots[i];
+    if (!s->output && s->role != PG_SLOT_SEED) ok = d->ncols < 8 && column_from(d, &st, path, s);
   }
   rt_safetensors_free(&st);
   if (!ok) rt_data_free(d);
@@ -212,10 +194,10 @@ void rt_data_free(RtData *d) {
 
 void rt_gather(RtProgram *p, const RtData *d, const int64_t *perm, int64_t start, int64_t n) {
   for (int c = 0; c < d->ncols; c++) {
-    int slot = rt_program_input(p, d->input[c]);
-    if (slot < 0) continue;
+    const PgSlot *slot = pg_slot_named(p->e, d->input[c], false);
+    if (!slot) continue;
     size_t row = d->col[c].per_item * 4;
-    char *dst = p->io[slot];
+    char *dst = rt_slot_buffer(p, slot);
     const char *src = d->col[c].data;
     for (int64_t i = 0; i < n; i++) {
       int64_t r = perm ? perm[start + i] : start + i;
@@ -233,30 +215,29 @@ typedef struct {
 
 /* false if the step produced a NaN or an infinity (checked steps only) */
 static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
-  int seed = rt_program_input(p, "seed");
-  if (seed >= 0) *(int32_t *)p->io[seed] = (int32_t)(rt_rng_next(rng) >> 33);
-  if (p->check_numerics) memset(p->nonfinite, 0, (size_t)p->g->count);
+  const PgEntry *e = p->e;
+  const PgSlot *seed = pg_slot_with_role(e, PG_SLOT_SEED), *loss = pg_slot_with_role(e, PG_SLOT_LOSS);
+  if (seed) *(int32_t *)rt_slot_buffer(p, seed) = (int32_t)(rt_rng_next(rng) >> 33);
+  if (e->check_numerics) memset(p->nonfinite, 0, (size_t)e->nnodes);
   rt_program_run(p, n);
   p->steps++;
-  int first = p->check_numerics ? rt_program_first_nonfinite(p) : -1;
+  int first = e->check_numerics ? rt_program_first_nonfinite(p) : -1;
   if (first >= 0) {
-    const IrNode *bad = &p->g->nodes[first];
+    const PgNodeInfo *bad = &e->nodes[first];
     diag_error(bad->loc, "--check-numerics: a NaN or infinity, first produced by %%%d (%s) in kernel %d of %s, "
-               "batch %lld of this pass", first, ir_op_name(bad->op), bad->group, p->g->name,
-               (long long)(t->seen / n + 1));
+               "batch %lld of this pass", first, bad->op, bad->kernel, e->name, (long long)(t->seen / n + 1));
     return false;
   }
-  for (int i = 0; i < p->g->noutputs && i < RT_MAX_METRICS; i++) t->metric_sum[i] += p->outputs[i];
-  int loss = rt_program_output(p, "loss");
-  if (loss >= 0) t->loss_sum += (double)p->outputs[loss] * n;
+  for (int i = 0; i < e->noutputs && i < RT_MAX_METRICS; i++) t->metric_sum[i] += p->outputs[i];
+  if (loss) t->loss_sum += (double)*(float *)rt_slot_buffer(p, loss) * n;
   t->seen += n;
   return true;
 }
 
 static RtScores scores_of(const RtProgram *p, const Totals *t) {
   RtScores s = {.loss = t->loss_sum / (double)(t->seen ? t->seen : 1)};
-  for (int i = 0; i < p->g->noutputs && i < RT_MAX_METRICS; i++) s.metric[i] = t->metric_sum[i] / (double)(t->seen ? t->seen : 1);
-  s.nmetrics = p->g->noutputs;
+  for (int i = 0; i < p->e->noutputs && i < RT_MAX_METRICS; i++) s.metric[i] = t->metric_sum[i] / (double)(t->seen ? t->seen : 1);
+  s.nmetrics = p->e->noutputs;
   return s;
 }
 
@@ -276,32 +257,24 @@ bool rt_evaluate(RtProgram *eval, const RtData *d, int batch, RtScores *out, RtR
 
 /* ---- reporting ---- */
 
-/* a scalar output other than the loss: averaged over examples and reported */
-bool rt_is_metric(const IrGraph *g, int slot) {
-  for (int i = 0; i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_OUTPUT && g->nodes[i].attr[0] == slot)
-      return g->nodes[i].shape.rank == 0 && strcmp(g->nodes[i].name, "loss") != 0;
-  return false;
+/* the METRIC slot of output index i, if it is one */
+static const PgSlot *metric_at(const PgEntry *e, int i) {
+  const PgSlot *s = pg_output(e, e->ninputs + i);
+  return s && s->role == PG_SLOT_METRIC ? s : NULL;
 }
 
-const char *rt_output_name(const IrGraph *g, int slot) {
-  for (int i = 0; i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_OUTPUT && g->nodes[i].attr[0] == slot) return g->nodes[i].name;
-  return "?";
-}
-
-static void print_scores(FILE *out, const IrGraph *g, const char *prefix, const RtScores *s) {
+void rt_print_scores(FILE *out, const PgEntry *e, const char *prefix, const RtScores *s) {
   fprintf(out, " - %sloss: %.4f", prefix, s->loss);
   for (int i = 0; i < s->nmetrics && i < RT_MAX_METRICS; i++)
-    if (rt_is_metric(g, i)) fprintf(out, " - %s%s: %.4f", prefix, rt_output_name(g, i), s->metric[i]);
+    if (metric_at(e, i)) fprintf(out, " - %s%s: %.4f", prefix, metric_at(e, i)->name, s->metric[i]);
 }
 
-static void progress(FILE *out, const IrGraph *g, int64_t step, int64_t steps, double secs, const RtScores *s) {
+static void progress(FILE *out, const PgEntry *g, int64_t step, int64_t steps, double secs, const RtScores *s) {
   int width = 30, done = (int)(width * step / (steps ? steps : 1));
   fprintf(out, "\r%lld/%lld [", (long long)step, (long long)steps);
   for (int i = 0; i < width; i++) fputc(i < done ? '=' : i == done ? '>' : '.', out);
   fprintf(out, "] - %.0fs %.0fus/step", secs, 1e6 * secs / (double)(step ? step : 1));
-  print_scores(out, g, "", s);
+  rt_print_scores(out, g, "", s);
 }
 
 /* one "key": value pair; JSON has no NaN or infinity: those are null */
@@ -310,14 +283,14 @@ static void json_field(FILE *log, const char *prefix, const char *name, double v
   else fprintf(log, ", \"%s%s\": null", prefix, name);
 }
 
-static void json_scores(FILE *log, const IrGraph *g, const char *prefix, const RtScores *s) {
+static void json_scores(FILE *log, const PgEntry *e, const char *prefix, const RtScores *s) {
   json_field(log, prefix, "loss", s->loss);
   for (int i = 0; i < s->nmetrics && i < RT_MAX_METRICS; i++)
-    if (rt_is_metric(g, i)) json_field(log, prefix, rt_output_name(g, i), s->metric[i]);
+    if (metric_at(e, i)) json_field(log, prefix, metric_at(e, i)->name, s->metric[i]);
 }
 
 /* tr is scored by the training graph, va and te by the evaluation graph */
-static void log_json(FILE *log, const IrGraph *train, const IrGraph *eval, int epoch, const RtScores *tr,
+static void log_json(FILE *log, const PgEntry *train, const PgEntry *eval, int epoch, const RtScores *tr,
                      const RtScores *va, const RtScores *te, double secs) {
   fprintf(log, "{\"epoch\": %d", epoch);
   json_scores(log, train, "", tr);
@@ -343,7 +316,7 @@ static bool train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
     step++;
     if (live && (now() - last_draw > 0.1 || step == steps)) {
       RtScores s = scores_of(train, &t);
-      progress(stdout, train->g, step, steps, now() - t0, &s);
+      progress(stdout, train->e, step, steps, now() - t0, &s);
       fflush(stdout);
       last_draw = now();
     }
@@ -352,7 +325,7 @@ static bool train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
   st->epoch++;
   *secs = now() - t0;
   *out = scores_of(train, &t);
-  if (!live) progress(stdout, train->g, steps, steps, *secs, out);
+  if (!live) progress(stdout, train->e, steps, steps, *secs, out);
   return true;
 }
 
@@ -378,16 +351,16 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
     RtScores va;
     if (val_data) {
       if (!(ok = rt_evaluate(eval, val_data, opt->batch, &va, NULL))) break;
-      print_scores(stdout, eval->g, "val_", &va);
+      rt_print_scores(stdout, eval->e, "val_", &va);
     }
     if (test_data) {
       if (!(ok = rt_evaluate(eval, test_data, opt->batch, &te, NULL))) break;
-      print_scores(stdout, eval->g, "test_", &te);
+      rt_print_scores(stdout, eval->e, "test_", &te);
       *last_test = te;
     }
     putchar('\n');
     fflush(stdout);
-    if (log) log_json(log, train->g, eval->g, state->epoch, &tr, val_data ? &va : NULL, test_data ? &te : NULL, secs);
+    if (log) log_json(log, train->e, eval->e, state->epoch, &tr, val_data ? &va : NULL, test_data ? &te : NULL, secs);
     bool last = state->epoch == opt->epochs, every = opt->save_every && state->epoch % opt->save_every == 0;
     if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state);
   }
