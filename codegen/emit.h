@@ -4,6 +4,7 @@
 #define NND_CODEGEN_EMIT_H
 
 #include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
 
 #include "codegen.h"
 
@@ -49,6 +50,19 @@ typedef struct {
 } CgOptions;
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, const CgOptions *opt);
+
+/* target.c: what every target shares (codegen.h describes the targets) */
+void cg_llvm_init(bool all_targets); /* the host's backend; with all_targets, every backend */
+bool cg_llvm_check(LLVMErrorRef err, const char *what); /* false after a diagnostic */
+/* verifies mod, sets its triple and data layout, and runs O3 for t's CPU */
+bool cg_target_optimise(const CgTarget *t, LLVMModuleRef mod);
+/* cpu-object: writes an optimised module to path as an object file */
+bool cg_target_emit(const CgTarget *t, LLVMModuleRef mod, const char *path);
+
+/* wrappers.c: an object's public entry points around its internal steps
+ * (train may be NULL; initial: the embedded state, NULL for no NAME_init) */
+void cg_emit_wrappers(LLVMModuleRef mod, const CgObject *o, const CgTarget *t, LLVMValueRef predict,
+                      LLVMValueRef train, LLVMValueRef initial);
 
 /* kernels.c */
 void cg_emit_kernel_body(Kernel *k);

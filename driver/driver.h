@@ -3,6 +3,7 @@
 #ifndef NND_DRIVER_H
 #define NND_DRIVER_H
 
+#include "../codegen/codegen.h"
 #include "../frontend/frontend.h"
 #include "../passes/passes.h"
 
@@ -12,11 +13,13 @@ typedef struct {
   const char *input_files[8]; /* predict --input [NAME=]FILE, once per model input */
   int ninput_files;
   const char *ir; /* gradcheck --ir: a planned grad graph to check instead of the model's */
+  const char *target, *cpu; /* compile: --target TRIPLE, --cpu CPU; -o NAME is `out` */
   int epochs, batch, save_every, steps, threads;
   double lr;
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;
   bool no_flush_denormals, raw;
+  bool train, shared, weights_file; /* compile --train, --shared, --weights-file */
 } Cli;
 
 /* What to show while passes run (dump and opt). */
@@ -42,7 +45,8 @@ void print_times(const Watch *w, double llvm_opt_s, double jit_s);
 
 /* The graphs nnd compiles from one model: "train" (forward, backward and
  * update), "eval" (forward, no dropout), "grad" (forward and gradients as
- * outputs). Runs the stages in order; with w->stop_stage set, prints that
+ * outputs), "predict" (eval with only the PREDICTION outputs: what nnd
+ * compile's NAME_predict runs). Runs the stages in order; with w->stop_stage set, prints that
  * stage and returns the graph as it is then. NULL after diagnostics. */
 IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, Watch *w);
 bool known_stage(const char *stage);
@@ -56,5 +60,14 @@ int cmd_eval(const Cli *c);
 int cmd_predict(const Cli *c);
 int cmd_step(const Cli *c);
 int cmd_gradcheck(const Cli *c);
+
+/* compile.c: nnd compile, a model to an object file and a C header */
+int cmd_compile(const Cli *c);
+
+/* header.c: the documents of a compiled object, from its layout */
+/* NAME.h: the typed entry points, their arguments, sizes and the state */
+bool write_header(const char *path, const CgObject *o, const char *model);
+/* the text of NAME_manifest (malloc'd; NULL without memory) */
+char *manifest_text(const CgObject *o, const char *model);
 
 #endif

@@ -29,6 +29,13 @@ static int usage(FILE *out) {
         "  step MODEL.nnd       on one batch (--inputs B.st) from --weights W.st: the loss, the\n"
         "                       gradients and the parameters after --steps N updates, to --out\n"
         "                       O.st (for comparing with a reference; --no-dropout)\n"
+        "  compile MODEL.nnd    -o NAME: native code to NAME.o (--shared: NAME.so) and the C\n"
+        "                       header NAME.h (docs/compile.md): NAME_predict, and with --train\n"
+        "                       NAME_train_step; --weights CKPT embeds a checkpoint (else the\n"
+        "                       initial values training would start from); --weights-file\n"
+        "                       embeds nothing and writes NAME.state; --batch N (the most rows\n"
+        "                       per step); --target TRIPLE --cpu CPU (default: this machine);\n"
+        "                       --no-dropout\n"
         "  passes               list the registered passes and their options\n"
         "\n"
         "training (override the model file):\n"
@@ -52,7 +59,7 @@ static int usage(FILE *out) {
         "\n"
         "inspection (dump, opt; --time-passes also for train):\n"
         "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm\n"
-        "  --graph=train|eval|grad  which step graph (default train)\n"
+        "  --graph=train|eval|grad|predict  which step graph (default train)\n"
         "  --passes=a,b{key=value},c   the pipeline for opt (empty: parse and print)\n"
         "  --print-after-all  --print-after=PASS  --print-changed (unified diffs)\n"
         "  --dump-dir DIR     one numbered .nnir file per pass\n"
@@ -97,6 +104,8 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--time-passes", offsetof(Cli, time_passes)}, {"--no-dropout", offsetof(Cli, no_dropout)},
       {"--check-numerics", offsetof(Cli, check_numerics)}, {"--profile", offsetof(Cli, profile)},
       {"--no-flush-denormals", offsetof(Cli, no_flush_denormals)}, {"--raw", offsetof(Cli, raw)},
+      {"--train", offsetof(Cli, train)},     {"--shared", offsetof(Cli, shared)},
+      {"--weights-file", offsetof(Cli, weights_file)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;
@@ -113,7 +122,8 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--init-from", offsetof(Cli, init_from)}, {"--data", offsetof(Cli, data)},
       {"--freeze", offsetof(Cli, freeze)},   {"--inputs", offsetof(Cli, inputs)},
       {"--out", offsetof(Cli, out)},         {"--output", offsetof(Cli, output)},
-      {"--ir", offsetof(Cli, ir)},
+      {"--ir", offsetof(Cli, ir)},           {"--target", offsetof(Cli, target)},
+      {"--cpu", offsetof(Cli, cpu)},         {"-o", offsetof(Cli, out)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
@@ -178,8 +188,11 @@ static bool parse_args(int argc, char **argv, Cli *c) {
   if (!c->input) return fprintf(stderr, "nnd: error: no input file given (see nnd --help)\n"), false;
   if (c->stage && !known_stage(c->stage))
     return fprintf(stderr, "nnd: error: unknown stage '%s' (parsed, elaborated, optimized, autodiff, fused, planned, llvm)\n", c->stage), false;
-  if (strcmp(c->graph, "train") && strcmp(c->graph, "eval") && strcmp(c->graph, "grad"))
-    return fprintf(stderr, "nnd: error: unknown graph '%s' (train, eval or grad)\n", c->graph), false;
+  const char *graphs[] = {"train", "eval", "grad", "predict"};
+  bool known = false;
+  for (size_t k = 0; k < sizeof graphs / sizeof *graphs; k++) known |= strcmp(c->graph, graphs[k]) == 0;
+  if (!known)
+    return fprintf(stderr, "nnd: error: unknown graph '%s' (train, eval, grad or predict)\n", c->graph), false;
   if (c->format && strcmp(c->format, "dot") && strcmp(c->format, "text"))
     return fprintf(stderr, "nnd: error: unknown format '%s' (text or dot)\n", c->format), false;
   return true;
@@ -271,7 +284,8 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(const Cli *c);
-  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}, {"predict", cmd_predict}};
+  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}, {"predict", cmd_predict},
+    {"compile", cmd_compile}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../codegen/codegen.h"
 #include "diff.h"
 #include "driver.h"
 
@@ -105,14 +106,57 @@ void print_times(const Watch *w, double llvm_opt_s, double jit_s) {
 }
 
 static const char *stage_passes(int i, const char *graph) {
-  return strcmp(graph, "eval") == 0 ? stages[i].eval : strcmp(graph, "grad") == 0 ? stages[i].grad : stages[i].train;
+  bool inference = strcmp(graph, "eval") == 0 || strcmp(graph, "predict") == 0;
+  return inference ? stages[i].eval : strcmp(graph, "grad") == 0 ? stages[i].grad : stages[i].train;
+}
+
+/* The predict graph is the eval graph with only its PREDICTION outputs (the
+ * roles come from the manifest, cg_describe; nothing here matches a name),
+ * slots renumbered densely; the passes then drop what only the loss and the
+ * metrics needed. Labels stay inputs (every input keeps its slot), read by
+ * nothing. False after a diagnostic: a model with no metric that says what a
+ * prediction is. */
+static bool keep_predictions(IrGraph *g) {
+  PgEntry e;
+  if (!cg_describe(g, false, &e)) return false;
+  int *remap = pg_malloc(((size_t)g->count + 1) * sizeof *remap), kept = 0, outputs = 0;
+  for (int i = 0; remap && i < g->count; i++) {
+    IrNode n = g->nodes[i];
+    const PgSlot *s = n.op == IR_OP_OUTPUT ? pg_output(&e, g->ninputs + (int)n.attr[0]) : NULL;
+    if (s && s->role != PG_SLOT_PREDICTION) continue; /* outputs have no users */
+    if (s) n.attr[0] = outputs++;
+    for (int k = 0; k < n.nin; k++) n.in[k] = remap[n.in[k]];
+    remap[i] = kept;
+    g->nodes[kept++] = n;
+  }
+  pg_entry_free(&e);
+  if (!remap) return false;
+  free(remap);
+  g->count = kept;
+  g->noutputs = outputs;
+  if (!outputs)
+    diag_error((PgLoc){0}, "the model has no metric that says what a prediction is (accuracy, "
+               "binary_accuracy, mse or mae), so there is nothing to predict");
+  return outputs > 0;
+}
+
+static FeMode graph_mode(const char *graph, const Cli *c) {
+  if (strcmp(graph, "eval") == 0 || strcmp(graph, "predict") == 0) return FE_INFERENCE;
+  return c->no_dropout ? FE_TRAINING_NO_DROPOUT : FE_TRAINING;
+}
+
+static const char *step_name(const char *graph) {
+  if (strcmp(graph, "train") == 0) return "train_step";
+  if (strcmp(graph, "eval") == 0) return "eval_step";
+  return strcmp(graph, "grad") == 0 ? "grad_step" : "predict_step";
 }
 
 IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, Watch *w) {
-  bool eval = strcmp(graph, "eval") == 0;
-  IrGraph *g = fe_elaborate(ast, eval ? FE_INFERENCE : c->no_dropout ? FE_TRAINING_NO_DROPOUT : FE_TRAINING);
+  IrGraph *g = fe_elaborate(ast, graph_mode(graph, c));
   if (!g || !fe_apply_freeze(g, cfg) || !ir_verify(g, "elaborate")) return ir_graph_free(g), NULL;
-  g->name = ir_strdup(g, eval ? "eval_step" : strcmp(graph, "grad") == 0 ? "grad_step" : "train_step");
+  if (strcmp(graph, "predict") == 0 && (!keep_predictions(g) || !ir_verify(g, "predict")))
+    return ir_graph_free(g), NULL;
+  g->name = ir_strdup(g, step_name(graph));
   PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch, .max_ops = c->no_fuse || c->check_numerics ? 1 : 0};
   if (w) watch_start(w, g, "elaborated");
   if (w && w->stop_stage && strcmp(w->stop_stage, "elaborated") == 0) return print_graph(stdout, g, c), w->stage_printed = true, g;

@@ -34,9 +34,11 @@ const PgSlot *pg_output(const PgEntry *e, int io) {
 }
 
 void pg_mark_labels(PgEntry *e, const PgEntry *predict) {
-  for (int i = 0; i < e->nslots; i++)
-    if (!e->slots[i].output && e->slots[i].role == PG_SLOT_DATA && !pg_slot_named(predict, e->slots[i].name, false))
+  for (int i = 0; i < e->nslots; i++) {
+    const PgSlot *p = pg_slot_named(predict, e->slots[i].name, false);
+    if (!e->slots[i].output && e->slots[i].role == PG_SLOT_DATA && (!p || p->role == PG_SLOT_LABEL))
       e->slots[i].role = PG_SLOT_LABEL;
+  }
 }
 
 void pg_set_transforms(PgEntry *e, const PgDataSet *train) {

@@ -134,7 +134,7 @@ const PgSlot *pg_slot_with_role(const PgEntry *e, PgSlotRole role);
 const PgSlot *pg_slot_named(const PgEntry *e, const char *name, bool output);
 const PgSlot *pg_output(const PgEntry *e, int io); /* the output slot with io table index io */
 /* an entry of a model whose predict entry is `predict`: its inputs that the
- * predictions do not read are labels */
+ * predictions do not read (absent there, or labels there) are labels */
 void pg_mark_labels(PgEntry *e, const PgEntry *predict);
 /* the transforms of each data input's source in the training set (scale,
  * normalize): what a file given to predict must get */

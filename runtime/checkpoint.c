@@ -112,9 +112,14 @@ static bool restore_state(const char *path, const RtSafetensors *st, RtTrainStat
 
 static void shape_text(const PgShape *s, char *buf, size_t n) { pg_shape_str(s, buf, n); }
 
-/* which store entries this mode must find in the file */
+/* which store entries this mode takes from the file */
 static bool wanted(const RtParams *p, int i, RtLoadMode mode) {
-  return mode == RT_LOAD_RESUME || p->role[i] != PG_ROLE_OPTSTATE;
+  return mode == RT_LOAD_RESUME || mode == RT_LOAD_STATE || p->role[i] != PG_ROLE_OPTSTATE;
+}
+
+/* which of those it must find there */
+static bool required(const RtParams *p, int i, RtLoadMode mode) {
+  return mode != RT_LOAD_INIT && (mode != RT_LOAD_STATE || p->role[i] != PG_ROLE_OPTSTATE);
 }
 
 bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainState *s) {
@@ -130,7 +135,10 @@ bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainS
     char want[96], got[96];
     shape_text(&p->shape[i], want, sizeof want);
     if (!t) {
-      if (mode != RT_LOAD_INIT) fprintf(msg, "\n  %s %s: not in the file", p->names[i], want), nproblems++;
+      if (required(p, i, mode)) {
+        fprintf(msg, "\n  %s %s: not in the file", p->names[i], want);
+        nproblems++;
+      }
     } else if (t->dtype != PG_F32 || !pg_shape_eq(&t->shape, &p->shape[i])) {
       shape_text(&t->shape, got, sizeof got);
       fprintf(msg, "\n  %s: %s in the model, %s%s in the file", p->names[i], want, pg_dtype_name(t->dtype), got);

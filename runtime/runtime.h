@@ -127,6 +127,7 @@ typedef enum {
   RT_LOAD_RESUME,  /* every parameter, optimizer state included, and the training state */
   RT_LOAD_WEIGHTS, /* every weight (evaluate, predict) */
   RT_LOAD_INIT,    /* the weights the file has, by name (transfer learning) */
+  RT_LOAD_STATE,   /* every weight, and the optimizer state the file has (nnd compile --train) */
 } RtLoadMode;
 
 bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s);

@@ -1,0 +1,155 @@
+/* target.c — the code-generation targets: a triple, a CPU and its features,
+ * and how a module is finished. `cpu-jit` optimises for the host CPU and
+ * leaves the module to ORC LLJIT (jit.c); `cpu-object` optimises for any
+ * triple this LLVM was built with and writes an ELF object. Both run the same
+ * O3 pipeline, with the CPU's name and features written on every function so
+ * that the optimiser's cost model and the code generator agree. LLVM errors
+ * become diagnostics here. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "emit.h"
+
+bool cg_llvm_check(LLVMErrorRef err, const char *what) {
+  if (!err) return true;
+  char *msg = LLVMGetErrorMessage(err);
+  diag_error((PgLoc){0}, "LLVM: %s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return false;
+}
+
+/* the JIT needs only the host's backend; an object may be for any triple */
+void cg_llvm_init(bool all_targets) {
+  static bool native, all;
+  if (!native) {
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    native = true;
+  }
+  if (all_targets && !all) {
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    all = true;
+  }
+}
+
+static char *own(char *llvm_message) {
+  char *copy = strdup(llvm_message ? llvm_message : "");
+  LLVMDisposeMessage(llvm_message);
+  return copy;
+}
+
+/* the host's triple, CPU and features, or `triple` (normalised) with `cpu`
+ * ("generic" if not given; a named CPU implies its features) */
+static void choose_machine(CgTarget *t, const char *triple, const char *cpu) {
+  char *host = LLVMGetDefaultTargetTriple();
+  t->triple = triple ? own(LLVMNormalizeTargetTriple(triple)) : strdup(host);
+  bool native = strcmp(t->triple, host) == 0 && !cpu;
+  LLVMDisposeMessage(host);
+  t->cpu = native ? own(LLVMGetHostCPUName()) : strdup(cpu ? cpu : "generic");
+  t->features = native ? own(LLVMGetHostCPUFeatures()) : strdup("");
+}
+
+bool cg_target_init(CgTarget *t, CgTargetKind kind, const char *triple, const char *cpu) {
+  memset(t, 0, sizeof *t);
+  t->kind = kind;
+  t->name = kind == CG_CPU_JIT ? "cpu-jit" : "cpu-object";
+  t->threads = kind == CG_CPU_JIT; /* an object has no runtime to import a thread pool from */
+  cg_llvm_init(kind == CG_CPU_OBJECT);
+  choose_machine(t, kind == CG_CPU_JIT ? NULL : triple, kind == CG_CPU_JIT ? NULL : cpu);
+  if (!t->triple || !t->cpu || !t->features) return diag_error((PgLoc){0}, "out of memory"), false;
+  char *err = NULL;
+  LLVMTargetRef target;
+  if (!LLVMGetTargetFromTriple(t->triple, &target, &err)) return LLVMDisposeMessage(err), true;
+  diag_error((PgLoc){0}, "no code generator for the target '%s': %s", t->triple, err);
+  LLVMDisposeMessage(err);
+  cg_target_free(t);
+  return false;
+}
+
+void cg_target_free(CgTarget *t) {
+  free(t->triple);
+  free(t->cpu);
+  free(t->features);
+  t->triple = t->cpu = t->features = NULL;
+}
+
+/* NULL after a diagnostic (cg_target_init checked the triple) */
+static LLVMTargetMachineRef machine(const CgTarget *t) {
+  LLVMTargetRef target;
+  char *err = NULL;
+  if (LLVMGetTargetFromTriple(t->triple, &target, &err)) {
+    diag_error((PgLoc){0}, "no code generator for the target '%s': %s", t->triple, err);
+    LLVMDisposeMessage(err);
+    return NULL;
+  }
+  bool jit = t->kind == CG_CPU_JIT;
+  return LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, LLVMCodeGenLevelAggressive,
+                                 jit ? LLVMRelocDefault : LLVMRelocPIC,
+                                 jit ? LLVMCodeModelJITDefault : LLVMCodeModelDefault);
+}
+
+static void mark_cpu(LLVMModuleRef mod, const char *cpu, const char *features) {
+  LLVMContextRef ctx = LLVMGetModuleContext(mod);
+  for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f)) continue;
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(ctx, "target-cpu", 10, cpu, strlen(cpu)));
+    LLVMAddAttributeAtIndex(
+        f, LLVMAttributeFunctionIndex,
+        LLVMCreateStringAttribute(ctx, "target-features", 15, features, strlen(features)));
+  }
+}
+
+static bool verify(LLVMModuleRef mod) {
+  char *msg = NULL;
+  bool bad = LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg);
+  if (bad) diag_error((PgLoc){0}, "internal error: generated LLVM IR is invalid: %s", msg);
+  LLVMDisposeMessage(msg);
+  return !bad;
+}
+
+static bool run_o3(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  LLVMSetTarget(mod, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(mod, layout);
+  LLVMDisposeTargetData(layout);
+  LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
+  LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+  bool ok = cg_llvm_check(LLVMRunPasses(mod, "default<O3>", tm, opts), "optimising");
+  LLVMDisposePassBuilderOptions(opts);
+  return ok;
+}
+
+bool cg_target_optimise(const CgTarget *t, LLVMModuleRef mod) {
+  if (!verify(mod)) return false;
+  LLVMTargetMachineRef tm = machine(t);
+  if (!tm) return false;
+  mark_cpu(mod, t->cpu, t->features);
+  bool ok = run_o3(mod, tm);
+  LLVMDisposeTargetMachine(tm);
+  return ok;
+}
+
+bool cg_target_emit(const CgTarget *t, LLVMModuleRef mod, const char *path) {
+  LLVMTargetMachineRef tm = machine(t);
+  if (!tm) return false;
+  char *err = NULL;
+  /* the C API takes a non-const file name */
+  bool bad = LLVMTargetMachineEmitToFile(tm, mod, (char *)path, LLVMObjectFile, &err);
+  if (bad) diag_error((PgLoc){0}, "cannot write the object file '%s': %s", path, err);
+  LLVMDisposeMessage(err);
+  LLVMDisposeTargetMachine(tm);
+  return !bad;
+}
