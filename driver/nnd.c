@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../codegen/codegen.h"
+#include "../program/program.h"
 #include "driver.h"
 
 static int usage(FILE *out) {
@@ -16,6 +17,8 @@ static int usage(FILE *out) {
         "  train MODEL.nnd      JIT-compile the training step and train the model\n"
         "  dump MODEL.nnd       print a stage of a step graph (default: planned)\n"
         "  opt FILE.nnir        run a pass pipeline on textual IR and print the result\n"
+        "  program FILE.nnprog  read a compiled Program's manifest (docs/program.md) and print\n"
+        "                       it again (the text round-trips byte for byte)\n"
         "  check MODEL.nnd      parse, elaborate and verify; report every error\n"
         "  eval MODEL.nnd       evaluate --weights CKPT on --data test (default), validation or\n"
         "                       train: metrics, and a confusion matrix or R^2\n"
@@ -242,6 +245,20 @@ static int cmd_opt(const Cli *c) {
   return ok ? 0 : 1;
 }
 
+/* a Program's text read and printed: what tests/program/ checks the parser with */
+static int cmd_program(const Cli *c) {
+  size_t len;
+  char *text = pg_read_source(c->input, &len);
+  int n = 0;
+  PgEntry *entries = text ? pg_parse(c->input, text, &n) : NULL;
+  free(text);
+  if (!entries) return 1;
+  pg_print(stdout, entries, n);
+  for (int i = 0; i < n; i++) pg_entry_free(&entries[i]);
+  free(entries);
+  return 0;
+}
+
 static int cmd_check(const Cli *c) {
   FeConfig cfg;
   AstFile *ast = fe_parse_file(c->input);
@@ -271,7 +288,7 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(const Cli *c);
-  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}, {"predict", cmd_predict}};
+  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"program", cmd_program}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}, {"predict", cmd_predict}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;
