@@ -54,7 +54,8 @@ static int usage(FILE *out) {
         "  --error-limit N    stop printing after N errors (default 20; 0: no limit)\n"
         "\n"
         "inspection (dump, opt; --time-passes also for train):\n"
-        "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm\n"
+        "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm|program\n"
+        "                     (program: the manifests of the train, eval and grad steps)\n"
         "  --graph=train|eval|grad  which step graph (default train)\n"
         "  --passes=a,b{key=value},c   the pipeline for opt (empty: parse and print)\n"
         "  --print-after-all  --print-after=PASS  --print-changed (unified diffs)\n"
@@ -180,7 +181,7 @@ static bool parse_args(int argc, char **argv, Cli *c) {
   }
   if (!c->input) return fprintf(stderr, "nnd: error: no input file given (see nnd --help)\n"), false;
   if (c->stage && !known_stage(c->stage))
-    return fprintf(stderr, "nnd: error: unknown stage '%s' (parsed, elaborated, optimized, autodiff, fused, planned, llvm)\n", c->stage), false;
+    return fprintf(stderr, "nnd: error: unknown stage '%s' (parsed, elaborated, optimized, autodiff, fused, planned, llvm, program)\n", c->stage), false;
   if (strcmp(c->graph, "train") && strcmp(c->graph, "eval") && strcmp(c->graph, "grad"))
     return fprintf(stderr, "nnd: error: unknown graph '%s' (train, eval or grad)\n", c->graph), false;
   if (c->format && strcmp(c->format, "dot") && strcmp(c->format, "text"))
@@ -206,6 +207,26 @@ AstFile *load_model(const Cli *c, FeConfig *cfg) {
 
 /* ---- commands ---- */
 
+/* --stage=program: the manifests of the model's entry points, as text */
+static int dump_program(const AstFile *ast, const FeConfig *cfg, const Cli *c) {
+  static const char *graphs[] = {"train", "eval", "grad"};
+  enum { N = sizeof graphs / sizeof *graphs };
+  PgEntry e[N] = {{0}};
+  bool ok = true;
+  for (int i = 0; ok && i < N; i++) {
+    IrGraph *g = build_graph(ast, cfg, c, graphs[i], NULL);
+    ok = g && cg_describe(g, false, &e[i]);
+    if (ok) pg_set_transforms(&e[i], fe_dataset(cfg, "train"));
+    ir_graph_free(g);
+  }
+  if (ok) {
+    for (int i = 0; i < N; i++) pg_mark_labels(&e[i], &e[1]);
+    pg_print(stdout, e, N);
+  }
+  for (int i = 0; i < N; i++) pg_entry_free(&e[i]);
+  return ok ? 0 : 1;
+}
+
 static int cmd_dump(const Cli *c) {
   FeConfig cfg;
   AstFile *ast = load_model(c, &cfg);
@@ -214,6 +235,8 @@ static int cmd_dump(const Cli *c) {
   int rc = 0;
   if (strcmp(stage, "parsed") == 0) {
     fe_ast_print(stdout, ast);
+  } else if (strcmp(stage, "program") == 0) {
+    rc = dump_program(ast, &cfg, c);
   } else {
     Watch w;
     watch_init(&w, c);
