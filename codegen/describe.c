@@ -76,7 +76,7 @@ static void describe_nodes(const IrGraph *g, PgEntry *e) {
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
     PgNodeInfo *d = &e->nodes[i];
-    *d = (PgNodeInfo){ir_op_name(n->op), n->group, n->loc, n->nin, {0}, n->op == IR_OP_OUTPUT || n->op == IR_OP_ASSIGN};
+    *d = (PgNodeInfo){ir_op_name(n->op), n->group, n->loc, n->nin, {0}, (ir_op_flags(n->op) & IR_SIDE_EFFECT) != 0};
     memcpy(d->in, n->in, sizeof d->in);
   }
   e->nnodes = g->count;

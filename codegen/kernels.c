@@ -11,6 +11,7 @@
  * LLVM sees long, simple affine loops it can vectorise. No fast-math:
  * reductions run in a fixed order, so results do not depend on the vector
  * width or the tiling. */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,8 +141,8 @@ static bool broadcasts(const PgShape *of, const PgShape *dom, int d) {
 }
 
 static bool reads_memory(Kernel *k, int u) {
-  int op = nd(k, ir_alias_root(k->cg->g, u))->op;
-  return nd(k, u)->group != k->group && op != IR_OP_CONST && op != IR_OP_BATCH_SIZE;
+  IrOp op = nd(k, ir_alias_root(k->cg->g, u))->op;
+  return nd(k, u)->group != k->group && !(ir_op_flags(op) & IR_INLINE);
 }
 
 /* the nest over dom, merging axes on which every view behaves alike */
@@ -260,8 +261,15 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_SELECT: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNE, a[0], f32c(c, 0), ""), a[1], a[2], "");
   case IR_OP_ASSIGN: return a[1];
   case IR_OP_OUTPUT: case IR_OP_BROADCAST: return a[0];
-  default: return NULL;
+  /* not elementwise: never a member of a loop */
+  case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
+  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_SLICE:
+  case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL: case IR_OP_COL2IM:
+  case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
+  case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_COUNT: break;
   }
+  assert(!"an op that is not elementwise in an elementwise loop");
+  return NULL;
 }
 
 static void emit_eltwise(Kernel *k, const int *members, int count) {
@@ -736,8 +744,16 @@ void cg_emit_kernel_body(Kernel *k) {
   for (int i = 0; i < g->count; i++)
     if (g->nodes[i].group == k->group) members[count++] = i;
   const IrNode *n = &g->nodes[members[0]];
-  switch (ir_op_kind(n->op) == IR_KIND_ELTWISE ? IR_OP_ADD : n->op) {
-  case IR_OP_ADD: emit_eltwise(k, members, count); break;
+  switch (n->op) {
+  /* elementwise: one loop over the kernel's members (fuse) */
+  case IR_OP_NEG: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_RELU:
+  case IR_OP_ABS: case IR_OP_FLOOR: case IR_OP_COS: case IR_OP_SIN: case IR_OP_SIGMOID:
+  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX: case IR_OP_MIN:
+  case IR_OP_POW: case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_RANDOM_UNIFORM:
+  case IR_OP_SELECT: case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
+    assert(ir_op_kind(n->op) == IR_KIND_ELTWISE);
+    emit_eltwise(k, members, count);
+    break;
   case IR_OP_MATMUL: emit_matmul(k, members[0]); break;
   case IR_OP_BATCH_MATMUL: emit_batch_matmul(k, members[0]); break;
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: emit_reduce(k, members[0]); break;
@@ -749,7 +765,9 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_LOG_SOFTMAX: emit_log_softmax(k, members[0]); break;
   case IR_OP_ARGMAX: emit_argmax(k, members[0]); break;
   case IR_OP_ONE_HOT: emit_one_hot(k, members[0]); break;
-  default: break;
+  /* leaves and views have no kernel (ir_op_has_kernel) */
+  case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE: case IR_OP_RESHAPE:
+  case IR_OP_COUNT: assert(!"a kernel of an op without one"); break;
   }
   LLVMBuildRetVoid(k->cg->b);
   free(members);

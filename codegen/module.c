@@ -15,7 +15,7 @@
  * waking the others costs more than it saves */
 #define PARALLEL_WORK 200000.0
 
-static bool inline_value(const IrNode *n) { return n->op == IR_OP_CONST || n->op == IR_OP_BATCH_SIZE; }
+static bool inline_value(const IrNode *n) { return ir_op_flags(n->op) & IR_INLINE; }
 
 static BufKey key_of(const IrGraph *g, int v) {
   const IrNode *r = &g->nodes[ir_alias_root(g, v)];
@@ -29,7 +29,7 @@ static BufKey key_of(const IrGraph *g, int v) {
 static bool store_key(const IrGraph *g, int v, BufKey *key) {
   const IrNode *n = &g->nodes[v];
   if (n->op == IR_OP_OUTPUT) *key = (BufKey){BUF_IO, g->ninputs + n->attr[0]};
-  else if (n->op == IR_OP_ASSIGN) *key = key_of(g, n->in[0]);
+  else if (ir_op_flags(n->op) & IR_IN_PLACE) *key = key_of(g, n->in[0]);
   else if (n->offset >= 0) *key = (BufKey){BUF_ARENA, n->offset};
   else return false;
   return true;

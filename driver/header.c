@@ -309,6 +309,11 @@ char *manifest_text(const CgObject *o, const char *file) {
           (long long)o->state_floats);
   fprintf(f, "function %s_import_state void ws f32*state[%lld]\n", o->name,
           (long long)o->state_floats);
+  /* then the steps' manifests as the Program's text (docs/program.md) */
+  PgEntry entries[2] = {*o->predict_entry}; /* shallow copies: pg_print reads an array */
+  if (o->train) entries[1] = *o->train_entry;
+  fprintf(f, "program\n");
+  pg_print(f, entries, o->train ? 2 : 1);
   fclose(f);
   return text;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../codegen/codegen.h"
+#include "../program/program.h"
 #include "driver.h"
 
 static int usage(FILE *out) {
@@ -16,6 +17,8 @@ static int usage(FILE *out) {
         "  train MODEL.nnd      JIT-compile the training step and train the model\n"
         "  dump MODEL.nnd       print a stage of a step graph (default: planned)\n"
         "  opt FILE.nnir        run a pass pipeline on textual IR and print the result\n"
+        "  program FILE.nnprog  read a compiled Program's manifest (docs/program.md) and print\n"
+        "                       it again (the text round-trips byte for byte)\n"
         "  check MODEL.nnd      parse, elaborate and verify; report every error\n"
         "  eval MODEL.nnd       evaluate --weights CKPT on --data test (default), validation or\n"
         "                       train: metrics, and a confusion matrix or R^2\n"
@@ -58,7 +61,8 @@ static int usage(FILE *out) {
         "  --error-limit N    stop printing after N errors (default 20; 0: no limit)\n"
         "\n"
         "inspection (dump, opt; --time-passes also for train):\n"
-        "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm\n"
+        "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm|program\n"
+        "                     (program: the manifests of the train, eval and grad steps)\n"
         "  --graph=train|eval|grad|predict  which step graph (default train)\n"
         "  --passes=a,b{key=value},c   the pipeline for opt (empty: parse and print)\n"
         "  --print-after-all  --print-after=PASS  --print-changed (unified diffs)\n"
@@ -187,7 +191,7 @@ static bool parse_args(int argc, char **argv, Cli *c) {
   }
   if (!c->input) return fprintf(stderr, "nnd: error: no input file given (see nnd --help)\n"), false;
   if (c->stage && !known_stage(c->stage))
-    return fprintf(stderr, "nnd: error: unknown stage '%s' (parsed, elaborated, optimized, autodiff, fused, planned, llvm)\n", c->stage), false;
+    return fprintf(stderr, "nnd: error: unknown stage '%s' (parsed, elaborated, optimized, autodiff, fused, planned, llvm, program)\n", c->stage), false;
   const char *graphs[] = {"train", "eval", "grad", "predict"};
   bool known = false;
   for (size_t k = 0; k < sizeof graphs / sizeof *graphs; k++) known |= strcmp(c->graph, graphs[k]) == 0;
@@ -216,6 +220,26 @@ AstFile *load_model(const Cli *c, FeConfig *cfg) {
 
 /* ---- commands ---- */
 
+/* --stage=program: the manifests of the model's entry points, as text */
+static int dump_program(const AstFile *ast, const FeConfig *cfg, const Cli *c) {
+  static const char *graphs[] = {"train", "eval", "grad"};
+  enum { N = sizeof graphs / sizeof *graphs };
+  PgEntry e[N] = {{0}};
+  bool ok = true;
+  for (int i = 0; ok && i < N; i++) {
+    IrGraph *g = build_graph(ast, cfg, c, graphs[i], NULL);
+    ok = g && cg_describe(g, false, &e[i]);
+    if (ok) pg_set_transforms(&e[i], fe_dataset(cfg, "train"));
+    ir_graph_free(g);
+  }
+  if (ok) {
+    for (int i = 0; i < N; i++) pg_mark_labels(&e[i], &e[1]);
+    pg_print(stdout, e, N);
+  }
+  for (int i = 0; i < N; i++) pg_entry_free(&e[i]);
+  return ok ? 0 : 1;
+}
+
 static int cmd_dump(const Cli *c) {
   FeConfig cfg;
   AstFile *ast = load_model(c, &cfg);
@@ -224,6 +248,8 @@ static int cmd_dump(const Cli *c) {
   int rc = 0;
   if (strcmp(stage, "parsed") == 0) {
     fe_ast_print(stdout, ast);
+  } else if (strcmp(stage, "program") == 0) {
+    rc = dump_program(ast, &cfg, c);
   } else {
     Watch w;
     watch_init(&w, c);
@@ -255,6 +281,20 @@ static int cmd_opt(const Cli *c) {
   return ok ? 0 : 1;
 }
 
+/* a Program's text read and printed: what tests/program/ checks the parser with */
+static int cmd_program(const Cli *c) {
+  size_t len;
+  char *text = pg_read_source(c->input, &len);
+  int n = 0;
+  PgEntry *entries = text ? pg_parse(c->input, text, &n) : NULL;
+  free(text);
+  if (!entries) return 1;
+  pg_print(stdout, entries, n);
+  for (int i = 0; i < n; i++) pg_entry_free(&entries[i]);
+  free(entries);
+  return 0;
+}
+
 static int cmd_check(const Cli *c) {
   FeConfig cfg;
   AstFile *ast = fe_parse_file(c->input);
@@ -284,7 +324,7 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(const Cli *c);
-  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}, {"predict", cmd_predict},
+  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"program", cmd_program}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}, {"predict", cmd_predict},
     {"compile", cmd_compile}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;

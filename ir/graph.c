@@ -12,15 +12,40 @@ static const struct {
   int arity;
   IrKind kind;
   const char *attrs;
+  int flags;
 } op_table[IR_OP_COUNT] = {
-#define X(e, name, arity, kind, attrs) {name, arity, IR_KIND_##kind, attrs},
+#define X(e, name, arity, kind, attrs, flags) {name, arity, IR_KIND_##kind, attrs, flags},
     IR_OPS(X)
 #undef X
 };
 
+/* Flags that contradict each other or the kind would make passes disagree
+ * about an op (a view with operands computed in a loop, a folded effect), so
+ * a table that has them does not compile. */
+#define IMPLIES(a, b) (!(a) || (b))
+#define CONSISTENT(kind, arity, flags)                                                    \
+  (IMPLIES((kind) == IR_KIND_LEAF, (arity) == 0) &&                                       \
+   IMPLIES((flags) & IR_FOLDABLE, ((flags) & IR_PURE) && (kind) == IR_KIND_ELTWISE) &&    \
+   IMPLIES((flags) & IR_VIEW, (kind) == IR_KIND_OTHER && (arity) == 1) &&                 \
+   IMPLIES((flags) & IR_INLINE, (kind) == IR_KIND_LEAF) &&                                \
+   IMPLIES((flags) & IR_SIDE_EFFECT, !((flags) & IR_PURE)) &&                             \
+   IMPLIES((flags) & IR_IN_PLACE, ((flags) & IR_SIDE_EFFECT) && (arity) >= 1))
+#define X(e, name, arity, kind, attrs, flags)                                              \
+  _Static_assert(CONSISTENT(IR_KIND_##kind, arity, flags) && (arity) <= IR_MAX_IN,        \
+                 "ir/ops.h: the flags of op " name " contradict each other or its kind");
+IR_OPS(X)
+#undef X
+#undef CONSISTENT
+#undef IMPLIES
+
 const char *ir_op_name(IrOp op) { return op_table[op].name; }
 int ir_op_arity(IrOp op) { return op_table[op].arity; }
 IrKind ir_op_kind(IrOp op) { return op_table[op].kind; }
+int ir_op_flags(IrOp op) { return op_table[op].flags; }
+
+bool ir_op_has_kernel(IrOp op) {
+  return op_table[op].kind != IR_KIND_LEAF && !(op_table[op].flags & IR_VIEW);
+}
 
 const char *ir_op_attr_name(IrOp op, int i) {
   static char buf[IR_MAX_ATTR][32];
@@ -212,7 +237,7 @@ void ir_uses_free(IrUses *u) {
 }
 
 int ir_alias_root(const IrGraph *g, int v) {
-  while (g->nodes[v].op == IR_OP_RESHAPE) v = g->nodes[v].in[0];
+  while (ir_op_flags(g->nodes[v].op) & IR_VIEW) v = g->nodes[v].in[0];
   return v;
 }
 

@@ -13,7 +13,7 @@
 #include "ops.h"
 
 typedef enum {
-#define X(e, name, arity, kind, attrs) IR_OP_##e,
+#define X(e, name, arity, kind, attrs, flags) IR_OP_##e,
   IR_OPS(X)
 #undef X
   IR_OP_COUNT
@@ -55,6 +55,8 @@ typedef struct {
 const char *ir_op_name(IrOp op);
 int ir_op_arity(IrOp op);
 IrKind ir_op_kind(IrOp op);
+int ir_op_flags(IrOp op);      /* IR_PURE | IR_VIEW | ... (ops.h) */
+bool ir_op_has_kernel(IrOp op); /* fuse gives it a kernel: not a leaf or a view */
 const char *ir_op_attr_name(IrOp op, int i); /* NULL past the last */
 
 /* the most nodes one graph may have (about 2 GB of nodes) */
@@ -95,7 +97,7 @@ typedef struct {
 } IrUses;
 IrUses ir_uses(const IrGraph *g);
 void ir_uses_free(IrUses *u);
-int ir_alias_root(const IrGraph *g, int v); /* the node whose buffer v views (through reshapes) */
+int ir_alias_root(const IrGraph *g, int v); /* the node whose buffer v views (through views) */
 
 /* shape.c: fill n->dtype/n->shape from operands; false + diagnostic on error */
 bool ir_infer_type(IrGraph *g, IrNode *n);

@@ -1,57 +1,97 @@
-/* ops.h — the one table of primitive IR ops.
+/* ops.h — the one table of primitive IR ops, and every property of an op.
  *
- * X(ENUM, "name", arity, kind, "attr,names")
+ * X(ENUM, "name", arity, kind, "attr,names", flags)
  *   arity: number of operands.
- *   kind:  LEAF (no operands, no kernel), ELTWISE (one value per output element,
- *          numpy broadcasting of operands; fusable), or OTHER (own kernel).
+ *   kind:  the fusion kind. LEAF (no operands, no kernel), ELTWISE (one value
+ *          per output element, numpy broadcasting of operands; fusable), or
+ *          OTHER (own kernel, unless a view).
  *   attrs: names of the integer attributes ints[0..], in order. A transpose's
  *          perm packs the source axis of output axis i in bits 4i..4i+3.
- * Shape rules live in shape.c, backward rules in passes/autodiff.c, kernels in
- * codegen/kernels.c; each is a switch over this enum, so adding an op here makes
- * the compiler point at every place that must learn it. */
+ *   flags: the op's properties, the IR_* bits below (0: none). Passes ask
+ *          ir_op_flags(op) and ir_op_has_kernel(op) instead of naming ops.
+ *
+ * Flags:
+ *   IR_PURE        its value is a function of its operands, attributes and
+ *                  payload alone: cse may merge two equal nodes, dce may drop
+ *                  an unused one. Not inputs and parameters (each is its own
+ *                  slot of the graph's interface), nor side effects.
+ *   IR_FOLDABLE    canonicalize computes it when all its operands are scalar
+ *                  constants (in float, as the kernels would).
+ *   IR_VIEW        no kernel and no buffer of its own: it reads the buffer of
+ *                  operand 0 under another shape (ir_alias_root follows it).
+ *   IR_INLINE      a leaf whose value the kernel code holds itself (a constant,
+ *                  or the batch size argument): it needs no buffer.
+ *   IR_SIDE_EFFECT writes memory outside the arena (a result slot, a
+ *                  parameter): kept though unused, never given a buffer.
+ *   IR_IN_PLACE    writes its result over the buffer of operand 0, so every
+ *                  other reader of that operand must run first.
+ * An op has a kernel unless it is a LEAF or a VIEW. graph.c checks when it is
+ * compiled that each op's flags agree with each other and with its kind.
+ *
+ * Shape rules live in ir/shape.c, backward rules in passes/autodiff.c, folding
+ * in passes/canonicalize.c, kernels in codegen/kernels.c: each is a switch
+ * over this enum without a default, and those files are compiled with
+ * -Werror=switch (all but canonicalize.c also with -Werror=switch-enum, which
+ * a default does not silence; CMakeLists.txt), so adding an op here makes the
+ * compiler point at every place that must learn it, and the build fail until
+ * each has (tests/codegen/exhaustive-ops.test). */
+#ifndef NND_OPS_H
+#define NND_OPS_H
+
+enum {
+  IR_PURE = 1 << 0,
+  IR_FOLDABLE = 1 << 1,
+  IR_VIEW = 1 << 2,
+  IR_INLINE = 1 << 3,
+  IR_SIDE_EFFECT = 1 << 4,
+  IR_IN_PLACE = 1 << 5,
+};
+
 #define IR_OPS(X) \
-  X(INPUT,          "input",          0, LEAF,    "slot") \
-  X(PARAM,          "param",          0, LEAF,    "slot") \
-  X(CONST,          "const",          0, LEAF,    "") \
-  X(BATCH_SIZE,     "batch_size",     0, LEAF,    "") \
-  X(NEG,            "neg",            1, ELTWISE, "") \
-  X(EXP,            "exp",            1, ELTWISE, "") \
-  X(LOG,            "log",            1, ELTWISE, "") \
-  X(SQRT,           "sqrt",           1, ELTWISE, "") \
-  X(RELU,           "relu",           1, ELTWISE, "") \
-  X(ABS,            "abs",            1, ELTWISE, "") \
-  X(FLOOR,          "floor",          1, ELTWISE, "") \
-  X(COS,            "cos",            1, ELTWISE, "") \
-  X(SIN,            "sin",            1, ELTWISE, "") \
-  X(SIGMOID,        "sigmoid",        1, ELTWISE, "") \
-  X(ADD,            "add",            2, ELTWISE, "") \
-  X(SUB,            "sub",            2, ELTWISE, "") \
-  X(MUL,            "mul",            2, ELTWISE, "") \
-  X(DIV,            "div",            2, ELTWISE, "") \
-  X(MAX,            "max",            2, ELTWISE, "") \
-  X(MIN,            "min",            2, ELTWISE, "") \
-  X(POW,            "pow",            2, ELTWISE, "") \
-  X(GT,             "gt",             2, ELTWISE, "") \
-  X(GE,             "ge",             2, ELTWISE, "") \
-  X(EQ,             "eq",             2, ELTWISE, "") \
-  X(RANDOM_UNIFORM, "random_uniform", 1, ELTWISE, "stream") \
-  X(SELECT,         "select",         3, ELTWISE, "") \
-  X(ASSIGN,         "assign",         2, ELTWISE, "") \
-  X(BROADCAST,      "broadcast",      1, ELTWISE, "") \
-  X(OUTPUT,         "output",         1, ELTWISE, "slot") \
-  X(REDUCE_SUM,     "reduce_sum",     1, OTHER,   "axes") \
-  X(REDUCE_MAX,     "reduce_max",     1, OTHER,   "axes") \
-  X(TRANSPOSE,      "transpose",      1, OTHER,   "perm") \
-  X(SLICE,          "slice",          1, OTHER,   "axis,start") \
-  X(UNSLICE,        "unslice",        1, OTHER,   "axis,start") \
-  X(CONCAT,         "concat",         2, OTHER,   "axis") \
-  X(GATHER,         "gather",         2, OTHER,   "") \
-  X(IM2COL,         "im2col",         1, OTHER,   "size,stride,pad") \
-  X(COL2IM,         "col2im",         1, OTHER,   "size,stride,pad") \
-  X(SCATTER_ADD,    "scatter_add",    2, OTHER,   "rows") \
-  X(MATMUL,         "matmul",         2, OTHER,   "transpose_a,transpose_b") \
-  X(BATCH_MATMUL,   "batch_matmul",   2, OTHER,   "transpose_a,transpose_b") \
-  X(RESHAPE,        "reshape",        1, OTHER,   "") \
-  X(LOG_SOFTMAX,    "log_softmax",    1, OTHER,   "") \
-  X(ARGMAX,         "argmax",         1, OTHER,   "") \
-  X(ONE_HOT,        "one_hot",        1, OTHER,   "depth")
+  X(INPUT,          "input",          0, LEAF,    "slot",            0) \
+  X(PARAM,          "param",          0, LEAF,    "slot",            0) \
+  X(CONST,          "const",          0, LEAF,    "",                IR_PURE | IR_INLINE) \
+  X(BATCH_SIZE,     "batch_size",     0, LEAF,    "",                IR_PURE | IR_INLINE) \
+  X(NEG,            "neg",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(EXP,            "exp",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(LOG,            "log",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(SQRT,           "sqrt",           1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(RELU,           "relu",           1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(ABS,            "abs",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(FLOOR,          "floor",          1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(COS,            "cos",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(SIN,            "sin",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(SIGMOID,        "sigmoid",        1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(ADD,            "add",            2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(SUB,            "sub",            2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(MUL,            "mul",            2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(DIV,            "div",            2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(MAX,            "max",            2, ELTWISE, "",                IR_PURE) \
+  X(MIN,            "min",            2, ELTWISE, "",                IR_PURE) \
+  X(POW,            "pow",            2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(GT,             "gt",             2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(GE,             "ge",             2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(EQ,             "eq",             2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(RANDOM_UNIFORM, "random_uniform", 1, ELTWISE, "stream",          IR_PURE) \
+  X(SELECT,         "select",         3, ELTWISE, "",                IR_PURE) \
+  X(ASSIGN,         "assign",         2, ELTWISE, "",                IR_SIDE_EFFECT | IR_IN_PLACE) \
+  X(BROADCAST,      "broadcast",      1, ELTWISE, "",                IR_PURE) \
+  X(OUTPUT,         "output",         1, ELTWISE, "slot",            IR_SIDE_EFFECT) \
+  X(REDUCE_SUM,     "reduce_sum",     1, OTHER,   "axes",            IR_PURE) \
+  X(REDUCE_MAX,     "reduce_max",     1, OTHER,   "axes",            IR_PURE) \
+  X(TRANSPOSE,      "transpose",      1, OTHER,   "perm",            IR_PURE) \
+  X(SLICE,          "slice",          1, OTHER,   "axis,start",      IR_PURE) \
+  X(UNSLICE,        "unslice",        1, OTHER,   "axis,start",      IR_PURE) \
+  X(CONCAT,         "concat",         2, OTHER,   "axis",            IR_PURE) \
+  X(GATHER,         "gather",         2, OTHER,   "",                IR_PURE) \
+  X(IM2COL,         "im2col",         1, OTHER,   "size,stride,pad", IR_PURE) \
+  X(COL2IM,         "col2im",         1, OTHER,   "size,stride,pad", IR_PURE) \
+  X(SCATTER_ADD,    "scatter_add",    2, OTHER,   "rows",            IR_PURE) \
+  X(MATMUL,         "matmul",         2, OTHER,   "transpose_a,transpose_b", IR_PURE) \
+  X(BATCH_MATMUL,   "batch_matmul",   2, OTHER,   "transpose_a,transpose_b", IR_PURE) \
+  X(RESHAPE,        "reshape",        1, OTHER,   "",                IR_PURE | IR_VIEW) \
+  X(LOG_SOFTMAX,    "log_softmax",    1, OTHER,   "",                IR_PURE) \
+  X(ARGMAX,         "argmax",         1, OTHER,   "",                IR_PURE) \
+  X(ONE_HOT,        "one_hot",        1, OTHER,   "depth",           IR_PURE)
+
+#endif

@@ -79,7 +79,7 @@ typedef void ReaderCheck(Check *c, int assign, int r, int read, bool view);
 
 /* every reader of v, or of a view of v (reshapes, transitively), that is not
  * itself a view: a loop over a stack, since a chain of views may be long.
- * Each reshape has one operand, so each node is pushed at most once. */
+ * Each view has one operand (graph.c), so each node is pushed at most once. */
 static void each_reader(Check *c, const IrUses *uses, int assign, int v, ReaderCheck *check) {
   int n = 0;
   c->stack[n++] = v;
@@ -87,7 +87,7 @@ static void each_reader(Check *c, const IrUses *uses, int assign, int v, ReaderC
     int w = c->stack[--n];
     for (int k = uses->start[w]; k < uses->start[w + 1]; k++) {
       int r = uses->user[k];
-      if (c->g->nodes[r].op == IR_OP_RESHAPE) c->stack[n++] = r;
+      if (ir_op_flags(c->g->nodes[r].op) & IR_VIEW) c->stack[n++] = r;
       else check(c, assign, r, w, w != v);
     }
   }
@@ -96,11 +96,12 @@ static void each_reader(Check *c, const IrUses *uses, int assign, int v, ReaderC
 /* no node reads a parameter after the assignment that replaces it */
 static void assign_last(Check *c, int assign, int r, int read, bool view) {
   const IrNode *n = &c->g->nodes[r];
-  if (r > assign || (r != assign && n->op == IR_OP_ASSIGN && n->in[0] == read))
+  bool overwrites = (ir_op_flags(n->op) & IR_IN_PLACE) && n->in[0] == read;
+  if (r > assign || (r != assign && overwrites))
     fail(c, r, "reads or assigns a parameter after its assignment");
 }
 
-static bool computes(const IrNode *n) { return ir_op_kind(n->op) != IR_KIND_LEAF && n->op != IR_OP_RESHAPE; }
+static bool computes(const IrNode *n) { return ir_op_has_kernel(n->op); }
 
 /* after fuse: every reader of an assigned parameter runs in an earlier
  * kernel, or reads it directly in the assigning loop */
@@ -148,7 +149,7 @@ static void check_kernels(Check *c) {
   IrUses uses = ir_uses(g);
   if (!uses.start) return (void)(c->ok = false);
   for (int i = 0; c->ok && i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_ASSIGN)
+    if (ir_op_flags(g->nodes[i].op) & IR_IN_PLACE)
       each_reader(c, &uses, i, g->nodes[i].in[0], reads_before_assign);
   ir_uses_free(&uses);
 }
@@ -166,7 +167,7 @@ static void check_buffers(Check *c) {
     }
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
-    bool writes_elsewhere = n->op == IR_OP_OUTPUT || n->op == IR_OP_ASSIGN;
+    bool writes_elsewhere = ir_op_flags(n->op) & IR_SIDE_EFFECT;
     bool needs = computes(n) && !writes_elsewhere && (read[i] || ir_op_kind(n->op) != IR_KIND_ELTWISE);
     if (needs && n->offset < 0) fail(c, i, "is read from memory but has no arena buffer");
     if (n->offset >= 0 && n->offset + pg_numel(&n->shape, g->max_batch) * 4 > g->arena_bytes)
@@ -186,7 +187,8 @@ bool ir_verify(IrGraph *g, const char *after_pass) {
   c.stack = pg_malloc(((size_t)g->count + 1) * sizeof *c.stack);
   if (!uses.start || !c.stack) c.ok = false;
   for (int i = 0; c.stack && uses.start && i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_ASSIGN) each_reader(&c, &uses, i, g->nodes[i].in[0], assign_last);
+    if (ir_op_flags(g->nodes[i].op) & IR_IN_PLACE)
+      each_reader(&c, &uses, i, g->nodes[i].in[0], assign_last);
   ir_uses_free(&uses);
   if (c.ok && g->nkernels > 0) check_kernels(&c);
   if (c.ok && g->max_batch > 0) check_buffers(&c);

@@ -112,7 +112,16 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   case IR_OP_SCATTER_ADD: accumulate(ad, a, ir_binary(ad->g, IR_OP_GATHER, g, b, l)); break;
   case IR_OP_IM2COL: accumulate(ad, a, typed(ad, IR_OP_COL2IM, g, -1, attr, sa, l)); break;
   case IR_OP_COL2IM: accumulate(ad, a, ir_emit(ad->g, IR_OP_IM2COL, 1, &g, attr, l)); break;
-  default: break;
+  /* not data movement: backward() has their rules */
+  case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
+  case IR_OP_NEG: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_RELU:
+  case IR_OP_ABS: case IR_OP_FLOOR: case IR_OP_COS: case IR_OP_SIN: case IR_OP_SIGMOID:
+  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX: case IR_OP_MIN:
+  case IR_OP_POW: case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_RANDOM_UNIFORM:
+  case IR_OP_SELECT: case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
+  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL:
+  case IR_OP_RESHAPE: case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT:
+  case IR_OP_COUNT: break;
   }
 }
 

@@ -22,6 +22,8 @@ static bool const_equal(const IrGraph *g, int v, double want) {
   return is_const(g, v, &x) && x == want && signbit(x) == signbit(want);
 }
 
+/* the value of a FOLDABLE op (ops.h) on scalar constants a and b; false for
+ * the others, which canonicalize never asks about */
 static bool fold_value(IrOp op, float a, float b, float *out) {
   switch (op) {
   case IR_OP_NEG: *out = -a; return true;
@@ -42,15 +44,23 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_GT: *out = a > b; return true;
   case IR_OP_GE: *out = a >= b; return true;
   case IR_OP_EQ: *out = a == b; return true;
-  default: return false;
+  /* not FOLDABLE: the other elementwise ops, and all that are not elementwise */
+  case IR_OP_MAX: case IR_OP_MIN: case IR_OP_RANDOM_UNIFORM: case IR_OP_SELECT:
+  case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
+  case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
+  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_SLICE:
+  case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL: case IR_OP_COL2IM:
+  case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
+  case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_COUNT: return false;
   }
+  return false;
 }
 
 /* all operands constant: the node becomes a constant itself */
 static bool fold(IrGraph *g, IrNode *n) {
   double a = 0, b = 0;
   float r;
-  if (ir_op_kind(n->op) != IR_KIND_ELTWISE || n->shape.rank != 0 || n->nin == 0) return false;
+  if (!(ir_op_flags(n->op) & IR_FOLDABLE) || n->shape.rank != 0 || n->nin == 0) return false;
   if (!is_const(g, n->in[0], &a) || (n->nin > 1 && !is_const(g, n->in[1], &b))) return false;
   if (!fold_value(n->op, (float)a, (float)b, &r)) return false;
   n->op = IR_OP_CONST;

@@ -1,16 +1,15 @@
 /* cse.c — common subexpression elimination: two nodes with the same op,
  * operands, attributes, payload and type compute the same value, so uses of
  * the later one are redirected to the earlier (which precedes them: order
- * stays topological). Inputs, parameters, assignments and outputs are never
- * merged: each is an identity or an effect. Uses a hash table over nodes. */
+ * stays topological). Only pure ops (ops.h) are merged: an input or a
+ * parameter is an identity, an assignment or an output an effect. Uses a hash
+ * table over nodes. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "passes.h"
 
-static bool mergeable(const IrNode *n) {
-  return n->op != IR_OP_INPUT && n->op != IR_OP_PARAM && n->op != IR_OP_ASSIGN && n->op != IR_OP_OUTPUT;
-}
+static bool mergeable(const IrNode *n) { return ir_op_flags(n->op) & IR_PURE; }
 
 static uint64_t mix(uint64_t h, uint64_t v) { return (h ^ v) * 0x100000001b3ull; }
 

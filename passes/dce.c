@@ -1,15 +1,13 @@
-/* dce.c — dead code elimination: keeps the nodes that an output or an
- * assignment depends on, plus every input and parameter (they are the graph's
- * interface, and their slots must stay stable), and renumbers the rest densely
- * in the same order, so the graph stays topologically sorted. */
+/* dce.c — dead code elimination: keeps every node that is not pure (ops.h:
+ * outputs and assignments are effects; inputs and parameters are the graph's
+ * interface, and their slots must stay stable) and the nodes they depend on,
+ * and renumbers the rest densely in the same order, so the graph stays
+ * topologically sorted. */
 #include <stdlib.h>
 
 #include "passes.h"
 
-static bool is_root(const IrNode *n) {
-  return n->op == IR_OP_OUTPUT || n->op == IR_OP_ASSIGN || n->op == IR_OP_INPUT ||
-         n->op == IR_OP_PARAM;
-}
+static bool is_root(const IrNode *n) { return !(ir_op_flags(n->op) & IR_PURE); }
 
 bool ps_dce(IrGraph *g, const PsOptions *opt) {
   (void)opt;

@@ -38,7 +38,7 @@ static bool readers_before(Fuse *f, int v, int except, int group) {
   for (int i = f->uses.start[v]; i < f->uses.start[v + 1]; i++) {
     int r = f->uses.user[i];
     if (r == except) continue;
-    if (f->g->nodes[r].op == IR_OP_RESHAPE ? !readers_before(f, r, except, group)
+    if (ir_op_flags(f->g->nodes[r].op) & IR_VIEW ? !readers_before(f, r, except, group)
                                             : !runs_before(f, f->g->nodes[r].group, group, true))
       return false;
   }
@@ -54,7 +54,8 @@ static bool schedule_ok(Fuse *f) {
       bool view = ir_alias_root(g, n->in[k]) != n->in[k];
       if (!runs_before(f, kernel_of(g, n->in[k]), n->group, !view)) return false;
     }
-    if (n->op == IR_OP_ASSIGN && !readers_before(f, n->in[0], i, n->group)) return false;
+    bool in_place = ir_op_flags(n->op) & IR_IN_PLACE;
+    if (in_place && !readers_before(f, n->in[0], i, n->group)) return false;
   }
   return true;
 }
@@ -91,7 +92,7 @@ static bool try_merge(Fuse *f, int into, int from) {
 static void place(Fuse *f, int id, int *ngroups) {
   IrGraph *g = f->g;
   IrNode *n = &g->nodes[id];
-  if (ir_op_kind(n->op) == IR_KIND_LEAF || n->op == IR_OP_RESHAPE) return;
+  if (!ir_op_has_kernel(n->op)) return;
   if (ir_op_kind(n->op) == IR_KIND_ELTWISE && f->max_ops != 1)
     for (int k = 0; k < n->nin && n->group < 0; k++)
       if (fusable_into(f, n, n->in[k], 1)) try_join(f, id, g->nodes[n->in[k]].group);

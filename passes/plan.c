@@ -20,8 +20,9 @@ typedef struct {
   int64_t size, offset;
 } Buffer;
 
+/* side effects (output, assign) store outside the arena */
 static bool in_arena(const IrNode *n) {
-  return n->group >= 0 && n->op != IR_OP_OUTPUT && n->op != IR_OP_ASSIGN;
+  return n->group >= 0 && !(ir_op_flags(n->op) & IR_SIDE_EFFECT);
 }
 
 /* per node: the last kernel that reads it from memory (directly or through a
@@ -90,7 +91,8 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
     g->nodes[bufs[i].node].offset = bufs[i].offset;
   }
   for (int i = 0; i < g->count; i++)
-    if (g->nodes[i].op == IR_OP_RESHAPE) g->nodes[i].offset = g->nodes[ir_alias_root(g, i)].offset;
+    if (ir_op_flags(g->nodes[i].op) & IR_VIEW)
+      g->nodes[i].offset = g->nodes[ir_alias_root(g, i)].offset;
   g->max_batch = opt->max_batch;
   g->arena_bytes = total;
   free(last);

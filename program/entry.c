@@ -33,11 +33,11 @@ const PgSlot *pg_output(const PgEntry *e, int io) {
   return NULL;
 }
 
-void pg_mark_labels(PgEntry *e, const PgEntry *predict) {
+void pg_mark_labels(PgEntry *e, const PgEntry *other) {
   for (int i = 0; i < e->nslots; i++) {
-    const PgSlot *p = pg_slot_named(predict, e->slots[i].name, false);
-    if (!e->slots[i].output && e->slots[i].role == PG_SLOT_DATA && (!p || p->role == PG_SLOT_LABEL))
-      e->slots[i].role = PG_SLOT_LABEL;
+    PgSlot *s = &e->slots[i];
+    const PgSlot *there = s->output ? NULL : pg_slot_named(other, s->name, false);
+    if (!s->output && s->role == PG_SLOT_DATA && (!there || there->role == PG_SLOT_LABEL)) s->role = PG_SLOT_LABEL;
   }
 }
 
@@ -50,8 +50,10 @@ void pg_set_transforms(PgEntry *e, const PgDataSet *train) {
       }
 }
 
+/* the string table grows by doubling: an entry's strings cost linear time */
 const char *pg_strdup(PgEntry *e, const char *s) {
-  char **more = pg_realloc(e->strings, (size_t)(e->nstrings + 1) * sizeof *more);
+  bool full = (e->nstrings & (e->nstrings - 1)) == 0; /* 0, 1, 2, 4, ...: the capacity is reached */
+  char **more = full ? pg_realloc(e->strings, (size_t)(e->nstrings ? 2 * e->nstrings : 1) * sizeof *more) : e->strings;
   char *copy = more ? strdup(s) : NULL;
   if (more) e->strings = more;
   if (!copy) return more ? diag_error((PgLoc){0}, "out of memory"), "" : "";

@@ -133,9 +133,10 @@ const char *pg_slot_role_name(PgSlotRole r);    /* "data", "label", ... */
 const PgSlot *pg_slot_with_role(const PgEntry *e, PgSlotRole role);
 const PgSlot *pg_slot_named(const PgEntry *e, const char *name, bool output);
 const PgSlot *pg_output(const PgEntry *e, int io); /* the output slot with io table index io */
-/* an entry of a model whose predict entry is `predict`: its inputs that the
- * predictions do not read (absent there, or labels there) are labels */
-void pg_mark_labels(PgEntry *e, const PgEntry *predict);
+/* an entry of a model that also has `other` (its eval or predict entry,
+ * whose slots know what the predictions read): e's data inputs that other
+ * lacks or calls labels are labels */
+void pg_mark_labels(PgEntry *e, const PgEntry *other);
 /* the transforms of each data input's source in the training set (scale,
  * normalize): what a file given to predict must get */
 void pg_set_transforms(PgEntry *e, const PgDataSet *train);

@@ -95,3 +95,28 @@ void fuzz_check_roundtrip(IrGraph *g, const char *what) {
   ir_graph_free(again);
   free(first);
 }
+
+static char *print_program(const PgEntry *entries, int n) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  if (!out) fuzz_fail("open_memstream failed");
+  pg_print(out, entries, n);
+  fclose(out);
+  return text;
+}
+
+void fuzz_check_program_roundtrip(const PgEntry *entries, int n) {
+  char *first = print_program(entries, n);
+  int m;
+  PgEntry *again = pg_parse("roundtrip.nnprog", first, &m);
+  if (!again) fuzz_fail("the program does not read back:\n%s", first);
+  char *second = print_program(again, m);
+  if (strcmp(first, second) != 0)
+    fuzz_fail("the program prints differently after reading it back:\n%s\n-- then --\n%s", first,
+              second);
+  free(second);
+  for (int i = 0; i < m; i++) pg_entry_free(&again[i]);
+  free(again);
+  free(first);
+}

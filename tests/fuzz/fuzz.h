@@ -1,7 +1,8 @@
 /* fuzz.h — what the fuzz targets in tests/fuzz/ share. Each target is one
  * LLVMFuzzerTestOneInput over a public entry point (frontend.h, ir.h,
- * runtime.h); linked with libFuzzer it fuzzes, linked with replay.c it runs
- * the files it is given once (the lit test and any plain build use that). */
+ * program.h, runtime.h); linked with libFuzzer it fuzzes, linked with
+ * replay.c it runs the files it is given once (the lit test and any plain
+ * build use that). */
 #ifndef NND_FUZZ_H
 #define NND_FUZZ_H
 
@@ -11,6 +12,7 @@
 #include <stdio.h>
 
 #include "../../ir/ir.h"
+#include "../../program/program.h"
 
 /* the input as a file the loaders can open: one memfd per process, rewritten
  * for each input, named by its /proc/self/fd path */
@@ -29,6 +31,9 @@ void fuzz_touch(const void *p, size_t n);
 /* a verified graph prints, reads back, verifies and prints the same text
  * again (what tests/ir/roundtrip.test asks of every example); fuzz_fail if not */
 void fuzz_check_roundtrip(IrGraph *g, const char *what);
+/* a Program's entries print, read back and print the same text again (what
+ * tests/program/roundtrip.test asks of a manifest); fuzz_fail if not */
+void fuzz_check_program_roundtrip(const PgEntry *entries, int n);
 /* a broken invariant the fuzzer should report as a crash: message, then abort */
 _Noreturn void fuzz_fail(const char *fmt, ...);
 

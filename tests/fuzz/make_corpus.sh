@@ -12,7 +12,7 @@ out=tests/fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$out"
-mkdir -p "$out"/{nnd,nnir,safetensors,idx,npy,csv}
+mkdir -p "$out"/{nnd,nnir,nnprog,safetensors,idx,npy,csv}
 
 # .nnd: every example and test model (the error tests reach the diagnostics)
 for f in examples/*.nnd tests/*/*.nnd tests/*/*/*.nnd tests/*/Inputs/*.nnd; do
@@ -29,6 +29,12 @@ for m in examples/*.nnd tests/runtime/Inputs/*.nnd; do
     if [ "$(stat -c %s "$f")" -gt 32768 ]; then rm "$f"; fi
   done
 done
+
+# .nnprog: the Program texts of tests/program (read back whole) and the
+# cases of its errors test (split-file sections)
+for f in tests/program/Inputs/*.nnprog; do cp "$f" "$out/nnprog/$(basename "$f")"; done
+/usr/lib/llvm-19/bin/split-file tests/program/errors.test "$tmp/nnprog"
+for f in "$tmp"/nnprog/*.nnprog; do cp "$f" "$out/nnprog/errors-$(basename "$f")"; done
 
 # IDX: the synthetic set of tests/runtime (plain and gzip'd), and one file of
 # each element type
@@ -107,4 +113,9 @@ dict() { sort -u | sed 's/\\/\\\\/g; s/"/\\x22/g; s/^NL$/\\x0A/; s/.*/"&"/'; }
     tr , '\n' | grep .
   grep -oh '"[a-z_][a-z_0-9]*"' ir/print.c ir/parse.c ir/graph.c | tr -d '"'
 } | dict > tests/fuzz/nnir.dict
+{
+  printf '%s\n' entry input output param '"' '{' '}' '[' ']' '(' ')' , = : B f32 i32 'loc(' // NL
+  # keywords, field names, kinds, roles and initialisers as program/ spells them
+  grep -oh '"[a-z_][a-z_0-9]*"' program/parse.c program/entry.c program/types.c | tr -d '"'
+} | dict > tests/fuzz/nnprog.dict
 du -sh "$out"
