@@ -61,6 +61,9 @@ int cmd_predict(const Cli *c);
 int cmd_step(const Cli *c);
 int cmd_gradcheck(const Cli *c);
 
+/* runso.c */
+int cmd_run(const Cli *c);
+
 /* compile.c: nnd compile, a model to an object file and a C header */
 int cmd_compile(const Cli *c);
 

@@ -27,6 +27,8 @@ static int usage(FILE *out) {
         "                       predictions read one input, --input NAME=FILE for each input\n"
         "                       otherwise; a file gets the transforms of that input's training\n"
         "                       source (scale, normalize), unless --raw\n"
+        "  run NAME.so          predict with a compiled --shared model through its manifest:\n"
+        "                       --input [NAME=]FILE, --output FILE.csv (--raw: files as they are)\n"
         "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
         "                       (--ir GRAD.nnir: those of a planned grad graph from a file)\n"
         "  step MODEL.nnd       on one batch (--inputs B.st) from --weights W.st: the loss, the\n"
@@ -325,7 +327,7 @@ int main(int argc, char **argv) {
     const char *name;
     int (*run)(const Cli *c);
   } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"program", cmd_program}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}, {"predict", cmd_predict},
-    {"compile", cmd_compile}};
+    {"compile", cmd_compile}, {"run", cmd_run}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;
