@@ -71,21 +71,29 @@ static bool build(Unit *u) {
   return true;
 }
 
+/* creates and initialises e's parameters in the store, as binding e for a
+ * run does, but with buffers for one row and no arena: only the parameters
+ * are wanted, and a large --batch must not cost gigabytes here */
+static bool add_params(const PgEntry *e, RtParams *store, RtRng *rng) {
+  PgEntry light = *e; /* shallow: rt_program_free leaves the entry alone */
+  light.max_batch = 1;
+  light.arena_bytes = 0;
+  RtProgram p;
+  bool ok = rt_program_init(&p, &light, store, rng);
+  rt_program_free(&p);
+  return ok;
+}
+
 /* binds the entries to the store (train first, as nnd train does, so that
  * the initialisers draw the same values), then --weights over them */
 static bool bind_state(Unit *u) {
   RtRng rng;
-  RtProgram p;
   rt_rng_seed(&rng, u->cfg.seed);
-  if (u->train) {
-    if (!rt_program_init(&p, &u->te, &u->store, &rng)) return rt_program_free(&p), false;
-    rt_program_free(&p);
-  }
-  if (!rt_program_init(&p, &u->pe, &u->store, &rng)) return rt_program_free(&p), false;
-  rt_program_free(&p);
+  if (u->train && !add_params(&u->te, &u->store, &rng)) return false;
+  if (!add_params(&u->pe, &u->store, &rng)) return false;
   if (!u->c->weights) return true;
-  return rt_checkpoint_load(u->c->weights, &u->store, u->train ? RT_LOAD_STATE : RT_LOAD_WEIGHTS,
-                            NULL);
+  RtLoadMode mode = u->train ? RT_LOAD_STATE : RT_LOAD_WEIGHTS;
+  return rt_checkpoint_load(u->c->weights, &u->store, mode, NULL);
 }
 
 static bool lay_out(Unit *u) {
