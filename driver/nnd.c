@@ -64,7 +64,7 @@ static int usage(FILE *out) {
         "\n"
         "inspection (dump, opt; --time-passes also for train):\n"
         "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm|program\n"
-        "                     (program: the manifests of the train, eval and grad steps)\n"
+        "                     (program: the manifests of the train, eval, grad and predict steps)\n"
         "  --graph=train|eval|grad|predict  which step graph (default train)\n"
         "  --passes=a,b{key=value},c   the pipeline for opt (empty: parse and print)\n"
         "  --print-after-all  --print-after=PASS  --print-changed (unified diffs)\n"
@@ -224,19 +224,24 @@ AstFile *load_model(const Cli *c, FeConfig *cfg) {
 
 /* --stage=program: the manifests of the model's entry points, as text */
 static int dump_program(const AstFile *ast, const FeConfig *cfg, const Cli *c) {
-  static const char *graphs[] = {"train", "eval", "grad"};
+  static const char *graphs[] = {"train", "eval", "grad", "predict"};
   enum { N = sizeof graphs / sizeof *graphs };
   PgEntry e[N] = {{0}};
   bool ok = true;
-  for (int i = 0; ok && i < N; i++) {
+  int n = N;
+  for (int i = 0; ok && i < n; i++) {
+    if (i == 3 && !pg_slot_with_role(&e[1], PG_SLOT_PREDICTION)) { /* a model without metrics predicts nothing */
+      n = 3;
+      break;
+    }
     IrGraph *g = build_graph(ast, cfg, c, graphs[i], NULL);
     ok = g && cg_describe(g, false, &e[i]);
     if (ok) pg_set_transforms(&e[i], fe_dataset(cfg, "train"));
     ir_graph_free(g);
   }
   if (ok) {
-    for (int i = 0; i < N; i++) pg_mark_labels(&e[i], &e[1]);
-    pg_print(stdout, e, N);
+    for (int i = 0; i < n; i++) pg_mark_labels(&e[i], &e[1]);
+    pg_print(stdout, e, n);
   }
   for (int i = 0; i < N; i++) pg_entry_free(&e[i]);
   return ok ? 0 : 1;
