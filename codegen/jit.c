@@ -1,7 +1,9 @@
 /* jit.c — optimisation and JIT compilation: O3 for the host CPU (its name and
  * features are written on every function, so the optimiser's cost model and
  * the JIT's code generator agree), then ORC LLJIT, which resolves libm calls
- * (expf, logf) from the process. LLVM errors become diagnostics here. */
+ * (expf, logf) from the process, and a model's extern functions at the
+ * addresses the driver found in their libraries (cg_jit_define). LLVM errors
+ * become diagnostics here. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -133,6 +135,17 @@ void cg_jit_free(CgJit *j) {
   if (j->jit) LLVMOrcDisposeLLJIT(j->jit);
   if (j->tsc) LLVMOrcDisposeThreadSafeContext(j->tsc);
   free(j);
+}
+
+bool cg_jit_define(CgJit *j, const char *symbol, void *address) {
+  LLVMJITSymbolFlags flags = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable,
+                              0};
+  LLVMOrcCSymbolMapPair pair = {LLVMOrcLLJITMangleAndIntern(j->jit, symbol),
+                                {(LLVMOrcExecutorAddress)(uintptr_t)address, flags}};
+  LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(&pair, 1);
+  LLVMErrorRef err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu);
+  if (err) LLVMOrcDisposeMaterializationUnit(mu); /* still ours when the definition failed */
+  return check(err, "defining an extern function");
 }
 
 static bool ready(const IrGraph *g) {
