@@ -57,6 +57,9 @@ void cg_jit_profile(CgJit *jit, bool on);
  * runtime's nnd_parallel_for (results do not depend on the thread count). */
 void cg_jit_threads(CgJit *jit, int threads);
 void cg_jit_free(CgJit *jit);
+/* From now on, calls of `symbol` (an extern function) go to `address`, before
+ * anything of that name in the process. False after a diagnostic. */
+bool cg_jit_define(CgJit *jit, const char *symbol, void *address);
 /* Compiles a fused and planned graph; NULL after a diagnostic. */
 PgStepFn cg_jit_compile(CgJit *jit, const IrGraph *g, const char *symbol);
 /* The manifest of a fused and planned graph (program/program.h), with the

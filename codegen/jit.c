@@ -1,6 +1,8 @@
 /* jit.c — the cpu-jit target's last step: modules optimised for the host CPU
  * (target.c) are JIT-compiled with ORC LLJIT, which resolves libm calls (expf,
- * logf) and the runtime's nnd_parallel_for from the process. LLVM errors
+ * logf) and the runtime's nnd_parallel_for from the process, and a model's
+ * extern functions at the addresses the driver found in their libraries
+ * (cg_jit_define). LLVM errors
  * become diagnostics here. */
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,17 @@ void cg_jit_free(CgJit *j) {
   if (j->tsc) LLVMOrcDisposeThreadSafeContext(j->tsc);
   cg_target_free(&j->target);
   free(j);
+}
+
+bool cg_jit_define(CgJit *j, const char *symbol, void *address) {
+  LLVMJITSymbolFlags flags = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable,
+                              0};
+  LLVMOrcCSymbolMapPair pair = {LLVMOrcLLJITMangleAndIntern(j->jit, symbol),
+                                {(LLVMOrcExecutorAddress)(uintptr_t)address, flags}};
+  LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(&pair, 1);
+  LLVMErrorRef err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu);
+  if (err) LLVMOrcDisposeMaterializationUnit(mu); /* still ours when the definition failed */
+  return cg_llvm_check(err, "defining an extern function");
 }
 
 static bool ready(const IrGraph *g) {

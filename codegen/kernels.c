@@ -231,6 +231,17 @@ static LLVMValueRef uniform(Cg *c, LLVMValueRef seed, int64_t stream, LLVMValueR
   return LLVMBuildFMul(b, top24, f32c(c, 1.0 / 16777216.0), "");
 }
 
+/* a call of `float sym(float)` from a library the model declares: the JIT
+ * finds it in the process (the driver loaded the library), an object file
+ * leaves it undefined for the linker */
+static LLVMValueRef call_extern(Cg *c, const char *sym, LLVMValueRef x) {
+  LLVMTypeRef type = LLVMFunctionType(c->f32, &c->f32, 1, 0);
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, sym);
+  if (!fn) fn = LLVMAddFunction(c->mod, sym, type);
+  assert(LLVMGlobalGetValueType(fn) == type); /* the frontend keeps nnd's own names out */
+  return LLVMBuildCall2(c->b, type, fn, &x, 1, "");
+}
+
 static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, LLVMValueRef flat) {
   Cg *c = k->cg;
   LLVMBuilderRef b = c->b;
@@ -249,6 +260,7 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
     LLVMValueRef minus = LLVMBuildFNeg(b, a[0], "");
     return LLVMBuildFDiv(b, f32c(c, 1), LLVMBuildFAdd(b, f32c(c, 1), intrinsic(c, "llvm.exp", &minus, 1), ""), "");
   }
+  case IR_OP_CALL: return call_extern(c, n->name, a[0]);
   case IR_OP_ADD: return LLVMBuildFAdd(b, a[0], a[1], "");
   case IR_OP_SUB: return LLVMBuildFSub(b, a[0], a[1], "");
   case IR_OP_MUL: return LLVMBuildFMul(b, a[0], a[1], "");
@@ -748,6 +760,7 @@ void cg_emit_kernel_body(Kernel *k) {
   /* elementwise: one loop over the kernel's members (fuse) */
   case IR_OP_NEG: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_RELU:
   case IR_OP_ABS: case IR_OP_FLOOR: case IR_OP_COS: case IR_OP_SIN: case IR_OP_SIGMOID:
+  case IR_OP_CALL:
   case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX: case IR_OP_MIN:
   case IR_OP_POW: case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_RANDOM_UNIFORM:
   case IR_OP_SELECT: case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:

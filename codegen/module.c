@@ -87,11 +87,11 @@ static LLVMValueRef new_function(Cg *c, const char *name, LLVMTypeRef *params, i
 }
 
 /* What a kernel's code depends on, as text: its nodes' ops, types and
- * attributes, and for each operand whether it is computed in the loop, an
- * inline constant, or which of the kernel's buffers it is read from (and as
- * what view). Kernels with equal signatures compile to one function, called
- * with their own buffers: the unrolled steps of a recurrence cost one
- * function, not one per step. */
+ * attributes, the functions its calls call, and for each operand whether it
+ * is computed in the loop, an inline constant, or which of the kernel's
+ * buffers it is read from (and as what view). Kernels with equal signatures
+ * compile to one function, called with their own buffers: the unrolled steps
+ * of a recurrence cost one function, not one per step. */
 static char *signature(const Cg *c, Kernel *k, int *member_index) {
   const IrGraph *g = c->g;
   char *text = NULL;
@@ -104,6 +104,7 @@ static char *signature(const Cg *c, Kernel *k, int *member_index) {
     fprintf(f, "%d %d [", n->op, n->dtype);
     for (int d = 0; d < n->shape.rank; d++) fprintf(f, "%lld,", (long long)n->shape.dim[d]);
     fprintf(f, "] %lld %lld %lld", (long long)n->attr[0], (long long)n->attr[1], (long long)n->attr[2]);
+    if (n->op == IR_OP_CALL) fprintf(f, " @%s", n->name); /* the function is the code */
     for (int j = 0; j < n->nin; j++) {
       int u = n->in[j];
       const IrNode *r = &g->nodes[ir_alias_root(g, u)];

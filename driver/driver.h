@@ -54,6 +54,11 @@ bool known_stage(const char *stage);
 /* nnd.c */
 AstFile *load_model(const Cli *c, FeConfig *cfg); /* parsed, configured, flags applied */
 
+/* externs.c: loads the libraries of cfg's extern blocks and gives the JIT
+ * their functions; false after diagnostics at the extern blocks */
+typedef struct CgJit CgJit;
+bool load_externs(const FeConfig *cfg, CgJit *jit);
+
 /* run.c */
 int cmd_train(const Cli *c);
 int cmd_eval(const Cli *c);

@@ -25,7 +25,7 @@ static bool open_session(const Cli *c, Session *s) {
   *s = (Session){.c = c};
   if (!(s->ast = load_model(c, &s->cfg))) return false;
   rt_rng_seed(&s->rng, s->cfg.seed);
-  if (!(s->jit = cg_jit_new())) return false;
+  if (!(s->jit = cg_jit_new()) || !load_externs(&s->cfg, s->jit)) return false;
   int threads = c->threads ? c->threads : 1; /* any count gives the same results */
   cg_jit_threads(s->jit, threads);
   rt_fp_set_flush_denormals(!c->no_flush_denormals);

@@ -334,7 +334,7 @@ static void print_stmt(FILE *out, const AstStmt *s) {
 }
 
 void fe_ast_print(FILE *out, const AstFile *f) {
-  static const char *kw[] = {"model", "train", "data"};
+  static const char *kw[] = {"model", "train", "data", "extern"};
   for (const AstBlock *b = f->blocks; b; b = b->next) {
     fprintf(out, "%s", kw[b->kind]);
     if (b->kind != BLOCK_TRAIN) fprintf(out, " %s", b->name);

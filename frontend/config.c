@@ -1,6 +1,8 @@
 /* config.c — the `train` and `data` blocks: optimizer, batch size, epochs,
- * seed, and where each model input's data comes from. Values are checked here,
- * with locations, so that a bad file fails before anything is compiled or read.
+ * seed, and where each model input's data comes from; and the extern
+ * declarations (extern.c), whose libraries the driver loads. Values are
+ * checked here, with locations, so that a bad file fails before anything is
+ * compiled or read.
  *
  *   train { optimizer = adam(lr=0.001)  batch = 32  epochs = 5  seed = 42 }
  *   data train { image = idx("...-images-idx3-ubyte.gz") / 255
@@ -326,6 +328,7 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
 bool fe_config(const AstFile *f, FeConfig *c) {
   *c = (FeConfig){.optimizer = ps_optimizer_default(PS_OPT_ADAM), .batch = 32, .epochs = 1, .seed = 1};
   int errors = diag_error_count();
+  c->nexterns = fe_externs(f, c->externs, true);
   for (const AstBlock *b = f->blocks; b; b = b->next) {
     if (b->kind == BLOCK_DATA) data_block(f, b, c);
     for (const AstStmt *s = b->stmts; b->kind == BLOCK_TRAIN && s; s = s->next)

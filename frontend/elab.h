@@ -21,6 +21,8 @@ typedef struct {
   int seed;      /* the per-step random seed input, created on first use */
   int batch;     /* the batch_size node, created on first use */
   int ndense, ndropout, nembedding, nconv, nnorm, nrnn, nlstm, ngru;
+  FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
+  int nexterns;
   bool has_loss;
   bool reported; /* the evaluation graph outputs what `nnd eval` reports (one metric's) */
 } Elab;

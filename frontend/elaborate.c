@@ -223,9 +223,26 @@ const Builtin *fe_builtin(const char *name) {
 
 /* ---- expressions and statements ---- */
 
+/* NAME(x) of an extern NAME: one f32 tensor in, elementwise */
+static int elab_extern(Elab *e, const AstExpr *x, const FeExtern *fn) {
+  if (x->nargs != 1 || x->args[0]->kind == AST_KWARG) {
+    diag_error(x->loc, "extern '%s' takes one tensor argument, got %d%s", fn->name, x->nargs,
+               x->nargs == 1 ? " keyword argument" : "");
+    return -1;
+  }
+  int v = elab_expr(e, x->args[0]);
+  if (v >= 0 && node(e, v)->dtype != PG_F32) {
+    diag_error(x->args[0]->loc, "extern '%s' takes f32 values (a C float), got i32", fn->name);
+    return -1;
+  }
+  return ir_call(e->g, fn->name, fn->derivative, v, x->loc);
+}
+
 static int elab_call(Elab *e, const AstExpr *x) {
   const Builtin *b = fe_builtin(x->str);
+  const FeExtern *fn = b ? NULL : fe_extern_find(e->externs, e->nexterns, x->str);
   Args a;
+  if (fn) return elab_extern(e, x, fn);
   if (!b) {
     diag_error(x->loc, "unknown layer or function '%s'", x->str);
     return -1;
@@ -338,6 +355,7 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
   int errors = diag_error_count();
   Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1};
   if (!e.g) return NULL;
+  e.nexterns = fe_externs(f, e.externs, false); /* fe_config reports what is wrong with them */
   for (const AstStmt *s = model->stmts; s; s = s->next) elab_stmt(&e, s);
   if (!e.has_loss) diag_error(model->loc, "model '%s' has no 'loss' statement", model->name);
   if (mode != FE_INFERENCE) warn_unused_inputs(&e);

@@ -51,11 +51,11 @@ typedef struct AstStmt {
   struct AstStmt *last; /* the first statement of a list: the list's last (appending is O(1)) */
 } AstStmt;
 
-typedef enum { BLOCK_MODEL, BLOCK_TRAIN, BLOCK_DATA } AstBlockKind;
+typedef enum { BLOCK_MODEL, BLOCK_TRAIN, BLOCK_DATA, BLOCK_EXTERN } AstBlockKind;
 
 typedef struct AstBlock {
   AstBlockKind kind;
-  PgLoc loc;
+  PgLoc loc; /* of its keyword; an extern block's: of its name */
   const char *name;
   AstStmt *stmts;
   struct AstBlock *next;
@@ -113,6 +113,25 @@ typedef enum {
  * metric. Dropout is active only in FE_TRAINING. NULL after diagnostics. */
 IrGraph *fe_elaborate(const AstFile *f, FeMode mode);
 
+/* ---- external functions (extern.c) ----
+ *   extern softsign { library = "libsoftsign.so"  derivative = "softsign_grad" }
+ * declares `float softsign(float)` from a shared library (a path relative to
+ * the .nnd file's folder, or absolute), and optionally its derivative, also
+ * `float NAME(float)`; a model calls it like an elementwise function. */
+#define FE_MAX_EXTERNS 16
+typedef struct {
+  const char *name;       /* the C symbol */
+  const char *library;    /* as written */
+  const char *path;       /* what dlopen gets: relative to the .nnd file's folder */
+  const char *derivative; /* its symbol, NULL if none */
+  PgLoc loc, library_loc, derivative_loc;
+} FeExtern;
+
+/* The well-formed extern blocks of f, in order, into out (room for
+ * FE_MAX_EXTERNS); with `report`, every bad one is an error. Returns the count. */
+int fe_externs(const AstFile *f, FeExtern *out, bool report);
+const FeExtern *fe_extern_find(const FeExtern *list, int n, const char *name);
+
 /* ---- configuration (config.c) ---- */
 /* the one rule for a learning rate, in a train block and for --lr */
 #define FE_LR_RANGE "(0, 1000]"
@@ -129,6 +148,8 @@ typedef struct {
   PgLoc freeze_loc[FE_MAX_FREEZE];
   int nfreeze;
   double validation_split; /* the last fraction of the training data, held out (Keras) */
+  FeExtern externs[FE_MAX_EXTERNS]; /* the libraries to load before compiling */
+  int nexterns;
 } FeConfig;
 
 bool fe_config(const AstFile *f, FeConfig *cfg);

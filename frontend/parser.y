@@ -34,7 +34,7 @@ static void nnd_yyerror(const char *msg) {
 }
 
 %token KW_MODEL "'model'" KW_TRAIN "'train'" KW_DATA "'data'"
-%token KW_INPUT "'input'" KW_LOSS "'loss'" KW_METRIC "'metric'"
+%token KW_INPUT "'input'" KW_LOSS "'loss'" KW_METRIC "'metric'" KW_EXTERN "'extern'"
 %token <str> IDENT "identifier" STRING "string"
 %token <num> NUMBER "number"
 %token BAD_CHAR "invalid character" BAD_STRING "unterminated string"
@@ -59,6 +59,7 @@ block
   : KW_MODEL IDENT '{' stmts '}'    { fe_add_block(fe_block(BLOCK_MODEL, @1, $2, $4)); }
   | KW_TRAIN '{' stmts '}'          { fe_add_block(fe_block(BLOCK_TRAIN, @1, "train", $3)); }
   | KW_DATA data_name '{' stmts '}' { fe_add_block(fe_block(BLOCK_DATA, @1, $2, $4)); }
+  | KW_EXTERN IDENT '{' stmts '}'   { fe_add_block(fe_block(BLOCK_EXTERN, @2, $2, $4)); }
   | error '}'                       { yyerrok; }
   ;
 

@@ -1,6 +1,7 @@
 /* graph.c — building graphs: the op table queries, shapes, and node creation.
  * Nodes are appended only, so ids stay valid and order stays topological. */
 #include <assert.h>
+#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,28 @@ int ir_output(IrGraph *g, const char *name, int value, PgLoc loc) {
   g->nodes[id].name = ir_strdup(g, name);
   g->noutputs++;
   return id;
+}
+
+int ir_call(IrGraph *g, const char *fn, const char *derivative, int a, PgLoc loc) {
+  int id = ir_unary(g, IR_OP_CALL, a, loc);
+  if (id < 0) return -1;
+  g->nodes[id].name = ir_strdup(g, fn);
+  g->nodes[id].derivative = ir_strdup(g, derivative); /* NULL stays NULL */
+  return id;
+}
+
+bool ir_symbol_ok(const char *s) {
+  size_t len = strlen(s);
+  if (len == 0 || len > IR_MAX_SYMBOL || isdigit((unsigned char)s[0])) return false;
+  for (size_t i = 0; i < len; i++)
+    if (!isalnum((unsigned char)s[i]) && s[i] != '_') return false;
+  return true;
+}
+
+bool ir_symbol_reserved(const char *s) {
+  size_t len = strlen(s);
+  return strncmp(s, "nnd_", 4) == 0 || (len >= 5 && strcmp(s + len - 5, "_step") == 0) ||
+         strcmp(s, "check_finite") == 0;
 }
 
 IrUses ir_uses(const IrGraph *g) {

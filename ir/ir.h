@@ -32,7 +32,8 @@ typedef struct {
   int in[IR_MAX_IN];
   int64_t attr[IR_MAX_ATTR];
   double value;      /* CONST */
-  const char *name;  /* INPUT / PARAM / OUTPUT names */
+  const char *name;  /* INPUT / PARAM / OUTPUT names; CALL: the function's symbol */
+  const char *derivative; /* CALL: the symbol of its derivative, NULL if none */
   PgRole role;       /* PARAM */
   PgInit init;       /* PARAM */
   PgLoc loc;
@@ -86,6 +87,14 @@ int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *at
                   PgLoc loc);
 int ir_reshape(IrGraph *g, int a, PgShape shape, PgLoc loc);
 int ir_output(IrGraph *g, const char *name, int value, PgLoc loc);
+/* fn(a) elementwise, fn an external `float fn(float)`; derivative may be NULL */
+int ir_call(IrGraph *g, const char *fn, const char *derivative, int a, PgLoc loc);
+/* the symbols a call may name: C identifiers of at most IR_MAX_SYMBOL bytes */
+#define IR_MAX_SYMBOL 128
+bool ir_symbol_ok(const char *s);
+/* the names generated code defines or calls itself (nnd_*, *_step, check_finite),
+ * which a call may not name; a step is also named after its graph */
+bool ir_symbol_reserved(const char *s);
 /* forgets kernels and buffers (fuse and plan must run again) */
 void ir_clear_schedule(IrGraph *g);
 /* appends a copy of n as it is, without checks (the IR parser checks first) */

@@ -25,6 +25,10 @@
  *                  parameter): kept though unused, never given a buffer.
  *   IR_IN_PLACE    writes its result over the buffer of operand 0, so every
  *                  other reader of that operand must run first.
+ * A call is `float NAME(float)` from a library the .nnd file declares (an
+ * extern block): its payload is the symbol, and the symbol of its derivative
+ * if one was declared (IrNode.name, .derivative). Pure, so cse merges equal
+ * calls, but never folded: the compiler does not run user code.
  * An op has a kernel unless it is a LEAF or a VIEW. graph.c checks when it is
  * compiled that each op's flags agree with each other and with its kind.
  *
@@ -62,6 +66,7 @@ enum {
   X(COS,            "cos",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
   X(SIN,            "sin",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
   X(SIGMOID,        "sigmoid",        1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(CALL,           "call",           1, ELTWISE, "",                IR_PURE) \
   X(ADD,            "add",            2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
   X(SUB,            "sub",            2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
   X(MUL,            "mul",            2, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \

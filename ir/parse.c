@@ -176,6 +176,28 @@ static IrOp op_named(const char *name) {
   return IR_OP_COUNT;
 }
 
+/* a symbol the generated code will call: a C identifier */
+static bool symbol(Parser *ps, const char **out) {
+  char buf[IR_MAX_SYMBOL + 2];
+  skip_space(ps);
+  PgLoc at = here(ps);
+  if (!string(ps, buf, sizeof buf)) return false;
+  if (!ir_symbol_ok(buf)) {
+    diag_error(at, "a call names a C function: an identifier of at most %d characters",
+               IR_MAX_SYMBOL);
+    ps->failed = true;
+    return false;
+  }
+  *out = ir_strdup(ps->g, buf);
+  return true;
+}
+
+/* "fn" or "fn" derivative "dfn" */
+static bool call_payload(Parser *ps, IrNode *n) {
+  if (!symbol(ps, &n->name)) return false;
+  return !keyword(ps, "derivative") || symbol(ps, &n->derivative);
+}
+
 static bool payload(Parser *ps, IrNode *n) {
   char buf[256], role[32], init[32];
   switch (n->op) {
@@ -197,6 +219,7 @@ static bool payload(Parser *ps, IrNode *n) {
     n->name = ir_strdup(ps->g, buf);
     return true;
   case IR_OP_CONST: return number(ps, &n->value);
+  case IR_OP_CALL: return call_payload(ps, n);
   default: return true;
   }
 }

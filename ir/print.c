@@ -1,7 +1,8 @@
 /* print.c — the textual IR (docs/ir.md), one node a line:
  *   %4 = matmul(%3, %1) {transpose_a = 0, transpose_b = 0} : f32[B,128] loc("m.nnd":7:7)
  * Leaves print their payload: input/param names and roles, const values (the
- * shortest text that reads back to the same double). After fusion a node shows
+ * shortest text that reads back to the same double); a call its symbols:
+ *   %5 = call "softsign" derivative "softsign_grad"(%4) : f32[B,10] After fusion a node shows
  * `kernel(N)`, after planning `arena(OFFSET)`. parse.c reads exactly this back:
  * print(parse(text)) == text. */
 #include <stdlib.h>
@@ -35,6 +36,14 @@ static void print_payload(FILE *out, const IrNode *n) {
     break;
   case IR_OP_CONST: fputc(' ', out); print_double(out, n->value); break;
   case IR_OP_OUTPUT: fputc(' ', out); ir_print_string(out, n->name); fputc(' ', out); break;
+  case IR_OP_CALL:
+    fputc(' ', out);
+    ir_print_string(out, n->name);
+    if (n->derivative) {
+      fputs(" derivative ", out);
+      ir_print_string(out, n->derivative);
+    }
+    break;
   default: break;
   }
 }

@@ -332,6 +332,7 @@ static bool infer(IrGraph *g, IrNode *n) {
   case IR_OP_BATCH_SIZE: n->dtype = PG_F32; n->shape.rank = 0; return true;
   case IR_OP_NEG: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_RELU:
   case IR_OP_FLOOR: case IR_OP_COS: case IR_OP_SIN: case IR_OP_ABS: case IR_OP_SIGMOID:
+  case IR_OP_CALL:
     n->dtype = PG_F32;
     n->shape = ir_node(g, n->in[0])->shape;
     return want_f32(g, n, 0);

@@ -9,6 +9,7 @@
  * it. A failure names the node, the pass that ran last, and the .nnd
  * location the node came from. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "ir.h"
 
@@ -26,12 +27,21 @@ static void fail(Check *c, int id, const char *what) {
   c->ok = false;
 }
 
+/* a function the generated code may call without clashing with its own names */
+static bool call_symbol_ok(const IrGraph *g, const char *s) {
+  return s && ir_symbol_ok(s) && !ir_symbol_reserved(s) && strcmp(s, g->name) != 0;
+}
+
 static void check_node(Check *c, int id) {
   IrGraph *g = c->g;
   IrNode *n = &g->nodes[id];
   if (n->nin != ir_op_arity(n->op)) return fail(c, id, "wrong number of operands");
   for (int i = 0; i < n->nin; i++)
     if (n->in[i] < 0 || n->in[i] >= id) return fail(c, id, "operand does not precede its use");
+  if (n->op == IR_OP_CALL && !(call_symbol_ok(g, n->name) &&
+                               (!n->derivative || call_symbol_ok(g, n->derivative))))
+    return fail(c, id, "a call names C functions (identifiers) other than nnd's own (nnd_*, "
+                "*_step, check_finite, the graph's name)");
   if (n->op == IR_OP_PARAM && n->role == PG_ROLE_NONE) return fail(c, id, "parameter without a role");
   if (n->op == IR_OP_PARAM && (n->dtype != PG_F32 || (n->shape.rank && n->shape.dim[0] == PG_BATCH)))
     return fail(c, id, "a parameter is f32 and has no batch dimension");

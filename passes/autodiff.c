@@ -116,6 +116,7 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
   case IR_OP_NEG: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_RELU:
   case IR_OP_ABS: case IR_OP_FLOOR: case IR_OP_COS: case IR_OP_SIN: case IR_OP_SIGMOID:
+  case IR_OP_CALL:
   case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX: case IR_OP_MIN:
   case IR_OP_POW: case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_RANDOM_UNIFORM:
   case IR_OP_SELECT: case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
@@ -123,6 +124,17 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   case IR_OP_RESHAPE: case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT:
   case IR_OP_COUNT: break;
   }
+}
+
+/* g * f'(x), f' the external function declared as f's derivative; a call
+ * without one is an error only here, where a gradient must flow through it */
+static int call_backward(Ad *ad, const IrNode *n, int g) {
+  if (!n->derivative) {
+    diag_error(n->loc, "extern '%s' has no derivative: declare one (derivative = \"NAME\") to "
+               "train through it", n->name);
+    return -1;
+  }
+  return bin(ad, IR_OP_MUL, g, ir_call(ad->g, n->derivative, NULL, n->in[0], n->loc), n->loc);
 }
 
 /* the backward rule of each op: gradients of the operands of node `id` given g */
@@ -175,6 +187,7 @@ static void backward(Ad *ad, int id, int g) {
   case IR_OP_SQRT: accumulate(ad, a, bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, g, cst(ad, 0.5, l), l), id, l)); break;
   case IR_OP_RELU: accumulate(ad, a, bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_GT, id, cst(ad, 0, l), l), l)); break;
   case IR_OP_BROADCAST: accumulate(ad, a, g); break; /* accumulate sums it back down */
+  case IR_OP_CALL: accumulate(ad, a, call_backward(ad, &n, g)); break;
   case IR_OP_SELECT: {
     int c = n.in[0], zero = cst(ad, 0, l);
     if (db) accumulate(ad, b, ir_emit(ad->g, IR_OP_SELECT, 3, (int[]){c, g, zero}, NULL, l));

@@ -45,7 +45,7 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_GE: *out = a >= b; return true;
   case IR_OP_EQ: *out = a == b; return true;
   /* not FOLDABLE: the other elementwise ops, and all that are not elementwise */
-  case IR_OP_MAX: case IR_OP_MIN: case IR_OP_RANDOM_UNIFORM: case IR_OP_SELECT:
+  case IR_OP_MAX: case IR_OP_MIN: case IR_OP_RANDOM_UNIFORM: case IR_OP_SELECT: case IR_OP_CALL:
   case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_SLICE:

@@ -1,9 +1,9 @@
 /* cse.c — common subexpression elimination: two nodes with the same op,
- * operands, attributes, payload and type compute the same value, so uses of
- * the later one are redirected to the earlier (which precedes them: order
- * stays topological). Only pure ops (ops.h) are merged: an input or a
- * parameter is an identity, an assignment or an output an effect. Uses a hash
- * table over nodes. */
+ * operands, attributes, payload (a constant's value, a call's symbols) and
+ * type compute the same value, so uses of the later one are redirected to the
+ * earlier (which precedes them: order stays topological). Only pure ops
+ * (ops.h) are merged: an input or a parameter is an identity, an assignment or
+ * an output an effect. Uses a hash table over nodes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +13,13 @@ static bool mergeable(const IrNode *n) { return ir_op_flags(n->op) & IR_PURE; }
 
 static uint64_t mix(uint64_t h, uint64_t v) { return (h ^ v) * 0x100000001b3ull; }
 
+static uint64_t hash_text(uint64_t h, const char *s) {
+  for (; s && *s; s++) h = mix(h, (unsigned char)*s);
+  return h;
+}
+
 static uint64_t hash_node(const IrNode *n) {
-  uint64_t h = mix(0xcbf29ce484222325ull, n->op), bits;
+  uint64_t h = hash_text(mix(0xcbf29ce484222325ull, n->op), n->name), bits;
   for (int i = 0; i < n->nin; i++) h = mix(h, (uint64_t)n->in[i]);
   for (int i = 0; i < IR_MAX_ATTR; i++) h = mix(h, (uint64_t)n->attr[i]);
   memcpy(&bits, &n->value, sizeof bits);
@@ -23,10 +28,16 @@ static uint64_t hash_node(const IrNode *n) {
   return h;
 }
 
+/* payload strings: a call's symbols (inputs, parameters and outputs are not merged) */
+static bool same_text(const char *a, const char *b) {
+  return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static bool same(const IrNode *a, const IrNode *b) {
   return a->op == b->op && a->nin == b->nin && memcmp(a->in, b->in, a->nin * sizeof *a->in) == 0 &&
          memcmp(a->attr, b->attr, sizeof a->attr) == 0 && memcmp(&a->value, &b->value, sizeof a->value) == 0 &&
-         a->dtype == b->dtype && pg_shape_eq(&a->shape, &b->shape);
+         a->dtype == b->dtype && pg_shape_eq(&a->shape, &b->shape) && same_text(a->name, b->name) &&
+         same_text(a->derivative, b->derivative);
 }
 
 bool ps_cse(IrGraph *g, const PsOptions *opt) {

@@ -198,8 +198,21 @@ def recurrent():
     return model, {**names, **mo}, batch, loss, "tests/pytorch/Inputs/recurrent.nnd"
 
 
+def softsign():
+    """tests/runtime/Inputs/softsign_mlp.nnd: softsign, a custom operator in C
+    (tests/runtime/Inputs/softsign.c), here as torch's own arithmetic"""
+    (l1, n1), (l2, n2), (l3, n3) = dense("dense_1", 4, 16), dense("dense_2", 16, 16), dense("dense_3", 16, 3)
+    act = lambda x: x / (1 + x.abs())
+    model = torch.nn.ModuleList([l1, l2, l3])
+    rng = np.random.default_rng(7)
+    batch = {"features": rng.standard_normal((16, 4), dtype=np.float32),
+             "species": rng.integers(0, 3, 16).astype(np.int32)}
+    loss = lambda b: F.cross_entropy(l3(act(l2(act(l1(b["features"]))))), b["species"].long())
+    return model, {**n1, **n2, **n3}, batch, loss, "tests/runtime/Inputs/softsign_mlp.nnd"
+
+
 MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
-          "cnn": cnn, "attention": attention}
+          "cnn": cnn, "attention": attention, "softsign": softsign}
 
 
 def parse_call(spec):
