@@ -155,7 +155,7 @@ static bool write_outputs(Unit *u) {
   bool ok = obj && so && h && st && cg_emit_object(&u->target, &u->obj, obj);
   if (ok && u->c->shared) ok = link_shared(obj, so);
   if (u->c->shared && obj) unlink(obj);
-  ok = ok && write_header(h, &u->obj, u->c->input);
+  ok = ok && write_header(h, &u->obj, u->c->input, &u->cfg);
   if (ok && u->c->weights_file) ok = write_state(u, st);
   free(obj), free(so), free(h), free(st);
   return ok;

@@ -74,7 +74,7 @@ int cmd_compile(const Cli *c);
 
 /* header.c: the documents of a compiled object, from its layout */
 /* NAME.h: the typed entry points, their arguments, sizes and the state */
-bool write_header(const char *path, const CgObject *o, const char *model);
+bool write_header(const char *path, const CgObject *o, const char *model, const FeConfig *cfg);
 /* the text of NAME_manifest (malloc'd; NULL without memory) */
 char *manifest_text(const CgObject *o, const char *model);
 

@@ -242,7 +242,21 @@ static void safe_text(const char *s, char *buf, size_t n) {
   buf[i] = 0;
 }
 
-bool write_header(const char *path, const CgObject *o, const char *file) {
+/* the extern functions the object calls and leaves to the linker */
+static void write_externs(FILE *f, const FeConfig *cfg) {
+  if (!cfg->nexterns) return;
+  fprintf(f, "/* The object calls these C functions (float f(float)) and leaves them\n"
+             " * undefined: link the libraries the model declared them in.\n");
+  for (int i = 0; i < cfg->nexterns; i++) {
+    const FeExtern *x = &cfg->externs[i];
+    char library[512];
+    safe_text(x->library, library, sizeof library);
+    fprintf(f, " *   %s%s%s (%s)\n", x->name, x->derivative ? ", " : "", x->derivative ? x->derivative : "", library);
+  }
+  fprintf(f, " */\n\n");
+}
+
+bool write_header(const char *path, const CgObject *o, const char *file, const FeConfig *cfg) {
   FILE *f = fopen(path, "w");
   if (!f) return diag_error((PgLoc){0}, "cannot write '%s'", path), false;
   char up[80], model[512];
@@ -256,6 +270,7 @@ bool write_header(const char *path, const CgObject *o, const char *file) {
           "#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n"
           "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
           o->name, model, o->train ? " and training step" : "", o->name, up, up);
+  write_externs(f, cfg);
   write_sizes(f, o, up);
   write_state_table(f, o);
   write_functions(f, o, up);
