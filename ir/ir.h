@@ -117,7 +117,6 @@ bool ir_verify(IrGraph *g, const char *after_pass);
 /* print.c: the textual IR; parse.c reads it back (docs/ir.md) */
 #include <stdio.h>
 void ir_print(FILE *out, const IrGraph *g);
-void ir_print_string(FILE *out, const char *s); /* quoted, with \" and \\ escapes */
 IrGraph *ir_parse(const char *file, const char *text); /* NULL after diagnostics */
 IrGraph *ir_parse_file(const char *path);              /* read with pg_read_source */
 

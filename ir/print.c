@@ -9,39 +9,21 @@
 
 #include "ir.h"
 
-static void print_double(FILE *out, double v) {
-  char buf[32];
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  fputs(buf, out);
-}
-
-void ir_print_string(FILE *out, const char *s) {
-  fputc('"', out);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\') fputc('\\', out);
-    fputc(*s, out);
-  }
-  fputc('"', out);
-}
-
 static void print_payload(FILE *out, const IrNode *n) {
   switch (n->op) {
-  case IR_OP_INPUT: fputc(' ', out); ir_print_string(out, n->name); break;
+  case IR_OP_INPUT: fputc(' ', out); pg_print_string(out, n->name); break;
   case IR_OP_PARAM:
     fprintf(out, " %s %s ", pg_role_name(n->role), pg_init_name(n->init));
-    ir_print_string(out, n->name);
+    pg_print_string(out, n->name);
     break;
-  case IR_OP_CONST: fputc(' ', out); print_double(out, n->value); break;
-  case IR_OP_OUTPUT: fputc(' ', out); ir_print_string(out, n->name); fputc(' ', out); break;
+  case IR_OP_CONST: fputc(' ', out); pg_print_double(out, n->value); break;
+  case IR_OP_OUTPUT: fputc(' ', out); pg_print_string(out, n->name); fputc(' ', out); break;
   case IR_OP_CALL:
     fputc(' ', out);
-    ir_print_string(out, n->name);
+    pg_print_string(out, n->name);
     if (n->derivative) {
       fputs(" derivative ", out);
-      ir_print_string(out, n->derivative);
+      pg_print_string(out, n->derivative);
     }
     break;
   default: break;
@@ -70,7 +52,7 @@ static void print_node(FILE *out, const IrNode *n, int id) {
   if (n->offset >= 0) fprintf(out, " arena(%lld)", (long long)n->offset);
   if (n->loc.file) {
     fputs(" loc(", out);
-    ir_print_string(out, n->loc.file);
+    pg_print_string(out, n->loc.file);
     fprintf(out, ":%d:%d)", n->loc.line, n->loc.col);
   }
   fputc('\n', out);

@@ -11,26 +11,6 @@
 
 #include "program.h"
 
-/* the shortest text that strtod reads back to the same double */
-static void print_double(FILE *out, double v) {
-  char buf[32];
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  fputs(buf, out);
-}
-
-/* quoted as the textual IR quotes names: only '"' and '\' are escaped */
-static void print_string(FILE *out, const char *s) {
-  fputc('"', out);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\') fputc('\\', out);
-    fputc(*s, out);
-  }
-  fputc('"', out);
-}
-
 static void print_type(FILE *out, PgDType t, const PgShape *s) {
   char shape[8 * PG_MAX_RANK + 8 * 21];
   pg_shape_str(s, shape, sizeof shape);
@@ -53,11 +33,11 @@ static void print_slot_fields(FILE *out, const PgSlot *s) {
   if (s->classes) field(out, &first, "classes");
   if (s->of) {
     field(out, &first, "of = ");
-    print_string(out, s->of);
+    pg_print_string(out, s->of);
   }
   if (s->scale != 1) {
     field(out, &first, "scale = ");
-    print_double(out, s->scale);
+    pg_print_double(out, s->scale);
   }
   if (s->normalize) field(out, &first, "normalize");
   if (!first) fputc('}', out);
@@ -65,7 +45,7 @@ static void print_slot_fields(FILE *out, const PgSlot *s) {
 
 static void print_slot(FILE *out, const PgSlot *s) {
   fprintf(out, "  %s %d ", s->output ? "output" : "input", s->io);
-  print_string(out, s->name);
+  pg_print_string(out, s->name);
   fprintf(out, " %s", pg_slot_role_name(s->role));
   print_type(out, s->dtype, &s->shape);
   print_slot_fields(out, s);
@@ -74,12 +54,12 @@ static void print_slot(FILE *out, const PgSlot *s) {
 
 static void print_param(FILE *out, const PgParam *p) {
   fprintf(out, "  param %d ", p->slot);
-  print_string(out, p->name);
+  pg_print_string(out, p->name);
   fprintf(out, " %s %s", pg_role_name(p->role), pg_init_name(p->init));
   print_type(out, PG_F32, &p->shape);
   if (p->loc.file) {
     fputs(" loc(", out);
-    print_string(out, p->loc.file);
+    pg_print_string(out, p->loc.file);
     fprintf(out, ":%d:%d)", p->loc.line, p->loc.col);
   }
   fputc('\n', out);
@@ -87,7 +67,7 @@ static void print_param(FILE *out, const PgParam *p) {
 
 static void print_entry(FILE *out, const PgEntry *e) {
   fputs("entry ", out);
-  print_string(out, e->name);
+  pg_print_string(out, e->name);
   fprintf(out, " %s {arena = %lld, align = %lld, max_batch = %lld, kernels = %d, ",
           pg_entry_kind_name(e->kind), (long long)e->arena_bytes, (long long)e->arena_align,
           (long long)e->max_batch, e->nkernels);

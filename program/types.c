@@ -1,6 +1,7 @@
 /* types.c — shapes, and the names of element types, roles and initialisers
  * as the textual IR and the Program text spell them. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "types.h"
 
@@ -46,3 +47,23 @@ int pg_shape_str(const PgShape *s, char *buf, size_t n) {
   return w + snprintf(buf + w, n - w, "]");
 }
 
+
+/* the shortest text that strtod reads back to the same double */
+void pg_print_double(FILE *out, double v) {
+  char buf[32];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v) break;
+  }
+  fputs(buf, out);
+}
+
+/* quoted as the textual IR quotes names: only '"' and '\' are escaped */
+void pg_print_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') fputc('\\', out);
+    fputc(*s, out);
+  }
+  fputc('"', out);
+}

@@ -81,4 +81,9 @@ const char *pg_role_name(PgRole r);
 const char *pg_init_name(PgInit i);
 const char *pg_dtype_name(PgDType t); /* "f32", "i32" */
 
+/* the text forms (IR, Program): a double as the shortest text strtod reads
+ * back to it; a string quoted, with only '"' and '\' escaped */
+void pg_print_double(FILE *out, double v);
+void pg_print_string(FILE *out, const char *s);
+
 #endif
