@@ -108,8 +108,8 @@ dict() { sort -u | sed 's/\\/\\\\/g; s/"/\\x22/g; s/^NL$/\\x0A/; s/.*/"&"/'; }
 {
   printf '%s\n' 'graph @' '%' ' = ' ' : ' f32 i32 B '[' ']' '{' '}' '(' ')' , '"' // \
     'loc(' 'kernel(' 'arena(' 'max_batch(' NL
-  # op names and attribute names from the op table: X(ENUM, "name", arity, kind, "attrs")
-  sed -n 's/^ *X([A-Z_]*, *"\([a-z_0-9]*\)", *[0-9], *[A-Z]*, *"\([a-z_,]*\)").*/\1,\2/p' ir/ops.h |
+  # op names and attribute names from the op table: X(ENUM, "name", arity, kind, "attrs", flags)
+  sed -n 's/^ *X([A-Z_]*, *"\([a-z_0-9]*\)", *[0-9], *[A-Z]*, *"\([a-z_,]*\)",.*/\1,\2/p' ir/ops.h |
     tr , '\n' | grep .
   grep -oh '"[a-z_][a-z_0-9]*"' ir/print.c ir/parse.c ir/graph.c | tr -d '"'
 } | dict > tests/fuzz/nnir.dict
