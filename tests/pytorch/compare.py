@@ -15,14 +15,15 @@ MODEL names a builder below; each --set replaces or adds a setting of the
 PyTorch side follows it with torch.optim, lr_scheduler and clip_grad_norm_.
 """
 import argparse
-import json
 import os
-import struct
 import subprocess
 import sys
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 import torch.nn.functional as F
 
 TOLERANCE = 1e-4
@@ -35,34 +36,6 @@ TOLERANCE = 1e-4
 # correction) is off by a factor, not by 1e-2.
 RESOLVED = 1e-4
 CHANGE_TOLERANCE = 1e-2
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, a in tensors.items():
-        a = np.ascontiguousarray(a)
-        dtype = {np.float32: "F32", np.int32: "I32"}[a.dtype.type]
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-        blobs.append(a.tobytes())
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
-def read_safetensors(path):
-    blob = open(path, "rb").read()
-    n = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + n])
-    out = {}
-    for name, h in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = {"F32": np.float32, "I32": np.int32}[h["dtype"]]
-        a, b = h["data_offsets"]
-        out[name] = np.frombuffer(blob[8 + n + a:8 + n + b], dtype=dtype).reshape(h["shape"])
-    return out
 
 
 # ---- models: the PyTorch twin of each example, and how nnd names its weights ----

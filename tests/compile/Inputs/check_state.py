@@ -1,23 +1,13 @@
 """Compares the state the compiled object exported (state.f32, laid out as its
 manifest's `state NAME SHAPE OFFSET ROLE` lines say) with the tensors of
 `nnd step --out O.st`, bit for bit. usage: check_state.py DIR O.st"""
-import json
-import struct
+import os
 import sys
 
 import numpy as np
 
-
-def read_safetensors(path):
-    blob = open(path, "rb").read()
-    n = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + n])
-    out = {}
-    for name, h in header.items():
-        if name != "__metadata__":
-            a, b = h["data_offsets"]
-            out[name] = np.frombuffer(blob[8 + n + a:8 + n + b], dtype=np.float32)
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from safetensors_io import read_safetensors  # noqa: E402
 
 
 folder, reference = sys.argv[1], read_safetensors(sys.argv[2])
@@ -28,7 +18,7 @@ for line in open(folder + "/manifest.txt"):
     if not word or word[0] != "state":
         continue
     name, offset = word[1], int(word[3])
-    want = reference[name]
+    want = reference[name].ravel()
     got = state[offset:offset + want.size]
     same = got.tobytes() == want.tobytes()
     checked += 1

@@ -1,25 +1,13 @@
 """Random weights W.st for mnist_mlp and one batch: B.st for `nnd step`, and
 the same batch as raw little-endian arrays (image.f32, label.i32) for the C
 driver steps.c. usage: make_batch.py OUT_DIR [BATCH]"""
-import json
 import os
-import struct
 import sys
 
 import numpy as np
 
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, a in tensors.items():
-        dtype = {np.float32: "F32", np.int32: "I32"}[a.dtype.type]
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-        blobs.append(a.tobytes())
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from safetensors_io import write_safetensors  # noqa: E402
 
 
 out, batch = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 32
