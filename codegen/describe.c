@@ -17,7 +17,8 @@ static PgSlotRole output_role(const IrNode *n) {
   if (strcmp(n->name, "loss") == 0) return PG_SLOT_LOSS;
   if (strncmp(n->name, "grad:", 5) == 0) return PG_SLOT_GRADIENT;
   if (is_prediction(n->name)) return PG_SLOT_PREDICTION;
-  if (strcmp(n->name, "report:label") == 0 || strcmp(n->name, "report:target") == 0) return PG_SLOT_TRUTH;
+  if (strcmp(n->name, "report:label") == 0 || strcmp(n->name, "report:target") == 0)
+    return PG_SLOT_TRUTH;
   return n->shape.rank == 0 ? PG_SLOT_METRIC : PG_SLOT_PREDICTION;
 }
 
@@ -27,7 +28,8 @@ static int64_t input_bound(const IrGraph *g, int input) {
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
     if (n->op == IR_OP_ONE_HOT && ir_alias_root(g, n->in[0]) == input) return n->attr[0];
-    if (n->op == IR_OP_GATHER && ir_alias_root(g, n->in[1]) == input) return g->nodes[n->in[0]].shape.dim[0];
+    if (n->op == IR_OP_GATHER && ir_alias_root(g, n->in[1]) == input)
+      return g->nodes[n->in[0]].shape.dim[0];
   }
   return 0;
 }
@@ -47,7 +49,8 @@ static bool *prediction_ancestors(const IrGraph *g) {
 
 static PgSlot input_slot(PgEntry *e, const IrGraph *g, int i, const bool *predicted) {
   const IrNode *n = &g->nodes[i];
-  PgSlot s = {.name = pg_strdup(e, n->name), .io = (int)n->attr[0], .dtype = n->dtype, .shape = n->shape};
+  PgSlot s = {
+      .name = pg_strdup(e, n->name), .io = (int)n->attr[0], .dtype = n->dtype, .shape = n->shape};
   s.role = n->shape.rank == 0 && n->dtype == PG_I32 ? PG_SLOT_SEED
            : predicted && !predicted[i]            ? PG_SLOT_LABEL
                                                    : PG_SLOT_DATA;
@@ -76,7 +79,8 @@ static void describe_nodes(const IrGraph *g, PgEntry *e) {
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
     PgNodeInfo *d = &e->nodes[i];
-    *d = (PgNodeInfo){ir_op_name(n->op), n->group, n->loc, n->nin, {0}, (ir_op_flags(n->op) & IR_SIDE_EFFECT) != 0};
+    bool sink = (ir_op_flags(n->op) & IR_SIDE_EFFECT) != 0;
+    *d = (PgNodeInfo){ir_op_name(n->op), n->group, n->loc, n->nin, {0}, sink};
     memcpy(d->in, n->in, sizeof d->in);
   }
   e->nnodes = g->count;
@@ -85,18 +89,21 @@ static void describe_nodes(const IrGraph *g, PgEntry *e) {
 bool cg_describe(const IrGraph *g, bool debug, PgEntry *e) {
   memset(e, 0, sizeof *e);
   e->name = pg_strdup(e, g->name);
-  e->arena_bytes = g->arena_bytes, e->arena_align = 64, e->max_batch = g->max_batch, e->nkernels = g->nkernels;
+  e->arena_bytes = g->arena_bytes, e->arena_align = 64;
+  e->max_batch = g->max_batch, e->nkernels = g->nkernels;
   e->ninputs = g->ninputs, e->noutputs = g->noutputs;
   e->slots = pg_calloc((size_t)g->ninputs + g->noutputs + 1, sizeof *e->slots);
   e->params = pg_calloc((size_t)g->nparams + 1, sizeof *e->params);
   e->nodes = debug ? pg_calloc((size_t)g->count + 1, sizeof *e->nodes) : NULL;
   bool *predicted = prediction_ancestors(g);
-  if (!e->slots || !e->params || (debug && !e->nodes)) return free(predicted), pg_entry_free(e), false;
+  if (!e->slots || !e->params || (debug && !e->nodes))
+    return free(predicted), pg_entry_free(e), false;
   for (int i = 0; i < g->count; i++) { /* inputs first, then outputs */
     const IrNode *n = &g->nodes[i];
     if (n->op == IR_OP_INPUT) e->slots[e->nslots++] = input_slot(e, g, i, predicted);
     else if (n->op == IR_OP_PARAM)
-      e->params[e->nparams++] = (PgParam){pg_strdup(e, n->name), n->role, n->init, n->shape, (int)n->attr[0], n->loc};
+      e->params[e->nparams++] =
+          (PgParam){pg_strdup(e, n->name), n->role, n->init, n->shape, (int)n->attr[0], n->loc};
   }
   for (int i = 0; i < g->count; i++)
     if (g->nodes[i].op == IR_OP_OUTPUT) e->slots[e->nslots++] = output_slot(e, g, &g->nodes[i]);

@@ -27,7 +27,9 @@ static LLVMValueRef i64c(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsign
 static LLVMValueRef f32c(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
 static const IrNode *nd(Kernel *k, int id) { return &k->cg->g->nodes[id]; }
 
-static LLVMValueRef dim_value(Kernel *k, int64_t d) { return d == PG_BATCH ? k->n : i64c(k->cg, d); }
+static LLVMValueRef dim_value(Kernel *k, int64_t d) {
+  return d == PG_BATCH ? k->n : i64c(k->cg, d);
+}
 
 static LLVMValueRef loop_begin(Kernel *k, Loop *l, LLVMValueRef bound) {
   Cg *c = k->cg;
@@ -85,7 +87,8 @@ static LLVMValueRef intrinsic(Cg *c, const char *name, LLVMValueRef *args, int n
 }
 
 /* row-major index of a tensor of shape `of`, broadcast into `dom`, at coords */
-static LLVMValueRef index_in(Kernel *k, const PgShape *of, const PgShape *dom, LLVMValueRef *coords) {
+static LLVMValueRef index_in(Kernel *k, const PgShape *of, const PgShape *dom,
+                             LLVMValueRef *coords) {
   Cg *c = k->cg;
   LLVMValueRef idx = i64c(c, 0);
   int64_t stride = 1;
@@ -98,7 +101,9 @@ static LLVMValueRef index_in(Kernel *k, const PgShape *of, const PgShape *dom, L
   return idx;
 }
 
-static LLVMTypeRef elem_type(Kernel *k, int id) { return nd(k, id)->dtype == PG_F32 ? k->cg->f32 : k->cg->i32; }
+static LLVMTypeRef elem_type(Kernel *k, int id) {
+  return nd(k, id)->dtype == PG_F32 ? k->cg->f32 : k->cg->i32;
+}
 
 static LLVMValueRef elem_ptr(Kernel *k, LLVMValueRef base, LLVMTypeRef t, LLVMValueRef idx) {
   return LLVMBuildInBoundsGEP2(k->cg->b, t, base, &idx, 1, "");
@@ -180,7 +185,8 @@ static void nest_begin_loops(Kernel *k, const Nest *nest, Loop *loops, LLVMValue
 }
 
 /* the row-major index, in a value of shape `of`, of the nest's coordinates */
-static LLVMValueRef nest_index(Kernel *k, const PgShape *of, const PgShape *dom, const Nest *nest, LLVMValueRef *coords) {
+static LLVMValueRef nest_index(Kernel *k, const PgShape *of, const PgShape *dom, const Nest *nest,
+                               LLVMValueRef *coords) {
   Cg *c = k->cg;
   LLVMValueRef idx = i64c(c, 0);
   for (int a = 0; a < nest->rank; a++) {
@@ -192,7 +198,8 @@ static LLVMValueRef nest_index(Kernel *k, const PgShape *of, const PgShape *dom,
   return idx;
 }
 
-static LLVMValueRef operand(Kernel *k, int u, const PgShape *dom, const Nest *nest, LLVMValueRef *coords) {
+static LLVMValueRef operand(Kernel *k, int u, const PgShape *dom, const Nest *nest,
+                            LLVMValueRef *coords) {
   Cg *c = k->cg;
   if (nd(k, u)->group == k->group) return k->val[u];
   const IrNode *r = nd(k, ir_alias_root(c->g, u));
@@ -469,7 +476,8 @@ static void emit_matmul(Kernel *k, int id) {
   PgShape rows = *sa_shape;
   rows.rank--;
   k->splits = true, k->align = mr;
-  k->outer = ta ? sa : pg_numel(&rows, 1), k->outer_batched = !ta && rows.rank && rows.dim[0] == PG_BATCH;
+  k->outer = ta ? sa : pg_numel(&rows, 1);
+  k->outer_batched = !ta && rows.rank && rows.dim[0] == PG_BATCH;
   k->work = (double)pg_numel(sa_shape, k->cg->g->max_batch) * N;
   LLVMValueRef r0, r1;
   row_part(k, M, &r0, &r1);
@@ -633,8 +641,8 @@ static void emit_transpose(Kernel *k, int id) {
 }
 
 /* copies `from` (all of it) into `to` at an offset along one axis */
-static void copy_block(Kernel *k, int src, const PgShape *from, LLVMValueRef dst, int dst_id, const PgShape *to,
-                       int axis, LLVMValueRef offset, bool src_is_big) {
+static void copy_block(Kernel *k, int src, const PgShape *from, LLVMValueRef dst, int dst_id,
+                       const PgShape *to, int axis, LLVMValueRef offset, bool src_is_big) {
   Loop loops[PG_MAX_RANK];
   LLVMValueRef coords[PG_MAX_RANK], moved[PG_MAX_RANK];
   const PgShape *walk = src_is_big ? to : from; /* iterate the smaller block */
@@ -677,7 +685,8 @@ static void emit_gather(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
   bool gather = n->op == IR_OP_GATHER;
-  const PgShape *ids = &nd(k, n->in[1])->shape, *table = gather ? &nd(k, n->in[0])->shape : &n->shape;
+  const PgShape *ids = &nd(k, n->in[1])->shape,
+                *table = gather ? &nd(k, n->in[0])->shape : &n->shape;
   int64_t row = pg_numel(table, 1) / table->dim[0];
   LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id), I = cg_buffer(k, n->in[1]);
   if (!gather) zero_fill(k, id);

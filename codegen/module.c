@@ -255,8 +255,10 @@ static void emit_checks(Cg *c, LLVMValueRef step, LLVMValueRef checker, int k) {
   for (int i = 0; i < g->count; i++) {
     BufKey key;
     if (g->nodes[i].group != k || g->nodes[i].dtype != PG_F32 || !store_key(g, i, &key)) continue;
-    LLVMValueRef count = LLVMConstInt(c->i64, (unsigned long long)pg_numel(&g->nodes[i].shape, 1), 0);
-    if (g->nodes[i].shape.rank && g->nodes[i].shape.dim[0] == PG_BATCH) count = LLVMBuildNSWMul(c->b, count, LLVMGetParam(step, 3), "");
+    LLVMValueRef count =
+        LLVMConstInt(c->i64, (unsigned long long)pg_numel(&g->nodes[i].shape, 1), 0);
+    if (g->nodes[i].shape.rank && g->nodes[i].shape.dim[0] == PG_BATCH)
+      count = LLVMBuildNSWMul(c->b, count, LLVMGetParam(step, 3), "");
     LLVMValueRef args[4] = {address(c, step, key), count, LLVMConstInt(c->i32, (unsigned long long)i, 0), flags};
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(checker), checker, args, 4, "");
   }

@@ -251,7 +251,8 @@ static void write_externs(FILE *f, const FeConfig *cfg) {
     const FeExtern *x = &cfg->externs[i];
     char library[512];
     safe_text(x->library, library, sizeof library);
-    fprintf(f, " *   %s%s%s (%s)\n", x->name, x->derivative ? ", " : "", x->derivative ? x->derivative : "", library);
+    fprintf(f, " *   %s%s%s (%s)\n", x->name, x->derivative ? ", " : "",
+            x->derivative ? x->derivative : "", library);
   }
   fprintf(f, " */\n\n");
 }

@@ -193,12 +193,19 @@ static bool parse_args(int argc, char **argv, Cli *c) {
   }
   if (!c->input) return fprintf(stderr, "nnd: error: no input file given (see nnd --help)\n"), false;
   if (c->stage && !known_stage(c->stage))
-    return fprintf(stderr, "nnd: error: unknown stage '%s' (parsed, elaborated, optimized, autodiff, fused, planned, llvm, program)\n", c->stage), false;
+    return fprintf(stderr,
+                   "nnd: error: unknown stage '%s' (parsed, elaborated, optimized, autodiff, "
+                   "fused, planned, llvm, program)\n",
+                   c->stage),
+           false;
   const char *graphs[] = {"train", "eval", "grad", "predict"};
   bool known = false;
-  for (size_t k = 0; k < sizeof graphs / sizeof *graphs; k++) known |= strcmp(c->graph, graphs[k]) == 0;
+  for (size_t k = 0; k < sizeof graphs / sizeof *graphs; k++)
+    known |= strcmp(c->graph, graphs[k]) == 0;
   if (!known)
-    return fprintf(stderr, "nnd: error: unknown graph '%s' (train, eval, grad or predict)\n", c->graph), false;
+    return fprintf(stderr, "nnd: error: unknown graph '%s' (train, eval, grad or predict)\n",
+                   c->graph),
+           false;
   if (c->format && strcmp(c->format, "dot") && strcmp(c->format, "text"))
     return fprintf(stderr, "nnd: error: unknown format '%s' (text or dot)\n", c->format), false;
   return true;
@@ -230,7 +237,8 @@ static int dump_program(const AstFile *ast, const FeConfig *cfg, const Cli *c) {
   bool ok = true;
   int n = N;
   for (int i = 0; ok && i < n; i++) {
-    if (i == 3 && !pg_slot_with_role(&e[1], PG_SLOT_PREDICTION)) { /* a model without metrics predicts nothing */
+    if (i == 3 && !pg_slot_with_role(
+                      &e[1], PG_SLOT_PREDICTION)) { /* a model without metrics predicts nothing */
       n = 3;
       break;
     }
@@ -331,8 +339,10 @@ int main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(const Cli *c);
-  } commands[] = {{"train", cmd_train}, {"dump", cmd_dump}, {"opt", cmd_opt}, {"program", cmd_program}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck}, {"eval", cmd_eval}, {"step", cmd_step}, {"predict", cmd_predict},
-    {"compile", cmd_compile}, {"run", cmd_run}};
+  } commands[] = {{"train", cmd_train},     {"dump", cmd_dump},   {"opt", cmd_opt},
+                  {"program", cmd_program}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck},
+                  {"eval", cmd_eval},       {"step", cmd_step},   {"predict", cmd_predict},
+                  {"compile", cmd_compile}, {"run", cmd_run}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

@@ -22,7 +22,8 @@ static const struct {
 };
 
 bool known_stage(const char *s) {
-  static const char *names[] = {"parsed", "elaborated", "optimized", "autodiff", "fused", "planned", "llvm", "program"};
+  static const char *names[] = {"parsed", "elaborated", "optimized", "autodiff",
+                                "fused",  "planned",    "llvm",      "program"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (strcmp(names[i], s) == 0) return true;
   return false;

@@ -166,8 +166,10 @@ int cmd_train(const Cli *c) {
             start_state(c, &s.store, &s.rng, &st);
   if (ok) report_compiled(&tr, &ev, s.jit, &w, c);
   if (ok && st.epoch >= s.cfg.epochs)
-    diag_note((PgLoc){0}, "'%s' has %d epochs done, as many as the %d to train: nothing to train (raise --epochs)",
-              c->resume, st.epoch, s.cfg.epochs);
+    diag_note(
+        (PgLoc){0},
+        "'%s' has %d epochs done, as many as the %d to train: nothing to train (raise --epochs)",
+        c->resume, st.epoch, s.cfg.epochs);
   RtScores scores;
   RtSets sets = sets_of(&data);
   if (ok) {
@@ -200,7 +202,8 @@ int cmd_eval(const Cli *c) {
     printf("%s: %lld examples\nloss: %.4f\n", c->data ? c->data : "test", (long long)set->count, scores.loss);
     for (int i = 0; i < ev.entry.nslots; i++) {
       const PgSlot *m = &ev.entry.slots[i];
-      if (m->role == PG_SLOT_METRIC) printf("%s: %.4f\n", m->name, scores.metric[m->io - ev.entry.ninputs]);
+      if (m->role == PG_SLOT_METRIC)
+        printf("%s: %.4f\n", m->name, scores.metric[m->io - ev.entry.ninputs]);
     }
     rt_report_print(stdout, &report);
     rt_report_free(&report);
@@ -233,8 +236,11 @@ static bool match_input_files(const Cli *c, const char **names, int n, const cha
     int k = eq ? name_index(names, n, arg, (size_t)(eq - arg)) : -1;
     if (k < 0 && n == 1 && c->ninput_files == 1) k = 0, eq = NULL;
     if (k < 0)
-      return diag_error((PgLoc){0}, "--input %s: say which input it feeds (--input NAME=FILE; the predictions "
-                        "read %d inputs)", arg, n), false;
+      return diag_error((PgLoc){0},
+                        "--input %s: say which input it feeds (--input NAME=FILE; the predictions "
+                        "read %d inputs)",
+                        arg, n),
+             false;
     if (path[k]) return diag_error((PgLoc){0}, "--input gives input '%s' twice", names[k]), false;
     path[k] = eq ? eq + 1 : arg;
   }
@@ -242,15 +248,17 @@ static bool match_input_files(const Cli *c, const char **names, int n, const cha
   for (int k = 0; k < n; k++)
     if (!path[k] && strlen(missing) + strlen(names[k]) + 4 < sizeof missing)
       strcat(strcat(strcat(missing, *missing ? ", '" : "'"), names[k]), "'");
-  if (*missing) diag_error((PgLoc){0}, "the predictions also read %s: give a file for each (--input NAME=FILE)", missing);
+  if (*missing)
+    diag_error((PgLoc){0}, "the predictions also read %s: give a file for each (--input NAME=FILE)",
+               missing);
   return !*missing;
 }
 
 /* the rows to predict: files for the inputs the predictions read (--input),
  * or a data set. A file gets the transforms of its input's training source
  * (scale, normalize with the training statistics) unless --raw. */
-static bool predict_rows(const Cli *c, const FeConfig *cfg, const PgEntry *g, Sets *sets, RtData *file,
-                         const RtData **rows) {
+static bool predict_rows(const Cli *c, const FeConfig *cfg, const PgEntry *g, Sets *sets,
+                         RtData *file, const RtData **rows) {
   if (!c->ninput_files) return (*rows = chosen_set(c, sets)) != NULL;
   const char *names[8], *path[8] = {0};
   int n = predicted_inputs(g, names, 8);
@@ -262,8 +270,11 @@ static bool predict_rows(const Cli *c, const FeConfig *cfg, const PgEntry *g, Se
     for (int j = 0; !c->raw && j < train->nsources; j++)
       if (!strcmp(train->sources[j].input, names[k])) src = &train->sources[j];
     if (!c->raw && !src)
-      return diag_error((PgLoc){0}, "no training source for input '%s' says how to read its file (or use --raw)",
-                        names[k]), false;
+      return diag_error(
+                 (PgLoc){0},
+                 "no training source for input '%s' says how to read its file (or use --raw)",
+                 names[k]),
+             false;
     if (!rt_data_add_file(file, path[k], g, names[k], src)) return false;
     if (src) like.sources[like.nsources++] = *src;
   }
@@ -285,7 +296,10 @@ int cmd_predict(const Cli *c) {
             predict_rows(c, &s.cfg, &ev.entry, &sets, &file, &rows) &&
             rt_evaluate(&ev.prog, rows, s.cfg.batch, &scores, &report);
   if (ok && !report.n) {
-    diag_error((PgLoc){0}, "%s has no metric that says what a prediction is (accuracy, binary_accuracy, mse or mae)", c->input);
+    diag_error(
+        (PgLoc){0},
+        "%s has no metric that says what a prediction is (accuracy, binary_accuracy, mse or mae)",
+        c->input);
     ok = false;
   }
   if (ok) ok = rt_report_write_csv(c->output, &report, !c->ninput_files);
@@ -327,7 +341,8 @@ static bool run_steps(const Cli *c, Compiled *gr, Compiled *tr, RtParams *store,
     if (seed) *(int32_t *)rt_slot_buffer(&tr->prog, seed) = (int32_t)(rt_rng_next(&fixed) >> 33);
     rt_program_run(&tr->prog, batch->count);
   }
-  for (int i = 0; i < store->count; i++) t[1 + n + i] = (RtNamed){store->names[i], PG_F32, store->shape[i], store->data[i]};
+  for (int i = 0; i < store->count; i++)
+    t[1 + n + i] = (RtNamed){store->names[i], PG_F32, store->shape[i], store->data[i]};
   const char *meta[] = {"format", "nnd-step-1", NULL};
   bool ok = rt_safetensors_write(c->out, t, 1 + n + store->count, meta);
   free(t);
@@ -343,7 +358,8 @@ int cmd_step(const Cli *c) {
   IrGraph *fwd = NULL; /* the batch size comes from the inputs file, read through the forward graph */
   PgEntry inputs = {0};
   bool ok = open_session(c, &s) && (fwd = fe_elaborate(s.ast, FE_TRAINING_NO_DROPOUT)) &&
-            cg_describe(fwd, false, &inputs) && rt_data_from_safetensors(&batch, c->inputs, &inputs);
+            cg_describe(fwd, false, &inputs) &&
+            rt_data_from_safetensors(&batch, c->inputs, &inputs);
   if (ok) s.cfg.batch = (int)batch.count;
   ok = ok && compile(&s, "grad", NULL, &gr) && compile(&s, "train", NULL, &tr) &&
        rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) && run_steps(c, &gr, &tr, &s.store, &batch);

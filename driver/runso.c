@@ -78,7 +78,8 @@ static bool parse_function(char *line, Function *f) {
 
 static bool is_function(const Function *f, const char *prefix, const char *what) {
   size_t n = strlen(prefix);
-  return strncmp(f->symbol, prefix, n) == 0 && f->symbol[n] == '_' && strcmp(f->symbol + n + 1, what) == 0;
+  return strncmp(f->symbol, prefix, n) == 0 && f->symbol[n] == '_' &&
+         strcmp(f->symbol + n + 1, what) == 0;
 }
 
 /* the lines before "program", then the Program text */
@@ -88,10 +89,14 @@ static bool parse_manifest(Model *m, const char *text, const char *path) {
     return diag_error((PgLoc){path, 0, 0}, "the manifest is not that of nnd-object 1"), false;
   char *head = strndup(text, (size_t)(program - text)), *save = NULL;
   bool ok = head != NULL;
-  for (char *line = head ? strtok_r(head, "\n", &save) : NULL; ok && line; line = strtok_r(NULL, "\n", &save)) {
+  for (char *line = head ? strtok_r(head, "\n", &save) : NULL; ok && line;
+       line = strtok_r(NULL, "\n", &save)) {
     long long v;
     Function f;
-    if (sscanf(line, "workspace_bytes %lld", &v) == 1) ok = v > 0 && v <= PG_MAX_ARENA, m->workspace_bytes = v;
+    if (sscanf(line, "workspace_bytes %lld", &v) == 1) {
+      ok = v > 0 && v <= PG_MAX_ARENA;
+      m->workspace_bytes = v;
+    }
     if (strncmp(line, "function ", 9) != 0) continue;
     ok = parse_function(line, &f);
     if (ok && is_function(&f, m->prefix, "init")) m->init = f, m->has_init = true;
@@ -105,8 +110,10 @@ static bool parse_manifest(Model *m, const char *text, const char *path) {
   if (!m->entry || !m->has_predict || !m->workspace_bytes)
     return diag_error((PgLoc){path, 0, 0}, "the object has no predict step"), false;
   if (!m->has_init)
-    return diag_error((PgLoc){path, 0, 0}, "the object embeds no weights (compiled with --weights-file): nnd run "
-                      "needs them compiled in"), false;
+    return diag_error((PgLoc){path, 0, 0},
+                      "the object embeds no weights (compiled with --weights-file): nnd run "
+                      "needs them compiled in"),
+           false;
   return true;
 }
 
@@ -122,10 +129,13 @@ static bool open_model(const char *path, Model *m) {
   snprintf(symbol, sizeof symbol, "%s_manifest", m->prefix);
   const char *text = dlsym(m->lib, symbol);
   if (!text)
-    return diag_error((PgLoc){path, 0, 0}, "no symbol %s: not a model compiled by nnd compile --shared", symbol),
+    return diag_error((PgLoc){path, 0, 0},
+                      "no symbol %s: not a model compiled by nnd compile --shared", symbol),
            false;
   if (strnlen(text, MAX_MANIFEST) == MAX_MANIFEST)
-    return diag_error((PgLoc){path, 0, 0}, "the manifest is longer than %d MiB", MAX_MANIFEST >> 20), false;
+    return diag_error((PgLoc){path, 0, 0}, "the manifest is longer than %d MiB",
+                      MAX_MANIFEST >> 20),
+           false;
   return parse_manifest(m, text, path);
 }
 
@@ -148,25 +158,36 @@ static int predictions(const PgEntry *e, const PgSlot **out, int max) {
  * unless --raw */
 static bool load_inputs(const Cli *c, const PgEntry *e, RtData *d) {
   int ndata = 0;
-  for (int i = 0; i < e->nslots; i++) ndata += !e->slots[i].output && e->slots[i].role == PG_SLOT_DATA;
+  for (int i = 0; i < e->nslots; i++)
+    ndata += !e->slots[i].output && e->slots[i].role == PG_SLOT_DATA;
   memset(d, 0, sizeof *d);
   for (int f = 0; f < c->ninput_files; f++) {
     const char *arg = c->input_files[f], *eq = strchr(arg, '=');
     const PgSlot *s = NULL;
     for (int i = 0; i < e->nslots && !s; i++) {
       const PgSlot *t = &e->slots[i];
-      bool named = eq && strlen(t->name) == (size_t)(eq - arg) && !strncmp(t->name, arg, (size_t)(eq - arg));
+      bool named =
+          eq && strlen(t->name) == (size_t)(eq - arg) && !strncmp(t->name, arg, (size_t)(eq - arg));
       if (!t->output && t->role == PG_SLOT_DATA && (named || (!eq && ndata == 1))) s = t;
     }
-    if (!s) return diag_error((PgLoc){0}, "--input %s: the model has no such input (--input NAME=FILE)", arg), false;
+    if (!s)
+      return diag_error((PgLoc){0}, "--input %s: the model has no such input (--input NAME=FILE)",
+                        arg),
+             false;
     if (s->normalize && !c->raw)
-      return diag_error((PgLoc){0}, "input '%s' is normalised with the training statistics, which the object does "
-                        "not carry: give normalised data and --raw", s->name), false;
+      return diag_error(
+                 (PgLoc){0},
+                 "input '%s' is normalised with the training statistics, which the object does "
+                 "not carry: give normalised data and --raw",
+                 s->name),
+             false;
     PgSource like = {.scale = c->raw ? 1 : s->scale};
     if (!rt_data_add_file(d, eq ? eq + 1 : arg, e, s->name, &like)) return false;
   }
   if (d->ncols != ndata)
-    return diag_error((PgLoc){0}, "the predictions read %d inputs: give a file for each (--input NAME=FILE)", ndata),
+    return diag_error((PgLoc){0},
+                      "the predictions read %d inputs: give a file for each (--input NAME=FILE)",
+                      ndata),
            false;
   return true;
 }
@@ -191,8 +212,11 @@ static bool call_predict(Model *m, const RtData *d, void *ws, void **outputs, in
   }
   ffi_cif cif;
   void *init = dlsym(m->lib, m->init.symbol), *predict = dlsym(m->lib, f->symbol);
-  if (!ok || !init || !predict || ffi_prep_cif(&cif, FFI_DEFAULT_ABI, (unsigned)f->nargs, &ffi_type_void, types) != FFI_OK)
-    return diag_error((PgLoc){0}, "cannot call %s: its arguments do not match the manifest", f->symbol), false;
+  if (!ok || !init || !predict ||
+      ffi_prep_cif(&cif, FFI_DEFAULT_ABI, (unsigned)f->nargs, &ffi_type_void, types) != FFI_OK)
+    return diag_error((PgLoc){0}, "cannot call %s: its arguments do not match the manifest",
+                      f->symbol),
+           false;
   ffi_cif init_cif;
   ffi_type *ws_type = &ffi_type_pointer;
   void *ws_value = &ws;
@@ -230,7 +254,8 @@ int cmd_run(const Cli *c) {
     ok = (values[k] = malloc((size_t)(4 * d.count * pg_numel(&outs[k]->shape, 1)))) != NULL;
   if (ok) ok = (ws = aligned_alloc(64, (size_t)(m.workspace_bytes + 63) / 64 * 64)) != NULL;
   if (!ok && nout && !diag_error_count()) diag_error((PgLoc){0}, "out of memory");
-  ok = ok && call_predict(&m, &d, ws, values, nout) && write_predictions(c, outs[0], values[0], d.count);
+  ok = ok && call_predict(&m, &d, ws, values, nout) &&
+       write_predictions(c, outs[0], values[0], d.count);
   for (int k = 0; k < nout; k++) free(values[k]);
   free(ws);
   rt_data_free(&d);

@@ -194,8 +194,8 @@ bool fe_apply_freeze(IrGraph *g, const FeConfig *c) {
     int found = 0;
     for (int i = 0; i < g->count; i++) {
       IrNode *n = &g->nodes[i];
-      if (n->op == IR_OP_PARAM && n->role == PG_ROLE_WEIGHT && strncmp(n->name, c->freeze[k], len) == 0 &&
-          n->name[len] == '.')
+      if (n->op == IR_OP_PARAM && n->role == PG_ROLE_WEIGHT &&
+          strncmp(n->name, c->freeze[k], len) == 0 && n->name[len] == '.')
         n->role = PG_ROLE_FROZEN, found++;
     }
     if (!found) diag_error(c->freeze_loc[k], "cannot freeze '%s': the model has no layer of that name", c->freeze[k]), ok = false;

@@ -28,7 +28,8 @@ static void layer_name(const AstExpr *given, const char *kind, int *count, char 
 }
 
 /* the trained parameter <layer>.<what> */
-static int weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape, PgLoc loc) {
+static int weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
+                  PgLoc loc) {
   char name[192];
   snprintf(name, sizeof name, "%s.%s", layer, what);
   return ir_param(e->g, name, PG_ROLE_WEIGHT, init, shape, loc);
@@ -43,10 +44,15 @@ static const char *activation_arg(const AstExpr *x) {
 }
 
 /* x @ kernel [+ bias], then the activation: dense, and conv2d on patches */
-static int affine(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act, PgLoc loc) {
+static int affine(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act,
+                  PgLoc loc) {
   int64_t in = node(e, x)->shape.dim[rank_of(e, x) - 1]; /* the last axis */
-  int y = ir_binary(e->g, IR_OP_MATMUL, x, weight(e, layer, "kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {in, units}}, loc), loc);
-  if (bias) y = ir_binary(e->g, IR_OP_ADD, y, weight(e, layer, "bias", PG_INIT_ZEROS, (PgShape){1, {units}}, loc), loc);
+  int y = ir_binary(
+      e->g, IR_OP_MATMUL, x,
+      weight(e, layer, "kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {in, units}}, loc), loc);
+  if (bias)
+    y = ir_binary(e->g, IR_OP_ADD, y,
+                  weight(e, layer, "bias", PG_INIT_ZEROS, (PgShape){1, {units}}, loc), loc);
   return strcmp(act, "relu") == 0 ? ir_unary(e->g, IR_OP_RELU, y, loc) : y;
 }
 
@@ -161,7 +167,8 @@ int b_embedding(Elab *e, Args *a) {
   bool vocab_ok = int_arg(a->arg[1], 1, &vocab); /* report both */
   bool dim_ok = int_arg(a->arg[2], 1, &dim);
   if (!vocab_ok || !dim_ok || ids < 0) return -1;
-  if (node(e, ids)->dtype != PG_I32) return diag_error(a->arg[0]->loc, "'embedding' takes integer ids (i32)"), -1;
+  if (node(e, ids)->dtype != PG_I32)
+    return diag_error(a->arg[0]->loc, "'embedding' takes integer ids (i32)"), -1;
   char layer[128];
   layer_name(a->arg[3], "embedding", &e->nembedding, layer, sizeof layer);
   int table = weight(e, layer, "table", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {vocab, dim}}, loc);
@@ -274,7 +281,8 @@ static int pool(Elab *e, Args *a, bool max) {
     int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
     if (cols < 0) return -1;
     PgShape c = node(e, cols)->shape;
-    w = ir_reshape(e->g, cols, (PgShape){5, {PG_BATCH, c.dim[1], c.dim[2], size * size, channels}}, loc);
+    w = ir_reshape(e->g, cols, (PgShape){5, {PG_BATCH, c.dim[1], c.dim[2], size * size, channels}},
+                   loc);
     axes[0] = 1 << 3;
   }
   int r = ir_emit(e->g, max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_SUM, 1, &w, axes, loc);
@@ -300,7 +308,8 @@ int b_layer_norm(Elab *e, Args *a) {
   double eps = 1e-5;
   if (x < 0 || (a->arg[1] && !number_arg(a->arg[1], &eps))) return -1;
   int r = rank_of(e, x);
-  if (r < 2 || node(e, x)->shape.dim[r - 1] == PG_BATCH) return diag_error(l, "'layer_norm' needs a static last axis"), -1;
+  if (r < 2 || node(e, x)->shape.dim[r - 1] == PG_BATCH)
+    return diag_error(l, "'layer_norm' needs a static last axis"), -1;
   int64_t width = node(e, x)->shape.dim[r - 1], last[IR_MAX_ATTR] = {1 << (r - 1)};
   int width_for_mean = cst(e, (double)width, l);
   int sum = ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &x, last, l);

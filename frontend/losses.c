@@ -40,7 +40,8 @@ static bool same_pair(Elab *e, Args *a, int *p, int *t) {
   *p = elab_expr(e, a->arg[0]);
   *t = elab_expr(e, a->arg[1]);
   if (*p < 0 || *t < 0) return false;
-  if (node(e, *p)->dtype != PG_F32 || node(e, *t)->dtype != PG_F32 || !pg_shape_eq(&node(e, *p)->shape, &node(e, *t)->shape)) {
+  if (node(e, *p)->dtype != PG_F32 || node(e, *t)->dtype != PG_F32 ||
+      !pg_shape_eq(&node(e, *p)->shape, &node(e, *t)->shape)) {
     char sp[64], st[64];
     pg_shape_str(&node(e, *p)->shape, sp, sizeof sp);
     pg_shape_str(&node(e, *t)->shape, st, sizeof st);
@@ -142,7 +143,8 @@ int b_mean_absolute_error(Elab *e, Args *a) {
 /* In the evaluation graph, the first classification or regression metric also
  * outputs its per-example predictions and truths, from which `nnd eval`
  * reports a confusion matrix (precision, recall, F1) or R^2. */
-static void report(Elab *e, const char *what, int predicted, const char *truth_name, int truth, PgLoc l) {
+static void report(Elab *e, const char *what, int predicted, const char *truth_name, int truth,
+                   PgLoc l) {
   if (e->mode != FE_INFERENCE || e->reported || predicted < 0 || truth < 0) return;
   e->reported = true;
   ir_output(e->g, what, predicted, l);
@@ -168,7 +170,8 @@ int b_top_k_accuracy(Elab *e, Args *a) {
   int onehot = ir_emit(e->g, IR_OP_ONE_HOT, 1, &y, depth, b.l), prod = op2(&b, IR_OP_MUL, z, onehot);
   int mine = ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &prod, last, b.l); /* [B,1] */
   int gt = op2(&b, IR_OP_GT, z, mine);
-  int above = ir_reshape(e->g, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &gt, last, b.l), (PgShape){1, {PG_BATCH}}, b.l);
+  int above = ir_reshape(e->g, ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &gt, last, b.l),
+                         (PgShape){1, {PG_BATCH}}, b.l);
   return op2(&b, IR_OP_GT, konst(&b, (double)kk), above);
 }
 

@@ -41,13 +41,15 @@ static int cols(R *r, int x, int64_t from, int64_t n) {
 static int step_input(R *r, int x, int64_t t) {
   PgShape s = node(r->e, x)->shape;
   int64_t attr[IR_MAX_ATTR] = {1, t};
-  int one = ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (PgShape){3, {PG_BATCH, 1, s.dim[2]}}, r->l);
+  int one =
+      ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (PgShape){3, {PG_BATCH, 1, s.dim[2]}}, r->l);
   return ir_reshape(r->e->g, one, (PgShape){2, {PG_BATCH, s.dim[2]}}, r->l);
 }
 
 static int zeros(R *r, int64_t width) {
   int z = konst(r, 0);
-  return ir_emit_typed(r->e->g, IR_OP_BROADCAST, 1, &z, NULL, (PgShape){2, {PG_BATCH, width}}, r->l);
+  return ir_emit_typed(r->e->g, IR_OP_BROADCAST, 1, &z, NULL, (PgShape){2, {PG_BATCH, width}},
+                       r->l);
 }
 
 /* appends h [B, H] to the sequence so far (or starts one): [B, t+1, H] */
@@ -119,7 +121,8 @@ static int recurrent(Elab *e, Args *a, Cell cell) {
   w.w = param(&r, layer, "kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {s.dim[2], G}});
   w.u = param(&r, layer, "recurrent_kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {units, G}});
   w.b = param(&r, layer, "bias", PG_INIT_ZEROS, (PgShape){1, {G}});
-  if (cell == CELL_GRU) w.bn = param(&r, layer, "recurrent_bias", PG_INIT_ZEROS, (PgShape){1, {units}});
+  if (cell == CELL_GRU)
+    w.bn = param(&r, layer, "recurrent_bias", PG_INIT_ZEROS, (PgShape){1, {units}});
   int h = zeros(&r, units), c = zeros(&r, units), seq = -1;
   for (int64_t t = 0; t < s.dim[1]; t++) {
     step(&r, cell, &w, step_input(&r, x, t), &h, &c);

@@ -168,8 +168,8 @@ int ir_batch_size(IrGraph *g, PgLoc loc) { return append(g, IR_OP_BATCH_SIZE, lo
 
 /* an op node; `shape` is the declared result shape (reshape, random_uniform,
  * broadcast) or NULL to derive it. Ill-typed nodes are reported and dropped. */
-static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, const PgShape *shape,
-                PgLoc loc) {
+static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr,
+                const PgShape *shape, PgLoc loc) {
   assert(nin == ir_op_arity(op) && nin <= IR_MAX_IN);
   for (int i = 0; i < nin; i++)
     if (in[i] < 0) return -1;

@@ -166,8 +166,9 @@ static bool type(Parser *ps, IrNode *n) {
     else if (d < 1) return diag_error(at, "a dimension must be positive, not %lld", (long long)d), ps->failed = true, false;
     n->shape.dim[n->shape.rank++] = d;
   }
-  if (!pg_shape_fits(&n->shape)) return diag_error(start, "this type has more than 2^36 elements per example"), ps->failed = true, false;
-  return true;
+  if (pg_shape_fits(&n->shape)) return true;
+  diag_error(start, "this type has more than 2^36 elements per example");
+  return ps->failed = true, false;
 }
 
 static IrOp op_named(const char *name) {
@@ -284,12 +285,13 @@ static bool check_type(Parser *ps, IrNode *declared, PgLoc at) {
     diag_note(at, "in this node");
     return ps->failed = true, false;
   }
-  if (derived.dtype == declared->dtype && pg_shape_eq(&derived.shape, &declared->shape)) return true;
+  if (derived.dtype == declared->dtype && pg_shape_eq(&derived.shape, &declared->shape))
+    return true;
   char want[96], got[96];
   pg_shape_str(&declared->shape, want, sizeof want);
   pg_shape_str(&derived.shape, got, sizeof got);
-  diag_error(at, "declared type %s%s, but the operands give %s%s", pg_dtype_name(declared->dtype), want,
-             pg_dtype_name(derived.dtype), got);
+  diag_error(at, "declared type %s%s, but the operands give %s%s", pg_dtype_name(declared->dtype),
+             want, pg_dtype_name(derived.dtype), got);
   return ps->failed = true, false;
 }
 

@@ -232,7 +232,8 @@ static bool rule_transpose(IrGraph *g, IrNode *n) {
  * unslice: the adjoint, placing the operand at start in zeros of its type */
 static bool rule_slice(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
-  const PgShape *big = n->op == IR_OP_SLICE ? &a->shape : &n->shape, *small = n->op == IR_OP_SLICE ? &n->shape : &a->shape;
+  const PgShape *big = n->op == IR_OP_SLICE ? &a->shape : &n->shape,
+                *small = n->op == IR_OP_SLICE ? &n->shape : &a->shape;
   int64_t axis = n->attr[0], start = n->attr[1];
   n->dtype = a->dtype;
   if (big->rank != small->rank) return diag_error(n->loc, "'%s' keeps the rank", ir_op_name(n->op)), false;
@@ -272,7 +273,8 @@ static bool rule_gather(IrGraph *g, IrNode *n) {
   IrNode *t = ir_node(g, n->in[0]), *ids = ir_node(g, n->in[1]);
   const PgShape *rows = &t->shape;
   int tail = gather ? rows->rank - 1 : t->shape.rank - ids->shape.rank;
-  if (ids->dtype != PG_I32 || t->dtype != PG_F32 || tail < 0 || ids->shape.rank + tail > PG_MAX_RANK ||
+  if (ids->dtype != PG_I32 || t->dtype != PG_F32 || tail < 0 ||
+      ids->shape.rank + tail > PG_MAX_RANK ||
       (gather && (rows->rank < 1 || rows->dim[0] == PG_BATCH)) || (!gather && n->attr[0] < 1)) {
     diag_error(n->loc, "'%s' takes an f32 table and i32 indices", ir_op_name(n->op));
     return false;
@@ -299,16 +301,19 @@ static bool rule_im2col(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
   const PgShape *img = n->op == IR_OP_IM2COL ? &a->shape : &n->shape;
   int64_t k = n->attr[0], s = n->attr[1], p = n->attr[2];
-  bool ok = a->dtype == PG_F32 && img->rank == 4 && img->dim[0] == PG_BATCH && k >= 1 && s >= 1 && p >= 0 &&
-            img->dim[1] + 2 * p >= k && img->dim[2] + 2 * p >= k;
+  bool ok = a->dtype == PG_F32 && img->rank == 4 && img->dim[0] == PG_BATCH && k >= 1 && s >= 1 &&
+            p >= 0 && img->dim[1] + 2 * p >= k && img->dim[2] + 2 * p >= k;
   if (!ok) {
     diag_error(n->loc, "'%s' needs an f32 image [B, height, width, channels] at least as large as its window", ir_op_name(n->op));
     return false;
   }
-  PgShape cols = {4, {PG_BATCH, (img->dim[1] + 2 * p - k) / s + 1, (img->dim[2] + 2 * p - k) / s + 1, k * k * img->dim[3]}};
+  PgShape cols = {4,
+                  {PG_BATCH, (img->dim[1] + 2 * p - k) / s + 1, (img->dim[2] + 2 * p - k) / s + 1,
+                   k * k * img->dim[3]}};
   n->dtype = PG_F32;
   if (n->op == IR_OP_IM2COL) return n->shape = cols, true;
-  if (!pg_shape_eq(&cols, &a->shape)) return diag_error(n->loc, "'col2im': its operand is not the patches of its result"), false;
+  if (!pg_shape_eq(&cols, &a->shape))
+    return diag_error(n->loc, "'col2im': its operand is not the patches of its result"), false;
   return true;
 }
 
@@ -341,7 +346,8 @@ static bool infer(IrGraph *g, IrNode *n) {
     return rule_binary(g, n);
   case IR_OP_RANDOM_UNIFORM:
     n->dtype = PG_F32;
-    if (ir_node(g, n->in[0])->dtype == PG_I32 && ir_node(g, n->in[0])->shape.rank == 0) return batch_only_leading(n);
+    if (ir_node(g, n->in[0])->dtype == PG_I32 && ir_node(g, n->in[0])->shape.rank == 0)
+      return batch_only_leading(n);
     diag_error(n->loc, "'random_uniform' takes its seed as an i32 scalar");
     return false;
   case IR_OP_ASSIGN: return rule_assign(g, n);

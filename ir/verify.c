@@ -42,11 +42,14 @@ static void check_node(Check *c, int id) {
                                (!n->derivative || call_symbol_ok(g, n->derivative))))
     return fail(c, id, "a call names C functions (identifiers) other than nnd's own (nnd_*, "
                 "*_step, check_finite, the graph's name)");
-  if (n->op == IR_OP_PARAM && n->role == PG_ROLE_NONE) return fail(c, id, "parameter without a role");
-  if (n->op == IR_OP_PARAM && (n->dtype != PG_F32 || (n->shape.rank && n->shape.dim[0] == PG_BATCH)))
+  if (n->op == IR_OP_PARAM && n->role == PG_ROLE_NONE)
+    return fail(c, id, "parameter without a role");
+  if (n->op == IR_OP_PARAM &&
+      (n->dtype != PG_F32 || (n->shape.rank && n->shape.dim[0] == PG_BATCH)))
     return fail(c, id, "a parameter is f32 and has no batch dimension");
   for (int d = 1; d < n->shape.rank; d++)
-    if (n->shape.dim[d] == PG_BATCH) return fail(c, id, "the batch dimension B may only be dimension 0");
+    if (n->shape.dim[d] == PG_BATCH)
+      return fail(c, id, "the batch dimension B may only be dimension 0");
   IrNode copy = *n;
   int before = diag_error_count();
   if (!ir_infer_type(g, &copy) || diag_error_count() != before) return fail(c, id, "operands no longer type-check");
@@ -76,8 +79,9 @@ static void check_slots(Check *c, IrOp op, int count) {
   }
   for (int s = 0; s < count && s < k; s++)
     if (!seen[s]) {
-      diag_error((PgLoc){0}, "verifier: after pass '%s': no %s has slot %d (slots are numbered densely)", c->pass,
-                 ir_op_name(op), s);
+      diag_error((PgLoc){0},
+                 "verifier: after pass '%s': no %s has slot %d (slots are numbered densely)",
+                 c->pass, ir_op_name(op), s);
       c->ok = false;
     }
   free(seen);
@@ -154,7 +158,10 @@ static void check_kernels(Check *c) {
     }
   }
   for (int k = 0; k < g->nkernels; k++)
-    if (first[k] < 0) diag_error((PgLoc){0}, "verifier: after pass '%s': kernel %d is empty", c->pass, k), c->ok = false;
+    if (first[k] < 0) {
+      diag_error((PgLoc){0}, "verifier: after pass '%s': kernel %d is empty", c->pass, k);
+      c->ok = false;
+    }
   free(first);
   IrUses uses = ir_uses(g);
   if (!uses.start) return (void)(c->ok = false);

@@ -77,7 +77,9 @@ static int identity(const IrGraph *g, const IrNode *n) {
   switch (n->op) {
   case IR_OP_MUL:
     if (same_type && const_equal(g, b, 1)) return a;
-    if (const_equal(g, a, 1) && g->nodes[b].dtype == n->dtype && pg_shape_eq(&g->nodes[b].shape, &n->shape)) return b;
+    if (const_equal(g, a, 1) && g->nodes[b].dtype == n->dtype &&
+        pg_shape_eq(&g->nodes[b].shape, &n->shape))
+      return b;
     return -1;
   case IR_OP_DIV: return same_type && const_equal(g, b, 1) ? a : -1;
   case IR_OP_SUB: return same_type && const_equal(g, b, 0) ? a : -1;

@@ -72,7 +72,8 @@ static bool try_join(Fuse *f, int id, int group) {
 
 static bool fusable_into(Fuse *f, const IrNode *n, int operand, int extra) {
   const IrNode *p = &f->g->nodes[operand];
-  if (p->group < 0 || ir_op_kind(p->op) != IR_KIND_ELTWISE || !pg_shape_eq(&p->shape, &n->shape)) return false;
+  if (p->group < 0 || ir_op_kind(p->op) != IR_KIND_ELTWISE || !pg_shape_eq(&p->shape, &n->shape))
+    return false;
   return f->max_ops == 0 || f->size[p->group] + extra <= f->max_ops;
 }
 

@@ -102,7 +102,8 @@ static void clip_by_global_norm(Up *u, int *grads, int n) {
   for (int i = 0; i < n; i++) {
     int64_t all[IR_MAX_ATTR] = {(1 << ir_node(u->g, grads[i])->shape.rank) - 1};
     int sq = op2(u, IR_OP_MUL, grads[i], grads[i]);
-    int s = ir_reshape(u->g, ir_emit(u->g, IR_OP_REDUCE_SUM, 1, &sq, all, u->loc), (PgShape){0}, u->loc);
+    int s = ir_reshape(u->g, ir_emit(u->g, IR_OP_REDUCE_SUM, 1, &sq, all, u->loc), (PgShape){0},
+                       u->loc);
     total = total < 0 ? s : op2(u, IR_OP_ADD, total, s);
   }
   int norm = op1(u, IR_OP_SQRT, total);

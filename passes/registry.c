@@ -45,7 +45,8 @@ static bool number(const char *pass, const char *key, const char *v, double lo, 
   char *end;
   double x = strtod(v, &end);
   if (end == v || *end || !(x >= lo && x <= hi)) {
-    diag_error((PgLoc){0}, "%s{%s=...}: expected a number in [%g, %g], got '%s'", pass, key, lo, hi, v);
+    diag_error((PgLoc){0}, "%s{%s=...}: expected a number in [%g, %g], got '%s'", pass, key, lo, hi,
+               v);
     return false;
   }
   *out = x;
@@ -61,7 +62,9 @@ static bool set_optimizer(const char *v, PsOptimizer *opt) {
       opt->lr = lr;
       return true;
     }
-  return diag_error((PgLoc){0}, "autodiff{optimizer=...}: none, sgd, adam, adamw or rmsprop, not '%s'", v), false;
+  return diag_error((PgLoc){0},
+                    "autodiff{optimizer=...}: none, sgd, adam, adamw or rmsprop, not '%s'", v),
+         false;
 }
 
 static bool set_option(const PsPass *p, const char *key, const char *v, PsOptions *o) {
@@ -83,8 +86,10 @@ static bool set_option(const PsPass *p, const char *key, const char *v, PsOption
   if (strcmp(p->name, "fuse") == 0 && strcmp(key, "max-ops") == 0)
     return number(p->name, key, v, 0, 1e9, &x) && (o->max_ops = (int)x, true);
   if (strcmp(p->name, "plan") == 0 && strcmp(key, "max-batch") == 0)
-    return number(p->name, key, v, 1, (double)PG_MAX_BATCH, &x) && (o->max_batch = (int64_t)x, true);
-  diag_error((PgLoc){0}, "pass '%s' has no option '%s'%s%s", p->name, key, *p->options ? "; it takes " : "", p->options);
+    return number(p->name, key, v, 1, (double)PG_MAX_BATCH, &x) &&
+           (o->max_batch = (int64_t)x, true);
+  diag_error((PgLoc){0}, "pass '%s' has no option '%s'%s%s", p->name, key,
+             *p->options ? "; it takes " : "", p->options);
   return false;
 }
 
@@ -97,7 +102,10 @@ static bool parse_options(const PsPass *p, const char *text, PsOptions *o) {
     for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
       while (*item == ' ') item++;
       char *eq = strchr(item, '=');
-      if (!eq) return diag_error((PgLoc){0}, "pass option '%s' needs a value (%s{key=value})", item, p->name), false;
+      if (!eq)
+        return diag_error((PgLoc){0}, "pass option '%s' needs a value (%s{key=value})", item,
+                          p->name),
+               false;
       *eq = 0;
       if ((strcmp(item, "optimizer") == 0) == (round == 0) && !set_option(p, item, eq + 1, o)) return false;
     }
@@ -119,14 +127,16 @@ bool ps_run_pipeline(IrGraph *g, const char *pipeline, const PsOptions *base, Ps
     p += len;
     if (*p == '{') {
       size_t olen = strcspn(p, "}");
-      if (!p[olen]) return diag_error((PgLoc){0}, "missing '}' after the options of pass '%s'", name), false;
+      if (!p[olen])
+        return diag_error((PgLoc){0}, "missing '}' after the options of pass '%s'", name), false;
       snprintf(opts, sizeof opts, "%.*s", (int)olen - 1, p + 1);
       p += olen + 1;
     }
     if (*p == ',') p++;
     if (!*name) continue;
     const PsPass *pass = ps_pass_find(name);
-    if (!pass) return diag_error((PgLoc){0}, "unknown pass '%s' (`nnd passes` lists them)", name), false;
+    if (!pass)
+      return diag_error((PgLoc){0}, "unknown pass '%s' (`nnd passes` lists them)", name), false;
     PsOptions o = *base;
     if (!parse_options(pass, opts, &o)) return false;
     double t0 = now();

@@ -11,7 +11,8 @@ const char *pg_entry_kind_name(PgEntryKind k) {
 }
 
 const char *pg_slot_role_name(PgSlotRole r) {
-  static const char *names[] = {"data", "label", "seed", "loss", "metric", "gradient", "prediction", "truth"};
+  static const char *names[] = {"data",   "label",    "seed",       "loss",
+                                "metric", "gradient", "prediction", "truth"};
   return names[r];
 }
 
@@ -37,7 +38,8 @@ void pg_mark_labels(PgEntry *e, const PgEntry *other) {
   for (int i = 0; i < e->nslots; i++) {
     PgSlot *s = &e->slots[i];
     const PgSlot *there = s->output ? NULL : pg_slot_named(other, s->name, false);
-    if (!s->output && s->role == PG_SLOT_DATA && (!there || there->role == PG_SLOT_LABEL)) s->role = PG_SLOT_LABEL;
+    if (!s->output && s->role == PG_SLOT_DATA && (!there || there->role == PG_SLOT_LABEL))
+      s->role = PG_SLOT_LABEL;
   }
 }
 
@@ -53,7 +55,9 @@ void pg_set_transforms(PgEntry *e, const PgDataSet *train) {
 /* the string table grows by doubling: an entry's strings cost linear time */
 const char *pg_strdup(PgEntry *e, const char *s) {
   bool full = (e->nstrings & (e->nstrings - 1)) == 0; /* 0, 1, 2, 4, ...: the capacity is reached */
-  char **more = full ? pg_realloc(e->strings, (size_t)(e->nstrings ? 2 * e->nstrings : 1) * sizeof *more) : e->strings;
+  char **more =
+      full ? pg_realloc(e->strings, (size_t)(e->nstrings ? 2 * e->nstrings : 1) * sizeof *more)
+           : e->strings;
   char *copy = more ? strdup(s) : NULL;
   if (more) e->strings = more;
   if (!copy) return more ? diag_error((PgLoc){0}, "out of memory"), "" : "";

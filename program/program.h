@@ -33,7 +33,8 @@ typedef void (*PgStepFn)(char *arena, float **params, void **io, int64_t n);
  * this; the runtime defines it (runtime/threads.c), an object file imports
  * it or is compiled single-threaded. task(ctx, lo, hi) runs [lo, hi) of [0, n),
  * in chunks whose bounds are multiples of align. */
-void nnd_parallel_for(void (*task)(void *ctx, int64_t lo, int64_t hi), void *ctx, int64_t n, int64_t align);
+void nnd_parallel_for(void (*task)(void *ctx, int64_t lo, int64_t hi), void *ctx, int64_t n,
+                      int64_t align);
 
 /* ---- where the data comes from (a model's data blocks) ---- */
 #define PG_MAX_COLUMNS 64

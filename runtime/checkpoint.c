@@ -141,7 +141,8 @@ bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainS
       }
     } else if (t->dtype != PG_F32 || !pg_shape_eq(&t->shape, &p->shape[i])) {
       shape_text(&t->shape, got, sizeof got);
-      fprintf(msg, "\n  %s: %s in the model, %s%s in the file", p->names[i], want, pg_dtype_name(t->dtype), got);
+      fprintf(msg, "\n  %s: %s in the model, %s%s in the file", p->names[i], want,
+              pg_dtype_name(t->dtype), got);
       nproblems++;
     } else {
       memcpy(p->data[i], t->data, p->numel[i] * sizeof(float));
@@ -150,8 +151,9 @@ bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainS
   }
   fclose(msg);
   bool ok = nproblems == 0 && (mode != RT_LOAD_INIT || loaded > 0);
-  if (nproblems) diag_error((PgLoc){0}, "'%s' does not match the model (%d parameter%s):%s", path, nproblems,
-                            nproblems == 1 ? "" : "s", problems);
+  if (nproblems)
+    diag_error((PgLoc){0}, "'%s' does not match the model (%d parameter%s):%s", path, nproblems,
+               nproblems == 1 ? "" : "s", problems);
   else if (!ok) diag_error((PgLoc){0}, "'%s' has no parameter whose name is in the model", path);
   if (ok && mode == RT_LOAD_RESUME) ok = restore_state(path, &st, s);
   free(problems);

@@ -356,7 +356,9 @@ static bool is_weight(const PgParam *n) { return n->role == PG_ROLE_WEIGHT; }
  * gradient output for every weight; NULL after diagnostics */
 static const PgSlot *checkable(const PgEntry *e) {
   if (e->kind == PG_ENTRY_TRAIN)
-    return diag_error((PgLoc){0}, "gradcheck needs a grad graph; %s assigns its parameters", e->name), NULL;
+    return diag_error((PgLoc){0}, "gradcheck needs a grad graph; %s assigns its parameters",
+                      e->name),
+           NULL;
   const PgSlot *loss = pg_slot_with_role(e, PG_SLOT_LOSS);
   if (!loss || loss->shape.rank != 0 || loss->dtype != PG_F32)
     return diag_error((PgLoc){0}, "the graph has no scalar f32 output 'loss'"), NULL;

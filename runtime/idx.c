@@ -71,8 +71,8 @@ static bool read_header(gzFile f, const char *path, PgLoc at, int *code, RtTenso
   return true;
 }
 
-static bool convert(const unsigned char *raw, int code, PgDType dtype, double scale, const char *path,
-                    PgLoc at, RtTensor *t) {
+static bool convert(const unsigned char *raw, int code, PgDType dtype, double scale,
+                    const char *path, PgLoc at, RtTensor *t) {
   int64_t n = t->count * t->per_item;
   int size = idx_type(code)->size;
   const char *why;

@@ -52,7 +52,8 @@ static bool bad(const char *path, PgLoc at, const char *what) {
 }
 
 /* the header's descr, fortran_order and shape */
-static bool parse_header(const char *h, const char *path, PgLoc at, const NpyType **type, RtTensor *t) {
+static bool parse_header(const char *h, const char *path, PgLoc at, const NpyType **type,
+                         RtTensor *t) {
   const char *d = strstr(h, "'descr'"), *f = strstr(h, "'fortran_order'"), *s = strstr(h, "'shape'");
   if (!d || !f || !s) return bad(path, at, "its header lacks descr, fortran_order or shape");
   const char *order = strchr(f, ':');
@@ -71,7 +72,8 @@ static bool parse_header(const char *h, const char *path, PgLoc at, const NpyTyp
     char *end;
     long long v = strtoll(p, &end, 10);
     if (end == p) { p = end; continue; }
-    if (v < 0 || t->rank == PG_MAX_RANK) return bad(path, at, "its shape has a negative size or too many dimensions");
+    if (v < 0 || t->rank == PG_MAX_RANK)
+      return bad(path, at, "its shape has a negative size or too many dimensions");
     t->dim[t->rank] = v;
     if (!rt_count_fits(&elements, v))
       return bad(path, at, "its shape describes more than 2^31 elements");

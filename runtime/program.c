@@ -112,9 +112,11 @@ static bool fits_in_memory(const PgEntry *e, const RtParams *store) {
   }
   double have = available_bytes();
   if (have < 0 || params + buffers <= have) return true;
-  diag_error(big ? big->loc : (PgLoc){0}, "%s needs %.3g GB of memory (%.3g GB of parameters and optimizer state, "
-             "%.3g GB of buffers at batch %lld), more than the %.3g GB available", e->name, (params + buffers) / 1e9,
-             params / 1e9, buffers / 1e9, (long long)e->max_batch, have / 1e9);
+  diag_error(big ? big->loc : (PgLoc){0},
+             "%s needs %.3g GB of memory (%.3g GB of parameters and optimizer state, "
+             "%.3g GB of buffers at batch %lld), more than the %.3g GB available",
+             e->name, (params + buffers) / 1e9, params / 1e9, buffers / 1e9,
+             (long long)e->max_batch, have / 1e9);
   if (big) diag_note(big->loc, "the largest parameter, '%s', takes %.3g GB", big->name, largest / 1e9);
   return false;
 }
@@ -124,8 +126,8 @@ static bool bind_param(RtProgram *p, const PgParam *n, RtParams *store, RtRng *r
   if (k < 0) k = add_param(store, n, rng);
   if (k < 0) return false;
   if (store->numel[k] != pg_numel(&n->shape, 1)) {
-    diag_error(n->loc, "parameter '%s' has %lld values in the store, the graph expects %lld", n->name,
-               (long long)store->numel[k], (long long)pg_numel(&n->shape, 1));
+    diag_error(n->loc, "parameter '%s' has %lld values in the store, the graph expects %lld",
+               n->name, (long long)store->numel[k], (long long)pg_numel(&n->shape, 1));
     return false;
   }
   p->params[n->slot] = store->data[k];
@@ -213,8 +215,10 @@ void rt_profile_print(FILE *out, const RtProgram *p) {
   for (int k = 0; k < e->nkernels; k++) order[k] = k, total += p->cycles[k];
   sorting = p;
   qsort(order, e->nkernels, sizeof *order, by_cycles);
-  fprintf(out, "profile of %s: %lld steps, %.0f kcycles/step\n  %%time  kcycles/step  kernel  ops (source)\n", e->name,
-          (long long)p->steps, total / 1e3 / (double)(p->steps ? p->steps : 1));
+  fprintf(out,
+          "profile of %s: %lld steps, %.0f kcycles/step\n  %%time  kcycles/step  kernel  ops "
+          "(source)\n",
+          e->name, (long long)p->steps, total / 1e3 / (double)(p->steps ? p->steps : 1));
   for (int r = 0; r < e->nkernels && r < 12; r++) {
     int k = order[r];
     fprintf(out, "  %5.1f  %12.1f  %6d ", 100.0 * p->cycles[k] / (double)(total ? total : 1),

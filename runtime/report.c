@@ -24,7 +24,8 @@ static void append(RtReport *r, double pred, double truth) {
 }
 
 void rt_report_add(RtReport *r, const RtProgram *p, int64_t n) {
-  const PgSlot *a = pg_slot_with_role(p->e, PG_SLOT_PREDICTION), *b = pg_slot_with_role(p->e, PG_SLOT_TRUTH);
+  const PgSlot *a = pg_slot_with_role(p->e, PG_SLOT_PREDICTION),
+               *b = pg_slot_with_role(p->e, PG_SLOT_TRUTH);
   if (!a || !b) return;
   int64_t width = pg_numel(&a->shape, 1);
   r->classes = a->classes;

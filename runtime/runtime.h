@@ -182,7 +182,8 @@ bool rt_data_from_safetensors(RtData *d, const char *path, const PgEntry *e);
 /* adds a column for e's input `input` from one file: .npy, .csv[.gz] (every
  * column) or IDX, scaled as `like` (the training data's source for that input;
  * NULL: as it is) scales; every column has the same number of examples */
-bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char *input, const PgSource *like);
+bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char *input,
+                      const PgSource *like);
 void rt_data_free(RtData *d);
 
 typedef struct {

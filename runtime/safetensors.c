@@ -255,8 +255,8 @@ typedef struct {
 
 static bool bad(Json *j, const char *what) {
   if (!j->failed)
-    diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: %s (header byte %ld)", j->path, what,
-               (long)(j->p - j->start));
+    diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: %s (header byte %ld)", j->path,
+               what, (long)(j->p - j->start));
   j->failed = true;
   return false;
 }

@@ -83,7 +83,8 @@ bool rt_data_normalize(RtData *d, const PgDataSet *spec, const RtData *fit) {
 bool rt_data_split(RtData *d, double fraction, RtData *tail) {
   int64_t keep = (int64_t)((double)d->count * (1 - fraction));
   if (keep < 1 || keep >= d->count) {
-    diag_error((PgLoc){0}, "validation_split %g leaves no examples on one side of %lld", fraction, (long long)d->count);
+    diag_error((PgLoc){0}, "validation_split %g leaves no examples on one side of %lld", fraction,
+               (long long)d->count);
     return false;
   }
   *tail = (RtData){.name = "validation", .ncols = d->ncols, .count = d->count - keep};
@@ -134,8 +135,8 @@ static bool column_from(RtData *d, const RtSafetensors *st, const char *path, co
       (d->ncols && rows != d->count)) {
     char want[96];
     pg_shape_str(&in->shape, want, sizeof want);
-    diag_error((PgLoc){0}, "'%s': tensor '%s' does not fit input %s%s (or has another row count)", path, in->name,
-               pg_dtype_name(in->dtype), want);
+    diag_error((PgLoc){0}, "'%s': tensor '%s' does not fit input %s%s (or has another row count)",
+               path, in->name, pg_dtype_name(in->dtype), want);
     return false;
   }
   RtTensor *col = &d->col[d->ncols];
@@ -146,7 +147,8 @@ static bool column_from(RtData *d, const RtSafetensors *st, const char *path, co
   return true;
 }
 
-bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char *input, const PgSource *like) {
+bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char *input,
+                      const PgSource *like) {
   const PgSlot *in = pg_slot_named(e, input, false);
   if (!in) return diag_error((PgLoc){0}, "the model has no input '%s'", input), false;
   if (d->ncols == (int)(sizeof d->col / sizeof *d->col))
@@ -154,16 +156,22 @@ bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char 
   size_t len = strlen(path);
   bool csv = (len > 4 && !strcmp(path + len - 4, ".csv")) || (len > 7 && !strcmp(path + len - 7, ".csv.gz"));
   double scale = like ? like->scale : 1;
-  PgSource src = {.input = in->name, .format = csv ? "csv" : "idx", .path = path, .scale = scale, .columns = {"0:"},
+  PgSource src = {.input = in->name,
+                  .format = csv ? "csv" : "idx",
+                  .path = path,
+                  .scale = scale,
+                  .columns = {"0:"},
                   .ncolumns = 1};
   RtTensor *t = &d->col[d->ncols];
-  bool ok = len > 4 && !strcmp(path + len - 4, ".npy") ? rt_load_npy(path, in->dtype, scale, (PgLoc){0}, t)
-            : csv ? rt_load_csv(&src, in->dtype, t) : rt_load_idx(path, in->dtype, scale, (PgLoc){0}, t);
+  bool ok = len > 4 && !strcmp(path + len - 4, ".npy")
+                ? rt_load_npy(path, in->dtype, scale, (PgLoc){0}, t)
+            : csv ? rt_load_csv(&src, in->dtype, t)
+                  : rt_load_idx(path, in->dtype, scale, (PgLoc){0}, t);
   if (!ok) return false;
   if (!check_column(in, &src, t)) return rt_tensor_free(t), false;
   if (d->ncols && t->count != d->count) {
-    diag_error((PgLoc){0}, "'%s' has %lld examples but '%s' has %lld", path, (long long)t->count, d->name,
-               (long long)d->count);
+    diag_error((PgLoc){0}, "'%s' has %lld examples but '%s' has %lld", path, (long long)t->count,
+               d->name, (long long)d->count);
     return rt_tensor_free(t), false;
   }
   if (!d->ncols) d->name = path;
@@ -216,7 +224,8 @@ typedef struct {
 /* false if the step produced a NaN or an infinity (checked steps only) */
 static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
   const PgEntry *e = p->e;
-  const PgSlot *seed = pg_slot_with_role(e, PG_SLOT_SEED), *loss = pg_slot_with_role(e, PG_SLOT_LOSS);
+  const PgSlot *seed = pg_slot_with_role(e, PG_SLOT_SEED),
+               *loss = pg_slot_with_role(e, PG_SLOT_LOSS);
   if (seed) *(int32_t *)rt_slot_buffer(p, seed) = (int32_t)(rt_rng_next(rng) >> 33);
   if (e->check_numerics) memset(p->nonfinite, 0, (size_t)e->nnodes);
   rt_program_run(p, n);
@@ -224,8 +233,11 @@ static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
   int first = e->check_numerics ? rt_program_first_nonfinite(p) : -1;
   if (first >= 0) {
     const PgNodeInfo *bad = &e->nodes[first];
-    diag_error(bad->loc, "--check-numerics: a NaN or infinity, first produced by %%%d (%s) in kernel %d of %s, "
-               "batch %lld of this pass", first, bad->op, bad->kernel, e->name, (long long)(t->seen / n + 1));
+    diag_error(
+        bad->loc,
+        "--check-numerics: a NaN or infinity, first produced by %%%d (%s) in kernel %d of %s, "
+        "batch %lld of this pass",
+        first, bad->op, bad->kernel, e->name, (long long)(t->seen / n + 1));
     return false;
   }
   for (int i = 0; i < e->noutputs && i < RT_MAX_METRICS; i++) t->metric_sum[i] += p->outputs[i];
@@ -236,7 +248,8 @@ static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
 
 static RtScores scores_of(const RtProgram *p, const Totals *t) {
   RtScores s = {.loss = t->loss_sum / (double)(t->seen ? t->seen : 1)};
-  for (int i = 0; i < p->e->noutputs && i < RT_MAX_METRICS; i++) s.metric[i] = t->metric_sum[i] / (double)(t->seen ? t->seen : 1);
+  for (int i = 0; i < p->e->noutputs && i < RT_MAX_METRICS; i++)
+    s.metric[i] = t->metric_sum[i] / (double)(t->seen ? t->seen : 1);
   s.nmetrics = p->e->noutputs;
   return s;
 }
@@ -269,7 +282,8 @@ void rt_print_scores(FILE *out, const PgEntry *e, const char *prefix, const RtSc
     if (metric_at(e, i)) fprintf(out, " - %s%s: %.4f", prefix, metric_at(e, i)->name, s->metric[i]);
 }
 
-static void progress(FILE *out, const PgEntry *g, int64_t step, int64_t steps, double secs, const RtScores *s) {
+static void progress(FILE *out, const PgEntry *g, int64_t step, int64_t steps, double secs,
+                     const RtScores *s) {
   int width = 30, done = (int)(width * step / (steps ? steps : 1));
   fprintf(out, "\r%lld/%lld [", (long long)step, (long long)steps);
   for (int i = 0; i < width; i++) fputc(i < done ? '=' : i == done ? '>' : '.', out);
@@ -290,8 +304,8 @@ static void json_scores(FILE *log, const PgEntry *e, const char *prefix, const R
 }
 
 /* tr is scored by the training graph, va and te by the evaluation graph */
-static void log_json(FILE *log, const PgEntry *train, const PgEntry *eval, int epoch, const RtScores *tr,
-                     const RtScores *va, const RtScores *te, double secs) {
+static void log_json(FILE *log, const PgEntry *train, const PgEntry *eval, int epoch,
+                     const RtScores *tr, const RtScores *va, const RtScores *te, double secs) {
   fprintf(log, "{\"epoch\": %d", epoch);
   json_scores(log, train, "", tr);
   if (va) json_scores(log, eval, "val_", va);
@@ -360,7 +374,9 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
     }
     putchar('\n');
     fflush(stdout);
-    if (log) log_json(log, train->e, eval->e, state->epoch, &tr, val_data ? &va : NULL, test_data ? &te : NULL, secs);
+    if (log)
+      log_json(log, train->e, eval->e, state->epoch, &tr, val_data ? &va : NULL,
+               test_data ? &te : NULL, secs);
     bool last = state->epoch == opt->epochs, every = opt->save_every && state->epoch % opt->save_every == 0;
     if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state);
   }

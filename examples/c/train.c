@@ -39,7 +39,8 @@ static int load(const char *folder, const char *images, const char *labels, Set 
   unsigned char *classes = pixels ? idx_read(lpath, 1, &nlabels, &one) : NULL;
   if (!classes) return free(pixels), 0;
   if (per != MNIST_MLP_IMAGE_SIZE || nlabels != n) {
-    fprintf(stderr, "%s: error: not %d-pixel images with one label each\n", ipath, MNIST_MLP_IMAGE_SIZE);
+    fprintf(stderr, "%s: error: not %d-pixel images with one label each\n", ipath,
+            MNIST_MLP_IMAGE_SIZE);
     return free(pixels), free(classes), 0;
   }
   set->count = n;
@@ -65,9 +66,11 @@ static double epoch(void *ws, const Set *train, uint64_t *rng) {
     order[i] = order[j], order[j] = t;
   }
   for (int64_t first = 0; first < train->count; first += MNIST_MLP_MAX_BATCH, steps++) {
-    int64_t n = train->count - first < MNIST_MLP_MAX_BATCH ? train->count - first : MNIST_MLP_MAX_BATCH;
+    int64_t n =
+        train->count - first < MNIST_MLP_MAX_BATCH ? train->count - first : MNIST_MLP_MAX_BATCH;
     for (int64_t k = 0; k < n; k++) {
-      memcpy(image + k * MNIST_MLP_IMAGE_SIZE, train->image + order[first + k] * MNIST_MLP_IMAGE_SIZE,
+      memcpy(image + k * MNIST_MLP_IMAGE_SIZE,
+             train->image + order[first + k] * MNIST_MLP_IMAGE_SIZE,
              MNIST_MLP_IMAGE_SIZE * sizeof *image);
       label[k] = train->label[order[first + k]];
     }

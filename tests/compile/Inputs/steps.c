@@ -16,7 +16,8 @@ static void *slurp(const char *dir, const char *name, size_t bytes) {
   snprintf(path, sizeof path, "%s/%s", dir, name);
   FILE *f = fopen(path, "rb");
   void *data = malloc(bytes);
-  if (!f || !data || fread(data, 1, bytes, f) != bytes) return fprintf(stderr, "%s: error: cannot read\n", path), NULL;
+  if (!f || !data || fread(data, 1, bytes, f) != bytes)
+    return fprintf(stderr, "%s: error: cannot read\n", path), NULL;
   fclose(f);
   return data;
 }
@@ -34,13 +35,15 @@ static int spill(const char *dir, const char *name, const void *data, size_t byt
 int main(int argc, char **argv) {
   if (argc != 3) return fprintf(stderr, "usage: steps DIR N\n"), 2;
   int steps = atoi(argv[2]);
-  float *image = slurp(argv[1], "image.f32", MNIST_MLP_MAX_BATCH * MNIST_MLP_IMAGE_SIZE * sizeof(float));
+  float *image =
+      slurp(argv[1], "image.f32", MNIST_MLP_MAX_BATCH * MNIST_MLP_IMAGE_SIZE * sizeof(float));
   int32_t *label = slurp(argv[1], "label.i32", MNIST_MLP_MAX_BATCH * sizeof(int32_t));
   void *ws = aligned_alloc(64, MNIST_MLP_WORKSPACE_BYTES);
   float *state = malloc(MNIST_MLP_STATE_FLOATS * sizeof *state);
   if (!image || !label || !ws || !state) return 1;
   mnist_mlp_init(ws);
-  for (int k = 0; k < steps; k++) printf("loss %.9g\n", mnist_mlp_train_step(ws, image, label, MNIST_MLP_MAX_BATCH));
+  for (int k = 0; k < steps; k++)
+    printf("loss %.9g\n", mnist_mlp_train_step(ws, image, label, MNIST_MLP_MAX_BATCH));
   printf("refused: %g %g\n", mnist_mlp_train_step(ws, image, label, 0),
          mnist_mlp_train_step(ws, image, label, MNIST_MLP_MAX_BATCH + 1));
   mnist_mlp_export_state(ws, state);
