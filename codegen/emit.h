@@ -16,12 +16,24 @@ typedef struct {
 } BufKey;
 
 typedef struct {
+  bool check_numerics, profile;
+  int threads; /* > 1: big kernels run in parts on the runtime's threads */
+} CgOptions;
+
+typedef struct {
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;
   LLVMTypeRef f32, i32, i64, i1, ptr, voidt;
-  const IrGraph *g;
+  const IrGraph *g;    /* the graph being emitted: the top one or a scan's body */
+  const char *prefix;  /* of its kernels' names: "" or "STEP.scanN." */
+  LLVMValueRef *body_step; /* per node of g: a scan's body's step function */
 } Cg;
+
+typedef struct {
+  LLVMBasicBlockRef header, exit;
+  LLVMValueRef iv;
+} CgLoop;
 
 /* one kernel being emitted: its buffers are its LLVM arguments */
 typedef struct {
@@ -38,16 +50,12 @@ typedef struct {
   LLVMValueRef *bufs;
   int nbufs;
   LLVMValueRef *val; /* per node: its value in the current loop iteration */
+  int scan;          /* a scan's kernel: the scan's node */
 } Kernel;
 
 /* module.c */
 LLVMValueRef cg_buffer(Kernel *k, int node);        /* where node's value lives */
 LLVMValueRef cg_store_buffer(Kernel *k, int node);  /* where node writes, NULL if nowhere */
-
-typedef struct {
-  bool check_numerics, profile;
-  int threads; /* > 1: big kernels run in parts on the runtime's threads */
-} CgOptions;
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, const CgOptions *opt);
 
@@ -66,5 +74,12 @@ void cg_emit_wrappers(LLVMModuleRef mod, const CgObject *o, const CgTarget *t, L
 
 /* kernels.c */
 void cg_emit_kernel_body(Kernel *k);
+LLVMValueRef cg_i64(Cg *c, int64_t v);
+LLVMValueRef cg_loop_begin(Kernel *k, CgLoop *l, LLVMValueRef bound); /* returns the counter */
+void cg_loop_end(Kernel *k, CgLoop *l);
+LLVMValueRef cg_entry_alloca(Kernel *k, LLVMTypeRef t, const char *name);
+
+/* scan.c: a scan's kernel, the loop over time around its body's step */
+void cg_emit_scan(Kernel *k, const int *members, int count);
 
 #endif

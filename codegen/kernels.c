@@ -18,10 +18,7 @@
 
 #include "emit.h"
 
-typedef struct {
-  LLVMBasicBlockRef header, exit;
-  LLVMValueRef iv;
-} Loop;
+typedef CgLoop Loop;
 
 static LLVMValueRef i64c(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
 static LLVMValueRef f32c(Cg *c, double v) { return LLVMConstReal(c->f32, v); }
@@ -66,16 +63,21 @@ static void nest_end(Kernel *k, const PgShape *s, Loop *loops) {
 }
 
 /* a scalar that lives across loop iterations; mem2reg makes it a register */
-static LLVMValueRef local(Kernel *k, LLVMTypeRef t, LLVMValueRef init) {
+LLVMValueRef cg_entry_alloca(Kernel *k, LLVMTypeRef t, const char *name) {
   Cg *c = k->cg;
   LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
   LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(k->fn);
   LLVMValueRef first = LLVMGetFirstInstruction(entry);
   if (first) LLVMPositionBuilderBefore(c->b, first);
   else LLVMPositionBuilderAtEnd(c->b, entry);
-  LLVMValueRef slot = LLVMBuildAlloca(c->b, t, "acc");
+  LLVMValueRef slot = LLVMBuildAlloca(c->b, t, name);
   LLVMPositionBuilderAtEnd(c->b, here);
-  LLVMBuildStore(c->b, init, slot);
+  return slot;
+}
+
+static LLVMValueRef local(Kernel *k, LLVMTypeRef t, LLVMValueRef init) {
+  LLVMValueRef slot = cg_entry_alloca(k, t, "acc");
+  LLVMBuildStore(k->cg->b, init, slot);
   return slot;
 }
 
@@ -285,7 +287,8 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_SLICE:
   case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL: case IR_OP_COL2IM:
   case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
-  case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_COUNT: break;
+  case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_SCAN: case IR_OP_RESULT:
+  case IR_OP_COUNT: break;
   }
   assert(!"an op that is not elementwise in an elementwise loop");
   return NULL;
@@ -759,6 +762,10 @@ static void emit_im2col(Kernel *k, int id) {
   loop_end(k, &lb);
 }
 
+LLVMValueRef cg_i64(Cg *c, int64_t v) { return i64c(c, v); }
+LLVMValueRef cg_loop_begin(Kernel *k, Loop *l, LLVMValueRef bound) { return loop_begin(k, l, bound); }
+void cg_loop_end(Kernel *k, Loop *l) { loop_end(k, l); }
+
 void cg_emit_kernel_body(Kernel *k) {
   const IrGraph *g = k->cg->g;
   int *members = malloc(g->count * sizeof *members), count = 0;
@@ -787,8 +794,11 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_LOG_SOFTMAX: emit_log_softmax(k, members[0]); break;
   case IR_OP_ARGMAX: emit_argmax(k, members[0]); break;
   case IR_OP_ONE_HOT: emit_one_hot(k, members[0]); break;
+  case IR_OP_SCAN: cg_emit_scan(k, members, count); break;
   /* leaves and views have no kernel (ir_op_has_kernel) */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE: case IR_OP_RESHAPE:
+  /* a result is in its scan's kernel, after the scan */
+  case IR_OP_RESULT:
   case IR_OP_COUNT: assert(!"a kernel of an op without one"); break;
   }
   LLVMBuildRetVoid(k->cg->b);

@@ -3,7 +3,9 @@
  * lets two live buffers overlap, and a parameter read and assigned in place is
  * one argument; kernels with identical code share a function), and the step
  * function that computes each buffer's address and calls the kernels in
- * schedule order, with the optional numerics checks and cycle counts. */
+ * schedule order, with the optional numerics checks and cycle counts. A
+ * scan's body becomes a step function of its own in the same module, which
+ * the scan's kernel calls once per time step (scan.c). */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -65,8 +67,9 @@ static void collect_buffers(Kernel *k) {
   }
 }
 
-static void kernel_name(const IrGraph *g, int group, char *buf, size_t len) {
-  int w = snprintf(buf, len, "k%d", group), shown = 0;
+static void kernel_name(const Cg *c, int group, char *buf, size_t len) {
+  const IrGraph *g = c->g;
+  int w = snprintf(buf, len, "%sk%d", c->prefix, group), shown = 0;
   for (int i = 0; i < g->count && w < (int)len - 16; i++)
     if (g->nodes[i].group == group && shown++ < 4) w += snprintf(buf + w, len - w, ".%s", ir_op_name(g->nodes[i].op));
   if (shown > 4) snprintf(buf + w, len - w, ".etc");
@@ -105,6 +108,7 @@ static char *signature(const Cg *c, Kernel *k, int *member_index) {
     for (int d = 0; d < n->shape.rank; d++) fprintf(f, "%lld,", (long long)n->shape.dim[d]);
     fprintf(f, "] %lld %lld %lld", (long long)n->attr[0], (long long)n->attr[1], (long long)n->attr[2]);
     if (n->op == IR_OP_CALL) fprintf(f, " @%s", n->name); /* the function is the code */
+    if (n->body) fprintf(f, " body%d", i);                /* so is a scan's body: its own */
     for (int j = 0; j < n->nin; j++) {
       int u = n->in[j];
       const IrNode *r = &g->nodes[ir_alias_root(g, u)];
@@ -182,7 +186,7 @@ static void emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val, Signatures *done, i
   LLVMTypeRef *params = malloc((k->nbufs + 3) * sizeof *params);
   params[0] = params[1] = params[2] = c->i64;
   for (int i = 0; i < k->nbufs; i++) params[i + 3] = c->ptr;
-  kernel_name(c->g, k->group, name, sizeof name);
+  kernel_name(c, k->group, name, sizeof name);
   k->fn = new_function(c, name, params, k->nbufs + 3);
   LLVMSetLinkage(k->fn, LLVMInternalLinkage);
   add_attr(c, k->fn, LLVMAttributeFunctionIndex, "noinline");
@@ -255,6 +259,7 @@ static void emit_checks(Cg *c, LLVMValueRef step, LLVMValueRef checker, int k) {
   for (int i = 0; i < g->count; i++) {
     BufKey key;
     if (g->nodes[i].group != k || g->nodes[i].dtype != PG_F32 || !store_key(g, i, &key)) continue;
+    if (ir_op_flags(g->nodes[i].op) & IR_REGION) continue; /* scratch, not a value */
     LLVMValueRef count =
         LLVMConstInt(c->i64, (unsigned long long)pg_numel(&g->nodes[i].shape, 1), 0);
     if (g->nodes[i].shape.rank && g->nodes[i].shape.dim[0] == PG_BATCH)
@@ -302,7 +307,7 @@ static void emit_parallel_call(Cg *c, LLVMValueRef step, Kernel *k, LLVMValueRef
   LLVMBuildCall2(c->b, type, fn, args, 4, "");
 }
 
-static void emit_step(Cg *c, const char *symbol, Kernel *kernels, const CgOptions *opt) {
+static LLVMValueRef emit_step(Cg *c, const char *symbol, Kernel *kernels, const CgOptions *opt) {
   LLVMValueRef checker = opt->check_numerics ? emit_checker(c) : NULL;
   LLVMTypeRef params[4] = {c->ptr, c->ptr, c->ptr, c->i64};
   LLVMValueRef step = new_function(c, symbol, params, 4);
@@ -322,10 +327,64 @@ static void emit_step(Cg *c, const char *symbol, Kernel *kernels, const CgOption
     if (checker) emit_checks(c, step, checker, g);
   }
   LLVMBuildRetVoid(c->b);
+  return step;
+}
+
+static LLVMValueRef emit_graph(Cg *c, const char *symbol, const CgOptions *opt);
+
+/* each scan's body first, as a step function of its own (internal; no
+ * numerics checks or cycle counts inside: those are the scan's) */
+static bool emit_bodies(Cg *c, const char *symbol, const CgOptions *opt) {
+  const IrGraph *g = c->g;
+  CgOptions inner = {.threads = opt->threads};
+  for (int i = 0; i < g->count; i++) {
+    if (!g->nodes[i].body) continue;
+    char name[256];
+    snprintf(name, sizeof name, "%s.scan%d", symbol, i);
+    char prefix[260];
+    snprintf(prefix, sizeof prefix, "%s.", name);
+    Cg body = *c;
+    body.g = g->nodes[i].body;
+    body.prefix = prefix;
+    c->body_step[i] = emit_graph(&body, name, &inner);
+    if (!c->body_step[i]) return false;
+    LLVMSetLinkage(c->body_step[i], LLVMInternalLinkage);
+  }
+  return true;
+}
+
+/* g's kernels and its step function into c->mod; NULL without memory */
+static LLVMValueRef emit_graph(Cg *c, const char *symbol, const CgOptions *opt) {
+  const IrGraph *g = c->g;
+  Kernel *kernels = calloc(g->nkernels + 1, sizeof *kernels);
+  LLVMValueRef *val = calloc(g->count + 1, sizeof *val), step = NULL;
+  int *member_index = calloc(g->count + 1, sizeof *member_index);
+  c->body_step = calloc(g->count + 1, sizeof *c->body_step);
+  Signatures done = {.cap = 16};
+  while (done.cap < 2 * (size_t)g->nkernels) done.cap *= 2;
+  done.text = calloc(done.cap, sizeof *done.text);
+  done.first = calloc(done.cap, sizeof *done.first);
+  if (kernels && val && member_index && c->body_step && done.text && done.first &&
+      emit_bodies(c, symbol, opt)) {
+    for (int i = 0; i < g->nkernels; i++) {
+      kernels[i] = (Kernel){.cg = c, .group = i};
+      emit_kernel(c, &kernels[i], val, &done, member_index, opt);
+    }
+    step = emit_step(c, symbol, kernels, opt);
+  }
+  for (int i = 0; kernels && i < g->nkernels; i++) free(kernels[i].keys), free(kernels[i].bufs);
+  for (size_t i = 0; done.text && i < done.cap; i++) free(done.text[i]);
+  free(done.text), free(done.first);
+  free(member_index);
+  free(kernels);
+  free(val);
+  free(c->body_step);
+  c->body_step = NULL;
+  return step;
 }
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, const CgOptions *opt) {
-  Cg c = {.ctx = ctx, .g = g};
+  Cg c = {.ctx = ctx, .g = g, .prefix = ""};
   c.mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
   c.b = LLVMCreateBuilderInContext(ctx);
   c.f32 = LLVMFloatTypeInContext(ctx);
@@ -334,24 +393,11 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *
   c.i1 = LLVMInt1TypeInContext(ctx);
   c.ptr = LLVMPointerTypeInContext(ctx, 0);
   c.voidt = LLVMVoidTypeInContext(ctx);
-  Kernel *kernels = calloc(g->nkernels + 1, sizeof *kernels);
-  LLVMValueRef *val = calloc(g->count + 1, sizeof *val);
-  int *member_index = calloc(g->count + 1, sizeof *member_index);
-  Signatures done = {.cap = 16};
-  while (done.cap < 2 * (size_t)g->nkernels) done.cap *= 2;
-  done.text = calloc(done.cap, sizeof *done.text);
-  done.first = calloc(done.cap, sizeof *done.first);
-  for (int i = 0; i < g->nkernels; i++) {
-    kernels[i] = (Kernel){.cg = &c, .group = i};
-    emit_kernel(&c, &kernels[i], val, &done, member_index, opt);
-  }
-  emit_step(&c, symbol, kernels, opt);
-  for (int i = 0; i < g->nkernels; i++) free(kernels[i].keys), free(kernels[i].bufs);
-  for (size_t i = 0; i < done.cap; i++) free(done.text[i]);
-  free(done.text), free(done.first);
-  free(member_index);
-  free(kernels);
-  free(val);
+  LLVMValueRef step = emit_graph(&c, symbol, opt);
   LLVMDisposeBuilder(c.b);
+  if (!step) {
+    LLVMDisposeModule(c.mod);
+    return NULL;
+  }
   return c.mod;
 }

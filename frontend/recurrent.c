@@ -1,134 +1,177 @@
-/* recurrent.c — simple_rnn, lstm and gru over sequences [B, T, features].
+/* recurrent.c — simple_rnn, lstm and gru over sequences [B, T, features], as
+ * scans (docs/ir.md): the graph and the compile time do not grow with T.
  *
- * For now the recurrence is unrolled: each of the T steps is a few primitive
- * ops on the step's slice of the sequence, every step reusing the same
- * weights (so autodiff sums their gradients over time, which is
- * backpropagation through time). The graph grows with T; codegen compiles
- * the steps' identical kernels once (module.c), so LLVM time barely does. A
- * scan op with its reverse for autodiff is the planned replacement. The gate
- * arithmetic is PyTorch's (torch.nn.RNN/LSTM/GRU, with the input and
- * recurrent biases folded into one for RNN and LSTM; GRU keeps the recurrent
- * bias of its candidate apart, as PyTorch and Keras's reset_after do). */
+ * The input projection x W + b of every step is one matmul over the whole
+ * sequence, outside the loop; the scan's body is one step of the cell: the
+ * carries h (and c), the step's slice of the projection, and the recurrent
+ * weights as invariants. Autodiff differentiates the scan by a reverse scan
+ * (backpropagation through time). The gate arithmetic is PyTorch's
+ * (torch.nn.RNN/LSTM/GRU, with the input and recurrent biases folded into one
+ * for RNN and LSTM; GRU keeps the recurrent bias of its candidate apart, as
+ * PyTorch and Keras's reset_after do), with Keras's options: activation
+ * (tanh) on the candidate and the output, recurrent_activation (sigmoid) on
+ * the gates, go_backwards, return_sequences. */
 #include <string.h>
 
 #include "elab.h"
 
-typedef Builder R;
-
-#define MAX_UNROLLED_STEPS 10000
-static int sigmoid(R *r, int x) { return op1(r, IR_OP_SIGMOID, x); }
-
-static int tanh_(R *r, int x) { /* 2 sigmoid(2x) - 1 */
-  int two = konst(r, 2);
-  int s = sigmoid(r, op2(r, IR_OP_MUL, x, two));
-  int scaled = op2(r, IR_OP_MUL, s, two);
-  return op2(r, IR_OP_SUB, scaled, konst(r, 1));
-}
-
-static int param(R *r, const char *layer, const char *what, PgInit init, PgShape shape) {
-  char name[192];
-  snprintf(name, sizeof name, "%s.%s", layer, what);
-  return ir_param(r->e->g, name, PG_ROLE_WEIGHT, init, shape, r->l);
-}
-
-/* columns [from, from + n) of a [B, width] value */
-static int cols(R *r, int x, int64_t from, int64_t n) {
-  int64_t attr[IR_MAX_ATTR] = {1, from};
-  return ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (PgShape){2, {PG_BATCH, n}}, r->l);
-}
-
-/* step t of a sequence [B, T, D] as [B, D] */
-static int step_input(R *r, int x, int64_t t) {
-  PgShape s = node(r->e, x)->shape;
-  int64_t attr[IR_MAX_ATTR] = {1, t};
-  int one =
-      ir_emit_typed(r->e->g, IR_OP_SLICE, 1, &x, attr, (PgShape){3, {PG_BATCH, 1, s.dim[2]}}, r->l);
-  return ir_reshape(r->e->g, one, (PgShape){2, {PG_BATCH, s.dim[2]}}, r->l);
-}
-
-static int zeros(R *r, int64_t width) {
-  int z = konst(r, 0);
-  return ir_emit_typed(r->e->g, IR_OP_BROADCAST, 1, &z, NULL, (PgShape){2, {PG_BATCH, width}},
-                       r->l);
-}
-
-/* appends h [B, H] to the sequence so far (or starts one): [B, t+1, H] */
-static int append_step(R *r, int seq, int h, int64_t width) {
-  int h3 = ir_reshape(r->e->g, h, (PgShape){3, {PG_BATCH, 1, width}}, r->l);
-  int64_t time[IR_MAX_ATTR] = {1};
-  return seq < 0 ? h3 : ir_emit(r->e->g, IR_OP_CONCAT, 2, (int[]){seq, h3}, time, r->l);
-}
-
+typedef enum { ACT_TANH, ACT_SIGMOID, ACT_RELU, ACT_LINEAR } Act;
 typedef enum { CELL_RNN, CELL_LSTM, CELL_GRU } Cell;
 
 static const struct {
   const char *kind;
-  int gates;
-} cells[] = {{"simple_rnn", 1}, {"lstm", 4}, {"gru", 3}};
+  int gates, carries;
+} cells[] = {{"simple_rnn", 1, 1}, {"lstm", 4, 2}, {"gru", 3, 1}};
+
+/* nodes of one graph (the body, or the model's) at one location */
+typedef struct {
+  IrGraph *g;
+  PgLoc l;
+} B;
+
+static int un(B *b, IrOp op, int x) { return ir_unary(b->g, op, x, b->l); }
+static int bi(B *b, IrOp op, int x, int y) { return ir_binary(b->g, op, x, y, b->l); }
+static int num(B *b, double v) { return ir_const(b->g, v, b->l); }
+
+static int activate(B *b, Act act, int x) {
+  switch (act) {
+  case ACT_SIGMOID: return un(b, IR_OP_SIGMOID, x);
+  case ACT_RELU: return un(b, IR_OP_RELU, x);
+  case ACT_LINEAR: return x;
+  case ACT_TANH: break;
+  }
+  int two = num(b, 2); /* 2 sigmoid(2x) - 1: saturates instead of overflowing */
+  int s = un(b, IR_OP_SIGMOID, bi(b, IR_OP_MUL, x, two));
+  int scaled = bi(b, IR_OP_MUL, s, two);
+  return bi(b, IR_OP_SUB, scaled, num(b, 1));
+}
+
+/* activation=NAME: tanh, sigmoid, relu or linear; false after a diagnostic */
+static bool act_arg(const AstExpr *x, Act dflt, Act *out) {
+  static const char *names[] = {"tanh", "sigmoid", "relu", "linear"};
+  const char *w = x ? word_arg(x) : names[dflt];
+  if (!w) return false;
+  for (int i = 0; i < 4; i++)
+    if (strcmp(w, names[i]) == 0) return *out = (Act)i, true;
+  diag_error(x->loc, "unknown activation '%s' (expected tanh, sigmoid, relu or linear)", w);
+  return false;
+}
 
 typedef struct {
-  int w, u, b, bn; /* kernel [D, G*H], recurrent kernel [H, G*H], bias [G*H]; gru: recurrent bias of n [H] */
-  int64_t units;
-} Weights;
+  Cell cell;
+  int64_t units, steps, features;
+  Act act, gate;    /* activation, recurrent_activation */
+  bool sequences, backwards;
+  char name[128];
+} Layer;
 
-static int step(R *r, Cell cell, const Weights *w, int x, int *h, int *c) {
-  int64_t H = w->units;
-  int zx = op2(r, IR_OP_ADD, op2(r, IR_OP_MATMUL, x, w->w), w->b), zh = op2(r, IR_OP_MATMUL, *h, w->u);
-  if (cell == CELL_RNN) return *h = tanh_(r, op2(r, IR_OP_ADD, zx, zh));
-  if (cell == CELL_LSTM) { /* gates i, f, g, o */
-    int z = op2(r, IR_OP_ADD, zx, zh);
-    int i = sigmoid(r, cols(r, z, 0, H)), f = sigmoid(r, cols(r, z, H, H));
-    int g = tanh_(r, cols(r, z, 2 * H, H)), o = sigmoid(r, cols(r, z, 3 * H, H));
-    int fresh = op2(r, IR_OP_MUL, i, g);
-    *c = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, f, *c), fresh);
-    return *h = op2(r, IR_OP_MUL, o, tanh_(r, *c));
+/* columns [from, from + n) of a [B, width] value */
+static int cols(B *b, int x, int64_t from, int64_t n) {
+  int64_t attr[IR_MAX_ATTR] = {1, from};
+  return ir_emit_typed(b->g, IR_OP_SLICE, 1, &x, attr, (PgShape){2, {PG_BATCH, n}}, b->l);
+}
+
+/* one step of the cell, in the body: zx = x_t W + b [B, G*H], u the
+ * recurrent kernel, bn gru's candidate recurrent bias; updates h (and c) */
+static void cell_step(B *b, const Layer *L, int zx, int u, int bn, int *h, int *c) {
+  int64_t H = L->units;
+  int zh = bi(b, IR_OP_MATMUL, *h, u);
+  if (L->cell == CELL_RNN) {
+    *h = activate(b, L->act, bi(b, IR_OP_ADD, zx, zh));
+    return;
   }
-  /* gru: gates r, z, n; n = tanh(x W_n + b_n + r (h U_n + b_hn)); h = (1 - z) n + z h */
-  int h_r = cols(r, zh, 0, H);
-  int rg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, 0, H), h_r));
-  int h_z = cols(r, zh, H, H);
-  int zg = sigmoid(r, op2(r, IR_OP_ADD, cols(r, zx, H, H), h_z));
-  int h_n = op2(r, IR_OP_MUL, rg, op2(r, IR_OP_ADD, cols(r, zh, 2 * H, H), w->bn));
-  int n = tanh_(r, op2(r, IR_OP_ADD, cols(r, zx, 2 * H, H), h_n));
-  int kept = op2(r, IR_OP_MUL, zg, *h);
-  return *h = op2(r, IR_OP_ADD, op2(r, IR_OP_MUL, op2(r, IR_OP_SUB, konst(r, 1), zg), n), kept);
+  if (L->cell == CELL_LSTM) { /* gates i, f, g, o */
+    int z = bi(b, IR_OP_ADD, zx, zh);
+    int i = activate(b, L->gate, cols(b, z, 0, H)), f = activate(b, L->gate, cols(b, z, H, H));
+    int g = activate(b, L->act, cols(b, z, 2 * H, H)), o = activate(b, L->gate, cols(b, z, 3 * H, H));
+    int fresh = bi(b, IR_OP_MUL, i, g);
+    *c = bi(b, IR_OP_ADD, bi(b, IR_OP_MUL, f, *c), fresh);
+    *h = bi(b, IR_OP_MUL, o, activate(b, L->act, *c));
+    return;
+  }
+  /* gru: gates r, z, n; n = act(x W_n + b_n + r (h U_n + b_hn)); h = (1 - z) n + z h */
+  int h_r = cols(b, zh, 0, H);
+  int rg = activate(b, L->gate, bi(b, IR_OP_ADD, cols(b, zx, 0, H), h_r));
+  int h_z = cols(b, zh, H, H);
+  int zg = activate(b, L->gate, bi(b, IR_OP_ADD, cols(b, zx, H, H), h_z));
+  int h_n = bi(b, IR_OP_MUL, rg, bi(b, IR_OP_ADD, cols(b, zh, 2 * H, H), bn));
+  int n = activate(b, L->act, bi(b, IR_OP_ADD, cols(b, zx, 2 * H, H), h_n));
+  int kept = bi(b, IR_OP_MUL, zg, *h);
+  *h = bi(b, IR_OP_ADD, bi(b, IR_OP_MUL, bi(b, IR_OP_SUB, num(b, 1), zg), n), kept);
+}
+
+static int weight(B *b, const Layer *L, const char *what, PgInit init, PgShape shape) {
+  char name[192];
+  snprintf(name, sizeof name, "%s.%s", L->name, what);
+  return ir_param(b->g, name, PG_ROLE_WEIGHT, init, shape, b->l);
+}
+
+static int zeros(B *b, int64_t width) {
+  int z = num(b, 0);
+  return ir_emit_typed(b->g, IR_OP_BROADCAST, 1, &z, NULL, (PgShape){2, {PG_BATCH, width}}, b->l);
+}
+
+/* the body: inputs h [c] zx U [bn], outputs h' [c'] [h' as the step's output] */
+static bool build_body(IrGraph *body, const Layer *L, PgLoc loc) {
+  B b = {body, loc};
+  int64_t H = L->units, G = cells[L->cell].gates * H;
+  int h = ir_input(body, "h", PG_F32, (PgShape){2, {PG_BATCH, H}}, loc), c = -1, bn = -1;
+  if (L->cell == CELL_LSTM) c = ir_input(body, "c", PG_F32, (PgShape){2, {PG_BATCH, H}}, loc);
+  int zx = ir_input(body, "zx", PG_F32, (PgShape){2, {PG_BATCH, G}}, loc);
+  int u = ir_input(body, "recurrent_kernel", PG_F32, (PgShape){2, {H, G}}, loc);
+  if (L->cell == CELL_GRU) bn = ir_input(body, "recurrent_bias", PG_F32, (PgShape){1, {H}}, loc);
+  cell_step(&b, L, zx, u, bn, &h, &c);
+  bool ok = ir_output(body, "h", h, loc) >= 0;
+  if (L->cell == CELL_LSTM) ok &= ir_output(body, "c", c, loc) >= 0;
+  if (L->sequences) ok &= ir_output(body, "y", h, loc) >= 0;
+  return ok;
+}
+
+/* the layer over x [B, T, D]: [B, H], or [B, T, H] with return_sequences */
+static int scan_layer(Elab *e, const Layer *L, int x, PgLoc loc) {
+  B b = {e->g, loc};
+  int64_t H = L->units, G = cells[L->cell].gates * H;
+  int w = weight(&b, L, "kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {L->features, G}});
+  int u = weight(&b, L, "recurrent_kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {H, G}});
+  int bias = weight(&b, L, "bias", PG_INIT_ZEROS, (PgShape){1, {G}}), bn = -1;
+  if (L->cell == CELL_GRU) bn = weight(&b, L, "recurrent_bias", PG_INIT_ZEROS, (PgShape){1, {H}});
+  int zx = bi(&b, IR_OP_ADD, bi(&b, IR_OP_MATMUL, x, w), bias); /* every step's x W + b */
+  IrGraph *body = ir_region_new(e->g, L->name, loc);
+  if (!body || !build_body(body, L, loc)) return -1;
+  int in[5], n = 0, carries = cells[L->cell].carries;
+  for (int i = 0; i < carries; i++) in[n++] = zeros(&b, H);
+  in[n++] = zx;
+  in[n++] = u;
+  if (bn >= 0) in[n++] = bn;
+  int64_t attr[IR_MAX_ATTR] = {L->steps, carries, 1, L->backwards};
+  int scan = ir_scan(e->g, body, n, in, attr, loc);
+  return ir_result(e->g, scan, L->sequences ? carries : 0, loc);
 }
 
 static int recurrent(Elab *e, Args *a, Cell cell) {
-  R r = {e, a->call->loc};
+  Layer L = {.cell = cell};
   int x = elab_expr(e, a->arg[0]);
-  int64_t units;
-  int seqs = bool_arg(a->arg[2], 0);
-  if (!int_arg(a->arg[1], 1, &units) || x < 0 || seqs < 0) return -1;
+  int seqs = bool_arg(a->arg[2], 0), back = bool_arg(a->arg[6], 0);
+  if (!int_arg(a->arg[1], 1, &L.units) || x < 0 || seqs < 0 || back < 0 ||
+      !act_arg(a->arg[4], ACT_TANH, &L.act) || !act_arg(a->arg[5], ACT_SIGMOID, &L.gate))
+    return -1;
   PgShape s = node(e, x)->shape;
   if (s.rank != 3 || s.dim[0] != PG_BATCH || node(e, x)->dtype != PG_F32) {
     diag_error(a->arg[0]->loc, "'%s' takes sequences [batch, steps, features]", a->call->str);
     return -1;
   }
-  if (s.dim[1] > MAX_UNROLLED_STEPS) { /* ~90 nodes a step: bounded graphs and compile times */
-    diag_error(a->arg[0]->loc, "'%s' over %lld steps: recurrences are unrolled, at most %d steps",
-               a->call->str, (long long)s.dim[1], MAX_UNROLLED_STEPS);
+  L.steps = s.dim[1], L.features = s.dim[2], L.sequences = seqs, L.backwards = back;
+  if (L.backwards && L.sequences) { /* Keras returns that sequence reversed: not yet */
+    diag_error(a->arg[6]->loc, "'%s': go_backwards with return_sequences is not supported yet",
+               a->call->str);
     return -1;
   }
-  char layer[128];
   const char *given = a->arg[3] ? word_arg(a->arg[3]) : NULL;
   int *count = cell == CELL_RNN ? &e->nrnn : cell == CELL_LSTM ? &e->nlstm : &e->ngru;
   ++*count;
-  if (given) snprintf(layer, sizeof layer, "%s", given);
-  else snprintf(layer, sizeof layer, "%s_%d", cells[cell].kind, *count);
-  int64_t G = cells[cell].gates * units;
-  Weights w = {.bn = -1, .units = units};
-  w.w = param(&r, layer, "kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {s.dim[2], G}});
-  w.u = param(&r, layer, "recurrent_kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {units, G}});
-  w.b = param(&r, layer, "bias", PG_INIT_ZEROS, (PgShape){1, {G}});
-  if (cell == CELL_GRU)
-    w.bn = param(&r, layer, "recurrent_bias", PG_INIT_ZEROS, (PgShape){1, {units}});
-  int h = zeros(&r, units), c = zeros(&r, units), seq = -1;
-  for (int64_t t = 0; t < s.dim[1]; t++) {
-    step(&r, cell, &w, step_input(&r, x, t), &h, &c);
-    if (seqs) seq = append_step(&r, seq, h, units);
-  }
-  return seqs ? seq : h;
+  if (given) snprintf(L.name, sizeof L.name, "%s", given);
+  else snprintf(L.name, sizeof L.name, "%s_%d", cells[cell].kind, *count);
+  return scan_layer(e, &L, x, a->call->loc);
 }
 
 int b_simple_rnn(Elab *e, Args *a) { return recurrent(e, a, CELL_RNN); }

@@ -30,7 +30,9 @@ static const struct {
    IMPLIES((flags) & IR_VIEW, (kind) == IR_KIND_OTHER && (arity) == 1) &&                 \
    IMPLIES((flags) & IR_INLINE, (kind) == IR_KIND_LEAF) &&                                \
    IMPLIES((flags) & IR_SIDE_EFFECT, !((flags) & IR_PURE)) &&                             \
-   IMPLIES((flags) & IR_IN_PLACE, ((flags) & IR_SIDE_EFFECT) && (arity) >= 1))
+   IMPLIES((flags) & IR_IN_PLACE, ((flags) & IR_SIDE_EFFECT) && (arity) >= 1) &&        \
+   IMPLIES((flags) & IR_REGION, (kind) == IR_KIND_OTHER && (arity) < 0) &&               \
+   IMPLIES((flags) & IR_PROJECTION, (kind) == IR_KIND_OTHER && (arity) == 1))
 #define X(e, name, arity, kind, attrs, flags)                                              \
   _Static_assert(CONSISTENT(IR_KIND_##kind, arity, flags) && (arity) <= IR_MAX_IN,        \
                  "ir/ops.h: the flags of op " name " contradict each other or its kind");
@@ -43,6 +45,11 @@ const char *ir_op_name(IrOp op) { return op_table[op].name; }
 int ir_op_arity(IrOp op) { return op_table[op].arity; }
 IrKind ir_op_kind(IrOp op) { return op_table[op].kind; }
 int ir_op_flags(IrOp op) { return op_table[op].flags; }
+
+bool ir_arity_ok(IrOp op, int nin) {
+  int arity = op_table[op].arity;
+  return arity < 0 ? nin >= 1 && nin <= IR_MAX_IN : nin == arity;
+}
 
 bool ir_op_has_kernel(IrOp op) {
   return op_table[op].kind != IR_KIND_LEAF && !(op_table[op].flags & IR_VIEW);
@@ -79,6 +86,8 @@ IrGraph *ir_graph_new(const char *name) {
 
 void ir_graph_free(IrGraph *g) {
   if (!g) return;
+  for (int i = 0; i < g->nbodies; i++) ir_graph_free(g->bodies[i]);
+  free(g->bodies);
   for (int i = 0; i < g->nstrings; i++) free(g->strings[i]);
   free(g->strings);
   free(g->nodes);
@@ -170,7 +179,7 @@ int ir_batch_size(IrGraph *g, PgLoc loc) { return append(g, IR_OP_BATCH_SIZE, lo
  * broadcast) or NULL to derive it. Ill-typed nodes are reported and dropped. */
 static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr,
                 const PgShape *shape, PgLoc loc) {
-  assert(nin == ir_op_arity(op) && nin <= IR_MAX_IN);
+  assert(ir_arity_ok(op, nin));
   for (int i = 0; i < nin; i++)
     if (in[i] < 0) return -1;
   int id = append(g, op, loc);
@@ -265,7 +274,60 @@ int ir_alias_root(const IrGraph *g, int v) {
 }
 
 void ir_clear_schedule(IrGraph *g) {
-  for (int i = 0; i < g->count; i++) g->nodes[i].group = -1, g->nodes[i].offset = -1;
+  for (int i = 0; i < g->count; i++) {
+    g->nodes[i].group = -1, g->nodes[i].offset = -1;
+    if (g->nodes[i].body) ir_clear_schedule(g->nodes[i].body);
+  }
   g->nkernels = 0;
   g->max_batch = g->arena_bytes = 0;
+}
+
+IrGraph *ir_region_new(IrGraph *g, const char *name, PgLoc loc) {
+  if (g->depth >= IR_MAX_DEPTH) {
+    diag_error(loc, "regions nest more than %d deep", IR_MAX_DEPTH);
+    return NULL;
+  }
+  if (g->nbodies == g->capbodies) {
+    int cap = g->capbodies ? 2 * g->capbodies : 4;
+    IrGraph **bodies = pg_realloc(g->bodies, (size_t)cap * sizeof *bodies);
+    if (!bodies) return NULL;
+    g->bodies = bodies;
+    g->capbodies = cap;
+  }
+  IrGraph *body = ir_graph_new(name);
+  if (!body) return NULL;
+  body->depth = g->depth + 1;
+  return g->bodies[g->nbodies++] = body;
+}
+
+int ir_scan(IrGraph *g, IrGraph *body, int nin, const int *in, const int64_t *attr, PgLoc loc) {
+  if (!body || nin < 1 || nin > IR_MAX_IN) {
+    if (body && nin > IR_MAX_IN) diag_error(loc, "a scan takes at most %d operands", IR_MAX_IN);
+    return -1;
+  }
+  for (int i = 0; i < nin; i++)
+    if (in[i] < 0) return -1;
+  int id = append(g, IR_OP_SCAN, loc);
+  if (id < 0) return -1;
+  IrNode *n = &g->nodes[id];
+  n->nin = nin;
+  memcpy(n->in, in, (size_t)nin * sizeof *in);
+  memcpy(n->attr, attr, sizeof n->attr);
+  n->body = body;
+  if (!ir_infer_type(g, n)) {
+    g->count--;
+    return -1;
+  }
+  return id;
+}
+
+int ir_result(IrGraph *g, int scan, int index, PgLoc loc) {
+  int64_t attr[IR_MAX_ATTR] = {index};
+  return ir_emit(g, IR_OP_RESULT, 1, &scan, attr, loc);
+}
+
+int ir_slot_node(const IrGraph *g, IrOp op, int64_t slot) {
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].op == op && g->nodes[i].attr[0] == slot) return i;
+  return -1;
 }

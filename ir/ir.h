@@ -21,8 +21,8 @@ typedef enum {
 
 typedef enum { IR_KIND_LEAF, IR_KIND_ELTWISE, IR_KIND_OTHER } IrKind;
 
-#define IR_MAX_IN 3
-#define IR_MAX_ATTR 3
+#define IR_MAX_IN 16  /* operands: a scan has many (carries, sequences, invariants) */
+#define IR_MAX_ATTR 4
 
 typedef struct {
   IrOp op;
@@ -37,11 +37,12 @@ typedef struct {
   PgRole role;       /* PARAM */
   PgInit init;       /* PARAM */
   PgLoc loc;
+  struct IrGraph *body; /* SCAN: its region, owned by the enclosing graph */
   int group;         /* kernel id (fuse), -1 before fusion */
   int64_t offset;    /* byte offset in the step's arena (plan), -1 = no arena buffer */
 } IrNode;
 
-typedef struct {
+typedef struct IrGraph {
   const char *name;
   IrNode *nodes;
   int count, cap;
@@ -50,6 +51,9 @@ typedef struct {
   int64_t max_batch, arena_bytes;  /* after plan */
   char **strings; /* names owned by the graph */
   int nstrings, capstrings;
+  struct IrGraph **bodies; /* the regions of its scans, owned (also those dce dropped) */
+  int nbodies, capbodies;
+  int depth;               /* 0 for a graph, 1 + the enclosing graph's for a region */
 } IrGraph;
 
 /* ---- op table queries ---- */
@@ -58,6 +62,7 @@ int ir_op_arity(IrOp op);
 IrKind ir_op_kind(IrOp op);
 int ir_op_flags(IrOp op);      /* IR_PURE | IR_VIEW | ... (ops.h) */
 bool ir_op_has_kernel(IrOp op); /* fuse gives it a kernel: not a leaf or a view */
+bool ir_arity_ok(IrOp op, int nin); /* nin operands are what the op takes */
 const char *ir_op_attr_name(IrOp op, int i); /* NULL past the last */
 
 /* the most nodes one graph may have (about 2 GB of nodes) */
@@ -95,6 +100,27 @@ bool ir_symbol_ok(const char *s);
 /* the names generated code defines or calls itself (nnd_*, *_step, check_finite),
  * which a call may not name; a step is also named after its graph */
 bool ir_symbol_reserved(const char *s);
+/* ---- regions (docs/ir.md, "Scan") ----
+ * A scan's body is a graph of its own: INPUT slots are the carries, then one
+ * step's slice [B, ...] of each sequence [B, T, ...], then the invariants (in
+ * the order of the scan's operands); OUTPUT slots are the next carries, then
+ * one step of each sequence result. Results: result(scan){index} is final
+ * carry `index`, or the stacked sequence result [B, T, ...]. */
+#define IR_MAX_DEPTH 8
+/* an empty body graph owned by g (NULL after a diagnostic: nested too deep) */
+IrGraph *ir_region_new(IrGraph *g, const char *name, PgLoc loc);
+/* attr: length (steps), carries, sequences, reverse (0 or 1) */
+int ir_scan(IrGraph *g, IrGraph *body, int nin, const int *in, const int64_t *attr, PgLoc loc);
+int ir_result(IrGraph *g, int scan, int index, PgLoc loc);
+/* region.c: a scan's scratch for `batch` rows (planned body): its size, and
+ * offset[slot] of each body input slot, then each output slot (ninputs + k),
+ * -1 where a slot has no part of the scratch (invariants, next carries) */
+int64_t ir_scan_layout(const IrNode *scan, int64_t batch, int64_t *offset);
+/* the bytes of n's buffer: its tensor's, or a scan's scratch (-1: no memory) */
+int64_t ir_buffer_bytes(const IrNode *n, int64_t batch);
+/* the INPUT or OUTPUT node with this slot, or -1 */
+int ir_slot_node(const IrGraph *g, IrOp op, int64_t slot);
+
 /* forgets kernels and buffers (fuse and plan must run again) */
 void ir_clear_schedule(IrGraph *g);
 /* appends a copy of n as it is, without checks (the IR parser checks first) */

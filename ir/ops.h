@@ -25,6 +25,13 @@
  *                  parameter): kept though unused, never given a buffer.
  *   IR_IN_PLACE    writes its result over the buffer of operand 0, so every
  *                  other reader of that operand must run first.
+ *   IR_REGION      owns a body graph (IrNode.body), run `length` times: a
+ *                  scan (docs/ir.md). Its own value is no tensor: only
+ *                  `result` nodes read it.
+ *   IR_PROJECTION  one of the results of its operand (a region op), which
+ *                  that op's kernel computes: it shares the kernel and owns
+ *                  a buffer.
+ * Arity -1: variadic, 1 to IR_MAX_IN operands.
  * A call is `float NAME(float)` from a library the .nnd file declares (an
  * extern block): its payload is the symbol, and the symbol of its derivative
  * if one was declared (IrNode.name, .derivative). Pure, so cse merges equal
@@ -49,6 +56,8 @@ enum {
   IR_INLINE = 1 << 3,
   IR_SIDE_EFFECT = 1 << 4,
   IR_IN_PLACE = 1 << 5,
+  IR_REGION = 1 << 6,
+  IR_PROJECTION = 1 << 7,
 };
 
 #define IR_OPS(X) \
@@ -97,6 +106,8 @@ enum {
   X(RESHAPE,        "reshape",        1, OTHER,   "",                IR_PURE | IR_VIEW) \
   X(LOG_SOFTMAX,    "log_softmax",    1, OTHER,   "",                IR_PURE) \
   X(ARGMAX,         "argmax",         1, OTHER,   "",                IR_PURE) \
-  X(ONE_HOT,        "one_hot",        1, OTHER,   "depth",           IR_PURE)
+  X(ONE_HOT,        "one_hot",        1, OTHER,   "depth",           IR_PURE) \
+  X(SCAN,           "scan",          -1, OTHER,   "length,carries,sequences,reverse", IR_PURE | IR_REGION) \
+  X(RESULT,         "result",         1, OTHER,   "index",           IR_PURE | IR_PROJECTION)
 
 #endif

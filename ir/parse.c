@@ -15,7 +15,8 @@
 typedef struct {
   const char *file, *p;
   int line, col;
-  IrGraph *g;
+  IrGraph *g;   /* the graph being read: the top one or a body */
+  IrGraph *top; /* owns every body */
   bool failed;
 } Parser;
 
@@ -295,6 +296,26 @@ static bool check_type(Parser *ps, IrNode *declared, PgLoc at) {
   return ps->failed = true, false;
 }
 
+/* (%a, %b, ...): exactly the op's arity, or 1 to IR_MAX_IN for a variadic op */
+static bool operands(Parser *ps, IrNode *n) {
+  int arity = ir_op_arity(n->op), most = arity < 0 ? IR_MAX_IN : arity;
+  if (!expect(ps, '(')) return false;
+  for (n->nin = 0; n->nin < most && (arity > 0 || n->nin == 0 || !peek(ps, ')')); n->nin++)
+    if ((n->nin && !expect(ps, ',')) || !value_ref(ps, ps->g->count, &n->in[n->nin])) return false;
+  if (arity < 0 && n->nin == most && peek(ps, ','))
+    return fail(ps, "')' (an op takes at most 16 operands)");
+  return expect(ps, ')');
+}
+
+static IrGraph *graph(Parser *ps, IrGraph *outer, PgLoc at);
+
+/* a scan's body: a graph owned by the one being read */
+static IrGraph *body(Parser *ps, PgLoc at) {
+  IrGraph *outer = ps->g, *b = graph(ps, outer, at);
+  ps->g = outer;
+  return b;
+}
+
 static bool node(Parser *ps) {
   IrGraph *g = ps->g;
   PgLoc at = here(ps);
@@ -316,14 +337,10 @@ static bool node(Parser *ps) {
   }
   n.loc = at;
   if (!payload(ps, &n)) return false;
-  if (ir_op_arity(n.op) > 0) {
-    if (!expect(ps, '(')) return false;
-    for (n.nin = 0; n.nin < ir_op_arity(n.op); n.nin++)
-      if ((n.nin && !expect(ps, ',')) || !value_ref(ps, g->count, &n.in[n.nin])) return false;
-    if (!expect(ps, ')')) return false;
-  }
+  if (ir_op_arity(n.op) != 0 && !operands(ps, &n)) return false;
   n.loc = (PgLoc){0};
   if (!attrs(ps, &n) || !expect(ps, ':') || !type(ps, &n) || !suffixes(ps, &n)) return false;
+  if (ir_op_flags(n.op) & IR_REGION && !(n.body = body(ps, at))) return false;
   if (!check_type(ps, &n, at)) return false;
   if (ir_append_node(g, &n) < 0) return ps->failed = true, false; /* out of memory, reported */
   return true;
@@ -354,22 +371,34 @@ static bool header(Parser *ps, char *name, size_t n, int64_t *max_batch, int64_t
   return expect(ps, '{');
 }
 
-IrGraph *ir_parse(const char *file, const char *text) {
-  Parser ps = {diag_add_source(file, text), text, 1, 1, NULL, false};
+/* `graph @NAME ... { nodes }`: the top graph (outer NULL) or a body of outer;
+ * NULL once failed (a body is freed with its outer graph) */
+static IrGraph *graph(Parser *ps, IrGraph *outer, PgLoc at) {
   char name[128];
   int64_t max_batch = 0, arena = 0;
-  if (!ps.file || !header(&ps, name, sizeof name, &max_batch, &arena)) return NULL;
-  if (!(ps.g = ir_graph_new(name))) return NULL;
-  while (!ps.failed && !accept(&ps, '}')) node(&ps);
+  if (!header(ps, name, sizeof name, &max_batch, &arena)) return NULL;
+  IrGraph *g = outer ? ir_region_new(outer, name, at) : ir_graph_new(name);
+  if (!g) return ps->failed = true, NULL;
+  if (!outer) ps->top = g;
+  ps->g = g;
+  while (!ps->failed && !accept(ps, '}')) node(ps);
+  if (ps->failed) return NULL;
+  g->max_batch = max_batch;
+  g->arena_bytes = arena;
+  count_slots(g);
+  return g;
+}
+
+IrGraph *ir_parse(const char *file, const char *text) {
+  Parser ps = {diag_add_source(file, text), text, 1, 1, NULL, NULL, false};
+  if (!ps.file) return NULL;
+  IrGraph *g = graph(&ps, NULL, (PgLoc){0});
   if (!ps.failed && (skip_space(&ps), *ps.p)) fail(&ps, "the end of the file after the graph");
   if (ps.failed) {
-    ir_graph_free(ps.g);
+    ir_graph_free(ps.top);
     return NULL;
   }
-  ps.g->max_batch = max_batch;
-  ps.g->arena_bytes = arena;
-  count_slots(ps.g);
-  return ps.g;
+  return g;
 }
 
 IrGraph *ir_parse_file(const char *path) {

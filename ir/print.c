@@ -3,7 +3,8 @@
  * Leaves print their payload: input/param names and roles, const values (the
  * shortest text that reads back to the same double); a call its symbols:
  *   %5 = call "softsign" derivative "softsign_grad"(%4) : f32[B,10] After fusion a node shows
- * `kernel(N)`, after planning `arena(OFFSET)`. parse.c reads exactly this back:
+ * `kernel(N)`, after planning `arena(OFFSET)`. A scan's body follows its line:
+ * a graph of its own, indented by 4. parse.c reads exactly this back:
  * print(parse(text)) == text. */
 #include <stdlib.h>
 
@@ -36,9 +37,11 @@ static void print_attrs(FILE *out, const IrNode *n) {
   if (ir_op_attr_name(n->op, 0)) fputc('}', out);
 }
 
-static void print_node(FILE *out, const IrNode *n, int id) {
+static void print_graph(FILE *out, const IrGraph *g, int indent);
+
+static void print_node(FILE *out, const IrNode *n, int id, int indent) {
   char shape[96];
-  fprintf(out, "  %%%d = %s", id, ir_op_name(n->op));
+  fprintf(out, "%*s%%%d = %s", indent + 2, "", id, ir_op_name(n->op));
   print_payload(out, n);
   if (n->nin) {
     fputc('(', out);
@@ -56,12 +59,15 @@ static void print_node(FILE *out, const IrNode *n, int id) {
     fprintf(out, ":%d:%d)", n->loc.line, n->loc.col);
   }
   fputc('\n', out);
+  if (n->body) print_graph(out, n->body, indent + 4);
 }
 
-void ir_print(FILE *out, const IrGraph *g) {
-  fprintf(out, "graph @%s ", g->name);
+static void print_graph(FILE *out, const IrGraph *g, int indent) {
+  fprintf(out, "%*sgraph @%s ", indent, "", g->name);
   if (g->max_batch > 0) fprintf(out, "max_batch(%lld) arena(%lld) ", (long long)g->max_batch, (long long)g->arena_bytes);
   fputs("{\n", out);
-  for (int i = 0; i < g->count; i++) print_node(out, &g->nodes[i], i);
-  fputs("}\n", out);
+  for (int i = 0; i < g->count; i++) print_node(out, &g->nodes[i], i, indent);
+  fprintf(out, "%*s}\n", indent, "");
 }
+
+void ir_print(FILE *out, const IrGraph *g) { print_graph(out, g, 0); }

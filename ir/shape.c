@@ -329,6 +329,80 @@ static bool rule_select(IrGraph *g, IrNode *n) {
   return batch_only_leading(n);
 }
 
+/* what body slot `slot` of a scan must hold, given operand (or result) type t:
+ * a carry or invariant as it is, a sequence [B, T, ...] as one step [B, ...] */
+static bool step_type(const IrNode *t, bool sequence, int64_t length, IrNode *out) {
+  out->dtype = t->dtype;
+  out->shape = t->shape;
+  if (!sequence) return true;
+  if (t->shape.rank < 2 || t->shape.dim[0] != PG_BATCH || t->shape.dim[1] != length) return false;
+  for (int d = 1; d < t->shape.rank - 1; d++) out->shape.dim[d] = t->shape.dim[d + 1];
+  out->shape.rank--;
+  return true;
+}
+
+static bool same_type(const IrNode *a, const IrNode *b) {
+  return a->dtype == b->dtype && pg_shape_eq(&a->shape, &b->shape);
+}
+
+static bool scan_error(IrNode *n, const char *what, int64_t slot) {
+  diag_error(n->loc, "'scan': %s (slot %lld of its body)", what, (long long)slot);
+  return false;
+}
+
+/* the body's signature against the operands (ir.h, "regions") */
+static bool rule_scan(IrGraph *g, IrNode *n) {
+  int64_t length = n->attr[0], carries = n->attr[1], seqs = n->attr[2];
+  const IrGraph *b = n->body;
+  if (!b || length < 1 || carries < 0 || seqs < 0 || carries + seqs > n->nin ||
+      (n->attr[3] != 0 && n->attr[3] != 1)) {
+    diag_error(n->loc, "'scan' needs a body, length >= 1, carries + sequences <= its %d "
+               "operands, and reverse 0 or 1", n->nin);
+    return false;
+  }
+  if (b->ninputs != n->nin || b->noutputs < carries)
+    return scan_error(n, "its body must have an input per operand and an output per carry", 0);
+  for (int i = 0; i < n->nin; i++) {
+    int in = ir_slot_node(b, IR_OP_INPUT, i);
+    IrNode want;
+    bool seq = i >= carries && i < carries + seqs;
+    if (!step_type(ir_node(g, n->in[i]), seq, length, &want))
+      return scan_error(n, "a sequence operand is [B, length, ...]", i);
+    if (in < 0 || !same_type(&b->nodes[in], &want))
+      return scan_error(n, "a body input differs from its operand's (step) type", i);
+  }
+  for (int i = 0; i < b->noutputs; i++) {
+    int out = ir_slot_node(b, IR_OP_OUTPUT, i);
+    const IrNode *o = out < 0 ? NULL : &b->nodes[out];
+    if (!o) return scan_error(n, "a body output slot is missing", i);
+    if (i < carries && !same_type(o, &b->nodes[ir_slot_node(b, IR_OP_INPUT, i)]))
+      return scan_error(n, "a next carry differs from its carry's type", i);
+    if (i >= carries && (o->shape.rank < 1 || o->shape.dim[0] != PG_BATCH || o->shape.rank == PG_MAX_RANK))
+      return scan_error(n, "a per-step result is [B, ...] (of rank below 6)", i);
+  }
+  n->dtype = PG_F32;
+  n->shape.rank = 0;
+  return true;
+}
+
+/* result(scan){i}: final carry i, or sequence result i stacked over time */
+static bool rule_result(IrGraph *g, IrNode *n) {
+  const IrNode *s = ir_node(g, n->in[0]);
+  int out = s->op == IR_OP_SCAN ? ir_slot_node(s->body, IR_OP_OUTPUT, n->attr[0]) : -1;
+  if (out < 0) {
+    diag_error(n->loc, "'result' reads a result of a scan: an index below its body's outputs");
+    return false;
+  }
+  const IrNode *o = &s->body->nodes[out];
+  n->dtype = o->dtype;
+  n->shape = o->shape;
+  if (n->attr[0] < s->attr[1]) return true;
+  n->shape.rank++;
+  for (int d = n->shape.rank - 1; d > 1; d--) n->shape.dim[d] = n->shape.dim[d - 1];
+  n->shape.dim[1] = s->attr[0];
+  return true;
+}
+
 static bool infer(IrGraph *g, IrNode *n) {
   switch (n->op) {
   case IR_OP_INPUT:
@@ -373,6 +447,8 @@ static bool infer(IrGraph *g, IrNode *n) {
   case IR_OP_LOG_SOFTMAX:
   case IR_OP_ARGMAX: return rule_last_axis(g, n);
   case IR_OP_ONE_HOT: return rule_one_hot(g, n);
+  case IR_OP_SCAN: return rule_scan(g, n);
+  case IR_OP_RESULT: return rule_result(g, n);
   case IR_OP_COUNT: break;
   }
   return false;

@@ -35,9 +35,20 @@ static bool call_symbol_ok(const IrGraph *g, const char *s) {
 static void check_node(Check *c, int id) {
   IrGraph *g = c->g;
   IrNode *n = &g->nodes[id];
-  if (n->nin != ir_op_arity(n->op)) return fail(c, id, "wrong number of operands");
+  if (!ir_arity_ok(n->op, n->nin)) return fail(c, id, "wrong number of operands");
   for (int i = 0; i < n->nin; i++)
     if (n->in[i] < 0 || n->in[i] >= id) return fail(c, id, "operand does not precede its use");
+  for (int i = 0; i < n->nin; i++)
+    if (ir_op_flags(g->nodes[n->in[i]].op) & IR_REGION && !(ir_op_flags(n->op) & IR_PROJECTION))
+      return fail(c, id, "reads a scan, whose value only 'result' may read");
+  if (ir_op_flags(n->op) & IR_REGION) {
+    if (!n->body) return fail(c, id, "a scan without a body");
+    for (int i = 0; i < n->nin; i++)
+      if (ir_op_flags(g->nodes[ir_alias_root(g, n->in[i])].op) & IR_INLINE)
+        return fail(c, id, "a scan's operands are tensors in memory, not constants");
+  }
+  if (g->depth > 0 && (n->op == IR_OP_PARAM || n->op == IR_OP_ASSIGN))
+    return fail(c, id, "a body has no parameters: the scan passes them in as invariants");
   if (n->op == IR_OP_CALL && !(call_symbol_ok(g, n->name) &&
                                (!n->derivative || call_symbol_ok(g, n->derivative))))
     return fail(c, id, "a call names C functions (identifiers) other than nnd's own (nnd_*, "
@@ -150,7 +161,8 @@ static void check_kernels(Check *c) {
     int f = first[n->group] < 0 ? (first[n->group] = i) : first[n->group];
     const IrNode *head = &g->nodes[f];
     bool loop = ir_op_kind(n->op) == IR_KIND_ELTWISE && ir_op_kind(head->op) == IR_KIND_ELTWISE;
-    if (f != i && (!loop || !pg_shape_eq(&n->shape, &head->shape)))
+    bool part = ir_op_flags(n->op) & IR_PROJECTION && n->in[0] == f;
+    if (f != i && !part && (!loop || !pg_shape_eq(&n->shape, &head->shape)))
       fail(c, i, "shares a kernel with a node it cannot share a loop with");
     for (int k = 0; k < n->nin; k++) {
       int u = n->in[k], r = ir_alias_root(g, u), rg = g->nodes[r].group;
@@ -187,15 +199,27 @@ static void check_buffers(Check *c) {
     bool writes_elsewhere = ir_op_flags(n->op) & IR_SIDE_EFFECT;
     bool needs = computes(n) && !writes_elsewhere && (read[i] || ir_op_kind(n->op) != IR_KIND_ELTWISE);
     if (needs && n->offset < 0) fail(c, i, "is read from memory but has no arena buffer");
-    if (n->offset >= 0 && n->offset + pg_numel(&n->shape, g->max_batch) * 4 > g->arena_bytes)
+    if (n->offset >= 0 && n->offset + ir_buffer_bytes(n, g->max_batch) > g->arena_bytes)
       fail(c, i, "its buffer lies outside the arena");
   }
   free(read);
 }
 
+/* a scan's body: a graph of its own, planned when its scan is */
+static void check_body(Check *c, int id) {
+  IrGraph *b = c->g->nodes[id].body;
+  if (!ir_verify(b, c->pass)) return fail(c, id, "in its body (above)");
+  if ((c->g->nkernels > 0) != (b->nkernels > 0 || b->count == 0) ||
+      (c->g->max_batch > 0) != (b->max_batch > 0) || b->max_batch != c->g->max_batch)
+    fail(c, id, "its body is not fused and planned as the graph is");
+}
+
 bool ir_verify(IrGraph *g, const char *after_pass) {
   Check c = {g, after_pass, true, NULL};
   for (int i = 0; i < g->count; i++) check_node(&c, i);
+  if (!c.ok) return false;
+  for (int i = 0; i < g->count; i++)
+    if (ir_op_flags(g->nodes[i].op) & IR_REGION) check_body(&c, i);
   if (!c.ok) return false;
   check_slots(&c, IR_OP_INPUT, g->ninputs);
   check_slots(&c, IR_OP_PARAM, g->nparams);

@@ -51,7 +51,8 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_SLICE:
   case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL: case IR_OP_COL2IM:
   case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
-  case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_COUNT: return false;
+  case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_SCAN:
+  case IR_OP_RESULT: case IR_OP_COUNT: return false;
   }
   return false;
 }
@@ -92,6 +93,7 @@ static int identity(const IrGraph *g, const IrNode *n) {
 }
 
 bool ps_canonicalize(IrGraph *g, const PsOptions *opt) {
+  if (!ps_each_body(g, ps_canonicalize, opt)) return false;
   int *repl = malloc(((size_t)g->count + 1) * sizeof *repl), changed = 0;
   for (int i = 0; i < g->count; i++) {
     IrNode *n = &g->nodes[i];

@@ -37,10 +37,11 @@ static bool same(const IrNode *a, const IrNode *b) {
   return a->op == b->op && a->nin == b->nin && memcmp(a->in, b->in, a->nin * sizeof *a->in) == 0 &&
          memcmp(a->attr, b->attr, sizeof a->attr) == 0 && memcmp(&a->value, &b->value, sizeof a->value) == 0 &&
          a->dtype == b->dtype && pg_shape_eq(&a->shape, &b->shape) && same_text(a->name, b->name) &&
-         same_text(a->derivative, b->derivative);
+         same_text(a->derivative, b->derivative) && a->body == b->body; /* two scans: never */
 }
 
 bool ps_cse(IrGraph *g, const PsOptions *opt) {
+  if (!ps_each_body(g, ps_cse, opt)) return false;
   size_t cap = 16;
   while (cap < 2 * (size_t)g->count) cap *= 2;
   int *table = malloc(cap * sizeof *table), *repl = malloc(((size_t)g->count + 1) * sizeof *repl);

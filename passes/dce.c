@@ -2,7 +2,8 @@
  * outputs and assignments are effects; inputs and parameters are the graph's
  * interface, and their slots must stay stable) and the nodes they depend on,
  * and renumbers the rest densely in the same order, so the graph stays
- * topologically sorted. */
+ * topologically sorted. Inside each scan's body it does the same (its inputs
+ * and outputs are the body's interface). */
 #include <stdlib.h>
 
 #include "passes.h"
@@ -10,7 +11,7 @@
 static bool is_root(const IrNode *n) { return !(ir_op_flags(n->op) & IR_PURE); }
 
 bool ps_dce(IrGraph *g, const PsOptions *opt) {
-  (void)opt;
+  if (!ps_each_body(g, ps_dce, opt)) return false;
   bool *live = calloc((size_t)g->count + 1, sizeof *live);
   for (int i = g->count - 1; i >= 0; i--) {
     IrNode *n = &g->nodes[i];

@@ -11,7 +11,9 @@
  * only if the schedule stays valid: every kernel runs after the kernels that
  * produce its operands (a view of a value in the same loop would be read from
  * memory before it is written, so that is invalid too), and every reader of a
- * parameter runs before, or in the same loop as, the kernel that assigns it. */
+ * parameter runs before, or in the same loop as, the kernel that assigns it.
+ * A scan is a kernel of its own, which also computes its results; its body
+ * is fused as a graph of its own first. */
 #include <stdlib.h>
 
 #include "passes.h"
@@ -94,6 +96,11 @@ static void place(Fuse *f, int id, int *ngroups) {
   IrGraph *g = f->g;
   IrNode *n = &g->nodes[id];
   if (!ir_op_has_kernel(n->op)) return;
+  if (ir_op_flags(n->op) & IR_PROJECTION) { /* computed by its scan's kernel, which runs where the scan is */
+    n->group = g->nodes[n->in[0]].group;
+    f->size[n->group]++;
+    return;
+  }
   if (ir_op_kind(n->op) == IR_KIND_ELTWISE && f->max_ops != 1)
     for (int k = 0; k < n->nin && n->group < 0; k++)
       if (fusable_into(f, n, n->in[k], 1)) try_join(f, id, g->nodes[n->in[k]].group);
@@ -125,12 +132,13 @@ bool ps_fuse(IrGraph *g, const PsOptions *opt) {
   size_t n = (size_t)g->count + 1;
   Fuse f = {g, ir_uses(g), malloc(n * sizeof(int)), malloc(n * sizeof(int)), malloc(n * sizeof(int)), opt->max_ops};
   int ngroups = 0;
-  ir_clear_schedule(g);
-  for (int i = 0; i < g->count; i++) place(&f, i, &ngroups);
+  ir_clear_schedule(g); /* and its bodies': fused again first */
+  bool ok = ps_each_body(g, ps_fuse, opt);
+  for (int i = 0; ok && i < g->count; i++) place(&f, i, &ngroups);
   number_by_schedule(&f, ngroups);
   ir_uses_free(&f.uses);
   free(f.last);
   free(f.size);
   free(f.moved);
-  return true;
+  return ok;
 }

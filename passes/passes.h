@@ -63,6 +63,10 @@ bool ps_plan(IrGraph *g, const PsOptions *opt);
 /* optimizer.c: the update of each weight from its gradient, appended by autodiff */
 void ps_append_update(IrGraph *g, const PsOptimizer *opt, const int *weights, const int *grads, int n);
 
+/* runs pass on the body of every scan of g (passes that work inside regions
+ * call it first; autodiff differentiates a scan as a whole instead) */
+bool ps_each_body(IrGraph *g, bool (*pass)(IrGraph *, const PsOptions *), const PsOptions *opt);
+
 /* small builders shared by passes */
 int ps_unbroadcast(IrGraph *g, int value, const PgShape *to, PgLoc loc);
 

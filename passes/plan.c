@@ -7,7 +7,9 @@
  * outside the arena. A buffer is live from the kernel that writes it to the
  * last kernel that reads it; buffers whose lifetimes overlap get disjoint
  * bytes, others may share (first fit, in order of first use). Sizes are for
- * opt->max_batch rows. Views (reshape) get the offset of what they view. */
+ * opt->max_batch rows. Views (reshape) get the offset of what they view.
+ * A scan's body is planned first, as a graph of its own; the scan's buffer is
+ * its scratch (ir/region.c), which holds the body's arena. */
 #include <stdlib.h>
 
 #include "passes.h"
@@ -72,6 +74,10 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
     free(bufs);
     return false;
   }
+  if (!ps_each_body(g, ps_plan, opt)) {
+    free(bufs);
+    return false;
+  }
   int *last = last_readers(g);
   for (int i = 0; i < g->count; i++) {
     IrNode *nd = &g->nodes[i];
@@ -79,7 +85,7 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
     int end = in_arena(nd) ? last[i] : -1;
     bool own_kernel = ir_op_kind(nd->op) != IR_KIND_ELTWISE;
     if (in_arena(nd) && (end >= 0 || own_kernel)) {
-      int64_t size = pg_numel(&nd->shape, opt->max_batch) * 4;
+      int64_t size = ir_buffer_bytes(nd, opt->max_batch);
       bufs[n++] = (Buffer){i, nd->group, end < nd->group ? nd->group : end, size, 0};
     }
   }

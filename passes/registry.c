@@ -12,9 +12,15 @@
 static bool ps_verify(IrGraph *g, const PsOptions *opt) { return (void)opt, ir_verify(g, "verify"); }
 
 static bool ps_shape_infer(IrGraph *g, const PsOptions *opt) {
-  (void)opt;
+  if (!ps_each_body(g, ps_shape_infer, opt)) return false;
   for (int i = 0; i < g->count; i++)
     if (!ir_infer_type(g, &g->nodes[i])) return false;
+  return true;
+}
+
+bool ps_each_body(IrGraph *g, bool (*pass)(IrGraph *, const PsOptions *), const PsOptions *opt) {
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].body && !pass(g->nodes[i].body, opt)) return false;
   return true;
 }
 

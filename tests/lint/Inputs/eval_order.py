@@ -33,7 +33,7 @@ ORDER_FREE = {
     # codegen: constants, types and lookups, which emit nothing
     'i64c', 'f32c', 'dim_value', 'cg_buffer', 'cg_store_buffer', 'LLVMConstInt', 'LLVMConstReal',
     'LLVMConstNull', 'LLVMGetPoison', 'LLVMVectorType', 'LLVMTypeOf', 'LLVMIntrinsicGetType',
-    'LLVMGetInsertBlock', 'LLVMGetParam',
+    'LLVMGetInsertBlock', 'LLVMGetParam', 'cg_i64', 'row_floats', 'slot_node', 'ir_slot_node',
 }
 
 

@@ -1,0 +1,146 @@
+/* scan.c — the kernel of a scan: a loop over time around one call of its
+ * body's step function (module.c compiles the body as a graph of its own).
+ *
+ * The body's io table is rebuilt each step: the carries it reads and the
+ * buffers it writes the next carries to (two scratch buffers in turn, and the
+ * final carry's result buffer on the last step, so nothing is copied), the
+ * step's slice of each time-major sequence copy (a pointer into the scratch:
+ * t*n*step elements in), and the invariants. The body's arena is at the start
+ * of the scratch (layout: ir/region.c). Sequences are transposed into the
+ * scratch [T, B, ...] once before the loop, and sequence results out of it to
+ * [B, T, ...] once after it. A reverse scan runs t = T-1 down to 0. */
+#include <stdlib.h>
+
+#include "emit.h"
+
+typedef struct {
+  Kernel *k;
+  const IrNode *s;
+  const IrGraph *body;
+  LLVMValueRef scratch, io, t;
+  int64_t *offset;  /* ir_scan_layout */
+  LLVMValueRef *result; /* per body output slot: its result's buffer, or NULL */
+} Scan;
+
+static LLVMValueRef byte_offset(Cg *c, LLVMValueRef base, LLVMValueRef bytes) {
+  return LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx), base, &bytes, 1, "");
+}
+
+static LLVMValueRef scratch_part(Scan *sc, int slot) {
+  return byte_offset(sc->k->cg, sc->scratch, cg_i64(sc->k->cg, sc->offset[slot]));
+}
+
+static const IrNode *slot_node(const Scan *sc, IrOp op, int slot) {
+  return &sc->body->nodes[ir_slot_node(sc->body, op, slot)];
+}
+
+/* floats per batch row of one step of body input or output `node` */
+static int64_t row_floats(const IrNode *node) { return pg_numel(&node->shape, 1); }
+
+/* the element (i * rows + j) * f + e */
+static LLVMValueRef row_major(Cg *c, LLVMValueRef i, LLVMValueRef rows, LLVMValueRef j, int64_t f,
+                              LLVMValueRef e) {
+  LLVMValueRef row = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, rows, ""), j, "");
+  return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, row, cg_i64(c, f), ""), e, "");
+}
+
+/* [B, T, F] <-> [T, B, F]: to_time_major copies batch-major `seq` into `stage` */
+static void transpose(Scan *sc, LLVMValueRef seq, LLVMValueRef stage, int64_t f, bool to_time_major) {
+  Kernel *k = sc->k;
+  Cg *c = k->cg;
+  int64_t length = sc->s->attr[0];
+  CgLoop lb, lt, lf;
+  LLVMValueRef b = cg_loop_begin(k, &lb, k->n), t = cg_loop_begin(k, &lt, cg_i64(c, length));
+  LLVMValueRef e = cg_loop_begin(k, &lf, cg_i64(c, f));
+  LLVMValueRef batch_major = row_major(c, b, cg_i64(c, length), t, f, e);
+  LLVMValueRef time_major = row_major(c, t, k->n, b, f, e);
+  LLVMValueRef from = to_time_major ? seq : stage, to = to_time_major ? stage : seq;
+  LLVMValueRef src = to_time_major ? batch_major : time_major, dst = to_time_major ? time_major : batch_major;
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, LLVMBuildInBoundsGEP2(c->b, c->f32, from, &src, 1, ""), "");
+  LLVMBuildStore(c->b, x, LLVMBuildInBoundsGEP2(c->b, c->f32, to, &dst, 1, ""));
+  cg_loop_end(k, &lf);
+  cg_loop_end(k, &lt);
+  cg_loop_end(k, &lb);
+}
+
+static void set_io(Scan *sc, int slot, LLVMValueRef p) {
+  Cg *c = sc->k->cg;
+  LLVMValueRef at = cg_i64(c, slot);
+  LLVMBuildStore(c->b, p, LLVMBuildInBoundsGEP2(c->b, c->ptr, sc->io, &at, 1, ""));
+}
+
+/* step tt's slice of a time-major copy: t*n*F floats into it */
+static LLVMValueRef step_slice(Scan *sc, int slot, const IrNode *step, LLVMValueRef tt) {
+  Cg *c = sc->k->cg;
+  LLVMValueRef rows = LLVMBuildNSWMul(c->b, tt, sc->k->n, "");
+  LLVMValueRef at = LLVMBuildNSWMul(c->b, rows, cg_i64(c, row_floats(step)), "");
+  return LLVMBuildInBoundsGEP2(c->b, c->f32, scratch_part(sc, slot), &at, 1, "");
+}
+
+/* carry i: step t reads the operand (t = 0) or what step t-1 wrote, and
+ * writes the other of its two scratch buffers, or the result on the last step */
+static void carry_io(Scan *sc, int i) {
+  Kernel *k = sc->k;
+  Cg *c = k->cg;
+  const IrNode *in = slot_node(sc, IR_OP_INPUT, i);
+  int64_t half = (pg_numel(&in->shape, k->cg->g->max_batch) * 4 + 63) / 64 * 64;
+  LLVMValueRef ping = scratch_part(sc, i), pong = byte_offset(c, ping, cg_i64(c, half));
+  LLVMValueRef odd = LLVMBuildTrunc(c->b, sc->t, c->i1, "");
+  LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, sc->t, cg_i64(c, 0), "");
+  LLVMValueRef last = LLVMBuildICmp(c->b, LLVMIntEQ, sc->t, cg_i64(c, sc->s->attr[0] - 1), "");
+  LLVMValueRef read = LLVMBuildSelect(c->b, odd, ping, pong, "");
+  read = LLVMBuildSelect(c->b, first, cg_buffer(k, sc->s->in[i]), read, "");
+  LLVMValueRef write = LLVMBuildSelect(c->b, odd, pong, ping, "");
+  if (sc->result[i]) write = LLVMBuildSelect(c->b, last, sc->result[i], write, "");
+  set_io(sc, i, read);
+  set_io(sc, sc->body->ninputs + i, write);
+}
+
+static void call_body(Scan *sc) {
+  Kernel *k = sc->k;
+  Cg *c = k->cg;
+  const IrNode *s = sc->s;
+  int carries = (int)s->attr[1], seqs = (int)s->attr[2];
+  LLVMValueRef tt = s->attr[3] ? LLVMBuildNSWSub(c->b, cg_i64(c, s->attr[0] - 1), sc->t, "") : sc->t;
+  for (int i = 0; i < carries; i++) carry_io(sc, i);
+  for (int j = carries; j < carries + seqs; j++)
+    set_io(sc, j, step_slice(sc, j, slot_node(sc, IR_OP_INPUT, j), tt));
+  for (int w = carries + seqs; w < s->nin; w++) set_io(sc, w, cg_buffer(k, s->in[w]));
+  for (int o = carries; o < sc->body->noutputs; o++) {
+    int slot = sc->body->ninputs + o;
+    set_io(sc, slot, step_slice(sc, slot, slot_node(sc, IR_OP_OUTPUT, o), tt));
+  }
+  LLVMValueRef step = c->body_step[k->scan];
+  LLVMValueRef args[4] = {sc->scratch, LLVMConstNull(c->ptr), sc->io, k->n};
+  LLVMBuildCall2(c->b, LLVMGlobalGetValueType(step), step, args, 4, "");
+}
+
+void cg_emit_scan(Kernel *k, const int *members, int count) {
+  Cg *c = k->cg;
+  const IrNode *s = &c->g->nodes[members[0]];
+  Scan sc = {.k = k, .s = s, .body = s->body};
+  int nslots = s->body->ninputs + s->body->noutputs, carries = (int)s->attr[1];
+  sc.offset = malloc((size_t)(nslots + 1) * sizeof *sc.offset);
+  sc.result = calloc((size_t)s->body->noutputs + 1, sizeof *sc.result);
+  ir_scan_layout(s, c->g->max_batch, sc.offset);
+  k->scan = members[0];
+  sc.scratch = cg_store_buffer(k, members[0]);
+  for (int i = 1; i < count; i++) /* the results: members after their scan */
+    sc.result[c->g->nodes[members[i]].attr[0]] = cg_store_buffer(k, members[i]);
+  for (int j = carries; j < carries + s->attr[2]; j++) {
+    LLVMValueRef stage = scratch_part(&sc, j);
+    transpose(&sc, cg_buffer(k, s->in[j]), stage, row_floats(slot_node(&sc, IR_OP_INPUT, j)), true);
+  }
+  sc.io = cg_entry_alloca(k, LLVMArrayType(c->ptr, (unsigned)nslots), "io");
+  CgLoop lt;
+  sc.t = cg_loop_begin(k, &lt, cg_i64(c, s->attr[0]));
+  call_body(&sc);
+  cg_loop_end(k, &lt);
+  for (int o = carries; o < s->body->noutputs; o++) {
+    if (!sc.result[o]) continue;
+    LLVMValueRef stage = scratch_part(&sc, s->body->ninputs + o);
+    transpose(&sc, sc.result[o], stage, row_floats(slot_node(&sc, IR_OP_OUTPUT, o)), false);
+  }
+  free(sc.offset);
+  free(sc.result);
+}
