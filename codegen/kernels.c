@@ -284,7 +284,7 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_OUTPUT: case IR_OP_BROADCAST: return a[0];
   /* not elementwise: never a member of a loop */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
-  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_SLICE:
+  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_REVERSE: case IR_OP_SLICE:
   case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL: case IR_OP_COL2IM:
   case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
   case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_SCAN: case IR_OP_RESULT:
@@ -643,6 +643,20 @@ static void emit_transpose(Kernel *k, int id) {
   nest_end(k, &n->shape, loops);
 }
 
+/* y[.., i, ..] = x[.., size - 1 - i, ..] along the axis */
+static void emit_reverse(Kernel *k, int id) {
+  const IrNode *n = nd(k, id);
+  int axis = (int)n->attr[0];
+  Loop loops[PG_MAX_RANK];
+  LLVMValueRef coords[PG_MAX_RANK], from[PG_MAX_RANK];
+  nest_begin(k, &n->shape, loops, coords);
+  for (int i = 0; i < n->shape.rank; i++) from[i] = coords[i];
+  from[axis] = LLVMBuildNSWSub(k->cg->b, i64c(k->cg, n->shape.dim[axis] - 1), coords[axis], "");
+  LLVMValueRef x = load_at(k, n->in[0], index_in(k, &n->shape, &n->shape, from));
+  store_at(k, cg_store_buffer(k, id), id, index_in(k, &n->shape, &n->shape, coords), x);
+  nest_end(k, &n->shape, loops);
+}
+
 /* copies `from` (all of it) into `to` at an offset along one axis */
 static void copy_block(Kernel *k, int src, const PgShape *from, LLVMValueRef dst, int dst_id,
                        const PgShape *to, int axis, LLVMValueRef offset, bool src_is_big) {
@@ -787,6 +801,7 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_BATCH_MATMUL: emit_batch_matmul(k, members[0]); break;
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: emit_reduce(k, members[0]); break;
   case IR_OP_TRANSPOSE: emit_transpose(k, members[0]); break;
+  case IR_OP_REVERSE: emit_reverse(k, members[0]); break;
   case IR_OP_SLICE: case IR_OP_UNSLICE: emit_slice(k, members[0]); break;
   case IR_OP_CONCAT: emit_concat(k, members[0]); break;
   case IR_OP_GATHER: case IR_OP_SCATTER_ADD: emit_gather(k, members[0]); break;

@@ -10,7 +10,8 @@
  * for RNN and LSTM; GRU keeps the recurrent bias of its candidate apart, as
  * PyTorch and Keras's reset_after do), with Keras's options: activation
  * (tanh) on the candidate and the output, recurrent_activation (sigmoid) on
- * the gates, go_backwards, return_sequences. */
+ * the gates, go_backwards (the sequence returned in the order the steps ran,
+ * as Keras does), return_sequences. */
 #include <string.h>
 
 #include "elab.h"
@@ -145,7 +146,10 @@ static int scan_layer(Elab *e, const Layer *L, int x, PgLoc loc) {
   if (bn >= 0) in[n++] = bn;
   int64_t attr[IR_MAX_ATTR] = {L->steps, carries, 1, L->backwards};
   int scan = ir_scan(e->g, body, n, in, attr, loc);
-  return ir_result(e->g, scan, L->sequences ? carries : 0, loc);
+  int y = ir_result(e->g, scan, L->sequences ? carries : 0, loc);
+  if (!L->sequences || !L->backwards) return y;
+  int64_t time[IR_MAX_ATTR] = {1}; /* Keras: in the order the steps ran (the scan's is the input's) */
+  return ir_emit(e->g, IR_OP_REVERSE, 1, &y, time, loc);
 }
 
 static int recurrent(Elab *e, Args *a, Cell cell) {
@@ -161,11 +165,6 @@ static int recurrent(Elab *e, Args *a, Cell cell) {
     return -1;
   }
   L.steps = s.dim[1], L.features = s.dim[2], L.sequences = seqs, L.backwards = back;
-  if (L.backwards && L.sequences) { /* Keras returns that sequence reversed: not yet */
-    diag_error(a->arg[6]->loc, "'%s': go_backwards with return_sequences is not supported yet",
-               a->call->str);
-    return -1;
-  }
   const char *given = a->arg[3] ? word_arg(a->arg[3]) : NULL;
   int *count = cell == CELL_RNN ? &e->nrnn : cell == CELL_LSTM ? &e->nlstm : &e->ngru;
   ++*count;

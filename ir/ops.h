@@ -94,6 +94,7 @@ enum {
   X(REDUCE_SUM,     "reduce_sum",     1, OTHER,   "axes",            IR_PURE) \
   X(REDUCE_MAX,     "reduce_max",     1, OTHER,   "axes",            IR_PURE) \
   X(TRANSPOSE,      "transpose",      1, OTHER,   "perm",            IR_PURE) \
+  X(REVERSE,        "reverse",        1, OTHER,   "axis",            IR_PURE) \
   X(SLICE,          "slice",          1, OTHER,   "axis,start",      IR_PURE) \
   X(UNSLICE,        "unslice",        1, OTHER,   "axis,start",      IR_PURE) \
   X(CONCAT,         "concat",         2, OTHER,   "axis",            IR_PURE) \

@@ -228,6 +228,18 @@ static bool rule_transpose(IrGraph *g, IrNode *n) {
   return batch_only_leading(n);
 }
 
+/* reverse: the order of one static axis flipped */
+static bool rule_reverse(IrGraph *g, IrNode *n) {
+  IrNode *a = ir_node(g, n->in[0]);
+  n->dtype = a->dtype;
+  n->shape = a->shape;
+  if (n->attr[0] >= 0 && n->attr[0] < a->shape.rank && a->shape.dim[n->attr[0]] != PG_BATCH)
+    return true;
+  diag_error(n->loc, "'reverse': axis %lld is not a static axis of rank %d", (long long)n->attr[0],
+             a->shape.rank);
+  return false;
+}
+
 /* slice: `len` (the result's size on axis, its declared type) from start;
  * unslice: the adjoint, placing the operand at start in zeros of its type */
 static bool rule_slice(IrGraph *g, IrNode *n) {
@@ -433,6 +445,7 @@ static bool infer(IrGraph *g, IrNode *n) {
   case IR_OP_REDUCE_SUM:
   case IR_OP_REDUCE_MAX: return rule_reduce(g, n);
   case IR_OP_TRANSPOSE: return rule_transpose(g, n);
+  case IR_OP_REVERSE: return rule_reverse(g, n);
   case IR_OP_SLICE:
   case IR_OP_UNSLICE: return rule_slice(g, n);
   case IR_OP_CONCAT: return rule_concat(g, n);

@@ -10,17 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "passes.h"
+#include "autodiff.h"
 
-typedef struct {
-  IrGraph *g;
-  int *grad;   /* gradient of each forward node, -1 = none yet */
-  bool *needs; /* node depends on a weight (in a body: on what the gradient is taken of) */
-  PgLoc loc;   /* of the forward node whose backward rule runs */
-  int nforward; /* nodes before the backward ones */
-} Ad;
 
-static void scan_backward(Ad *ad, int id);
 
 static int cst(Ad *ad, double v, PgLoc loc) { return ir_const(ad->g, v, loc); }
 static int bin(Ad *ad, IrOp op, int a, int b, PgLoc loc) { return ir_binary(ad->g, op, a, b, loc); }
@@ -57,7 +49,8 @@ static void matmul_backward(Ad *ad, const IrNode *n, int g) {
   if (!tb) { ib[0] = a; ib[1] = g; fb[0] = !ta; fb[1] = 0; }
   else     { ib[0] = g; ib[1] = a; fb[0] = 1; fb[1] = ta; }
   fa[2] = fb[2] = 0;
-  if (!ta && !tb && n->op == IR_OP_MATMUL) { /* g B^T: transpose the (small) weight once: a contiguous inner loop */
+  bool once = ad->g->depth == 0; /* in a scan's body, a transpose would run every step */
+  if (!ta && !tb && n->op == IR_OP_MATMUL && once) { /* g B^T: transpose the (small) weight once: a contiguous inner loop */
     int64_t swap[IR_MAX_ATTR] = {1};
     ia[1] = ir_emit(ad->g, IR_OP_TRANSPOSE, 1, &b, swap, n->loc);
     fa[1] = 0;
@@ -102,6 +95,7 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   int64_t attr[IR_MAX_ATTR] = {n->attr[0], n->attr[1], n->attr[2]};
   switch (n->op) {
   case IR_OP_TRANSPOSE: attr[0] = inverse_perm(n->attr[0], sa.rank); accumulate(ad, a, ir_emit(ad->g, IR_OP_TRANSPOSE, 1, &g, attr, l)); break;
+  case IR_OP_REVERSE: accumulate(ad, a, ir_emit(ad->g, IR_OP_REVERSE, 1, &g, attr, l)); break;
   case IR_OP_SLICE: accumulate(ad, a, typed(ad, IR_OP_UNSLICE, g, -1, attr, sa, l)); break;
   case IR_OP_UNSLICE: accumulate(ad, a, typed(ad, IR_OP_SLICE, g, -1, attr, sa, l)); break;
   case IR_OP_CONCAT: {
@@ -198,7 +192,8 @@ static void backward(Ad *ad, int id, int g) {
     break;
   }
   case IR_OP_REDUCE_MAX: accumulate(ad, a, reduce_max_backward(ad, &n, id, g)); break;
-  case IR_OP_TRANSPOSE: case IR_OP_SLICE: case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER:
+  case IR_OP_TRANSPOSE: case IR_OP_REVERSE: case IR_OP_SLICE: case IR_OP_UNSLICE: case IR_OP_CONCAT:
+  case IR_OP_GATHER:
   case IR_OP_SCATTER_ADD: case IR_OP_IM2COL: case IR_OP_COL2IM: movement_backward(ad, &n, g); break;
   case IR_OP_REDUCE_SUM:
     accumulate(ad, a, ir_emit_typed(ad->g, IR_OP_BROADCAST, 1, &g, NULL, ir_node(ad->g, a)->shape, l));
@@ -206,7 +201,7 @@ static void backward(Ad *ad, int id, int g) {
   case IR_OP_RESHAPE: accumulate(ad, a, ir_reshape(ad->g, g, ir_node(ad->g, a)->shape, l)); break;
   case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: matmul_backward(ad, &n, g); break;
   case IR_OP_LOG_SOFTMAX: accumulate(ad, a, log_softmax_backward(ad, id, g, l)); break;
-  case IR_OP_SCAN: scan_backward(ad, id); break;
+  case IR_OP_SCAN: ps_ad_scan(ad, id); break;
   case IR_OP_RESULT: break; /* the scan's rule reads its results' gradients */
   /* piecewise constant or not differentiable: no gradient flows */
   case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_FLOOR:
@@ -224,7 +219,9 @@ static int find_loss(IrGraph *g) {
 }
 
 /* needs[i] for nodes 0..upto: set for the roots before, or-ed from operands here */
-static void propagate_needs(Ad *ad, int upto) {
+void ps_ad_accumulate(Ad *ad, int x, int d) { accumulate(ad, x, d); }
+
+void ps_ad_propagate_needs(Ad *ad, int upto) {
   for (int i = 0; i <= upto; i++) {
     IrNode *n = ir_node(ad->g, i);
     for (int k = 0; k < n->nin; k++) ad->needs[i] |= ad->needs[n->in[k]];
@@ -236,228 +233,15 @@ static void mark_needs(Ad *ad, int upto) {
     IrNode *n = ir_node(ad->g, i);
     ad->needs[i] = n->op == IR_OP_PARAM && n->role == PG_ROLE_WEIGHT;
   }
-  propagate_needs(ad, upto);
+  ps_ad_propagate_needs(ad, upto);
 }
 
 /* runs the backward rules from node `from` down, where gradients arrived */
-static void sweep(Ad *ad, int from) {
+void ps_ad_sweep(Ad *ad, int from) {
   for (int i = from; i >= 0; i--) {
     bool region = ir_op_flags(ir_node(ad->g, i)->op) & IR_REGION; /* results hold its gradients */
     if (ad->needs[i] && (ad->grad[i] >= 0 || region)) backward(ad, i, ad->grad[i]);
   }
-}
-
-/* ---- scan: the reverse scan ----
- * A scan s computes carries c_{t+1} = f(c_t, x_t, w) and per-step results
- * y_t = f(...). Its gradient is a scan the other way round over the steps,
- * whose carries are the carries' gradients dc and one accumulator per
- * invariant w that needs a gradient, and whose sequences are the input
- * carries c_t of every step (saved by s: its body gains an output per carry),
- * s's own sequences x, and the results' gradients dy. Each step recomputes
- * f from c_t (the body is cloned: recomputation instead of saving every
- * intermediate value, so memory is one carry per step) and runs f's backward
- * rules on the clone. */
-typedef struct {
-  Ad *ad;
-  const IrNode *s;     /* the forward scan (a copy) */
-  int id, carries, seqs, invariants;
-  int *result_grad;    /* per forward body output: the gradient of its result, -1 = none */
-  int in[IR_MAX_IN], nin;
-} ScanGrad;
-
-static int zeros_like(IrGraph *g, const IrNode *like, PgLoc loc) {
-  int zero = ir_const(g, 0, loc);
-  return ir_emit_typed(g, IR_OP_BROADCAST, 1, &zero, NULL, like->shape, loc);
-}
-
-static int add_operand(ScanGrad *sg, int v) {
-  if (sg->nin == IR_MAX_IN) {
-    diag_error(sg->s->loc, "autodiff: the reverse of this scan would take more than %d operands",
-               IR_MAX_IN);
-    return -1;
-  }
-  return sg->in[sg->nin++] = v;
-}
-
-/* the gradient each result of the scan received, summed per body output */
-static bool result_grads(ScanGrad *sg) {
-  bool any = false;
-  for (int i = sg->id + 1; i < sg->ad->nforward; i++) {
-    const IrNode *r = ir_node(sg->ad->g, i);
-    if (r->op != IR_OP_RESULT || r->in[0] != sg->id || sg->ad->grad[i] < 0) continue;
-    int *slot = &sg->result_grad[r->attr[0]];
-    *slot = *slot < 0 ? sg->ad->grad[i] : bin(sg->ad, IR_OP_ADD, *slot, sg->ad->grad[i], r->loc);
-    any = true;
-  }
-  return any;
-}
-
-/* a body input of R of the type of `like` (a step's slice when sequence) */
-static int body_input(IrGraph *r, const char *what, int k, const IrNode *like, bool sequence, PgLoc loc) {
-  char name[48];
-  PgShape shape = like->shape;
-  snprintf(name, sizeof name, "%s%d", what, k);
-  if (sequence) {
-    for (int d = 1; d < shape.rank - 1; d++) shape.dim[d] = shape.dim[d + 1];
-    shape.rank--;
-  }
-  return ir_input(r, name, like->dtype, shape, loc);
-}
-/* what the reverse body R reads and writes, by slot kind */
-typedef struct {
-  IrGraph *r;
-  int dc[IR_MAX_IN], acc[IR_MAX_IN], saved[IR_MAX_IN], x[IR_MAX_IN], dy[IR_MAX_IN], w[IR_MAX_IN];
-  int acc_of[IR_MAX_IN], nacc;  /* the invariant each accumulator sums the gradient of */
-  int dy_of[IR_MAX_IN], ndy;    /* the forward body output each dy is the gradient of */
-  int dx_of[IR_MAX_IN], ndx;    /* the sequences that need gradients */
-  int *out_value;               /* per forward body output: its value in the clone */
-} Reverse;
-
-static const IrNode *operand_node(ScanGrad *sg, int k) { return ir_node(sg->ad->g, sg->s->in[k]); }
-
-/* R's inputs, in slot order: carries dc, acc; sequences saved c, x, dy; invariants w */
-static bool reverse_inputs(ScanGrad *sg, Reverse *rv) {
-  const IrGraph *f = sg->s->body;
-  PgLoc l = sg->s->loc;
-  int c = sg->carries, s = sg->seqs;
-  for (int i = 0; i < c; i++) rv->dc[i] = body_input(rv->r, "dcarry", i, operand_node(sg, i), false, l);
-  for (int k = 0; k < rv->nacc; k++)
-    rv->acc[k] = body_input(rv->r, "acc", k, operand_node(sg, c + s + rv->acc_of[k]), false, l);
-  for (int i = 0; i < c; i++) rv->saved[i] = body_input(rv->r, "carry", i, operand_node(sg, i), false, l);
-  for (int j = 0; j < s; j++) rv->x[j] = body_input(rv->r, "x", j, operand_node(sg, c + j), true, l);
-  for (int k = 0; k < rv->ndy; k++)
-    rv->dy[k] = body_input(rv->r, "dy", k, &f->nodes[ir_slot_node(f, IR_OP_OUTPUT, rv->dy_of[k])], false, l);
-  for (int k = 0; k < sg->invariants; k++) rv->w[k] = body_input(rv->r, "w", k, operand_node(sg, c + s + k), false, l);
-  return rv->r->ninputs == 2 * c + rv->nacc + s + rv->ndy + sg->invariants; /* else reported */
-}
-
-/* the forward body's computation, again, on R's inputs */
-static bool clone_forward(ScanGrad *sg, Reverse *rv) {
-  const IrGraph *f = sg->s->body;
-  int *map = pg_malloc(((size_t)f->count + 1) * sizeof *map), c = sg->carries, s = sg->seqs;
-  if (!map) return false;
-  for (int i = 0; i < f->count; i++) {
-    IrNode n = f->nodes[i];
-    map[i] = -1;
-    if (n.op == IR_OP_INPUT) {
-      int64_t k = n.attr[0];
-      map[i] = k < c ? rv->saved[k] : k < c + s ? rv->x[k - c] : rv->w[k - c - s];
-    } else if (n.op == IR_OP_OUTPUT) {
-      rv->out_value[n.attr[0]] = map[n.in[0]];
-    } else {
-      for (int k = 0; k < n.nin; k++) n.in[k] = map[n.in[k]];
-      n.group = -1, n.offset = -1;
-      map[i] = ir_append_node(rv->r, &n);
-    }
-  }
-  free(map);
-  return true;
-}
-
-/* backward rules over the clone, seeded with dc and dy; then R's outputs */
-static void reverse_body(ScanGrad *sg, Reverse *rv) {
-  IrGraph *r = rv->r;
-  int nclone = r->count, c = sg->carries;
-  int *grad = pg_malloc(((size_t)nclone + 1) * sizeof(int));
-  Ad rad = {r, grad, pg_calloc((size_t)nclone + 1, sizeof(bool)), sg->s->loc, nclone};
-  if (!rad.grad || !rad.needs) return free(rad.grad), free(rad.needs);
-  for (int i = 0; i < nclone; i++) rad.grad[i] = -1;
-  for (int i = 0; i < c; i++) rad.needs[rv->saved[i]] = true;
-  for (int k = 0; k < rv->ndx; k++) rad.needs[rv->x[rv->dx_of[k]]] = true;
-  for (int k = 0; k < rv->nacc; k++) rad.needs[rv->w[rv->acc_of[k]]] = true;
-  propagate_needs(&rad, nclone - 1);
-  for (int i = 0; i < c; i++) accumulate(&rad, rv->out_value[i], rv->dc[i]);
-  for (int k = 0; k < rv->ndy; k++) accumulate(&rad, rv->out_value[rv->dy_of[k]], rv->dy[k]);
-  sweep(&rad, nclone - 1);
-  PgLoc l = sg->s->loc;
-  for (int i = 0; i < c; i++) {
-    int d = rad.grad[rv->saved[i]];
-    ir_output(r, "dcarry", d >= 0 ? d : zeros_like(r, ir_node(r, rv->saved[i]), l), l);
-  }
-  for (int k = 0; k < rv->nacc; k++) {
-    int d = rad.grad[rv->w[rv->acc_of[k]]];
-    ir_output(r, "acc", d >= 0 ? ir_binary(r, IR_OP_ADD, rv->acc[k], d, l) : rv->acc[k], l);
-  }
-  for (int k = 0; k < rv->ndx; k++) {
-    int x = rv->x[rv->dx_of[k]], d = rad.grad[x];
-    ir_output(r, "dx", d >= 0 ? d : zeros_like(r, ir_node(r, x), l), l);
-  }
-  free(rad.grad);
-  free(rad.needs);
-}
-
-/* which invariants, results and sequences take part; saves the input carries */
-static bool plan_reverse(ScanGrad *sg, Reverse *rv, int *saved_slot) {
-  IrGraph *f = sg->s->body;
-  int c = sg->carries, s = sg->seqs;
-  for (int i = 0; i < f->count; i++)
-    if (ir_op_flags(f->nodes[i].op) & IR_REGION)
-      return diag_error(sg->s->loc, "autodiff: a scan inside a scan's body is not differentiated yet"), false;
-  for (int i = 0; i < c; i++) {
-    PgShape sh = operand_node(sg, i)->shape;
-    if (sh.rank < 1 || sh.dim[0] != PG_BATCH || sh.rank == PG_MAX_RANK)
-      return diag_error(sg->s->loc, "autodiff: a scan's carries must be [B, ...] to be differentiated"), false;
-  }
-  for (int k = 0; k < sg->invariants; k++)
-    if (sg->ad->needs[sg->s->in[c + s + k]]) rv->acc_of[rv->nacc++] = k;
-  for (int o = c; o < f->noutputs; o++)
-    if (sg->result_grad[o] >= 0 && rv->ndy < IR_MAX_IN) rv->dy_of[rv->ndy++] = o;
-  for (int j = 0; j < s; j++)
-    if (sg->ad->needs[sg->s->in[c + j]]) rv->dx_of[rv->ndx++] = j;
-  for (int i = 0; i < c; i++) {
-    char name[32];
-    snprintf(name, sizeof name, "saved_carry%d", i);
-    saved_slot[i] = f->noutputs;
-    if (ir_output(f, name, ir_slot_node(f, IR_OP_INPUT, i), sg->s->loc) < 0) return false;
-  }
-  return true;
-}
-
-/* the reverse scan's operands, in the slot order of reverse_inputs */
-static bool reverse_operands(ScanGrad *sg, Reverse *rv, const int *saved_slot) {
-  IrGraph *g = sg->ad->g;
-  int c = sg->carries, s = sg->seqs, ok = 1;
-  PgLoc l = sg->s->loc;
-  for (int i = 0; i < c; i++) {
-    int d = sg->result_grad[i];
-    ok &= add_operand(sg, d >= 0 ? d : zeros_like(g, operand_node(sg, i), l)) >= 0;
-  }
-  for (int k = 0; k < rv->nacc; k++) ok &= add_operand(sg, zeros_like(g, operand_node(sg, c + s + rv->acc_of[k]), l)) >= 0;
-  for (int i = 0; i < c; i++) ok &= add_operand(sg, ir_result(g, sg->id, saved_slot[i], l)) >= 0;
-  for (int j = 0; j < s; j++) ok &= add_operand(sg, sg->s->in[c + j]) >= 0;
-  for (int k = 0; k < rv->ndy; k++) ok &= add_operand(sg, sg->result_grad[rv->dy_of[k]]) >= 0;
-  for (int k = 0; k < sg->invariants; k++) ok &= add_operand(sg, sg->s->in[c + s + k]) >= 0;
-  return ok;
-}
-
-static void scan_backward(Ad *ad, int id) {
-  const IrNode s = *ir_node(ad->g, id);
-  int c = (int)s.attr[1], seqs = (int)s.attr[2];
-  ScanGrad sg = {ad, &s, id, c, seqs, s.nin - c - seqs, NULL, {0}, 0};
-  Reverse rv = {0};
-  int saved_slot[IR_MAX_IN];
-  sg.result_grad = pg_malloc(((size_t)s.body->noutputs + c + 1) * sizeof(int));
-  rv.out_value = pg_malloc(((size_t)s.body->noutputs + c + 1) * sizeof(int));
-  if (!sg.result_grad || !rv.out_value) goto done;
-  for (int i = 0; i < s.body->noutputs + c; i++) sg.result_grad[i] = -1;
-  if (!result_grads(&sg) || !plan_reverse(&sg, &rv, saved_slot)) goto done;
-  char name[160];
-  snprintf(name, sizeof name, "%s.reverse", s.body->name);
-  if (!(rv.r = ir_region_new(ad->g, name, s.loc)) || !reverse_inputs(&sg, &rv) || !clone_forward(&sg, &rv))
-    goto done;
-  reverse_body(&sg, &rv);
-  if (!reverse_operands(&sg, &rv, saved_slot)) goto done;
-  int64_t attr[IR_MAX_ATTR] = {s.attr[0], c + rv.nacc, c + seqs + rv.ndy, !s.attr[3]};
-  int rs = ir_scan(ad->g, rv.r, sg.nin, sg.in, attr, s.loc);
-  ad->loc = s.loc;
-  for (int i = 0; rs >= 0 && i < c; i++) accumulate(ad, s.in[i], ir_result(ad->g, rs, i, s.loc));
-  for (int k = 0; rs >= 0 && k < rv.nacc; k++)
-    accumulate(ad, s.in[c + seqs + rv.acc_of[k]], ir_result(ad->g, rs, c + k, s.loc));
-  for (int k = 0; rs >= 0 && k < rv.ndx; k++)
-    accumulate(ad, s.in[c + rv.dx_of[k]], ir_result(ad->g, rs, c + rv.nacc + k, s.loc));
-done:
-  free(sg.result_grad);
-  free(rv.out_value);
 }
 
 static void collect_weights(Ad *ad, int nforward, int *weights, int *grads, int *count) {
@@ -493,7 +277,7 @@ bool ps_autodiff(IrGraph *g, const PsOptions *opt) {
   int root = g->nodes[loss].in[0];
   mark_needs(&ad, root);
   ad.grad[root] = cst(&ad, 1.0, g->nodes[loss].loc);
-  sweep(&ad, root);
+  ps_ad_sweep(&ad, root);
   int *weights = malloc(nforward * sizeof(int)), *grads = malloc(nforward * sizeof(int)), n;
   collect_weights(&ad, nforward, weights, grads, &n);
   if (opt->optimizer.kind != PS_OPT_NONE) ps_append_update(g, &opt->optimizer, weights, grads, n);

@@ -48,7 +48,8 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_MAX: case IR_OP_MIN: case IR_OP_RANDOM_UNIFORM: case IR_OP_SELECT: case IR_OP_CALL:
   case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
-  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_SLICE:
+  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_REVERSE:
+  case IR_OP_SLICE:
   case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL: case IR_OP_COL2IM:
   case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
   case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_SCAN:
@@ -86,6 +87,7 @@ static int identity(const IrGraph *g, const IrNode *n) {
   case IR_OP_SUB: return same_type && const_equal(g, b, 0) ? a : -1;
   case IR_OP_ADD: return same_type && const_equal(g, b, -0.0) ? a : -1;
   case IR_OP_NEG: return na->op == IR_OP_NEG ? na->in[0] : -1;
+  case IR_OP_REVERSE: return na->op == IR_OP_REVERSE && na->attr[0] == n->attr[0] ? na->in[0] : -1;
   case IR_OP_RESHAPE:
   case IR_OP_BROADCAST: return same_type ? a : -1;
   default: return -1;

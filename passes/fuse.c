@@ -72,6 +72,15 @@ static bool try_join(Fuse *f, int id, int group) {
   return false;
 }
 
+/* an output (nothing in the graph reads it) joins its operand's loop where
+ * that loop already runs: a sink written late does not delay its kernel */
+static bool try_sink(Fuse *f, int id, int group) {
+  f->g->nodes[id].group = group;
+  if (schedule_ok(f)) return f->size[group]++, true;
+  f->g->nodes[id].group = -1;
+  return false;
+}
+
 static bool fusable_into(Fuse *f, const IrNode *n, int operand, int extra) {
   const IrNode *p = &f->g->nodes[operand];
   if (p->group < 0 || ir_op_kind(p->op) != IR_KIND_ELTWISE || !pg_shape_eq(&p->shape, &n->shape))
@@ -104,6 +113,8 @@ static void place(Fuse *f, int id, int *ngroups) {
   if (ir_op_kind(n->op) == IR_KIND_ELTWISE && f->max_ops != 1)
     for (int k = 0; k < n->nin && n->group < 0; k++)
       if (fusable_into(f, n, n->in[k], 1)) try_join(f, id, g->nodes[n->in[k]].group);
+  if (n->op == IR_OP_OUTPUT && n->group < 0 && f->max_ops != 1 && fusable_into(f, n, n->in[0], 1))
+    try_sink(f, id, g->nodes[n->in[0]].group);
   if (n->group < 0) {
     n->group = (*ngroups)++;
     f->last[n->group] = id;

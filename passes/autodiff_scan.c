@@ -1,0 +1,307 @@
+/* autodiff_scan.c — the backward rule of a scan: a scan the other way round
+ * (docs/ir.md, "Scan").
+ *
+ * A scan s computes carries c_{t+1} = f(c_t, x_t, w) and per-step results
+ * y_t. Its reverse R runs the steps backwards. R's carries are the carries'
+ * gradients dc, and one accumulator per invariant w whose gradient sums over
+ * the steps; its sequences are the input carries c_t of every step (saved by
+ * s: its body gains an output per carry), s's own sequences x, and the
+ * results' gradients dy. R's body recomputes f's step from c_t (a clone of
+ * f's body: recomputation instead of saving every intermediate value, so the
+ * memory is one carry per step) and runs the backward rules on the clone.
+ *
+ * An invariant used once, as the weight of a matmul `a w` with a per-step a
+ * (an RNN's recurrent kernel), gets no accumulator: its gradient, the sum
+ * over steps of a_t^T g_t, is one matmul over the whole sequences after the
+ * loop, with R writing g_t (and a_t, unless it is one of R's sequences) as
+ * per-step results. */
+#include <stdlib.h>
+
+#include "autodiff.h"
+
+typedef struct {
+  Ad *ad;
+  const IrNode *s; /* the forward scan (a copy) */
+  int id, carries, seqs, invariants;
+  int *result_grad; /* per forward body output: the gradient of its result, -1 = none */
+  int acc_of[IR_MAX_IN], nacc;   /* invariants summed in an accumulator carry */
+  int gemm_of[IR_MAX_IN], ngemm; /* invariants whose gradient is a matmul after the loop */
+  int gemm_src[IR_MAX_IN][2];    /* its operands: R input slot s >= 0, or R output ~s */
+  int dy_of[IR_MAX_IN], ndy;     /* the forward body outputs dy is the gradient of */
+  int dx_of[IR_MAX_IN], ndx;     /* the sequences that need gradients */
+  int saved_slot[IR_MAX_IN];     /* forward body output of each saved input carry */
+  int in[IR_MAX_IN], nin;        /* R's operands */
+} ScanGrad;
+
+/* R's body being built */
+typedef struct {
+  IrGraph *r;
+  int dc[IR_MAX_IN], acc[IR_MAX_IN], carry[IR_MAX_IN], x[IR_MAX_IN], dy[IR_MAX_IN], w[IR_MAX_IN];
+  int *out_value; /* per forward body output: its value in the clone */
+  int noutputs;
+} Reverse;
+
+static const IrNode *operand_node(ScanGrad *sg, int k) { return ir_node(sg->ad->g, sg->s->in[k]); }
+
+static int zeros_like(IrGraph *g, const IrNode *like, PgLoc loc) {
+  int zero = ir_const(g, 0, loc);
+  return ir_emit_typed(g, IR_OP_BROADCAST, 1, &zero, NULL, like->shape, loc);
+}
+
+static int add_operand(ScanGrad *sg, int v) {
+  if (sg->nin == IR_MAX_IN) {
+    diag_error(sg->s->loc, "autodiff: the reverse of this scan would take more than %d operands",
+               IR_MAX_IN);
+    return -1;
+  }
+  return sg->in[sg->nin++] = v;
+}
+
+/* the gradient each result of the scan received, summed per body output */
+static bool result_grads(ScanGrad *sg) {
+  bool any = false;
+  for (int i = sg->id + 1; i < sg->ad->nforward; i++) {
+    const IrNode *r = ir_node(sg->ad->g, i);
+    if (r->op != IR_OP_RESULT || r->in[0] != sg->id || sg->ad->grad[i] < 0) continue;
+    int *slot = &sg->result_grad[r->attr[0]], g = sg->ad->grad[i];
+    *slot = *slot < 0 ? g : ir_binary(sg->ad->g, IR_OP_ADD, *slot, g, r->loc);
+    any = true;
+  }
+  return any;
+}
+
+/* a body input of R of the type of `like` (a step's slice when sequence) */
+static int body_input(IrGraph *r, const char *what, int k, const IrNode *like, bool sequence,
+                      PgLoc loc) {
+  char name[48];
+  PgShape shape = like->shape;
+  snprintf(name, sizeof name, "%s%d", what, k);
+  if (sequence) {
+    for (int d = 1; d < shape.rank - 1; d++) shape.dim[d] = shape.dim[d + 1];
+    shape.rank--;
+  }
+  return ir_input(r, name, like->dtype, shape, loc);
+}
+
+/* invariant k is used once in f, as the weight b of a plain matmul a b with a batched a */
+static bool gemm_weight(const IrGraph *f, int k) {
+  int w = ir_slot_node(f, IR_OP_INPUT, k), uses = 0, user = -1;
+  for (int i = 0; i < f->count; i++)
+    for (int j = 0; j < f->nodes[i].nin; j++)
+      if (f->nodes[i].in[j] == w) uses++, user = i;
+  if (uses != 1) return false;
+  const IrNode *m = &f->nodes[user];
+  const IrNode *a = &f->nodes[m->in[0]];
+  return m->op == IR_OP_MATMUL && m->in[1] == w && !m->attr[0] && !m->attr[1] && a->shape.rank == 2 &&
+         a->shape.dim[0] == PG_BATCH;
+}
+
+/* which invariants, results and sequences take part; saves the input carries */
+static bool plan_reverse(ScanGrad *sg) {
+  IrGraph *f = sg->s->body;
+  int c = sg->carries, s = sg->seqs;
+  for (int i = 0; i < f->count; i++)
+    if (ir_op_flags(f->nodes[i].op) & IR_REGION)
+      return diag_error(sg->s->loc, "autodiff: a scan inside a scan's body is not differentiated yet"), false;
+  for (int i = 0; i < c; i++) {
+    PgShape sh = operand_node(sg, i)->shape;
+    if (sh.rank < 1 || sh.dim[0] != PG_BATCH || sh.rank == PG_MAX_RANK)
+      return diag_error(sg->s->loc, "autodiff: a scan's carries must be [B, ...] to be differentiated"), false;
+  }
+  for (int k = 0; k < sg->invariants; k++) {
+    if (!sg->ad->needs[sg->s->in[c + s + k]]) continue;
+    if (gemm_weight(f, c + s + k)) sg->gemm_of[sg->ngemm++] = k;
+    else sg->acc_of[sg->nacc++] = k;
+  }
+  for (int o = c; o < f->noutputs; o++)
+    if (sg->result_grad[o] >= 0) sg->dy_of[sg->ndy++] = o;
+  for (int j = 0; j < s; j++)
+    if (sg->ad->needs[sg->s->in[c + j]]) sg->dx_of[sg->ndx++] = j;
+  for (int i = 0; i < c; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "saved_carry%d", i);
+    sg->saved_slot[i] = f->noutputs;
+    if (ir_output(f, name, ir_slot_node(f, IR_OP_INPUT, i), sg->s->loc) < 0) return false;
+  }
+  return true;
+}
+
+/* R's inputs, in slot order: carries dc, acc; sequences c, x, dy; invariants w */
+static bool reverse_inputs(ScanGrad *sg, Reverse *rv) {
+  const IrGraph *f = sg->s->body;
+  PgLoc l = sg->s->loc;
+  int c = sg->carries, s = sg->seqs;
+  IrGraph *r = rv->r;
+  for (int i = 0; i < c; i++) rv->dc[i] = body_input(r, "dcarry", i, operand_node(sg, i), false, l);
+  for (int k = 0; k < sg->nacc; k++)
+    rv->acc[k] = body_input(r, "acc", k, operand_node(sg, c + s + sg->acc_of[k]), false, l);
+  for (int i = 0; i < c; i++) rv->carry[i] = body_input(r, "carry", i, operand_node(sg, i), false, l);
+  for (int j = 0; j < s; j++) rv->x[j] = body_input(r, "x", j, operand_node(sg, c + j), true, l);
+  for (int k = 0; k < sg->ndy; k++) {
+    const IrNode *y = &f->nodes[ir_slot_node(f, IR_OP_OUTPUT, sg->dy_of[k])];
+    rv->dy[k] = body_input(r, "dy", k, y, false, l);
+  }
+  for (int k = 0; k < sg->invariants; k++)
+    rv->w[k] = body_input(r, "w", k, operand_node(sg, c + s + k), false, l);
+  return r->ninputs == 2 * c + sg->nacc + s + sg->ndy + sg->invariants; /* else reported */
+}
+
+/* the forward body's computation, again, on R's inputs */
+static bool clone_forward(ScanGrad *sg, Reverse *rv) {
+  const IrGraph *f = sg->s->body;
+  int *map = pg_malloc(((size_t)f->count + 1) * sizeof *map), c = sg->carries, s = sg->seqs;
+  if (!map) return false;
+  for (int i = 0; i < f->count; i++) {
+    IrNode n = f->nodes[i];
+    map[i] = -1;
+    if (n.op == IR_OP_INPUT) {
+      int64_t k = n.attr[0];
+      map[i] = k < c ? rv->carry[k] : k < c + s ? rv->x[k - c] : rv->w[k - c - s];
+    } else if (n.op == IR_OP_OUTPUT) {
+      rv->out_value[n.attr[0]] = map[n.in[0]];
+    } else {
+      for (int k = 0; k < n.nin; k++) n.in[k] = map[n.in[k]];
+      n.group = -1, n.offset = -1;
+      map[i] = ir_append_node(rv->r, &n);
+    }
+  }
+  free(map);
+  return true;
+}
+
+static int output(Reverse *rv, const char *name, int value, PgLoc loc) {
+  ir_output(rv->r, name, value, loc);
+  return rv->noutputs++;
+}
+
+/* where one operand of a gemm weight's gradient comes from: a sequence of R
+ * (its input slot), or a per-step result R writes (~its output slot) */
+static int gemm_source(ScanGrad *sg, Reverse *rv, int v) {
+  const IrNode *n = ir_node(rv->r, v);
+  int first = sg->carries + sg->nacc, after = first + sg->carries + sg->seqs + sg->ndy;
+  if (n->op == IR_OP_INPUT && n->attr[0] >= first && n->attr[0] < after) return (int)n->attr[0];
+  for (int i = 0; i < rv->r->count; i++) { /* already a per-step result (dx)? */
+    const IrNode *o = ir_node(rv->r, i);
+    if (o->op == IR_OP_OUTPUT && o->in[0] == v && o->attr[0] >= first) return ~(int)o->attr[0];
+  }
+  return ~output(rv, "step", v, sg->s->loc);
+}
+
+/* R's outputs: next dc, next acc; then dx, and the gemm weights' operands */
+static bool reverse_outputs(ScanGrad *sg, Reverse *rv, const Ad *rad) {
+  IrGraph *r = rv->r;
+  PgLoc l = sg->s->loc;
+  for (int i = 0; i < sg->carries; i++) {
+    int d = rad->grad[rv->carry[i]];
+    output(rv, "dcarry", d >= 0 ? d : zeros_like(r, ir_node(r, rv->carry[i]), l), l);
+  }
+  for (int k = 0; k < sg->nacc; k++) {
+    int d = rad->grad[rv->w[sg->acc_of[k]]];
+    output(rv, "acc", d >= 0 ? ir_binary(r, IR_OP_ADD, rv->acc[k], d, l) : rv->acc[k], l);
+  }
+  for (int k = 0; k < sg->ndx; k++) {
+    int x = rv->x[sg->dx_of[k]], d = rad->grad[x];
+    output(rv, "dx", d >= 0 ? d : zeros_like(r, ir_node(r, x), l), l);
+  }
+  for (int k = 0; k < sg->ngemm; k++) {
+    int d = rad->grad[rv->w[sg->gemm_of[k]]];
+    const IrNode m = d >= 0 ? *ir_node(r, d) : (IrNode){0};
+    if (m.op != IR_OP_MATMUL || m.attr[0] != 1 || m.attr[1] != 0) /* gemm_weight promised it */
+      return diag_error(l, "internal error: a recurrent weight's gradient is not a matmul"), false;
+    sg->gemm_src[k][0] = gemm_source(sg, rv, m.in[0]);
+    sg->gemm_src[k][1] = gemm_source(sg, rv, m.in[1]);
+  }
+  return true;
+}
+
+/* backward rules over the clone, seeded with dc and dy */
+static bool reverse_body(ScanGrad *sg, Reverse *rv) {
+  IrGraph *r = rv->r;
+  int nclone = r->count, c = sg->carries;
+  int *grad = pg_malloc(((size_t)nclone + 1) * sizeof(int));
+  Ad rad = {r, grad, pg_calloc((size_t)nclone + 1, sizeof(bool)), sg->s->loc, nclone};
+  bool ok = rad.grad && rad.needs;
+  for (int i = 0; ok && i < nclone; i++) rad.grad[i] = -1;
+  for (int i = 0; ok && i < c; i++) rad.needs[rv->carry[i]] = true;
+  for (int k = 0; ok && k < sg->ndx; k++) rad.needs[rv->x[sg->dx_of[k]]] = true;
+  for (int k = 0; ok && k < sg->nacc; k++) rad.needs[rv->w[sg->acc_of[k]]] = true;
+  for (int k = 0; ok && k < sg->ngemm; k++) rad.needs[rv->w[sg->gemm_of[k]]] = true;
+  if (ok) {
+    ps_ad_propagate_needs(&rad, nclone - 1);
+    for (int i = 0; i < c; i++) ps_ad_accumulate(&rad, rv->out_value[i], rv->dc[i]);
+    for (int k = 0; k < sg->ndy; k++) ps_ad_accumulate(&rad, rv->out_value[sg->dy_of[k]], rv->dy[k]);
+    ps_ad_sweep(&rad, nclone - 1);
+    ok = reverse_outputs(sg, rv, &rad);
+  }
+  free(rad.grad);
+  free(rad.needs);
+  return ok;
+}
+
+/* R's operands, in the slot order of reverse_inputs */
+static bool reverse_operands(ScanGrad *sg) {
+  IrGraph *g = sg->ad->g;
+  int c = sg->carries, s = sg->seqs, ok = 1;
+  PgLoc l = sg->s->loc;
+  for (int i = 0; i < c; i++) {
+    int d = sg->result_grad[i];
+    ok &= add_operand(sg, d >= 0 ? d : zeros_like(g, operand_node(sg, i), l)) >= 0;
+  }
+  for (int k = 0; k < sg->nacc; k++) {
+    int zero = zeros_like(g, operand_node(sg, c + s + sg->acc_of[k]), l);
+    ok &= add_operand(sg, zero) >= 0;
+  }
+  for (int i = 0; i < c; i++) ok &= add_operand(sg, ir_result(g, sg->id, sg->saved_slot[i], l)) >= 0;
+  for (int j = 0; j < s; j++) ok &= add_operand(sg, sg->s->in[c + j]) >= 0;
+  for (int k = 0; k < sg->ndy; k++) ok &= add_operand(sg, sg->result_grad[sg->dy_of[k]]) >= 0;
+  for (int k = 0; k < sg->invariants; k++) ok &= add_operand(sg, sg->s->in[c + s + k]) >= 0;
+  return ok;
+}
+
+/* the gradients from R's results: carries' initial values, accumulators,
+ * sequences, and each gemm weight's matmul over all steps */
+static void gradients(ScanGrad *sg, int rs) {
+  Ad *ad = sg->ad;
+  int c = sg->carries, s = sg->seqs;
+  PgLoc l = sg->s->loc;
+  ad->loc = l;
+  for (int i = 0; i < c; i++) ps_ad_accumulate(ad, sg->s->in[i], ir_result(ad->g, rs, i, l));
+  for (int k = 0; k < sg->nacc; k++)
+    ps_ad_accumulate(ad, sg->s->in[c + s + sg->acc_of[k]], ir_result(ad->g, rs, c + k, l));
+  for (int k = 0; k < sg->ndx; k++)
+    ps_ad_accumulate(ad, sg->s->in[c + sg->dx_of[k]], ir_result(ad->g, rs, c + sg->nacc + k, l));
+  for (int k = 0; k < sg->ngemm; k++) {
+    int ab[2];
+    for (int j = 0; j < 2; j++) {
+      int src = sg->gemm_src[k][j];
+      ab[j] = src >= 0 ? sg->in[src] : ir_result(ad->g, rs, ~src, l);
+    }
+    int64_t ta[IR_MAX_ATTR] = {1, 0};
+    ps_ad_accumulate(ad, sg->s->in[c + s + sg->gemm_of[k]], ir_emit(ad->g, IR_OP_MATMUL, 2, ab, ta, l));
+  }
+}
+
+void ps_ad_scan(Ad *ad, int id) {
+  const IrNode s = *ir_node(ad->g, id);
+  int c = (int)s.attr[1], seqs = (int)s.attr[2];
+  ScanGrad sg = {.ad = ad, .s = &s, .id = id, .carries = c, .seqs = seqs};
+  sg.invariants = s.nin - c - seqs;
+  Reverse rv = {0};
+  size_t outputs = (size_t)s.body->noutputs + c + 1;
+  sg.result_grad = pg_malloc(outputs * sizeof(int));
+  rv.out_value = pg_malloc(outputs * sizeof(int));
+  char name[160];
+  snprintf(name, sizeof name, "%s.reverse", s.body->name);
+  bool ok = sg.result_grad && rv.out_value;
+  for (size_t i = 0; ok && i < outputs; i++) sg.result_grad[i] = -1;
+  ok = ok && result_grads(&sg) && plan_reverse(&sg) && (rv.r = ir_region_new(ad->g, name, s.loc)) &&
+       reverse_inputs(&sg, &rv) && clone_forward(&sg, &rv) && reverse_body(&sg, &rv) &&
+       reverse_operands(&sg);
+  if (ok) {
+    int64_t attr[IR_MAX_ATTR] = {s.attr[0], c + sg.nacc, c + seqs + sg.ndy, !s.attr[3]};
+    int rs = ir_scan(ad->g, rv.r, sg.nin, sg.in, attr, s.loc);
+    if (rs >= 0) gradients(&sg, rs);
+  }
+  free(sg.result_grad);
+  free(rv.out_value);
+}
