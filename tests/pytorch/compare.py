@@ -184,8 +184,197 @@ def softsign():
     return model, {**n1, **n2, **n3}, batch, loss, "tests/runtime/Inputs/softsign_mlp.nnd"
 
 
+# ---- recurrent layers written out, for the options torch.nn does not have ----
+# (activation=, recurrent_activation=, go_backwards=: Keras's semantics)
+
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "linear": same}
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+
+
+class Recurrent(torch.nn.Module):
+    """simple_rnn, lstm or gru step by step, with nnd's parameters as they are:
+    kernel [D, G*H], recurrent_kernel [H, G*H] and bias [G*H] (gates i, f, g, o
+    for an LSTM; r, z, n for a GRU, whose candidate keeps its recurrent bias
+    [H] apart). `activation` replaces tanh on the candidate and, in an LSTM, on
+    the cell's output (h = o * act(c)); `recurrent_activation` replaces the
+    gates' sigmoid. go_backwards reads the steps last to first, and a returned
+    sequence stays in that order (Keras's go_backwards)."""
+
+    def __init__(self, cell, fan_in, units, return_sequences=False, activation="tanh",
+                 recurrent_activation="sigmoid", go_backwards=False):
+        super().__init__()
+        width = GATES[cell] * units
+        self.cell, self.units, self.return_sequences = cell, units, return_sequences
+        self.act, self.gate = ACTIVATIONS[activation], ACTIVATIONS[recurrent_activation]
+        self.go_backwards = go_backwards
+        self.kernel = torch.nn.Parameter(torch.zeros(fan_in, width))
+        self.recurrent_kernel = torch.nn.Parameter(torch.zeros(units, width))
+        self.bias = torch.nn.Parameter(torch.zeros(width))
+        if cell == "gru":
+            self.recurrent_bias = torch.nn.Parameter(torch.zeros(units))
+
+    def names(self, layer):
+        """nnd's checkpoint name of each parameter (the layouts are the same)"""
+        return {f"{layer}.{n}": (p, same) for n, p in self.named_parameters()}
+
+    def step(self, x, h, c):
+        zx, zh = x @ self.kernel + self.bias, h @ self.recurrent_kernel
+        if self.cell == "simple_rnn":
+            return self.act(zx + zh), c
+        if self.cell == "lstm":
+            i, f, g, o = (zx + zh).chunk(4, dim=1)
+            c = self.gate(f) * c + self.gate(i) * self.act(g)
+            return self.gate(o) * self.act(c), c
+        (xr, xz, xn), (hr, hz, hn) = zx.chunk(3, dim=1), zh.chunk(3, dim=1)
+        r, z = self.gate(xr + hr), self.gate(xz + hz)
+        n = self.act(xn + r * (hn + self.recurrent_bias))
+        return (1 - z) * n + z * h, c
+
+    def forward(self, x):
+        if self.go_backwards:
+            x = x.flip(1)
+        h = c = x.new_zeros(x.shape[0], self.units)
+        states = []
+        for t in range(x.shape[1]):
+            h, c = self.step(x[:, t], h, c)
+            states.append(h)
+        return torch.stack(states, dim=1) if self.return_sequences else h
+
+
+def from_torch(cell, module):
+    """a Recurrent computing what torch.nn.RNN/LSTM/GRU `module` computes: the
+    weights transposed, the two biases added (a GRU's only for r and z: its
+    candidate's recurrent bias is inside r * (...))"""
+    H = module.hidden_size
+    ours = Recurrent(cell, module.input_size, H, return_sequences=True).double()
+    with torch.no_grad():
+        ours.kernel.copy_(module.weight_ih_l0.T)
+        ours.recurrent_kernel.copy_(module.weight_hh_l0.T)
+        folded = module.bias_hh_l0.clone()
+        if cell == "gru":
+            folded[2 * H:] = 0
+            ours.recurrent_bias.copy_(module.bias_hh_l0[2 * H:])
+        ours.bias.copy_(module.bias_ih_l0 + folded)
+    return ours
+
+
+def check_cells():
+    """the written-out cells with their default activations against torch.nn's
+    RNN, LSTM and GRU in float64: the outputs, and the gradients of a random
+    projection of them with respect to the input and every weight. Exits if one
+    differs: then the oracle of the option comparisons would be wrong."""
+    refs = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+    with torch.random.fork_rng():
+        torch.manual_seed(11)
+        for cell, cls in refs.items():
+            ref = cls(3, 5, batch_first=True).double()
+            ours = from_torch(cell, ref)
+            x = torch.randn(4, 6, 3, dtype=torch.float64, requires_grad=True)
+            project = torch.randn(4, 6, 5, dtype=torch.float64)
+            want = ref(x)[0]
+            (want * project).sum().backward()
+            want_dx, x.grad = x.grad, None
+            got = ours(x)
+            (got * project).sum().backward()
+            H = ref.hidden_size
+            bias_hh = ref.bias_hh_l0.grad[2 * H:] if cell == "gru" else None
+            pairs = [(got, want), (x.grad, want_dx), (ours.kernel.grad, ref.weight_ih_l0.grad.T),
+                     (ours.recurrent_kernel.grad, ref.weight_hh_l0.grad.T),
+                     (ours.bias.grad, ref.bias_ih_l0.grad)]
+            if cell == "gru":
+                pairs.append((ours.recurrent_bias.grad, bias_hh))
+            err = max(rel_error(a.detach().numpy(), b.detach().numpy()) for a, b in pairs)
+            print(f"  written-out {cell:10s} against torch.nn.{cls.__name__:4s} rel.err {err:.2e}")
+            if not err <= 1e-10:
+                raise SystemExit(f"compare.py: the written-out {cell} is not torch's")
+
+
+def recurrent_written():
+    """tests/pytorch/Inputs/recurrent.nnd with the written-out cells: the same
+    comparison as recurrent(), through the oracle of the option models"""
+    check_cells()
+    layers = {"simple_rnn_1": Recurrent("simple_rnn", 3, 4, return_sequences=True),
+              "lstm_1": Recurrent("lstm", 4, 4, return_sequences=True),
+              "gru_1": Recurrent("gru", 4, 4)}
+    return stacked(layers, 4, "tests/pytorch/Inputs/recurrent.nnd")
+
+
+def stacked(layers, width, source):
+    """recurrent layers one after another, then dense(., 2) and softmax
+    cross-entropy, on a batch of 8 sequences of 5 steps of 3 features"""
+    out, mo = dense("dense_1", width, 2)
+    names = {n: w for layer, m in layers.items() for n, w in m.names(layer).items()}
+    model = torch.nn.ModuleList([*layers.values(), out])
+    rng = np.random.default_rng(6)
+    batch = {"sequence": rng.standard_normal((8, 5, 3), dtype=np.float32),
+             "label": rng.integers(0, 2, 8).astype(np.int32)}
+
+    def loss(b):
+        h = b["sequence"]
+        for m in layers.values():
+            h = m(h)
+        return F.cross_entropy(out(h), b["label"].long())
+
+    return model, {**names, **mo}, batch, loss, source
+
+
+def recurrent_backwards():
+    """tests/pytorch/Inputs/recurrent_backwards.nnd: go_backwards=true in a stack
+    (returned sequences in reversed order), and a bidirectional GRU"""
+    check_cells()
+    rnn = Recurrent("simple_rnn", 3, 4, return_sequences=True, go_backwards=True)
+    lstm = Recurrent("lstm", 4, 4, return_sequences=True, go_backwards=True)
+    ahead, back = Recurrent("gru", 4, 3), Recurrent("gru", 4, 3, go_backwards=True)
+    out, mo = dense("dense_1", 6, 2)
+    names = {**rnn.names("simple_rnn_1"), **lstm.names("lstm_1"), **ahead.names("gru_1"),
+             **back.names("gru_2"), **mo}
+    model = torch.nn.ModuleList([rnn, lstm, ahead, back, out])
+    rng = np.random.default_rng(8)
+    batch = {"sequence": rng.standard_normal((8, 5, 3), dtype=np.float32),
+             "label": rng.integers(0, 2, 8).astype(np.int32)}
+
+    def loss(b):
+        h = lstm(rnn(b["sequence"]))
+        return F.cross_entropy(out(torch.cat([ahead(h), back(h)], dim=1)), b["label"].long())
+
+    return model, names, batch, loss, "tests/pytorch/Inputs/recurrent_backwards.nnd"
+
+
+def recurrent_activations():
+    """tests/pytorch/Inputs/recurrent_activations.nnd: each of tanh, relu,
+    sigmoid and linear as activation= and as recurrent_activation="""
+    check_cells()
+    R = Recurrent
+    layers = {"simple_rnn_1": R("simple_rnn", 3, 4, True, activation="relu"),
+              "lstm_1": R("lstm", 4, 4, True, activation="relu"),
+              "lstm_2": R("lstm", 4, 4, True, activation="linear", recurrent_activation="tanh"),
+              "gru_1": R("gru", 4, 4, True, activation="sigmoid", recurrent_activation="linear"),
+              "lstm_3": R("lstm", 4, 4, activation="tanh", recurrent_activation="relu")}
+    return stacked(layers, 4, "tests/pytorch/Inputs/recurrent_activations.nnd")
+
+
+def lstm_seed():
+    """examples/lstm_seed.nnd: LSTM(100, activation=relu) -> dense(50, relu) ->
+    dense(1) -> sigmoid, binary cross-entropy on probabilities"""
+    check_cells()
+    lstm = Recurrent("lstm", 10, 100, activation="relu")
+    (d1, n1), (d2, n2) = dense("dense_1", 100, 50), dense("dense_2", 50, 1)
+    model = torch.nn.ModuleList([lstm, d1, d2])
+    rng = np.random.default_rng(9)
+    batch = {"sequence": (rng.integers(-4, 5, (32, 10, 10)) / 4).astype(np.float32),
+             "label": rng.integers(0, 2, (32, 1)).astype(np.float32)}
+
+    def loss(b):
+        p = torch.sigmoid(d2(torch.relu(d1(lstm(b["sequence"])))))
+        return F.binary_cross_entropy(p, b["label"])
+
+    return model, {**lstm.names("lstm_1"), **n1, **n2}, batch, loss, "examples/lstm_seed.nnd"
+
+
 MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
-          "cnn": cnn, "attention": attention, "softsign": softsign}
+          "cnn": cnn, "attention": attention, "softsign": softsign,
+          "recurrent_written": recurrent_written, "recurrent_backwards": recurrent_backwards,
+          "recurrent_activations": recurrent_activations, "lstm_seed": lstm_seed}
 
 
 def parse_call(spec):
