@@ -358,7 +358,8 @@ def report_seed(results, steps, epochs, note, jax_note, cpu):
     if note:
         print(f"   note: {note}")
     nnd = per_step_us(results["nnd"])
-    print(f"{'framework':<34} {'us/step':>9} {'loss':>8} {'cpu/wall':>8} {'speedup of nnd':>15}")
+    print(f"{'framework':<34} {'us/step':>8} {'loss':>7} {'cpu/wall':>8} {'nnd speedup':>11}"
+          "  target")
     targets = {}
     for key, label, target in (("nnd", "nnd (--threads 1)", None),
                                ("pytorch", "pytorch (relu cell, eager)", 5.0),
@@ -369,13 +370,13 @@ def report_seed(results, steps, epochs, note, jax_note, cpu):
             continue
         us = per_step_us(r)
         speedup = us / nnd
-        aim = f"  target >= {target:.0f}x: {verdict(speedup >= target)}" if target else ""
+        aim = f"  >= {target:.0f}x: {verdict(speedup >= target)}" if target else ""
         if target:
             targets[f"speedup_vs_{key}"] = speedup
             targets[f"speedup_vs_{key}_ok"] = speedup >= target
         shown = "" if key == "nnd" else f"{speedup:.2f}x"
-        print(f"{label:<34} {us:>9.0f} {r['loss']:>8.4f} {r['cpu_per_wall']:>8.2f}"
-              f" {shown:>15}{aim}")
+        print(f"{label:<34} {us:>8.0f} {r['loss']:>7.4f} {r['cpu_per_wall']:>8.2f}"
+              f" {shown:>11}{aim}".rstrip())
     if results["nnd"].get("ops"):
         nnd_run = results["nnd"]
         print(f"nnd's seed train_step: {nnd_run['ops']} ops in {nnd_run['kernels']} kernels")
