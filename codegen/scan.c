@@ -72,6 +72,7 @@ static void set_io(Scan *sc, int slot, LLVMValueRef p) {
 /* step tt's slice of a time-major copy: t*n*F floats into it */
 static LLVMValueRef step_slice(Scan *sc, int slot, const IrNode *step, LLVMValueRef tt) {
   Cg *c = sc->k->cg;
+  if (sc->offset[slot] < 0) return LLVMConstNull(c->ptr); /* a sequence the body does not read */
   LLVMValueRef rows = LLVMBuildNSWMul(c->b, tt, sc->k->n, "");
   LLVMValueRef at = LLVMBuildNSWMul(c->b, rows, cg_i64(c, row_floats(step)), "");
   return LLVMBuildInBoundsGEP2(c->b, c->f32, scratch_part(sc, slot), &at, 1, "");
@@ -128,6 +129,7 @@ void cg_emit_scan(Kernel *k, const int *members, int count) {
   for (int i = 1; i < count; i++) /* the results: members after their scan */
     sc.result[c->g->nodes[members[i]].attr[0]] = cg_store_buffer(k, members[i]);
   for (int j = carries; j < carries + s->attr[2]; j++) {
+    if (sc.offset[j] < 0) continue;
     LLVMValueRef stage = scratch_part(&sc, j);
     transpose(&sc, cg_buffer(k, s->in[j]), stage, row_floats(slot_node(&sc, IR_OP_INPUT, j)), true);
   }

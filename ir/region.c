@@ -10,7 +10,8 @@
  *   [T, B, ...]: step t's slice is the contiguous block at t*B*step_size, so
  *   the body reads and writes it in place. The operand is transposed in once
  *   before the loop and the result out once after it (sequences are
- *   batch-major [B, T, ...] everywhere else). */
+ *   batch-major [B, T, ...] everywhere else). A sequence the body never
+ *   reads gets no copy (nor any work). */
 #include <stdlib.h>
 
 #include "ir.h"
@@ -20,6 +21,13 @@
 static int64_t aligned(int64_t bytes) { return (bytes + ALIGN - 1) / ALIGN * ALIGN; }
 
 static int64_t step_bytes(const IrNode *n, int64_t batch) { return pg_numel(&n->shape, batch) * 4; }
+
+static bool read(const IrGraph *b, int id) {
+  for (int i = id + 1; i < b->count; i++)
+    for (int k = 0; k < b->nodes[i].nin; k++)
+      if (b->nodes[i].in[k] == id) return true;
+  return false;
+}
 
 int64_t ir_scan_layout(const IrNode *scan, int64_t batch, int64_t *offset) {
   const IrGraph *b = scan->body;
@@ -31,7 +39,7 @@ int64_t ir_scan_layout(const IrNode *scan, int64_t batch, int64_t *offset) {
     int64_t size = step_bytes(&b->nodes[id], batch), k = input ? slot : slot - b->ninputs;
     offset[slot] = -1;
     if (input && k < carries) offset[slot] = top, top += 2 * aligned(size);
-    else if ((input && k < carries + seqs) || (!input && k >= carries))
+    else if ((input && k < carries + seqs && read(b, id)) || (!input && k >= carries))
       offset[slot] = top, top += aligned(length * size);
   }
   return top;

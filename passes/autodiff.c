@@ -49,8 +49,7 @@ static void matmul_backward(Ad *ad, const IrNode *n, int g) {
   if (!tb) { ib[0] = a; ib[1] = g; fb[0] = !ta; fb[1] = 0; }
   else     { ib[0] = g; ib[1] = a; fb[0] = 1; fb[1] = ta; }
   fa[2] = fb[2] = 0;
-  bool once = ad->g->depth == 0; /* in a scan's body, a transpose would run every step */
-  if (!ta && !tb && n->op == IR_OP_MATMUL && once) { /* g B^T: transpose the (small) weight once: a contiguous inner loop */
+  if (!ta && !tb && n->op == IR_OP_MATMUL) { /* g B^T: transpose the (small) weight once: a contiguous inner loop */
     int64_t swap[IR_MAX_ATTR] = {1};
     ia[1] = ir_emit(ad->g, IR_OP_TRANSPOSE, 1, &b, swap, n->loc);
     fa[1] = 0;
@@ -272,7 +271,8 @@ bool ps_autodiff(IrGraph *g, const PsOptions *opt) {
   }
   ir_clear_schedule(g);
   int nforward = g->count;
-  Ad ad = {g, malloc(nforward * sizeof(int)), calloc(nforward, sizeof(bool)), (PgLoc){0}, nforward};
+  Ad ad = {g, malloc(nforward * sizeof(int)), calloc(nforward, sizeof(bool)), (PgLoc){0}, nforward,
+            opt->recompute_scans};
   for (int i = 0; i < nforward; i++) ad.grad[i] = -1;
   int root = g->nodes[loss].in[0];
   mark_needs(&ad, root);

@@ -12,6 +12,7 @@ typedef struct {
   bool *needs;  /* node depends on a weight (in a body: on what the gradient is taken of) */
   PgLoc loc;    /* of the forward node whose backward rule runs */
   int nforward; /* nodes before the backward ones */
+  bool recompute_scans; /* a scan's reverse recomputes its steps from the carries (else: saves) */
 } Ad;
 
 /* adds gradient contribution d (summed down to x's shape) to x's, if x needs one */

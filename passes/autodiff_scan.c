@@ -30,6 +30,9 @@ typedef struct {
   int dy_of[IR_MAX_IN], ndy;     /* the forward body outputs dy is the gradient of */
   int dx_of[IR_MAX_IN], ndx;     /* the sequences that need gradients */
   int saved_slot[IR_MAX_IN];     /* forward body output of each saved input carry */
+  int save_of[IR_MAX_IN], nsave; /* forward body values saved per step for the backward */
+  int save_slot[IR_MAX_IN];      /* their forward body outputs */
+  int hoisted[IR_MAX_IN], nhoisted; /* invariants computed before the loop (hoist_invariants) */
   int in[IR_MAX_IN], nin;        /* R's operands */
 } ScanGrad;
 
@@ -37,7 +40,9 @@ typedef struct {
 typedef struct {
   IrGraph *r;
   int dc[IR_MAX_IN], acc[IR_MAX_IN], carry[IR_MAX_IN], x[IR_MAX_IN], dy[IR_MAX_IN], w[IR_MAX_IN];
-  int *out_value; /* per forward body output: its value in the clone */
+  int saved[IR_MAX_IN]; /* the saved values, as sequences */
+  int *out_value;       /* per forward body output: its value in the clone */
+  int *map, nclone;     /* forward body node -> its clone; the clone's size */
   int noutputs;
 } Reverse;
 
@@ -137,20 +142,22 @@ static bool reverse_inputs(ScanGrad *sg, Reverse *rv) {
     rv->acc[k] = body_input(r, "acc", k, operand_node(sg, c + s + sg->acc_of[k]), false, l);
   for (int i = 0; i < c; i++) rv->carry[i] = body_input(r, "carry", i, operand_node(sg, i), false, l);
   for (int j = 0; j < s; j++) rv->x[j] = body_input(r, "x", j, operand_node(sg, c + j), true, l);
+  for (int k = 0; k < sg->nsave; k++) rv->saved[k] = body_input(r, "saved", k, &f->nodes[sg->save_of[k]], false, l);
   for (int k = 0; k < sg->ndy; k++) {
     const IrNode *y = &f->nodes[ir_slot_node(f, IR_OP_OUTPUT, sg->dy_of[k])];
     rv->dy[k] = body_input(r, "dy", k, y, false, l);
   }
   for (int k = 0; k < sg->invariants; k++)
     rv->w[k] = body_input(r, "w", k, operand_node(sg, c + s + k), false, l);
-  return r->ninputs == 2 * c + sg->nacc + s + sg->ndy + sg->invariants; /* else reported */
+  return r->ninputs == 2 * c + sg->nacc + s + sg->nsave + sg->ndy + sg->invariants; /* else reported */
 }
 
 /* the forward body's computation, again, on R's inputs */
 static bool clone_forward(ScanGrad *sg, Reverse *rv) {
   const IrGraph *f = sg->s->body;
-  int *map = pg_malloc(((size_t)f->count + 1) * sizeof *map), c = sg->carries, s = sg->seqs;
-  if (!map) return false;
+  int *map = rv->map = pg_malloc(((size_t)f->count + 1) * sizeof *map), c = sg->carries, s = sg->seqs;
+  rv->out_value = pg_malloc(((size_t)f->noutputs + 1) * sizeof *rv->out_value);
+  if (!map || !rv->out_value) return false;
   for (int i = 0; i < f->count; i++) {
     IrNode n = f->nodes[i];
     map[i] = -1;
@@ -165,7 +172,7 @@ static bool clone_forward(ScanGrad *sg, Reverse *rv) {
       map[i] = ir_append_node(rv->r, &n);
     }
   }
-  free(map);
+  rv->nclone = rv->r->count;
   return true;
 }
 
@@ -178,7 +185,7 @@ static int output(Reverse *rv, const char *name, int value, PgLoc loc) {
  * (its input slot), or a per-step result R writes (~its output slot) */
 static int gemm_source(ScanGrad *sg, Reverse *rv, int v) {
   const IrNode *n = ir_node(rv->r, v);
-  int first = sg->carries + sg->nacc, after = first + sg->carries + sg->seqs + sg->ndy;
+  int first = sg->carries + sg->nacc, after = first + sg->carries + sg->seqs + sg->nsave + sg->ndy;
   if (n->op == IR_OP_INPUT && n->attr[0] >= first && n->attr[0] < after) return (int)n->attr[0];
   for (int i = 0; i < rv->r->count; i++) { /* already a per-step result (dx)? */
     const IrNode *o = ir_node(rv->r, i);
@@ -214,12 +221,36 @@ static bool reverse_outputs(ScanGrad *sg, Reverse *rv, const Ad *rad) {
   return true;
 }
 
+/* a clone value a backward node may read from a saved sequence instead: a
+ * tensor [B, ...] computed in the step (not an input or a constant) */
+static bool saveable(const IrNode *n) {
+  return n->op != IR_OP_INPUT && !(ir_op_flags(n->op) & IR_INLINE) && n->shape.rank >= 1 &&
+         n->shape.dim[0] == PG_BATCH && n->shape.rank < PG_MAX_RANK;
+}
+
+/* the backward nodes read saved values instead of the clone's (which dce
+ * then drops: nothing is recomputed) */
+static void read_saved(ScanGrad *sg, Reverse *rv) {
+  IrGraph *r = rv->r;
+  int *to = pg_malloc(((size_t)rv->nclone + 1) * sizeof *to);
+  if (!to) return;
+  for (int i = 0; i < rv->nclone; i++) to[i] = -1;
+  for (int k = 0; k < sg->nsave; k++) to[rv->map[sg->save_of[k]]] = rv->saved[k];
+  for (int j = rv->nclone; j < r->count; j++)
+    for (int k = 0; k < r->nodes[j].nin; k++) {
+      int u = r->nodes[j].in[k];
+      if (u < rv->nclone && to[u] >= 0) r->nodes[j].in[k] = to[u];
+    }
+  free(to);
+}
+
 /* backward rules over the clone, seeded with dc and dy */
 static bool reverse_body(ScanGrad *sg, Reverse *rv) {
   IrGraph *r = rv->r;
   int nclone = r->count, c = sg->carries;
   int *grad = pg_malloc(((size_t)nclone + 1) * sizeof(int));
-  Ad rad = {r, grad, pg_calloc((size_t)nclone + 1, sizeof(bool)), sg->s->loc, nclone};
+  Ad rad = {r, grad, pg_calloc((size_t)nclone + 1, sizeof(bool)), sg->s->loc, nclone,
+            sg->ad->recompute_scans};
   bool ok = rad.grad && rad.needs;
   for (int i = 0; ok && i < nclone; i++) rad.grad[i] = -1;
   for (int i = 0; ok && i < c; i++) rad.needs[rv->carry[i]] = true;
@@ -231,6 +262,7 @@ static bool reverse_body(ScanGrad *sg, Reverse *rv) {
     for (int i = 0; i < c; i++) ps_ad_accumulate(&rad, rv->out_value[i], rv->dc[i]);
     for (int k = 0; k < sg->ndy; k++) ps_ad_accumulate(&rad, rv->out_value[sg->dy_of[k]], rv->dy[k]);
     ps_ad_sweep(&rad, nclone - 1);
+    read_saved(sg, rv);
     ok = reverse_outputs(sg, rv, &rad);
   }
   free(rad.grad);
@@ -238,7 +270,68 @@ static bool reverse_body(ScanGrad *sg, Reverse *rv) {
   return ok;
 }
 
-/* R's operands, in the slot order of reverse_inputs */
+/* R node i reads only invariants and constants (the same value every step) */
+static bool *fixed_nodes(ScanGrad *sg, const IrGraph *r) {
+  bool *fixed = pg_calloc((size_t)r->count + 1, sizeof *fixed);
+  int first_w = r->ninputs - sg->invariants;
+  for (int i = 0; fixed && i < r->count; i++) {
+    const IrNode *n = &r->nodes[i];
+    fixed[i] = n->op == IR_OP_INPUT ? n->attr[0] >= first_w : (ir_op_flags(n->op) & IR_PURE) != 0;
+    for (int k = 0; k < n->nin; k++) fixed[i] &= fixed[n->in[k]];
+  }
+  return fixed;
+}
+
+/* node v of R and what it reads, into the enclosing graph (memo: R -> outer) */
+static void copy_out(ScanGrad *sg, const IrGraph *r, int v, int *memo) {
+  IrGraph *g = sg->ad->g;
+  bool *need = pg_calloc((size_t)v + 1, sizeof *need);
+  if (!need) return;
+  need[v] = true;
+  for (int i = v; i >= 0; i--)
+    for (int k = 0; need[i] && memo[i] < 0 && k < r->nodes[i].nin; k++) need[r->nodes[i].in[k]] = true;
+  int first_w = r->ninputs - sg->invariants;
+  for (int i = 0; i <= v; i++) {
+    if (!need[i] || memo[i] >= 0) continue;
+    IrNode n = r->nodes[i];
+    if (n.op == IR_OP_INPUT) {
+      memo[i] = sg->s->in[sg->carries + sg->seqs + n.attr[0] - first_w];
+      continue;
+    }
+    for (int k = 0; k < n.nin; k++) n.in[k] = memo[n.in[k]];
+    memo[i] = ir_append_node(g, &n);
+  }
+  free(need);
+}
+
+/* Work on invariants alone (the transposed recurrent kernel of dh = dz U^T)
+ * would run every step: each such value a step reads is computed once in the
+ * enclosing graph instead, and becomes an invariant input of R (the node
+ * turns into that input in place, so ids and order stay). */
+static bool hoist_invariants(ScanGrad *sg, Reverse *rv) {
+  IrGraph *r = rv->r;
+  bool *fixed = fixed_nodes(sg, r);
+  int *memo = pg_malloc(((size_t)r->count + 1) * sizeof *memo), count = r->count;
+  bool ok = fixed && memo;
+  for (int i = 0; ok && i < count; i++) memo[i] = -1;
+  for (int i = 0; ok && i < count; i++) {
+    IrNode *n = &r->nodes[i];
+    if (!n->nin || !ir_op_has_kernel(n->op) || !fixed[i]) continue;
+    bool read_per_step = false;
+    for (int j = i + 1; j < count && !read_per_step; j++)
+      for (int k = 0; k < r->nodes[j].nin; k++) read_per_step |= r->nodes[j].in[k] == i && !fixed[j];
+    if (!read_per_step || sg->nhoisted == IR_MAX_IN) continue;
+    copy_out(sg, r, i, memo);
+    sg->hoisted[sg->nhoisted++] = memo[i];
+    *n = (IrNode){.op = IR_OP_INPUT, .dtype = n->dtype, .shape = n->shape, .loc = n->loc,
+                  .name = ir_strdup(r, "hoisted"), .attr = {r->ninputs++}, .group = -1, .offset = -1};
+  }
+  free(fixed);
+  free(memo);
+  return ok;
+}
+
+/* R's operands, in the slot order of reverse_inputs, then the hoisted values */
 static bool reverse_operands(ScanGrad *sg) {
   IrGraph *g = sg->ad->g;
   int c = sg->carries, s = sg->seqs, ok = 1;
@@ -253,8 +346,10 @@ static bool reverse_operands(ScanGrad *sg) {
   }
   for (int i = 0; i < c; i++) ok &= add_operand(sg, ir_result(g, sg->id, sg->saved_slot[i], l)) >= 0;
   for (int j = 0; j < s; j++) ok &= add_operand(sg, sg->s->in[c + j]) >= 0;
+  for (int k = 0; k < sg->nsave; k++) ok &= add_operand(sg, ir_result(g, sg->id, sg->save_slot[k], l)) >= 0;
   for (int k = 0; k < sg->ndy; k++) ok &= add_operand(sg, sg->result_grad[sg->dy_of[k]]) >= 0;
   for (int k = 0; k < sg->invariants; k++) ok &= add_operand(sg, sg->s->in[c + s + k]) >= 0;
+  for (int k = 0; k < sg->nhoisted; k++) ok &= add_operand(sg, sg->hoisted[k]) >= 0;
   return ok;
 }
 
@@ -281,27 +376,62 @@ static void gradients(ScanGrad *sg, int rs) {
   }
 }
 
+/* A trial build of R's body, thrown away: which forward values its backward
+ * nodes read. Those are saved (the forward body outputs them per step), so
+ * that the real R recomputes nothing, unless the options ask for
+ * recomputation (saving only the carries) or the reverse scan would take
+ * more operands than a scan may. */
+static bool choose_saved(ScanGrad *sg, bool recompute) {
+  Reverse trial = {.r = ir_graph_new("trial")};
+  IrGraph *f = sg->s->body;
+  bool ok = trial.r;
+  if (ok) trial.r->depth = f->depth;
+  ok = ok && reverse_inputs(sg, &trial) && clone_forward(sg, &trial) && reverse_body(sg, &trial);
+  int *clone_of = ok ? pg_calloc((size_t)trial.nclone + 1, sizeof(int)) : NULL;
+  for (int i = 0; clone_of && i < f->count; i++)
+    if (trial.map[i] >= 0) clone_of[trial.map[i]] = i + 1;
+  bool *seen = ok ? pg_calloc((size_t)f->count + 1, sizeof(bool)) : NULL;
+  for (int j = trial.nclone; seen && clone_of && j < trial.r->count; j++)
+    for (int k = 0; k < trial.r->nodes[j].nin; k++) {
+      int u = trial.r->nodes[j].in[k];
+      if (u >= trial.nclone || !clone_of[u] || !saveable(&trial.r->nodes[u]) || seen[clone_of[u] - 1])
+        continue;
+      seen[clone_of[u] - 1] = true;
+      if (sg->nsave < IR_MAX_IN) sg->save_of[sg->nsave++] = clone_of[u] - 1;
+    }
+  int operands = 2 * sg->carries + sg->nacc + sg->seqs + sg->nsave + sg->ndy + sg->invariants;
+  if (recompute || operands + 2 > IR_MAX_IN) sg->nsave = 0; /* + 2: room for hoisted values */
+  for (int k = 0; ok && k < sg->nsave; k++) {
+    sg->save_slot[k] = f->noutputs;
+    ok = ir_output(f, "saved", sg->save_of[k], sg->s->loc) >= 0;
+  }
+  ir_graph_free(trial.r);
+  free(trial.out_value), free(trial.map), free(clone_of), free(seen);
+  return ok;
+}
+
 void ps_ad_scan(Ad *ad, int id) {
   const IrNode s = *ir_node(ad->g, id);
   int c = (int)s.attr[1], seqs = (int)s.attr[2];
   ScanGrad sg = {.ad = ad, .s = &s, .id = id, .carries = c, .seqs = seqs};
   sg.invariants = s.nin - c - seqs;
   Reverse rv = {0};
-  size_t outputs = (size_t)s.body->noutputs + c + 1;
+  size_t outputs = (size_t)s.body->noutputs + 1; /* before it gains outputs for what is saved */
   sg.result_grad = pg_malloc(outputs * sizeof(int));
-  rv.out_value = pg_malloc(outputs * sizeof(int));
   char name[160];
   snprintf(name, sizeof name, "%s.reverse", s.body->name);
-  bool ok = sg.result_grad && rv.out_value;
+  bool ok = sg.result_grad;
   for (size_t i = 0; ok && i < outputs; i++) sg.result_grad[i] = -1;
-  ok = ok && result_grads(&sg) && plan_reverse(&sg) && (rv.r = ir_region_new(ad->g, name, s.loc)) &&
+  ok = ok && result_grads(&sg) && plan_reverse(&sg) && choose_saved(&sg, ad->recompute_scans) &&
+       (rv.r = ir_region_new(ad->g, name, s.loc)) &&
        reverse_inputs(&sg, &rv) && clone_forward(&sg, &rv) && reverse_body(&sg, &rv) &&
-       reverse_operands(&sg);
+       hoist_invariants(&sg, &rv) && reverse_operands(&sg);
   if (ok) {
-    int64_t attr[IR_MAX_ATTR] = {s.attr[0], c + sg.nacc, c + seqs + sg.ndy, !s.attr[3]};
+    int64_t attr[IR_MAX_ATTR] = {s.attr[0], c + sg.nacc, c + seqs + sg.nsave + sg.ndy, !s.attr[3]};
     int rs = ir_scan(ad->g, rv.r, sg.nin, sg.in, attr, s.loc);
     if (rs >= 0) gradients(&sg, rs);
   }
   free(sg.result_grad);
   free(rv.out_value);
+  free(rv.map);
 }
