@@ -38,29 +38,49 @@ static const IrNode *slot_node(const Scan *sc, IrOp op, int slot) {
 static int64_t row_floats(const IrNode *node) { return pg_numel(&node->shape, 1); }
 
 /* the element (i * rows + j) * f + e */
-static LLVMValueRef row_major(Cg *c, LLVMValueRef i, LLVMValueRef rows, LLVMValueRef j, int64_t f,
+static LLVMValueRef row_major(Cg *c, LLVMValueRef i, LLVMValueRef rows, LLVMValueRef j, LLVMValueRef f,
                               LLVMValueRef e) {
   LLVMValueRef row = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, rows, ""), j, "");
-  return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, row, cg_i64(c, f), ""), e, "");
+  return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, row, f, ""), e, "");
+}
+
+/* void scan.swap(ptr src, ptr dst, i64 a, i64 b, i64 f): src [a, b, f] to
+ * dst [b, a, f]; one function per module, which every scan calls for each
+ * sequence it copies in or out (the copies' code is not repeated) */
+static LLVMValueRef swap_function(Cg *c) {
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, "scan.swap");
+  if (fn) return fn;
+  LLVMTypeRef params[5] = {c->ptr, c->ptr, c->i64, c->i64, c->i64};
+  fn = LLVMAddFunction(c->mod, "scan.swap", LLVMFunctionType(c->voidt, params, 5, 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
+  LLVMBasicBlockRef caller = LLVMGetInsertBlock(c->b);
+  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+  Kernel k = {.cg = c, .fn = fn};
+  LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1), a = LLVMGetParam(fn, 2);
+  LLVMValueRef b = LLVMGetParam(fn, 3), f = LLVMGetParam(fn, 4);
+  CgLoop li, lj, le;
+  LLVMValueRef i = cg_loop_begin(&k, &li, a), j = cg_loop_begin(&k, &lj, b), e = cg_loop_begin(&k, &le, f);
+  LLVMValueRef from = row_major(c, i, b, j, f, e), to = row_major(c, j, a, i, f, e);
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, LLVMBuildInBoundsGEP2(c->b, c->f32, src, &from, 1, ""), "");
+  LLVMBuildStore(c->b, x, LLVMBuildInBoundsGEP2(c->b, c->f32, dst, &to, 1, ""));
+  cg_loop_end(&k, &le);
+  cg_loop_end(&k, &lj);
+  cg_loop_end(&k, &li);
+  LLVMBuildRetVoid(c->b);
+  LLVMPositionBuilderAtEnd(c->b, caller);
+  return fn;
 }
 
 /* [B, T, F] <-> [T, B, F]: to_time_major copies batch-major `seq` into `stage` */
 static void transpose(Scan *sc, LLVMValueRef seq, LLVMValueRef stage, int64_t f, bool to_time_major) {
   Kernel *k = sc->k;
   Cg *c = k->cg;
-  int64_t length = sc->s->attr[0];
-  CgLoop lb, lt, lf;
-  LLVMValueRef b = cg_loop_begin(k, &lb, k->n), t = cg_loop_begin(k, &lt, cg_i64(c, length));
-  LLVMValueRef e = cg_loop_begin(k, &lf, cg_i64(c, f));
-  LLVMValueRef batch_major = row_major(c, b, cg_i64(c, length), t, f, e);
-  LLVMValueRef time_major = row_major(c, t, k->n, b, f, e);
-  LLVMValueRef from = to_time_major ? seq : stage, to = to_time_major ? stage : seq;
-  LLVMValueRef src = to_time_major ? batch_major : time_major, dst = to_time_major ? time_major : batch_major;
-  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, LLVMBuildInBoundsGEP2(c->b, c->f32, from, &src, 1, ""), "");
-  LLVMBuildStore(c->b, x, LLVMBuildInBoundsGEP2(c->b, c->f32, to, &dst, 1, ""));
-  cg_loop_end(k, &lf);
-  cg_loop_end(k, &lt);
-  cg_loop_end(k, &lb);
+  LLVMValueRef length = cg_i64(c, sc->s->attr[0]), fn = swap_function(c);
+  LLVMValueRef args[5] = {to_time_major ? seq : stage, to_time_major ? stage : seq,
+                          to_time_major ? k->n : length, to_time_major ? length : k->n, cg_i64(c, f)};
+  LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 5, "");
 }
 
 static void set_io(Scan *sc, int slot, LLVMValueRef p) {

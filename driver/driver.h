@@ -18,7 +18,7 @@ typedef struct {
   double lr;
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;
-  bool no_flush_denormals, raw;
+  bool no_flush_denormals, raw, recompute_scans;
   bool train, shared, weights_file; /* compile --train, --shared, --weights-file */
 } Cli;
 

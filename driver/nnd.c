@@ -51,6 +51,8 @@ static int usage(FILE *out) {
         "  --init-from CKPT   start from the weights of a checkpoint, by name (transfer learning)\n"
         "  --freeze a,b       train with these layers' weights fixed (fine-tuning)\n"
         "  --no-fuse          one kernel per op (to compare with the fused program)\n"
+        "  --recompute-scans  a recurrence's backward recomputes each step from its saved\n"
+        "                     state (less memory) instead of saving what it reads\n"
         "  --profile          time every kernel (CPU cycles); print where the step's time goes\n"
         "  --check-numerics   stop at the first NaN or infinity and name the op that made it\n"
         "                     (implies --no-fuse, so that every op's result is checked)\n"
@@ -111,7 +113,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--check-numerics", offsetof(Cli, check_numerics)}, {"--profile", offsetof(Cli, profile)},
       {"--no-flush-denormals", offsetof(Cli, no_flush_denormals)}, {"--raw", offsetof(Cli, raw)},
       {"--train", offsetof(Cli, train)},     {"--shared", offsetof(Cli, shared)},
-      {"--weights-file", offsetof(Cli, weights_file)},
+      {"--weights-file", offsetof(Cli, weights_file)}, {"--recompute-scans", offsetof(Cli, recompute_scans)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;

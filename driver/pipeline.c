@@ -158,7 +158,9 @@ IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, cons
   if (strcmp(graph, "predict") == 0 && (!keep_predictions(g) || !ir_verify(g, "predict")))
     return ir_graph_free(g), NULL;
   g->name = ir_strdup(g, step_name(graph));
-  PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch, .max_ops = c->no_fuse || c->check_numerics ? 1 : 0};
+  PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch,
+                 .max_ops = c->no_fuse || c->check_numerics ? 1 : 0,
+                 .recompute_scans = c->recompute_scans};
   if (w) watch_start(w, g, "elaborated");
   if (w && w->stop_stage && strcmp(w->stop_stage, "elaborated") == 0) return print_graph(stdout, g, c), w->stage_printed = true, g;
   for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {

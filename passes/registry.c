@@ -31,7 +31,8 @@ static const PsPass passes[] = {
     {"cse", "merge nodes that compute the same value", "", ps_cse},
     {"dce", "remove nodes no output or assignment depends on", "", ps_dce},
     {"autodiff", "append the backward graph of \"loss\" and the optimizer update",
-     "optimizer=adam|adamw|sgd|rmsprop|none lr beta1 beta2 eps momentum weight-decay clip-norm", ps_autodiff},
+     "optimizer=adam|adamw|sgd|rmsprop|none lr beta1 beta2 eps momentum weight-decay clip-norm "
+     "recompute-scans=0|1", ps_autodiff},
     {"fuse", "group nodes into kernels: elementwise chains become one loop", "max-ops=N", ps_fuse},
     {"plan", "assign arena offsets to values that live between kernels", "max-batch=N", ps_plan},
 };
@@ -89,6 +90,8 @@ static bool set_option(const PsPass *p, const char *key, const char *v, PsOption
     if (strcmp(p->name, reals[i].pass) == 0 && strcmp(key, reals[i].key) == 0)
       return number(p->name, key, v, reals[i].lo, reals[i].hi, reals[i].real);
   if (strcmp(p->name, "autodiff") == 0 && strcmp(key, "optimizer") == 0) return set_optimizer(v, &o->optimizer);
+  if (strcmp(p->name, "autodiff") == 0 && strcmp(key, "recompute-scans") == 0)
+    return number(p->name, key, v, 0, 1, &x) && (o->recompute_scans = x != 0, true);
   if (strcmp(p->name, "fuse") == 0 && strcmp(key, "max-ops") == 0)
     return number(p->name, key, v, 0, 1e9, &x) && (o->max_ops = (int)x, true);
   if (strcmp(p->name, "plan") == 0 && strcmp(key, "max-batch") == 0)
