@@ -108,7 +108,8 @@ static LLVMValueRef exp_f32(Cg *c, LLVMValueRef x) {
   r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, n, f32c(c, -2.12194440e-4), ""), "");
   static const double taylor[] = {1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1, 1};
   LLVMValueRef p = f32c(c, taylor[0]);
-  for (int i = 1; i < 8; i++) p = LLVMBuildFAdd(b, LLVMBuildFMul(b, p, r, ""), f32c(c, taylor[i]), "");
+  for (int i = 1; i < 8; i++)
+    p = LLVMBuildFAdd(b, LLVMBuildFMul(b, p, r, ""), f32c(c, taylor[i]), "");
   LLVMValueRef ni = LLVMBuildFPToSI(b, n, c->i32, "");
   LLVMValueRef half = LLVMBuildAShr(b, ni, LLVMConstInt(c->i32, 1, 0), "");
   LLVMValueRef parts[2] = {half, LLVMBuildSub(b, ni, half, "")};
@@ -320,8 +321,9 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_OUTPUT: case IR_OP_BROADCAST: return a[0];
   /* not elementwise: never a member of a loop */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
-  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_REVERSE: case IR_OP_SLICE:
-  case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL: case IR_OP_COL2IM:
+  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_REVERSE:
+  case IR_OP_SLICE: case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL:
+  case IR_OP_COL2IM:
   case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
   case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_SCAN: case IR_OP_RESULT:
   case IR_OP_COUNT: break;
@@ -813,7 +815,9 @@ static void emit_im2col(Kernel *k, int id) {
 }
 
 LLVMValueRef cg_i64(Cg *c, int64_t v) { return i64c(c, v); }
-LLVMValueRef cg_loop_begin(Kernel *k, Loop *l, LLVMValueRef bound) { return loop_begin(k, l, bound); }
+LLVMValueRef cg_loop_begin(Kernel *k, Loop *l, LLVMValueRef bound) {
+  return loop_begin(k, l, bound);
+}
 void cg_loop_end(Kernel *k, Loop *l) { loop_end(k, l); }
 
 void cg_emit_kernel_body(Kernel *k) {

@@ -383,7 +383,8 @@ static LLVMValueRef emit_graph(Cg *c, const char *symbol, const CgOptions *opt) 
   return step;
 }
 
-LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, const CgOptions *opt) {
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol,
+                              const CgOptions *opt) {
   Cg c = {.ctx = ctx, .g = g, .prefix = ""};
   c.mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
   c.b = LLVMCreateBuilderInContext(ctx);

@@ -38,8 +38,8 @@ static const IrNode *slot_node(const Scan *sc, IrOp op, int slot) {
 static int64_t row_floats(const IrNode *node) { return pg_numel(&node->shape, 1); }
 
 /* the element (i * rows + j) * f + e */
-static LLVMValueRef row_major(Cg *c, LLVMValueRef i, LLVMValueRef rows, LLVMValueRef j, LLVMValueRef f,
-                              LLVMValueRef e) {
+static LLVMValueRef row_major(Cg *c, LLVMValueRef i, LLVMValueRef rows, LLVMValueRef j,
+                              LLVMValueRef f, LLVMValueRef e) {
   LLVMValueRef row = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, rows, ""), j, "");
   return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, row, f, ""), e, "");
 }
@@ -54,16 +54,19 @@ static LLVMValueRef swap_function(Cg *c) {
   fn = LLVMAddFunction(c->mod, "scan.swap", LLVMFunctionType(c->voidt, params, 5, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
-  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, noinline, 0));
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(c->ctx, noinline, 0));
   LLVMBasicBlockRef caller = LLVMGetInsertBlock(c->b);
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
   Kernel k = {.cg = c, .fn = fn};
   LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1), a = LLVMGetParam(fn, 2);
   LLVMValueRef b = LLVMGetParam(fn, 3), f = LLVMGetParam(fn, 4);
   CgLoop li, lj, le;
-  LLVMValueRef i = cg_loop_begin(&k, &li, a), j = cg_loop_begin(&k, &lj, b), e = cg_loop_begin(&k, &le, f);
+  LLVMValueRef i = cg_loop_begin(&k, &li, a), j = cg_loop_begin(&k, &lj, b),
+               e = cg_loop_begin(&k, &le, f);
   LLVMValueRef from = row_major(c, i, b, j, f, e), to = row_major(c, j, a, i, f, e);
-  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, LLVMBuildInBoundsGEP2(c->b, c->f32, src, &from, 1, ""), "");
+  LLVMValueRef x =
+      LLVMBuildLoad2(c->b, c->f32, LLVMBuildInBoundsGEP2(c->b, c->f32, src, &from, 1, ""), "");
   LLVMBuildStore(c->b, x, LLVMBuildInBoundsGEP2(c->b, c->f32, dst, &to, 1, ""));
   cg_loop_end(&k, &le);
   cg_loop_end(&k, &lj);
@@ -74,12 +77,14 @@ static LLVMValueRef swap_function(Cg *c) {
 }
 
 /* [B, T, F] <-> [T, B, F]: to_time_major copies batch-major `seq` into `stage` */
-static void transpose(Scan *sc, LLVMValueRef seq, LLVMValueRef stage, int64_t f, bool to_time_major) {
+static void transpose(Scan *sc, LLVMValueRef seq, LLVMValueRef stage, int64_t f,
+                      bool to_time_major) {
   Kernel *k = sc->k;
   Cg *c = k->cg;
   LLVMValueRef length = cg_i64(c, sc->s->attr[0]), fn = swap_function(c);
   LLVMValueRef args[5] = {to_time_major ? seq : stage, to_time_major ? stage : seq,
-                          to_time_major ? k->n : length, to_time_major ? length : k->n, cg_i64(c, f)};
+                          to_time_major ? k->n : length, to_time_major ? length : k->n,
+                          cg_i64(c, f)};
   LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 5, "");
 }
 
@@ -122,7 +127,8 @@ static void call_body(Scan *sc) {
   Cg *c = k->cg;
   const IrNode *s = sc->s;
   int carries = (int)s->attr[1], seqs = (int)s->attr[2];
-  LLVMValueRef tt = s->attr[3] ? LLVMBuildNSWSub(c->b, cg_i64(c, s->attr[0] - 1), sc->t, "") : sc->t;
+  LLVMValueRef tt =
+      s->attr[3] ? LLVMBuildNSWSub(c->b, cg_i64(c, s->attr[0] - 1), sc->t, "") : sc->t;
   for (int i = 0; i < carries; i++) carry_io(sc, i);
   for (int j = carries; j < carries + seqs; j++)
     set_io(sc, j, step_slice(sc, j, slot_node(sc, IR_OP_INPUT, j), tt));

@@ -107,13 +107,20 @@ typedef struct {
 
 static bool switch_flag(const char *a, Cli *c) {
   static const CliField switches[] = {
-      {"--no-fuse", offsetof(Cli, no_fuse)},         {"--quiet", offsetof(Cli, quiet)},
-      {"--print-after-all", offsetof(Cli, print_after_all)}, {"--print-changed", offsetof(Cli, print_changed)},
-      {"--time-passes", offsetof(Cli, time_passes)}, {"--no-dropout", offsetof(Cli, no_dropout)},
-      {"--check-numerics", offsetof(Cli, check_numerics)}, {"--profile", offsetof(Cli, profile)},
-      {"--no-flush-denormals", offsetof(Cli, no_flush_denormals)}, {"--raw", offsetof(Cli, raw)},
-      {"--train", offsetof(Cli, train)},     {"--shared", offsetof(Cli, shared)},
-      {"--weights-file", offsetof(Cli, weights_file)}, {"--recompute-scans", offsetof(Cli, recompute_scans)},
+      {"--no-fuse", offsetof(Cli, no_fuse)},
+      {"--quiet", offsetof(Cli, quiet)},
+      {"--print-after-all", offsetof(Cli, print_after_all)},
+      {"--print-changed", offsetof(Cli, print_changed)},
+      {"--time-passes", offsetof(Cli, time_passes)},
+      {"--no-dropout", offsetof(Cli, no_dropout)},
+      {"--check-numerics", offsetof(Cli, check_numerics)},
+      {"--profile", offsetof(Cli, profile)},
+      {"--no-flush-denormals", offsetof(Cli, no_flush_denormals)},
+      {"--raw", offsetof(Cli, raw)},
+      {"--train", offsetof(Cli, train)},
+      {"--shared", offsetof(Cli, shared)},
+      {"--weights-file", offsetof(Cli, weights_file)},
+      {"--recompute-scans", offsetof(Cli, recompute_scans)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;

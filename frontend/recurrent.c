@@ -84,7 +84,8 @@ static void cell_step(B *b, const Layer *L, int zx, int u, int bn, int *h, int *
   if (L->cell == CELL_LSTM) { /* gates i, f, g, o */
     int z = bi(b, IR_OP_ADD, zx, zh);
     int i = activate(b, L->gate, cols(b, z, 0, H)), f = activate(b, L->gate, cols(b, z, H, H));
-    int g = activate(b, L->act, cols(b, z, 2 * H, H)), o = activate(b, L->gate, cols(b, z, 3 * H, H));
+    int g = activate(b, L->act, cols(b, z, 2 * H, H)),
+        o = activate(b, L->gate, cols(b, z, 3 * H, H));
     int fresh = bi(b, IR_OP_MUL, i, g);
     *c = bi(b, IR_OP_ADD, bi(b, IR_OP_MUL, f, *c), fresh);
     *h = bi(b, IR_OP_MUL, o, activate(b, L->act, *c));
@@ -148,7 +149,8 @@ static int scan_layer(Elab *e, const Layer *L, int x, PgLoc loc) {
   int scan = ir_scan(e->g, body, n, in, attr, loc);
   int y = ir_result(e->g, scan, L->sequences ? carries : 0, loc);
   if (!L->sequences || !L->backwards) return y;
-  int64_t time[IR_MAX_ATTR] = {1}; /* Keras: in the order the steps ran (the scan's is the input's) */
+  int64_t time[IR_MAX_ATTR] = {
+      1}; /* Keras: in the order the steps ran (the scan's is the input's) */
   return ir_emit(e->g, IR_OP_REVERSE, 1, &y, time, loc);
 }
 

@@ -178,7 +178,7 @@ int ir_batch_size(IrGraph *g, PgLoc loc) { return append(g, IR_OP_BATCH_SIZE, lo
 /* an op node; `shape` is the declared result shape (reshape, random_uniform,
  * broadcast) or NULL to derive it. Ill-typed nodes are reported and dropped. */
 static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr,
-                const PgShape *shape, PgLoc loc) {
+                const PgShape *shape, IrGraph *body, PgLoc loc) {
   assert(ir_arity_ok(op, nin));
   for (int i = 0; i < nin; i++)
     if (in[i] < 0) return -1;
@@ -189,6 +189,7 @@ static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr
   memcpy(n->in, in, nin * sizeof *in);
   if (attr) memcpy(n->attr, attr, sizeof n->attr);
   if (shape) n->shape = *shape;
+  n->body = body;
   if (!ir_infer_type(g, n)) {
     g->count--;
     return -1;
@@ -197,12 +198,12 @@ static int make(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr
 }
 
 int ir_emit(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, PgLoc loc) {
-  return make(g, op, nin, in, attr, NULL, loc);
+  return make(g, op, nin, in, attr, NULL, NULL, loc);
 }
 
 int ir_emit_typed(IrGraph *g, IrOp op, int nin, const int *in, const int64_t *attr, PgShape shape,
                   PgLoc loc) {
-  return make(g, op, nin, in, attr, &shape, loc);
+  return make(g, op, nin, in, attr, &shape, NULL, loc);
 }
 
 int ir_unary(IrGraph *g, IrOp op, int a, PgLoc loc) { return ir_emit(g, op, 1, &a, NULL, loc); }
@@ -305,20 +306,7 @@ int ir_scan(IrGraph *g, IrGraph *body, int nin, const int *in, const int64_t *at
     if (body && nin > IR_MAX_IN) diag_error(loc, "a scan takes at most %d operands", IR_MAX_IN);
     return -1;
   }
-  for (int i = 0; i < nin; i++)
-    if (in[i] < 0) return -1;
-  int id = append(g, IR_OP_SCAN, loc);
-  if (id < 0) return -1;
-  IrNode *n = &g->nodes[id];
-  n->nin = nin;
-  memcpy(n->in, in, (size_t)nin * sizeof *in);
-  memcpy(n->attr, attr, sizeof n->attr);
-  n->body = body;
-  if (!ir_infer_type(g, n)) {
-    g->count--;
-    return -1;
-  }
-  return id;
+  return make(g, IR_OP_SCAN, nin, in, attr, NULL, body, loc);
 }
 
 int ir_result(IrGraph *g, int scan, int index, PgLoc loc) {

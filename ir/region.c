@@ -35,7 +35,8 @@ int64_t ir_scan_layout(const IrNode *scan, int64_t batch, int64_t *offset) {
   int64_t top = aligned(b->arena_bytes);
   for (int slot = 0; slot < b->ninputs + b->noutputs; slot++) {
     bool input = slot < b->ninputs;
-    int id = input ? ir_slot_node(b, IR_OP_INPUT, slot) : ir_slot_node(b, IR_OP_OUTPUT, slot - b->ninputs);
+    int id = input ? ir_slot_node(b, IR_OP_INPUT, slot)
+                   : ir_slot_node(b, IR_OP_OUTPUT, slot - b->ninputs);
     int64_t size = step_bytes(&b->nodes[id], batch), k = input ? slot : slot - b->ninputs;
     offset[slot] = -1;
     if (input && k < carries) offset[slot] = top, top += 2 * aligned(size);

@@ -389,7 +389,8 @@ static bool rule_scan(IrGraph *g, IrNode *n) {
     if (!o) return scan_error(n, "a body output slot is missing", i);
     if (i < carries && !same_type(o, &b->nodes[ir_slot_node(b, IR_OP_INPUT, i)]))
       return scan_error(n, "a next carry differs from its carry's type", i);
-    if (i >= carries && (o->shape.rank < 1 || o->shape.dim[0] != PG_BATCH || o->shape.rank == PG_MAX_RANK))
+    if (i >= carries &&
+        (o->shape.rank < 1 || o->shape.dim[0] != PG_BATCH || o->shape.rank == PG_MAX_RANK))
       return scan_error(n, "a per-step result is [B, ...] (of rank below 6)", i);
   }
   n->dtype = PG_F32;

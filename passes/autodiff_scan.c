@@ -97,8 +97,8 @@ static bool gemm_weight(const IrGraph *f, int k) {
   if (uses != 1) return false;
   const IrNode *m = &f->nodes[user];
   const IrNode *a = &f->nodes[m->in[0]];
-  return m->op == IR_OP_MATMUL && m->in[1] == w && !m->attr[0] && !m->attr[1] && a->shape.rank == 2 &&
-         a->shape.dim[0] == PG_BATCH;
+  return m->op == IR_OP_MATMUL && m->in[1] == w && !m->attr[0] && !m->attr[1] &&
+         a->shape.rank == 2 && a->shape.dim[0] == PG_BATCH;
 }
 
 /* which invariants, results and sequences take part; saves the input carries */
@@ -106,12 +106,16 @@ static bool plan_reverse(ScanGrad *sg) {
   IrGraph *f = sg->s->body;
   int c = sg->carries, s = sg->seqs;
   for (int i = 0; i < f->count; i++)
-    if (ir_op_flags(f->nodes[i].op) & IR_REGION)
-      return diag_error(sg->s->loc, "autodiff: a scan inside a scan's body is not differentiated yet"), false;
+    if (ir_op_flags(f->nodes[i].op) & IR_REGION) {
+      diag_error(sg->s->loc, "autodiff: a scan inside a scan's body is not differentiated yet");
+      return false;
+    }
   for (int i = 0; i < c; i++) {
     PgShape sh = operand_node(sg, i)->shape;
-    if (sh.rank < 1 || sh.dim[0] != PG_BATCH || sh.rank == PG_MAX_RANK)
-      return diag_error(sg->s->loc, "autodiff: a scan's carries must be [B, ...] to be differentiated"), false;
+    if (sh.rank < 1 || sh.dim[0] != PG_BATCH || sh.rank == PG_MAX_RANK) {
+      diag_error(sg->s->loc, "autodiff: a scan's carries must be [B, ...] to be differentiated");
+      return false;
+    }
   }
   for (int k = 0; k < sg->invariants; k++) {
     if (!sg->ad->needs[sg->s->in[c + s + k]]) continue;
@@ -140,22 +144,26 @@ static bool reverse_inputs(ScanGrad *sg, Reverse *rv) {
   for (int i = 0; i < c; i++) rv->dc[i] = body_input(r, "dcarry", i, operand_node(sg, i), false, l);
   for (int k = 0; k < sg->nacc; k++)
     rv->acc[k] = body_input(r, "acc", k, operand_node(sg, c + s + sg->acc_of[k]), false, l);
-  for (int i = 0; i < c; i++) rv->carry[i] = body_input(r, "carry", i, operand_node(sg, i), false, l);
+  for (int i = 0; i < c; i++)
+    rv->carry[i] = body_input(r, "carry", i, operand_node(sg, i), false, l);
   for (int j = 0; j < s; j++) rv->x[j] = body_input(r, "x", j, operand_node(sg, c + j), true, l);
-  for (int k = 0; k < sg->nsave; k++) rv->saved[k] = body_input(r, "saved", k, &f->nodes[sg->save_of[k]], false, l);
+  for (int k = 0; k < sg->nsave; k++)
+    rv->saved[k] = body_input(r, "saved", k, &f->nodes[sg->save_of[k]], false, l);
   for (int k = 0; k < sg->ndy; k++) {
     const IrNode *y = &f->nodes[ir_slot_node(f, IR_OP_OUTPUT, sg->dy_of[k])];
     rv->dy[k] = body_input(r, "dy", k, y, false, l);
   }
   for (int k = 0; k < sg->invariants; k++)
     rv->w[k] = body_input(r, "w", k, operand_node(sg, c + s + k), false, l);
-  return r->ninputs == 2 * c + sg->nacc + s + sg->nsave + sg->ndy + sg->invariants; /* else reported */
+  int want = 2 * c + sg->nacc + s + sg->nsave + sg->ndy + sg->invariants;
+  return r->ninputs == want; /* else reported */
 }
 
 /* the forward body's computation, again, on R's inputs */
 static bool clone_forward(ScanGrad *sg, Reverse *rv) {
   const IrGraph *f = sg->s->body;
-  int *map = rv->map = pg_malloc(((size_t)f->count + 1) * sizeof *map), c = sg->carries, s = sg->seqs;
+  int c = sg->carries, s = sg->seqs;
+  int *map = rv->map = pg_malloc(((size_t)f->count + 1) * sizeof *map);
   rv->out_value = pg_malloc(((size_t)f->noutputs + 1) * sizeof *rv->out_value);
   if (!map || !rv->out_value) return false;
   for (int i = 0; i < f->count; i++) {
@@ -260,7 +268,8 @@ static bool reverse_body(ScanGrad *sg, Reverse *rv) {
   if (ok) {
     ps_ad_propagate_needs(&rad, nclone - 1);
     for (int i = 0; i < c; i++) ps_ad_accumulate(&rad, rv->out_value[i], rv->dc[i]);
-    for (int k = 0; k < sg->ndy; k++) ps_ad_accumulate(&rad, rv->out_value[sg->dy_of[k]], rv->dy[k]);
+    for (int k = 0; k < sg->ndy; k++)
+      ps_ad_accumulate(&rad, rv->out_value[sg->dy_of[k]], rv->dy[k]);
     ps_ad_sweep(&rad, nclone - 1);
     read_saved(sg, rv);
     ok = reverse_outputs(sg, rv, &rad);
@@ -289,7 +298,8 @@ static void copy_out(ScanGrad *sg, const IrGraph *r, int v, int *memo) {
   if (!need) return;
   need[v] = true;
   for (int i = v; i >= 0; i--)
-    for (int k = 0; need[i] && memo[i] < 0 && k < r->nodes[i].nin; k++) need[r->nodes[i].in[k]] = true;
+    for (int k = 0; need[i] && memo[i] < 0 && k < r->nodes[i].nin; k++)
+      need[r->nodes[i].in[k]] = true;
   int first_w = r->ninputs - sg->invariants;
   for (int i = 0; i <= v; i++) {
     if (!need[i] || memo[i] >= 0) continue;
@@ -319,12 +329,19 @@ static bool hoist_invariants(ScanGrad *sg, Reverse *rv) {
     if (!n->nin || !ir_op_has_kernel(n->op) || !fixed[i]) continue;
     bool read_per_step = false;
     for (int j = i + 1; j < count && !read_per_step; j++)
-      for (int k = 0; k < r->nodes[j].nin; k++) read_per_step |= r->nodes[j].in[k] == i && !fixed[j];
+      for (int k = 0; k < r->nodes[j].nin; k++)
+        read_per_step |= r->nodes[j].in[k] == i && !fixed[j];
     if (!read_per_step || sg->nhoisted == IR_MAX_IN) continue;
     copy_out(sg, r, i, memo);
     sg->hoisted[sg->nhoisted++] = memo[i];
-    *n = (IrNode){.op = IR_OP_INPUT, .dtype = n->dtype, .shape = n->shape, .loc = n->loc,
-                  .name = ir_strdup(r, "hoisted"), .attr = {r->ninputs++}, .group = -1, .offset = -1};
+    *n = (IrNode){.op = IR_OP_INPUT,
+                  .dtype = n->dtype,
+                  .shape = n->shape,
+                  .loc = n->loc,
+                  .name = ir_strdup(r, "hoisted"),
+                  .attr = {r->ninputs++},
+                  .group = -1,
+                  .offset = -1};
   }
   free(fixed);
   free(memo);
@@ -344,9 +361,11 @@ static bool reverse_operands(ScanGrad *sg) {
     int zero = zeros_like(g, operand_node(sg, c + s + sg->acc_of[k]), l);
     ok &= add_operand(sg, zero) >= 0;
   }
-  for (int i = 0; i < c; i++) ok &= add_operand(sg, ir_result(g, sg->id, sg->saved_slot[i], l)) >= 0;
+  for (int i = 0; i < c; i++)
+    ok &= add_operand(sg, ir_result(g, sg->id, sg->saved_slot[i], l)) >= 0;
   for (int j = 0; j < s; j++) ok &= add_operand(sg, sg->s->in[c + j]) >= 0;
-  for (int k = 0; k < sg->nsave; k++) ok &= add_operand(sg, ir_result(g, sg->id, sg->save_slot[k], l)) >= 0;
+  for (int k = 0; k < sg->nsave; k++)
+    ok &= add_operand(sg, ir_result(g, sg->id, sg->save_slot[k], l)) >= 0;
   for (int k = 0; k < sg->ndy; k++) ok &= add_operand(sg, sg->result_grad[sg->dy_of[k]]) >= 0;
   for (int k = 0; k < sg->invariants; k++) ok &= add_operand(sg, sg->s->in[c + s + k]) >= 0;
   for (int k = 0; k < sg->nhoisted; k++) ok &= add_operand(sg, sg->hoisted[k]) >= 0;
@@ -372,7 +391,8 @@ static void gradients(ScanGrad *sg, int rs) {
       ab[j] = src >= 0 ? sg->in[src] : ir_result(ad->g, rs, ~src, l);
     }
     int64_t ta[IR_MAX_ATTR] = {1, 0};
-    ps_ad_accumulate(ad, sg->s->in[c + s + sg->gemm_of[k]], ir_emit(ad->g, IR_OP_MATMUL, 2, ab, ta, l));
+    ps_ad_accumulate(ad, sg->s->in[c + s + sg->gemm_of[k]],
+                     ir_emit(ad->g, IR_OP_MATMUL, 2, ab, ta, l));
   }
 }
 
@@ -394,7 +414,8 @@ static bool choose_saved(ScanGrad *sg, bool recompute) {
   for (int j = trial.nclone; seen && clone_of && j < trial.r->count; j++)
     for (int k = 0; k < trial.r->nodes[j].nin; k++) {
       int u = trial.r->nodes[j].in[k];
-      if (u >= trial.nclone || !clone_of[u] || !saveable(&trial.r->nodes[u]) || seen[clone_of[u] - 1])
+      if (u >= trial.nclone || !clone_of[u] || !saveable(&trial.r->nodes[u]) ||
+          seen[clone_of[u] - 1])
         continue;
       seen[clone_of[u] - 1] = true;
       if (sg->nsave < IR_MAX_IN) sg->save_of[sg->nsave++] = clone_of[u] - 1;

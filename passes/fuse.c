@@ -105,7 +105,8 @@ static void place(Fuse *f, int id, int *ngroups) {
   IrGraph *g = f->g;
   IrNode *n = &g->nodes[id];
   if (!ir_op_has_kernel(n->op)) return;
-  if (ir_op_flags(n->op) & IR_PROJECTION) { /* computed by its scan's kernel, which runs where the scan is */
+  if (ir_op_flags(n->op) &
+      IR_PROJECTION) { /* computed by its scan's kernel, which runs where the scan is */
     n->group = g->nodes[n->in[0]].group;
     f->size[n->group]++;
     return;
