@@ -49,6 +49,8 @@ const Builtin *fe_builtin(const char *name);
 
 /* elaborate.c */
 int elab_expr(Elab *e, const AstExpr *x);
+/* a call's arguments to b's parameters; false after a diagnostic */
+bool elab_bind_args(const Builtin *b, const AstExpr *call, Args *a);
 
 /* arguments: report and return false (or NULL, -1) when they do not fit */
 bool number_arg(const AstExpr *x, double *out);
@@ -98,6 +100,7 @@ int b_transpose(Elab *e, Args *a);
 int b_simple_rnn(Elab *e, Args *a);
 int b_lstm(Elab *e, Args *a);
 int b_gru(Elab *e, Args *a);
+int b_bidirectional(Elab *e, Args *a);
 int b_softmax(Elab *e, Args *a);
 int b_layer_norm(Elab *e, Args *a);
 int b_conv2d(Elab *e, Args *a);

@@ -137,7 +137,7 @@ static int param_index(const char *params, const char *name, int *nreq, int *npa
   return idx;
 }
 
-static bool bind_args(const Builtin *b, const AstExpr *call, Args *a) {
+bool elab_bind_args(const Builtin *b, const AstExpr *call, Args *a) {
   int nreq, nparams, npos = 0;
   param_index(b->params, NULL, &nreq, &nparams);
   memset(a, 0, sizeof *a);
@@ -175,12 +175,13 @@ const Builtin fe_builtins[] = {
     {"dropout", "x rate", b_dropout, 0},
     {"conv2d", "x filters kernel | stride padding activation use_bias name", b_conv2d, 0},
     {"max_pool2d", "x size | stride", b_max_pool2d, 0},
-    {"simple_rnn", "x units | return_sequences name activation recurrent_activation go_backwards",
+    {"simple_rnn", "x units | return_sequences name activation recurrent_activation go_backwards mask",
      b_simple_rnn, 0},
-    {"lstm", "x units | return_sequences name activation recurrent_activation go_backwards",
+    {"lstm", "x units | return_sequences name activation recurrent_activation go_backwards mask",
      b_lstm, 0},
-    {"gru", "x units | return_sequences name activation recurrent_activation go_backwards",
+    {"gru", "x units | return_sequences name activation recurrent_activation go_backwards mask",
      b_gru, 0},
+    {"bidirectional", "layer | merge", b_bidirectional, 0},
     {"avg_pool2d", "x size | stride", b_avg_pool2d, 0},
     {"relu", "x", b_eltwise, IR_OP_RELU},
     {"exp", "x", b_eltwise, IR_OP_EXP},
@@ -250,7 +251,7 @@ static int elab_call(Elab *e, const AstExpr *x) {
     diag_error(x->loc, "unknown layer or function '%s'", x->str);
     return -1;
   }
-  return bind_args(b, x, &a) ? b->fn(e, &a) : -1;
+  return elab_bind_args(b, x, &a) ? b->fn(e, &a) : -1;
 }
 
 /* one operator of a chain, its left operand already elaborated */
