@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "emit.h"
 
 typedef CgLoop Loop;
@@ -44,13 +46,31 @@ static LLVMValueRef loop_begin(Kernel *k, Loop *l, LLVMValueRef bound) {
   return l->iv;
 }
 
-static void loop_end(Kernel *k, Loop *l) {
+static LLVMValueRef close_loop(Kernel *k, Loop *l) {
   Cg *c = k->cg;
   LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, i64c(c, 1), "");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
-  LLVMBuildBr(c->b, l->header);
+  LLVMValueRef back = LLVMBuildBr(c->b, l->header);
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMPositionBuilderAtEnd(c->b, l->exit);
+  return back;
+}
+
+static void loop_end(Kernel *k, Loop *l) { close_loop(k, l); }
+
+/* a loop O3 may vectorise but not unroll: a matmul's edge loops over a
+ * static k, fully unrolled, made basic blocks of thousands of loads and
+ * stores whose scheduling (quadratic in them) took seconds to compile */
+static void loop_end_rolled(Kernel *k, Loop *l) {
+  LLVMContextRef ctx = k->cg->ctx;
+  LLVMValueRef back = close_loop(k, l);
+  LLVMMetadataRef disable = LLVMMDStringInContext2(ctx, "llvm.loop.unroll.disable", 24);
+  LLVMMetadataRef property = LLVMMDNodeInContext2(ctx, &disable, 1);
+  LLVMMetadataRef self = LLVMTemporaryMDNode(ctx, NULL, 0);
+  LLVMMetadataRef parts[2] = {self, property};
+  LLVMMetadataRef id = LLVMMDNodeInContext2(ctx, parts, 2);
+  LLVMMetadataReplaceAllUsesWith(self, id); /* a loop id names itself */
+  LLVMSetMetadata(back, LLVMGetMDKindIDInContext(ctx, "llvm.loop", 9), LLVMMetadataAsValue(ctx, id));
 }
 
 /* a loop nest over every coordinate of a shape (dim 0 may be the batch) */
@@ -397,7 +417,7 @@ static void matmul_loops(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef
   LLVMValueRef args[3] = {av, bv, LLVMBuildLoad2(c->b, c->f32, cp, "")};
   LLVMBuildStore(c->b, intrinsic(c, "llvm.fmuladd", args, 3), cp);
   if (!tb) loop_end(k, &lj);
-  loop_end(k, &lk);
+  loop_end_rolled(k, &lk);
   if (tb) loop_end(k, &lj);
   loop_end(k, &li);
 }
