@@ -344,7 +344,8 @@ def check_bidirectional():
         for cell, cls in refs.items():
             ref = cls(3, 5, batch_first=True, bidirectional=True).double()
             x = torch.randn(4, 6, 3, dtype=torch.float64, requires_grad=True)
-            project = torch.randn(4, 6, 10, dtype=torch.float64), torch.randn(4, 10, dtype=torch.float64)
+            f64 = torch.float64
+            project = torch.randn(4, 6, 10, dtype=f64), torch.randn(4, 10, dtype=f64)
             want_seq, final = ref(x)
             h_n = final[0] if cell == "lstm" else final
             want_final = torch.cat([h_n[0], h_n[1]], dim=1)
