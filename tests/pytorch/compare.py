@@ -10,6 +10,7 @@ Dropout is off on both sides (`nnd step --no-dropout`): the masks come from
 different generators; dropout's backward is checked by `nnd gradcheck`.
 
 usage: compare.py MODEL NND EXAMPLES_DIR WORK_DIR [--set 'key = value']... [--steps N]
+       compare.py --oracle   (only the written-out recurrent layers' checks; no nnd)
 MODEL names a builder below; each --set replaces or adds a setting of the
 .nnd file's train block (optimizer, schedule, warmup, clip_norm), and the
 PyTorch side follows it with torch.optim, lr_scheduler and clip_grad_norm_.
@@ -198,7 +199,9 @@ class Recurrent(torch.nn.Module):
     [H] apart). `activation` replaces tanh on the candidate and, in an LSTM, on
     the cell's output (h = o * act(c)); `recurrent_activation` replaces the
     gates' sigmoid. go_backwards reads the steps last to first, and a returned
-    sequence stays in that order (Keras's go_backwards)."""
+    sequence stays in that order (Keras's go_backwards). A mask [B, T] of 0/1
+    (read in the same order as the steps) holds the carries, h and an LSTM's c,
+    where it is 0, and a returned sequence repeats the carried h there."""
 
     def __init__(self, cell, fan_in, units, return_sequences=False, activation="tanh",
                  recurrent_activation="sigmoid", go_backwards=False):
@@ -230,31 +233,62 @@ class Recurrent(torch.nn.Module):
         n = self.act(xn + r * (hn + self.recurrent_bias))
         return (1 - z) * n + z * h, c
 
-    def forward(self, x):
+    def forward(self, x, mask=None):
         if self.go_backwards:
             x = x.flip(1)
+            mask = None if mask is None else mask.flip(1)
         h = c = x.new_zeros(x.shape[0], self.units)
         states = []
         for t in range(x.shape[1]):
-            h, c = self.step(x[:, t], h, c)
+            stepped, carried = self.step(x[:, t], h, c)
+            if mask is None:
+                h, c = stepped, carried
+            else:  # where, not m * new + (1 - m) * old: an all-ones mask changes no bit
+                real = mask[:, t, None] > 0
+                h, c = torch.where(real, stepped, h), torch.where(real, carried, c)
             states.append(h)
         return torch.stack(states, dim=1) if self.return_sequences else h
 
 
-def from_torch(cell, module):
-    """a Recurrent computing what torch.nn.RNN/LSTM/GRU `module` computes: the
-    weights transposed, the two biases added (a GRU's only for r and z: its
-    candidate's recurrent bias is inside r * (...))"""
-    H = module.hidden_size
-    ours = Recurrent(cell, module.input_size, H, return_sequences=True).double()
+class Bidirectional(torch.nn.Module):
+    """bidirectional(LAYER, merge=concat|sum): LAYER forwards and a copy with its
+    own weights and go_backwards=true; a returned backward sequence is flipped
+    back, so that position t holds the state after reading steps T-1..t (Keras's
+    Bidirectional); [forward, backward] concatenated on the last axis, or added"""
+
+    def __init__(self, cell, fan_in, units, merge="concat", **options):
+        super().__init__()
+        self.ahead = Recurrent(cell, fan_in, units, **options)
+        self.back = Recurrent(cell, fan_in, units, go_backwards=True, **options)
+        self.merge = merge
+
+    def names(self, layer):
+        return {**self.ahead.names(f"{layer}.forward"), **self.back.names(f"{layer}.backward")}
+
+    def forward(self, x, mask=None):
+        ahead, back = self.ahead(x, mask), self.back(x, mask)
+        if self.back.return_sequences:
+            back = back.flip(1)
+        return torch.cat([ahead, back], dim=-1) if self.merge == "concat" else ahead + back
+
+
+def from_torch(cell, module, reverse=False):
+    """a Recurrent computing what torch.nn.RNN/LSTM/GRU `module` computes (its
+    reverse direction, going backwards, if `reverse`): the weights transposed,
+    the two biases added (a GRU's only for r and z: its candidate's recurrent
+    bias is inside r * (...))"""
+    H, suffix = module.hidden_size, "_reverse" if reverse else ""
+    w = lambda name: getattr(module, f"{name}_l0{suffix}")
+    ours = Recurrent(cell, module.input_size, H, return_sequences=True,
+                     go_backwards=reverse).double()
     with torch.no_grad():
-        ours.kernel.copy_(module.weight_ih_l0.T)
-        ours.recurrent_kernel.copy_(module.weight_hh_l0.T)
-        folded = module.bias_hh_l0.clone()
+        ours.kernel.copy_(w("weight_ih").T)
+        ours.recurrent_kernel.copy_(w("weight_hh").T)
+        folded = w("bias_hh").clone()
         if cell == "gru":
             folded[2 * H:] = 0
-            ours.recurrent_bias.copy_(module.bias_hh_l0[2 * H:])
-        ours.bias.copy_(module.bias_ih_l0 + folded)
+            ours.recurrent_bias.copy_(w("bias_hh")[2 * H:])
+        ours.bias.copy_(w("bias_ih") + folded)
     return ours
 
 
@@ -287,6 +321,89 @@ def check_cells():
             print(f"  written-out {cell:10s} against torch.nn.{cls.__name__:4s} rel.err {err:.2e}")
             if not err <= 1e-10:
                 raise SystemExit(f"compare.py: the written-out {cell} is not torch's")
+
+
+def bidirectional_from_torch(cell, module, return_sequences):
+    """a Bidirectional computing what torch.nn's `module` with bidirectional=True does"""
+    ours = Bidirectional(cell, module.input_size, module.hidden_size,
+                         return_sequences=return_sequences).double()
+    ours.ahead.load_state_dict(from_torch(cell, module).state_dict())
+    ours.back.load_state_dict(from_torch(cell, module, reverse=True).state_dict())
+    return ours
+
+
+def check_bidirectional():
+    """the written-out Bidirectional against torch.nn's RNN, LSTM and GRU with
+    bidirectional=True in float64: torch also aligns the reverse direction's
+    outputs with the input, and its h_n holds both directions' final states.
+    Compared: the sequences, the final states, and the gradient of a random
+    projection of both with respect to the input."""
+    refs = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+    with torch.random.fork_rng():
+        torch.manual_seed(12)
+        for cell, cls in refs.items():
+            ref = cls(3, 5, batch_first=True, bidirectional=True).double()
+            x = torch.randn(4, 6, 3, dtype=torch.float64, requires_grad=True)
+            f64 = torch.float64
+            project = torch.randn(4, 6, 10, dtype=f64), torch.randn(4, 10, dtype=f64)
+            want_seq, final = ref(x)
+            h_n = final[0] if cell == "lstm" else final
+            want_final = torch.cat([h_n[0], h_n[1]], dim=1)
+            ((want_seq * project[0]).sum() + (want_final * project[1]).sum()).backward()
+            want_dx, x.grad = x.grad, None
+            got_seq = bidirectional_from_torch(cell, ref, True)(x)
+            got_final = bidirectional_from_torch(cell, ref, False)(x)
+            ((got_seq * project[0]).sum() + (got_final * project[1]).sum()).backward()
+            pairs = [(got_seq, want_seq), (got_final, want_final), (x.grad, want_dx)]
+            err = max(rel_error(a.detach().numpy(), b.detach().numpy()) for a, b in pairs)
+            print(f"  written-out bidirectional {cell:10s} against torch.nn.{cls.__name__:4s}"
+                  f" rel.err {err:.2e}")
+            if not err <= 1e-10:
+                raise SystemExit(f"compare.py: the written-out bidirectional {cell} is not torch's")
+
+
+def padding_mask(rng, rows, steps):
+    """a batch's mask input, 0/1 [rows, steps]: the first row all real steps, the
+    last with a leading zero and one in the middle, the others real steps then
+    trailing padding of a random length (1 .. steps - 1)"""
+    lengths = rng.integers(1, steps, rows)
+    lengths[0] = steps
+    mask = (np.arange(steps) < lengths[:, None]).astype(np.float32)
+    mask[-1] = 1
+    mask[-1, [0, steps // 2]] = 0
+    return mask
+
+
+def check_masks():
+    """mask= on the written-out layers, forwards and backwards, in float64: with
+    an all-ones mask the returned sequence is the unmasked layer's, bit for bit;
+    with padding_mask's trailing padding and holes each row's final state is the
+    unmasked layer's final state on that row's real steps alone, bit for bit
+    (the rows with one mask pattern compared at once: same shapes, same sums)"""
+    rng = np.random.default_rng(13)
+    with torch.random.fork_rng():
+        torch.manual_seed(13)
+        for cell in GATES:
+            for backwards in (False, True):
+                seq = Recurrent(cell, 3, 5, True, go_backwards=backwards).double()
+                with torch.no_grad():
+                    for p in seq.parameters():
+                        p.normal_(0, 0.5)
+                final = Recurrent(cell, 3, 5, go_backwards=backwards).double()
+                final.load_state_dict(seq.state_dict())
+                x = torch.randn(8, 6, 3, dtype=torch.float64)
+                ones = torch.equal(seq(x, torch.ones(8, 6)), seq(x))
+                mask = torch.from_numpy(padding_mask(rng, 8, 6))
+                got = final(x, mask)
+                real = all(torch.equal(got[rows], final(x[:, pattern > 0])[rows])
+                           for pattern in torch.unique(mask, dim=0)
+                           for rows in [(mask == pattern).all(dim=1)])
+                direction = "backwards" if backwards else "forwards"
+                verdict = lambda ok: "same" if ok else "DIFFERENT"
+                print(f"  masked {cell:10s} {direction:9s} all ones: {verdict(ones)};"
+                      f" padding and holes: {verdict(real)}")
+                if not (ones and real):
+                    raise SystemExit(f"compare.py: the written-out {cell}'s mask is wrong")
 
 
 def recurrent_written():
@@ -353,6 +470,44 @@ def recurrent_activations():
     return stacked(layers, 4, "tests/pytorch/Inputs/recurrent_activations.nnd")
 
 
+def recurrent_bidirectional():
+    """tests/pytorch/Inputs/recurrent_bidirectional.nnd: bidirectional lstm, gru
+    and simple_rnn (activation=, name=), merged by concat and by sum"""
+    check_cells()
+    check_bidirectional()
+    B = Bidirectional
+    layers = {"lstm_1": B("lstm", 3, 4, return_sequences=True),
+              "gru_1": B("gru", 8, 3, "sum", return_sequences=True),
+              "rnn": B("simple_rnn", 3, 3, "sum", activation="sigmoid")}
+    return stacked(layers, 3, "tests/pytorch/Inputs/recurrent_bidirectional.nnd")
+
+
+def recurrent_mask():
+    """tests/pytorch/Inputs/recurrent_mask.nnd: mask= on a stack (an lstm's
+    returned sequence into a gru), on a simple_rnn going backwards and inside a
+    bidirectional gru; the batch's mask from padding_mask"""
+    check_cells()
+    check_bidirectional()
+    check_masks()
+    lstm, gru = Recurrent("lstm", 3, 4, return_sequences=True), Recurrent("gru", 4, 4)
+    rnn, both = Recurrent("simple_rnn", 3, 3, go_backwards=True), Bidirectional("gru", 3, 2)
+    out, mo = dense("dense_1", 11, 2)
+    names = {**lstm.names("lstm_1"), **gru.names("gru_1"), **rnn.names("simple_rnn_1"),
+             **both.names("gru_2"), **mo}
+    model = torch.nn.ModuleList([lstm, gru, rnn, both, out])
+    rng = np.random.default_rng(10)
+    batch = {"sequence": rng.standard_normal((8, 6, 3), dtype=np.float32),
+             "mask": padding_mask(rng, 8, 6),
+             "label": rng.integers(0, 2, 8).astype(np.int32)}
+
+    def loss(b):
+        x, m = b["sequence"], b["mask"]
+        h = torch.cat([gru(lstm(x, m), m), rnn(x, m), both(x, m)], dim=1)
+        return F.cross_entropy(out(h), b["label"].long())
+
+    return model, names, batch, loss, "tests/pytorch/Inputs/recurrent_mask.nnd"
+
+
 def lstm_seed():
     """examples/lstm_seed.nnd: LSTM(100, activation=relu) -> dense(50, relu) ->
     dense(1) -> sigmoid, binary cross-entropy on probabilities"""
@@ -374,7 +529,8 @@ def lstm_seed():
 MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
           "cnn": cnn, "attention": attention, "softsign": softsign,
           "recurrent_written": recurrent_written, "recurrent_backwards": recurrent_backwards,
-          "recurrent_activations": recurrent_activations, "lstm_seed": lstm_seed}
+          "recurrent_activations": recurrent_activations, "lstm_seed": lstm_seed,
+          "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask}
 
 
 def parse_call(spec):
@@ -466,14 +622,21 @@ def rel_error(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("model")
-    ap.add_argument("nnd")
-    ap.add_argument("examples")
-    ap.add_argument("work")
+    for positional in ("model", "nnd", "examples", "work"):
+        ap.add_argument(positional, nargs="?")
+    ap.add_argument("--oracle", action="store_true",
+                    help="check the written-out recurrent layers against torch.nn and themselves")
     ap.add_argument("--set", action="append", default=[], metavar="SETTING",
                     help="a train-block setting to use instead of the file's, e.g. 'optimizer = sgd(lr=0.1)'")
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
+    if args.oracle:
+        check_cells()
+        check_bidirectional()
+        check_masks()
+        return
+    if args.work is None:
+        ap.error("MODEL NND EXAMPLES_DIR WORK_DIR are needed")
     torch.manual_seed(0)
     model, names, batch, loss_fn, source = MODELS[args.model]()
     source = os.path.join(os.path.dirname(args.examples), source)
