@@ -70,7 +70,8 @@ static void loop_end_rolled(Kernel *k, Loop *l) {
   LLVMMetadataRef parts[2] = {self, property};
   LLVMMetadataRef id = LLVMMDNodeInContext2(ctx, parts, 2);
   LLVMMetadataReplaceAllUsesWith(self, id); /* a loop id names itself */
-  LLVMSetMetadata(back, LLVMGetMDKindIDInContext(ctx, "llvm.loop", 9), LLVMMetadataAsValue(ctx, id));
+  unsigned kind = LLVMGetMDKindIDInContext(ctx, "llvm.loop", 9);
+  LLVMSetMetadata(back, kind, LLVMMetadataAsValue(ctx, id));
 }
 
 /* a loop nest over every coordinate of a shape (dim 0 may be the batch) */
