@@ -117,7 +117,9 @@ static int zeros(B *b, int64_t width) {
 
 /* where the step is padding (m = 0), the carries pass through unchanged */
 static void keep_masked(B *b, int m, int before, int *after) {
-  if (m >= 0 && *after >= 0) *after = ir_emit(b->g, IR_OP_SELECT, 3, (int[]){m, *after, before}, NULL, b->l);
+  if (m < 0 || *after < 0) return;
+  int in[3] = {m, *after, before};
+  *after = ir_emit(b->g, IR_OP_SELECT, 3, in, NULL, b->l);
 }
 
 /* the body: inputs h [c] zx [mask] U [bn], outputs h' [c'] [h' as the step's output] */
@@ -177,7 +179,8 @@ static bool mask_arg(Elab *e, Args *a, Layer *L) {
     L->mask = m;
     return true;
   }
-  diag_error(a->arg[7]->loc, "'%s' takes mask= as f32 [batch, %lld]: 1 for each step, 0 for padding",
+  diag_error(a->arg[7]->loc,
+             "'%s' takes mask= as f32 [batch, %lld]: 1 for each step, 0 for padding",
              a->call->str, (long long)L->steps);
   return false;
 }
@@ -235,8 +238,8 @@ int b_bidirectional(Elab *e, Args *a) {
   Args args;
   Layer fwd, bwd;
   int x;
-  if (!elab_bind_args(fe_builtin(inner->str), inner, &args) || !layer_args(e, &args, cell, &fwd, &x))
-    return -1;
+  if (!elab_bind_args(fe_builtin(inner->str), inner, &args)) return -1;
+  if (!layer_args(e, &args, cell, &fwd, &x)) return -1;
   bwd = fwd;
   bwd.backwards = !fwd.backwards;
   bwd.aligned = true;

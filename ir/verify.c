@@ -205,6 +205,32 @@ static void check_buffers(Check *c) {
   free(read);
 }
 
+static int by_key(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* one result node per result of a scan: its kernel writes each into one
+ * buffer (cse merges equal ones; hand-written IR must not repeat one) */
+static void check_results(Check *c) {
+  const IrGraph *g = c->g;
+  int64_t *key = pg_malloc(((size_t)g->count + 1) * sizeof *key);
+  int n = 0;
+  if (!key) return (void)(c->ok = false);
+  for (int i = 0; i < g->count; i++)
+    if (ir_op_flags(g->nodes[i].op) & IR_PROJECTION)
+      key[n++] = (int64_t)g->nodes[i].in[0] << 32 | (int64_t)(uint32_t)g->nodes[i].attr[0];
+  qsort(key, (size_t)n, sizeof *key, by_key);
+  for (int i = 1; i < n && c->ok; i++)
+    if (key[i] == key[i - 1]) {
+      diag_error((PgLoc){0},
+                 "verifier: after pass '%s': %%%lld has two 'result' nodes of index %lld", c->pass,
+                 (long long)(key[i] >> 32), (long long)(key[i] & 0xffffffff));
+      c->ok = false;
+    }
+  free(key);
+}
+
 /* a scan's body: a graph of its own, planned when its scan is */
 static void check_body(Check *c, int id) {
   IrGraph *b = c->g->nodes[id].body;
@@ -220,6 +246,7 @@ bool ir_verify(IrGraph *g, const char *after_pass) {
   if (!c.ok) return false;
   for (int i = 0; i < g->count; i++)
     if (ir_op_flags(g->nodes[i].op) & IR_REGION) check_body(&c, i);
+  if (c.ok) check_results(&c);
   if (!c.ok) return false;
   check_slots(&c, IR_OP_INPUT, g->ninputs);
   check_slots(&c, IR_OP_PARAM, g->nparams);

@@ -374,21 +374,31 @@ static bool reverse_operands(ScanGrad *sg) {
 
 /* the gradients from R's results: carries' initial values, accumulators,
  * sequences, and each gemm weight's matmul over all steps */
+/* result `index` of the reverse scan rs: one node per index (ir/verify.c) */
+static int result_of(IrGraph *g, int rs, int index, PgLoc l) {
+  for (int i = rs + 1; i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_RESULT && g->nodes[i].in[0] == rs && g->nodes[i].attr[0] == index)
+      return i;
+  return ir_result(g, rs, index, l);
+}
+
 static void gradients(ScanGrad *sg, int rs) {
   Ad *ad = sg->ad;
   int c = sg->carries, s = sg->seqs;
   PgLoc l = sg->s->loc;
   ad->loc = l;
-  for (int i = 0; i < c; i++) ps_ad_accumulate(ad, sg->s->in[i], ir_result(ad->g, rs, i, l));
+  for (int i = 0; i < c; i++) ps_ad_accumulate(ad, sg->s->in[i], result_of(ad->g, rs, i, l));
   for (int k = 0; k < sg->nacc; k++)
-    ps_ad_accumulate(ad, sg->s->in[c + s + sg->acc_of[k]], ir_result(ad->g, rs, c + k, l));
-  for (int k = 0; k < sg->ndx; k++)
-    ps_ad_accumulate(ad, sg->s->in[c + sg->dx_of[k]], ir_result(ad->g, rs, c + sg->nacc + k, l));
+    ps_ad_accumulate(ad, sg->s->in[c + s + sg->acc_of[k]], result_of(ad->g, rs, c + k, l));
+  for (int k = 0; k < sg->ndx; k++) {
+    int dx = result_of(ad->g, rs, c + sg->nacc + k, l);
+    ps_ad_accumulate(ad, sg->s->in[c + sg->dx_of[k]], dx);
+  }
   for (int k = 0; k < sg->ngemm; k++) {
     int ab[2];
     for (int j = 0; j < 2; j++) {
       int src = sg->gemm_src[k][j];
-      ab[j] = src >= 0 ? sg->in[src] : ir_result(ad->g, rs, ~src, l);
+      ab[j] = src >= 0 ? sg->in[src] : result_of(ad->g, rs, ~src, l);
     }
     int64_t ta[IR_MAX_ATTR] = {1, 0};
     ps_ad_accumulate(ad, sg->s->in[c + s + sg->gemm_of[k]],
