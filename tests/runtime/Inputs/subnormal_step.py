@@ -5,32 +5,23 @@ with --no-flush-denormals the gradient is the subnormal -2e-39.
 
 usage: subnormal_step.py write DIR | read OUT.st
 """
-import json
-import struct
 import sys
+
+import numpy as np
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/../..")
+from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 
 def write(path, tensors):
-    header, blob = {}, b""
-    for name, (shape, values) in tensors.items():
-        data = struct.pack(f"<{len(values)}f", *values)
-        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
-        blob += data
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    open(path, "wb").write(struct.pack("<Q", len(text)) + text + blob)
+    """tensors: name -> (shape, values), written as f32"""
+    write_safetensors(path, {name: np.array(values, np.float32).reshape(shape)
+                             for name, (shape, values) in tensors.items()})
 
 
 def read(path):
-    blob = open(path, "rb").read()
-    n = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + n])
-    out = {}
-    for name, h in header.items():
-        if name != "__metadata__":
-            lo, hi = h["data_offsets"]
-            out[name] = struct.unpack(f"<{(hi - lo) // 4}f", blob[8 + n + lo:8 + n + hi])
-    return out
+    """name -> the tensor's values, flat"""
+    return {name: a.ravel() for name, a in read_safetensors(path).items()}
 
 
 if __name__ == "__main__" and sys.argv[1] == "write":
