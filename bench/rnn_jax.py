@@ -17,7 +17,6 @@ bench/rnn.py --jax installs jax into bench/.venv and runs this with it.
 
 Run:  bench/.venv/bin/python bench/rnn_jax.py --data DIR --epochs 3
 """
-import argparse
 import json
 import os
 import time
@@ -27,6 +26,8 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+
+from seed_args import seed_parser  # noqa: E402
 
 WARMUP_STEPS = 20
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
@@ -120,14 +121,7 @@ def train(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, help="folder with seq.npy and label.npy")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--units", type=int, default=100)
-    ap.add_argument("--hidden", type=int, default=50)
-    ap.add_argument("--lr", type=float, default=0.001)
-    ap.add_argument("--seed", type=int, default=1)
+    ap = seed_parser(__doc__.splitlines()[0])
     args = ap.parse_args()
     print(json.dumps(train(args)))
 

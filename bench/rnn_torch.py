@@ -16,7 +16,6 @@ few untimed warm-up steps, and prints one JSON line.
 
 Run with Debian's torch:  /usr/bin/python3 bench/rnn_torch.py --data DIR --epochs 3
 """
-import argparse
 import json
 import os
 import time
@@ -25,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from seed_args import seed_parser
 
 WARMUP_STEPS = 20
 
@@ -116,14 +117,7 @@ def train(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, help="folder with seq.npy and label.npy")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--units", type=int, default=100)
-    ap.add_argument("--hidden", type=int, default=50)
-    ap.add_argument("--lr", type=float, default=0.001)
-    ap.add_argument("--seed", type=int, default=1)
+    ap = seed_parser(__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tanh", action="store_true",
                     help="torch.nn.LSTM (tanh) instead of the relu cell")
