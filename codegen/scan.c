@@ -108,9 +108,7 @@ static LLVMValueRef step_slice(Scan *sc, int slot, const IrNode *step, LLVMValue
 static void carry_io(Scan *sc, int i) {
   Kernel *k = sc->k;
   Cg *c = k->cg;
-  const IrNode *in = slot_node(sc, IR_OP_INPUT, i);
-  int64_t half = (pg_numel(&in->shape, k->cg->g->max_batch) * 4 + 63) / 64 * 64;
-  LLVMValueRef ping = scratch_part(sc, i), pong = byte_offset(c, ping, cg_i64(c, half));
+  LLVMValueRef ping = scratch_part(sc, i), pong = scratch_part(sc, sc->body->ninputs + i);
   LLVMValueRef odd = LLVMBuildTrunc(c->b, sc->t, c->i1, "");
   LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, sc->t, cg_i64(c, 0), "");
   LLVMValueRef last = LLVMBuildICmp(c->b, LLVMIntEQ, sc->t, cg_i64(c, sc->s->attr[0] - 1), "");

@@ -114,7 +114,8 @@ int ir_scan(IrGraph *g, IrGraph *body, int nin, const int *in, const int64_t *at
 int ir_result(IrGraph *g, int scan, int index, PgLoc loc);
 /* region.c: a scan's scratch for `batch` rows (planned body): its size, and
  * offset[slot] of each body input slot, then each output slot (ninputs + k),
- * -1 where a slot has no part of the scratch (invariants, next carries) */
+ * -1 where a slot has no part of the scratch (invariants, unread sequences);
+ * a carry's two buffers are those of its input and its next-carry output */
 int64_t ir_scan_layout(const IrNode *scan, int64_t batch, int64_t *offset);
 /* the bytes of n's buffer: its tensor's, or a scan's scratch (-1: no memory) */
 int64_t ir_buffer_bytes(const IrNode *n, int64_t batch);

@@ -39,8 +39,8 @@ int64_t ir_scan_layout(const IrNode *scan, int64_t batch, int64_t *offset) {
                    : ir_slot_node(b, IR_OP_OUTPUT, slot - b->ninputs);
     int64_t size = step_bytes(&b->nodes[id], batch), k = input ? slot : slot - b->ninputs;
     offset[slot] = -1;
-    if (input && k < carries) offset[slot] = top, top += 2 * aligned(size);
-    else if ((input && k < carries + seqs && read(b, id)) || (!input && k >= carries))
+    if (k < carries) offset[slot] = top, top += aligned(size); /* input slot, then output slot */
+    else if ((input && k < carries + seqs && read(b, id)) || !input)
       offset[slot] = top, top += aligned(length * size);
   }
   return top;
