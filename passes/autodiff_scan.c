@@ -322,15 +322,14 @@ static bool hoist_invariants(ScanGrad *sg, Reverse *rv) {
   IrGraph *r = rv->r;
   bool *fixed = fixed_nodes(sg, r);
   int *memo = pg_malloc(((size_t)r->count + 1) * sizeof *memo), count = r->count;
-  bool ok = fixed && memo;
+  IrUses uses = ir_uses(r);
+  bool ok = fixed && memo && uses.start;
   for (int i = 0; ok && i < count; i++) memo[i] = -1;
   for (int i = 0; ok && i < count; i++) {
     IrNode *n = &r->nodes[i];
     if (!n->nin || !ir_op_has_kernel(n->op) || !fixed[i]) continue;
     bool read_per_step = false;
-    for (int j = i + 1; j < count && !read_per_step; j++)
-      for (int k = 0; k < r->nodes[j].nin; k++)
-        read_per_step |= r->nodes[j].in[k] == i && !fixed[j];
+    for (int u = uses.start[i]; u < uses.start[i + 1]; u++) read_per_step |= !fixed[uses.user[u]];
     if (!read_per_step || sg->nhoisted == IR_MAX_IN) continue;
     copy_out(sg, r, i, memo);
     sg->hoisted[sg->nhoisted++] = memo[i];
@@ -343,6 +342,7 @@ static bool hoist_invariants(ScanGrad *sg, Reverse *rv) {
                   .group = -1,
                   .offset = -1};
   }
+  ir_uses_free(&uses);
   free(fixed);
   free(memo);
   return ok;
