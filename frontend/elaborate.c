@@ -357,6 +357,10 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
     diag_error((PgLoc){f->file, 1, 1}, "no 'model' block in this file");
     return NULL;
   }
+  if (strlen(model->name) > IR_MAX_SYMBOL) { /* it names the graphs: the IR reads it back */
+    diag_error(model->loc, "a model's name has at most %d characters", IR_MAX_SYMBOL);
+    return NULL;
+  }
   int errors = diag_error_count();
   Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1};
   if (!e.g) return NULL;

@@ -374,7 +374,7 @@ static bool header(Parser *ps, char *name, size_t n, int64_t *max_batch, int64_t
 /* `graph @NAME ... { nodes }`: the top graph (outer NULL) or a body of outer;
  * NULL once failed (a body is freed with its outer graph) */
 static IrGraph *graph(Parser *ps, IrGraph *outer, PgLoc at) {
-  char name[128];
+  char name[2 * IR_MAX_SYMBOL]; /* a model's name, or a layer's with a suffix (.reverse) */
   int64_t max_batch = 0, arena = 0;
   if (!header(ps, name, sizeof name, &max_batch, &arena)) return NULL;
   IrGraph *g = outer ? ir_region_new(outer, name, at) : ir_graph_new(name);
