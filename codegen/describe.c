@@ -2,8 +2,10 @@
  * the one place where the IR's conventions become typed roles. The frontend
  * names the loss "loss", a gradient output "grad:<param>", the per-example
  * report outputs "report:class" / "report:label" (a classifier) or
- * "report:prediction" / "report:target" (a regression), and makes the dropout
- * seed the only scalar i32 input; past this file nothing matches a name. */
+ * "report:prediction" / "report:target" (a regression), a metric's divisor
+ * "count:<metric>" (a per-token metric counts tokens, not examples), the
+ * metric reported as exp(mean) "perplexity", and makes the dropout seed the
+ * only scalar i32 input; past this file nothing matches a name. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@ static bool is_prediction(const char *name) {
 static PgSlotRole output_role(const IrNode *n) {
   if (strcmp(n->name, "loss") == 0) return PG_SLOT_LOSS;
   if (strncmp(n->name, "grad:", 5) == 0) return PG_SLOT_GRADIENT;
+  if (strncmp(n->name, "count:", 6) == 0) return PG_SLOT_COUNT;
   if (is_prediction(n->name)) return PG_SLOT_PREDICTION;
   if (strcmp(n->name, "report:label") == 0 || strcmp(n->name, "report:target") == 0)
     return PG_SLOT_TRUTH;
@@ -23,11 +26,15 @@ static PgSlotRole output_role(const IrNode *n) {
 }
 
 /* the bound on the values of an integer input: the classes of a one_hot it
- * feeds, or the rows of a table it indexes; 0 if it feeds neither */
-static int64_t input_bound(const IrGraph *g, int input) {
+ * feeds (and the ignored label it allows), or the rows of a table it
+ * indexes; 0 if it feeds neither */
+static int64_t input_bound(const IrGraph *g, int input, int64_t *ignore) {
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
-    if (n->op == IR_OP_ONE_HOT && ir_alias_root(g, n->in[0]) == input) return n->attr[0];
+    if (n->op == IR_OP_ONE_HOT && ir_alias_root(g, n->in[0]) == input) {
+      *ignore = n->attr[1];
+      return n->attr[0];
+    }
     if (n->op == IR_OP_GATHER && ir_alias_root(g, n->in[1]) == input)
       return g->nodes[n->in[0]].shape.dim[0];
   }
@@ -54,7 +61,7 @@ static PgSlot input_slot(PgEntry *e, const IrGraph *g, int i, const bool *predic
   s.role = n->shape.rank == 0 && n->dtype == PG_I32 ? PG_SLOT_SEED
            : predicted && !predicted[i]            ? PG_SLOT_LABEL
                                                    : PG_SLOT_DATA;
-  if (n->dtype == PG_I32) s.bound = input_bound(g, i);
+  if (n->dtype == PG_I32) s.bound = input_bound(g, i, &s.ignore);
   s.scale = 1;
   return s;
 }
@@ -64,6 +71,8 @@ static PgSlot output_slot(PgEntry *e, const IrGraph *g, const IrNode *n) {
   PgSlot s = {.name = pg_strdup(e, n->name), .output = true, .io = g->ninputs + (int)n->attr[0],
               .dtype = n->dtype, .shape = n->shape, .role = role, .scale = 1};
   if (s.role == PG_SLOT_GRADIENT) s.of = pg_strdup(e, n->name + 5);
+  if (s.role == PG_SLOT_COUNT) s.of = pg_strdup(e, n->name + 6);
+  s.exp = s.role == PG_SLOT_METRIC && strcmp(n->name, "perplexity") == 0;
   s.classes = strcmp(n->name, "report:class") == 0 || strcmp(n->name, "report:label") == 0;
   return s;
 }

@@ -23,6 +23,7 @@ typedef struct {
   int ndense, ndropout, nembedding, nconv, nnorm, nrnn, nlstm, ngru;
   FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
   int nexterns;
+  int metric_count; /* a metric builtin's per-example divisor (positions it counted), or -1 */
   bool has_loss;
   bool reported; /* the evaluation graph outputs what `nnd eval` reports (one metric's) */
 } Elab;
@@ -115,5 +116,6 @@ int b_reduce_sum(Elab *e, Args *a);
 int b_reduce_mean(Elab *e, Args *a);
 int b_reduce_max(Elab *e, Args *a);
 int b_tanh(Elab *e, Args *a);
+int b_perplexity(Elab *e, Args *a);
 
 #endif

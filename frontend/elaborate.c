@@ -205,13 +205,15 @@ const Builtin fe_builtins[] = {
     {"reduce_mean", "x", b_reduce_mean, 0},
     {"reduce_max", "x", b_reduce_max, 0},
     /* losses */
-    {"sparse_categorical_crossentropy", "logits labels | from_logits label_smoothing", b_sparse_cce, 0},
+    {"sparse_categorical_crossentropy",
+     "logits labels | from_logits label_smoothing ignore_index weights", b_sparse_cce, 0},
     {"categorical_crossentropy", "scores targets | from_logits", b_categorical_cce, 0},
     {"binary_crossentropy", "predictions targets | from_logits", b_binary_cross_entropy, 0},
     {"mean_squared_error", "predictions targets", b_mean_squared_error, 0},
     {"mean_absolute_error", "predictions targets", b_mean_absolute_error, 0},
     /* metrics */
-    {"accuracy", "scores labels", b_accuracy, 0},
+    {"accuracy", "scores labels | ignore_index", b_accuracy, 0},
+    {"perplexity", "logits labels | ignore_index", b_perplexity, 0},
     {"top_k_accuracy", "scores labels | k", b_top_k_accuracy, 0},
     {"binary_accuracy", "predictions targets | threshold", b_binary_accuracy, 0},
     {"mse", "predictions targets", b_squared_error, 0},
@@ -331,6 +333,7 @@ static void elab_loss(Elab *e, const AstStmt *s) {
 /* A metric is a per-example value; the step outputs its sum over the batch and
  * the runtime averages over all examples seen. */
 static void elab_metric(Elab *e, const AstStmt *s) {
+  e->metric_count = -1;
   int v = elab_expr(e, s->expr);
   if (v < 0) return;
   if (rank_of(e, v) != 1 || node(e, v)->shape.dim[0] != PG_BATCH) {
@@ -339,6 +342,10 @@ static void elab_metric(Elab *e, const AstStmt *s) {
   }
   const char *name = s->expr->kind == AST_CALL ? s->expr->str : "metric";
   ir_output(e->g, name, sum_all(e, v, s->loc), s->loc);
+  if (e->metric_count < 0) return;
+  char count[IR_MAX_SYMBOL + 8];
+  snprintf(count, sizeof count, "count:%s", name);
+  ir_output(e->g, count, sum_all(e, e->metric_count, s->loc), s->loc);
 }
 
 static void elab_stmt(Elab *e, const AstStmt *s) {
@@ -362,7 +369,7 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
     return NULL;
   }
   int errors = diag_error_count();
-  Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1};
+  Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1, .metric_count = -1};
   if (!e.g) return NULL;
   e.nexterns = fe_externs(f, e.externs, false); /* fe_config reports what is wrong with them */
   for (const AstStmt *s = model->stmts; s; s = s->next) elab_stmt(&e, s);

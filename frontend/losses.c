@@ -4,6 +4,7 @@
  * uses the stable max(z,0) - z y + log(1 + exp(-|z|))). A metric is one value
  * per example, which the step sums and the runtime averages. */
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "elab.h"
@@ -22,17 +23,73 @@ static int per_example_mean(B *b, int x) {
   return op2(b, IR_OP_DIV, per_example, count);
 }
 
+/* class scores [B, ..., classes] and i32 labels [B, ...] with the same
+ * leading axes: one label per example, or per position of a sequence */
 static bool class_pair(Elab *e, Args *a, int *scores, int *labels) {
   *scores = elab_expr(e, a->arg[0]);
   *labels = elab_expr(e, a->arg[1]);
-  bool scores_ok = want_rank(e, *scores, 2, a->arg[0], "the class scores"); /* report both */
-  bool labels_ok = want_rank(e, *labels, 1, a->arg[1], "the labels");
-  if (!scores_ok || !labels_ok) return false;
+  if (*scores < 0 || *labels < 0) return false;
+  PgShape z = node(e, *scores)->shape, y = node(e, *labels)->shape;
+  bool fits = z.rank >= 2 && y.rank == z.rank - 1;
+  for (int i = 0; fits && i < y.rank; i++) fits = z.dim[i] == y.dim[i];
+  if (!fits) {
+    char sz[64], sy[64];
+    pg_shape_str(&z, sz, sizeof sz);
+    pg_shape_str(&y, sy, sizeof sy);
+    diag_error(a->call->loc, "'%s' takes scores [B, ..., classes] and labels [B, ...] (one "
+               "label per position), got %s and %s", a->call->str, sz, sy);
+    return false;
+  }
   if (node(e, *labels)->dtype != PG_I32) {
     diag_error(a->arg[1]->loc, "labels must be integers (i32)");
     return false;
   }
   return true;
+}
+
+/* ignore_index=: a negative label that marks a position to leave out (0: none) */
+static bool ignore_arg(const AstExpr *x, int64_t *out) {
+  double v = 0;
+  *out = 0;
+  if (!x) return true;
+  if (!number_arg(x, &v)) return false;
+  if (v >= 0 || v < INT32_MIN || v != floor(v)) {
+    diag_error(x->loc, "ignore_index must be a negative integer (labels from 0 are classes)");
+    return false;
+  }
+  *out = (int64_t)v;
+  return true;
+}
+
+/* the labels one-hot over the scores' classes, `ignore` allowed (a zero row) */
+static int one_hot(B *b, int scores, int labels, int64_t ignore) {
+  PgShape z = node(b->e, scores)->shape;
+  int64_t attr[IR_MAX_ATTR] = {z.dim[z.rank - 1], ignore};
+  return ir_emit(b->e->g, IR_OP_ONE_HOT, 1, &labels, attr, b->l);
+}
+
+/* x [B, ..., 1] (a sum kept over the last axis) as [B, ...] */
+static int drop_last(B *b, int x) {
+  PgShape s = node(b->e, x)->shape;
+  s.rank--;
+  return ir_reshape(b->e->g, x, s, b->l);
+}
+
+/* sum over the last axis: [B, ..., n] -> [B, ...] */
+static int sum_last(B *b, int x) {
+  if (x < 0) return -1;
+  int64_t last[IR_MAX_ATTR] = {1 << (rank_of(b->e, x) - 1)};
+  return drop_last(b, ir_emit(b->e->g, IR_OP_REDUCE_SUM, 1, &x, last, b->l));
+}
+
+/* per example, the sum over its positions: [B, ...] -> [B] */
+static int per_example_sum(B *b, int x) {
+  if (x < 0) return -1;
+  PgShape s = node(b->e, x)->shape;
+  if (s.rank == 1) return x;
+  int64_t axes[IR_MAX_ATTR] = {((1 << s.rank) - 1) & ~1};
+  int sum = ir_emit(b->e->g, IR_OP_REDUCE_SUM, 1, &x, axes, b->l);
+  return ir_reshape(b->e->g, sum, (PgShape){1, {PG_BATCH}}, b->l);
 }
 
 /* predictions and targets of the same shape, both f32 */
@@ -69,19 +126,63 @@ static int cross_entropy(B *b, int z, int target, bool from_logits) {
   return op2(b, IR_OP_DIV, op1(b, IR_OP_NEG, picked), batch);
 }
 
+/* -log p[label] at each position [B, ...] (0 at an ignored one), smoothed */
+static int position_nll(B *b, int z, int y, int64_t ignore, double smoothing, bool from_logits) {
+  int target = one_hot(b, z, y, ignore);
+  if (smoothing > 0) {
+    int64_t classes = node(b->e, z)->shape.dim[rank_of(b->e, z) - 1];
+    int valid = ir_emit(b->e->g, IR_OP_REDUCE_SUM, 1, &target,
+                        (int64_t[IR_MAX_ATTR]){1 << (rank_of(b->e, target) - 1)}, b->l);
+    int uniform = op2(b, IR_OP_MUL, valid, konst(b, smoothing / classes));
+    int kept = op2(b, IR_OP_MUL, target, konst(b, 1 - smoothing));
+    target = op2(b, IR_OP_ADD, kept, uniform);
+  }
+  int logp = from_logits ? op1(b, IR_OP_LOG_SOFTMAX, z) : op1(b, IR_OP_LOG, z);
+  return op1(b, IR_OP_NEG, sum_last(b, op2(b, IR_OP_MUL, target, logp)));
+}
+
+/* the positions a label counts at: 1, or 0 where it is `ignore` [B, ...] */
+static int valid_positions(B *b, int z, int y, int64_t ignore) {
+  return sum_last(b, one_hot(b, z, y, ignore));
+}
+
+/* the mean over the counted positions (PyTorch's reduction="mean" with
+ * ignore_index or weights: sum(w nll) / sum(w)); 0 if none counts */
+static int weighted_mean(B *b, int x, int w) {
+  int num = sum_all(b->e, op2(b, IR_OP_MUL, x, w), b->l);
+  int den = op2(b, IR_OP_MAX, sum_all(b->e, w, b->l), konst(b, FLT_MIN));
+  return op2(b, IR_OP_DIV, num, den);
+}
+
+/* weights=: f32, one per label position */
+static int weights_arg(Elab *e, const AstExpr *x, int labels) {
+  int w = elab_expr(e, x);
+  if (w < 0) return -1;
+  if (node(e, w)->dtype != PG_F32 || !pg_shape_eq(&node(e, w)->shape, &node(e, labels)->shape)) {
+    char sw[64], sy[64];
+    pg_shape_str(&node(e, w)->shape, sw, sizeof sw);
+    pg_shape_str(&node(e, labels)->shape, sy, sizeof sy);
+    diag_error(x->loc, "weights= needs one f32 per label: %s, got %s", sy, sw);
+    return -1;
+  }
+  return w;
+}
+
 int b_sparse_cce(Elab *e, Args *a) {
   B b = {e, a->call->loc};
   int z, y, from_logits = bool_arg(a->arg[2], 1);
+  int64_t ignore;
   double smoothing = fraction_arg(a->arg[3], 0);
-  if (!class_pair(e, a, &z, &y) || from_logits < 0 || smoothing < 0) return -1;
-  int64_t classes = node(e, z)->shape.dim[1], depth[IR_MAX_ATTR] = {classes};
-  int target = ir_emit(e->g, IR_OP_ONE_HOT, 1, &y, depth, b.l);
-  if (smoothing > 0) {
-    int uniform = konst(&b, smoothing / classes);
-    int kept = op2(&b, IR_OP_MUL, target, konst(&b, 1 - smoothing));
-    target = op2(&b, IR_OP_ADD, kept, uniform);
+  bool ignore_ok = ignore_arg(a->arg[4], &ignore);
+  if (!class_pair(e, a, &z, &y) || from_logits < 0 || smoothing < 0 || !ignore_ok) return -1;
+  int w = a->arg[5] ? weights_arg(e, a->arg[5], y) : -1;
+  if (a->arg[5] && w < 0) return -1;
+  int nll = position_nll(&b, z, y, ignore, smoothing, from_logits);
+  if (ignore) {
+    int valid = valid_positions(&b, z, y, ignore);
+    w = w < 0 ? valid : op2(&b, IR_OP_MUL, w, valid);
   }
-  return cross_entropy(&b, z, target, from_logits);
+  return w < 0 ? mean_all(e, nll, b.l) : weighted_mean(&b, nll, w);
 }
 
 int b_categorical_cce(Elab *e, Args *a) {
@@ -151,13 +252,37 @@ static void report(Elab *e, const char *what, int predicted, const char *truth_n
   ir_output(e->g, truth_name, truth, l);
 }
 
-/* 1 if the highest score is the label's, else 0 */
+/* 1 if the highest score is the label's, else 0; per position, the number
+ * right of each example, and with ignore_index only where a label counts:
+ * the metric's count is then the counted positions (count:accuracy) */
 int b_accuracy(Elab *e, Args *a) {
+  B b = {e, a->call->loc};
   int z, y;
-  if (!class_pair(e, a, &z, &y)) return -1;
+  int64_t ignore;
+  bool ignore_ok = ignore_arg(a->arg[2], &ignore);
+  if (!class_pair(e, a, &z, &y) || !ignore_ok) return -1;
   int predicted = ir_unary(e->g, IR_OP_ARGMAX, z, a->call->loc);
-  report(e, "report:class", predicted, "report:label", y, a->call->loc);
-  return ir_binary(e->g, IR_OP_EQ, predicted, y, a->call->loc);
+  if (rank_of(e, y) == 1 && !ignore)
+    report(e, "report:class", predicted, "report:label", y, a->call->loc);
+  int right = ir_binary(e->g, IR_OP_EQ, predicted, y, a->call->loc);
+  if (rank_of(e, y) == 1 && !ignore) return right;
+  if (!ignore) return per_example_mean(&b, right);
+  int valid = valid_positions(&b, z, y, ignore);
+  e->metric_count = per_example_sum(&b, valid);
+  return per_example_sum(&b, op2(&b, IR_OP_MUL, right, valid));
+}
+
+/* exp of the mean log-loss per counted label (per token): the summed
+ * log-loss of each example, divided by the counted positions over all */
+int b_perplexity(Elab *e, Args *a) {
+  B b = {e, a->call->loc};
+  int z, y;
+  int64_t ignore;
+  bool ignore_ok = ignore_arg(a->arg[2], &ignore);
+  if (!class_pair(e, a, &z, &y) || !ignore_ok) return -1;
+  int nll = position_nll(&b, z, y, ignore, 0, true);
+  e->metric_count = per_example_sum(&b, valid_positions(&b, z, y, ignore));
+  return per_example_sum(&b, nll);
 }
 
 /* 1 if fewer than k classes score higher than the label's class */
@@ -166,6 +291,7 @@ int b_top_k_accuracy(Elab *e, Args *a) {
   int z, y;
   int64_t kk = 5;
   if (!class_pair(e, a, &z, &y) || (a->arg[2] && !int_arg(a->arg[2], 1, &kk))) return -1;
+  if (!want_rank(e, z, 2, a->arg[0], "the class scores of 'top_k_accuracy'")) return -1;
   int64_t depth[IR_MAX_ATTR] = {node(e, z)->shape.dim[1]}, last[IR_MAX_ATTR] = {2};
   int onehot = ir_emit(e->g, IR_OP_ONE_HOT, 1, &y, depth, b.l), prod = op2(&b, IR_OP_MUL, z, onehot);
   int mine = ir_emit(e->g, IR_OP_REDUCE_SUM, 1, &prod, last, b.l); /* [B,1] */

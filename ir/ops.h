@@ -107,7 +107,7 @@ enum {
   X(RESHAPE,        "reshape",        1, OTHER,   "",                IR_PURE | IR_VIEW) \
   X(LOG_SOFTMAX,    "log_softmax",    1, OTHER,   "",                IR_PURE) \
   X(ARGMAX,         "argmax",         1, OTHER,   "",                IR_PURE) \
-  X(ONE_HOT,        "one_hot",        1, OTHER,   "depth",           IR_PURE) \
+  X(ONE_HOT,        "one_hot",        1, OTHER,   "depth,ignore",    IR_PURE) \
   X(SCAN,           "scan",          -1, OTHER,   "length,carries,sequences,reverse",           \
                                                                       IR_PURE | IR_REGION)     \
   X(RESULT,         "result",         1, OTHER,   "index",           IR_PURE | IR_PROJECTION)

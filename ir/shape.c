@@ -166,8 +166,10 @@ static bool rule_last_axis(IrGraph *g, IrNode *n) {
 
 static bool rule_one_hot(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
-  if (a->dtype != PG_I32 || a->shape.rank >= PG_MAX_RANK || n->attr[0] < 1) {
-    diag_error(n->loc, "'one_hot' expects integer labels and a positive depth");
+  if (a->dtype != PG_I32 || a->shape.rank >= PG_MAX_RANK || n->attr[0] < 1 || n->attr[1] > 0 ||
+      n->attr[1] < INT32_MIN) {
+    diag_error(n->loc, "'one_hot' expects integer labels, a positive depth and a negative "
+                       "ignored label (or 0: none)");
     return false;
   }
   n->shape = a->shape;

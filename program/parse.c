@@ -188,7 +188,7 @@ static int kind_named(const char *w) {
 }
 
 static int slot_role_named(const char *w) {
-  for (int r = 0; r <= PG_SLOT_TRUTH; r++)
+  for (int r = 0; r <= PG_SLOT_COUNT; r++)
     if (strcmp(w, pg_slot_role_name((PgSlotRole)r)) == 0) return r;
   return -1;
 }
@@ -317,15 +317,21 @@ static bool entry_fields(Parser *ps, PgEntry *e) {
   return true;
 }
 
-enum { S_BOUND, S_CLASSES, S_OF, S_SCALE, S_NORMALIZE };
-static const char *const slot_keys[] = {"bound", "classes", "of", "scale", "normalize", NULL};
+enum { S_BOUND, S_IGNORE, S_CLASSES, S_OF, S_EXP, S_SCALE, S_NORMALIZE };
+static const char *const slot_keys[] = {"bound", "ignore", "classes", "of",
+                                        "exp", "scale", "normalize", NULL};
 
 static bool slot_field(Parser *ps, int key, PgSlot *s) {
   char buf[MAX_STRING + 1];
   switch (key) {
   case S_BOUND: return expect(ps, '=') && integer_in(ps, 0, PG_MAX_ELEMENTS, "bound", &s->bound);
+  case S_IGNORE:
+    return expect(ps, '=') && integer_in(ps, INT32_MIN, -1, "ignore", &s->ignore);
   case S_CLASSES:
     s->classes = true;
+    return true;
+  case S_EXP:
+    s->exp = true;
     return true;
   case S_OF:
     if (!expect(ps, '=') || !string(ps, buf)) return false;
@@ -339,7 +345,7 @@ static bool slot_field(Parser *ps, int key, PgSlot *s) {
   return false;
 }
 
-/* the optional {bound = N, classes, of = "param", scale = X, normalize} */
+/* the optional {bound = N, ignore = -N, classes, of = "param", exp, scale = X, normalize} */
 static bool slot_fields(Parser *ps, PgSlot *s) {
   unsigned seen = 0;
   if (!accept(ps, '{')) return true;
@@ -438,7 +444,12 @@ static bool check_role_type(Parser *ps, PgLoc at, const PgSlot *s) {
     return error_at(ps, at, "a gradient is f32");
   if (s->role == PG_SLOT_GRADIENT && !s->of)
     return error_at(ps, at, "a gradient names its parameter: {of = \"NAME\"}");
-  if (s->role != PG_SLOT_GRADIENT && s->of) return error_at(ps, at, "only a gradient has 'of'");
+  if (s->role == PG_SLOT_COUNT && (!s->of || s->dtype != PG_F32 || s->shape.rank))
+    return error_at(ps, at, "a count is an f32 scalar that names its metric: {of = \"NAME\"}");
+  bool named = s->role == PG_SLOT_GRADIENT || s->role == PG_SLOT_COUNT;
+  if (!named && s->of) return error_at(ps, at, "only a gradient or a count has 'of'");
+  if (s->ignore && !s->bound) return error_at(ps, at, "'ignore' needs a 'bound'");
+  if (s->exp && s->role != PG_SLOT_METRIC) return error_at(ps, at, "only a metric has 'exp'");
   return true;
 }
 

@@ -30,11 +30,16 @@ static void print_slot_fields(FILE *out, const PgSlot *s) {
     field(out, &first, "bound = ");
     fprintf(out, "%lld", (long long)s->bound);
   }
+  if (s->ignore) {
+    field(out, &first, "ignore = ");
+    fprintf(out, "%lld", (long long)s->ignore);
+  }
   if (s->classes) field(out, &first, "classes");
   if (s->of) {
     field(out, &first, "of = ");
     pg_print_string(out, s->of);
   }
+  if (s->exp) field(out, &first, "exp");
   if (s->scale != 1) {
     field(out, &first, "scale = ");
     pg_print_double(out, s->scale);

@@ -69,6 +69,8 @@ typedef enum {
   PG_SLOT_GRADIENT,   /* output: d loss / d `of`, the shape of that parameter */
   PG_SLOT_PREDICTION, /* output: per example, what the model predicts */
   PG_SLOT_TRUTH,      /* output: per example, the label a prediction is scored against */
+  PG_SLOT_COUNT,      /* output: f32 scalar, what metric `of` is divided by (summed over the
+                         batch; without one a metric is divided by the examples seen) */
 } PgSlotRole;
 
 typedef struct {
@@ -79,8 +81,11 @@ typedef struct {
   PgDType dtype;
   PgShape shape;    /* dim[0] == PG_BATCH for a per-example tensor */
   int64_t bound;    /* an i32 input: its values index [0, bound) (classes, table rows); 0: any */
+  int64_t ignore;   /* an i32 input with a bound: the one value outside it allowed (an ignored
+                       label, negative); 0: none */
   bool classes;     /* PREDICTION, TRUTH: class indices (else values) */
-  const char *of;   /* GRADIENT: the parameter's name */
+  const char *of;   /* GRADIENT: the parameter's name; COUNT: the metric's */
+  bool exp;         /* METRIC: reported as exp(mean) (perplexity from the mean log-loss) */
   /* DATA: the transforms a file for this input gets before a predict, from
    * its training source (scale; normalize with the training statistics) */
   double scale;

@@ -28,11 +28,12 @@ static bool check_column(const PgSlot *in, const PgSource *s, const RtTensor *t)
                (long long)t->per_item, s->input, (long long)want);
     return false;
   }
-  for (int64_t i = 0; classes && i < t->count; i++) {
+  for (int64_t i = 0; classes && i < t->count * t->per_item; i++) {
     int32_t y = ((const int32_t *)t->data)[i];
-    if (y < 0 || y >= classes) {
-      diag_error(s->loc, "'%s': label %d of example %lld is outside [0, %lld)", s->path, y, (long long)i,
-                 (long long)classes);
+    if ((y < 0 || y >= classes) && (y != in->ignore || !in->ignore)) {
+      diag_error(s->loc, "'%s': label %d of example %lld is outside [0, %lld)%s", s->path, y,
+                 (long long)(i / t->per_item), (long long)classes,
+                 in->ignore ? " and not the ignored label" : "");
       return false;
     }
   }
@@ -246,10 +247,24 @@ static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
   return true;
 }
 
+/* what output i's sum is divided by: its count output's sum, or the examples */
+static double divisor(const PgEntry *e, int i, const Totals *t) {
+  const PgSlot *m = pg_output(e, e->ninputs + i);
+  for (int k = 0; m && k < e->noutputs && k < RT_MAX_METRICS; k++) {
+    const PgSlot *c = pg_output(e, e->ninputs + k);
+    if (c && c->role == PG_SLOT_COUNT && strcmp(c->of, m->name) == 0) return t->metric_sum[k];
+  }
+  return (double)t->seen;
+}
+
 static RtScores scores_of(const RtProgram *p, const Totals *t) {
   RtScores s = {.loss = t->loss_sum / (double)(t->seen ? t->seen : 1)};
-  for (int i = 0; i < p->e->noutputs && i < RT_MAX_METRICS; i++)
-    s.metric[i] = t->metric_sum[i] / (double)(t->seen ? t->seen : 1);
+  for (int i = 0; i < p->e->noutputs && i < RT_MAX_METRICS; i++) {
+    const PgSlot *m = pg_output(p->e, p->e->ninputs + i);
+    double d = divisor(p->e, i, t);
+    s.metric[i] = t->metric_sum[i] / (d > 0 ? d : 1);
+    if (m && m->exp) s.metric[i] = exp(s.metric[i]);
+  }
   s.nmetrics = p->e->noutputs;
   return s;
 }

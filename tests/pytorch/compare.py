@@ -526,11 +526,33 @@ def lstm_seed():
     return model, {**lstm.names("lstm_1"), **n1, **n2}, batch, loss, "examples/lstm_seed.nnd"
 
 
+def per_position():
+    """tests/pytorch/Inputs/per_position.nnd: cross-entropy per position of
+    [B, T, V] logits, ignore_index=-1 and label_smoothing=0.1"""
+    table = torch.nn.Embedding(11, 8)
+    l1, n1 = dense("dense_1", 8, 11)
+    model = torch.nn.ModuleList([table, l1])
+    rng = np.random.default_rng(5)
+    targets = rng.integers(0, 11, (8, 6)).astype(np.int32)
+    targets[rng.random((8, 6)) < 0.3] = -1
+    targets[0] = -1  # an example with no counted position
+    batch = {"tokens": rng.integers(0, 11, (8, 6)).astype(np.int32), "targets": targets}
+
+    def loss(b):
+        logits = l1(table(b["tokens"].long()))
+        return F.cross_entropy(logits.reshape(-1, 11), b["targets"].long().reshape(-1),
+                               ignore_index=-1, label_smoothing=0.1)
+
+    return model, {"embedding_1.table": (table.weight, same), **n1}, batch, loss, \
+        "tests/pytorch/Inputs/per_position.nnd"
+
+
 MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
           "cnn": cnn, "attention": attention, "softsign": softsign,
           "recurrent_written": recurrent_written, "recurrent_backwards": recurrent_backwards,
           "recurrent_activations": recurrent_activations, "lstm_seed": lstm_seed,
-          "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask}
+          "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask,
+          "per_position": per_position}
 
 
 def parse_call(spec):
