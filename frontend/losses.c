@@ -36,7 +36,7 @@ static bool class_pair(Elab *e, Args *a, int *scores, int *labels) {
     char sz[64], sy[64];
     pg_shape_str(&z, sz, sizeof sz);
     pg_shape_str(&y, sy, sizeof sy);
-    diag_error(a->call->loc, "'%s' takes scores [B, ..., classes] and labels [B, ...] (one "
+    diag_error(a->arg[0]->loc, "'%s' takes scores [B, ..., classes] and labels [B, ...] (one "
                "label per position), got %s and %s", a->call->str, sz, sy);
     return false;
   }
@@ -126,6 +126,20 @@ static int cross_entropy(B *b, int z, int target, bool from_logits) {
   return op2(b, IR_OP_DIV, op1(b, IR_OP_NEG, picked), batch);
 }
 
+/* the mean over the batch and the label positions, every position counted */
+static int mean_cross_entropy(B *b, int z, int y, double smoothing, bool from_logits) {
+  int target = one_hot(b, z, y, 0);
+  if (smoothing > 0) {
+    int64_t classes = node(b->e, z)->shape.dim[rank_of(b->e, z) - 1];
+    int uniform = konst(b, smoothing / classes);
+    int kept = op2(b, IR_OP_MUL, target, konst(b, 1 - smoothing));
+    target = op2(b, IR_OP_ADD, kept, uniform);
+  }
+  int per_example = cross_entropy(b, z, target, from_logits);
+  int64_t positions = pg_numel(&node(b->e, y)->shape, 1);
+  return positions == 1 ? per_example : op2(b, IR_OP_DIV, per_example, konst(b, (double)positions));
+}
+
 /* -log p[label] at each position [B, ...] (0 at an ignored one), smoothed */
 static int position_nll(B *b, int z, int y, int64_t ignore, double smoothing, bool from_logits) {
   int target = one_hot(b, z, y, ignore);
@@ -150,7 +164,8 @@ static int valid_positions(B *b, int z, int y, int64_t ignore) {
  * ignore_index or weights: sum(w nll) / sum(w)); 0 if none counts */
 static int weighted_mean(B *b, int x, int w) {
   int num = sum_all(b->e, op2(b, IR_OP_MUL, x, w), b->l);
-  int den = op2(b, IR_OP_MAX, sum_all(b->e, w, b->l), konst(b, FLT_MIN));
+  int total = sum_all(b->e, w, b->l);
+  int den = op2(b, IR_OP_MAX, total, konst(b, FLT_MIN));
   return op2(b, IR_OP_DIV, num, den);
 }
 
@@ -177,12 +192,13 @@ int b_sparse_cce(Elab *e, Args *a) {
   if (!class_pair(e, a, &z, &y) || from_logits < 0 || smoothing < 0 || !ignore_ok) return -1;
   int w = a->arg[5] ? weights_arg(e, a->arg[5], y) : -1;
   if (a->arg[5] && w < 0) return -1;
+  if (!ignore && w < 0) return mean_cross_entropy(&b, z, y, smoothing, from_logits);
   int nll = position_nll(&b, z, y, ignore, smoothing, from_logits);
   if (ignore) {
     int valid = valid_positions(&b, z, y, ignore);
     w = w < 0 ? valid : op2(&b, IR_OP_MUL, w, valid);
   }
-  return w < 0 ? mean_all(e, nll, b.l) : weighted_mean(&b, nll, w);
+  return weighted_mean(&b, nll, w);
 }
 
 int b_categorical_cce(Elab *e, Args *a) {
