@@ -20,7 +20,7 @@ typedef struct {
   int nnames;
   int seed;      /* the per-step random seed input, created on first use */
   int batch;     /* the batch_size node, created on first use */
-  int ndense, ndropout, nembedding, nconv, nnorm, nrnn, nlstm, ngru;
+  int ndense, ndropout, nembedding, nconv, nnorm, nrnn, nlstm, ngru, nposition;
   FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
   int nexterns;
   int metric_count; /* a metric builtin's per-example divisor (positions it counted), or -1 */
@@ -117,5 +117,7 @@ int b_reduce_mean(Elab *e, Args *a);
 int b_reduce_max(Elab *e, Args *a);
 int b_tanh(Elab *e, Args *a);
 int b_perplexity(Elab *e, Args *a);
+int b_position_embedding(Elab *e, Args *a);
+int b_param(Elab *e, Args *a);
 
 #endif

@@ -200,6 +200,8 @@ const Builtin fe_builtins[] = {
     {"slice", "x start stop", b_slice, 0},
     {"concat", "a b", b_concat, 0},
     {"embedding", "ids vocab dim | name", b_embedding, 0},
+    {"position_embedding", "x | name", b_position_embedding, 0},
+    {"param", "name", b_param, 0},
     {"where", "cond a b", b_where, 0},
     {"reduce_sum", "x", b_reduce_sum, 0},
     {"reduce_mean", "x", b_reduce_mean, 0},

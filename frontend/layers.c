@@ -175,6 +175,32 @@ int b_embedding(Elab *e, Args *a) {
   return ir_binary(e->g, IR_OP_GATHER, table, ids, loc);
 }
 
+/* position_embedding(x): a trained table [T, d] for x [B, T, d], one row per
+ * position, to add to x (keras_nlp's PositionEmbedding: it returns the table) */
+int b_position_embedding(Elab *e, Args *a) {
+  PgLoc loc = a->call->loc;
+  int x = elab_expr(e, a->arg[0]);
+  if (x < 0 || !want_rank(e, x, 3, a->arg[0], "the input of 'position_embedding'")) return -1;
+  PgShape s = node(e, x)->shape;
+  char layer[128];
+  layer_name(a->arg[1], "position_embedding", &e->nposition, layer, sizeof layer);
+  return weight(e, layer, "table", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {s.dim[1], s.dim[2]}}, loc);
+}
+
+/* param("layer.what"): a parameter made before, by its checkpoint name, as a
+ * tensor (weight tying: a decoder that reads the token embedding's table) */
+int b_param(Elab *e, Args *a) {
+  const char *name = a->arg[0]->kind == AST_STR ? a->arg[0]->str : NULL;
+  if (!name) return diag_error(a->arg[0]->loc, "param() takes a parameter's name, a string"), -1;
+  for (int i = 0; i < e->g->count; i++) {
+    const IrNode *n = &e->g->nodes[i];
+    if (n->op == IR_OP_PARAM && strcmp(n->name, name) == 0) return i;
+  }
+  diag_error(a->arg[0]->loc, "no parameter '%s' so far (a layer makes '<name>.kernel', "
+             "'<name>.table', ...: see `nnd dump`)", name);
+  return -1;
+}
+
 /* a where cond is nonzero, else b */
 int b_where(Elab *e, Args *a) {
   int c = elab_expr(e, a->arg[0]), x = elab_expr(e, a->arg[1]), y = elab_expr(e, a->arg[2]);
