@@ -276,6 +276,66 @@ static bool csv_source(const AstFile *f, const AstExpr *x, PgSource *src) {
   return true;
 }
 
+/* the most tokens of one example, stride or shift: a bound on sizes before they are sizes */
+#define MAX_WINDOW (1 << 20)
+
+/* a text() option: window=, stride=, shift= (sizes bounded here) or vocab= */
+static bool text_option(const AstExpr *a, PgSource *src) {
+  const AstExpr *v = a->args[0];
+  int64_t n;
+  if (strcmp(a->str, "vocab") == 0) {
+    if ((v->kind != AST_NAME && v->kind != AST_STR) || strcmp(v->str, "chars") != 0)
+      return diag_error(v->loc, "unknown vocabulary: the one there is is vocab=chars"), false;
+    src->vocab = "chars";
+    return true;
+  }
+  int64_t *to = !strcmp(a->str, "window") ? &src->window
+                : !strcmp(a->str, "stride") ? &src->stride
+                : !strcmp(a->str, "shift")  ? &src->shift
+                                            : NULL;
+  if (!to) {
+    diag_error(a->loc, "text() has no option '%s' (window=, stride=, shift=, vocab=)", a->str);
+    return false;
+  }
+  if (!int_in(v, to == &src->shift ? 0 : 1, MAX_WINDOW, &n)) return false;
+  *to = n;
+  return true;
+}
+
+/* text("a.txt", "b.txt", window=64, stride=64, shift=0, vocab=chars): the
+ * file names first, then the options; window is required */
+static bool text_source(const AstExpr *x, PgSource *src) {
+  *src = (PgSource){.input = src->input, .format = "text", .scale = 1, .vocab = "chars",
+                    .loc = src->loc};
+  int i = 0;
+  for (; i < x->nargs && x->args[i]->kind == AST_STR; i++) {
+    if (i == PG_MAX_TEXT_FILES) {
+      diag_error(x->args[i]->loc, "text() reads at most %d files", PG_MAX_TEXT_FILES);
+      return false;
+    }
+    src->paths[src->npaths++] = x->args[i]->str;
+  }
+  if (!src->npaths) {
+    diag_error(x->loc, "text() needs the names of its files first: text(\"a.txt\", window=64)");
+    return false;
+  }
+  src->path = src->paths[0];
+  for (; i < x->nargs; i++) {
+    const AstExpr *a = x->args[i];
+    if (a->kind != AST_KWARG) {
+      diag_error(a->loc, "text(): the file names first, then window=, stride=, shift=, vocab=");
+      return false;
+    }
+    if (!text_option(a, src)) return false;
+  }
+  if (!src->window) {
+    diag_error(x->loc, "text() needs window=: the tokens of one example");
+    return false;
+  }
+  if (!src->stride) src->stride = src->window;
+  return true;
+}
+
 /* idx("path") or csv("path", ...), optionally inside normalize(...), then
  * optionally `/ number` or `* number` */
 static bool source(const AstFile *f, const AstStmt *s, PgSource *src) {
@@ -296,13 +356,19 @@ static bool source(const AstFile *f, const AstStmt *s, PgSource *src) {
     src->normalize = true;
     x = x->args[0];
   }
+  if (x->kind == AST_CALL && strcmp(x->str, "text") == 0) {
+    if (src->scale != 1 || src->normalize)
+      return diag_error(x->loc, "text() gives token ids: they are not scaled or normalized"), false;
+    return text_source(x, src);
+  }
   bool call = x->kind == AST_CALL && x->nargs >= 1 && x->args[0]->kind == AST_STR;
   if (call) src->path = x->args[0]->str;
   if (call && strcmp(x->str, "idx") == 0 && x->nargs == 1) return src->format = "idx", true;
   if (call && strcmp(x->str, "npy") == 0 && x->nargs == 1) return src->format = "npy", true;
   if (call && strcmp(x->str, "csv") == 0) return csv_source(f, x, src);
-  diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped), npy(\"file\") or "
-                     "csv(\"file\", columns=[...]), optionally in normalize(...)");
+  diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped), npy(\"file\"), "
+                     "csv(\"file\", columns=[...]), optionally in normalize(...), or "
+                     "text(\"file\", window=N)");
   return false;
 }
 

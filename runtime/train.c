@@ -65,7 +65,8 @@ static bool normalize(const PgSource *s, RtTensor *t, const RtData *fit, const c
   return true;
 }
 
-static bool load_column(const PgSource *s, const PgSlot *in, RtTensor *t) {
+static bool load_column(const PgSource *s, const PgSlot *in, int64_t reach, RtTensor *t) {
+  if (strcmp(s->format, "text") == 0) return rt_load_text(s, in->dtype, reach, t);
   if (strcmp(s->format, "csv") == 0) return rt_load_csv(s, in->dtype, t);
   if (strcmp(s->format, "npy") == 0) return rt_load_npy(s->path, in->dtype, s->scale, s->loc, t);
   return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
@@ -111,7 +112,7 @@ bool rt_data_load(RtData *d, const PgDataSet *spec, const PgEntry *e) {
     const PgSlot *in = pg_slot_named(e, s->input, false);
     RtTensor *t = &d->col[d->ncols];
     if (!in) diag_error(s->loc, "the graph has no input '%s'", s->input); /* one from gradcheck --ir */
-    if (!in || !load_column(s, in, t)) goto fail;
+    if (!in || !load_column(s, in, rt_text_reach(spec), t)) goto fail;
     d->input[d->ncols++] = s->input;
     if (!check_column(in, s, t)) goto fail;
     if (i > 0 && t->count != d->count) {
@@ -378,7 +379,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
       log_json(log, train->e, eval->e, state->epoch, &tr, val_data ? &va : NULL,
                test_data ? &te : NULL, secs);
     bool last = state->epoch == opt->epochs, every = opt->save_every && state->epoch % opt->save_every == 0;
-    if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state);
+    if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state, opt->vocab);
   }
   free(perm);
   if (log) fclose(log);
