@@ -332,8 +332,20 @@ static bool text_source(const AstExpr *x, PgSource *src) {
     diag_error(x->loc, "text() needs window=: the tokens of one example");
     return false;
   }
-  if (!src->stride) src->stride = src->window;
-  return true;
+  return true; /* stride: set with the block's other text() sources (text_strides) */
+}
+
+/* a text() source without stride= steps by the longest window of the
+ * block's text() sources: then every text column has the same examples
+ * (tokens of window 64 and a next token of window 1, shift 64) */
+static void text_strides(PgDataSet *d) {
+  int64_t longest = 0;
+  for (int i = 0; i < d->nsources; i++)
+    if (d->sources[i].format && !strcmp(d->sources[i].format, "text") && d->sources[i].window > longest)
+      longest = d->sources[i].window;
+  for (int i = 0; i < d->nsources; i++)
+    if (d->sources[i].format && !strcmp(d->sources[i].format, "text") && !d->sources[i].stride)
+      d->sources[i].stride = longest;
 }
 
 /* idx("path") or csv("path", ...), optionally inside normalize(...), then
@@ -388,6 +400,7 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
     }
     ok &= source(f, s, &d->sources[d->nsources++]);
   }
+  text_strides(d);
   return ok;
 }
 

@@ -116,8 +116,10 @@ bool rt_data_load(RtData *d, const PgDataSet *spec, const PgEntry *e) {
     d->input[d->ncols++] = s->input;
     if (!check_column(in, s, t)) goto fail;
     if (i > 0 && t->count != d->count) {
-      diag_error(s->loc, "'%s' has %lld examples but '%s' has %lld", s->path, (long long)t->count,
-                 spec->sources[0].path, (long long)d->count);
+      bool text = !strcmp(s->format, "text");
+      diag_error(s->loc, "'%s' has %lld examples but '%s' has %lld%s", s->path, (long long)t->count,
+                 spec->sources[0].path, (long long)d->count,
+                 text ? " (text() columns line up when they have the same stride)" : "");
       goto fail;
     }
     d->count = t->count;
