@@ -1,7 +1,8 @@
 /* data.c — nnd data: the first examples of a data set as the model's inputs
  * get them, column by column, to check a data block without training (the
  * windows and targets of text(), the columns of a CSV). Values are shown as
- * read, before normalize(); a text() column also shows its ids decoded.
+ * read, before normalize(); a text() column (and the tokens of pairs())
+ * also shows its ids decoded.
  *
  *   nnd data MODEL.nnd [--data train|validation|test] [--batch N]   */
 #include <stdlib.h>
@@ -36,7 +37,9 @@ static void print_row(const RtTensor *t, int64_t r, const PgSource *src) {
   for (int64_t j = 0; j < t->per_item; j++)
     if (t->dtype == PG_I32) printf(" %d", ((const int32_t *)row)[j]);
     else printf(" %g", ((const float *)row)[j]);
-  const RtVocab *v = src && !strcmp(src->format, "text") ? rt_vocab_named(src->vocab) : NULL;
+  bool ids = src && (!strcmp(src->format, "text") ||
+                     (!strcmp(src->format, "pairs") && !strcmp(src->field, "tokens")));
+  const RtVocab *v = ids ? rt_vocab_named(src->vocab) : NULL;
   if (v) print_decoded(v, row, t->per_item);
   putchar('\n');
 }

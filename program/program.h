@@ -56,6 +56,10 @@ typedef struct {
   int npaths;
   int64_t window, stride, shift;
   const char *vocab;
+  /* pairs: window is the packed length; which field this input gets
+   * ("tokens", "segments", "mlm_targets", "nsp"); the chance a token is masked */
+  const char *field;
+  double mlm;
   PgLoc loc;
 } PgSource;
 

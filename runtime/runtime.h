@@ -101,6 +101,9 @@ char *rt_vocab_tokens_json(const RtVocab *v);
 int64_t rt_text_reach(const PgDataSet *spec);
 /* a text() source's windows as i32 [count, window] */
 bool rt_load_text(const PgSource *s, PgDType dtype, int64_t reach, RtTensor *out);
+/* the ids of every file of a text() or pairs() source, one after the other
+ * (malloc'd; NULL after a diagnostic at s->loc: a missing or binary file) */
+int32_t *rt_text_ids(const PgSource *s, const RtVocab *v, int64_t *count);
 /* the vocabulary of a data block's text() sources, NULL if it has none */
 const char *rt_data_vocab(const PgDataSet *spec);
 
@@ -193,12 +196,14 @@ void rt_profile_print(FILE *out, const RtProgram *p);
 static inline void *rt_slot_buffer(const RtProgram *p, const PgSlot *s) { return p->io[s->io]; }
 
 /* ---- train.c: datasets, fit and evaluate ---- */
+typedef struct RtPairs RtPairs; /* pairs.c */
 typedef struct {
   const char *name;
   int ncols;
   const char *input[8]; /* the model input each column feeds */
   RtTensor col[8];
   int64_t count;
+  RtPairs *pairs; /* pairs() columns: what draws them (owned); NULL if none */
 } RtData;
 
 /* Loads a data block for e's inputs, as the files have it. */
@@ -216,6 +221,14 @@ bool rt_data_from_safetensors(RtData *d, const char *path, const PgEntry *e);
 bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char *input,
                       const PgSource *like);
 void rt_data_free(RtData *d);
+
+/* ---- pairs.c: the pairs() source (BERT's sentence pairs and masks) ---- */
+/* adds the column of a pairs() source (its field) to d, drawn with a fixed
+ * seed; every pairs() source of d reads the same files */
+bool rt_data_add_pairs(RtData *d, const PgSource *s, PgDType dtype);
+/* draws d's pairs() columns anew (an epoch's start); nothing without them */
+void rt_data_refresh(const RtData *d, RtRng *rng);
+void rt_pairs_free(RtPairs *p);
 
 typedef struct {
   int epochs, batch;    /* train until `epochs` epochs are done */

@@ -132,8 +132,7 @@ static bool is_text(const char *path, PgLoc at, const char *buf, int64_t len) {
   return false;
 }
 
-/* the ids of every file of s, one after the other */
-static int32_t *encode_files(const PgSource *s, const RtVocab *v, int64_t *count) {
+int32_t *rt_text_ids(const PgSource *s, const RtVocab *v, int64_t *count) {
   int32_t *ids = NULL;
   int64_t n = 0;
   for (int i = 0; i < s->npaths; i++) {
@@ -195,7 +194,7 @@ bool rt_load_text(const PgSource *s, PgDType dtype, int64_t reach, RtTensor *out
   if (s->window < 1 || s->stride < 1 || s->shift < 0 || reach < s->shift + s->window)
     return diag_error(s->loc, "text(): window, stride or shift out of range"), false;
   int64_t n = 0;
-  int32_t *ids = encode_files(s, v, &n);
+  int32_t *ids = rt_text_ids(s, v, &n);
   if (!ids) return false;
   bool ok = cut_windows(s, ids, n, reach, out);
   free(ids);
@@ -204,6 +203,7 @@ bool rt_load_text(const PgSource *s, PgDType dtype, int64_t reach, RtTensor *out
 
 const char *rt_data_vocab(const PgDataSet *spec) {
   for (int i = 0; spec && i < spec->nsources; i++)
-    if (strcmp(spec->sources[i].format, "text") == 0) return spec->sources[i].vocab;
+    if (!strcmp(spec->sources[i].format, "text") || !strcmp(spec->sources[i].format, "pairs"))
+      return spec->sources[i].vocab;
   return NULL;
 }

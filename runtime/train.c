@@ -112,7 +112,9 @@ bool rt_data_load(RtData *d, const PgDataSet *spec, const PgEntry *e) {
     const PgSlot *in = pg_slot_named(e, s->input, false);
     RtTensor *t = &d->col[d->ncols];
     if (!in) diag_error(s->loc, "the graph has no input '%s'", s->input); /* one from gradcheck --ir */
-    if (!in || !load_column(s, in, rt_text_reach(spec), t)) goto fail;
+    bool pairs = !strcmp(s->format, "pairs");
+    if (!in || !(pairs ? rt_data_add_pairs(d, s, in->dtype) : load_column(s, in, rt_text_reach(spec), t)))
+      goto fail;
     d->input[d->ncols++] = s->input;
     if (!check_column(in, s, t)) goto fail;
     if (i > 0 && t->count != d->count) {
@@ -201,6 +203,8 @@ bool rt_data_from_safetensors(RtData *d, const char *path, const PgEntry *e) {
 void rt_data_free(RtData *d) {
   for (int i = 0; i < d->ncols; i++) rt_tensor_free(&d->col[i]);
   d->ncols = 0;
+  rt_pairs_free(d->pairs);
+  d->pairs = NULL;
 }
 
 void rt_gather(RtProgram *p, const RtData *d, const int64_t *perm, int64_t start, int64_t n) {
@@ -324,6 +328,7 @@ static bool train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
   Totals t = {0};
   int64_t steps = (d->count + batch - 1) / batch, step = 0;
   double t0 = now(), last_draw = 0;
+  rt_data_refresh(d, &st->rng); /* pairs() columns: drawn anew each epoch */
   for (int64_t i = 0; i < d->count; i++) perm[i] = i; /* the order depends on the RNG state alone */
   rt_shuffle(&st->rng, perm, d->count);
   for (int64_t start = 0; start < d->count; start += batch) {
