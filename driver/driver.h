@@ -66,6 +66,9 @@ int cmd_predict(const Cli *c);
 int cmd_step(const Cli *c);
 int cmd_gradcheck(const Cli *c);
 
+/* data.c: nnd data, the first examples of a data set */
+int cmd_data(const Cli *c);
+
 /* runso.c */
 int cmd_run(const Cli *c);
 

@@ -41,6 +41,9 @@ static int usage(FILE *out) {
         "                       embeds nothing and writes NAME.state; --batch N (the most rows\n"
         "                       per step); --target TRIPLE --cpu CPU (default: this machine);\n"
         "                       --no-dropout\n"
+        "  data MODEL.nnd       the first --batch N (default 4) examples of --data train\n"
+        "                       (default), validation or test, as read: one line per input,\n"
+        "                       text() ids with their text\n"
         "  passes               list the registered passes and their options\n"
         "\n"
         "training (override the model file):\n"
@@ -351,7 +354,8 @@ int main(int argc, char **argv) {
   } commands[] = {{"train", cmd_train},     {"dump", cmd_dump},   {"opt", cmd_opt},
                   {"program", cmd_program}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck},
                   {"eval", cmd_eval},       {"step", cmd_step},   {"predict", cmd_predict},
-                  {"compile", cmd_compile}, {"run", cmd_run}};
+                  {"compile", cmd_compile}, {"run", cmd_run},
+                  {"data", cmd_data}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

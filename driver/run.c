@@ -173,7 +173,8 @@ int cmd_train(const Cli *c) {
   RtScores scores;
   RtSets sets = sets_of(&data);
   if (ok) {
-    RtFitOptions fo = {s.cfg.epochs, s.cfg.batch, c->log, c->save, c->save_every, c->quiet};
+    const char *vocab = rt_data_vocab(fe_dataset(&s.cfg, "train"));
+    RtFitOptions fo = {s.cfg.epochs, s.cfg.batch, c->log, c->save, c->save_every, c->quiet, vocab};
     ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &s.store, &st, &scores);
   }
   if (ok && c->profile) rt_profile_print(stdout, &tr.prog);
