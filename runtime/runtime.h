@@ -51,6 +51,10 @@ typedef struct {
 void rt_rng_seed(RtRng *r, uint64_t seed);
 uint64_t rt_rng_next(RtRng *r);
 double rt_rng_uniform(RtRng *r); /* [0, 1) */
+
+/* sample.c: a token drawn from n scores: softmax at `temperature` over the
+ * top_k highest (0: all); temperature 0 takes the highest */
+int32_t rt_sample(const float *scores, int32_t n, double temperature, int32_t top_k, RtRng *rng);
 void rt_shuffle(RtRng *r, int64_t *perm, int64_t n);
 
 /* ---- idx.c: IDX files (optionally gzip'd) ---- */
