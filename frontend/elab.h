@@ -115,5 +115,12 @@ int b_reduce_sum(Elab *e, Args *a);
 int b_reduce_mean(Elab *e, Args *a);
 int b_reduce_max(Elab *e, Args *a);
 int b_tanh(Elab *e, Args *a);
+/* constants.c */
+int b_arange(Elab *e, Args *a);
+int b_iota(Elab *e, Args *a);
+int b_full(Elab *e, Args *a);
+int b_eye(Elab *e, Args *a);
+int b_tril(Elab *e, Args *a);
+int b_sinusoidal_encoding(Elab *e, Args *a);
 
 #endif
