@@ -162,7 +162,8 @@ static bool data_values(Parser *ps) {
   while (!accept(ps, ']')) {
     float v;
     if (ps->nvalues && !expect(ps, ',')) return false;
-    if (ps->nvalues == IR_MAX_DATA) return fail(ps, "']' (a data constant holds at most 2^24 values)");
+    if (ps->nvalues == IR_MAX_DATA)
+      return fail(ps, "']' (a data constant holds at most 2^24 values)");
     if (!float_number(ps, &v) || !push_value(ps, v)) return false;
   }
   return true;

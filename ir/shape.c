@@ -429,6 +429,10 @@ static bool rule_constant(IrNode *n) {
     return false;
   }
   if (n->op != IR_OP_IOTA || (n->attr[0] >= 0 && n->attr[0] < n->shape.rank)) return true;
+  if (n->shape.rank == 0) {
+    diag_error(n->loc, "'iota' counts along an axis: its shape has rank 1 or more");
+    return false;
+  }
   diag_error(n->loc, "'iota' counts along an axis of its shape: 0 to %d, not %lld",
              n->shape.rank - 1, (long long)n->attr[0]);
   return false;

@@ -1,10 +1,12 @@
 /* canonicalize.c — local simplification: constant folding of arithmetic on
- * constants (scalars, and tensors: iota, data, into one data node), and identities that hold exactly in IEEE arithmetic (x*1, x/1,
- * x-0, x+(-0), -(-x), reshape or broadcast to the same shape, reshape of a
- * reshape). Identities that are not exact (x+0 changes -0 to +0, x*0 is not 0
- * for NaN) are left alone: no fast-math. Folding computes in float, as the
- * kernels would. Folded nodes become constants in place (ids stay valid);
- * replaced nodes are removed by a final dce. */
+ * constants (scalars, and tensors: an elementwise op whose operands are all
+ * const, iota or data becomes one data node, operands broadcast, if it has
+ * at most IR_MAX_FOLD elements), and identities that hold exactly in IEEE
+ * arithmetic (x*1, x/1, x-0, x+(-0), -(-x), reshape or broadcast to the same
+ * shape, reshape of a reshape). Identities that are not exact (x+0 changes -0
+ * to +0, x*0 is not 0 for NaN) are left alone: no fast-math. Folding
+ * computes in float, as the kernels would. Folded nodes become constants in
+ * place (ids stay valid); replaced nodes are removed by a final dce. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,9 @@
 /* cse.c — common subexpression elimination: two nodes with the same op,
  * operands, attributes, payload (a constant's value, a call's symbols, a
  * data constant's values bit for bit) and type compute the same value, so
- * uses of the later one are redirected to the earlier (which precedes them: order stays topological). Only pure ops
- * (ops.h) are merged: an input or a parameter is an identity, an assignment or
- * an output an effect. Uses a hash table over nodes. */
+ * uses of the later one are redirected to the earlier (which precedes them:
+ * order stays topological). Only pure ops (ops.h) are merged: an input or a
+ * parameter is an identity, an assignment or an output an effect. Uses a hash table over nodes. */
 #include <stdlib.h>
 #include <string.h>
 
