@@ -54,11 +54,10 @@ int b_arange(Elab *e, Args *a) {
   if (!number_arg(a->arg[0], two ? &start : &stop)) return -1;
   if (two && !number_arg(a->arg[1], &stop)) return -1;
   if (a->arg[2] && !number_arg(a->arg[2], &step)) return -1;
-  const AstExpr *at = a->arg[2] ? a->arg[2] : a->call;
-  if (step == 0) return diag_error(at->loc, "'arange' needs a step other than 0"), -1;
+  if (step == 0) return diag_error(a->arg[2]->loc, "'arange' needs a step other than 0"), -1;
   double len = ceil((stop - start) / step);
   if (!(len >= 1) || len > IR_MAX_DATA) {
-    diag_error(at->loc, "'arange' makes 1 to %d values, not %.0f", IR_MAX_DATA,
+    diag_error((two ? a->arg[1] : a->arg[0])->loc, "'arange' makes 1 to %d values, not %.0f", IR_MAX_DATA,
                isfinite(len) ? len : -1);
     return -1;
   }
