@@ -31,6 +31,8 @@
  *   IR_PROJECTION  one of the results of its operand (a region op), which
  *                  that op's kernel computes: it shares the kernel and owns
  *                  a buffer.
+ * to_f32 and to_i32 convert i32 to f32 and f32 to i32 (toward zero, saturating,
+ * NaN to 0); not FOLDABLE, since a folded constant is always f32.
  * Arity -1: variadic, 1 to IR_MAX_IN operands.
  * A call is `float NAME(float)` from a library the .nnd file declares (an
  * extern block): its payload is the symbol, and the symbol of its derivative
@@ -110,6 +112,9 @@ enum {
   X(ONE_HOT,        "one_hot",        1, OTHER,   "depth",           IR_PURE) \
   X(SCAN,           "scan",          -1, OTHER,   "length,carries,sequences,reverse",           \
                                                                       IR_PURE | IR_REGION)     \
-  X(RESULT,         "result",         1, OTHER,   "index",           IR_PURE | IR_PROJECTION)
+  X(RESULT,         "result",         1, OTHER,   "index",           IR_PURE | IR_PROJECTION) \
+  X(ERF,            "erf",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(TO_F32,         "to_f32",         1, ELTWISE, "",                IR_PURE) \
+  X(TO_I32,         "to_i32",         1, ELTWISE, "",                IR_PURE)
 
 #endif
