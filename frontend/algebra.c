@@ -20,8 +20,7 @@ int fe_optional_tensor(Elab *e, const AstExpr *x) {
   return elab_expr(e, x);
 }
 
-/* one axis argument of a rank-r tensor as an axis index 1..r-1; -1 if wrong */
-static int axis_index(const AstExpr *x, int r, const char *fn) {
+int axis_arg(const AstExpr *x, int r, const char *fn) {
   double v;
   if (!number_arg(x, &v)) return -1;
   int64_t axis = (int64_t)v;
@@ -43,7 +42,7 @@ static int64_t axes_arg(Elab *e, int x, const AstExpr *arg, const AstExpr *call)
   int n = arg->kind == AST_LIST ? arg->nargs : 1;
   for (int i = 0; i < n; i++) {
     const AstExpr *one = arg->kind == AST_LIST ? arg->args[i] : arg;
-    int axis = axis_index(one, r, fn);
+    int axis = axis_arg(one, r, fn);
     if (axis < 0) return 0;
     if (set >> axis & 1) return diag_error(one->loc, "'%s': axis %d given twice", fn, axis), 0;
     set |= (int64_t)1 << axis;

@@ -67,6 +67,10 @@ int batch_size(Elab *e, PgLoc loc);
 int sum_all(Elab *e, int x, PgLoc loc);
 int mean_all(Elab *e, int x, PgLoc loc);
 int cst(Elab *e, double v, PgLoc loc);
+/* algebra.c: an axis= argument of a batched rank-r tensor as an axis index
+ * 1..r-1 (per-example axes count from 1, negative ones from the end); -1
+ * after a diagnostic */
+int axis_arg(const AstExpr *x, int r, const char *fn);
 
 /* node builders that give every node they make one source location (the
  * arithmetic of losses and recurrent cells). C leaves the order of a call's

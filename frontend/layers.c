@@ -148,9 +148,15 @@ int b_transpose(Elab *e, Args *a) {
   return ir_emit(e->g, IR_OP_TRANSPOSE, 1, &x, attr, a->call->loc);
 }
 
-/* x[..., start:stop] */
+/* x[..., start:stop] along an axis (the last if absent) */
+/* the axis= of slice and concat (the last if absent); -1 after a diagnostic */
+static int axis_or_last(Elab *e, int x, const AstExpr *axis, const AstExpr *call) {
+  if (!axis || x < 0) return last_axis(e, x, call);
+  return axis_arg(axis, rank_of(e, x), call->str);
+}
+
 int b_slice(Elab *e, Args *a) {
-  int x = elab_expr(e, a->arg[0]), axis = last_axis(e, x, a->call);
+  int x = elab_expr(e, a->arg[0]), axis = axis_or_last(e, x, a->arg[3], a->call);
   int64_t start, stop;
   if (axis < 0 || !int_arg(a->arg[1], 0, &start) || !int_arg(a->arg[2], 1, &stop)) return -1;
   PgShape s = node(e, x)->shape;
@@ -161,9 +167,10 @@ int b_slice(Elab *e, Args *a) {
   return ir_emit_typed(e->g, IR_OP_SLICE, 1, &x, attr, s, a->call->loc);
 }
 
-/* a and b joined along the last axis */
+/* a and b joined along an axis (the last if absent) */
 int b_concat(Elab *e, Args *a) {
-  int x = elab_expr(e, a->arg[0]), y = elab_expr(e, a->arg[1]), axis = last_axis(e, x, a->call);
+  int x = elab_expr(e, a->arg[0]), y = elab_expr(e, a->arg[1]);
+  int axis = axis_or_last(e, x, a->arg[2], a->call);
   if (axis < 0 || y < 0) return -1;
   int64_t attr[IR_MAX_ATTR] = {axis};
   return ir_emit(e->g, IR_OP_CONCAT, 2, (int[]){x, y}, attr, a->call->loc);
