@@ -306,7 +306,7 @@ static bool text_option(const AstExpr *a, PgSource *src) {
   if (pairs && (!strcmp(a->str, "field") || !strcmp(a->str, "mlm"))) return pairs_option(a, src);
   if (strcmp(a->str, "vocab") == 0) {
     if ((v->kind != AST_NAME && v->kind != AST_STR) || strcmp(v->str, "chars") != 0)
-      return diag_error(v->loc, "unknown vocabulary: the one there is is vocab=chars"), false;
+      return diag_error(v->loc, "unknown vocabulary (the one there is: vocab=chars)"), false;
     src->vocab = "chars";
     return true;
   }

@@ -68,8 +68,8 @@ static bool split_units(RtPairs *p, int64_t n) {
     }
   if (from < n) add_unit(p, from, n);
   if (p->nunits >= 3) return true;
-  diag_error(p->src->loc, "'%s' has %lld units of text between '%%' lines; pairs() needs at least 3",
-             p->src->paths[0], (long long)p->nunits);
+  diag_error(p->src->loc, "'%s' has %lld unit%s of text between '%%' lines; pairs() needs at least 3",
+             p->src->paths[0], (long long)p->nunits, p->nunits == 1 ? "" : "s");
   return false;
 }
 
