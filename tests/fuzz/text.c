@@ -13,8 +13,15 @@ static void check_range(const RtTensor *t, int32_t lo, int32_t hi, const char *w
 }
 
 static void windows(const char *path, int64_t window, int64_t stride, int64_t shift) {
-  PgSource s = {.input = "x", .format = "text", .path = path, .paths = {path}, .npaths = 1,
-                .window = window, .stride = stride, .shift = shift, .vocab = "chars"};
+  PgSource s = {.input = "x",
+                .format = "text",
+                .path = path,
+                .paths = {path},
+                .npaths = 1,
+                .window = window,
+                .stride = stride,
+                .shift = shift,
+                .vocab = "chars"};
   RtTensor t;
   if (!rt_load_text(&s, PG_I32, window + shift, &t)) return;
   check_range(&t, 0, rt_vocab_named("chars")->size - 1, "text() windows");
@@ -28,8 +35,15 @@ static void pairs(const char *path) {
   PgSource s[4];
   RtData d = {.name = "fuzz"};
   for (int f = 0; f < 4; f++) {
-    s[f] = (PgSource){.input = fields[f], .format = "pairs", .path = path, .paths = {path},
-                      .npaths = 1, .window = 16, .vocab = "chars", .field = fields[f], .mlm = 0.5};
+    s[f] = (PgSource){.input = fields[f],
+                      .format = "pairs",
+                      .path = path,
+                      .paths = {path},
+                      .npaths = 1,
+                      .window = 16,
+                      .vocab = "chars",
+                      .field = fields[f],
+                      .mlm = 0.5};
     if (!rt_data_add_pairs(&d, &s[f], PG_I32)) return rt_data_free(&d);
     d.count = d.col[d.ncols].count;
     d.input[d.ncols++] = fields[f];
