@@ -298,8 +298,8 @@ static bool repeat_count(Elab *e, const AstExpr *x, int *out) {
 }
 
 static int repeat_block(Elab *e, const AstExpr *call) {
-  int block = fe_block_index(e, call->str);
-  if (block < 0 && fe_builtin(call->str))
+  int block = fe_builtin(call->str) ? -1 : fe_block_index(e, call->str);
+  if (fe_builtin(call->str))
     diag_error(call->loc, "'repeat' repeats a block; '%s' is a builtin", call->str);
   else if (block < 0) diag_error(call->loc, "unknown block '%s'", call->str);
   else if (e->blocks->def[block]->params->nargs == 0)
