@@ -3,7 +3,9 @@
  *
  * Layers (layers.c) and losses and metrics (losses.c) are composites: each
  * becomes a few primitive ops, so that autodiff, fusion and codegen only ever
- * see primitives. Names are bound in order, like Python assignments.
+ * see primitives. Names are bound in order, like Python assignments, to
+ * tensors, numbers known while compiling (which builtins take where they want
+ * numbers) or, in a block (blocks.c), words.
  * Elaboration goes on after an error (an erroneous value is -1 and is passed
  * through silently) so that one run reports every independent error. */
 #include <math.h>
@@ -454,6 +456,11 @@ static void elab_metric(Elab *e, const AstStmt *s) {
  * builtins. In the model it gets its constant node here, as it always has (so
  * that dumps of files without blocks do not change); in a block, on first use. */
 static void elab_let(Elab *e, const AstStmt *s) {
+  int i = s->expr->kind == AST_NAME ? elab_lookup(e, s->expr->str) : -1;
+  if (i >= 0 && e->names[i].v.kind == NAME_WORD) { /* act2 = act: a word again */
+    elab_bind(e, s->name, e->names[i].v, s->loc);
+    return;
+  }
   ElabValue v = {.kind = NAME_NUMBER, .node = -1};
   bool number = elab_number(e, s->expr, &v.num, false);
   if (!number || !e->depth) v.node = elab_expr(e, s->expr);
