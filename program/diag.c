@@ -2,6 +2,8 @@
  * source line and a caret under the column, clang-style. Sources are registered
  * once (diag_add_source) so any later stage can quote the line a node came from.
  * Library code reports and returns; only the driver decides to exit.
+ * Contexts (diag_push_context: an instance of a block being elaborated) add
+ * a note after every error or warning reported inside them.
  *
  * Output is bounded whatever the input: after the error limit (20 unless
  * diag_set_error_limit says otherwise) one line says so and the rest are only
