@@ -30,9 +30,7 @@ static void layer_name(const AstExpr *given, const char *kind, int *count, char 
 /* the trained parameter <layer>.<what> */
 static int weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
                   PgLoc loc) {
-  char name[192];
-  snprintf(name, sizeof name, "%s.%s", layer, what);
-  return ir_param(e->g, name, PG_ROLE_WEIGHT, init, shape, loc);
+  return elab_weight(e, layer, what, init, shape, loc); /* with a block instance's prefix */
 }
 
 /* activation= one of fe_activation_ok's (linear if absent); NULL after a diagnostic */

@@ -610,12 +610,39 @@ def transformer_block():
     return model, names, batch, loss, "tests/pytorch/Inputs/transformer_block.nnd"
 
 
+def residual_blocks():
+    """tests/runtime/Inputs/residual_blocks.nnd: `repeat 2 residual(x, width, relu)`,
+    two instances of a user-defined block, each with its own weights"""
+    inp, n0 = dense("dense_1", 4, 8)
+    blocks = [(dense(f"residual_{k}.dense_1", 8, 16), dense(f"residual_{k}.dense_2", 16, 8))
+              for k in (1, 2)]
+    out, n3 = dense("dense_2", 8, 4)
+
+    def forward(image):
+        x = inp(image.flatten(1))
+        for (l1, _), (l2, _) in blocks:
+            x = x + l2(torch.relu(l1(x)))
+        return out(x)
+
+    model = torch.nn.ModuleList([inp, out] + [l for pair in blocks for l, _ in pair])
+    names = {**n0, **n3}
+    for pair in blocks:
+        for _, n in pair:
+            names.update(n)
+    rng = np.random.default_rng(5)
+    batch = {"image": rng.random((8, 2, 2), dtype=np.float32), "label": rng.integers(0, 4, 8).astype(np.int32)}
+    loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
+    return model, names, batch, loss, "tests/runtime/Inputs/residual_blocks.nnd"
+
+
+
 MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
           "cnn": cnn, "attention": attention, "softsign": softsign,
           "recurrent_written": recurrent_written, "recurrent_backwards": recurrent_backwards,
           "recurrent_activations": recurrent_activations, "lstm_seed": lstm_seed,
           "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask,
-          "per_position": per_position, "transformer_block": transformer_block}
+          "per_position": per_position, "transformer_block": transformer_block,
+          "residual_blocks": residual_blocks}
 
 
 def parse_call(spec):
