@@ -263,13 +263,20 @@ int fe_softmax_call(Elab *e, Args *a, bool log) {
 
 /* ---- casts and elementwise functions ---- */
 
-int b_float(Elab *e, Args *a) {
-  return ir_unary(e->g, IR_OP_TO_F32, elab_expr(e, a->arg[0]), a->call->loc);
+/* float(x): i32 to f32; int(x): f32 to i32 toward zero (saturating, NaN to 0) */
+static int cast(Elab *e, Args *a, IrOp op, PgDType from) {
+  int x = elab_expr(e, a->arg[0]);
+  if (x < 0) return -1;
+  if (node(e, x)->dtype != from) {
+    diag_error(a->arg[0]->loc, "'%s' converts %s values, got %s", a->call->str,
+               pg_dtype_name(from), pg_dtype_name(node(e, x)->dtype));
+    return -1;
+  }
+  return ir_unary(e->g, op, x, a->call->loc);
 }
 
-int b_int(Elab *e, Args *a) {
-  return ir_unary(e->g, IR_OP_TO_I32, elab_expr(e, a->arg[0]), a->call->loc);
-}
+int b_float(Elab *e, Args *a) { return cast(e, a, IR_OP_TO_F32, PG_I32); }
+int b_int(Elab *e, Args *a) { return cast(e, a, IR_OP_TO_I32, PG_F32); }
 
 /* 2 sigmoid(2x) - 1, as b_tanh */
 static int tanh_of(Builder *b, int x) {
