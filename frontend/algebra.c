@@ -24,13 +24,12 @@ int fe_optional_tensor(Elab *e, const AstExpr *x) {
 static int axis_index(const AstExpr *x, int r, const char *fn) {
   double v;
   if (!number_arg(x, &v)) return -1;
-  int64_t axis = (int64_t)v;
-  if (v != floor(v) || axis == 0 || axis >= r || axis < -(r - 1)) {
+  if (v != floor(v) || v == 0 || v >= r || v < -(r - 1)) { /* checked before any cast */
     diag_error(x->loc, "'%s': axis %g is not a per-example axis of a rank-%d tensor (1..%d, "
                "or -1..-%d from the end; the batch axis is not one)", fn, v, r, r - 1, r - 1);
     return -1;
   }
-  return (int)(axis < 0 ? r + axis : axis);
+  return (int)(v < 0 ? r + v : v);
 }
 
 /* an axis or a list of axes (absent: the last) as a bit set; 0 if wrong */
