@@ -308,6 +308,8 @@ int b_gelu(Elab *e, Args *a) {
   bool approximate = strcmp(form, "tanh") == 0;
   if (!approximate && strcmp(form, "none") != 0)
     return diag_error(a->arg[1]->loc, "approximate is none or tanh, not '%s'", form), -1;
+  if (x >= 0 && node(e, x)->dtype != PG_F32)
+    return diag_error(a->arg[0]->loc, "'gelu' takes f32 values, got i32"), -1;
   return x < 0 ? -1 : fe_gelu(e, x, approximate, a->call->loc);
 }
 
