@@ -127,6 +127,7 @@ static int keep_mask(Elab *e, const MhaOptions *o, int pad, int64_t tq, int64_t 
 
 /* softmax(Q K^T / sqrt(d), mask) @ V over the heads, [B, H, Tq, d] */
 static int attend(Elab *e, int qh, int kh, int vh, int keep, double rate, PgLoc loc) {
+  if (qh < 0 || kh < 0 || vh < 0 || keep == -1) return -1;
   int64_t d = node(e, qh)->shape.dim[3];
   int64_t transpose_b[IR_MAX_ATTR] = {0, 1};
   int scores = ir_emit(e->g, IR_OP_BATCH_MATMUL, 2, (int[]){qh, kh}, transpose_b, loc);

@@ -245,6 +245,11 @@ static bool is_minus_one(const AstExpr *x) {
 /* the size that -1 (at dims->args[at]) stands for, or -1 after a diagnostic */
 static int64_t inferred_dim(const AstExpr *dims, int at, int64_t total, int64_t known) {
   if (known <= total && total % known == 0) return total / known;
+  if (known > total) {
+    diag_error(dims->args[at]->loc, "'reshape': -1 cannot be inferred: the other sizes hold "
+               "more than the %lld elements per example", (long long)total);
+    return -1;
+  }
   diag_error(dims->args[at]->loc, "'reshape': -1 cannot be inferred: %lld elements per example "
              "are not a multiple of %lld", (long long)total, (long long)known);
   return -1;
@@ -267,7 +272,8 @@ int b_reshape(Elab *e, Args *a) {
       continue;
     }
     if (!int_arg(dims->args[i], 1, &s.dim[s.rank++])) return -1;
-    known = known > RESHAPE_MAX_ELEMENTS ? known : known * s.dim[s.rank - 1]; /* no overflow */
+    int64_t d = s.dim[s.rank - 1]; /* saturated just above the bound: never overflows */
+    known = known > RESHAPE_MAX_ELEMENTS / d ? RESHAPE_MAX_ELEMENTS + 1 : known * d;
   }
   if (infer >= 0) {
     s.dim[infer] = inferred_dim(dims, infer - 1, pg_numel(&node(e, x)->shape, 1), known);
