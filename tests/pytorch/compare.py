@@ -722,10 +722,7 @@ MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": l
           "recurrent_activations": recurrent_activations, "lstm_seed": lstm_seed,
           "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask,
           "per_position": per_position, "transformer_block": transformer_block,
-          "residual_blocks": residual_blocks}
-
-          "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask}
-MODELS["mha"] = mha
+          "residual_blocks": residual_blocks, "mha": mha}
 
 
 def parse_call(spec):
