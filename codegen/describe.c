@@ -4,8 +4,8 @@
  * report outputs "report:class" / "report:label" (a classifier) or
  * "report:prediction" / "report:target" (a regression) or "report:scores"
  * (a language model's scores per position, no truth), a metric's divisor
- * "count:<metric>" (a per-token metric counts tokens, not examples), the
- * metric reported as exp(mean) "perplexity", and makes the dropout seed the
+ * "count:<metric>" (a per-token metric counts tokens, not examples), a
+ * metric reported as exp(mean) "exp:<metric>" (perplexity), and makes the dropout seed the
  * only scalar i32 input; past this file nothing matches a name. */
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +74,10 @@ static PgSlot output_slot(PgEntry *e, const IrGraph *g, const IrNode *n) {
               .dtype = n->dtype, .shape = n->shape, .role = role, .scale = 1};
   if (s.role == PG_SLOT_GRADIENT) s.of = pg_strdup(e, n->name + 5);
   if (s.role == PG_SLOT_COUNT) s.of = pg_strdup(e, n->name + 6);
-  s.exp = s.role == PG_SLOT_METRIC && strcmp(n->name, "perplexity") == 0;
+  if (s.role == PG_SLOT_METRIC && strncmp(n->name, "exp:", 4) == 0) {
+    s.exp = true;
+    s.name = pg_strdup(e, n->name + 4);
+  }
   s.classes = strcmp(n->name, "report:class") == 0 || strcmp(n->name, "report:label") == 0;
   return s;
 }

@@ -349,7 +349,10 @@ static void print_stmt(FILE *out, const AstStmt *s) {
     break;
   case ST_LET: fprintf(out, "%s = ", s->name); print_expr(out, s->expr); break;
   case ST_LOSS: fputs("loss ", out); print_expr(out, s->expr); break;
-  case ST_METRIC: fputs("metric ", out); print_expr(out, s->expr); break;
+  case ST_METRIC:
+    fprintf(out, "metric %s%s", s->name ? s->name : "", s->name ? " = " : "");
+    print_expr(out, s->expr);
+    break;
   case ST_RETURN: fputs("return ", out); print_expr(out, s->expr); break;
   }
   fprintf(out, "  # %d:%d\n", s->loc.line, s->loc.col);

@@ -55,6 +55,7 @@ typedef struct {
   FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
   int nexterns;
   int metric_count; /* a metric builtin's per-example divisor (positions it counted), or -1 */
+  bool metric_exp;  /* the metric builtin's mean is reported as its exp (perplexity) */
   bool has_loss;
   bool reported; /* the evaluation graph outputs what `nnd eval` reports (one metric's) */
   /* blocks: an instance is elaborated in a new Elab (a scope of its own: its

@@ -464,22 +464,38 @@ static void elab_loss(Elab *e, const AstStmt *s) {
   ir_output(e->g, "loss", v, s->loc);
 }
 
+/* whether the graph has an output of that name */
+static bool has_output(const IrGraph *g, const char *name) {
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_OUTPUT && strcmp(g->nodes[i].name, name) == 0) return true;
+  return false;
+}
+
 /* A metric is a per-example value; the step outputs its sum over the batch and
- * the runtime averages over all examples seen. */
+ * the runtime averages over all examples seen, or divides by the sum of its
+ * count ("count:NAME", positions a per-token metric scored), and reports exp of
+ * the mean for "exp:NAME" (perplexity). Its name is the statement's
+ * (`metric mlm_accuracy = accuracy(...)`) or the function's. */
 static void elab_metric(Elab *e, const AstStmt *s) {
   e->metric_count = -1;
+  e->metric_exp = false;
   int v = elab_expr(e, s->expr);
   if (v < 0) return;
   if (rank_of(e, v) != 1 || node(e, v)->shape.dim[0] != PG_BATCH) {
     diag_error(s->expr->loc, "a metric must give one value per example");
     return;
   }
-  const char *name = s->expr->kind == AST_CALL ? s->expr->str : "metric";
-  ir_output(e->g, name, sum_all(e, v, s->loc), s->loc);
-  if (e->metric_count < 0) return;
-  char count[IR_MAX_SYMBOL + 8];
+  const char *name = s->name ? s->name : s->expr->kind == AST_CALL ? s->expr->str : "metric";
+  char out[IR_MAX_SYMBOL + 8], count[IR_MAX_SYMBOL + 8];
+  snprintf(out, sizeof out, "%s%s", e->metric_exp ? "exp:" : "", name);
   snprintf(count, sizeof count, "count:%s", name);
-  ir_output(e->g, count, sum_all(e, e->metric_count, s->loc), s->loc);
+  if (has_output(e->g, name) || has_output(e->g, out) || has_output(e->g, count)) {
+    diag_error(s->loc, "a second metric named '%s' (name it: metric NAME = %s(...))", name,
+               s->expr->kind == AST_CALL ? s->expr->str : "...");
+    return;
+  }
+  ir_output(e->g, out, sum_all(e, v, s->loc), s->loc);
+  if (e->metric_count >= 0) ir_output(e->g, count, sum_all(e, e->metric_count, s->loc), s->loc);
 }
 
 /* A name bound to a number (d = 128, n = d / 4) is also a number for the

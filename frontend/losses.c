@@ -299,6 +299,7 @@ int b_perplexity(Elab *e, Args *a) {
   bool ignore_ok = ignore_arg(a->arg[2], &ignore);
   if (!class_pair(e, a, &z, &y) || !ignore_ok) return -1;
   int nll = position_nll(&b, z, y, ignore, 0, true);
+  e->metric_exp = true;
   e->metric_count = per_example_sum(&b, valid_positions(&b, z, y, ignore));
   return per_example_sum(&b, nll);
 }

@@ -90,6 +90,7 @@ stmt
   | IDENT '=' expr                  { $$ = fe_stmt(ST_LET, @1, $1, $3); }
   | KW_LOSS expr                    { $$ = fe_stmt(ST_LOSS, @1, "loss", $2); }
   | KW_METRIC expr                  { $$ = fe_stmt(ST_METRIC, @1, NULL, $2); }
+  | KW_METRIC IDENT '=' expr        { $$ = fe_stmt(ST_METRIC, @1, $2, $4); }
   | KW_RETURN expr                  { $$ = fe_stmt(ST_RETURN, @1, NULL, $2); }
   ;
 
