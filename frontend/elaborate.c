@@ -287,6 +287,7 @@ const Builtin fe_builtins[] = {
     {"log", "x", b_eltwise, IR_OP_LOG},
     {"sqrt", "x", b_eltwise, IR_OP_SQRT},
     {"maximum", "x y", b_eltwise, IR_OP_MAX},
+    {"minimum", "x y", b_eltwise, IR_OP_MIN},
     {"log_softmax", "x | axis", b_log_softmax, 0},
     {"softmax", "x | axis mask", b_softmax, 0},
     {"layer_norm", "x | eps name", b_layer_norm, 0},

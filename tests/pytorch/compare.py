@@ -716,13 +716,59 @@ def mha():
     return model, names, batch, loss, "tests/pytorch/Inputs/attention.nnd"
 
 
+def bert():
+    """tests/pytorch/Inputs/bert.nnd: a two-block post-norm encoder with a key
+    padding mask, masked-LM scores through the tied token table (ignore_index
+    -1) and next-sentence prediction from [CLS]"""
+    token, segment, position = (torch.nn.Embedding(n, 16) for n in (102, 2, 8))
+    ln0, m0 = norm("layer_norm_1", 16)
+    blocks, names = [], {"token.table": (token.weight, same), "segment.table": (segment.weight, same),
+                         "position_embedding_1.table": (position.weight, same), **m0}
+    for k in (1, 2):
+        attn, ma = attention_layer(f"encoder_{k}.multi_head_attention_1", 16)
+        (la, na), (up, nu), (down, nd), (lb, nb) = (norm(f"encoder_{k}.layer_norm_1", 16),
+                                                    dense(f"encoder_{k}.dense_1", 16, 32),
+                                                    dense(f"encoder_{k}.dense_2", 32, 16),
+                                                    norm(f"encoder_{k}.layer_norm_2", 16))
+        blocks.append((attn, la, up, down, lb))
+        names.update({**ma, **na, **nu, **nd, **nb})
+    (transform, n1), (ln, n2) = dense("dense_1", 16, 16), norm("layer_norm_2", 16)
+    (pool, n3), (head, n4) = dense("dense_2", 16, 16), dense("dense_3", 16, 2)
+    names.update({**n1, **n2, **n3, **n4})
+    model = torch.nn.ModuleList([token, segment, position, ln0, transform, ln, pool, head] +
+                                [m for b in blocks for m in (*b[0], *b[1:])])
+    rng = np.random.default_rng(7)
+    tokens = rng.integers(5, 102, (6, 8)).astype(np.int32)
+    tokens[:, 0] = 2  # [CLS]
+    tokens[1, 5:] = 0  # [PAD]: masked keys
+    tokens[4, 3:] = 0
+    targets = np.where(rng.random((6, 8)) < 0.3, rng.integers(5, 102, (6, 8)), -1).astype(np.int32)
+    targets[tokens == 0] = -1
+    batch = {"tokens": tokens, "segments": (np.arange(8) >= 4).astype(np.int32)[None].repeat(6, 0),
+             "mlm_targets": targets, "nsp": rng.integers(0, 2, 6).astype(np.int32)}
+
+    def loss(b):
+        ids = b["tokens"].long()
+        keep = (ids > 0).float()
+        x = ln0(token(ids) + segment(b["segments"].long()) + position.weight)
+        for attn, la, up, down, lb in blocks:
+            x = la(x + multi_head_attention(attn, x, x, 4, key_mask=keep))
+            x = lb(x + down(F.gelu(up(x))))
+        mlm = ln(F.gelu(transform(x))) @ token.weight.T
+        nsp = head(torch.tanh(pool(x[:, 0])))
+        return (F.cross_entropy(mlm.reshape(-1, 102), b["mlm_targets"].long().reshape(-1), ignore_index=-1) +
+                F.cross_entropy(nsp, b["nsp"].long()))
+
+    return model, names, batch, loss, "tests/pytorch/Inputs/bert.nnd"
+
+
 MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
           "cnn": cnn, "attention": attention, "softsign": softsign,
           "recurrent_written": recurrent_written, "recurrent_backwards": recurrent_backwards,
           "recurrent_activations": recurrent_activations, "lstm_seed": lstm_seed,
           "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask,
           "per_position": per_position, "transformer_block": transformer_block,
-          "residual_blocks": residual_blocks, "mha": mha}
+          "residual_blocks": residual_blocks, "mha": mha, "bert": bert}
 
 
 def parse_call(spec):
