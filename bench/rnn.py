@@ -82,7 +82,8 @@ data train {{
 
 
 def fail(message):
-    sys.exit(f"bench/rnn.py: error: {message}")
+    # bench/transformer.py imports this module's helpers: name the script that runs
+    sys.exit(f"bench/{os.path.basename(sys.argv[0])}: error: {message}")
 
 
 def run(cmd, cwd=None, env=None, check=True, cpu=None):
