@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc make cmake pkg-config flex bison llvm-19-dev llvm-19-tools libffi-dev zlib1g-dev
-          python3 python3-torch python3-sklearn gzip patch graphviz dataset-fashion-mnist)
+          python3 python3-torch python3-sklearn gzip patch graphviz dataset-fashion-mnist fortunes)
 bash .ci/install.sh "${packages[@]}"
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -2,7 +2,8 @@
  * the one place where the IR's conventions become typed roles. The frontend
  * names the loss "loss", a gradient output "grad:<param>", the per-example
  * report outputs "report:class" / "report:label" (a classifier) or
- * "report:prediction" / "report:target" (a regression), a metric's divisor
+ * "report:prediction" / "report:target" (a regression) or "report:scores"
+ * (a language model's scores per position, no truth), a metric's divisor
  * "count:<metric>" (a per-token metric counts tokens, not examples), the
  * metric reported as exp(mean) "perplexity", and makes the dropout seed the
  * only scalar i32 input; past this file nothing matches a name. */
@@ -12,7 +13,8 @@
 #include "codegen.h"
 
 static bool is_prediction(const char *name) {
-  return strcmp(name, "report:class") == 0 || strcmp(name, "report:prediction") == 0;
+  return strcmp(name, "report:class") == 0 || strcmp(name, "report:prediction") == 0 ||
+         strcmp(name, "report:scores") == 0;
 }
 
 static PgSlotRole output_role(const IrNode *n) {

@@ -8,11 +8,12 @@
 
 #include "codegen.h"
 
-typedef enum { BUF_ARENA, BUF_PARAM, BUF_IO } BufKind;
+/* BUF_DATA: a tensor constant (iota, data), a read-only array in the module */
+typedef enum { BUF_ARENA, BUF_PARAM, BUF_IO, BUF_DATA } BufKind;
 
 typedef struct {
   BufKind kind;
-  int64_t index; /* arena offset, param slot or io slot */
+  int64_t index; /* arena offset, param slot, io slot, or the constant's node */
 } BufKey;
 
 typedef struct {

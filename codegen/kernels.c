@@ -342,6 +342,7 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_OUTPUT: case IR_OP_BROADCAST: return a[0];
   /* not elementwise: never a member of a loop */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
+  case IR_OP_IOTA: case IR_OP_DATA: /* tensor constants */
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_REVERSE:
   case IR_OP_SLICE: case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL:
   case IR_OP_COL2IM:
@@ -873,6 +874,7 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_SCAN: cg_emit_scan(k, members, count); break;
   /* leaves and views have no kernel (ir_op_has_kernel) */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE: case IR_OP_RESHAPE:
+  case IR_OP_IOTA: case IR_OP_DATA: /* tensor constants */
   /* a result is in its scan's kernel, after the scan */
   case IR_OP_RESULT:
   case IR_OP_COUNT: assert(!"a kernel of an op without one"); break;

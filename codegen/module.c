@@ -23,6 +23,7 @@ static BufKey key_of(const IrGraph *g, int v) {
   const IrNode *r = &g->nodes[ir_alias_root(g, v)];
   if (r->op == IR_OP_INPUT) return (BufKey){BUF_IO, r->attr[0]};
   if (r->op == IR_OP_PARAM) return (BufKey){BUF_PARAM, r->attr[0]};
+  if (ir_op_flags(r->op) & IR_CONSTANT) return (BufKey){BUF_DATA, r - g->nodes};
   assert(r->offset >= 0 && "value read from memory has no buffer: plan has not run");
   return (BufKey){BUF_ARENA, r->offset};
 }
@@ -203,8 +204,33 @@ static void emit_kernel(Cg *c, Kernel *k, LLVMValueRef *val, Signatures *done, i
   done->first[slot] = k;
 }
 
+/* a tensor constant's values: a private constant array of the module, made
+ * on first use (its bytes as the host orders them, as the embedded state) */
+static LLVMValueRef constant_array(Cg *c, int v) {
+  char name[300];
+  snprintf(name, sizeof name, "%sdata%d", c->prefix, v);
+  LLVMValueRef global = LLVMGetNamedGlobal(c->mod, name);
+  if (global) return global;
+  const IrNode *n = &c->g->nodes[v];
+  size_t count = (size_t)pg_numel(&n->shape, 1);
+  float *values = pg_malloc(count * sizeof *values);
+  if (!values) return LLVMConstNull(c->ptr); /* out of memory, reported: the build fails */
+  ir_constant_fill(n, values);
+  LLVMValueRef init = LLVMConstStringInContext2(c->ctx, (const char *)values,
+                                                count * sizeof *values, 1);
+  free(values);
+  global = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(global, init);
+  LLVMSetGlobalConstant(global, 1);
+  LLVMSetLinkage(global, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(global, LLVMGlobalUnnamedAddr);
+  LLVMSetAlignment(global, 64);
+  return global;
+}
+
 /* in the step function: the address of a buffer */
 static LLVMValueRef address(Cg *c, LLVMValueRef step, BufKey key) {
+  if (key.kind == BUF_DATA) return constant_array(c, (int)key.index);
   LLVMValueRef idx = LLVMConstInt(c->i64, (unsigned long long)key.index, 0);
   if (key.kind == BUF_ARENA)
     return LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx), LLVMGetParam(step, 0), &idx, 1, "");

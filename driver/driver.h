@@ -6,6 +6,7 @@
 #include "../codegen/codegen.h"
 #include "../frontend/frontend.h"
 #include "../passes/passes.h"
+#include "../runtime/runtime.h"
 
 typedef struct {
   const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
@@ -14,6 +15,9 @@ typedef struct {
   int ninput_files;
   const char *ir; /* gradcheck --ir: a planned grad graph to check instead of the model's */
   const char *target, *cpu; /* compile: --target TRIPLE, --cpu CPU; -o NAME is `out` */
+  const char *prompt;       /* sample: --prompt TEXT, --tokens N, --temperature X, --top-k K */
+  int tokens, top_k;
+  double temperature;
   int epochs, batch, save_every, steps, threads;
   double lr;
   long long seed;
@@ -59,12 +63,39 @@ AstFile *load_model(const Cli *c, FeConfig *cfg); /* parsed, configured, flags a
 typedef struct CgJit CgJit;
 bool load_externs(const FeConfig *cfg, CgJit *jit);
 
-/* run.c */
+/* run.c: what every command that runs a model holds (the model, its
+ * settings, the RNG, the parameters its step graphs share, the JIT), and a
+ * step graph compiled and bound to that store */
+typedef struct {
+  const Cli *c;
+  AstFile *ast;
+  FeConfig cfg;
+  RtRng rng;
+  RtParams store;
+  CgJit *jit;
+} Session;
+
+typedef struct {
+  IrGraph *g;
+  PgEntry entry;
+  RtProgram prog;
+} Compiled;
+
+bool open_session(const Cli *c, Session *s);
+int close_session(Session *s, bool ok); /* the exit status of the command */
+/* one step graph ("train", "eval", "grad" or "predict"), compiled and bound to the store */
+bool compile_step(Session *s, const char *graph, Watch *w, Compiled *out);
+void release_step(Compiled *x);
 int cmd_train(const Cli *c);
 int cmd_eval(const Cli *c);
 int cmd_predict(const Cli *c);
 int cmd_step(const Cli *c);
 int cmd_gradcheck(const Cli *c);
+
+/* data.c: nnd data, the first examples of a data set */
+int cmd_data(const Cli *c);
+/* sample.c */
+int cmd_sample(const Cli *c);
 
 /* runso.c */
 int cmd_run(const Cli *c);

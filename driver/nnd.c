@@ -41,6 +41,12 @@ static int usage(FILE *out) {
         "                       embeds nothing and writes NAME.state; --batch N (the most rows\n"
         "                       per step); --target TRIPLE --cpu CPU (default: this machine);\n"
         "                       --no-dropout\n"
+        "  data MODEL.nnd       the first --batch N (default 4) examples of --data train\n"
+        "                       (default), validation or test, as read: one line per input,\n"
+        "                       text() ids with their text\n"
+        "  sample MODEL.nnd     --weights CKPT --prompt TEXT: text from a language model, one\n"
+        "                       token at a time; --tokens N (200), --temperature X (1; 0:\n"
+        "                       the likeliest), --top-k K (0: all), --seed S\n"
         "  passes               list the registered passes and their options\n"
         "\n"
         "training (override the model file):\n"
@@ -139,6 +145,7 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--out", offsetof(Cli, out)},         {"--output", offsetof(Cli, output)},
       {"--ir", offsetof(Cli, ir)},           {"--target", offsetof(Cli, target)},
       {"--cpu", offsetof(Cli, cpu)},         {"-o", offsetof(Cli, out)},
+      {"--prompt", offsetof(Cli, prompt)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
@@ -166,6 +173,17 @@ static bool input_flag(const char *a, Cli *c, int argc, char **argv, int *i, boo
   return true;
 }
 
+static bool temperature_value(const char *s, double *out) {
+  char *end;
+  double t = s ? strtod(s, &end) : -1;
+  if (!s || !*s || *end || !(t >= 0 && t <= 100)) {
+    fprintf(stderr, "nnd: error: --temperature expects a number in [0, 100], got '%s'\n", s ? s : "");
+    return false;
+  }
+  *out = t;
+  return true;
+}
+
 static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bool *ok) {
   const char *v;
   long long n;
@@ -175,6 +193,9 @@ static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
   else if (flag(a, "--steps", argc, argv, i, &v)) *ok = int_value("--steps", v, 0, 1000000, &n) && ((c->steps = (int)n), true);
   else if (flag(a, "--save-every", argc, argv, i, &v)) *ok = int_value("--save-every", v, 1, 1000000, &n) && (c->save_every = (int)n);
   else if (flag(a, "--seed", argc, argv, i, &v)) *ok = (c->has_seed = int_value("--seed", v, 0, (long long)9e18, &c->seed));
+  else if (flag(a, "--tokens", argc, argv, i, &v)) *ok = int_value("--tokens", v, 1, 1000000, &n) && (c->tokens = (int)n);
+  else if (flag(a, "--top-k", argc, argv, i, &v)) *ok = int_value("--top-k", v, 0, 1000000, &n) && ((c->top_k = (int)n), true);
+  else if (flag(a, "--temperature", argc, argv, i, &v)) *ok = temperature_value(v, &c->temperature);
   else if (flag(a, "--error-limit", argc, argv, i, &v))
     *ok = int_value("--error-limit", v, 0, 1000000, &n) && (diag_set_error_limit((int)n), true);
   else if (flag(a, "--lr", argc, argv, i, &v)) {
@@ -187,7 +208,7 @@ static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
 }
 
 static bool parse_args(int argc, char **argv, Cli *c) {
-  *c = (Cli){.command = argv[1], .graph = "train", .passes = ""};
+  *c = (Cli){.command = argv[1], .graph = "train", .passes = "", .tokens = 200, .temperature = 1};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     bool ok = true;
@@ -351,7 +372,8 @@ int main(int argc, char **argv) {
   } commands[] = {{"train", cmd_train},     {"dump", cmd_dump},   {"opt", cmd_opt},
                   {"program", cmd_program}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck},
                   {"eval", cmd_eval},       {"step", cmd_step},   {"predict", cmd_predict},
-                  {"compile", cmd_compile}, {"run", cmd_run}};
+                  {"compile", cmd_compile}, {"run", cmd_run},
+                  {"data", cmd_data},       {"sample", cmd_sample}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

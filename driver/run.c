@@ -10,18 +10,7 @@
 #include "../runtime/runtime.h"
 #include "driver.h"
 
-/* what every command that runs a model holds: the model, its settings, the
- * RNG, the parameters shared by its step graphs, and the JIT */
-typedef struct {
-  const Cli *c;
-  AstFile *ast;
-  FeConfig cfg;
-  RtRng rng;
-  RtParams store;
-  CgJit *jit;
-} Session;
-
-static bool open_session(const Cli *c, Session *s) {
+bool open_session(const Cli *c, Session *s) {
   *s = (Session){.c = c};
   if (!(s->ast = load_model(c, &s->cfg))) return false;
   rt_rng_seed(&s->rng, s->cfg.seed);
@@ -34,20 +23,13 @@ static bool open_session(const Cli *c, Session *s) {
 }
 
 /* the exit status of the command */
-static int close_session(Session *s, bool ok) {
+int close_session(Session *s, bool ok) {
   rt_threads_stop();
   rt_params_free(&s->store);
   cg_jit_free(s->jit);
   fe_ast_free(s->ast);
   return ok ? 0 : 1;
 }
-
-/* a step graph, its manifest with the JIT's code, and the two bound to memory */
-typedef struct {
-  IrGraph *g;
-  PgEntry entry;
-  RtProgram prog;
-} Compiled;
 
 /* JIT-compiles a planned graph (which out then owns) and binds it to the store */
 static bool compile_graph(Session *s, IrGraph *g, Compiled *out) {
@@ -66,12 +48,12 @@ static bool compile_graph(Session *s, IrGraph *g, Compiled *out) {
 }
 
 /* one step graph ("train", "eval" or "grad"), compiled and bound to the store */
-static bool compile(Session *s, const char *graph, Watch *w, Compiled *out) {
+bool compile_step(Session *s, const char *graph, Watch *w, Compiled *out) {
   memset(out, 0, sizeof *out);
   return compile_graph(s, build_graph(s->ast, &s->cfg, s->c, graph, w), out);
 }
 
-static void release(Compiled *x) {
+void release_step(Compiled *x) {
   rt_program_free(&x->prog);
   pg_entry_free(&x->entry);
   ir_graph_free(x->g);
@@ -162,7 +144,7 @@ int cmd_train(const Cli *c) {
   watch_init(&w, &quiet_watch);
   /* an unwritable --save is an error now, not after the run */
   bool ok = open_session(c, &s) && (!c->save || rt_checkpoint_check_writable(c->save)) &&
-            load_data(&s, &data) && compile(&s, "train", &w, &tr) && compile(&s, "eval", &w, &ev) &&
+            load_data(&s, &data) && compile_step(&s, "train", &w, &tr) && compile_step(&s, "eval", &w, &ev) &&
             start_state(c, &s.store, &s.rng, &st);
   if (ok) report_compiled(&tr, &ev, s.jit, &w, c);
   if (ok && st.epoch >= s.cfg.epochs)
@@ -173,7 +155,8 @@ int cmd_train(const Cli *c) {
   RtScores scores;
   RtSets sets = sets_of(&data);
   if (ok) {
-    RtFitOptions fo = {s.cfg.epochs, s.cfg.batch, c->log, c->save, c->save_every, c->quiet};
+    const char *vocab = rt_data_vocab(fe_dataset(&s.cfg, "train"));
+    RtFitOptions fo = {s.cfg.epochs, s.cfg.batch, c->log, c->save, c->save_every, c->quiet, vocab};
     ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &s.store, &st, &scores);
   }
   if (ok && c->profile) rt_profile_print(stdout, &tr.prog);
@@ -183,7 +166,7 @@ int cmd_train(const Cli *c) {
     if (acc) printf("test accuracy: %.4f\n", scores.metric[acc->io - ev.entry.ninputs]);
   }
   free_sets(&data);
-  release(&tr), release(&ev);
+  release_step(&tr), release_step(&ev);
   return close_session(&s, ok);
 }
 
@@ -193,7 +176,7 @@ int cmd_eval(const Cli *c) {
   Sets data = {0};
   Compiled ev = {0};
   const RtData *set = NULL;
-  bool ok = open_session(c, &s) && load_data(&s, &data) && compile(&s, "eval", NULL, &ev) &&
+  bool ok = open_session(c, &s) && load_data(&s, &data) && compile_step(&s, "eval", NULL, &ev) &&
             rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) && (set = chosen_set(c, &data));
   if (ok) {
     RtScores scores;
@@ -209,7 +192,7 @@ int cmd_eval(const Cli *c) {
     rt_report_free(&report);
   }
   free_sets(&data);
-  release(&ev);
+  release_step(&ev);
   return close_session(&s, ok);
 }
 
@@ -291,7 +274,7 @@ int cmd_predict(const Cli *c) {
   Compiled ev = {0};
   RtReport report = {0};
   RtScores scores;
-  bool ok = open_session(c, &s) && load_data(&s, &sets) && compile(&s, "eval", NULL, &ev) &&
+  bool ok = open_session(c, &s) && load_data(&s, &sets) && compile_step(&s, "eval", NULL, &ev) &&
             rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) &&
             predict_rows(c, &s.cfg, &ev.entry, &sets, &file, &rows) &&
             rt_evaluate(&ev.prog, rows, s.cfg.batch, &scores, &report);
@@ -307,7 +290,7 @@ int cmd_predict(const Cli *c) {
   rt_report_free(&report);
   rt_data_free(&file);
   free_sets(&sets);
-  release(&ev);
+  release_step(&ev);
   return close_session(&s, ok);
 }
 
@@ -361,12 +344,12 @@ int cmd_step(const Cli *c) {
             cg_describe(fwd, false, &inputs) &&
             rt_data_from_safetensors(&batch, c->inputs, &inputs);
   if (ok) s.cfg.batch = (int)batch.count;
-  ok = ok && compile(&s, "grad", NULL, &gr) && compile(&s, "train", NULL, &tr) &&
+  ok = ok && compile_step(&s, "grad", NULL, &gr) && compile_step(&s, "train", NULL, &tr) &&
        rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) && run_steps(c, &gr, &tr, &s.store, &batch);
   pg_entry_free(&inputs);
   ir_graph_free(fwd);
   rt_data_free(&batch);
-  release(&gr), release(&tr);
+  release_step(&gr), release_step(&tr);
   return close_session(&s, ok);
 }
 
@@ -388,7 +371,7 @@ int cmd_gradcheck(const Cli *c) {
   bool ok = open_session(c, &s);
   if (ok && !c->batch) s.cfg.batch = 8;
   ok = ok && (spec = need_data(&s.cfg, "train", c->input)) &&
-       (c->ir ? load_ir(&s, c->ir, &gr) : compile(&s, "grad", NULL, &gr)) &&
+       (c->ir ? load_ir(&s, c->ir, &gr) : compile_step(&s, "grad", NULL, &gr)) &&
        rt_data_load(&data, spec, &gr.entry) && rt_data_normalize(&data, spec, NULL);
   if (ok && data.count < gr.entry.max_batch) {
     diag_error((PgLoc){0}, "the training data has %lld examples, fewer than the batch of %lld",
@@ -397,6 +380,6 @@ int cmd_gradcheck(const Cli *c) {
   }
   ok = ok && rt_gradcheck(&gr.prog, &data, &s.rng, 1e-2, &worst);
   rt_data_free(&data);
-  release(&gr);
+  release_step(&gr);
   return close_session(&s, ok);
 }

@@ -276,6 +276,112 @@ static bool csv_source(const AstFile *f, const AstExpr *x, PgSource *src) {
   return true;
 }
 
+/* the most tokens of one example, stride or shift: a bound on sizes before they are sizes */
+#define MAX_WINDOW (1 << 20)
+
+/* pairs(): field= (which input this is) and mlm= (the chance a token is masked) */
+static bool pairs_option(const AstExpr *a, PgSource *src) {
+  static const char *const fields[] = {"tokens", "segments", "mlm_targets", "nsp"};
+  const AstExpr *v = a->args[0];
+  if (strcmp(a->str, "mlm") == 0) {
+    if (!finite_num(v, &src->mlm)) return false;
+    if (src->mlm < 0 || src->mlm > 1) return diag_error(v->loc, "'mlm' must be in [0, 1]"), false;
+    return true;
+  }
+  for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+    if ((v->kind == AST_NAME || v->kind == AST_STR) && strcmp(v->str, fields[i]) == 0) {
+      src->field = fields[i];
+      return true;
+    }
+  diag_error(v->loc, "pairs() fields are tokens, segments, mlm_targets and nsp");
+  return false;
+}
+
+/* a text() option: window=, stride=, shift= (sizes bounded here) or vocab=;
+ * a pairs() option: length=, field=, mlm=, vocab= */
+static bool text_option(const AstExpr *a, PgSource *src) {
+  const AstExpr *v = a->args[0];
+  int64_t n;
+  bool pairs = !strcmp(src->format, "pairs");
+  if (pairs && (!strcmp(a->str, "field") || !strcmp(a->str, "mlm"))) return pairs_option(a, src);
+  if (strcmp(a->str, "vocab") == 0) {
+    if ((v->kind != AST_NAME && v->kind != AST_STR) || strcmp(v->str, "chars") != 0)
+      return diag_error(v->loc, "unknown vocabulary: the one there is is vocab=chars"), false;
+    src->vocab = "chars";
+    return true;
+  }
+  int64_t *to = pairs ? (!strcmp(a->str, "length") ? &src->window : NULL)
+                : !strcmp(a->str, "window") ? &src->window
+                : !strcmp(a->str, "stride") ? &src->stride
+                : !strcmp(a->str, "shift")  ? &src->shift
+                                            : NULL;
+  if (!to && pairs) {
+    diag_error(a->loc, "pairs() has no option '%s' (length=, field=, mlm=, vocab=)", a->str);
+    return false;
+  }
+  if (!to) {
+    diag_error(a->loc, "text() has no option '%s' (window=, stride=, shift=, vocab=)", a->str);
+    return false;
+  }
+  /* a packed pair holds [CLS] a [SEP] b [SEP]: at least 5 */
+  if (!int_in(v, to == &src->shift ? 0 : pairs ? 5 : 1, MAX_WINDOW, &n)) return false;
+  *to = n;
+  return true;
+}
+
+/* text("a.txt", "b.txt", window=64, stride=64, shift=0, vocab=chars) or
+ * pairs("a", length=128, field=tokens, mlm=0.15, vocab=chars): the file
+ * names first, then the options; window (length) and field are required */
+static bool text_source(const AstExpr *x, PgSource *src) {
+  const char *call = x->str; /* "text" or "pairs" */
+  *src = (PgSource){.input = src->input, .format = call, .scale = 1, .vocab = "chars", .mlm = 0.15,
+                    .loc = src->loc};
+  int i = 0;
+  for (; i < x->nargs && x->args[i]->kind == AST_STR; i++) {
+    if (i == PG_MAX_TEXT_FILES) {
+      diag_error(x->args[i]->loc, "%s() reads at most %d files", call, PG_MAX_TEXT_FILES);
+      return false;
+    }
+    src->paths[src->npaths++] = x->args[i]->str;
+  }
+  if (!src->npaths) {
+    diag_error(x->loc, "%s() needs the names of its files first: %s(\"a.txt\", ...)", call, call);
+    return false;
+  }
+  src->path = src->paths[0];
+  for (; i < x->nargs; i++) {
+    const AstExpr *a = x->args[i];
+    if (a->kind != AST_KWARG) {
+      diag_error(a->loc, "%s(): the file names first, then the options (name=value)", call);
+      return false;
+    }
+    if (!text_option(a, src)) return false;
+  }
+  if (!src->window) {
+    bool text = strcmp(call, "pairs") != 0;
+    diag_error(x->loc, "%s() needs %s=: the tokens of one example", call, text ? "window" : "length");
+    return false;
+  }
+  if (!strcmp(call, "pairs") && !src->field) {
+    diag_error(x->loc, "pairs() needs field=: tokens, segments, mlm_targets or nsp");
+    return false;
+  }
+  return true; /* stride: set with the block's other text() sources (text_strides) */
+}
+
+/* a text() source without stride= steps by the longest window of the
+ * block's text() sources: then every text column has the same examples
+ * (tokens of window 64 and a next token of window 1, shift 64) */
+static void text_strides(PgDataSet *d) {
+  int64_t longest = 0;
+  for (int i = 0; i < d->nsources; i++)
+    if (d->sources[i].format && !strcmp(d->sources[i].format, "text") && d->sources[i].window > longest)
+      longest = d->sources[i].window;
+  for (int i = 0; i < d->nsources; i++)
+    if (d->sources[i].format && !strcmp(d->sources[i].format, "text") && !d->sources[i].stride)
+      d->sources[i].stride = longest;
+}
+
 /* idx("path") or csv("path", ...), optionally inside normalize(...), then
  * optionally `/ number` or `* number` */
 static bool source(const AstFile *f, const AstStmt *s, PgSource *src) {
@@ -296,13 +402,19 @@ static bool source(const AstFile *f, const AstStmt *s, PgSource *src) {
     src->normalize = true;
     x = x->args[0];
   }
+  if (x->kind == AST_CALL && (!strcmp(x->str, "text") || !strcmp(x->str, "pairs"))) {
+    if (src->scale != 1 || src->normalize)
+      return diag_error(x->loc, "%s() gives token ids: they are not scaled or normalized", x->str), false;
+    return text_source(x, src);
+  }
   bool call = x->kind == AST_CALL && x->nargs >= 1 && x->args[0]->kind == AST_STR;
   if (call) src->path = x->args[0]->str;
   if (call && strcmp(x->str, "idx") == 0 && x->nargs == 1) return src->format = "idx", true;
   if (call && strcmp(x->str, "npy") == 0 && x->nargs == 1) return src->format = "npy", true;
   if (call && strcmp(x->str, "csv") == 0) return csv_source(f, x, src);
-  diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped), npy(\"file\") or "
-                     "csv(\"file\", columns=[...]), optionally in normalize(...)");
+  diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped), npy(\"file\"), "
+                     "csv(\"file\", columns=[...]), optionally in normalize(...), or "
+                     "text(\"file\", window=N)");
   return false;
 }
 
@@ -322,6 +434,7 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
     }
     ok &= source(f, s, &d->sources[d->nsources++]);
   }
+  text_strides(d);
   return ok;
 }
 

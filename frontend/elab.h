@@ -119,5 +119,12 @@ int b_tanh(Elab *e, Args *a);
 int b_perplexity(Elab *e, Args *a);
 int b_position_embedding(Elab *e, Args *a);
 int b_param(Elab *e, Args *a);
+/* constants.c */
+int b_arange(Elab *e, Args *a);
+int b_iota(Elab *e, Args *a);
+int b_full(Elab *e, Args *a);
+int b_eye(Elab *e, Args *a);
+int b_tril(Elab *e, Args *a);
+int b_sinusoidal_encoding(Elab *e, Args *a);
 
 #endif

@@ -190,6 +190,8 @@ int b_sparse_cce(Elab *e, Args *a) {
   double smoothing = fraction_arg(a->arg[3], 0);
   bool ignore_ok = ignore_arg(a->arg[4], &ignore);
   if (!class_pair(e, a, &z, &y) || from_logits < 0 || smoothing < 0 || !ignore_ok) return -1;
+  if (e->mode == FE_INFERENCE && rank_of(e, y) > 1) /* a language model predicts its scores */
+    ir_output(e->g, "report:scores", z, b.l);
   int w = a->arg[5] ? weights_arg(e, a->arg[5], y) : -1;
   if (a->arg[5] && w < 0) return -1;
   if (!ignore && w < 0) return mean_cross_entropy(&b, z, y, smoothing, from_logits);

@@ -32,7 +32,8 @@ static const struct {
    IMPLIES((flags) & IR_SIDE_EFFECT, !((flags) & IR_PURE)) &&                             \
    IMPLIES((flags) & IR_IN_PLACE, ((flags) & IR_SIDE_EFFECT) && (arity) >= 1) &&        \
    IMPLIES((flags) & IR_REGION, (kind) == IR_KIND_OTHER && (arity) < 0) &&               \
-   IMPLIES((flags) & IR_PROJECTION, (kind) == IR_KIND_OTHER && (arity) == 1))
+   IMPLIES((flags) & IR_PROJECTION, (kind) == IR_KIND_OTHER && (arity) == 1) &&           \
+   IMPLIES((flags) & IR_CONSTANT, (kind) == IR_KIND_LEAF && ((flags) & IR_PURE)))
 #define X(e, name, arity, kind, attrs, flags)                                              \
   _Static_assert(CONSISTENT(IR_KIND_##kind, arity, flags) && (arity) <= IR_MAX_IN,        \
                  "ir/ops.h: the flags of op " name " contradict each other or its kind");
@@ -90,6 +91,8 @@ void ir_graph_free(IrGraph *g) {
   free(g->bodies);
   for (int i = 0; i < g->nstrings; i++) free(g->strings[i]);
   free(g->strings);
+  for (int i = 0; i < g->npayloads; i++) free(g->payloads[i]);
+  free(g->payloads);
   free(g->nodes);
   free(g);
 }
@@ -136,8 +139,12 @@ static int append(IrGraph *g, IrOp op, PgLoc loc) {
 }
 
 int ir_append_node(IrGraph *g, const IrNode *n) {
+  const float *data = n->data ? ir_payload_adopt(g, n->data, ir_payload_count(n)) : NULL;
+  if (n->data && !data) return -1;
   int id = append(g, n->op, n->loc);
-  if (id >= 0) g->nodes[id] = *n;
+  if (id < 0) return -1;
+  g->nodes[id] = *n;
+  g->nodes[id].data = data;
   return id;
 }
 

@@ -38,6 +38,7 @@ typedef struct {
   PgInit init;       /* PARAM */
   PgLoc loc;
   struct IrGraph *body; /* SCAN: its region, owned by the enclosing graph */
+  const float *data; /* DATA: numel(shape) values, row-major, owned by the graph */
   int group;         /* kernel id (fuse), -1 before fusion */
   int64_t offset;    /* byte offset in the step's arena (plan), -1 = no arena buffer */
 } IrNode;
@@ -54,6 +55,8 @@ typedef struct IrGraph {
   struct IrGraph **bodies; /* the regions of its scans, owned (also those dce dropped) */
   int nbodies, capbodies;
   int depth;               /* 0 for a graph, 1 + the enclosing graph's for a region */
+  float **payloads;        /* the values of its data constants, owned */
+  int npayloads, cappayloads;
 } IrGraph;
 
 /* ---- op table queries ---- */
@@ -121,6 +124,27 @@ int64_t ir_scan_layout(const IrNode *scan, int64_t batch, int64_t *offset);
 int64_t ir_buffer_bytes(const IrNode *n, int64_t batch);
 /* the INPUT or OUTPUT node with this slot, or -1 */
 int ir_slot_node(const IrGraph *g, IrOp op, int64_t slot);
+
+/* ---- tensor constants (constant.c; docs/ir.md, "Constants") ----
+ * iota and data have a static shape without the batch dimension, of at most
+ * IR_MAX_DATA elements; canonicalize folds elementwise ops over constants
+ * into data of at most IR_MAX_FOLD elements. */
+#define IR_MAX_DATA (1 << 24)
+#define IR_MAX_FOLD (1 << 20)
+int ir_iota(IrGraph *g, PgShape shape, int axis, PgLoc loc);
+int ir_data(IrGraph *g, PgShape shape, const float *values, PgLoc loc); /* copies values */
+/* count floats owned by g (NULL after reporting: out of memory) */
+float *ir_payload_new(IrGraph *g, int64_t count);
+/* values itself if g owns it, else a copy owned by g (NULL: out of memory) */
+const float *ir_payload_adopt(IrGraph *g, const float *values, int64_t count);
+int64_t ir_payload_count(const IrNode *n); /* the floats of a data node: numel(shape) */
+/* the value of constant c (const, iota or data) at index `at` of a shape
+ * `dom` that c broadcasts to (numpy rules: trailing axes align) */
+float ir_constant_at(const IrNode *c, const PgShape *dom, const int64_t *at);
+/* all numel(shape) values of an iota or data node, row-major */
+void ir_constant_fill(const IrNode *c, float *out);
+/* the row-major successor of index `at` in static shape s (wraps to 0s) */
+void ir_index_next(const PgShape *s, int64_t *at);
 
 /* forgets kernels and buffers (fuse and plan must run again) */
 void ir_clear_schedule(IrGraph *g);

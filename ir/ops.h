@@ -31,6 +31,13 @@
  *   IR_PROJECTION  one of the results of its operand (a region op), which
  *                  that op's kernel computes: it shares the kernel and owns
  *                  a buffer.
+ *   IR_CONSTANT    a leaf whose value is known when compiling: a scalar
+ *                  const, an iota (the index along attr axis, as f32) or a
+ *                  data tensor (IrNode.data, numel(shape) floats owned by the
+ *                  graph). canonicalize folds FOLDABLE ops over constants; no
+ *                  gradient flows into one. Those that are not INLINE have
+ *                  no batch dimension and live in the compiled code as
+ *                  read-only arrays (codegen), not in the arena.
  * Arity -1: variadic, 1 to IR_MAX_IN operands.
  * A call is `float NAME(float)` from a library the .nnd file declares (an
  * extern block): its payload is the symbol, and the symbol of its derivative
@@ -58,12 +65,13 @@ enum {
   IR_IN_PLACE = 1 << 5,
   IR_REGION = 1 << 6,
   IR_PROJECTION = 1 << 7,
+  IR_CONSTANT = 1 << 8,
 };
 
 #define IR_OPS(X) \
   X(INPUT,          "input",          0, LEAF,    "slot",            0) \
   X(PARAM,          "param",          0, LEAF,    "slot",            0) \
-  X(CONST,          "const",          0, LEAF,    "",                IR_PURE | IR_INLINE) \
+  X(CONST,          "const",          0, LEAF,    "",         IR_PURE | IR_INLINE | IR_CONSTANT) \
   X(BATCH_SIZE,     "batch_size",     0, LEAF,    "",                IR_PURE | IR_INLINE) \
   X(NEG,            "neg",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
   X(EXP,            "exp",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
@@ -110,6 +118,8 @@ enum {
   X(ONE_HOT,        "one_hot",        1, OTHER,   "depth,ignore",    IR_PURE) \
   X(SCAN,           "scan",          -1, OTHER,   "length,carries,sequences,reverse",           \
                                                                       IR_PURE | IR_REGION)     \
-  X(RESULT,         "result",         1, OTHER,   "index",           IR_PURE | IR_PROJECTION)
+  X(RESULT,         "result",         1, OTHER,   "index",           IR_PURE | IR_PROJECTION) \
+  X(IOTA,           "iota",           0, LEAF,    "axis",            IR_PURE | IR_CONSTANT) \
+  X(DATA,           "data",           0, LEAF,    "",                IR_PURE | IR_CONSTANT)
 
 #endif

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,9 @@ typedef struct {
   IrGraph *g;   /* the graph being read: the top one or a body */
   IrGraph *top; /* owns every body */
   bool failed;
+  float *values; /* the values of the data node being read */
+  int64_t nvalues, capvalues;
+  PgLoc values_at;
 } Parser;
 
 static PgLoc here(Parser *ps) { return (PgLoc){ps->file, ps->line, ps->col}; }
@@ -121,6 +125,60 @@ static bool number(Parser *ps, double *out) {
   return true;
 }
 
+/* a float of a data constant; a finite number too large for f32 is an error */
+static bool float_number(Parser *ps, float *out) {
+  skip_space(ps);
+  PgLoc at = here(ps);
+  char *end;
+  errno = 0;
+  *out = strtof(ps->p, &end);
+  if (end == ps->p) return fail(ps, "a number");
+  if (errno == ERANGE && isinf(*out)) {
+    diag_error(at, "this number does not fit in f32");
+    return ps->failed = true, false;
+  }
+  advance(ps, (int)(end - ps->p));
+  return true;
+}
+
+static bool push_value(Parser *ps, float v) {
+  if (ps->nvalues == ps->capvalues) {
+    int64_t cap = ps->capvalues ? 2 * ps->capvalues : 64;
+    float *more = pg_realloc(ps->values, (size_t)cap * sizeof *more);
+    if (!more) return ps->failed = true, false;
+    ps->values = more;
+    ps->capvalues = cap;
+  }
+  ps->values[ps->nvalues++] = v;
+  return true;
+}
+
+/* [v0, v1, ...]: at most IR_MAX_DATA values, counted against the type later */
+static bool data_values(Parser *ps) {
+  skip_space(ps);
+  ps->values_at = here(ps);
+  ps->nvalues = 0;
+  if (!expect(ps, '[')) return false;
+  while (!accept(ps, ']')) {
+    float v;
+    if (ps->nvalues && !expect(ps, ',')) return false;
+    if (ps->nvalues == IR_MAX_DATA)
+      return fail(ps, "']' (a data constant holds at most 2^24 values)");
+    if (!float_number(ps, &v) || !push_value(ps, v)) return false;
+  }
+  return true;
+}
+
+/* as many values as the declared type has elements */
+static bool data_count(Parser *ps, const IrNode *n) {
+  if (n->op != IR_OP_DATA || ps->nvalues == ir_payload_count(n)) return true;
+  char t[96];
+  pg_shape_str(&n->shape, t, sizeof t);
+  diag_error(ps->values_at, "'data' lists %lld values, but its type %s%s has %lld elements",
+             (long long)ps->nvalues, pg_dtype_name(n->dtype), t, (long long)ir_payload_count(n));
+  return ps->failed = true, false;
+}
+
 static bool string(Parser *ps, char *buf, size_t n) {
   if (!peek(ps, '"')) return fail(ps, "a string");
   advance(ps, 1);
@@ -221,6 +279,7 @@ static bool payload(Parser *ps, IrNode *n) {
     n->name = ir_strdup(ps->g, buf);
     return true;
   case IR_OP_CONST: return number(ps, &n->value);
+  case IR_OP_DATA: return data_values(ps);
   case IR_OP_CALL: return call_payload(ps, n);
   default: return true;
   }
@@ -341,7 +400,8 @@ static bool node(Parser *ps) {
   n.loc = (PgLoc){0};
   if (!attrs(ps, &n) || !expect(ps, ':') || !type(ps, &n) || !suffixes(ps, &n)) return false;
   if (ir_op_flags(n.op) & IR_REGION && !(n.body = body(ps, at))) return false;
-  if (!check_type(ps, &n, at)) return false;
+  if (!check_type(ps, &n, at) || !data_count(ps, &n)) return false;
+  if (n.op == IR_OP_DATA) n.data = ps->values; /* copied into g */
   if (ir_append_node(g, &n) < 0) return ps->failed = true, false; /* out of memory, reported */
   return true;
 }
@@ -390,10 +450,11 @@ static IrGraph *graph(Parser *ps, IrGraph *outer, PgLoc at) {
 }
 
 IrGraph *ir_parse(const char *file, const char *text) {
-  Parser ps = {diag_add_source(file, text), text, 1, 1, NULL, NULL, false};
+  Parser ps = {diag_add_source(file, text), text, 1, 1, NULL, NULL, false, NULL, 0, 0, {0}};
   if (!ps.file) return NULL;
   IrGraph *g = graph(&ps, NULL, (PgLoc){0});
   if (!ps.failed && (skip_space(&ps), *ps.p)) fail(&ps, "the end of the file after the graph");
+  free(ps.values);
   if (ps.failed) {
     ir_graph_free(ps.top);
     return NULL;

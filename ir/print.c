@@ -2,13 +2,43 @@
  *   %4 = matmul(%3, %1) {transpose_a = 0, transpose_b = 0} : f32[B,128] loc("m.nnd":7:7)
  * Leaves print their payload: input/param names and roles, const values (the
  * shortest text that reads back to the same double); a call its symbols:
- *   %5 = call "softsign" derivative "softsign_grad"(%4) : f32[B,10] After fusion a node shows
- * `kernel(N)`, after planning `arena(OFFSET)`. A scan's body follows its line:
- * a graph of its own, indented by 4. parse.c reads exactly this back:
+ *   %5 = call "softsign" derivative "softsign_grad"(%4) : f32[B,10]
+ * a data constant its values, row-major, each the shortest text that reads
+ * back as the same float:
+ *   %2 = data [0, 1, 0.5, -2] : f32[2,2]
+ * After fusion a node shows `kernel(N)`, after planning `arena(OFFSET)`. A
+ * scan's body follows its line: a graph of its own, indented by 4. parse.c reads exactly this back:
  * print(parse(text)) == text. */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ir.h"
+
+/* the shortest %g text that strtof reads back as v: the first precision that
+ * does, or one up to 3 digits more that is shorter (10, not 1e+01) */
+static void print_float(FILE *out, float v) {
+  char buf[32], best[32] = "";
+  int first = 0;
+  for (int prec = 1; prec <= 9 && (!first || prec <= first + 3); prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (strtof(buf, NULL) != v && !isnan(v)) continue;
+    if (!first) first = prec;
+    if (!best[0] || strlen(buf) < strlen(best)) memcpy(best, buf, sizeof best);
+  }
+  fputs(best[0] ? best : buf, out);
+}
+
+/* a data constant's values: [v0, v1, ...], row-major */
+static void print_data(FILE *out, const IrNode *n) {
+  int64_t count = ir_payload_count(n);
+  fputs(" [", out);
+  for (int64_t i = 0; i < count; i++) {
+    if (i) fputs(", ", out);
+    print_float(out, n->data[i]);
+  }
+  fputc(']', out);
+}
 
 static void print_payload(FILE *out, const IrNode *n) {
   switch (n->op) {
@@ -18,6 +48,7 @@ static void print_payload(FILE *out, const IrNode *n) {
     pg_print_string(out, n->name);
     break;
   case IR_OP_CONST: fputc(' ', out); pg_print_double(out, n->value); break;
+  case IR_OP_DATA: print_data(out, n); break;
   case IR_OP_OUTPUT: fputc(' ', out); pg_print_string(out, n->name); fputc(' ', out); break;
   case IR_OP_CALL:
     fputc(' ', out);

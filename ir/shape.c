@@ -418,6 +418,28 @@ static bool rule_result(IrGraph *g, IrNode *n) {
   return true;
 }
 
+/* iota and data: their declared shape, static and not too large */
+static bool rule_constant(IrNode *n) {
+  n->dtype = PG_F32;
+  for (int d = 0; d < n->shape.rank; d++)
+    if (n->shape.dim[d] == PG_BATCH) {
+      diag_error(n->loc, "'%s' is a constant: it has no batch dimension", ir_op_name(n->op));
+      return false;
+    }
+  if (pg_numel(&n->shape, 1) > IR_MAX_DATA) {
+    diag_error(n->loc, "'%s' has more than %d elements", ir_op_name(n->op), IR_MAX_DATA);
+    return false;
+  }
+  if (n->op != IR_OP_IOTA || (n->attr[0] >= 0 && n->attr[0] < n->shape.rank)) return true;
+  if (n->shape.rank == 0) {
+    diag_error(n->loc, "'iota' counts along an axis: its shape has rank 1 or more");
+    return false;
+  }
+  diag_error(n->loc, "'iota' counts along an axis of its shape: 0 to %d, not %lld",
+             n->shape.rank - 1, (long long)n->attr[0]);
+  return false;
+}
+
 static bool infer(IrGraph *g, IrNode *n) {
   switch (n->op) {
   case IR_OP_INPUT:
@@ -465,6 +487,8 @@ static bool infer(IrGraph *g, IrNode *n) {
   case IR_OP_ONE_HOT: return rule_one_hot(g, n);
   case IR_OP_SCAN: return rule_scan(g, n);
   case IR_OP_RESULT: return rule_result(g, n);
+  case IR_OP_IOTA:
+  case IR_OP_DATA: return rule_constant(n);
   case IR_OP_COUNT: break;
   }
   return false;

@@ -53,6 +53,7 @@ static void check_node(Check *c, int id) {
                                (!n->derivative || call_symbol_ok(g, n->derivative))))
     return fail(c, id, "a call names C functions (identifiers) other than nnd's own (nnd_*, "
                 "*_step, check_finite, the graph's name)");
+  if (n->op == IR_OP_DATA && !n->data) return fail(c, id, "a data constant without its values");
   if (n->op == IR_OP_PARAM && n->role == PG_ROLE_NONE)
     return fail(c, id, "parameter without a role");
   if (n->op == IR_OP_PARAM &&

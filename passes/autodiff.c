@@ -110,6 +110,7 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   case IR_OP_COL2IM: accumulate(ad, a, ir_emit(ad->g, IR_OP_IM2COL, 1, &g, attr, l)); break;
   /* not data movement: backward() has their rules */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
+  case IR_OP_IOTA: case IR_OP_DATA: /* tensor constants */
   case IR_OP_NEG: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_RELU:
   case IR_OP_ABS: case IR_OP_FLOOR: case IR_OP_COS: case IR_OP_SIN: case IR_OP_SIGMOID:
   case IR_OP_CALL:
@@ -207,6 +208,7 @@ static void backward(Ad *ad, int id, int g) {
   case IR_OP_RANDOM_UNIFORM:
   /* leaves and sinks */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
+  case IR_OP_IOTA: case IR_OP_DATA: /* tensor constants */
   case IR_OP_ASSIGN: case IR_OP_OUTPUT: case IR_OP_COUNT: break;
   }
 }

@@ -1,12 +1,15 @@
-/* canonicalize.c — local simplification: constant folding of scalar
- * arithmetic, and identities that hold exactly in IEEE arithmetic (x*1, x/1,
- * x-0, x+(-0), -(-x), reshape or broadcast to the same shape, reshape of a
- * reshape). Identities that are not exact (x+0 changes -0 to +0, x*0 is not 0
- * for NaN) are left alone: no fast-math. Folding computes in float, as the
- * kernels would. Folded nodes become constants in place (ids stay valid);
- * replaced nodes are removed by a final dce. */
+/* canonicalize.c — local simplification: constant folding of arithmetic on
+ * constants (scalars, and tensors: an elementwise op whose operands are all
+ * const, iota or data becomes one data node, operands broadcast, if it has
+ * at most IR_MAX_FOLD elements), and identities that hold exactly in IEEE
+ * arithmetic (x*1, x/1, x-0, x+(-0), -(-x), reshape or broadcast to the same
+ * shape, reshape of a reshape). Identities that are not exact (x+0 changes -0
+ * to +0, x*0 is not 0 for NaN) are left alone: no fast-math. Folding
+ * computes in float, as the kernels would. Folded nodes become constants in
+ * place (ids stay valid); replaced nodes are removed by a final dce. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "passes.h"
 
@@ -48,6 +51,7 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_MAX: case IR_OP_MIN: case IR_OP_RANDOM_UNIFORM: case IR_OP_SELECT: case IR_OP_CALL:
   case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
+  case IR_OP_IOTA: case IR_OP_DATA: /* tensor constants */
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_TRANSPOSE: case IR_OP_REVERSE:
   case IR_OP_SLICE:
   case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL: case IR_OP_COL2IM:
@@ -58,16 +62,39 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   return false;
 }
 
-/* all operands constant: the node becomes a constant itself */
+static bool all_constant(const IrGraph *g, const IrNode *n) {
+  for (int k = 0; k < n->nin; k++)
+    if (!(ir_op_flags(g->nodes[n->in[k]].op) & IR_CONSTANT)) return false;
+  return n->nin > 0;
+}
+
+/* n's values over its shape, its operands broadcast (numpy rules) */
+static void fold_values(const IrGraph *g, const IrNode *n, int64_t count, float *out) {
+  const IrNode *a = &g->nodes[n->in[0]], *b = n->nin > 1 ? &g->nodes[n->in[1]] : a;
+  int64_t at[PG_MAX_RANK] = {0};
+  for (int64_t i = 0; i < count; i++) {
+    float x = ir_constant_at(a, &n->shape, at);
+    float y = ir_constant_at(b, &n->shape, at);
+    fold_value(n->op, x, y, &out[i]);
+    ir_index_next(&n->shape, at);
+  }
+}
+
+/* all operands constant (scalars, iotas, data): the node becomes a scalar
+ * const, or a data constant if it has at most IR_MAX_FOLD elements */
 static bool fold(IrGraph *g, IrNode *n) {
-  double a = 0, b = 0;
-  float r;
-  if (!(ir_op_flags(n->op) & IR_FOLDABLE) || n->shape.rank != 0 || n->nin == 0) return false;
-  if (!is_const(g, n->in[0], &a) || (n->nin > 1 && !is_const(g, n->in[1], &b))) return false;
-  if (!fold_value(n->op, (float)a, (float)b, &r)) return false;
-  n->op = IR_OP_CONST;
+  float scalar;
+  if (!(ir_op_flags(n->op) & IR_FOLDABLE) || !all_constant(g, n)) return false;
+  int64_t count = pg_numel(&n->shape, 1);
+  if (count > IR_MAX_FOLD) return false;
+  float *out = n->shape.rank ? ir_payload_new(g, count) : &scalar;
+  if (!out) return false;
+  fold_values(g, n, count, out);
+  n->op = n->shape.rank ? IR_OP_DATA : IR_OP_CONST;
   n->nin = 0;
-  n->value = r;
+  memset(n->attr, 0, sizeof n->attr);
+  n->value = n->shape.rank ? 0 : scalar;
+  n->data = n->shape.rank ? out : NULL;
   return true;
 }
 

@@ -1,9 +1,9 @@
 /* cse.c — common subexpression elimination: two nodes with the same op,
- * operands, attributes, payload (a constant's value, a call's symbols) and
- * type compute the same value, so uses of the later one are redirected to the
- * earlier (which precedes them: order stays topological). Only pure ops
- * (ops.h) are merged: an input or a parameter is an identity, an assignment or
- * an output an effect. Uses a hash table over nodes. */
+ * operands, attributes, payload (a constant's value, a call's symbols, a
+ * data constant's values bit for bit) and type compute the same value, so
+ * uses of the later one are redirected to the earlier (which precedes them:
+ * order stays topological). Only pure ops (ops.h) are merged: an input or a
+ * parameter is an identity, an assignment or an output an effect. Uses a hash table over nodes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +18,23 @@ static uint64_t hash_text(uint64_t h, const char *s) {
   return h;
 }
 
+/* a data constant's values, bit for bit (0 and -0 differ, a NaN equals itself) */
+static uint64_t hash_data(uint64_t h, const IrNode *n) {
+  int64_t count = n->data ? ir_payload_count(n) : 0;
+  for (int64_t i = 0; i < count; i++) {
+    uint32_t bits;
+    memcpy(&bits, &n->data[i], sizeof bits);
+    h = mix(h, bits);
+  }
+  return h;
+}
+
+static bool same_data(const IrNode *a, const IrNode *b) {
+  if (a->data == b->data) return true;
+  if (!a->data || !b->data) return false;
+  return memcmp(a->data, b->data, (size_t)ir_payload_count(a) * sizeof *a->data) == 0;
+}
+
 static uint64_t hash_node(const IrNode *n) {
   uint64_t h = hash_text(mix(0xcbf29ce484222325ull, n->op), n->name), bits;
   for (int i = 0; i < n->nin; i++) h = mix(h, (uint64_t)n->in[i]);
@@ -25,7 +42,7 @@ static uint64_t hash_node(const IrNode *n) {
   memcpy(&bits, &n->value, sizeof bits);
   h = mix(mix(h, bits), (uint64_t)n->dtype);
   for (int i = 0; i < n->shape.rank; i++) h = mix(h, (uint64_t)n->shape.dim[i]);
-  return h;
+  return hash_data(h, n);
 }
 
 /* payload strings: a call's symbols (inputs, parameters and outputs are not merged) */
@@ -37,7 +54,8 @@ static bool same(const IrNode *a, const IrNode *b) {
   return a->op == b->op && a->nin == b->nin && memcmp(a->in, b->in, a->nin * sizeof *a->in) == 0 &&
          memcmp(a->attr, b->attr, sizeof a->attr) == 0 && memcmp(&a->value, &b->value, sizeof a->value) == 0 &&
          a->dtype == b->dtype && pg_shape_eq(&a->shape, &b->shape) && same_text(a->name, b->name) &&
-         same_text(a->derivative, b->derivative) && a->body == b->body; /* two scans: never */
+         same_text(a->derivative, b->derivative) && a->body == b->body && /* two scans: never */
+         same_data(a, b); /* compared last: the shapes are equal by then */
 }
 
 bool ps_cse(IrGraph *g, const PsOptions *opt) {

@@ -38,6 +38,7 @@ void nnd_parallel_for(void (*task)(void *ctx, int64_t lo, int64_t hi), void *ctx
 
 /* ---- where the data comes from (a model's data blocks) ---- */
 #define PG_MAX_COLUMNS 64
+#define PG_MAX_TEXT_FILES 64
 typedef struct {
   const char *input;  /* model input it feeds */
   const char *format; /* "idx", "npy" or "csv" */
@@ -49,6 +50,16 @@ typedef struct {
   int ncolumns;
   bool header;        /* csv: the first row (after `skip`) names the columns */
   int skip;           /* csv: lines to skip first */
+  /* text: files read one after another (path is the first), each byte a
+   * token of `vocab`; example i is tokens [i*stride + shift, ... + window) */
+  const char *paths[PG_MAX_TEXT_FILES];
+  int npaths;
+  int64_t window, stride, shift;
+  const char *vocab;
+  /* pairs: window is the packed length; which field this input gets
+   * ("tokens", "segments", "mlm_targets", "nsp"); the chance a token is masked */
+  const char *field;
+  double mlm;
   PgLoc loc;
 } PgSource;
 

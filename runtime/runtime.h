@@ -51,6 +51,10 @@ typedef struct {
 void rt_rng_seed(RtRng *r, uint64_t seed);
 uint64_t rt_rng_next(RtRng *r);
 double rt_rng_uniform(RtRng *r); /* [0, 1) */
+
+/* sample.c: a token drawn from n scores: softmax at `temperature` over the
+ * top_k highest (0: all); temperature 0 takes the highest */
+int32_t rt_sample(const float *scores, int32_t n, double temperature, int32_t top_k, RtRng *rng);
 void rt_shuffle(RtRng *r, int64_t *perm, int64_t n);
 
 /* ---- idx.c: IDX files (optionally gzip'd) ---- */
@@ -74,6 +78,38 @@ bool rt_load_npy(const char *path, PgDType dtype, double scale, PgLoc at, RtTens
 
 /* ---- csv.c: numeric CSV files, columns by name or index ---- */
 bool rt_load_csv(const PgSource *src, PgDType dtype, RtTensor *out);
+
+/* ---- text.c: vocabularies and the text() source ---- */
+/* A fixed vocabulary, by name (`vocab=chars` in a text() source). chars: ids
+ * 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK], 5 is '\n', 6 is '\t', 7..101 are
+ * the printable ASCII bytes 32..126; any other byte is [UNK]. */
+typedef struct {
+  const char *name;
+  int32_t size; /* ids are [0, size) */
+} RtVocab;
+enum { RT_TOKEN_PAD, RT_TOKEN_UNK, RT_TOKEN_CLS, RT_TOKEN_SEP, RT_TOKEN_MASK, RT_TOKEN_NEWLINE };
+
+const RtVocab *rt_vocab_named(const char *name); /* NULL if there is none of that name */
+int32_t rt_vocab_id(const RtVocab *v, unsigned char byte);
+/* one id per byte of text into ids (len of them); returns len */
+int64_t rt_vocab_encode(const RtVocab *v, const char *text, int64_t len, int32_t *ids);
+/* the text of n ids (specials by name, "[?]" for an id outside the vocabulary)
+ * into out, cut to cap - 1 bytes and ended by a NUL; returns the full length
+ * (as snprintf does) */
+size_t rt_vocab_decode(const RtVocab *v, const int32_t *ids, int64_t n, char *out, size_t cap);
+/* the tokens as a JSON array of strings, by id (malloc'd; NULL without
+ * memory): what a checkpoint's "vocab_tokens" metadata holds */
+char *rt_vocab_tokens_json(const RtVocab *v);
+/* the longest reach (shift + window) of the text() sources of a data block:
+ * each of them has as many examples as fit that reach; 0 if none */
+int64_t rt_text_reach(const PgDataSet *spec);
+/* a text() source's windows as i32 [count, window] */
+bool rt_load_text(const PgSource *s, PgDType dtype, int64_t reach, RtTensor *out);
+/* the ids of every file of a text() or pairs() source, one after the other
+ * (malloc'd; NULL after a diagnostic at s->loc: a missing or binary file) */
+int32_t *rt_text_ids(const PgSource *s, const RtVocab *v, int64_t *count);
+/* the vocabulary of a data block's text() sources, NULL if it has none */
+const char *rt_data_vocab(const PgDataSet *spec);
 
 /* ---- safetensors.c: named tensors in files ---- */
 typedef struct {
@@ -130,7 +166,9 @@ typedef enum {
   RT_LOAD_STATE,   /* every weight, and the optimizer state the file has (nnd compile --train) */
 } RtLoadMode;
 
-bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s);
+/* vocab: the name of the vocabulary the model's ids are in (metadata "vocab",
+ * and "vocab_tokens" its tokens as JSON), NULL if none */
+bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s, const char *vocab);
 bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainState *s);
 
 /* ---- program.c: a compiled entry point bound to its buffers ---- */
@@ -162,12 +200,14 @@ void rt_profile_print(FILE *out, const RtProgram *p);
 static inline void *rt_slot_buffer(const RtProgram *p, const PgSlot *s) { return p->io[s->io]; }
 
 /* ---- train.c: datasets, fit and evaluate ---- */
+typedef struct RtPairs RtPairs; /* pairs.c */
 typedef struct {
   const char *name;
   int ncols;
   const char *input[8]; /* the model input each column feeds */
   RtTensor col[8];
   int64_t count;
+  RtPairs *pairs; /* pairs() columns: what draws them (owned); NULL if none */
 } RtData;
 
 /* Loads a data block for e's inputs, as the files have it. */
@@ -186,12 +226,21 @@ bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char 
                       const PgSource *like);
 void rt_data_free(RtData *d);
 
+/* ---- pairs.c: the pairs() source (BERT's sentence pairs and masks) ---- */
+/* adds the column of a pairs() source (its field) to d, drawn with a fixed
+ * seed; every pairs() source of d reads the same files */
+bool rt_data_add_pairs(RtData *d, const PgSource *s, PgDType dtype);
+/* draws d's pairs() columns anew (an epoch's start); nothing without them */
+void rt_data_refresh(const RtData *d, RtRng *rng);
+void rt_pairs_free(RtPairs *p);
+
 typedef struct {
   int epochs, batch;    /* train until `epochs` epochs are done */
   const char *log_path; /* JSON lines, one per epoch; NULL = none */
   const char *save_path; /* checkpoint after the last epoch (and every save_every) */
   int save_every;
   bool quiet;
+  const char *vocab; /* of the training data's text, for the checkpoint; NULL if none */
 } RtFitOptions;
 
 /* Copies rows perm[start..start+n) of every column into the program's inputs. */

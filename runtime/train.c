@@ -66,7 +66,8 @@ static bool normalize(const PgSource *s, RtTensor *t, const RtData *fit, const c
   return true;
 }
 
-static bool load_column(const PgSource *s, const PgSlot *in, RtTensor *t) {
+static bool load_column(const PgSource *s, const PgSlot *in, int64_t reach, RtTensor *t) {
+  if (strcmp(s->format, "text") == 0) return rt_load_text(s, in->dtype, reach, t);
   if (strcmp(s->format, "csv") == 0) return rt_load_csv(s, in->dtype, t);
   if (strcmp(s->format, "npy") == 0) return rt_load_npy(s->path, in->dtype, s->scale, s->loc, t);
   return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
@@ -112,12 +113,16 @@ bool rt_data_load(RtData *d, const PgDataSet *spec, const PgEntry *e) {
     const PgSlot *in = pg_slot_named(e, s->input, false);
     RtTensor *t = &d->col[d->ncols];
     if (!in) diag_error(s->loc, "the graph has no input '%s'", s->input); /* one from gradcheck --ir */
-    if (!in || !load_column(s, in, t)) goto fail;
+    bool pairs = !strcmp(s->format, "pairs");
+    if (!in || !(pairs ? rt_data_add_pairs(d, s, in->dtype) : load_column(s, in, rt_text_reach(spec), t)))
+      goto fail;
     d->input[d->ncols++] = s->input;
     if (!check_column(in, s, t)) goto fail;
     if (i > 0 && t->count != d->count) {
-      diag_error(s->loc, "'%s' has %lld examples but '%s' has %lld", s->path, (long long)t->count,
-                 spec->sources[0].path, (long long)d->count);
+      bool text = !strcmp(s->format, "text");
+      diag_error(s->loc, "'%s' has %lld examples but '%s' has %lld%s", s->path, (long long)t->count,
+                 spec->sources[0].path, (long long)d->count,
+                 text ? " (text() columns line up when they have the same stride)" : "");
       goto fail;
     }
     d->count = t->count;
@@ -199,6 +204,8 @@ bool rt_data_from_safetensors(RtData *d, const char *path, const PgEntry *e) {
 void rt_data_free(RtData *d) {
   for (int i = 0; i < d->ncols; i++) rt_tensor_free(&d->col[i]);
   d->ncols = 0;
+  rt_pairs_free(d->pairs);
+  d->pairs = NULL;
 }
 
 void rt_gather(RtProgram *p, const RtData *d, const int64_t *perm, int64_t start, int64_t n) {
@@ -336,6 +343,7 @@ static bool train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
   Totals t = {0};
   int64_t steps = (d->count + batch - 1) / batch, step = 0;
   double t0 = now(), last_draw = 0;
+  rt_data_refresh(d, &st->rng); /* pairs() columns: drawn anew each epoch */
   for (int64_t i = 0; i < d->count; i++) perm[i] = i; /* the order depends on the RNG state alone */
   rt_shuffle(&st->rng, perm, d->count);
   for (int64_t start = 0; start < d->count; start += batch) {
@@ -393,7 +401,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
       log_json(log, train->e, eval->e, state->epoch, &tr, val_data ? &va : NULL,
                test_data ? &te : NULL, secs);
     bool last = state->epoch == opt->epochs, every = opt->save_every && state->epoch % opt->save_every == 0;
-    if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state);
+    if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state, opt->vocab);
   }
   free(perm);
   if (log) fclose(log);

@@ -547,12 +547,75 @@ def per_position():
         "tests/pytorch/Inputs/per_position.nnd"
 
 
+def sinusoidal(steps, width):
+    """PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(...), in float64"""
+    pos = np.arange(steps)[:, None]
+    angle = pos / np.power(10000.0, (np.arange(width) // 2 * 2) / width)
+    return torch.from_numpy(np.where(np.arange(width) % 2 == 0, np.sin(angle), np.cos(angle)).astype(np.float32))
+
+
+def attention_layer(name, width):
+    """multi_head_attention's four projections, nnd's names"""
+    layers, names = [], {}
+    for part in ("query", "key", "value", "output"):
+        layer = torch.nn.Linear(width, width)
+        layers.append(layer)
+        names[f"{name}.{part}.kernel"] = (layer.weight, lambda w: w.T)
+        names[f"{name}.{part}.bias"] = (layer.bias, same)
+    return layers, names
+
+
+def multi_head_attention(projections, q_in, kv_in, heads, causal=False, key_mask=None):
+    """the written-out attention: per head softmax(Q K^T / sqrt(d/h)), masked, times V"""
+    query, key, value, output = projections
+    b, t, d = q_in.shape
+    split = lambda x: x.reshape(b, -1, heads, d // heads).permute(0, 2, 1, 3)
+    q, k, v = split(query(q_in)), split(key(kv_in)), split(value(kv_in))
+    scores = q @ k.transpose(-1, -2) / (d // heads) ** 0.5
+    keep = torch.ones(scores.shape[-2:], dtype=torch.bool)
+    if causal:
+        keep = torch.tril(keep)
+    keep = keep.expand(scores.shape)
+    if key_mask is not None:
+        keep = keep & (key_mask[:, None, None, :] > 0)
+    weights = torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1)
+    weights = torch.nan_to_num(weights)  # a row with every key masked: zeros
+    return output((weights @ v).permute(0, 2, 1, 3).reshape(b, -1, d))
+
+
+def transformer_block():
+    """tests/pytorch/Inputs/transformer_block.nnd: a pre-norm causal decoder block"""
+    table = torch.nn.Embedding(13, 16)
+    ln1, m1 = norm("layer_norm_1", 16)
+    attn, ma = attention_layer("multi_head_attention_1", 16)
+    ln2, m2 = norm("layer_norm_2", 16)
+    up, n1 = dense("dense_1", 16, 32)
+    down, n2 = dense("dense_2", 32, 16)
+    ln3, m3 = norm("layer_norm_3", 16)
+    head, n3 = dense("dense_3", 16, 13)
+    model = torch.nn.ModuleList([table, ln1, *attn, ln2, up, down, ln3, head])
+    pe = sinusoidal(8, 16)
+    rng = np.random.default_rng(6)
+    batch = {"tokens": rng.integers(0, 13, (4, 8)).astype(np.int32),
+             "targets": rng.integers(0, 13, (4, 8)).astype(np.int32)}
+
+    def loss(b):
+        x = table(b["tokens"].long()) + pe
+        h = ln1(x)
+        x = x + multi_head_attention(attn, h, h, 4, causal=True)
+        x = x + down(F.gelu(up(ln2(x))))
+        return F.cross_entropy(head(ln3(x)).reshape(-1, 13), b["targets"].long().reshape(-1))
+
+    names = {"embedding_1.table": (table.weight, same), **m1, **ma, **m2, **n1, **n2, **m3, **n3}
+    return model, names, batch, loss, "tests/pytorch/Inputs/transformer_block.nnd"
+
+
 MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
           "cnn": cnn, "attention": attention, "softsign": softsign,
           "recurrent_written": recurrent_written, "recurrent_backwards": recurrent_backwards,
           "recurrent_activations": recurrent_activations, "lstm_seed": lstm_seed,
           "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask,
-          "per_position": per_position}
+          "per_position": per_position, "transformer_block": transformer_block}
 
 
 def parse_call(spec):
