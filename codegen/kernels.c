@@ -146,6 +146,51 @@ static LLVMValueRef exp_f32(Cg *c, LLVMValueRef x) {
   return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, x, x, ""), x, p, "");
 }
 
+/* erf(x) in f32 as straight-line arithmetic (vectorises, as exp_f32): for
+ * |x| < 1 its Taylor series to x^21 (truncation below 2e-8), above the
+ * Abramowitz-Stegun form 7.1.26, 1 - t(a1 + t(a2 + ...)) exp(-x^2) with
+ * t = 1/(1 + p|x|) (error below 1.5e-7), both on |x| with erf's sign put
+ * back; within 3e-7 absolute of libm's erff. erf(+-inf) = +-1, NaN stays NaN. */
+static LLVMValueRef erf_f32(Cg *c, LLVMValueRef x) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef ax = intrinsic(c, "llvm.fabs", &x, 1);
+  LLVMValueRef x2 = LLVMBuildFMul(b, ax, ax, "");
+  LLVMValueRef series = f32c(c, 0);
+  double fact = 1; /* n!, for the coefficients (-1)^n 2/sqrt(pi) / (n! (2n+1)) */
+  double coef[11];
+  for (int n = 0; n <= 10; n++) {
+    if (n) fact *= n;
+    coef[n] = (n % 2 ? -1 : 1) * 1.1283791670955126 / (fact * (2 * n + 1));
+  }
+  for (int n = 10; n >= 0; n--)
+    series = LLVMBuildFAdd(b, LLVMBuildFMul(b, series, x2, ""), f32c(c, coef[n]), "");
+  series = LLVMBuildFMul(b, series, ax, "");
+  static const double as[] = {1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592};
+  LLVMValueRef den = LLVMBuildFAdd(b, f32c(c, 1), LLVMBuildFMul(b, ax, f32c(c, 0.3275911), ""), "");
+  LLVMValueRef t = LLVMBuildFDiv(b, f32c(c, 1), den, "");
+  LLVMValueRef p = f32c(c, as[0]);
+  for (int i = 1; i < 5; i++) p = LLVMBuildFAdd(b, LLVMBuildFMul(b, p, t, ""), f32c(c, as[i]), "");
+  LLVMValueRef bell = exp_f32(c, LLVMBuildFNeg(b, x2, ""));
+  LLVMValueRef tail = LLVMBuildFMul(b, LLVMBuildFMul(b, p, t, ""), bell, "");
+  LLVMValueRef far = LLVMBuildFSub(b, f32c(c, 1), tail, "");
+  LLVMValueRef near = LLVMBuildFCmp(b, LLVMRealOLT, ax, f32c(c, 1), "");
+  LLVMValueRef y = LLVMBuildSelect(b, near, series, far, "");
+  LLVMValueRef big = LLVMBuildFCmp(b, LLVMRealOGT, ax, f32c(c, 10), ""); /* inf: t = 0, p t = 0 */
+  y = LLVMBuildSelect(b, big, f32c(c, 1), y, "");
+  LLVMValueRef args[2] = {y, x};
+  return intrinsic(c, "llvm.copysign", args, 2); /* NaN: y is NaN already */
+}
+
+/* f32 to i32 toward zero, as C and torch; out-of-range values saturate and
+ * NaN becomes 0 (llvm.fptosi.sat), where a plain fptosi would be poison */
+static LLVMValueRef to_i32(Cg *c, LLVMValueRef x) {
+  const char *name = "llvm.fptosi.sat";
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMTypeRef types[2] = {c->i32, c->f32};
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, types, 2);
+  return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, types, 2), fn, &x, 1, "");
+}
+
 /* row-major index of a tensor of shape `of`, broadcast into `dom`, at coords */
 static LLVMValueRef index_in(Kernel *k, const PgShape *of, const PgShape *dom,
                              LLVMValueRef *coords) {
@@ -340,6 +385,9 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_SELECT: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNE, a[0], f32c(c, 0), ""), a[1], a[2], "");
   case IR_OP_ASSIGN: return a[1];
   case IR_OP_OUTPUT: case IR_OP_BROADCAST: return a[0];
+  case IR_OP_ERF: return erf_f32(c, a[0]);
+  case IR_OP_TO_F32: return LLVMBuildSIToFP(b, a[0], c->f32, "");
+  case IR_OP_TO_I32: return to_i32(c, a[0]);
   /* not elementwise: never a member of a loop */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
   case IR_OP_IOTA: case IR_OP_DATA: /* tensor constants */
@@ -547,21 +595,33 @@ static void emit_matmul(Kernel *k, int id) {
   matmul_body(k, cg_buffer(k, a), cg_buffer(k, b), cg_store_buffer(k, id), r0, r1, K, N, sa, sb, ta, tb);
 }
 
-/* one matrix product per example, at offsets into the three buffers */
+/* one matrix product per index of the leading axes (rank >= 3, the batch
+ * among them or not), at offsets into the three buffers: the leading axes
+ * are one flattened loop, which is the kernel's parallel outer axis */
 static void emit_batch_matmul(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
-  const PgShape *sa = &nd(k, n->in[0])->shape, *sb = &nd(k, n->in[1])->shape;
+  const PgShape *sa = &nd(k, n->in[0])->shape, *sb = &nd(k, n->in[1])->shape, *so = &n->shape;
+  int r = so->rank;
   bool ta = n->attr[0], tb = n->attr[1];
-  k->splits = true, k->align = 1, k->outer = 1, k->outer_batched = true;
-  k->work = (double)pg_numel(&n->shape, c->g->max_batch) * sa->dim[ta ? 1 : 2];
+  int64_t inner = sa->dim[ta ? r - 2 : r - 1];
+  PgShape lead = *so;
+  lead.rank = r - 2;
+  k->splits = true, k->align = 1;
+  k->outer_batched = so->dim[0] == PG_BATCH;
+  k->outer = pg_numel(&lead, 1);
+  k->work = (double)pg_numel(so, c->g->max_batch) * inner;
   Loop lb;
-  LLVMValueRef e = part_begin(k, &lb, dim_value(k, n->shape.dim[0]));
-  LLVMValueRef A = elem_ptr(k, cg_buffer(k, n->in[0]), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, sa->dim[1] * sa->dim[2]), ""));
-  LLVMValueRef B = elem_ptr(k, cg_buffer(k, n->in[1]), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, sb->dim[1] * sb->dim[2]), ""));
-  LLVMValueRef C = elem_ptr(k, cg_store_buffer(k, id), c->f32, LLVMBuildNSWMul(c->b, e, i64c(c, n->shape.dim[1] * n->shape.dim[2]), ""));
-  matmul_body(k, A, B, C, i64c(c, 0), i64c(c, n->shape.dim[1]), i64c(c, sa->dim[ta ? 1 : 2]), n->shape.dim[2], sa->dim[2],
-              sb->dim[2], ta, tb);
+  LLVMValueRef e = part_begin(k, &lb, row_count(k, so, 2));
+  LLVMValueRef offa = LLVMBuildNSWMul(c->b, e, i64c(c, sa->dim[r - 2] * sa->dim[r - 1]), "");
+  LLVMValueRef offb = LLVMBuildNSWMul(c->b, e, i64c(c, sb->dim[r - 2] * sb->dim[r - 1]), "");
+  LLVMValueRef offc = LLVMBuildNSWMul(c->b, e, i64c(c, so->dim[r - 2] * so->dim[r - 1]), "");
+  LLVMValueRef A = elem_ptr(k, cg_buffer(k, n->in[0]), c->f32, offa);
+  LLVMValueRef B = elem_ptr(k, cg_buffer(k, n->in[1]), c->f32, offb);
+  LLVMValueRef C = elem_ptr(k, cg_store_buffer(k, id), c->f32, offc);
+  LLVMValueRef M = i64c(c, so->dim[r - 2]);
+  matmul_body(k, A, B, C, i64c(c, 0), M, i64c(c, inner), so->dim[r - 1], sa->dim[r - 1],
+              sb->dim[r - 1], ta, tb);
   loop_end(k, &lb);
 }
 
@@ -856,6 +916,7 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX: case IR_OP_MIN:
   case IR_OP_POW: case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_RANDOM_UNIFORM:
   case IR_OP_SELECT: case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
+  case IR_OP_ERF: case IR_OP_TO_F32: case IR_OP_TO_I32:
     assert(ir_op_kind(n->op) == IR_KIND_ELTWISE);
     emit_eltwise(k, members, count);
     break;

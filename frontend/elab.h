@@ -21,6 +21,7 @@ typedef struct {
   int seed;      /* the per-step random seed input, created on first use */
   int batch;     /* the batch_size node, created on first use */
   int ndense, ndropout, nembedding, nconv, nnorm, nrnn, nlstm, ngru, nposition;
+  int nattention; /* multi_head_attention layers, for their default names */
   FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
   int nexterns;
   int metric_count; /* a metric builtin's per-example divisor (positions it counted), or -1 */
@@ -66,6 +67,10 @@ int batch_size(Elab *e, PgLoc loc);
 int sum_all(Elab *e, int x, PgLoc loc);
 int mean_all(Elab *e, int x, PgLoc loc);
 int cst(Elab *e, double v, PgLoc loc);
+/* algebra.c: an axis= argument of a batched rank-r tensor as an axis index
+ * 1..r-1 (per-example axes count from 1, negative ones from the end); -1
+ * after a diagnostic */
+int axis_arg(const AstExpr *x, int r, const char *fn);
 
 /* node builders that give every node they make one source location (the
  * arithmetic of losses and recurrent cells). C leaves the order of a call's
@@ -126,5 +131,29 @@ int b_full(Elab *e, Args *a);
 int b_eye(Elab *e, Args *a);
 int b_tril(Elab *e, Args *a);
 int b_sinusoidal_encoding(Elab *e, Args *a);
+
+/* algebra.c: permute, matmul, reductions over axes, softmax with axis and
+ * mask, casts, erf, gelu, the named activations */
+int b_permute(Elab *e, Args *a);
+int b_matmul(Elab *e, Args *a);
+int b_sum(Elab *e, Args *a);
+int b_mean(Elab *e, Args *a);
+int b_max(Elab *e, Args *a);
+int b_float(Elab *e, Args *a);
+int b_int(Elab *e, Args *a);
+int b_gelu(Elab *e, Args *a);
+int fe_softmax_call(Elab *e, Args *a, bool log);
+int fe_optional_tensor(Elab *e, const AstExpr *x); /* -2: absent or `none` */
+int fe_matmul(Elab *e, int l, int r, PgLoc loc);
+int fe_softmax(Elab *e, int x, int keep, int64_t axis, PgLoc loc);
+int fe_gelu(Elab *e, int x, bool approximate, PgLoc loc);
+bool fe_activation_ok(const char *act);
+int fe_activation(Elab *e, int y, const char *act, PgLoc loc);
+/* layers.c, for composite layers: dense on a node, dropout on a node */
+int fe_dense(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act,
+             PgLoc loc);
+int fe_dropout(Elab *e, int x, double rate, PgLoc loc);
+/* attention.c */
+int b_multi_head_attention(Elab *e, Args *a);
 
 #endif

@@ -189,16 +189,16 @@ const Builtin fe_builtins[] = {
     {"log", "x", b_eltwise, IR_OP_LOG},
     {"sqrt", "x", b_eltwise, IR_OP_SQRT},
     {"maximum", "x y", b_eltwise, IR_OP_MAX},
-    {"log_softmax", "x", b_log_softmax, 0},
-    {"softmax", "x", b_softmax, 0},
+    {"log_softmax", "x | axis", b_log_softmax, 0},
+    {"softmax", "x | axis mask", b_softmax, 0},
     {"layer_norm", "x | eps name", b_layer_norm, 0},
     {"abs", "x", b_eltwise, IR_OP_ABS},
     {"sigmoid", "x", b_sigmoid, 0},
     {"tanh", "x", b_tanh, 0},
     {"transpose", "x", b_transpose, 0},
     {"reshape", "x shape", b_reshape, 0},
-    {"slice", "x start stop", b_slice, 0},
-    {"concat", "a b", b_concat, 0},
+    {"slice", "x start stop | axis", b_slice, 0},
+    {"concat", "a b | axis", b_concat, 0},
     {"embedding", "ids vocab dim | name", b_embedding, 0},
     {"position_embedding", "x | name", b_position_embedding, 0},
     {"param", "name", b_param, 0},
@@ -219,6 +219,17 @@ const Builtin fe_builtins[] = {
     {"sin", "x", b_eltwise, IR_OP_SIN},
     {"cos", "x", b_eltwise, IR_OP_COS},
     {"pow", "x y", b_eltwise, IR_OP_POW},
+    {"permute", "x axes", b_permute, 0},
+    {"matmul", "a b", b_matmul, 0},
+    {"sum", "x | axis keepdims", b_sum, 0},
+    {"mean", "x | axis keepdims", b_mean, 0},
+    {"max", "x | axis keepdims", b_max, 0},
+    {"float", "x", b_float, 0},
+    {"int", "x", b_int, 0},
+    {"erf", "x", b_eltwise, IR_OP_ERF},
+    {"gelu", "x | approximate", b_gelu, 0},
+    {"multi_head_attention", "q kv heads | causal mask dropout use_bias name",
+     b_multi_head_attention, 0},
     /* losses */
     {"sparse_categorical_crossentropy",
      "logits labels | from_logits label_smoothing ignore_index weights", b_sparse_cce, 0},
@@ -280,10 +291,7 @@ static int apply_binop(Elab *e, const AstExpr *x, int l) {
   case '-': return ir_binary(e->g, IR_OP_SUB, l, r, x->loc);
   case '*': return ir_binary(e->g, IR_OP_MUL, l, r, x->loc);
   case '/': return ir_binary(e->g, IR_OP_DIV, l, r, x->loc);
-  default: { /* two batched operands: one product per example */
-    bool batched = l >= 0 && r >= 0 && rank_of(e, r) == 3 && node(e, r)->shape.dim[0] == PG_BATCH;
-    return ir_binary(e->g, batched ? IR_OP_BATCH_MATMUL : IR_OP_MATMUL, l, r, x->loc);
-  }
+  default: return fe_matmul(e, l, r, x->loc); /* two batched operands: a product per index */
   }
 }
 

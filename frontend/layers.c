@@ -35,11 +35,12 @@ static int weight(Elab *e, const char *layer, const char *what, PgInit init, PgS
   return ir_param(e->g, name, PG_ROLE_WEIGHT, init, shape, loc);
 }
 
-/* activation=relu|linear (linear if absent); NULL after a diagnostic */
+/* activation= one of fe_activation_ok's (linear if absent); NULL after a diagnostic */
 static const char *activation_arg(const AstExpr *x) {
   const char *act = x ? word_arg(x) : "linear";
-  if (act && strcmp(act, "relu") != 0 && strcmp(act, "linear") != 0)
-    return diag_error(x->loc, "unknown activation '%s' (expected relu or linear)", act), NULL;
+  if (act && !fe_activation_ok(act))
+    return diag_error(x->loc, "unknown activation '%s' (expected relu, linear, tanh, sigmoid, "
+                      "gelu or softmax)", act), NULL;
   return act;
 }
 
@@ -53,7 +54,12 @@ static int affine(Elab *e, int x, int64_t units, const char *layer, bool bias, c
   if (bias)
     y = ir_binary(e->g, IR_OP_ADD, y,
                   weight(e, layer, "bias", PG_INIT_ZEROS, (PgShape){1, {units}}, loc), loc);
-  return strcmp(act, "relu") == 0 ? ir_unary(e->g, IR_OP_RELU, y, loc) : y;
+  return fe_activation(e, y, act, loc);
+}
+
+int fe_dense(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act,
+             PgLoc loc) {
+  return x < 0 ? -1 : affine(e, x, units, layer, bias, act, loc);
 }
 
 int b_dense(Elab *e, Args *a) {
@@ -73,7 +79,6 @@ int b_dense(Elab *e, Args *a) {
  * 1/(1-rate), so inference is the identity. The mask comes from a counter-based
  * generator in the kernel, seeded per step by the runtime. */
 int b_dropout(Elab *e, Args *a) {
-  PgLoc loc = a->call->loc;
   int x = elab_expr(e, a->arg[0]);
   double rate;
   if (!number_arg(a->arg[1], &rate) || x < 0) return -1;
@@ -81,6 +86,10 @@ int b_dropout(Elab *e, Args *a) {
     diag_error(a->arg[1]->loc, "dropout rate must be in [0, 1), got %g", rate);
     return -1;
   }
+  return fe_dropout(e, x, rate, a->call->loc);
+}
+
+int fe_dropout(Elab *e, int x, double rate, PgLoc loc) {
   e->ndropout++;
   if (e->mode != FE_TRAINING || rate == 0) return x;
   if (e->seed < 0) e->seed = ir_input(e->g, "seed", PG_I32, (PgShape){0}, loc);
@@ -92,6 +101,7 @@ int b_dropout(Elab *e, Args *a) {
 }
 
 int b_log_softmax(Elab *e, Args *a) {
+  if (a->arg[1]) return fe_softmax_call(e, a, true); /* algebra.c: over any axis */
   return ir_unary(e->g, IR_OP_LOG_SOFTMAX, elab_expr(e, a->arg[0]), a->call->loc);
 }
 
@@ -138,9 +148,15 @@ int b_transpose(Elab *e, Args *a) {
   return ir_emit(e->g, IR_OP_TRANSPOSE, 1, &x, attr, a->call->loc);
 }
 
-/* x[..., start:stop] */
+/* x[..., start:stop] along an axis (the last if absent) */
+/* the axis= of slice and concat (the last if absent); -1 after a diagnostic */
+static int axis_or_last(Elab *e, int x, const AstExpr *axis, const AstExpr *call) {
+  if (!axis || x < 0) return last_axis(e, x, call);
+  return axis_arg(axis, rank_of(e, x), call->str);
+}
+
 int b_slice(Elab *e, Args *a) {
-  int x = elab_expr(e, a->arg[0]), axis = last_axis(e, x, a->call);
+  int x = elab_expr(e, a->arg[0]), axis = axis_or_last(e, x, a->arg[3], a->call);
   int64_t start, stop;
   if (axis < 0 || !int_arg(a->arg[1], 0, &start) || !int_arg(a->arg[2], 1, &stop)) return -1;
   PgShape s = node(e, x)->shape;
@@ -151,9 +167,10 @@ int b_slice(Elab *e, Args *a) {
   return ir_emit_typed(e->g, IR_OP_SLICE, 1, &x, attr, s, a->call->loc);
 }
 
-/* a and b joined along the last axis */
+/* a and b joined along an axis (the last if absent) */
 int b_concat(Elab *e, Args *a) {
-  int x = elab_expr(e, a->arg[0]), y = elab_expr(e, a->arg[1]), axis = last_axis(e, x, a->call);
+  int x = elab_expr(e, a->arg[0]), y = elab_expr(e, a->arg[1]);
+  int axis = axis_or_last(e, x, a->arg[2], a->call);
   if (axis < 0 || y < 0) return -1;
   int64_t attr[IR_MAX_ATTR] = {axis};
   return ir_emit(e->g, IR_OP_CONCAT, 2, (int[]){x, y}, attr, a->call->loc);
@@ -220,7 +237,23 @@ int b_reduce_sum(Elab *e, Args *a) { return reduce_last(e, a, IR_OP_REDUCE_SUM, 
 int b_reduce_mean(Elab *e, Args *a) { return reduce_last(e, a, IR_OP_REDUCE_SUM, true); }
 int b_reduce_max(Elab *e, Args *a) { return reduce_last(e, a, IR_OP_REDUCE_MAX, false); }
 
-/* reshape(x, [d1, d2, ...]): the per-example shape (Keras Reshape) */
+#define RESHAPE_MAX_ELEMENTS ((int64_t)1 << 36) /* pg_shape_fits' bound: above it nothing fits */
+
+/* -1 in a reshape's list: the one size inferred from the others */
+static bool is_minus_one(const AstExpr *x) {
+  return x->kind == AST_NEG && x->args[0]->kind == AST_NUM && x->args[0]->num == 1;
+}
+
+/* the size that -1 (at dims->args[at]) stands for, or -1 after a diagnostic */
+static int64_t inferred_dim(const AstExpr *dims, int at, int64_t total, int64_t known) {
+  if (known <= total && total % known == 0) return total / known;
+  diag_error(dims->args[at]->loc, "'reshape': -1 cannot be inferred: %lld elements per example "
+             "are not a multiple of %lld", (long long)total, (long long)known);
+  return -1;
+}
+
+/* reshape(x, [d1, d2, ...]): the per-example shape (Keras Reshape); one
+ * size may be -1, inferred from the others */
 int b_reshape(Elab *e, Args *a) {
   int x = elab_expr(e, a->arg[0]);
   const AstExpr *dims = a->arg[1];
@@ -228,8 +261,20 @@ int b_reshape(Elab *e, Args *a) {
   if (dims->kind != AST_LIST || dims->nargs < 1 || dims->nargs >= PG_MAX_RANK)
     return diag_error(dims->loc, "'reshape' takes the new per-example shape as a list, like [2, 3]"), -1;
   PgShape s = {1, {PG_BATCH}};
-  for (int i = 0; i < dims->nargs; i++)
+  int infer = -1;
+  int64_t known = 1;
+  for (int i = 0; i < dims->nargs; i++) {
+    if (is_minus_one(dims->args[i]) && infer < 0) {
+      infer = s.rank++;
+      continue;
+    }
     if (!int_arg(dims->args[i], 1, &s.dim[s.rank++])) return -1;
+    known = known > RESHAPE_MAX_ELEMENTS ? known : known * s.dim[s.rank - 1]; /* no overflow */
+  }
+  if (infer >= 0) {
+    s.dim[infer] = inferred_dim(dims, infer - 1, pg_numel(&node(e, x)->shape, 1), known);
+    if (s.dim[infer] < 0) return -1;
+  }
   return ir_reshape(e->g, x, s, a->call->loc);
 }
 
@@ -323,6 +368,7 @@ int b_avg_pool2d(Elab *e, Args *a) { return pool(e, a, false); }
 /* exp(log_softmax(x)) over the last axis */
 int b_softmax(Elab *e, Args *a) {
   PgLoc l = a->call->loc;
+  if (a->arg[1] || a->arg[2]) return fe_softmax_call(e, a, false); /* algebra.c: axis, mask */
   return ir_unary(e->g, IR_OP_EXP, ir_unary(e->g, IR_OP_LOG_SOFTMAX, elab_expr(e, a->arg[0]), l), l);
 }
 

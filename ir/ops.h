@@ -38,6 +38,8 @@
  *                  gradient flows into one. Those that are not INLINE have
  *                  no batch dimension and live in the compiled code as
  *                  read-only arrays (codegen), not in the arena.
+ * to_f32 and to_i32 convert i32 to f32 and f32 to i32 (toward zero, saturating,
+ * NaN to 0); not FOLDABLE, since a folded constant is always f32.
  * Arity -1: variadic, 1 to IR_MAX_IN operands.
  * A call is `float NAME(float)` from a library the .nnd file declares (an
  * extern block): its payload is the symbol, and the symbol of its derivative
@@ -120,6 +122,9 @@ enum {
                                                                       IR_PURE | IR_REGION)     \
   X(RESULT,         "result",         1, OTHER,   "index",           IR_PURE | IR_PROJECTION) \
   X(IOTA,           "iota",           0, LEAF,    "axis",            IR_PURE | IR_CONSTANT) \
-  X(DATA,           "data",           0, LEAF,    "",                IR_PURE | IR_CONSTANT)
+  X(DATA,           "data",           0, LEAF,    "",                IR_PURE | IR_CONSTANT) \
+  X(ERF,            "erf",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
+  X(TO_F32,         "to_f32",         1, ELTWISE, "",                IR_PURE) \
+  X(TO_I32,         "to_i32",         1, ELTWISE, "",                IR_PURE)
 
 #endif

@@ -97,28 +97,46 @@ static bool rule_matmul(IrGraph *g, IrNode *n) {
   return batch_only_leading(n);
 }
 
-/* batch_matmul: one matrix product per example, a [B, M, K] x b [B, K, N] ->
- * [B, M, N]; transpose_a / transpose_b read a as [B, K, M] / b as [B, N, K] */
+/* batch_matmul: one matrix product per index of the leading axes (the batch
+ * among them), a [L..., M, K] x b [L..., K, N] -> [L..., M, N], any rank >= 3
+ * with the same leading axes; transpose_a / transpose_b read a as [L..., K, M]
+ * / b as [L..., N, K]. Leading axes of size 1 do not broadcast. */
 static bool rule_batch_matmul(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]), *b = ir_node(g, n->in[1]);
   if (!want_f32(g, n, 0) || !want_f32(g, n, 1)) return false;
-  int ta = n->attr[0] != 0, tb = n->attr[1] != 0;
+  int ta = n->attr[0] != 0, tb = n->attr[1] != 0, r = a->shape.rank;
   char sa[64], sb[64];
-  if (a->shape.rank != 3 || b->shape.rank != 3) {
-    diag_error(n->loc, "'batch_matmul' takes two operands of rank 3 ([B, M, K] x [B, K, N]), got %s times %s",
+  if (r < 3 || b->shape.rank != r) {
+    diag_error(n->loc, "'batch_matmul' takes two operands of the same rank >= 3 "
+               "([L..., M, K] x [L..., K, N]), got %s times %s",
                tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
     return false;
   }
-  bool ok = a->shape.dim[0] == b->shape.dim[0] &&
-            a->shape.dim[ta ? 1 : 2] == b->shape.dim[tb ? 2 : 1];
+  bool ok = a->shape.dim[ta ? r - 2 : r - 1] == b->shape.dim[tb ? r - 1 : r - 2];
+  for (int i = 0; ok && i < r - 2; i++) ok = a->shape.dim[i] == b->shape.dim[i];
   if (!ok) {
-    diag_error(n->loc, "shape mismatch in 'batch_matmul': %s times %s (one [M,K] x [K,N] product per example)",
+    diag_error(n->loc, "shape mismatch in 'batch_matmul': %s times %s (one [M,K] x [K,N] "
+               "product per index of the leading axes, which must be equal)",
                tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
     return false;
   }
   n->dtype = PG_F32;
-  n->shape = (PgShape){3, {a->shape.dim[0], a->shape.dim[ta ? 2 : 1], b->shape.dim[tb ? 1 : 2]}};
+  n->shape = a->shape;
+  n->shape.dim[r - 2] = a->shape.dim[ta ? r - 1 : r - 2];
+  n->shape.dim[r - 1] = b->shape.dim[tb ? r - 2 : r - 1];
   return batch_only_leading(n);
+}
+
+/* to_f32 reads i32, to_i32 reads f32 */
+static bool rule_cast(IrGraph *g, IrNode *n) {
+  IrNode *a = ir_node(g, n->in[0]);
+  PgDType from = n->op == IR_OP_TO_F32 ? PG_I32 : PG_F32;
+  n->dtype = n->op == IR_OP_TO_F32 ? PG_F32 : PG_I32;
+  n->shape = a->shape;
+  if (a->dtype == from) return true;
+  diag_error(n->loc, "'%s' converts %s values, got %s", ir_op_name(n->op), pg_dtype_name(from),
+             pg_dtype_name(a->dtype));
+  return false;
 }
 
 static bool rule_reduce(IrGraph *g, IrNode *n) {
@@ -448,7 +466,7 @@ static bool infer(IrGraph *g, IrNode *n) {
   case IR_OP_BATCH_SIZE: n->dtype = PG_F32; n->shape.rank = 0; return true;
   case IR_OP_NEG: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_RELU:
   case IR_OP_FLOOR: case IR_OP_COS: case IR_OP_SIN: case IR_OP_ABS: case IR_OP_SIGMOID:
-  case IR_OP_CALL:
+  case IR_OP_CALL: case IR_OP_ERF:
     n->dtype = PG_F32;
     n->shape = ir_node(g, n->in[0])->shape;
     return want_f32(g, n, 0);
@@ -489,6 +507,8 @@ static bool infer(IrGraph *g, IrNode *n) {
   case IR_OP_RESULT: return rule_result(g, n);
   case IR_OP_IOTA:
   case IR_OP_DATA: return rule_constant(n);
+  case IR_OP_TO_F32:
+  case IR_OP_TO_I32: return rule_cast(g, n);
   case IR_OP_COUNT: break;
   }
   return false;

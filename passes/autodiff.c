@@ -119,7 +119,8 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   case IR_OP_SELECT: case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL:
   case IR_OP_RESHAPE: case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT:
-  case IR_OP_SCAN: case IR_OP_RESULT: case IR_OP_COUNT: break;
+  case IR_OP_SCAN: case IR_OP_RESULT: case IR_OP_ERF: case IR_OP_TO_F32: case IR_OP_TO_I32:
+  case IR_OP_COUNT: break;
   }
 }
 
@@ -132,6 +133,14 @@ static int call_backward(Ad *ad, const IrNode *n, int g) {
     return -1;
   }
   return bin(ad, IR_OP_MUL, g, ir_call(ad->g, n->derivative, NULL, n->in[0], n->loc), n->loc);
+}
+
+/* d erf(x) = 2/sqrt(pi) exp(-x^2) */
+static int erf_backward(Ad *ad, int x, int g, PgLoc l) {
+  int square = bin(ad, IR_OP_MUL, x, x, l);
+  int bell = ir_unary(ad->g, IR_OP_EXP, ir_unary(ad->g, IR_OP_NEG, square, l), l);
+  int scale = cst(ad, 1.1283791670955126, l);
+  return bin(ad, IR_OP_MUL, g, bin(ad, IR_OP_MUL, bell, scale, l), l);
 }
 
 /* the backward rule of each op: gradients of the operands of node `id` given g */
@@ -202,10 +211,13 @@ static void backward(Ad *ad, int id, int g) {
   case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: matmul_backward(ad, &n, g); break;
   case IR_OP_LOG_SOFTMAX: accumulate(ad, a, log_softmax_backward(ad, id, g, l)); break;
   case IR_OP_SCAN: ps_ad_scan(ad, id); break;
+  case IR_OP_ERF: accumulate(ad, a, erf_backward(ad, a, g, l)); break;
   case IR_OP_RESULT: break; /* the scan's rule reads its results' gradients */
   /* piecewise constant or not differentiable: no gradient flows */
   case IR_OP_GT: case IR_OP_GE: case IR_OP_EQ: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_FLOOR:
   case IR_OP_RANDOM_UNIFORM:
+  /* casts: no gradient flows into or out of i32 */
+  case IR_OP_TO_F32: case IR_OP_TO_I32:
   /* leaves and sinks */
   case IR_OP_INPUT: case IR_OP_PARAM: case IR_OP_CONST: case IR_OP_BATCH_SIZE:
   case IR_OP_IOTA: case IR_OP_DATA: /* tensor constants */

@@ -47,6 +47,7 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_GT: *out = a > b; return true;
   case IR_OP_GE: *out = a >= b; return true;
   case IR_OP_EQ: *out = a == b; return true;
+  case IR_OP_ERF: *out = erff(a); return true;
   /* not FOLDABLE: the other elementwise ops, and all that are not elementwise */
   case IR_OP_MAX: case IR_OP_MIN: case IR_OP_RANDOM_UNIFORM: case IR_OP_SELECT: case IR_OP_CALL:
   case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
@@ -57,7 +58,7 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_UNSLICE: case IR_OP_CONCAT: case IR_OP_GATHER: case IR_OP_IM2COL: case IR_OP_COL2IM:
   case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
   case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_SCAN:
-  case IR_OP_RESULT: case IR_OP_COUNT: return false;
+  case IR_OP_RESULT: case IR_OP_TO_F32: case IR_OP_TO_I32: case IR_OP_COUNT: return false;
   }
   return false;
 }
