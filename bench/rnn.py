@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+from peak import fma_peak
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 BATCH = 32
@@ -460,7 +462,10 @@ def main():
     compile_targets = report_compile(rows)
     seed["targets"] = report_seed(seed["results"], args.steps, args.epochs, seed["note"],
                                   seed["jax_note"], args.cpu)
-    print("FMA peak: bench/ has no measurement of it yet; not reported.")
+    peak, why = fma_peak(args.cpu)
+    print(f"FMA peak (one thread, bench/peak.py): {peak['gflops']:.1f} GFLOP/s" if peak
+          else f"FMA peak: not measured ({why})")
+    seed["fma_peak"] = peak
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "compile": rows, "compile_targets": compile_targets,
