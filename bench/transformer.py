@@ -25,7 +25,9 @@ usage: /usr/bin/python3 bench/transformer.py [--quick] [--jax] [--json FILE] [--
 """
 import argparse
 import json
+import math
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -130,6 +132,21 @@ def choose_model(nnd, folder):
 
 
 # ---- nnd: compile time and step time ----
+
+def nnd_params(nnd, model):
+    """The trained parameters of nnd's train step (its Program's `weight` params), to
+    compare with PyTorch's count: the same model has the same number."""
+    done, _ = run([nnd, "dump", model, "--stage=program"])
+    total, entries = 0, 0
+    for line in done.stdout.splitlines():
+        entries += line.startswith("entry ")
+        if entries > 1:
+            break
+        weight = re.match(r'\s*param \d+ "[^"]*" weight \S+ f32\[([\d,]*)\]', line)
+        if weight:
+            total += math.prod(int(n) for n in weight.group(1).split(",") if n)
+    return total
+
 
 def measure_compile(nnd, folder, repeat, cpu):
     """The fastest of repeat one-step `nnd train --time-passes` runs (one batch of data)."""
@@ -272,6 +289,8 @@ def report(info, args, results, notes, compile_times, flops, peak):
     if results.get("nnd", {}).get("ops"):
         nnd_run = results["nnd"]
         print(f"nnd's train_step: {nnd_run['ops']} ops in {nnd_run['kernels']} kernels")
+    counts = ", ".join(f"{key} {r['params']}" for key, r in results.items() if "params" in r)
+    print(f"trained parameters: {counts}")
     targets = report_targets(results, compile_times)
     print("cpu/wall: CPU time over wall time (for nnd, of its whole run); under 1: it waited"
           " for a core")
@@ -303,6 +322,7 @@ def bench_nnd(nnd, work, args, notes):
     result = time_nnd(nnd, folder, args.epochs, args.cpu)
     result["steps"] = args.steps
     result["model"] = "blocks" if text is CHAR_GPT else "blocks written out"
+    result["params"] = nnd_params(nnd, os.path.join(folder, "model.nnd"))
     return compile_times, {"nnd": result}
 
 

@@ -151,6 +151,7 @@ def train(args):
     # cpu_per_wall near 1: one thread did the work
     return {"framework": "jax", "steps": len(tokens) // args.batch, "epoch_seconds": seconds,
             "loss": loss, "cpu_per_wall": cpu / sum(seconds), "version": jax.__version__,
+            "params": sum(leaf.size for leaf in jax.tree_util.tree_leaves(p)),
             "xla_flags": os.environ["XLA_FLAGS"]}
 
 
