@@ -20,8 +20,9 @@ The targets are printed as information; nothing here asserts a time. Only nnd's 
 used, so this runs against any nnd build; where that build cannot compile CHAR_GPT yet,
 the output says why and the opponents still run.
 
-usage: /usr/bin/python3 bench/transformer.py [--quick] [--jax] [--json FILE] [--steps N]
-                                             [--epochs N] [--repeat N] [--cpu N] [--nnd PATH]
+usage: /usr/bin/python3 bench/transformer.py [--quick] [--jax] [--profile] [--json FILE]
+                                             [--steps N] [--epochs N] [--repeat N] [--cpu N]
+                                             [--nnd PATH]
 """
 import argparse
 import json
@@ -152,10 +153,12 @@ def measure_compile(nnd, folder, repeat, cpu):
     """The fastest of repeat one-step `nnd train --time-passes` runs (one batch of data)."""
     best = None
     for _ in range(repeat):
+        cpu_before = children_cpu()
         done, wall = run([nnd, "train", os.path.join(folder, "model.nnd"), "--threads", "1",
                           "--quiet", "--time-passes"], cwd=folder, cpu=cpu)
         times = parse_times(done.stdout + done.stderr)
         times["wall_s"] = wall
+        times["cpu_s"] = children_cpu() - cpu_before  # less than wall_s on a busy machine
         times["compile_s"] = times["total_s"] if times["total_s"] else times["backend_s"]
         if best is None or times["compile_s"] < best["compile_s"]:
             best = times
@@ -173,6 +176,26 @@ def time_nnd(nnd, folder, epochs, cpu):
             "loss": logged[-1]["loss"], "ops": times.get("reported_ops"),
             "kernels": times.get("reported_kernels"),
             "cpu_per_wall": (children_cpu() - cpu_before) / wall}  # the whole run, compiling too
+
+
+def profile_nnd(nnd, folder, cpu, rows=12):
+    """Where nnd's step goes: the first rows kernels of `nnd train --profile` (one epoch on
+    folder's data), and each op kind's share of the step among all the kernels listed."""
+    done, _ = run([nnd, "train", os.path.join(folder, "model.nnd"), "--epochs", "1",
+                   "--threads", "1", "--quiet", "--profile"], cwd=folder, cpu=cpu)
+    lines = done.stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("profile of")), None)
+    if start is None:
+        return {"text": "nnd train --profile printed no profile", "shares": {}}
+    kernels = [l for l in lines[start + 2:] if re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s", l)]
+    shares = {}
+    for line in kernels:
+        fields = line.split()
+        ops = " ".join(f for f in fields[3:] if not f.startswith("("))
+        shares[ops] = shares.get(ops, 0.0) + float(fields[0])
+    text = "\n".join(lines[start:start + 2] + kernels[:rows]).replace(folder + os.sep, "")
+    return {"text": text, "shares": shares,
+            "listed": len(kernels)}
 
 
 # ---- the opponents ----
@@ -262,9 +285,11 @@ def report_targets(results, compile_times):
         seconds = compile_times["compile_s"]
         targets.update(compile_s=seconds, compile_ok=seconds < TARGET_COMPILE_S)
         print(f"nnd compile time: {seconds:.3f} s = passes {compile_times['passes_s']:.3f} +"
-              f" LLVM+JIT {compile_times['backend_s']:.3f} (train and eval steps; one-step"
-              f" run's wall {compile_times['wall_s']:.2f} s)  (target < {TARGET_COMPILE_S:.0f}"
-              f" s: {verdict(targets['compile_ok'])})")
+              f" LLVM+JIT {compile_times['backend_s']:.3f} (train and eval steps)  (target <"
+              f" {TARGET_COMPILE_S:.0f} s: {verdict(targets['compile_ok'])})")
+        print(f"   the whole one-step run: wall {compile_times['wall_s']:.2f} s, CPU"
+              f" {compile_times['cpu_s']:.2f} s (nnd's times are wall times: on a busy"
+              " machine the CPU time bounds them better)")
     else:
         print(f"nnd compile time: not measured (target < {TARGET_COMPILE_S:.0f} s)")
     return targets
@@ -291,6 +316,13 @@ def report(info, args, results, notes, compile_times, flops, peak):
         print(f"nnd's train_step: {nnd_run['ops']} ops in {nnd_run['kernels']} kernels")
     counts = ", ".join(f"{key} {r['params']}" for key, r in results.items() if "params" in r)
     print(f"trained parameters: {counts}")
+    profile = results.get("nnd", {}).get("profile")
+    if profile:
+        shares = sorted(profile["shares"].items(), key=lambda kv: -kv[1])
+        print(f"where nnd's step goes (nnd train --profile, {profile.get('listed', 0)} kernels"
+              " listed):\n" + profile["text"])
+        print("   by op, among those listed: " + ", ".join(f"{ops} {pct:.1f}%"
+                                                       for ops, pct in shares[:6]))
     targets = report_targets(results, compile_times)
     print("cpu/wall: CPU time over wall time (for nnd, of its whole run); under 1: it waited"
           " for a core")
@@ -323,7 +355,18 @@ def bench_nnd(nnd, work, args, notes):
     result["steps"] = args.steps
     result["model"] = "blocks" if text is CHAR_GPT else "blocks written out"
     result["params"] = nnd_params(nnd, os.path.join(folder, "model.nnd"))
+    if args.profile:
+        print("== nnd: char GPT, --profile", flush=True)
+        result["profile"] = profile_nnd(nnd, small_steps(work, text), args.cpu)
     return compile_times, {"nnd": result}
+
+
+def small_steps(work, text, steps=5):
+    """A folder with steps batches and the model, for a short profiled run."""
+    folder = os.path.join(work, "profile")
+    write_data(folder, steps * BATCH)
+    write_model(folder, text)
+    return folder
 
 
 def parse_args():
@@ -337,6 +380,8 @@ def parse_args():
     ap.add_argument("--system-blas", action="store_true",
                     help="PyTorch with the system's libblas.so.3, not a local OpenBLAS")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 8 steps, 2 epochs")
+    ap.add_argument("--profile", action="store_true",
+                    help="also where nnd's step goes (nnd train --profile on 5 steps)")
     ap.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)),
                     help="the one CPU that every framework runs on (-1: no pinning;"
                          " default: the highest-numbered)")
