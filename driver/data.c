@@ -54,21 +54,33 @@ static void print_set(const RtData *d, const PgDataSet *spec, int64_t rows) {
 }
 
 /* the set --data names, loaded (and split) as training would load it */
-static bool load(const Cli *c, const FeConfig *cfg, const PgEntry *inputs, RtData *d, const PgDataSet **spec) {
+static bool load(const Cli *c, const FeConfig *cfg, const PgEntry *inputs, RtData *d,
+                 const PgDataSet **spec) {
   const char *which = c->data ? c->data : "train";
   bool val = strcmp(which, "validation") == 0;
-  if (!val && strcmp(which, "train") && strcmp(which, "test"))
-    return diag_error((PgLoc){0}, "--data is train, validation or test, not '%s'", which), false;
+  if (!val && strcmp(which, "train") && strcmp(which, "test")) {
+    diag_error((PgLoc){0}, "--data is train, validation or test, not '%s'", which);
+    return false;
+  }
   *spec = fe_dataset(cfg, val ? "train" : which);
-  if (!*spec) return diag_error((PgLoc){0}, "%s has no 'data %s { ... }' block", c->input, which), false;
+  if (!*spec) {
+    diag_error((PgLoc){0}, "%s has no 'data %s { ... }' block", c->input, which);
+    return false;
+  }
   if (!rt_data_load(d, *spec, inputs)) return false;
   if (!strcmp(which, "test") || cfg->validation_split <= 0) {
-    if (val) return diag_error((PgLoc){0}, "%s has no validation_split", c->input), false;
+    if (val) {
+      diag_error((PgLoc){0}, "%s has no validation_split", c->input);
+      return false;
+    }
     return true;
   }
   RtData tail;
   if (!rt_data_split(d, cfg->validation_split, &tail)) return false;
-  if (!val) return rt_data_free(&tail), true;
+  if (!val) {
+    rt_data_free(&tail);
+    return true;
+  }
   rt_data_free(d);
   *d = tail;
   return true;

@@ -285,7 +285,10 @@ static bool pairs_option(const AstExpr *a, PgSource *src) {
   const AstExpr *v = a->args[0];
   if (strcmp(a->str, "mlm") == 0) {
     if (!finite_num(v, &src->mlm)) return false;
-    if (src->mlm < 0 || src->mlm > 1) return diag_error(v->loc, "'mlm' must be in [0, 1]"), false;
+    if (src->mlm < 0 || src->mlm > 1) {
+      diag_error(v->loc, "'mlm' must be in [0, 1]");
+      return false;
+    }
     return true;
   }
   for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
@@ -305,8 +308,10 @@ static bool text_option(const AstExpr *a, PgSource *src) {
   bool pairs = !strcmp(src->format, "pairs");
   if (pairs && (!strcmp(a->str, "field") || !strcmp(a->str, "mlm"))) return pairs_option(a, src);
   if (strcmp(a->str, "vocab") == 0) {
-    if ((v->kind != AST_NAME && v->kind != AST_STR) || strcmp(v->str, "chars") != 0)
-      return diag_error(v->loc, "unknown vocabulary: the one there is is vocab=chars"), false;
+    if ((v->kind != AST_NAME && v->kind != AST_STR) || strcmp(v->str, "chars") != 0) {
+      diag_error(v->loc, "unknown vocabulary (the one there is: vocab=chars)");
+      return false;
+    }
     src->vocab = "chars";
     return true;
   }
@@ -359,7 +364,8 @@ static bool text_source(const AstExpr *x, PgSource *src) {
   }
   if (!src->window) {
     bool text = strcmp(call, "pairs") != 0;
-    diag_error(x->loc, "%s() needs %s=: the tokens of one example", call, text ? "window" : "length");
+    const char *size = text ? "window" : "length";
+    diag_error(x->loc, "%s() needs %s=: the tokens of one example", call, size);
     return false;
   }
   if (!strcmp(call, "pairs") && !src->field) {
@@ -374,12 +380,14 @@ static bool text_source(const AstExpr *x, PgSource *src) {
  * (tokens of window 64 and a next token of window 1, shift 64) */
 static void text_strides(PgDataSet *d) {
   int64_t longest = 0;
-  for (int i = 0; i < d->nsources; i++)
-    if (d->sources[i].format && !strcmp(d->sources[i].format, "text") && d->sources[i].window > longest)
-      longest = d->sources[i].window;
-  for (int i = 0; i < d->nsources; i++)
-    if (d->sources[i].format && !strcmp(d->sources[i].format, "text") && !d->sources[i].stride)
-      d->sources[i].stride = longest;
+  for (int i = 0; i < d->nsources; i++) {
+    const PgSource *s = &d->sources[i];
+    if (s->format && !strcmp(s->format, "text") && s->window > longest) longest = s->window;
+  }
+  for (int i = 0; i < d->nsources; i++) {
+    PgSource *s = &d->sources[i];
+    if (s->format && !strcmp(s->format, "text") && !s->stride) s->stride = longest;
+  }
 }
 
 /* idx("path") or csv("path", ...), optionally inside normalize(...), then
@@ -403,8 +411,10 @@ static bool source(const AstFile *f, const AstStmt *s, PgSource *src) {
     x = x->args[0];
   }
   if (x->kind == AST_CALL && (!strcmp(x->str, "text") || !strcmp(x->str, "pairs"))) {
-    if (src->scale != 1 || src->normalize)
-      return diag_error(x->loc, "%s() gives token ids: they are not scaled or normalized", x->str), false;
+    if (src->scale != 1 || src->normalize) {
+      diag_error(x->loc, "%s() gives token ids: they are not scaled or normalized", x->str);
+      return false;
+    }
     return text_source(x, src);
   }
   bool call = x->kind == AST_CALL && x->nargs >= 1 && x->args[0]->kind == AST_STR;
@@ -412,9 +422,9 @@ static bool source(const AstFile *f, const AstStmt *s, PgSource *src) {
   if (call && strcmp(x->str, "idx") == 0 && x->nargs == 1) return src->format = "idx", true;
   if (call && strcmp(x->str, "npy") == 0 && x->nargs == 1) return src->format = "npy", true;
   if (call && strcmp(x->str, "csv") == 0) return csv_source(f, x, src);
-  diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped), npy(\"file\"), "
-                     "csv(\"file\", columns=[...]), optionally in normalize(...), or "
-                     "text(\"file\", window=N)");
+  diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped), "
+                     "npy(\"file\"), csv(\"file\", columns=[...]), optionally in normalize(...), "
+                     "or text(\"file\", window=N)");
   return false;
 }
 

@@ -15,7 +15,8 @@
 #define FORMAT "nnd-checkpoint-1"
 #define MAX_EPOCHS 1000000
 
-bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s, const char *vocab) {
+bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s,
+                        const char *vocab) {
   RtNamed *t = malloc((p->count + 1) * sizeof *t);
   for (int i = 0; i < p->count; i++) t[i] = (RtNamed){p->names[i], PG_F32, p->shape[i], p->data[i]};
   char epoch[32], step[32], rng[80];
@@ -23,14 +24,17 @@ bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState 
   snprintf(step, sizeof step, "%lld", (long long)s->step);
   snprintf(rng, sizeof rng, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, s->rng.s[0], s->rng.s[1],
            s->rng.s[2], s->rng.s[3]);
-  const char *meta[] = {"format", FORMAT, "epoch", epoch, "step", step, "rng", rng, NULL, NULL, NULL, NULL, NULL};
+  /* room for the vocabulary's two pairs, then the NULL that ends the list */
+  const char *meta[13] = {"format", FORMAT, "epoch", epoch, "step", step, "rng", rng};
   /* the vocabulary by name, and its tokens: what decodes the model's ids
    * without the .nnd (nnd sample; any reader of safetensors) */
   const RtVocab *v = rt_vocab_named(vocab);
   char *tokens = v ? rt_vocab_tokens_json(v) : NULL;
   if (tokens) {
-    meta[8] = "vocab", meta[9] = v->name;
-    meta[10] = "vocab_tokens", meta[11] = tokens;
+    meta[8] = "vocab";
+    meta[9] = v->name;
+    meta[10] = "vocab_tokens";
+    meta[11] = tokens;
   }
   bool ok = rt_safetensors_write(path, t, p->count, meta);
   free(tokens);

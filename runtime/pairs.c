@@ -29,7 +29,7 @@ static const char *const field_names[NFIELDS] = {"tokens", "segments", "mlm_targ
 struct RtPairs {
   const PgSource *src; /* the first pairs() source: files, length, mlm, vocab */
   const RtVocab *vocab;
-  int32_t *ids;        /* the text */
+  int32_t *ids;         /* the text */
   int64_t *start, *end; /* unit u is ids[start[u], end[u]) */
   int64_t nunits;
   int column[NFIELDS]; /* the RtData column of each field, -1 if none */
@@ -41,7 +41,8 @@ static Field field_of(const char *name) {
   return NFIELDS;
 }
 
-/* a line holding only '%' at ids[i]: '%' after a newline (or the start), then a newline or the end */
+/* a line holding only '%' at ids[i]: '%' after a newline (or the start), then a newline or the end
+ */
 static bool separator_at(const int32_t *ids, int64_t n, int64_t i) {
   bool line_start = i == 0 || ids[i - 1] == RT_TOKEN_NEWLINE;
   return line_start && ids[i] == PERCENT_ID && (i + 1 == n || ids[i + 1] == RT_TOKEN_NEWLINE);
@@ -59,7 +60,10 @@ static void add_unit(RtPairs *p, int64_t from, int64_t to) {
 static bool split_units(RtPairs *p, int64_t n) {
   p->start = malloc((size_t)(n / 2 + 2) * sizeof *p->start);
   p->end = malloc((size_t)(n / 2 + 2) * sizeof *p->end);
-  if (!p->start || !p->end) return diag_error(p->src->loc, "out of memory for pairs()"), false;
+  if (!p->start || !p->end) {
+    diag_error(p->src->loc, "out of memory for pairs()");
+    return false;
+  }
   int64_t from = 0;
   for (int64_t i = 0; i < n; i++)
     if (separator_at(p->ids, n, i)) {
@@ -68,8 +72,9 @@ static bool split_units(RtPairs *p, int64_t n) {
     }
   if (from < n) add_unit(p, from, n);
   if (p->nunits >= 3) return true;
-  diag_error(p->src->loc, "'%s' has %lld units of text between '%%' lines; pairs() needs at least 3",
-             p->src->paths[0], (long long)p->nunits);
+  diag_error(p->src->loc,
+             "'%s' has %lld unit%s of text between '%%' lines; pairs() needs at least 3",
+             p->src->paths[0], (long long)p->nunits, p->nunits == 1 ? "" : "s");
   return false;
 }
 
@@ -83,14 +88,19 @@ void rt_pairs_free(RtPairs *p) {
 
 static RtPairs *pairs_load(const PgSource *s) {
   RtPairs *p = calloc(1, sizeof *p);
-  if (!p) return diag_error(s->loc, "out of memory for pairs()"), NULL;
+  if (!p) {
+    diag_error(s->loc, "out of memory for pairs()");
+    return NULL;
+  }
   p->src = s;
   p->vocab = rt_vocab_named(s->vocab);
   for (int f = 0; f < NFIELDS; f++) p->column[f] = -1;
   int64_t n = 0;
   if (!p->vocab) diag_error(s->loc, "pairs(): no vocabulary named '%s'", s->vocab);
-  if (!p->vocab || !(p->ids = rt_text_ids(s, p->vocab, &n)) || !split_units(p, n))
-    return rt_pairs_free(p), NULL;
+  if (!p->vocab || !(p->ids = rt_text_ids(s, p->vocab, &n)) || !split_units(p, n)) {
+    rt_pairs_free(p);
+    return NULL;
+  }
   return p;
 }
 
@@ -104,7 +114,8 @@ static void fit_pair(int64_t length, int64_t *la, int64_t *lb) {
 }
 
 /* n ids of one segment at tok[*k], then (if sep) a [SEP] */
-static void put(int32_t *tok, int32_t *seg, int64_t *k, const int32_t *ids, int64_t n, int32_t segment) {
+static void put(int32_t *tok, int32_t *seg, int64_t *k, const int32_t *ids, int64_t n,
+                int32_t segment) {
   for (int64_t i = 0; i < n; i++) {
     tok[*k] = ids[i];
     seg[(*k)++] = segment;
@@ -151,7 +162,7 @@ static int64_t partner(RtRng *rng, int64_t a, int64_t units, int32_t *nsp) {
   return b < a ? b : b + 2;
 }
 
-/* a field's row r in d's column, or NULL if d has no column for it */
+/* a field's row r in d's column, or scratch if d has no column for it */
 static int32_t *row_of(const RtData *d, int field, int64_t r, int32_t *scratch) {
   int c = d->pairs->column[field];
   if (c < 0) return scratch;
@@ -166,7 +177,8 @@ static void draw(const RtData *d, RtRng *rng) {
   for (int64_t r = 0; r < d->count; r++) {
     int32_t nsp;
     int64_t b = partner(rng, r, units, &nsp);
-    int32_t *tok = row_of(d, FIELD_TOKENS, r, scratch), *seg = row_of(d, FIELD_SEGMENTS, r, scratch + length);
+    int32_t *tok = row_of(d, FIELD_TOKENS, r, scratch),
+            *seg = row_of(d, FIELD_SEGMENTS, r, scratch + length);
     int32_t *target = row_of(d, FIELD_MLM, r, scratch + 2 * length);
     pack(p, r, b, tok, seg);
     mask_row(p, rng, tok, target);
@@ -191,24 +203,47 @@ static bool same_text(const PgSource *a, const PgSource *b) {
   return same;
 }
 
+/* count rows of per zeros, sizes bounded first */
+static bool new_column(const PgSource *s, int64_t count, int64_t per, RtTensor *t) {
+  int64_t elements = 1;
+  if (!rt_count_fits(&elements, count) || !rt_count_fits(&elements, per)) {
+    diag_error(s->loc, "pairs(): more than %lld values", (long long)RT_MAX_ELEMENTS);
+    return false;
+  }
+  *t = (RtTensor){.dtype = PG_I32,
+                  .count = count,
+                  .per_item = per,
+                  .rank = 2,
+                  .dim = {count, per},
+                  .data = calloc((size_t)elements, sizeof(int32_t))};
+  if (t->data) return true;
+  diag_error(s->loc, "out of memory for pairs()");
+  return false;
+}
+
 bool rt_data_add_pairs(RtData *d, const PgSource *s, PgDType dtype) {
   Field f = field_of(s->field);
-  if (f == NFIELDS) return diag_error(s->loc, "pairs(): no field '%s'", s->field ? s->field : ""), false;
-  if (dtype != PG_I32) return diag_error(s->loc, "pairs() gives i32 values: input '%s' must be i32", s->input), false;
+  if (f == NFIELDS) {
+    diag_error(s->loc, "pairs(): no field '%s'", s->field ? s->field : "");
+    return false;
+  }
+  if (dtype != PG_I32) {
+    diag_error(s->loc, "pairs() gives i32 values: input '%s' must be i32", s->input);
+    return false;
+  }
   if (d->pairs && !same_text(d->pairs->src, s)) return false;
   if (!d->pairs && !(d->pairs = pairs_load(s))) return false;
-  if (d->pairs->column[f] >= 0) return diag_error(s->loc, "pairs(): field '%s' feeds two inputs", s->field), false;
-  int64_t count = d->pairs->nunits - 1, per = f == FIELD_NSP ? 1 : s->window, elements = 1;
-  if (!rt_count_fits(&elements, count) || !rt_count_fits(&elements, per))
-    return diag_error(s->loc, "pairs(): more than %lld values", (long long)RT_MAX_ELEMENTS), false;
-  RtTensor *t = &d->col[d->ncols];
-  *t = (RtTensor){.dtype = PG_I32, .count = count, .per_item = per, .rank = 2, .dim = {count, per},
-                  .data = calloc((size_t)elements, sizeof(int32_t))};
-  if (!t->data) return diag_error(s->loc, "out of memory for pairs()"), false;
+  if (d->pairs->column[f] >= 0) {
+    diag_error(s->loc, "pairs(): field '%s' feeds two inputs", s->field);
+    return false;
+  }
+  int64_t count = d->pairs->nunits - 1, per = f == FIELD_NSP ? 1 : s->window;
+  if (!new_column(s, count, per, &d->col[d->ncols])) return false;
   d->pairs->column[f] = d->ncols;
   /* every column drawn again, from the same seed: the ones before see the same values */
   RtData view = *d;
-  view.ncols++, view.count = count;
+  view.ncols++;
+  view.count = count;
   RtRng rng;
   rt_rng_seed(&rng, LOAD_SEED);
   draw(&view, &rng);

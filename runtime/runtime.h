@@ -168,7 +168,8 @@ typedef enum {
 
 /* vocab: the name of the vocabulary the model's ids are in (metadata "vocab",
  * and "vocab_tokens" its tokens as JSON), NULL if none */
-bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s, const char *vocab);
+bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s,
+                        const char *vocab);
 bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainState *s);
 
 /* ---- program.c: a compiled entry point bound to its buffers ---- */

@@ -104,7 +104,9 @@ static bool read_file(const char *path, PgLoc at, char **out, int64_t *len) {
   int fd = rt_open_regular(path, at, &bytes);
   if (fd < 0) return false;
   bool ok = bytes <= RT_MAX_ELEMENTS;
-  if (!ok) diag_error(at, "'%s' is too large: more than %lld bytes of text", path, (long long)RT_MAX_ELEMENTS);
+  if (!ok)
+    diag_error(at, "'%s' is too large: more than %lld bytes of text", path,
+               (long long)RT_MAX_ELEMENTS);
   char *buf = ok ? malloc(bytes + 1) : NULL;
   int64_t got = 0;
   while (buf && got < bytes) {
@@ -113,7 +115,8 @@ static bool read_file(const char *path, PgLoc at, char **out, int64_t *len) {
     got += n;
   }
   if (ok && !buf) diag_error(at, "cannot read '%s': %s", path, strerror(ENOMEM));
-  else if (ok && got != bytes) diag_error(at, "cannot read all of '%s' (it changed while read?)", path);
+  else if (ok && got != bytes)
+    diag_error(at, "cannot read all of '%s' (it changed while read?)", path);
   ok = ok && buf && got == bytes;
   close(fd);
   if (!ok) free(buf);
@@ -132,24 +135,37 @@ static bool is_text(const char *path, PgLoc at, const char *buf, int64_t len) {
   return false;
 }
 
-int32_t *rt_text_ids(const PgSource *s, const RtVocab *v, int64_t *count) {
-  int32_t *ids = NULL;
-  int64_t n = 0;
-  for (int i = 0; i < s->npaths; i++) {
-    char *buf;
-    int64_t len;
-    if (!read_file(s->paths[i], s->loc, &buf, &len)) return free(ids), NULL;
-    int32_t *grown = n + len <= RT_MAX_ELEMENTS && is_text(s->paths[i], s->loc, buf, len)
-                         ? realloc(ids, (size_t)(n + len + 1) * sizeof *ids)
-                         : NULL;
-    if (!grown && n + len > RT_MAX_ELEMENTS)
-      diag_error(s->loc, "the text of '%s' and the files before it is more than %lld bytes",
-                 s->paths[i], (long long)RT_MAX_ELEMENTS);
-    if (!grown) return free(buf), free(ids), NULL;
-    ids = grown;
-    n += rt_vocab_encode(v, buf, len, ids + n);
-    free(buf);
+/* appends the ids of one file's text to *ids (n of them so far); false after a diagnostic */
+static bool append_file(const PgSource *s, const char *path, const RtVocab *v, int32_t **ids,
+                        int64_t *n) {
+  char *buf;
+  int64_t len;
+  if (!read_file(path, s->loc, &buf, &len)) return false;
+  bool ok = is_text(path, s->loc, buf, len);
+  if (ok && *n + len > RT_MAX_ELEMENTS) {
+    diag_error(s->loc, "the text of '%s' and the files before it is more than %lld bytes", path,
+               (long long)RT_MAX_ELEMENTS);
+    ok = false;
   }
+  int32_t *grown = ok ? realloc(*ids, (size_t)(*n + len + 1) * sizeof **ids) : NULL;
+  if (ok && !grown) diag_error(s->loc, "out of memory for the text of '%s'", path);
+  if (grown) {
+    *ids = grown;
+    *n += rt_vocab_encode(v, buf, len, grown + *n);
+  }
+  free(buf);
+  return grown != NULL;
+}
+
+int32_t *rt_text_ids(const PgSource *s, const RtVocab *v, int64_t *count) {
+  int32_t *ids = malloc(sizeof *ids);
+  int64_t n = 0;
+  if (!ids) diag_error(s->loc, "out of memory for the text of '%s'", s->paths[0]);
+  for (int i = 0; ids && i < s->npaths; i++)
+    if (!append_file(s, s->paths[i], v, &ids, &n)) {
+      free(ids);
+      return NULL;
+    }
   *count = n;
   return ids;
 }
@@ -158,16 +174,19 @@ int64_t rt_text_reach(const PgDataSet *spec) {
   int64_t reach = 0;
   for (int i = 0; i < spec->nsources; i++) {
     const PgSource *s = &spec->sources[i];
-    if (strcmp(s->format, "text") == 0 && s->shift + s->window > reach) reach = s->shift + s->window;
+    if (strcmp(s->format, "text") == 0 && s->shift + s->window > reach)
+      reach = s->shift + s->window;
   }
   return reach;
 }
 
 /* cuts the windows of s out of ids: example i is ids[i*stride + shift ...] */
-static bool cut_windows(const PgSource *s, const int32_t *ids, int64_t n, int64_t reach, RtTensor *out) {
+static bool cut_windows(const PgSource *s, const int32_t *ids, int64_t n, int64_t reach,
+                        RtTensor *out) {
   if (n < reach) {
-    diag_error(s->loc, "'%s'%s has %lld tokens, fewer than the %lld of one example (shift + window)",
-               s->paths[0], s->npaths > 1 ? " and the other files" : "", (long long)n, (long long)reach);
+    diag_error(
+        s->loc, "'%s'%s has %lld tokens, fewer than the %lld of one example (shift + window)",
+        s->paths[0], s->npaths > 1 ? " and the other files" : "", (long long)n, (long long)reach);
     return false;
   }
   int64_t count = (n - reach) / s->stride + 1, elements = 1;
@@ -177,22 +196,36 @@ static bool cut_windows(const PgSource *s, const int32_t *ids, int64_t n, int64_
     return false;
   }
   int32_t *rows = malloc((size_t)elements * sizeof *rows);
-  if (!rows) return diag_error(s->loc, "out of memory for the windows of '%s'", s->paths[0]), false;
+  if (!rows) {
+    diag_error(s->loc, "out of memory for the windows of '%s'", s->paths[0]);
+    return false;
+  }
   for (int64_t i = 0; i < count; i++)
     memcpy(rows + i * s->window, ids + i * s->stride + s->shift, (size_t)s->window * sizeof *rows);
-  *out = (RtTensor){.dtype = PG_I32, .count = count, .per_item = s->window, .rank = 2,
-                    .dim = {count, s->window}, .data = rows};
+  *out = (RtTensor){.dtype = PG_I32,
+                    .count = count,
+                    .per_item = s->window,
+                    .rank = 2,
+                    .dim = {count, s->window},
+                    .data = rows};
   return true;
 }
 
 bool rt_load_text(const PgSource *s, PgDType dtype, int64_t reach, RtTensor *out) {
   memset(out, 0, sizeof *out);
   const RtVocab *v = rt_vocab_named(s->vocab);
-  if (!v) return diag_error(s->loc, "text(): no vocabulary named '%s'", s->vocab), false;
-  if (dtype != PG_I32)
-    return diag_error(s->loc, "text() gives token ids: input '%s' must be i32", s->input), false;
-  if (s->window < 1 || s->stride < 1 || s->shift < 0 || reach < s->shift + s->window)
-    return diag_error(s->loc, "text(): window, stride or shift out of range"), false;
+  if (!v) {
+    diag_error(s->loc, "text(): no vocabulary named '%s'", s->vocab);
+    return false;
+  }
+  if (dtype != PG_I32) {
+    diag_error(s->loc, "text() gives token ids: input '%s' must be i32", s->input);
+    return false;
+  }
+  if (s->window < 1 || s->stride < 1 || s->shift < 0 || reach < s->shift + s->window) {
+    diag_error(s->loc, "text(): window, stride or shift out of range");
+    return false;
+  }
   int64_t n = 0;
   int32_t *ids = rt_text_ids(s, v, &n);
   if (!ids) return false;

@@ -113,8 +113,9 @@ bool rt_data_load(RtData *d, const PgDataSet *spec, const PgEntry *e) {
     const PgSlot *in = pg_slot_named(e, s->input, false);
     RtTensor *t = &d->col[d->ncols];
     if (!in) diag_error(s->loc, "the graph has no input '%s'", s->input); /* one from gradcheck --ir */
-    bool pairs = !strcmp(s->format, "pairs");
-    if (!in || !(pairs ? rt_data_add_pairs(d, s, in->dtype) : load_column(s, in, rt_text_reach(spec), t)))
+    bool pairs = !strcmp(s->format, "pairs"); /* its columns come from one draw */
+    if (!in) goto fail;
+    if (pairs ? !rt_data_add_pairs(d, s, in->dtype) : !load_column(s, in, rt_text_reach(spec), t))
       goto fail;
     d->input[d->ncols++] = s->input;
     if (!check_column(in, s, t)) goto fail;
@@ -401,7 +402,8 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
       log_json(log, train->e, eval->e, state->epoch, &tr, val_data ? &va : NULL,
                test_data ? &te : NULL, secs);
     bool last = state->epoch == opt->epochs, every = opt->save_every && state->epoch % opt->save_every == 0;
-    if (opt->save_path && (last || every)) ok = rt_checkpoint_save(opt->save_path, store, state, opt->vocab);
+    if (opt->save_path && (last || every))
+      ok = rt_checkpoint_save(opt->save_path, store, state, opt->vocab);
   }
   free(perm);
   if (log) fclose(log);

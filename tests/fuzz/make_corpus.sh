@@ -12,7 +12,7 @@ out=tests/fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf "$out"
-mkdir -p "$out"/{nnd,nnir,nnprog,safetensors,idx,npy,csv}
+mkdir -p "$out"/{nnd,nnir,nnprog,safetensors,idx,npy,csv,text}
 
 # .nnd: every example and test model (the error tests reach the diagnostics)
 for f in examples/*.nnd tests/*/*.nnd tests/*/*/*.nnd tests/*/Inputs/*.nnd; do
@@ -77,6 +77,12 @@ gunzip -c "$data/diabetes_data_raw.csv.gz" | head -n 4 > "$out/csv/diabetes.txt"
 gzip -n -c "$out/csv/diabetes.txt" > "$out/csv/diabetes.txt.gz"
 head -n 4 "$data/iris.csv" > "$out/csv/iris.csv"
 printf 'x,y,z,w\n1,2,3,4\n5,6,7,8\n"9",10,11,12\n' > "$out/csv/header.csv"
+
+# text: the start of a fortune file ('%' lines between units), a line
+# without its newline, and a tab, a control byte and UTF-8 ([UNK])
+head -n 24 /usr/share/games/fortunes/fortunes > "$out/text/fortunes.txt"
+printf 'one\n%%\ntwo\ttabs\n%%\n\n%%\nthr\x01ee \xc3\xa9\n%%' > "$out/text/units.txt"
+printf 'abcdefghij' > "$out/text/short.txt"
 
 # safetensors: a checkpoint of tests/runtime/Inputs/brightest.nnd after one
 # epoch of Adam (what safetensors.c's store expects), and small hand-made files
