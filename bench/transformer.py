@@ -194,8 +194,7 @@ def profile_nnd(nnd, folder, cpu, rows=12):
         ops = " ".join(f for f in fields[3:] if not f.startswith("("))
         shares[ops] = shares.get(ops, 0.0) + float(fields[0])
     text = "\n".join(lines[start:start + 2] + kernels[:rows]).replace(folder + os.sep, "")
-    return {"text": text, "shares": shares,
-            "listed": len(kernels)}
+    return {"text": text, "shares": shares, "listed": len(kernels)}
 
 
 # ---- the opponents ----
