@@ -23,13 +23,12 @@ int fe_optional_tensor(Elab *e, const AstExpr *x) {
 int axis_arg(const AstExpr *x, int r, const char *fn) {
   double v;
   if (!number_arg(x, &v)) return -1;
-  int64_t axis = (int64_t)v;
-  if (v != floor(v) || axis == 0 || axis >= r || axis < -(r - 1)) {
+  if (v != floor(v) || v == 0 || v >= r || v < -(r - 1)) { /* checked before any cast */
     diag_error(x->loc, "'%s': axis %g is not a per-example axis of a rank-%d tensor (1..%d, "
                "or -1..-%d from the end; the batch axis is not one)", fn, v, r, r - 1, r - 1);
     return -1;
   }
-  return (int)(axis < 0 ? r + axis : axis);
+  return (int)(v < 0 ? r + v : v);
 }
 
 /* an axis or a list of axes (absent: the last) as a bit set; 0 if wrong */
@@ -262,13 +261,20 @@ int fe_softmax_call(Elab *e, Args *a, bool log) {
 
 /* ---- casts and elementwise functions ---- */
 
-int b_float(Elab *e, Args *a) {
-  return ir_unary(e->g, IR_OP_TO_F32, elab_expr(e, a->arg[0]), a->call->loc);
+/* float(x): i32 to f32; int(x): f32 to i32 toward zero (saturating, NaN to 0) */
+static int cast(Elab *e, Args *a, IrOp op, PgDType from) {
+  int x = elab_expr(e, a->arg[0]);
+  if (x < 0) return -1;
+  if (node(e, x)->dtype != from) {
+    diag_error(a->arg[0]->loc, "'%s' converts %s values, got %s", a->call->str,
+               pg_dtype_name(from), pg_dtype_name(node(e, x)->dtype));
+    return -1;
+  }
+  return ir_unary(e->g, op, x, a->call->loc);
 }
 
-int b_int(Elab *e, Args *a) {
-  return ir_unary(e->g, IR_OP_TO_I32, elab_expr(e, a->arg[0]), a->call->loc);
-}
+int b_float(Elab *e, Args *a) { return cast(e, a, IR_OP_TO_F32, PG_I32); }
+int b_int(Elab *e, Args *a) { return cast(e, a, IR_OP_TO_I32, PG_F32); }
 
 /* 2 sigmoid(2x) - 1, as b_tanh */
 static int tanh_of(Builder *b, int x) {
@@ -301,6 +307,8 @@ int b_gelu(Elab *e, Args *a) {
   bool approximate = strcmp(form, "tanh") == 0;
   if (!approximate && strcmp(form, "none") != 0)
     return diag_error(a->arg[1]->loc, "approximate is none or tanh, not '%s'", form), -1;
+  if (x >= 0 && node(e, x)->dtype != PG_F32)
+    return diag_error(a->arg[0]->loc, "'gelu' takes f32 values, got i32"), -1;
   return x < 0 ? -1 : fe_gelu(e, x, approximate, a->call->loc);
 }
 

@@ -149,6 +149,15 @@ AstExpr *fe_kwarg(PgLoc loc, const char *name, AstExpr *value) {
   return e;
 }
 
+/* args: the count, then the call (a block's, elaboration checks) */
+AstExpr *fe_repeat(PgLoc loc, AstExpr *count, AstExpr *call) {
+  AstExpr *e = count && call ? fe_expr(AST_REPEAT, loc) : NULL;
+  if (!e || !push_arg(e, count) || !push_arg(e, call)) return NULL;
+  nest(e, count, 1);
+  nest(e, call, 1);
+  return e;
+}
+
 AstStmt *fe_stmt(AstStmtKind kind, PgLoc loc, const char *name, AstExpr *expr) {
   AstStmt *s = fe_alloc(sizeof *s);
   if (!s) return NULL;
@@ -180,6 +189,12 @@ AstBlock *fe_block(AstBlockKind kind, PgLoc loc, const char *name, AstStmt *stmt
   b->loc = loc;
   b->name = name;
   b->stmts = stmts;
+  return b;
+}
+
+AstBlock *fe_def_block(PgLoc loc, const char *name, AstExpr *params, AstStmt *stmts) {
+  AstBlock *b = params ? fe_block(BLOCK_DEF, loc, name, stmts) : NULL;
+  if (b) b->params = params;
   return b;
 }
 
@@ -306,6 +321,12 @@ static void print_expr(FILE *out, const AstExpr *e) {
   case AST_KWARG: fprintf(out, "%s=", e->str); print_expr(out, e->args[0]); break;
   case AST_NEG: fputs("-", out); print_expr(out, e->args[0]); break;
   case AST_BINOP: print_chain(out, e); break;
+  case AST_REPEAT:
+    fputs("repeat ", out);
+    print_expr(out, e->args[0]);
+    fputc(' ', out);
+    print_expr(out, e->args[1]);
+    break;
   case AST_CALL:
   case AST_LIST:
     fprintf(out, e->kind == AST_CALL ? "%s(" : "[", e->kind == AST_CALL ? e->str : "");
@@ -329,15 +350,23 @@ static void print_stmt(FILE *out, const AstStmt *s) {
   case ST_LET: fprintf(out, "%s = ", s->name); print_expr(out, s->expr); break;
   case ST_LOSS: fputs("loss ", out); print_expr(out, s->expr); break;
   case ST_METRIC: fputs("metric ", out); print_expr(out, s->expr); break;
+  case ST_RETURN: fputs("return ", out); print_expr(out, s->expr); break;
   }
   fprintf(out, "  # %d:%d\n", s->loc.line, s->loc.col);
 }
 
+static void print_params(FILE *out, const AstExpr *params) {
+  fputc('(', out);
+  for (int i = 0; i < params->nargs; i++) fprintf(out, "%s%s", i ? ", " : "", params->args[i]->str);
+  fputc(')', out);
+}
+
 void fe_ast_print(FILE *out, const AstFile *f) {
-  static const char *kw[] = {"model", "train", "data", "extern"};
+  static const char *kw[] = {"model", "train", "data", "extern", "block"};
   for (const AstBlock *b = f->blocks; b; b = b->next) {
     fprintf(out, "%s", kw[b->kind]);
     if (b->kind != BLOCK_TRAIN) fprintf(out, " %s", b->name);
+    if (b->kind == BLOCK_DEF) print_params(out, b->params);
     fputs(" {\n", out);
     for (const AstStmt *s = b->stmts; s; s = s->next) print_stmt(out, s);
     fputs("}\n", out);

@@ -15,30 +15,12 @@
 
 #include "elab.h"
 
-/* [0, 1, ..., n-1] as an f32 [n] tensor, by doubling: iota(2m) is iota(m)
- * joined with iota(m) + m, then sliced to n (log n nodes, no constant
- * tensors in the IR yet) */
-static int iota(Elab *e, int64_t n, PgLoc loc) {
-  int zero = cst(e, 0, loc);
-  int v = ir_emit_typed(e->g, IR_OP_BROADCAST, 1, &zero, NULL, (PgShape){1, {1}}, loc);
-  int64_t have = 1;
-  while (have < n) {
-    int shift = cst(e, (double)have, loc);
-    int upper = ir_binary(e->g, IR_OP_ADD, v, shift, loc);
-    int64_t axis[IR_MAX_ATTR] = {0};
-    v = ir_emit(e->g, IR_OP_CONCAT, 2, (int[]){v, upper}, axis, loc);
-    have *= 2;
-  }
-  if (have == n) return v;
-  int64_t from[IR_MAX_ATTR] = {0, 0};
-  return ir_emit_typed(e->g, IR_OP_SLICE, 1, &v, from, (PgShape){1, {n}}, loc);
-}
-
 /* the [tq, tk] f32 mask that keeps key j for query i where j <= i (1 kept,
- * 0 masked): the one place that builds it, for a tril constant later */
+ * 0 masked, torch.tril's rule from the top left): rows >= columns of two
+ * iotas, which canonicalize folds into one data constant */
 static int causal_mask(Elab *e, int64_t tq, int64_t tk, PgLoc loc) {
-  int rows = ir_reshape(e->g, iota(e, tq, loc), (PgShape){2, {tq, 1}}, loc);
-  int cols = ir_reshape(e->g, iota(e, tk, loc), (PgShape){2, {1, tk}}, loc);
+  int rows = ir_iota(e->g, (PgShape){2, {tq, tk}}, 0, loc);
+  int cols = ir_iota(e->g, (PgShape){2, {tq, tk}}, 1, loc);
   return ir_binary(e->g, IR_OP_GE, rows, cols, loc);
 }
 
@@ -127,6 +109,7 @@ static int keep_mask(Elab *e, const MhaOptions *o, int pad, int64_t tq, int64_t 
 
 /* softmax(Q K^T / sqrt(d), mask) @ V over the heads, [B, H, Tq, d] */
 static int attend(Elab *e, int qh, int kh, int vh, int keep, double rate, PgLoc loc) {
+  if (qh < 0 || kh < 0 || vh < 0 || keep == -1) return -1;
   int64_t d = node(e, qh)->shape.dim[3];
   int64_t transpose_b[IR_MAX_ATTR] = {0, 1};
   int scores = ir_emit(e->g, IR_OP_BATCH_MATMUL, 2, (int[]){qh, kh}, transpose_b, loc);

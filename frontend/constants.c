@@ -54,10 +54,14 @@ int b_arange(Elab *e, Args *a) {
   if (!number_arg(a->arg[0], two ? &start : &stop)) return -1;
   if (two && !number_arg(a->arg[1], &stop)) return -1;
   if (a->arg[2] && !number_arg(a->arg[2], &step)) return -1;
-  if (step == 0) return diag_error(a->arg[2]->loc, "'arange' needs a step other than 0"), -1;
+  if (step == 0) {
+    diag_error(a->arg[2]->loc, "'arange' needs a step other than 0");
+    return -1;
+  }
   double len = ceil((stop - start) / step);
   if (!(len >= 1) || len > IR_MAX_DATA) {
-    diag_error((two ? a->arg[1] : a->arg[0])->loc, "'arange' makes 1 to %d values, not %.0f", IR_MAX_DATA,
+    const AstExpr *stop_at = two ? a->arg[1] : a->arg[0];
+    diag_error(stop_at->loc, "'arange' makes 1 to %d values, not %.0f", IR_MAX_DATA,
                isfinite(len) ? len : -1);
     return -1;
   }
@@ -142,7 +146,10 @@ int b_tril(Elab *e, Args *a) {
 int b_sinusoidal_encoding(Elab *e, Args *a) {
   int64_t T, d;
   if (!size_arg(a->arg[0], &T) || !size_arg(a->arg[1], &d)) return -1;
-  if (d % 2) return diag_error(a->arg[1]->loc, "'sinusoidal_encoding' needs an even d"), -1;
+  if (d % 2) {
+    diag_error(a->arg[1]->loc, "'sinusoidal_encoding' needs an even d");
+    return -1;
+  }
   PgShape s = shape2(T, d);
   if (!count_ok(&s, a->call)) return -1;
   Builder b = {e, a->call->loc};

@@ -8,12 +8,42 @@
 #define MAX_NAMES 256
 #define MAX_PARAMS 8
 
+/* user-defined blocks (blocks.c): the bounds that keep any input's work and
+ * memory finite (a block calling two blocks calling two ... is exponential) */
+#define FE_MAX_BLOCKS 256      /* definitions in a file */
+#define FE_MAX_BLOCK_PARAMS 16 /* parameters of one block */
+#define FE_MAX_BLOCK_DEPTH 16  /* instances inside instances */
+#define FE_MAX_REPEAT 256      /* repeat N */
+#define FE_MAX_INSTANCES 4096  /* instances in one model, all levels */
+#define FE_MAX_PREFIX 100      /* the instances' names around a layer: "encoder_2.ffn_1." */
+#define FE_MAX_LAYER_NAME 127  /* a layer's name with that prefix */
+
+/* What a name is bound to. A tensor is a node; a number (`d = 128`, or a block
+ * parameter given 128) is known while compiling, so that builtins that want
+ * numbers take it (node: its constant node, -1 until one is needed); a word is
+ * a block parameter given an option value or a layer name (activation=relu). */
+typedef enum { NAME_TENSOR, NAME_NUMBER, NAME_WORD } NameKind;
+typedef struct {
+  NameKind kind;
+  int node;
+  double num;
+  const char *word;
+} ElabValue;
+
+typedef struct {
+  const AstBlock *def[FE_MAX_BLOCKS];
+  bool active[FE_MAX_BLOCKS]; /* an instance of it is being made: a call to it is a cycle */
+  bool bad[FE_MAX_BLOCKS];    /* its form is wrong (reported): its calls are -1, silently */
+  int ndefs;
+  int ninstances; /* made in the model so far, all levels */
+} FeBlocks;
+
 typedef struct {
   IrGraph *g;
   FeMode mode;
   struct {
     const char *name;
-    int value;
+    ElabValue v;
     PgLoc input; /* where it was declared, if it is a model input */
     bool used;
   } names[MAX_NAMES];
@@ -27,6 +57,13 @@ typedef struct {
   int metric_count; /* a metric builtin's per-example divisor (positions it counted), or -1 */
   bool has_loss;
   bool reported; /* the evaluation graph outputs what `nnd eval` reports (one metric's) */
+  /* blocks: an instance is elaborated in a new Elab (a scope of its own: its
+   * names, layer counters and prefix), sharing g, seed, batch and ndropout */
+  FeBlocks *blocks;
+  int depth;                      /* of instances: 0 in the model */
+  int instances[FE_MAX_BLOCKS];   /* per block: instances made in this scope */
+  char prefix[FE_MAX_PREFIX + 1]; /* "" in the model, "encoder_2." in an instance */
+  bool name_reported;             /* a too-long layer name in this scope is reported */
 } Elab;
 
 /* a builtin's parameters bound to the call's arguments */
@@ -51,6 +88,7 @@ const Builtin *fe_builtin(const char *name);
 
 /* elaborate.c */
 int elab_expr(Elab *e, const AstExpr *x);
+void elab_stmt(Elab *e, const AstStmt *s);
 /* a call's arguments to b's parameters; false after a diagnostic */
 bool elab_bind_args(const Builtin *b, const AstExpr *call, Args *a);
 
@@ -71,6 +109,24 @@ int cst(Elab *e, double v, PgLoc loc);
  * 1..r-1 (per-example axes count from 1, negative ones from the end); -1
  * after a diagnostic */
 int axis_arg(const AstExpr *x, int r, const char *fn);
+/* the trained parameter <prefix><layer>.<what>; -1 after a diagnostic */
+int elab_weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
+                PgLoc loc);
+/* name (a layer's, room for n bytes) with the scope's prefix; false after a diagnostic */
+bool elab_prefixed(Elab *e, char *name, size_t n, PgLoc loc);
+/* names: bound in e's scope, in order, like Python assignments */
+int elab_lookup(Elab *e, const char *name);
+void elab_bind(Elab *e, const char *name, ElabValue v, PgLoc loc);
+/* x as a number known while compiling (literals, names bound to numbers,
+ * + - * / and unary minus); with report, why not, at its first part that is not */
+bool elab_number(Elab *e, const AstExpr *x, double *out, bool report);
+Elab *elab_scope(Elab *inner); /* the scope number_arg and word_arg read; returns the last */
+
+/* blocks.c */
+void fe_blocks_collect(const AstFile *f, Elab *e); /* the file's blocks, their form checked */
+int fe_block_index(const Elab *e, const char *name); /* -1 if no block has that name */
+int fe_block_call(Elab *e, const AstExpr *call, int block);
+int fe_block_repeat(Elab *e, const AstExpr *x);
 
 /* node builders that give every node they make one source location (the
  * arithmetic of losses and recurrent cells). C leaves the order of a call's

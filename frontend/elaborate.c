@@ -3,7 +3,9 @@
  *
  * Layers (layers.c) and losses and metrics (losses.c) are composites: each
  * becomes a few primitive ops, so that autodiff, fusion and codegen only ever
- * see primitives. Names are bound in order, like Python assignments.
+ * see primitives. Names are bound in order, like Python assignments, to
+ * tensors, numbers known while compiling (which builtins take where they want
+ * numbers) or, in a block (blocks.c), words.
  * Elaboration goes on after an error (an erroneous value is -1 and is passed
  * through silently) so that one run reports every independent error. */
 #include <math.h>
@@ -15,16 +17,79 @@
 
 /* ---- argument and tensor helpers shared with layers.c, losses.c ---- */
 
-bool number_arg(const AstExpr *x, double *out) {
-  bool neg = x->kind == AST_NEG;
-  if (neg) x = x->args[0];
-  if (x->kind != AST_NUM) {
-    diag_error(x->loc, "expected a number here");
-    return false;
-  }
-  *out = neg ? -x->num : x->num;
+/* The scope being elaborated: the builtins' number_arg and word_arg read the
+ * names of the model or block instance they are called in without taking it
+ * as an argument (their signature is the builtins' shared interface). */
+static Elab *scope;
+
+Elab *elab_scope(Elab *inner) {
+  Elab *outer = scope;
+  scope = inner;
+  return outer;
+}
+
+static bool not_number(const AstExpr *x, bool report) {
+  if (report) diag_error(x->loc, "expected a number here");
+  return false;
+}
+
+static bool name_number(Elab *e, const AstExpr *x, double *out, bool report) {
+  int i = e ? elab_lookup(e, x->str) : -1;
+  if (i < 0 || e->names[i].v.kind != NAME_NUMBER) return not_number(x, report);
+  e->names[i].used = true;
+  *out = e->names[i].v.num;
   return true;
 }
+
+static bool arith(const AstExpr *x, double l, double r, double *out, bool report) {
+  switch (x->op) {
+  case '+': *out = l + r; break;
+  case '-': *out = l - r; break;
+  case '*': *out = l * r; break;
+  case '/':
+    if (r == 0 && report) diag_error(x->loc, "division by zero");
+    if (r == 0) return false;
+    *out = l / r;
+    break;
+  default: return not_number(x, report); /* '@' */
+  }
+  if (isfinite(*out)) return true;
+  if (report) diag_error(x->loc, "the number is too large");
+  return false;
+}
+
+/* along the chain (a+b+c), recursing into right operands only (as elab_binop) */
+static bool chain_number(Elab *e, const AstExpr *x, double *out, bool report) {
+  const AstExpr *b = fe_chain_start(x);
+  double v, r;
+  if (!elab_number(e, b->args[0], &v, report)) return false;
+  for (;; b = b->up) {
+    if (!elab_number(e, b->args[1], &r, report) || !arith(b, v, r, &v, report)) return false;
+    if (b == x) break;
+  }
+  *out = v;
+  return true;
+}
+
+bool elab_number(Elab *e, const AstExpr *x, double *out, bool report) {
+  switch (x->kind) {
+  case AST_NUM: *out = x->num; return true;
+  case AST_NAME: return name_number(e, x, out, report);
+  case AST_BINOP: return chain_number(e, x, out, report);
+  case AST_NEG:
+    if (!elab_number(e, x->args[0], out, report)) return false;
+    *out = -*out;
+    return true;
+  case AST_STR:
+  case AST_CALL:
+  case AST_KWARG:
+  case AST_LIST:
+  case AST_REPEAT: return not_number(x, report);
+  }
+  return false;
+}
+
+bool number_arg(const AstExpr *x, double *out) { return elab_number(scope, x, out, true); }
 
 bool int_arg(const AstExpr *x, int64_t lo, int64_t *out) {
   double v;
@@ -39,6 +104,8 @@ bool int_arg(const AstExpr *x, int64_t lo, int64_t *out) {
 
 /* identifiers used as option values: activation=relu, from_logits=true */
 const char *word_arg(const AstExpr *x) {
+  int i = x->kind == AST_NAME && scope ? elab_lookup(scope, x->str) : -1;
+  if (i >= 0 && scope->names[i].v.kind == NAME_WORD) return scope->names[i].v.word;
   if (x->kind == AST_NAME || x->kind == AST_STR) return x->str;
   diag_error(x->loc, "expected a name here");
   return NULL;
@@ -92,26 +159,57 @@ int cst(Elab *e, double v, PgLoc loc) { return ir_const(e->g, v, loc); }
 
 /* ---- names ---- */
 
-static int lookup(Elab *e, const char *name) {
+int elab_lookup(Elab *e, const char *name) {
   for (int i = e->nnames - 1; i >= 0; i--)
     if (strcmp(e->names[i].name, name) == 0) return i;
   return -1;
 }
 
-static void bind(Elab *e, const char *name, int value, PgLoc loc) {
-  int i = lookup(e, name);
+void elab_bind(Elab *e, const char *name, ElabValue v, PgLoc loc) {
+  int i = elab_lookup(e, name);
   if (i >= 0) {
-    e->names[i].value = value;
+    e->names[i].v = v;
     return;
   }
   if (e->nnames == MAX_NAMES) {
-    diag_error(loc, "too many names in one model (at most %d)", MAX_NAMES);
+    diag_error(loc, "too many names in one %s (at most %d)", e->depth ? "block" : "model",
+               MAX_NAMES);
     return;
   }
   e->names[e->nnames].name = name;
   e->names[e->nnames].input = (PgLoc){0};
   e->names[e->nnames].used = false;
-  e->names[e->nnames++].value = value;
+  e->names[e->nnames++].v = v;
+}
+
+static void bind(Elab *e, const char *name, int value, PgLoc loc) {
+  elab_bind(e, name, (ElabValue){.kind = NAME_TENSOR, .node = value}, loc);
+}
+
+/* ---- parameter names ---- */
+
+bool elab_prefixed(Elab *e, char *name, size_t n, PgLoc loc) {
+  char full[FE_MAX_PREFIX + FE_MAX_LAYER_NAME + 2];
+  if (!e->prefix[0]) return true;
+  int len = snprintf(full, sizeof full, "%s%s", e->prefix, name);
+  if (len <= FE_MAX_LAYER_NAME && (size_t)len < n) {
+    memcpy(name, full, (size_t)len + 1);
+    return true;
+  }
+  if (!e->name_reported)
+    diag_error(loc, "the layer name '%.*s...' is too long (at most %d characters, with the "
+               "names of the block instances around it)", 40, full, FE_MAX_LAYER_NAME);
+  e->name_reported = true;
+  return false;
+}
+
+int elab_weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
+                PgLoc loc) {
+  char full[FE_MAX_PREFIX + FE_MAX_LAYER_NAME + 2], name[192];
+  snprintf(full, sizeof full, "%s", layer);
+  if (!elab_prefixed(e, full, sizeof full, loc)) return -1;
+  snprintf(name, sizeof name, "%.160s.%.24s", full, what); /* fits: full has <= 160 */
+  return ir_param(e->g, name, PG_ROLE_WEIGHT, init, shape, loc);
 }
 
 /* ---- arguments ---- */
@@ -276,6 +374,8 @@ static int elab_call(Elab *e, const AstExpr *x) {
   const FeExtern *fn = b ? NULL : fe_extern_find(e->externs, e->nexterns, x->str);
   Args a;
   if (fn) return elab_extern(e, x, fn);
+  int block = b ? -1 : fe_block_index(e, x->str);
+  if (block >= 0) return fe_block_call(e, x, block);
   if (!b) {
     diag_error(x->loc, "unknown layer or function '%s'", x->str);
     return -1;
@@ -305,18 +405,29 @@ static int elab_binop(Elab *e, const AstExpr *x) {
   }
 }
 
+/* a number is a constant node, made where it is first used as a tensor */
+static int elab_name(Elab *e, const AstExpr *x) {
+  int i = elab_lookup(e, x->str);
+  if (i < 0) {
+    diag_error(x->loc, "unknown name '%s'", x->str);
+    return -1;
+  }
+  ElabValue *v = &e->names[i].v;
+  e->names[i].used = true;
+  if (v->kind == NAME_WORD)
+    diag_error(x->loc, "'%s' is the word '%s' here, not a tensor", x->str, v->word);
+  if (v->kind == NAME_NUMBER && v->node < 0) v->node = ir_const(e->g, v->num, x->loc);
+  return v->kind == NAME_WORD ? -1 : v->node;
+}
+
 int elab_expr(Elab *e, const AstExpr *x) {
   switch (x->kind) {
   case AST_NUM: return ir_const(e->g, x->num, x->loc);
   case AST_NEG: return ir_unary(e->g, IR_OP_NEG, elab_expr(e, x->args[0]), x->loc);
   case AST_BINOP: return elab_binop(e, x);
   case AST_CALL: return elab_call(e, x);
-  case AST_NAME: {
-    int i = lookup(e, x->str);
-    if (i < 0) diag_error(x->loc, "unknown name '%s'", x->str);
-    else e->names[i].used = true;
-    return i < 0 ? -1 : e->names[i].value;
-  }
+  case AST_NAME: return elab_name(e, x);
+  case AST_REPEAT: return fe_block_repeat(e, x);
   case AST_STR: diag_error(x->loc, "a string is not a tensor"); return -1;
   case AST_KWARG: diag_error(x->loc, "keyword argument outside a call"); return -1;
   case AST_LIST: diag_error(x->loc, "a list is not a tensor"); return -1;
@@ -325,14 +436,14 @@ int elab_expr(Elab *e, const AstExpr *x) {
 }
 
 static void elab_input(Elab *e, const AstStmt *s) {
-  if (lookup(e, s->name) >= 0) {
+  if (elab_lookup(e, s->name) >= 0) {
     diag_error(s->loc, "redefinition of '%s'", s->name);
     return;
   }
   PgShape shape = {1, {PG_BATCH}};
   for (int i = 0; i < s->type.shape.rank; i++) shape.dim[shape.rank++] = s->type.shape.dim[i];
   bind(e, s->name, ir_input(e->g, s->name, s->type.dtype, shape, s->loc), s->loc);
-  int i = lookup(e, s->name);
+  int i = elab_lookup(e, s->name);
   if (i >= 0) e->names[i].input = s->loc;
 }
 
@@ -371,12 +482,29 @@ static void elab_metric(Elab *e, const AstStmt *s) {
   ir_output(e->g, count, sum_all(e, e->metric_count, s->loc), s->loc);
 }
 
-static void elab_stmt(Elab *e, const AstStmt *s) {
+/* A name bound to a number (d = 128, n = d / 4) is also a number for the
+ * builtins. In the model it gets its constant node here, as it always has (so
+ * that dumps of files without blocks do not change); in a block, on first use. */
+static void elab_let(Elab *e, const AstStmt *s) {
+  int i = s->expr->kind == AST_NAME ? elab_lookup(e, s->expr->str) : -1;
+  if (i >= 0 && e->names[i].v.kind == NAME_WORD) { /* act2 = act: a word again */
+    elab_bind(e, s->name, e->names[i].v, s->loc);
+    return;
+  }
+  ElabValue v = {.kind = NAME_NUMBER, .node = -1};
+  bool number = elab_number(e, s->expr, &v.num, false);
+  if (!number || !e->depth) v.node = elab_expr(e, s->expr);
+  if (!number) v.kind = NAME_TENSOR;
+  elab_bind(e, s->name, v, s->loc);
+}
+
+void elab_stmt(Elab *e, const AstStmt *s) {
   switch (s->kind) {
   case ST_INPUT: elab_input(e, s); break;
-  case ST_LET: bind(e, s->name, elab_expr(e, s->expr), s->loc); break;
+  case ST_LET: elab_let(e, s); break;
   case ST_LOSS: elab_loss(e, s); break;
   case ST_METRIC: elab_metric(e, s); break;
+  case ST_RETURN: diag_error(s->loc, "'return' outside a block"); break;
   }
 }
 
@@ -392,10 +520,15 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
     return NULL;
   }
   int errors = diag_error_count();
-  Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1, .metric_count = -1};
+  FeBlocks blocks = {0};
+  Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1,
+            .metric_count = -1, .blocks = &blocks};
   if (!e.g) return NULL;
   e.nexterns = fe_externs(f, e.externs, false); /* fe_config reports what is wrong with them */
+  Elab *outer = elab_scope(&e);
+  fe_blocks_collect(f, &e);
   for (const AstStmt *s = model->stmts; s; s = s->next) elab_stmt(&e, s);
+  elab_scope(outer);
   if (!e.has_loss) diag_error(model->loc, "model '%s' has no 'loss' statement", model->name);
   if (mode != FE_INFERENCE) warn_unused_inputs(&e);
   if (diag_error_count() != errors) {

@@ -9,7 +9,8 @@
 #include "../program/program.h"
 #include "../passes/passes.h"
 
-typedef enum { AST_NUM, AST_STR, AST_NAME, AST_CALL, AST_BINOP, AST_NEG, AST_KWARG, AST_LIST } AstKind;
+typedef enum { AST_NUM, AST_STR, AST_NAME, AST_CALL, AST_BINOP, AST_NEG, AST_KWARG, AST_LIST,
+              AST_REPEAT } AstKind;
 
 /* A walk over an expression loops along chains of binary operators (a+b+c is
  * ((a+b)+c): fe_chain_start, then `up`) and recurses only into the other
@@ -27,7 +28,8 @@ typedef struct AstExpr {
   const char *str;       /* STR text, NAME / CALL / KWARG name */
                          /* LIST: its elements are args, like a call's */
   int op;                /* BINOP: '+', '-', '*', '/', '@' */
-  struct AstExpr **args; /* CALL arguments, BINOP lhs rhs, NEG / KWARG operand */
+  struct AstExpr **args; /* CALL arguments, BINOP lhs rhs, NEG / KWARG operand,
+                            REPEAT count and call */
   int nargs, cap;
   int depth;             /* 0 for a leaf */
   struct AstExpr *up;    /* BINOP: the BINOP whose left operand it is */
@@ -39,25 +41,28 @@ typedef struct {
   PgLoc loc;
 } AstType;
 
-typedef enum { ST_INPUT, ST_LET, ST_LOSS, ST_METRIC } AstStmtKind;
+typedef enum { ST_INPUT, ST_LET, ST_LOSS, ST_METRIC, ST_RETURN } AstStmtKind;
 
 typedef struct AstStmt {
   AstStmtKind kind;
   PgLoc loc;
   const char *name; /* INPUT, LET */
   AstType type;     /* INPUT */
-  AstExpr *expr;    /* LET, LOSS, METRIC */
+  AstExpr *expr;    /* LET, LOSS, METRIC, RETURN */
   struct AstStmt *next;
   struct AstStmt *last; /* the first statement of a list: the list's last (appending is O(1)) */
 } AstStmt;
 
-typedef enum { BLOCK_MODEL, BLOCK_TRAIN, BLOCK_DATA, BLOCK_EXTERN } AstBlockKind;
+/* BLOCK_DEF: `block NAME(params) { stmts  return expr }`, a reusable group of
+ * layers (blocks.c) */
+typedef enum { BLOCK_MODEL, BLOCK_TRAIN, BLOCK_DATA, BLOCK_EXTERN, BLOCK_DEF } AstBlockKind;
 
 typedef struct AstBlock {
   AstBlockKind kind;
   PgLoc loc; /* of its keyword; an extern block's: of its name */
   const char *name;
   AstStmt *stmts;
+  AstExpr *params; /* DEF: its parameters, NAMEs as the args of a list */
   struct AstBlock *next;
 } AstBlock;
 
@@ -95,11 +100,13 @@ AstExpr *fe_neg(PgLoc loc, AstExpr *a);
 AstExpr *fe_call(PgLoc loc, const char *name, AstExpr *args);
 AstExpr *fe_arg_list(AstExpr *list, AstExpr *arg);
 AstExpr *fe_kwarg(PgLoc loc, const char *name, AstExpr *value);
+AstExpr *fe_repeat(PgLoc loc, AstExpr *count, AstExpr *call); /* repeat N block(...) */
 AstStmt *fe_stmt(AstStmtKind kind, PgLoc loc, const char *name, AstExpr *expr);
 AstStmt *fe_input(PgLoc loc, const char *name, AstType type);
 AstStmt *fe_stmt_append(AstStmt *list, AstStmt *s);
 AstBlock *fe_block(AstBlockKind kind, PgLoc loc, const char *name, AstStmt *stmts);
 void fe_add_block(AstBlock *b);
+AstBlock *fe_def_block(PgLoc loc, const char *name, AstExpr *params, AstStmt *stmts);
 AstType fe_type(PgLoc loc, const char *dtype, AstExpr *dims);
 
 /* ---- elaboration (elaborate.c) ---- */

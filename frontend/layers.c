@@ -30,9 +30,7 @@ static void layer_name(const AstExpr *given, const char *kind, int *count, char 
 /* the trained parameter <layer>.<what> */
 static int weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
                   PgLoc loc) {
-  char name[192];
-  snprintf(name, sizeof name, "%s.%s", layer, what);
-  return ir_param(e->g, name, PG_ROLE_WEIGHT, init, shape, loc);
+  return elab_weight(e, layer, what, init, shape, loc); /* with a block instance's prefix */
 }
 
 /* activation= one of fe_activation_ok's (linear if absent); NULL after a diagnostic */
@@ -247,6 +245,11 @@ static bool is_minus_one(const AstExpr *x) {
 /* the size that -1 (at dims->args[at]) stands for, or -1 after a diagnostic */
 static int64_t inferred_dim(const AstExpr *dims, int at, int64_t total, int64_t known) {
   if (known <= total && total % known == 0) return total / known;
+  if (known > total) {
+    diag_error(dims->args[at]->loc, "'reshape': -1 cannot be inferred: the other sizes hold "
+               "more than the %lld elements per example", (long long)total);
+    return -1;
+  }
   diag_error(dims->args[at]->loc, "'reshape': -1 cannot be inferred: %lld elements per example "
              "are not a multiple of %lld", (long long)total, (long long)known);
   return -1;
@@ -269,7 +272,8 @@ int b_reshape(Elab *e, Args *a) {
       continue;
     }
     if (!int_arg(dims->args[i], 1, &s.dim[s.rank++])) return -1;
-    known = known > RESHAPE_MAX_ELEMENTS ? known : known * s.dim[s.rank - 1]; /* no overflow */
+    int64_t d = s.dim[s.rank - 1]; /* saturated just above the bound: never overflows */
+    known = known > RESHAPE_MAX_ELEMENTS / d ? RESHAPE_MAX_ELEMENTS + 1 : known * d;
   }
   if (infer >= 0) {
     s.dim[infer] = inferred_dim(dims, infer - 1, pg_numel(&node(e, x)->shape, 1), known);

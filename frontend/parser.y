@@ -35,11 +35,12 @@ static void nnd_yyerror(const char *msg) {
 
 %token KW_MODEL "'model'" KW_TRAIN "'train'" KW_DATA "'data'"
 %token KW_INPUT "'input'" KW_LOSS "'loss'" KW_METRIC "'metric'" KW_EXTERN "'extern'"
+%token KW_BLOCK "'block'" KW_RETURN "'return'" KW_REPEAT "'repeat'"
 %token <str> IDENT "identifier" STRING "string"
 %token <num> NUMBER "number"
 %token BAD_CHAR "invalid character" BAD_STRING "unterminated string"
 
-%type <expr> expr primary args arglist arg
+%type <expr> expr primary args arglist arg params paramlist count
 %type <stmt> stmts stmt
 %type <type> type
 %type <str> data_name
@@ -60,7 +61,18 @@ block
   | KW_TRAIN '{' stmts '}'          { fe_add_block(fe_block(BLOCK_TRAIN, @1, "train", $3)); }
   | KW_DATA data_name '{' stmts '}' { fe_add_block(fe_block(BLOCK_DATA, @1, $2, $4)); }
   | KW_EXTERN IDENT '{' stmts '}'   { fe_add_block(fe_block(BLOCK_EXTERN, @2, $2, $4)); }
+  | KW_BLOCK IDENT '(' params ')' '{' stmts '}' { fe_add_block(fe_def_block(@1, $2, $4, $7)); }
   | error '}'                       { yyerrok; }
+  ;
+
+params
+  : %empty                          { $$ = fe_list(@$, fe_arg_list(NULL, NULL)); }
+  | paramlist                       { $$ = fe_list(@1, $1); }
+  ;
+
+paramlist
+  : IDENT                           { $$ = fe_arg_list(NULL, fe_leaf(AST_NAME, @1, $1)); }
+  | paramlist ',' IDENT             { $$ = fe_arg_list($1, fe_leaf(AST_NAME, @3, $3)); }
   ;
 
 data_name
@@ -78,6 +90,7 @@ stmt
   | IDENT '=' expr                  { $$ = fe_stmt(ST_LET, @1, $1, $3); }
   | KW_LOSS expr                    { $$ = fe_stmt(ST_LOSS, @1, "loss", $2); }
   | KW_METRIC expr                  { $$ = fe_stmt(ST_METRIC, @1, NULL, $2); }
+  | KW_RETURN expr                  { $$ = fe_stmt(ST_RETURN, @1, NULL, $2); }
   ;
 
 type
@@ -102,6 +115,13 @@ primary
   | IDENT '(' args ')'              { $$ = fe_call(@1, $1, $3); }
   | '(' expr ')'                    { $$ = $2; }
   | '[' args ']'                    { $$ = fe_list(@1, $2); }
+  | KW_REPEAT count IDENT '(' args ')' { $$ = fe_repeat(@1, $2, fe_call(@3, $3, $5)); }
+  ;
+
+count
+  : NUMBER                          { $$ = fe_num(@1, $1); }
+  | IDENT                           { $$ = fe_leaf(AST_NAME, @1, $1); }
+  | '(' expr ')'                    { $$ = $2; }
   ;
 
 args

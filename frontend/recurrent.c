@@ -204,7 +204,7 @@ static bool layer_args(Elab *e, Args *a, Cell cell, Layer *L, int *x) {
   ++*count;
   if (given) snprintf(L->name, sizeof L->name, "%.127s", given);
   else snprintf(L->name, sizeof L->name, "%s_%d", cells[cell].kind, *count);
-  return mask_arg(e, a, L);
+  return elab_prefixed(e, L->name, sizeof L->name, a->call->loc) && mask_arg(e, a, L);
 }
 
 static int recurrent(Elab *e, Args *a, Cell cell) {

@@ -36,13 +36,16 @@ const float *ir_payload_adopt(IrGraph *g, const float *values, int64_t count) {
 
 int64_t ir_payload_count(const IrNode *n) { return pg_numel(&n->shape, 1); }
 
+/* the operands of a leaf: none, but an array (memcpy takes no NULL) */
+static const int no_operands[1] = {0};
+
 int ir_iota(IrGraph *g, PgShape shape, int axis, PgLoc loc) {
   int64_t attr[IR_MAX_ATTR] = {axis};
-  return ir_emit_typed(g, IR_OP_IOTA, 0, NULL, attr, shape, loc);
+  return ir_emit_typed(g, IR_OP_IOTA, 0, no_operands, attr, shape, loc);
 }
 
 int ir_data(IrGraph *g, PgShape shape, const float *values, PgLoc loc) {
-  int id = ir_emit_typed(g, IR_OP_DATA, 0, NULL, NULL, shape, loc);
+  int id = ir_emit_typed(g, IR_OP_DATA, 0, no_operands, NULL, shape, loc);
   if (id < 0) return -1;
   IrNode *n = ir_node(g, id);
   float *copy = ir_payload_new(g, ir_payload_count(n));

@@ -135,7 +135,8 @@ static bool float_number(Parser *ps, float *out) {
   if (end == ps->p) return fail(ps, "a number");
   if (errno == ERANGE && isinf(*out)) {
     diag_error(at, "this number does not fit in f32");
-    return ps->failed = true, false;
+    ps->failed = true;
+    return false;
   }
   advance(ps, (int)(end - ps->p));
   return true;
@@ -145,7 +146,10 @@ static bool push_value(Parser *ps, float v) {
   if (ps->nvalues == ps->capvalues) {
     int64_t cap = ps->capvalues ? 2 * ps->capvalues : 64;
     float *more = pg_realloc(ps->values, (size_t)cap * sizeof *more);
-    if (!more) return ps->failed = true, false;
+    if (!more) {
+      ps->failed = true; /* out of memory, reported */
+      return false;
+    }
     ps->values = more;
     ps->capvalues = cap;
   }
@@ -176,7 +180,8 @@ static bool data_count(Parser *ps, const IrNode *n) {
   pg_shape_str(&n->shape, t, sizeof t);
   diag_error(ps->values_at, "'data' lists %lld values, but its type %s%s has %lld elements",
              (long long)ps->nvalues, pg_dtype_name(n->dtype), t, (long long)ir_payload_count(n));
-  return ps->failed = true, false;
+  ps->failed = true;
+  return false;
 }
 
 static bool string(Parser *ps, char *buf, size_t n) {

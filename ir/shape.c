@@ -78,8 +78,8 @@ static bool rule_matmul(IrGraph *g, IrNode *n) {
   int ta = n->attr[0] != 0, tb = n->attr[1] != 0, ra = a->shape.rank, rb = b->shape.rank;
   char sa[64], sb[64];
   if (!ta && (ra < 2 || rb != 2)) {
-    diag_error(n->loc, "'matmul' multiplies a [..., K] by a [K, N] matrix, or two batched operands of rank 3 "
-               "([B, M, K] x [B, K, N]); got %s times %s (products of other ranks are not supported yet)",
+    diag_error(n->loc, "'matmul' multiplies a [..., K] by a [K, N] matrix, or two operands of "
+               "rank >= 3 ([..., M, K] x [..., K, N]); got %s times %s",
                tstr(a, sa, sizeof sa), tstr(b, sb, sizeof sb));
     return false;
   }

@@ -2,6 +2,8 @@
  * source line and a caret under the column, clang-style. Sources are registered
  * once (diag_add_source) so any later stage can quote the line a node came from.
  * Library code reports and returns; only the driver decides to exit.
+ * Contexts (diag_push_context: an instance of a block being elaborated) add
+ * a note after every error or warning reported inside them.
  *
  * Output is bounded whatever the input: after the error limit (20 unless
  * diag_set_error_limit says otherwise) one line says so and the rest are only
@@ -177,6 +179,39 @@ static void report(PgLoc loc, const char *kind, const char *fmt, va_list ap) {
   if (loc.file) quote_line(loc);
 }
 
+/* the contexts that diag_push_context opened, outermost first */
+static struct {
+  PgLoc loc;
+  char text[256];
+} contexts[DIAG_MAX_CONTEXT];
+static int ncontexts; /* pushed, possibly more than are kept */
+
+static void print_note(PgLoc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report(loc, "note", fmt, ap);
+  va_end(ap);
+}
+
+/* after an error or warning: where it happened, innermost context first */
+static void print_contexts(void) {
+  int kept = ncontexts < DIAG_MAX_CONTEXT ? ncontexts : DIAG_MAX_CONTEXT;
+  for (int i = kept - 1; i >= 0; i--) print_note(contexts[i].loc, "%s", contexts[i].text);
+}
+
+void diag_push_context(PgLoc loc, const char *fmt, ...) {
+  if (ncontexts++ >= DIAG_MAX_CONTEXT) return;
+  va_list ap;
+  va_start(ap, fmt);
+  contexts[ncontexts - 1].loc = loc;
+  vsnprintf(contexts[ncontexts - 1].text, sizeof contexts[0].text, fmt, ap);
+  va_end(ap);
+}
+
+void diag_pop_context(void) {
+  if (ncontexts > 0) ncontexts--;
+}
+
 void diag_error(PgLoc loc, const char *fmt, ...) {
   nerrors++;
   if (muted()) {
@@ -188,6 +223,7 @@ void diag_error(PgLoc loc, const char *fmt, ...) {
   va_start(ap, fmt);
   report(loc, "error", fmt, ap);
   va_end(ap);
+  print_contexts();
 }
 
 /* A command elaborates one source into several graphs (train, eval, ...): a
@@ -211,8 +247,10 @@ void diag_warning(PgLoc loc, const char *fmt, ...) {
   if (muted()) return;
   va_list ap;
   va_start(ap, fmt);
-  if (!warned_before(loc, fmt, ap)) report(loc, "warning", fmt, ap);
+  bool fresh = !warned_before(loc, fmt, ap);
+  if (fresh) report(loc, "warning", fmt, ap);
   va_end(ap);
+  if (fresh) print_contexts();
 }
 
 void diag_note(PgLoc loc, const char *fmt, ...) {

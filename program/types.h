@@ -31,6 +31,14 @@ void diag_reset(void);
 /* errors past the first n are counted but not printed (one line says so);
  * 0: no limit. The default is 20, as clang's -ferror-limit. */
 void diag_set_error_limit(int n);
+/* A context for the errors reported until it is popped: each error (and
+ * warning) is followed by one note per pushed context, innermost first, e.g.
+ * "note: in instance 'encoder_2' of block 'encoder' called here". The text
+ * is copied (cut at 255 bytes); at most DIAG_MAX_CONTEXT are kept (deeper
+ * pushes are counted, not printed). */
+#define DIAG_MAX_CONTEXT 32
+void diag_push_context(PgLoc loc, const char *fmt, ...);
+void diag_pop_context(void);
 
 /* malloc, calloc, realloc that report "out of memory" and return NULL */
 void *pg_malloc(size_t bytes);

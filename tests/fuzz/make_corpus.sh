@@ -107,7 +107,7 @@ PY
 # line (NL stands for a newline), quoted in libFuzzer's dictionary syntax
 dict() { sort -u | sed 's/\\/\\\\/g; s/"/\\x22/g; s/^NL$/\\x0A/; s/.*/"&"/'; }
 {
-  printf '%s\n' model train data input loss metric extern f32 i32 '{' '}' '[' ']' '(' ')' = , : '#' '"' \
+  printf '%s\n' model train data input loss metric extern block return repeat f32 i32 '{' '}' '[' ']' '(' ')' = , : '#' '"' \
     @ NL
   grep -oh '"[a-z_][a-z_0-9 |]*"' frontend/*.c | tr -d '"|' | tr ' ' '\n' | grep .
 } | dict > tests/fuzz/nnd.dict
