@@ -7,21 +7,30 @@
 # nnd (PyTorch time / nnd time).
 #
 # usage: bash bench/run.sh [--model mlp|cnn] [--epochs N]   (default: mlp, 1 epoch)
+# --model transformer (the char GPT, bench/transformer.py) and --model rnn (bench/rnn.py)
+# run those Python benches with the other flags (--quick, --jax, --json FILE, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-USAGE="usage: bash bench/run.sh [--model mlp|cnn] [--epochs N]"
+USAGE="usage: bash bench/run.sh [--model mlp|cnn|transformer|rnn] [--epochs N]
+       [more flags of transformer.py or rnn.py]"
 EPOCHS=1
+EPOCHS_GIVEN=()
 MODEL=mlp
+REST=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --epochs) EPOCHS=$2; shift 2 ;;
-    --epochs=*) EPOCHS=${1#*=}; shift ;;
+    --epochs) EPOCHS=$2; EPOCHS_GIVEN=(--epochs "$2"); shift 2 ;;
+    --epochs=*) EPOCHS=${1#*=}; EPOCHS_GIVEN=(--epochs "$EPOCHS"); shift ;;
     --model) MODEL=$2; shift 2 ;;
     --model=*) MODEL=${1#*=}; shift ;;
-    *) echo "$USAGE" >&2; exit 2 ;;
+    *) REST+=("$1"); shift ;;
   esac
 done
+case $MODEL in
+  transformer|rnn) exec /usr/bin/python3 "bench/$MODEL.py" "${EPOCHS_GIVEN[@]}" "${REST[@]}" ;;
+esac
+if [ ${#REST[@]} -gt 0 ]; then echo "$USAGE" >&2; exit 2; fi
 case $MODEL in
   mlp) NND_MODEL=examples/mnist_mlp.nnd; TORCH_SCRIPT=bench/mnist_mlp_torch.py; TITLE="Fashion-MNIST MLP" ;;
   cnn) NND_MODEL=examples/cnn.nnd;       TORCH_SCRIPT=bench/cnn_torch.py;       TITLE="Fashion-MNIST CNN" ;;
