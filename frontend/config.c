@@ -363,6 +363,7 @@ static bool file_names(const DataLine *l, const AstExpr *x, const char *call, Pg
   }
   const AstExpr *list = def ? def->expr : x;
   if (list->kind == AST_STR) return add_path(src, call, x, list->str);
+  if (def && list->nargs > PG_MAX_TEXT_FILES) return false; /* reported where it is defined */
   for (int i = 0; i < list->nargs; i++) {
     const AstExpr *e = list->args[i];
     if (e->kind != AST_STR && !def) {
@@ -626,10 +627,14 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
       ok = false;
       continue;
     }
-    ok &= source(&line, &d->sources[d->nsources++]);
+    PgSource *src = &d->sources[d->nsources++];
+    if (!source(&line, src)) {
+      src->format = NULL; /* reported: no other check looks at it */
+      ok = false;
+    }
   }
   text_strides(d);
-  return ok && records_agree(d);
+  return records_agree(d) && ok;
 }
 
 bool fe_config(const AstFile *f, FeConfig *c) {
