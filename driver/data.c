@@ -1,8 +1,8 @@
 /* data.c — nnd data: the first examples of a data set as the model's inputs
  * get them, column by column, to check a data block without training (the
  * windows and targets of text(), the columns of a CSV). Values are shown as
- * read, before normalize(); a text() column (and the tokens of pairs())
- * also shows its ids decoded.
+ * read, before normalize(); a text() column (and the tokens of pairs() and
+ * records()) also shows its ids decoded.
  *
  *   nnd data MODEL.nnd [--data train|validation|test] [--batch N]   */
 #include <stdlib.h>
@@ -37,8 +37,7 @@ static void print_row(const RtTensor *t, int64_t r, const PgSource *src) {
   for (int64_t j = 0; j < t->per_item; j++)
     if (t->dtype == PG_I32) printf(" %d", ((const int32_t *)row)[j]);
     else printf(" %g", ((const float *)row)[j]);
-  bool ids = src && (!strcmp(src->format, "text") ||
-                     (!strcmp(src->format, "pairs") && !strcmp(src->field, "tokens")));
+  bool ids = src && rt_is_text_source(src) && (!src->field || !strcmp(src->field, "tokens"));
   const RtVocab *v = ids ? rt_vocab_named(src->vocab) : NULL;
   if (v) print_decoded(v, row, t->per_item);
   putchar('\n');

@@ -279,76 +279,229 @@ static bool csv_source(const AstFile *f, const AstExpr *x, PgSource *src) {
 /* the most tokens of one example, stride or shift: a bound on sizes before they are sizes */
 #define MAX_WINDOW (1 << 20)
 
-/* pairs(): field= (which input this is) and mlm= (the chance a token is masked) */
-static bool pairs_option(const AstExpr *a, PgSource *src) {
-  static const char *const fields[] = {"tokens", "segments", "mlm_targets", "nsp"};
-  const AstExpr *v = a->args[0];
-  if (strcmp(a->str, "mlm") == 0) {
-    if (!finite_num(v, &src->mlm)) return false;
-    if (src->mlm < 0 || src->mlm > 1) {
-      diag_error(v->loc, "'mlm' must be in [0, 1]");
+/* where a data source is read: its block (whose file lists it may name) and its line */
+typedef struct {
+  const AstFile *f;
+  const AstBlock *b;
+  const AstStmt *at;
+} DataLine;
+
+/* ---- file lists: `corpus = ["a.txt", "b.txt"]` in a data block ---- */
+
+/* a line that names files rather than feeding an input: a list (or one
+ * string) bound to a name the model has no input of */
+static bool is_file_list(const AstFile *f, const AstStmt *s) {
+  if (s->kind != ST_LET) return false;
+  bool files = s->expr->kind == AST_LIST || s->expr->kind == AST_STR;
+  return files && !is_model_input(f, s->name);
+}
+
+/* the file list `name` of block b defined before line `until` (NULL: anywhere), or NULL */
+static const AstStmt *file_list(const AstFile *f, const AstBlock *b, const AstStmt *until,
+                                const char *name) {
+  for (const AstStmt *s = b->stmts; s && s != until; s = s->next)
+    if (is_file_list(f, s) && strcmp(s->name, name) == 0) return s;
+  return NULL;
+}
+
+/* an unknown list name; a note if another data block has a list of that name */
+static void unknown_list(const DataLine *l, const AstExpr *name) {
+  diag_error(name->loc, "no file list named '%s' before this line in data %s (define it first: "
+                        "%s = [\"a.txt\", \"b.txt\"])", name->str, l->b->name, name->str);
+  for (const AstBlock *o = l->f->blocks; o; o = o->next) {
+    const AstStmt *s = o != l->b && o->kind == BLOCK_DATA ? file_list(l->f, o, NULL, name->str)
+                                                          : NULL;
+    if (s) diag_note(s->loc, "a list of data %s: each data block has its own", o->name);
+  }
+}
+
+/* a list's line: a name defined once in its block, one to PG_MAX_TEXT_FILES strings */
+static bool check_file_list(const DataLine *l) {
+  const AstStmt *s = l->at, *first = file_list(l->f, l->b, s, s->name);
+  const AstExpr *x = s->expr;
+  if (first) {
+    diag_error(s->loc, "file list '%s' is defined twice in data %s", s->name, l->b->name);
+    diag_note(first->loc, "first defined here");
+    return false;
+  }
+  if (x->kind == AST_LIST && !x->nargs) {
+    diag_error(x->loc, "an empty list of files");
+    return false;
+  }
+  if (x->kind == AST_LIST && x->nargs > PG_MAX_TEXT_FILES) {
+    diag_error(x->args[PG_MAX_TEXT_FILES]->loc, "a list holds at most %d files",
+               PG_MAX_TEXT_FILES);
+    return false;
+  }
+  bool ok = true;
+  for (int i = 0; x->kind == AST_LIST && i < x->nargs; i++)
+    if (x->args[i]->kind != AST_STR) {
+      diag_error(x->args[i]->loc, "a list of files holds file names in quotes");
+      ok = false;
+    }
+  return ok;
+}
+
+static bool add_path(PgSource *src, const char *call, const AstExpr *at, const char *path) {
+  if (src->npaths == PG_MAX_TEXT_FILES) {
+    diag_error(at->loc, "%s() reads at most %d files", call, PG_MAX_TEXT_FILES);
+    return false;
+  }
+  src->paths[src->npaths++] = path;
+  return true;
+}
+
+/* a file argument of text(), pairs() or records(): "a.txt", ["a.txt", "b.txt"]
+ * or the name of a list of the block. A named list's elements were checked
+ * where it is defined (a bad one is skipped here, reported there). */
+static bool file_names(const DataLine *l, const AstExpr *x, const char *call, PgSource *src) {
+  if (x->kind == AST_STR) return add_path(src, call, x, x->str);
+  const AstStmt *def = x->kind == AST_NAME ? file_list(l->f, l->b, l->at, x->str) : NULL;
+  if (x->kind == AST_NAME && !def) {
+    unknown_list(l, x);
+    return false;
+  }
+  const AstExpr *list = def ? def->expr : x;
+  if (list->kind == AST_STR) return add_path(src, call, x, list->str);
+  if (def && list->nargs > PG_MAX_TEXT_FILES) return false; /* reported where it is defined */
+  for (int i = 0; i < list->nargs; i++) {
+    const AstExpr *e = list->args[i];
+    if (e->kind != AST_STR && !def) {
+      diag_error(e->loc, "a list of files holds file names in quotes");
       return false;
     }
-    return true;
+    if (e->kind == AST_STR && !add_path(src, call, def ? x : e, e->str)) return false;
   }
-  for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+  return true;
+}
+
+static bool is_file_arg(const AstExpr *x) {
+  return x->kind == AST_STR || x->kind == AST_LIST || x->kind == AST_NAME;
+}
+
+/* ---- text(), pairs() and records() options ---- */
+
+static bool vocab_option(const AstExpr *v, PgSource *src) {
+  if ((v->kind != AST_NAME && v->kind != AST_STR) || strcmp(v->str, "chars") != 0) {
+    diag_error(v->loc, "unknown vocabulary (the one there is: vocab=chars)");
+    return false;
+  }
+  src->vocab = "chars";
+  return true;
+}
+
+/* field=NAME among fields (n of them); `list` names them in the error */
+static bool field_option(const AstExpr *v, const char *const *fields, int n, const char *list,
+                         PgSource *src) {
+  for (int i = 0; i < n; i++)
     if ((v->kind == AST_NAME || v->kind == AST_STR) && strcmp(v->str, fields[i]) == 0) {
       src->field = fields[i];
       return true;
     }
-  diag_error(v->loc, "pairs() fields are tokens, segments, mlm_targets and nsp");
+  diag_error(v->loc, "%s", list);
   return false;
 }
 
-/* a text() option: window=, stride=, shift= (sizes bounded here) or vocab=;
- * a pairs() option: length=, field=, mlm=, vocab= */
-static bool text_option(const AstExpr *a, PgSource *src) {
-  const AstExpr *v = a->args[0];
-  int64_t n;
-  bool pairs = !strcmp(src->format, "pairs");
-  if (pairs && (!strcmp(a->str, "field") || !strcmp(a->str, "mlm"))) return pairs_option(a, src);
-  if (strcmp(a->str, "vocab") == 0) {
-    if ((v->kind != AST_NAME && v->kind != AST_STR) || strcmp(v->str, "chars") != 0) {
-      diag_error(v->loc, "unknown vocabulary (the one there is: vocab=chars)");
-      return false;
-    }
-    src->vocab = "chars";
-    return true;
+static bool bool_option(const AstExpr *v, bool *out) {
+  if (v->kind != AST_NAME || (strcmp(v->str, "true") && strcmp(v->str, "false"))) {
+    diag_error(v->loc, "expected true or false");
+    return false;
   }
-  int64_t *to = pairs ? (!strcmp(a->str, "length") ? &src->window : NULL)
-                : !strcmp(a->str, "window") ? &src->window
-                : !strcmp(a->str, "stride") ? &src->stride
-                : !strcmp(a->str, "shift")  ? &src->shift
-                                            : NULL;
-  if (!to && pairs) {
+  *out = strcmp(v->str, "true") == 0;
+  return true;
+}
+
+/* length=L: a packed example holds at least `least` tokens (its specials and one more) */
+static bool length_option(const AstExpr *v, int64_t least, PgSource *src) {
+  return int_in(v, (double)least, MAX_WINDOW, &src->window);
+}
+
+/* pairs(): length= ([CLS] a [SEP] b [SEP]: at least 5), field=, mlm= */
+static bool pairs_option(const AstExpr *a, PgSource *src) {
+  static const char *const fields[] = {"tokens", "segments", "mlm_targets", "nsp"};
+  const AstExpr *v = a->args[0];
+  if (strcmp(a->str, "length") == 0) return length_option(v, 5, src);
+  if (strcmp(a->str, "field") == 0)
+    return field_option(v, fields, 4, "pairs() fields are tokens, segments, mlm_targets and nsp",
+                        src);
+  if (strcmp(a->str, "mlm") != 0) {
     diag_error(a->loc, "pairs() has no option '%s' (length=, field=, mlm=, vocab=)", a->str);
     return false;
   }
+  if (!finite_num(v, &src->mlm)) return false;
+  if (src->mlm < 0 || src->mlm > 1) {
+    diag_error(v->loc, "'mlm' must be in [0, 1]");
+    return false;
+  }
+  return true;
+}
+
+/* records(): length= ([CLS] unit [SEP]: at least 3), field=, balance= */
+static bool records_option(const AstExpr *a, PgSource *src) {
+  static const char *const fields[] = {"tokens", "segments", "label"};
+  const AstExpr *v = a->args[0];
+  if (strcmp(a->str, "length") == 0) return length_option(v, 3, src);
+  if (strcmp(a->str, "field") == 0)
+    return field_option(v, fields, 3, "records() fields are tokens, segments and label", src);
+  if (strcmp(a->str, "balance") == 0) return bool_option(v, &src->balance);
+  diag_error(a->loc, "records() has no option '%s' (length=, field=, balance=, vocab=)", a->str);
+  return false;
+}
+
+/* text(): window=, stride=, shift= (sizes bounded here) */
+static bool window_option(const AstExpr *a, PgSource *src) {
+  int64_t *to = !strcmp(a->str, "window")   ? &src->window
+                : !strcmp(a->str, "stride") ? &src->stride
+                : !strcmp(a->str, "shift")  ? &src->shift
+                                            : NULL;
   if (!to) {
     diag_error(a->loc, "text() has no option '%s' (window=, stride=, shift=, vocab=)", a->str);
     return false;
   }
-  /* a packed pair holds [CLS] a [SEP] b [SEP]: at least 5 */
-  if (!int_in(v, to == &src->shift ? 0 : pairs ? 5 : 1, MAX_WINDOW, &n)) return false;
-  *to = n;
+  return int_in(a->args[0], to == &src->shift ? 0 : 1, MAX_WINDOW, to);
+}
+
+static bool text_option(const AstExpr *a, PgSource *src) {
+  if (strcmp(a->str, "vocab") == 0) return vocab_option(a->args[0], src);
+  if (strcmp(src->format, "pairs") == 0) return pairs_option(a, src);
+  if (strcmp(src->format, "records") == 0) return records_option(a, src);
+  return window_option(a, src);
+}
+
+/* what a text source needs besides its files: window= (length=), and field= */
+static bool text_required(const AstExpr *x, const PgSource *src) {
+  const char *call = src->format;
+  bool text = strcmp(call, "text") == 0;
+  if (!src->window) {
+    diag_error(x->loc, "%s() needs %s=: the tokens of one example", call,
+               text ? "window" : "length");
+    return false;
+  }
+  bool pairs = strcmp(call, "pairs") == 0;
+  if (!text && !src->field) {
+    diag_error(x->loc, "%s() needs field=: %s", call,
+               pairs ? "tokens, segments, mlm_targets or nsp" : "tokens, segments or label");
+    return false;
+  }
+  if (!text && !pairs && src->npaths < 2) {
+    diag_error(x->loc, "records() needs two files or more: an example's label is the file it "
+                       "comes from");
+    return false;
+  }
   return true;
 }
 
-/* text("a.txt", "b.txt", window=64, stride=64, shift=0, vocab=chars) or
- * pairs("a", length=128, field=tokens, mlm=0.15, vocab=chars): the file
- * names first, then the options; window (length) and field are required */
-static bool text_source(const AstExpr *x, PgSource *src) {
-  const char *call = x->str; /* "text" or "pairs" */
+/* text("a.txt", "b.txt", window=64, stride=64, shift=0, vocab=chars),
+ * pairs("a", length=128, field=tokens, mlm=0.15, vocab=chars) or
+ * records(["a", "b"], length=64, field=label, balance=false, vocab=chars):
+ * the files first (names, lists, or names of lists), then the options */
+static bool text_source(const DataLine *l, const AstExpr *x, PgSource *src) {
+  const char *call = x->str; /* "text", "pairs" or "records" */
   *src = (PgSource){.input = src->input, .format = call, .scale = 1, .vocab = "chars", .mlm = 0.15,
                     .loc = src->loc};
   int i = 0;
-  for (; i < x->nargs && x->args[i]->kind == AST_STR; i++) {
-    if (i == PG_MAX_TEXT_FILES) {
-      diag_error(x->args[i]->loc, "%s() reads at most %d files", call, PG_MAX_TEXT_FILES);
-      return false;
-    }
-    src->paths[src->npaths++] = x->args[i]->str;
-  }
+  for (; i < x->nargs && is_file_arg(x->args[i]); i++)
+    if (!file_names(l, x->args[i], call, src)) return false;
   if (!src->npaths) {
     diag_error(x->loc, "%s() needs the names of its files first: %s(\"a.txt\", ...)", call, call);
     return false;
@@ -362,17 +515,7 @@ static bool text_source(const AstExpr *x, PgSource *src) {
     }
     if (!text_option(a, src)) return false;
   }
-  if (!src->window) {
-    bool text = strcmp(call, "pairs") != 0;
-    const char *size = text ? "window" : "length";
-    diag_error(x->loc, "%s() needs %s=: the tokens of one example", call, size);
-    return false;
-  }
-  if (!strcmp(call, "pairs") && !src->field) {
-    diag_error(x->loc, "pairs() needs field=: tokens, segments, mlm_targets or nsp");
-    return false;
-  }
-  return true; /* stride: set with the block's other text() sources (text_strides) */
+  return text_required(x, src); /* stride: set with the block's other text() sources */
 }
 
 /* a text() source without stride= steps by the longest window of the
@@ -390,13 +533,49 @@ static void text_strides(PgDataSet *d) {
   }
 }
 
+static bool same_records(const PgSource *a, const PgSource *b) {
+  bool same = a->npaths == b->npaths && a->window == b->window && a->balance == b->balance &&
+              strcmp(a->vocab, b->vocab) == 0;
+  for (int i = 0; same && i < a->npaths; i++) same = strcmp(a->paths[i], b->paths[i]) == 0;
+  return same;
+}
+
+/* the records() columns of a block line up example by example only if they
+ * read the same files the same way */
+static bool records_agree(const PgDataSet *d) {
+  const PgSource *first = NULL;
+  bool ok = true;
+  for (int i = 0; i < d->nsources; i++) {
+    const PgSource *s = &d->sources[i];
+    if (!s->format || strcmp(s->format, "records") != 0) continue;
+    if (first && !same_records(first, s)) {
+      diag_error(s->loc, "the records() sources of a data block read the same files with the "
+                         "same length, balance and vocab (their examples line up)");
+      ok = false;
+    }
+    if (!first) first = s;
+  }
+  return ok;
+}
+
+static bool is_text_call(const AstExpr *x) {
+  if (x->kind != AST_CALL) return false;
+  return !strcmp(x->str, "text") || !strcmp(x->str, "pairs") || !strcmp(x->str, "records");
+}
+
 /* idx("path") or csv("path", ...), optionally inside normalize(...), then
- * optionally `/ number` or `* number` */
-static bool source(const AstFile *f, const AstStmt *s, PgSource *src) {
+ * optionally `/ number` or `* number`; or text(), pairs(), records() */
+static bool source(const DataLine *l, PgSource *src) {
+  const AstStmt *s = l->at;
   const AstExpr *x = s->expr;
   *src = (PgSource){.input = s->name, .scale = 1, .loc = s->loc};
-  if (!is_model_input(f, s->name)) {
+  if (!is_model_input(l->f, s->name)) {
     diag_error(s->loc, "the model has no input named '%s'", s->name);
+    return false;
+  }
+  if (x->kind == AST_LIST) {
+    diag_error(s->loc, "'%s' is an input of the model: a list of files needs another name",
+               s->name);
     return false;
   }
   if (x->kind == AST_BINOP && (x->op == '/' || x->op == '*')) {
@@ -410,18 +589,18 @@ static bool source(const AstFile *f, const AstStmt *s, PgSource *src) {
     src->normalize = true;
     x = x->args[0];
   }
-  if (x->kind == AST_CALL && (!strcmp(x->str, "text") || !strcmp(x->str, "pairs"))) {
+  if (is_text_call(x)) {
     if (src->scale != 1 || src->normalize) {
       diag_error(x->loc, "%s() gives token ids: they are not scaled or normalized", x->str);
       return false;
     }
-    return text_source(x, src);
+    return text_source(l, x, src);
   }
   bool call = x->kind == AST_CALL && x->nargs >= 1 && x->args[0]->kind == AST_STR;
   if (call) src->path = x->args[0]->str;
   if (call && strcmp(x->str, "idx") == 0 && x->nargs == 1) return src->format = "idx", true;
   if (call && strcmp(x->str, "npy") == 0 && x->nargs == 1) return src->format = "npy", true;
-  if (call && strcmp(x->str, "csv") == 0) return csv_source(f, x, src);
+  if (call && strcmp(x->str, "csv") == 0) return csv_source(l->f, x, src);
   diag_error(x->loc, "expected a data source: idx(\"file\") (IDX, optionally gzipped), "
                      "npy(\"file\"), csv(\"file\", columns=[...]), optionally in normalize(...), "
                      "or text(\"file\", window=N)");
@@ -437,15 +616,25 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
   *d = (PgDataSet){.name = b->name, .loc = b->loc};
   bool ok = true;
   for (const AstStmt *s = b->stmts; s; s = s->next) {
+    DataLine line = {f, b, s};
+    if (is_file_list(f, s)) {
+      ok &= check_file_list(&line);
+      continue;
+    }
     if (s->kind != ST_LET || d->nsources == (int)(sizeof d->sources / sizeof *d->sources)) {
-      diag_error(s->loc, "a data block holds `input = source` lines only (at most 8)");
+      diag_error(s->loc, "a data block holds `input = source` lines only (at most 8) and "
+                         "`name = [\"file\", ...]` lists");
       ok = false;
       continue;
     }
-    ok &= source(f, s, &d->sources[d->nsources++]);
+    PgSource *src = &d->sources[d->nsources++];
+    if (!source(&line, src)) {
+      src->format = NULL; /* reported: no other check looks at it */
+      ok = false;
+    }
   }
   text_strides(d);
-  return ok;
+  return records_agree(d) && ok;
 }
 
 bool fe_config(const AstFile *f, FeConfig *c) {

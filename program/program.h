@@ -41,7 +41,7 @@ void nnd_parallel_for(void (*task)(void *ctx, int64_t lo, int64_t hi), void *ctx
 #define PG_MAX_TEXT_FILES 64
 typedef struct {
   const char *input;  /* model input it feeds */
-  const char *format; /* "idx", "npy" or "csv" */
+  const char *format; /* "idx", "npy", "csv", "text", "pairs" or "records" */
   const char *path;
   double scale;
   bool normalize;     /* standardise each feature with the training set's mean and deviation */
@@ -60,6 +60,10 @@ typedef struct {
    * ("tokens", "segments", "mlm_targets", "nsp"); the chance a token is masked */
   const char *field;
   double mlm;
+  /* records: units of each file (paths), [CLS] unit [SEP] [PAD]... of length
+   * window, labelled by the file's index; field "tokens", "segments" or
+   * "label"; balance: as many units of each file as the smallest has */
+  bool balance;
   PgLoc loc;
 } PgSource;
 

@@ -21,7 +21,6 @@
 #include "runtime.h"
 
 #define LOAD_SEED 0x5eed
-#define PERCENT_ID (RT_TOKEN_NEWLINE + 2 + ('%' - ' ')) /* chars: '%' */
 
 typedef enum { FIELD_TOKENS, FIELD_SEGMENTS, FIELD_MLM, FIELD_NSP, NFIELDS } Field;
 static const char *const field_names[NFIELDS] = {"tokens", "segments", "mlm_targets", "nsp"};
@@ -41,36 +40,16 @@ static Field field_of(const char *name) {
   return NFIELDS;
 }
 
-/* a line holding only '%' at ids[i]: '%' after a newline (or the start), then a newline or the end
- */
-static bool separator_at(const int32_t *ids, int64_t n, int64_t i) {
-  bool line_start = i == 0 || ids[i - 1] == RT_TOKEN_NEWLINE;
-  return line_start && ids[i] == PERCENT_ID && (i + 1 == n || ids[i + 1] == RT_TOKEN_NEWLINE);
-}
-
-static void add_unit(RtPairs *p, int64_t from, int64_t to) {
-  while (to > from && p->ids[to - 1] == RT_TOKEN_NEWLINE) to--; /* a unit's last newline */
-  if (to == from) return;
-  p->start[p->nunits] = from;
-  p->end[p->nunits++] = to;
-}
-
-/* the units of the text: between separator lines; room for n/2 + 1 of them
- * (every unit but the last takes at least two ids with its separator) */
+/* the units of the text (rt_text_units), counted first */
 static bool split_units(RtPairs *p, int64_t n) {
-  p->start = malloc((size_t)(n / 2 + 2) * sizeof *p->start);
-  p->end = malloc((size_t)(n / 2 + 2) * sizeof *p->end);
+  int64_t count = rt_text_units(p->ids, n, NULL, NULL);
+  p->start = malloc((size_t)(count + 1) * sizeof *p->start);
+  p->end = malloc((size_t)(count + 1) * sizeof *p->end);
   if (!p->start || !p->end) {
     diag_error(p->src->loc, "out of memory for pairs()");
     return false;
   }
-  int64_t from = 0;
-  for (int64_t i = 0; i < n; i++)
-    if (separator_at(p->ids, n, i)) {
-      add_unit(p, from, i);
-      from = i + 2;
-    }
-  if (from < n) add_unit(p, from, n);
+  p->nunits = rt_text_units(p->ids, n, p->start, p->end);
   if (p->nunits >= 3) return true;
   diag_error(p->src->loc,
              "'%s' has %lld unit%s of text between '%%' lines; pairs() needs at least 3",

@@ -108,7 +108,16 @@ bool rt_load_text(const PgSource *s, PgDType dtype, int64_t reach, RtTensor *out
 /* the ids of every file of a text() or pairs() source, one after the other
  * (malloc'd; NULL after a diagnostic at s->loc: a missing or binary file) */
 int32_t *rt_text_ids(const PgSource *s, const RtVocab *v, int64_t *count);
-/* the vocabulary of a data block's text() sources, NULL if it has none */
+/* the ids of file i of s alone (as rt_text_ids) */
+int32_t *rt_text_file_ids(const PgSource *s, int file, const RtVocab *v, int64_t *count);
+/* the units of n ids: the text between lines holding only '%' (fortune files),
+ * each without its last newlines, the empty ones dropped. Returns their count;
+ * with start and end (room for the count: call once without them first), unit
+ * u is ids [start[u], end[u]). */
+int64_t rt_text_units(const int32_t *ids, int64_t n, int64_t *start, int64_t *end);
+/* a source of token ids from text: text(), pairs() or records() */
+bool rt_is_text_source(const PgSource *s);
+/* the vocabulary of a data block's text sources, NULL if it has none */
 const char *rt_data_vocab(const PgDataSet *spec);
 
 /* ---- safetensors.c: named tensors in files ---- */
@@ -234,6 +243,11 @@ bool rt_data_add_pairs(RtData *d, const PgSource *s, PgDType dtype);
 /* draws d's pairs() columns anew (an epoch's start); nothing without them */
 void rt_data_refresh(const RtData *d, RtRng *rng);
 void rt_pairs_free(RtPairs *p);
+
+/* ---- records.c: the records() source (labelled units of text) ---- */
+/* a records() source's field as i32 [count, length] (tokens, segments) or
+ * [count, 1] (label): the units of its files interleaved (records.c) */
+bool rt_load_records(const PgSource *s, PgDType dtype, RtTensor *out);
 
 typedef struct {
   int epochs, batch;    /* train until `epochs` epochs are done */

@@ -157,17 +157,61 @@ static bool append_file(const PgSource *s, const char *path, const RtVocab *v, i
   return grown != NULL;
 }
 
-int32_t *rt_text_ids(const PgSource *s, const RtVocab *v, int64_t *count) {
+/* the ids of paths [from, to) of s, one file after the other */
+static int32_t *files_ids(const PgSource *s, int from, int to, const RtVocab *v, int64_t *count) {
   int32_t *ids = malloc(sizeof *ids);
   int64_t n = 0;
-  if (!ids) diag_error(s->loc, "out of memory for the text of '%s'", s->paths[0]);
-  for (int i = 0; ids && i < s->npaths; i++)
+  if (!ids) diag_error(s->loc, "out of memory for the text of '%s'", s->paths[from]);
+  for (int i = from; ids && i < to; i++)
     if (!append_file(s, s->paths[i], v, &ids, &n)) {
       free(ids);
       return NULL;
     }
   *count = n;
   return ids;
+}
+
+int32_t *rt_text_ids(const PgSource *s, const RtVocab *v, int64_t *count) {
+  return files_ids(s, 0, s->npaths, v, count);
+}
+
+int32_t *rt_text_file_ids(const PgSource *s, int file, const RtVocab *v, int64_t *count) {
+  return files_ids(s, file, file + 1, v, count);
+}
+
+/* ---- units: text between lines holding only '%' (fortune files) ---- */
+
+#define PERCENT_ID (CHARS_PRINTABLE_ID + ('%' - FIRST_PRINTABLE))
+
+/* a line holding only '%' at ids[i]: '%' after a newline (or the start), then
+ * a newline or the end */
+static bool separator_at(const int32_t *ids, int64_t n, int64_t i) {
+  bool line_start = i == 0 || ids[i - 1] == RT_TOKEN_NEWLINE;
+  return line_start && ids[i] == PERCENT_ID && (i + 1 == n || ids[i + 1] == RT_TOKEN_NEWLINE);
+}
+
+/* ids [from, to) less its last newlines, as unit *count (stored if start is
+ * given); nothing if no id is left */
+static void add_unit(const int32_t *ids, int64_t from, int64_t to, int64_t *start, int64_t *end,
+                     int64_t *count) {
+  while (to > from && ids[to - 1] == RT_TOKEN_NEWLINE) to--;
+  if (to == from) return;
+  if (start) {
+    start[*count] = from;
+    end[*count] = to;
+  }
+  ++*count;
+}
+
+int64_t rt_text_units(const int32_t *ids, int64_t n, int64_t *start, int64_t *end) {
+  int64_t count = 0, from = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (separator_at(ids, n, i)) {
+      add_unit(ids, from, i, start, end, &count);
+      from = i + 2;
+    }
+  if (from < n) add_unit(ids, from, n, start, end, &count);
+  return count;
 }
 
 int64_t rt_text_reach(const PgDataSet *spec) {
@@ -234,9 +278,13 @@ bool rt_load_text(const PgSource *s, PgDType dtype, int64_t reach, RtTensor *out
   return ok;
 }
 
+bool rt_is_text_source(const PgSource *s) {
+  const char *f = s->format;
+  return !strcmp(f, "text") || !strcmp(f, "pairs") || !strcmp(f, "records");
+}
+
 const char *rt_data_vocab(const PgDataSet *spec) {
   for (int i = 0; spec && i < spec->nsources; i++)
-    if (!strcmp(spec->sources[i].format, "text") || !strcmp(spec->sources[i].format, "pairs"))
-      return spec->sources[i].vocab;
+    if (rt_is_text_source(&spec->sources[i])) return spec->sources[i].vocab;
   return NULL;
 }

@@ -68,6 +68,7 @@ static bool normalize(const PgSource *s, RtTensor *t, const RtData *fit, const c
 
 static bool load_column(const PgSource *s, const PgSlot *in, int64_t reach, RtTensor *t) {
   if (strcmp(s->format, "text") == 0) return rt_load_text(s, in->dtype, reach, t);
+  if (strcmp(s->format, "records") == 0) return rt_load_records(s, in->dtype, t);
   if (strcmp(s->format, "csv") == 0) return rt_load_csv(s, in->dtype, t);
   if (strcmp(s->format, "npy") == 0) return rt_load_npy(s->path, in->dtype, s->scale, s->loc, t);
   return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
