@@ -6,7 +6,13 @@
  *
  *   train { optimizer = adam(lr=0.001)  batch = 32  epochs = 5  seed = 42 }
  *   data train { image = idx("...-images-idx3-ubyte.gz") / 255
- *                label = idx("...-labels-idx1-ubyte.gz") }                    */
+ *                label = idx("...-labels-idx1-ubyte.gz") }
+ *
+ * A data block line whose name is no model input and whose value is a list
+ * of strings (or one string) is a file list, for that block's text sources
+ * on later lines: `corpus = ["a", "b"]  tokens = text(corpus, window=64)`.
+ * Its paths are copied into each PgSource that names it (the AST owns the
+ * strings), so the Program's data sets never refer to a list. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,6 @@
-/* text.c — plain text as training data: the built-in vocabularies and the
- * text() source of a data block.
+/* text.c — plain text as training data: the built-in vocabularies, the
+ * text() source of a data block, and the units of text between '%' lines
+ * that pairs() and records() take.
  *
  * A vocabulary is fixed and named, so a model's embedding knows its size when
  * it is compiled and a checkpoint can name (and list) the tokens its ids

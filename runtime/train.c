@@ -31,7 +31,9 @@ static bool check_column(const PgSlot *in, const PgSource *s, const RtTensor *t)
   for (int64_t i = 0; classes && i < t->count * t->per_item; i++) {
     int32_t y = ((const int32_t *)t->data)[i];
     if ((y < 0 || y >= classes) && (y != in->ignore || !in->ignore)) {
-      diag_error(s->loc, "'%s': label %d of example %lld is outside [0, %lld)%s", s->path, y,
+      bool file = s->field && !strcmp(s->format, "records") && !strcmp(s->field, "label");
+      const char *path = file && y >= 0 && y < s->npaths ? s->paths[y] : s->path; /* its file */
+      diag_error(s->loc, "'%s': label %d of example %lld is outside [0, %lld)%s", path, y,
                  (long long)(i / t->per_item), (long long)classes,
                  in->ignore ? " and not the ignored label" : "");
       return false;
