@@ -177,7 +177,8 @@ static bool temperature_value(const char *s, double *out) {
   char *end;
   double t = s ? strtod(s, &end) : -1;
   if (!s || !*s || *end || !(t >= 0 && t <= 100)) {
-    fprintf(stderr, "nnd: error: --temperature expects a number in [0, 100], got '%s'\n", s ? s : "");
+    fprintf(stderr, "nnd: error: --temperature expects a number in [0, 100], got '%s'\n",
+            s ? s : "");
     return false;
   }
   *out = t;
@@ -193,8 +194,10 @@ static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
   else if (flag(a, "--steps", argc, argv, i, &v)) *ok = int_value("--steps", v, 0, 1000000, &n) && ((c->steps = (int)n), true);
   else if (flag(a, "--save-every", argc, argv, i, &v)) *ok = int_value("--save-every", v, 1, 1000000, &n) && (c->save_every = (int)n);
   else if (flag(a, "--seed", argc, argv, i, &v)) *ok = (c->has_seed = int_value("--seed", v, 0, (long long)9e18, &c->seed));
-  else if (flag(a, "--tokens", argc, argv, i, &v)) *ok = int_value("--tokens", v, 1, 1000000, &n) && (c->tokens = (int)n);
-  else if (flag(a, "--top-k", argc, argv, i, &v)) *ok = int_value("--top-k", v, 0, 1000000, &n) && ((c->top_k = (int)n), true);
+  else if (flag(a, "--tokens", argc, argv, i, &v))
+    *ok = int_value("--tokens", v, 1, 1000000, &n) && (c->tokens = (int)n);
+  else if (flag(a, "--top-k", argc, argv, i, &v))
+    *ok = int_value("--top-k", v, 0, 1000000, &n) && ((c->top_k = (int)n), true);
   else if (flag(a, "--temperature", argc, argv, i, &v)) *ok = temperature_value(v, &c->temperature);
   else if (flag(a, "--error-limit", argc, argv, i, &v))
     *ok = int_value("--error-limit", v, 0, 1000000, &n) && (diag_set_error_limit((int)n), true);

@@ -144,7 +144,8 @@ int cmd_train(const Cli *c) {
   watch_init(&w, &quiet_watch);
   /* an unwritable --save is an error now, not after the run */
   bool ok = open_session(c, &s) && (!c->save || rt_checkpoint_check_writable(c->save)) &&
-            load_data(&s, &data) && compile_step(&s, "train", &w, &tr) && compile_step(&s, "eval", &w, &ev) &&
+            load_data(&s, &data) && compile_step(&s, "train", &w, &tr) &&
+            compile_step(&s, "eval", &w, &ev) &&
             start_state(c, &s.store, &s.rng, &st);
   if (ok) report_compiled(&tr, &ev, s.jit, &w, c);
   if (ok && st.epoch >= s.cfg.epochs)

@@ -34,7 +34,8 @@ static const RtVocab *checkpoint_vocab(const char *path, const FeConfig *cfg) {
   if (read) rt_safetensors_free(&st);
   const PgDataSet *train = fe_dataset(cfg, "train");
   if (!v && train && rt_data_vocab(train)) v = rt_vocab_named(rt_data_vocab(train));
-  if (!v) diag_error((PgLoc){0}, "'%s' names no vocabulary, nor does the model's training text", path);
+  if (!v)
+    diag_error((PgLoc){0}, "'%s' names no vocabulary, nor does the model's training text", path);
   return v;
 }
 
@@ -70,10 +71,15 @@ static bool generate(const Cli *c, Compiled *pr, const PgSlot *in, const PgSlot 
                      const RtVocab *v, RtRng *rng) {
   int64_t T = in->shape.dim[1], V = out->shape.dim[2], plen = (int64_t)strlen(c->prompt);
   int32_t *ids = malloc((size_t)(plen + c->tokens) * sizeof *ids);
-  if (!ids) return diag_error((PgLoc){0}, "out of memory for %lld tokens", (long long)c->tokens), false;
+  if (!ids) {
+    diag_error((PgLoc){0}, "out of memory for %lld tokens", (long long)c->tokens);
+    return false;
+  }
   int64_t count = rt_vocab_encode(v, c->prompt, plen, ids);
-  for (int i = 0; i < pr->entry.ninputs; i++) /* other inputs (unread labels) hold zeros */
-    memset(pr->prog.io[pr->entry.slots[i].io], 0, (size_t)pg_numel(&pr->entry.slots[i].shape, 1) * 4);
+  for (int i = 0; i < pr->entry.ninputs; i++) { /* other inputs (unread labels) hold zeros */
+    const PgSlot *s = &pr->entry.slots[i];
+    memset(rt_slot_buffer(&pr->prog, s), 0, (size_t)pg_numel(&s->shape, 1) * 4);
+  }
   print_ids(v, ids, count);
   for (int k = 0; k < c->tokens; k++) {
     int64_t len = fill_window(rt_slot_buffer(&pr->prog, in), T, ids, count);

@@ -40,7 +40,8 @@ int32_t rt_sample(const float *scores, int32_t n, double temperature, int32_t to
   if (temperature <= 0) return argmax(scores, n);
   double threshold = kth_highest(scores, n, top_k), top = scores[argmax(scores, n)], total = 0;
   for (int32_t i = 0; i < n; i++)
-    if (isfinite(scores[i]) && scores[i] >= threshold) total += exp((scores[i] - top) / temperature);
+    if (isfinite(scores[i]) && scores[i] >= threshold)
+      total += exp((scores[i] - top) / temperature);
   double u = rt_rng_uniform(rng) * total;
   int32_t last = argmax(scores, n);
   for (int32_t i = 0; i < n; i++) {
