@@ -536,18 +536,54 @@ static void matmul_tiles(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef
   loop_end(k, &li);
 }
 
-/* the register tile of a product with N columns: nv vectors by mr rows */
+#define PACK_MAX (64 * 1024) /* floats: a packed B^T lives on the kernel's stack */
+
+/* With transpose_b, neither operand runs along the columns of C, so the
+ * tiles cannot use it as it is; a copy of B^T can, where K is static, the
+ * copy fits on the stack and N is at least one vector wide. */
+static bool packs_b(LLVMValueRef K, int64_t N, bool tb) {
+  if (!tb || N < LANES || !LLVMIsAConstantInt(K)) return false;
+  return LLVMConstIntGetSExtValue(K) * N <= PACK_MAX;
+}
+
+/* B[N,K] (row stride sb) copied to a [K,N] array on the stack, read along
+ * B's rows; the products then read it as an untransposed B. */
+static LLVMValueRef pack_b(Kernel *k, LLVMValueRef B, LLVMValueRef K, int64_t N, int64_t sb) {
+  Cg *c = k->cg;
+  int64_t kn = LLVMConstIntGetSExtValue(K) * N;
+  LLVMValueRef P = cg_entry_alloca(k, LLVMArrayType2(c->f32, (uint64_t)kn), "packed_b");
+  LLVMSetAlignment(P, 64);
+  Loop lj, lk;
+  LLVMValueRef j = loop_begin(k, &lj, i64c(c, N));
+  LLVMValueRef kk = loop_begin(k, &lk, K);
+  LLVMValueRef from = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, i64c(c, sb), ""), kk, "");
+  LLVMValueRef to = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, N), ""), j, "");
+  LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, B, c->f32, from), "");
+  LLVMBuildStore(c->b, v, elem_ptr(k, P, c->f32, to));
+  loop_end(k, &lk);
+  loop_end(k, &lj);
+  return P;
+}
+
+/* the register tile of a product with N columns: nv vectors by mr rows
+ * (tb: B as the tiles read it, after any packing) */
 static void tile_shape(int64_t N, bool tb, int *mr, int *nv) {
   *nv = tb ? 0 : (int)(N / LANES < 4 ? N / LANES : 4);
   *mr = *nv >= 2 ? 4 : 8;
 }
 
 /* rows [r0, r1) of C[M,N] (row stride N) = op(A) op(B), A and B with row
- * strides sa and sb: register tiles where they fit, plain loops for the edges */
+ * strides sa and sb: register tiles where they fit (after packing B^T where
+ * transposed), plain loops for the edges */
 static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef r0, LLVMValueRef r1,
                         LLVMValueRef K, int64_t N, int64_t sa, int64_t sb, bool ta, bool tb) {
   Cg *c = k->cg;
   int mr, nv;
+  if (packs_b(K, N, tb)) {
+    B = pack_b(k, B, K, N, sb);
+    sb = N;
+    tb = false;
+  }
   tile_shape(N, tb, &mr, &nv);
   if (nv == 0) {
     matmul_loops(k, A, B, C, r0, r1, K, 0, N, sa, sb, ta, tb);
@@ -583,7 +619,7 @@ static void emit_matmul(Kernel *k, int id) {
   LLVMValueRef rows_a = row_count(k, sa_shape, 1);
   LLVMValueRef M = ta ? i64c(k->cg, sa) : rows_a, K = ta ? rows_a : i64c(k->cg, sa);
   int mr, nv; /* rows of C are independent: the kernel may run in parts of whole tiles */
-  tile_shape(N, tb, &mr, &nv);
+  tile_shape(N, tb && !packs_b(K, N, tb), &mr, &nv);
   PgShape rows = *sa_shape;
   rows.rank--;
   k->splits = true, k->align = mr;
