@@ -617,8 +617,8 @@ def long_attention():
     head, n1 = dense("dense_1", 16, 13)
     model = torch.nn.ModuleList([table, *attn, head])
     rng = np.random.default_rng(7)
-    batch = {"tokens": rng.integers(0, 13, (3, 19)).astype(np.int32),
-             "targets": rng.integers(0, 13, (3, 19)).astype(np.int32)}
+    batch = {"tokens": rng.integers(0, 13, (256, 19)).astype(np.int32),
+             "targets": rng.integers(0, 13, (256, 19)).astype(np.int32)}
 
     def loss(b):
         x = table(b["tokens"].long())
