@@ -494,7 +494,8 @@ static LLVMValueRef a_index(Cg *c, const Tiles *t, LLVMValueRef i, LLVMValueRef 
 
 static LLVMValueRef splat(Cg *c, LLVMValueRef x) {
   LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
-  LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(vt), x, LLVMConstInt(c->i32, 0, 0), "");
+  LLVMValueRef lane0 = LLVMConstInt(c->i32, 0, 0);
+  LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(vt), x, lane0, "");
   LLVMValueRef lanes = LLVMConstNull(LLVMVectorType(c->i32, LANES));
   return LLVMBuildShuffleVector(c->b, one, LLVMGetPoison(vt), lanes, "");
 }
@@ -513,7 +514,8 @@ static void tile_step(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j
   }
   for (int r = 0; r < t->mr; r++) {
     LLVMValueRef i = LLVMBuildNSWAdd(c->b, i0, i64c(c, r), "");
-    LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, t->A, c->f32, a_index(c, t, i, kk)), "");
+    LLVMValueRef ap = elem_ptr(k, t->A, c->f32, a_index(c, t, i, kk));
+    LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, ap, "");
     LLVMValueRef as = splat(c, a);
     for (int v = 0; v < t->nv; v++) {
       LLVMValueRef args[3] = {as, bv[v], sum[r][v]};
@@ -533,7 +535,7 @@ static void tile_sums(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j
   LLVMValueRef phi[8][4], next[8][4];
   LLVMValueRef kk = loop_begin(k, &lk, klen);
   LLVMBasicBlockRef body = LLVMGetInsertBlock(c->b);
-  LLVMPositionBuilderBefore(c->b, LLVMGetNextInstruction(lk.iv)); /* the accumulators: in the header */
+  LLVMPositionBuilderBefore(c->b, LLVMGetNextInstruction(lk.iv)); /* accumulators: in the header */
   for (int r = 0; r < t->mr; r++)
     for (int v = 0; v < t->nv; v++) {
       phi[r][v] = LLVMBuildPhi(c->b, vt, "acc");
@@ -553,10 +555,12 @@ static void tile_sums(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j
   LLVMPositionBuilderAtEnd(c->b, lk.exit);
 }
 
-/* the tile at (i0, j0) of C: its elements' pointers, one per vector */
-static LLVMValueRef tile_ptr(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j0, int r, int v) {
+/* where vector v of row r of the tile at (i0, j0) lies in C */
+static LLVMValueRef tile_ptr(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j0, int r,
+                             int v) {
   Cg *c = k->cg;
-  LLVMValueRef row = LLVMBuildNSWMul(c->b, LLVMBuildNSWAdd(c->b, i0, i64c(c, r), ""), i64c(c, t->N), "");
+  LLVMValueRef i = LLVMBuildNSWAdd(c->b, i0, i64c(c, r), "");
+  LLVMValueRef row = LLVMBuildNSWMul(c->b, i, i64c(c, t->N), "");
   LLVMValueRef col = LLVMBuildNSWAdd(c->b, j0, i64c(c, v * LANES), "");
   return elem_ptr(k, t->C, c->f32, LLVMBuildNSWAdd(c->b, row, col, ""));
 }
