@@ -474,80 +474,214 @@ static void matmul_loops(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef
 
 #define LANES 16 /* floats per vector register (AVX-512; narrower targets split it) */
 
-/* The register-tiled kernel for the full tiles: an MR x NV*LANES block of C
- * is accumulated in registers over all of k, so each row of B is read once
- * per MR rows of A instead of once per row. Every element is still the same
- * chain of fmuladds in increasing k, so the result is bit for bit that of the
- * plain loops. Rows [0, M - M % MR), columns [0, N - N % (NV*LANES)). */
-static void matmul_tiles(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef r0, LLVMValueRef r1,
-                         LLVMValueRef K, int64_t Nfull, int64_t N, int64_t sa, int64_t sb, bool ta, int mr, int nv) {
+#define BLOCK (64 * 1024) /* floats of B that one block of k reads: a fraction of L2 */
+
+/* a product's full register tiles: C[M, N] (row stride N) from A and B with
+ * row strides sa and sb, in tiles of mr rows by nv vectors */
+typedef struct {
+  LLVMValueRef A, B, C;
+  int64_t N, sa, sb;
+  bool ta;
+  int mr, nv;
+} Tiles;
+
+/* where row i of op(A) has column kk */
+static LLVMValueRef a_index(Cg *c, const Tiles *t, LLVMValueRef i, LLVMValueRef kk) {
+  LLVMValueRef s = i64c(c, t->sa);
+  if (t->ta) return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, s, ""), i, "");
+  return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, s, ""), kk, "");
+}
+
+static LLVMValueRef splat(Cg *c, LLVMValueRef x) {
+  LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
+  LLVMValueRef lane0 = LLVMConstInt(c->i32, 0, 0);
+  LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(vt), x, lane0, "");
+  LLVMValueRef lanes = LLVMConstNull(LLVMVectorType(c->i32, LANES));
+  return LLVMBuildShuffleVector(c->b, one, LLVMGetPoison(vt), lanes, "");
+}
+
+/* one step of k for the tile at (i0, j0): acc = fmuladd(A[i, kk], B[kk, j], sum) */
+static void tile_step(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j0, LLVMValueRef kk,
+                      LLVMValueRef sum[8][4], LLVMValueRef acc[8][4]) {
   Cg *c = k->cg;
   LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
-  Loop li, lj, lk;
-  LLVMValueRef tiles = LLVMBuildSDiv(c->b, LLVMBuildNSWSub(c->b, r1, r0, ""), i64c(c, mr), "");
-  LLVMValueRef i0 = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, loop_begin(k, &li, tiles), i64c(c, mr), ""), r0, "");
-  LLVMValueRef j0 = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, i64c(c, Nfull / (nv * LANES))), i64c(c, nv * LANES), "");
-  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
-  LLVMValueRef acc[8][4], phi[8][4], zero = LLVMConstNull(vt);
-  LLVMValueRef kk = loop_begin(k, &lk, K);
-  LLVMBasicBlockRef body = LLVMGetInsertBlock(c->b);
-  LLVMPositionBuilderBefore(c->b, LLVMGetNextInstruction(lk.iv)); /* the accumulators live in the loop header */
-  for (int r = 0; r < mr; r++)
-    for (int v = 0; v < nv; v++) {
-      phi[r][v] = LLVMBuildPhi(c->b, vt, "acc");
-      LLVMAddIncoming(phi[r][v], &zero, &pre, 1);
-    }
-  LLVMPositionBuilderAtEnd(c->b, body);
   LLVMValueRef bv[4];
-  for (int v = 0; v < nv; v++) {
-    LLVMValueRef col = LLVMBuildNSWAdd(c->b, j0, i64c(c, v * LANES), "");
-    LLVMValueRef at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sb), ""), col, "");
-    bv[v] = LLVMBuildLoad2(c->b, vt, elem_ptr(k, B, c->f32, at), "");
+  LLVMValueRef brow = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, t->sb), ""), j0, "");
+  for (int v = 0; v < t->nv; v++) {
+    LLVMValueRef at = LLVMBuildNSWAdd(c->b, brow, i64c(c, v * LANES), "");
+    bv[v] = LLVMBuildLoad2(c->b, vt, elem_ptr(k, t->B, c->f32, at), "");
     LLVMSetAlignment(bv[v], 4);
   }
-  for (int r = 0; r < mr; r++) {
+  for (int r = 0; r < t->mr; r++) {
     LLVMValueRef i = LLVMBuildNSWAdd(c->b, i0, i64c(c, r), "");
-    LLVMValueRef ia = ta ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, sa), ""), i, "")
-                         : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, i64c(c, sa), ""), kk, "");
-    LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, A, c->f32, ia), "");
-    LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(vt), a, LLVMConstInt(c->i32, 0, 0), "");
-    LLVMValueRef splat = LLVMBuildShuffleVector(c->b, one, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(c->i32, LANES)), "");
-    for (int v = 0; v < nv; v++) {
-      LLVMValueRef args[3] = {splat, bv[v], phi[r][v]};
+    LLVMValueRef ap = elem_ptr(k, t->A, c->f32, a_index(c, t, i, kk));
+    LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, ap, "");
+    LLVMValueRef as = splat(c, a);
+    for (int v = 0; v < t->nv; v++) {
+      LLVMValueRef args[3] = {as, bv[v], sum[r][v]};
       acc[r][v] = intrinsic(c, "llvm.fmuladd", args, 3);
     }
   }
-  /* the accumulators flow around the k loop: incoming from its latch */
-  LLVMValueRef next = LLVMBuildNSWAdd(c->b, lk.iv, i64c(c, 1), "");
-  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
-  LLVMBuildBr(c->b, lk.header);
-  LLVMAddIncoming(lk.iv, &next, &latch, 1);
-  for (int r = 0; r < mr; r++)
-    for (int v = 0; v < nv; v++) LLVMAddIncoming(phi[r][v], &acc[r][v], &latch, 1);
-  LLVMPositionBuilderAtEnd(c->b, lk.exit);
-  for (int r = 0; r < mr; r++)
-    for (int v = 0; v < nv; v++) {
-      LLVMValueRef row = LLVMBuildNSWMul(c->b, LLVMBuildNSWAdd(c->b, i0, i64c(c, r), ""), i64c(c, N), "");
-      LLVMValueRef at = LLVMBuildNSWAdd(c->b, row, LLVMBuildNSWAdd(c->b, j0, i64c(c, v * LANES), ""), "");
-      LLVMValueRef st = LLVMBuildStore(c->b, phi[r][v], elem_ptr(k, C, c->f32, at));
-      LLVMSetAlignment(st, 4);
-    }
-  loop_end(k, &lj);
-  loop_end(k, &li);
 }
 
-/* the register tile of a product with N columns: nv vectors by mr rows */
+/* the k loop over [k0, k0 + klen) of the tile at (i0, j0): acc flows in
+ * from init and out as the sums, each a chain of fmuladds in increasing k */
+static void tile_sums(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j0, LLVMValueRef k0,
+                      LLVMValueRef klen, LLVMValueRef acc[8][4]) {
+  Cg *c = k->cg;
+  LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+  Loop lk;
+  LLVMValueRef phi[8][4], next[8][4];
+  LLVMValueRef kk = loop_begin(k, &lk, klen);
+  LLVMBasicBlockRef body = LLVMGetInsertBlock(c->b);
+  LLVMPositionBuilderBefore(c->b, LLVMGetNextInstruction(lk.iv)); /* accumulators: in the header */
+  for (int r = 0; r < t->mr; r++)
+    for (int v = 0; v < t->nv; v++) {
+      phi[r][v] = LLVMBuildPhi(c->b, vt, "acc");
+      LLVMAddIncoming(phi[r][v], &acc[r][v], &pre, 1);
+    }
+  LLVMPositionBuilderAtEnd(c->b, body);
+  tile_step(k, t, i0, j0, LLVMBuildNSWAdd(c->b, kk, k0, ""), phi, next);
+  LLVMValueRef step = LLVMBuildNSWAdd(c->b, lk.iv, i64c(c, 1), "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  LLVMBuildBr(c->b, lk.header);
+  LLVMAddIncoming(lk.iv, &step, &latch, 1);
+  for (int r = 0; r < t->mr; r++)
+    for (int v = 0; v < t->nv; v++) {
+      LLVMAddIncoming(phi[r][v], &next[r][v], &latch, 1);
+      acc[r][v] = phi[r][v];
+    }
+  LLVMPositionBuilderAtEnd(c->b, lk.exit);
+}
+
+/* where vector v of row r of the tile at (i0, j0) lies in C */
+static LLVMValueRef tile_ptr(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j0, int r,
+                             int v) {
+  Cg *c = k->cg;
+  LLVMValueRef i = LLVMBuildNSWAdd(c->b, i0, i64c(c, r), "");
+  LLVMValueRef row = LLVMBuildNSWMul(c->b, i, i64c(c, t->N), "");
+  LLVMValueRef col = LLVMBuildNSWAdd(c->b, j0, i64c(c, v * LANES), "");
+  return elem_ptr(k, t->C, c->f32, LLVMBuildNSWAdd(c->b, row, col, ""));
+}
+
+/* one block of k for the tile at (i0, j0): from zero in the first block
+ * (first true), else from the partial sums stored in C. A float stored and
+ * loaded again is the same float, so blocking leaves every chain as it was. */
+static void tile_block(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j0, LLVMValueRef k0,
+                       LLVMValueRef klen, LLVMValueRef first) {
+  Cg *c = k->cg;
+  LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
+  LLVMValueRef acc[8][4], zero = LLVMConstNull(vt);
+  LLVMBasicBlockRef from = LLVMGetInsertBlock(c->b);
+  LLVMBasicBlockRef reload = LLVMAppendBasicBlockInContext(c->ctx, k->fn, "reload");
+  LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, k->fn, "sums");
+  LLVMBuildCondBr(c->b, first, join, reload); /* no read of C before its first store */
+  LLVMPositionBuilderAtEnd(c->b, reload);
+  LLVMValueRef old[8][4];
+  for (int r = 0; r < t->mr; r++)
+    for (int v = 0; v < t->nv; v++) {
+      old[r][v] = LLVMBuildLoad2(c->b, vt, tile_ptr(k, t, i0, j0, r, v), "");
+      LLVMSetAlignment(old[r][v], 4);
+    }
+  LLVMBuildBr(c->b, join);
+  LLVMPositionBuilderAtEnd(c->b, join);
+  for (int r = 0; r < t->mr; r++)
+    for (int v = 0; v < t->nv; v++) {
+      acc[r][v] = LLVMBuildPhi(c->b, vt, "init");
+      LLVMAddIncoming(acc[r][v], &zero, &from, 1);
+      LLVMAddIncoming(acc[r][v], &old[r][v], &reload, 1);
+    }
+  tile_sums(k, t, i0, j0, k0, klen, acc);
+  for (int r = 0; r < t->mr; r++)
+    for (int v = 0; v < t->nv; v++) {
+      LLVMValueRef st = LLVMBuildStore(c->b, acc[r][v], tile_ptr(k, t, i0, j0, r, v));
+      LLVMSetAlignment(st, 4);
+    }
+}
+
+/* The register-tiled kernel for the full tiles: an MR x NV*LANES block of C
+ * is accumulated in registers, so each row of B is read once per MR rows of
+ * A instead of once per row. k runs in blocks whose rows of B (BLOCK floats
+ * at most) stay in cache while every row tile of [r0, r1) reads them: a
+ * long k (a weight's gradient sums over the batch) would otherwise stream
+ * all of B from memory once per row tile. Every element is still the same
+ * chain of fmuladds in increasing k, so the result is bit for bit that of
+ * the plain loops. Rows [r0, r1) (a multiple of MR), columns [0, Nfull). */
+static void matmul_tiles(Kernel *k, const Tiles *t, LLVMValueRef r0, LLVMValueRef r1,
+                         LLVMValueRef K, int64_t Nfull) {
+  Cg *c = k->cg;
+  int64_t kc = BLOCK / t->N > LANES ? BLOCK / t->N : LANES;
+  Loop lb, lj, li;
+  LLVMValueRef end = LLVMBuildNSWAdd(c->b, K, i64c(c, kc - 1), "");
+  LLVMValueRef blocks = LLVMBuildSDiv(c->b, end, i64c(c, kc), "");
+  LLVMValueRef none = LLVMBuildICmp(c->b, LLVMIntSLT, blocks, i64c(c, 1), "");
+  blocks = LLVMBuildSelect(c->b, none, i64c(c, 1), blocks, ""); /* K = 0: one block stores zeros */
+  LLVMValueRef kb = loop_begin(k, &lb, blocks);
+  LLVMValueRef k0 = LLVMBuildNSWMul(c->b, kb, i64c(c, kc), "");
+  LLVMValueRef left = LLVMBuildNSWSub(c->b, K, k0, "");
+  LLVMValueRef full = LLVMBuildICmp(c->b, LLVMIntSLT, i64c(c, kc), left, "");
+  LLVMValueRef klen = LLVMBuildSelect(c->b, full, i64c(c, kc), left, "");
+  LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, kb, i64c(c, 0), "");
+  LLVMValueRef tiles = LLVMBuildSDiv(c->b, LLVMBuildNSWSub(c->b, r1, r0, ""), i64c(c, t->mr), "");
+  LLVMValueRef i = LLVMBuildNSWMul(c->b, loop_begin(k, &li, tiles), i64c(c, t->mr), "");
+  LLVMValueRef i0 = LLVMBuildNSWAdd(c->b, i, r0, "");
+  LLVMValueRef panels = i64c(c, Nfull / (t->nv * LANES));
+  LLVMValueRef j0 = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, panels), i64c(c, t->nv * LANES), "");
+  tile_block(k, t, i0, j0, k0, klen, first);
+  loop_end(k, &lj);
+  loop_end(k, &li);
+  loop_end(k, &lb);
+}
+
+#define PACK_MAX (64 * 1024) /* floats: a packed B^T lives on the kernel's stack */
+
+/* With transpose_b, neither operand runs along the columns of C, so the
+ * tiles cannot use it as it is; a copy of B^T can, where K is static, the
+ * copy fits on the stack and N is at least one vector wide. */
+static bool packs_b(LLVMValueRef K, int64_t N, bool tb) {
+  if (!tb || N < LANES || !LLVMIsAConstantInt(K)) return false;
+  return LLVMConstIntGetSExtValue(K) * N <= PACK_MAX;
+}
+
+/* B[N,K] (row stride sb) copied to a [K,N] array on the stack, read along
+ * B's rows; the products then read it as an untransposed B. */
+static LLVMValueRef pack_b(Kernel *k, LLVMValueRef B, LLVMValueRef K, int64_t N, int64_t sb) {
+  Cg *c = k->cg;
+  int64_t kn = LLVMConstIntGetSExtValue(K) * N;
+  LLVMValueRef P = cg_entry_alloca(k, LLVMArrayType2(c->f32, (uint64_t)kn), "packed_b");
+  LLVMSetAlignment(P, 64);
+  Loop lj, lk;
+  LLVMValueRef j = loop_begin(k, &lj, i64c(c, N));
+  LLVMValueRef kk = loop_begin(k, &lk, K);
+  LLVMValueRef from = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, i64c(c, sb), ""), kk, "");
+  LLVMValueRef to = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, N), ""), j, "");
+  LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, B, c->f32, from), "");
+  LLVMBuildStore(c->b, v, elem_ptr(k, P, c->f32, to));
+  loop_end(k, &lk);
+  loop_end(k, &lj);
+  return P;
+}
+
+/* the register tile of a product with N columns: nv vectors by mr rows
+ * (tb: B as the tiles read it, after any packing) */
 static void tile_shape(int64_t N, bool tb, int *mr, int *nv) {
   *nv = tb ? 0 : (int)(N / LANES < 4 ? N / LANES : 4);
   *mr = *nv >= 2 ? 4 : 8;
 }
 
 /* rows [r0, r1) of C[M,N] (row stride N) = op(A) op(B), A and B with row
- * strides sa and sb: register tiles where they fit, plain loops for the edges */
+ * strides sa and sb: register tiles where they fit (after packing B^T where
+ * transposed), plain loops for the edges */
 static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef r0, LLVMValueRef r1,
                         LLVMValueRef K, int64_t N, int64_t sa, int64_t sb, bool ta, bool tb) {
   Cg *c = k->cg;
   int mr, nv;
+  if (packs_b(K, N, tb)) {
+    B = pack_b(k, B, K, N, sb);
+    sb = N;
+    tb = false;
+  }
   tile_shape(N, tb, &mr, &nv);
   if (nv == 0) {
     matmul_loops(k, A, B, C, r0, r1, K, 0, N, sa, sb, ta, tb);
@@ -556,7 +690,8 @@ static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef 
   int64_t nfull = N - N % (nv * LANES);
   LLVMValueRef span = LLVMBuildNSWSub(c->b, r1, r0, "");
   LLVMValueRef rfull = LLVMBuildNSWSub(c->b, r1, LLVMBuildSRem(c->b, span, i64c(c, mr), ""), "");
-  matmul_tiles(k, A, B, C, r0, rfull, K, nfull, N, sa, sb, ta, mr, nv);
+  Tiles t = {A, B, C, N, sa, sb, ta, mr, nv};
+  matmul_tiles(k, &t, r0, rfull, K, nfull);
   if (nfull < N) { /* right edge of the tiled rows */
     Loop li;
     LLVMValueRef i = LLVMBuildNSWAdd(c->b, loop_begin(k, &li, LLVMBuildNSWSub(c->b, rfull, r0, "")), r0, "");
@@ -583,7 +718,7 @@ static void emit_matmul(Kernel *k, int id) {
   LLVMValueRef rows_a = row_count(k, sa_shape, 1);
   LLVMValueRef M = ta ? i64c(k->cg, sa) : rows_a, K = ta ? rows_a : i64c(k->cg, sa);
   int mr, nv; /* rows of C are independent: the kernel may run in parts of whole tiles */
-  tile_shape(N, tb, &mr, &nv);
+  tile_shape(N, tb && !packs_b(K, N, tb), &mr, &nv);
   PgShape rows = *sa_shape;
   rows.rank--;
   k->splits = true, k->align = mr;

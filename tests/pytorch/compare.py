@@ -610,6 +610,25 @@ def transformer_block():
     return model, names, batch, loss, "tests/pytorch/Inputs/transformer_block.nnd"
 
 
+def long_attention():
+    """tests/pytorch/Inputs/long_attention.nnd: causal attention over 19 steps"""
+    table = torch.nn.Embedding(13, 16)
+    attn, ma = attention_layer("multi_head_attention_1", 16)
+    head, n1 = dense("dense_1", 16, 13)
+    model = torch.nn.ModuleList([table, *attn, head])
+    rng = np.random.default_rng(7)
+    batch = {"tokens": rng.integers(0, 13, (256, 19)).astype(np.int32),
+             "targets": rng.integers(0, 13, (256, 19)).astype(np.int32)}
+
+    def loss(b):
+        x = table(b["tokens"].long())
+        x = x + multi_head_attention(attn, x, x, 2, causal=True)
+        return F.cross_entropy(head(x).reshape(-1, 13), b["targets"].long().reshape(-1))
+
+    names = {"embedding_1.table": (table.weight, same), **ma, **n1}
+    return model, names, batch, loss, "tests/pytorch/Inputs/long_attention.nnd"
+
+
 def residual_blocks():
     """tests/runtime/Inputs/residual_blocks.nnd: `repeat 2 residual(x, width, relu)`,
     two instances of a user-defined block, each with its own weights"""
@@ -768,6 +787,7 @@ MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": l
           "recurrent_activations": recurrent_activations, "lstm_seed": lstm_seed,
           "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask,
           "per_position": per_position, "transformer_block": transformer_block,
+          "long_attention": long_attention,
           "residual_blocks": residual_blocks, "mha": mha, "bert": bert}
 
 
