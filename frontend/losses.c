@@ -1,8 +1,11 @@
 /* losses.c — losses and metrics as primitive ops. A loss is a scalar, the
  * mean over the batch (and over features), as Keras and PyTorch reduce; its
  * arithmetic follows PyTorch's (BCELoss clamps logs at -100, BCEWithLogits
- * uses the stable max(z,0) - z y + log(1 + exp(-|z|))). A metric is one value
- * per example, which the step sums and the runtime averages. */
+ * uses the stable max(z,0) - z y + log(1 + exp(-|z|))). Class scores may
+ * carry a label per position ([B, T, V] with [B, T]: a language model), and
+ * a negative ignore_index leaves positions out (one_hot's zero row). A metric
+ * is one value per example, which the step sums and the runtime averages, or
+ * divides by a count the metric outputs too (positions counted). */
 #include <float.h>
 #include <math.h>
 #include <string.h>
