@@ -8,26 +8,7 @@
 # usage: check_pairs.py TEXT LENGTH < `nnd data ... --batch N` output
 import sys
 
-PAD, UNK, CLS, SEP, MASK, NL = range(6)
-
-
-def encode(text):
-    ids = []
-    for b in text.encode():
-        ids.append(NL if b == 10 else 6 if b == 9 else 7 + b - 32 if 32 <= b <= 126 else UNK)
-    return ids
-
-
-def units(text):
-    out, cur = [], []
-    for line in text.split("\n"):
-        if line == "%":
-            out.append("\n".join(cur))
-            cur = []
-        else:
-            cur.append(line)
-    out.append("\n".join(cur))
-    return [encode(u.rstrip("\n")) for u in out if u.rstrip("\n")]
+from chars_data import CLS, MASK, NL, PAD, SEP, read_rows, units
 
 
 def fit(la, lb, room):
@@ -46,20 +27,8 @@ def packed(a, b, length):
     return row + [PAD] * (length - len(row)), seg + [0] * (length - len(seg))
 
 
-def read_rows(lines):
-    rows = {}
-    for line in lines:
-        head, _, rest = line.partition(":")
-        if " " not in head:
-            continue
-        r, name = head.split()
-        values = rest.split('"')[0].split()
-        rows.setdefault(int(r), {})[name] = [int(v) for v in values]
-    return [rows[r] for r in sorted(rows)]
-
-
 def main():
-    u = units(open(sys.argv[1]).read())
+    u = units(open(sys.argv[1], "rb").read())
     length = int(sys.argv[2])
     rows = read_rows(sys.stdin)
     assert rows, "no examples"

@@ -10,24 +10,7 @@
 import sys
 from fractions import Fraction
 
-PAD, UNK, CLS, SEP, MASK, NL = range(6)
-
-
-def encode(text):
-    return [NL if b == 10 else 6 if b == 9 else 7 + b - 32 if 32 <= b <= 126 else UNK
-            for b in text]
-
-
-def units(data):
-    out, cur = [], []
-    for line in data.split(b"\n"):
-        if line == b"%":
-            out.append(b"\n".join(cur))
-            cur = []
-        else:
-            cur.append(line)
-    out.append(b"\n".join(cur))
-    return [encode(u.rstrip(b"\n")) for u in out if u.rstrip(b"\n")]
+from chars_data import CLS, PAD, SEP, read_rows, units
 
 
 def expected(files, length, balance):
@@ -41,17 +24,6 @@ def expected(files, length, balance):
         rows.append({"tokens": tokens + [PAD] * (length - len(tokens)),
                      "segments": [0] * length, "label": [f]})
     return rows
-
-
-def read_rows(lines):
-    rows = {}
-    for line in lines:
-        head, _, rest = line.partition(":")
-        if " " not in head:
-            continue
-        r, name = head.split()
-        rows.setdefault(int(r), {})[name] = [int(v) for v in rest.split('"')[0].split()]
-    return [rows[r] for r in sorted(rows)]
 
 
 def main():
