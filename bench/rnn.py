@@ -414,6 +414,14 @@ def bench_seed(nnd, work, args):
     return {"results": results, "note": note, "jax_note": jax_note}
 
 
+def check_cpu(ap, args):
+    """--cpu N: the CPU to pin every run to (one of this process's); -1: none"""
+    if args.cpu < 0:
+        args.cpu = None
+    elif args.cpu not in os.sched_getaffinity(0):
+        ap.error(f"--cpu {args.cpu} is not one of this process's CPUs")
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="25,50,100,200", help="sequence lengths for part 1")
@@ -441,10 +449,7 @@ def parse_args():
         ap.error("--lengths takes comma-separated integers")
     if args.lengths[0] < 1 or min(args.steps, args.epochs, args.repeat) < 1:
         ap.error("lengths, --steps, --epochs and --repeat must be positive")
-    if args.cpu < 0:
-        args.cpu = None
-    elif args.cpu not in os.sched_getaffinity(0):
-        ap.error(f"--cpu {args.cpu} is not one of this process's CPUs")
+    check_cpu(ap, args)
     return args
 
 

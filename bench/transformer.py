@@ -36,7 +36,7 @@ import tempfile
 import numpy as np
 
 from peak import fma_peak
-from rnn import (BENCH, ONE_THREAD, children_cpu, find_nnd, jax_python, machine,
+from rnn import (BENCH, ONE_THREAD, check_cpu, children_cpu, find_nnd, jax_python, machine,
                  openblas_dir, parse_times, run, torch_env, verdict, write_model)
 
 BATCH = 32
@@ -391,10 +391,7 @@ def parse_args():
         args.steps, args.epochs, args.repeat = 8, 2, 1
     if min(args.steps, args.epochs, args.repeat) < 1:
         ap.error("--steps, --epochs and --repeat must be positive")
-    if args.cpu < 0:
-        args.cpu = None
-    elif args.cpu not in os.sched_getaffinity(0):
-        ap.error(f"--cpu {args.cpu} is not one of this process's CPUs")
+    check_cpu(ap, args)
     return args
 
 
