@@ -6,7 +6,9 @@
  * (a language model's scores per position, no truth), a metric's divisor
  * "count:<metric>" (a per-token metric counts tokens, not examples), a
  * metric reported as exp(mean) "exp:<metric>" (perplexity), and makes the dropout seed the
- * only scalar i32 input; past this file nothing matches a name. */
+ * only scalar i32 input; the decode pass names its position input
+ * "decode:position" and a cache "state:<name>" (input and output). Past this
+ * file nothing matches a name. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +19,11 @@ static bool is_prediction(const char *name) {
          strcmp(name, "report:scores") == 0;
 }
 
+static bool is_state(const char *name) { return strncmp(name, "state:", 6) == 0; }
+
 static PgSlotRole output_role(const IrNode *n) {
   if (strcmp(n->name, "loss") == 0) return PG_SLOT_LOSS;
+  if (is_state(n->name)) return PG_SLOT_STATE;
   if (strncmp(n->name, "grad:", 5) == 0) return PG_SLOT_GRADIENT;
   if (strncmp(n->name, "count:", 6) == 0) return PG_SLOT_COUNT;
   if (is_prediction(n->name)) return PG_SLOT_PREDICTION;
@@ -60,9 +65,11 @@ static PgSlot input_slot(PgEntry *e, const IrGraph *g, int i, const bool *predic
   const IrNode *n = &g->nodes[i];
   PgSlot s = {
       .name = pg_strdup(e, n->name), .io = (int)n->attr[0], .dtype = n->dtype, .shape = n->shape};
-  s.role = n->shape.rank == 0 && n->dtype == PG_I32 ? PG_SLOT_SEED
-           : predicted && !predicted[i]            ? PG_SLOT_LABEL
-                                                   : PG_SLOT_DATA;
+  s.role = n->shape.rank == 0 && n->dtype == PG_I32      ? PG_SLOT_SEED
+           : strcmp(n->name, "decode:position") == 0 ? PG_SLOT_POSITION
+           : is_state(n->name)                       ? PG_SLOT_STATE
+           : predicted && !predicted[i]              ? PG_SLOT_LABEL
+                                                     : PG_SLOT_DATA;
   if (n->dtype == PG_I32) s.bound = input_bound(g, i, &s.ignore);
   s.scale = 1;
   return s;

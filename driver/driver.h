@@ -22,7 +22,7 @@ typedef struct {
   double lr;
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;
-  bool no_flush_denormals, raw, recompute_scans;
+  bool no_flush_denormals, raw, recompute_scans, no_cache;
   bool train, shared, weights_file; /* compile --train, --shared, --weights-file */
 } Cli;
 
@@ -50,7 +50,9 @@ void print_times(const Watch *w, double llvm_opt_s, double jit_s);
 /* The graphs nnd compiles from one model: "train" (forward, backward and
  * update), "eval" (forward, no dropout), "grad" (forward and gradients as
  * outputs), "predict" (eval with only the PREDICTION outputs: what nnd
- * compile's NAME_predict runs). Runs the stages in order; with w->stop_stage set, prints that
+ * compile's NAME_predict runs), "decode" (predict for one position of a causal
+ * sequence model, keys and values from a cache: passes/decode.c, what nnd
+ * sample runs). Runs the stages in order; with w->stop_stage set, prints that
  * stage and returns the graph as it is then. NULL after diagnostics. */
 IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, Watch *w);
 bool known_stage(const char *stage);

@@ -46,7 +46,9 @@ static int usage(FILE *out) {
         "                       text() ids with their text\n"
         "  sample MODEL.nnd     --weights CKPT --prompt TEXT: text from a language model, one\n"
         "                       token at a time; --tokens N (200), --temperature X (1; 0:\n"
-        "                       the likeliest), --top-k K (0: all), --seed S\n"
+        "                       the likeliest), --top-k K (0: all), --seed S; the decode\n"
+        "                       step with a key/value cache, or --no-cache: the predict step\n"
+        "                       over the whole window for each token\n"
         "  passes               list the registered passes and their options\n"
         "\n"
         "training (override the model file):\n"
@@ -127,6 +129,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--shared", offsetof(Cli, shared)},
       {"--weights-file", offsetof(Cli, weights_file)},
       {"--recompute-scans", offsetof(Cli, recompute_scans)},
+      {"--no-cache", offsetof(Cli, no_cache)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;
@@ -231,12 +234,13 @@ static bool parse_args(int argc, char **argv, Cli *c) {
                    "fused, planned, llvm, program)\n",
                    c->stage),
            false;
-  const char *graphs[] = {"train", "eval", "grad", "predict"};
+  const char *graphs[] = {"train", "eval", "grad", "predict", "decode"};
   bool known = false;
   for (size_t k = 0; k < sizeof graphs / sizeof *graphs; k++)
     known |= strcmp(c->graph, graphs[k]) == 0;
   if (!known)
-    return fprintf(stderr, "nnd: error: unknown graph '%s' (train, eval, grad or predict)\n",
+    return fprintf(stderr,
+                   "nnd: error: unknown graph '%s' (train, eval, grad, predict or decode)\n",
                    c->graph),
            false;
   if (c->format && strcmp(c->format, "dot") && strcmp(c->format, "text"))

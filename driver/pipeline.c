@@ -11,14 +11,17 @@
 #include "diff.h"
 #include "driver.h"
 
-/* stage name, the passes that produce it from the one before */
+/* stage name, the passes that produce it from the one before, per graph
+ * (eval also runs for predict; decode is predict, then the decode pass) */
 static const struct {
-  const char *stage, *train, *eval, *grad;
+  const char *stage, *train, *eval, *grad, *decode;
 } stages[] = {
-    {"optimized", "canonicalize,cse,dce", "canonicalize,cse,dce", "canonicalize,cse,dce"},
-    {"autodiff", "autodiff,canonicalize,cse,dce", "", "autodiff{optimizer=none},canonicalize,cse,dce"},
-    {"fused", "fuse", "fuse", "fuse"},
-    {"planned", "plan", "plan", "plan"},
+    {"optimized", "canonicalize,cse,dce", "canonicalize,cse,dce", "canonicalize,cse,dce",
+     "canonicalize,cse,dce,decode,canonicalize,cse,dce"},
+    {"autodiff", "autodiff,canonicalize,cse,dce", "",
+     "autodiff{optimizer=none},canonicalize,cse,dce", ""},
+    {"fused", "fuse", "fuse", "fuse", "fuse"},
+    {"planned", "plan", "plan", "plan", "plan"},
 };
 
 bool known_stage(const char *s) {
@@ -106,9 +109,14 @@ void print_times(const Watch *w, double llvm_opt_s, double jit_s) {
   fprintf(stderr, "  %10.3f  100.0%%  total\n", 1e3 * total);
 }
 
+static bool is_graph(const char *graph, const char *a, const char *b) {
+  return strcmp(graph, a) == 0 || (b && strcmp(graph, b) == 0);
+}
+
 static const char *stage_passes(int i, const char *graph) {
-  bool inference = strcmp(graph, "eval") == 0 || strcmp(graph, "predict") == 0;
-  return inference ? stages[i].eval : strcmp(graph, "grad") == 0 ? stages[i].grad : stages[i].train;
+  if (is_graph(graph, "decode", NULL)) return stages[i].decode;
+  if (is_graph(graph, "eval", "predict")) return stages[i].eval;
+  return is_graph(graph, "grad", NULL) ? stages[i].grad : stages[i].train;
 }
 
 /* The predict graph is the eval graph with only its PREDICTION outputs (the
@@ -142,20 +150,21 @@ static bool keep_predictions(IrGraph *g) {
 }
 
 static FeMode graph_mode(const char *graph, const Cli *c) {
-  if (strcmp(graph, "eval") == 0 || strcmp(graph, "predict") == 0) return FE_INFERENCE;
+  if (is_graph(graph, "eval", "predict") || is_graph(graph, "decode", NULL)) return FE_INFERENCE;
   return c->no_dropout ? FE_TRAINING_NO_DROPOUT : FE_TRAINING;
 }
 
 static const char *step_name(const char *graph) {
   if (strcmp(graph, "train") == 0) return "train_step";
   if (strcmp(graph, "eval") == 0) return "eval_step";
+  if (strcmp(graph, "decode") == 0) return "decode_step";
   return strcmp(graph, "grad") == 0 ? "grad_step" : "predict_step";
 }
 
 IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, Watch *w) {
   IrGraph *g = fe_elaborate(ast, graph_mode(graph, c));
   if (!g || !fe_apply_freeze(g, cfg) || !ir_verify(g, "elaborate")) return ir_graph_free(g), NULL;
-  if (strcmp(graph, "predict") == 0 && (!keep_predictions(g) || !ir_verify(g, "predict")))
+  if (is_graph(graph, "predict", "decode") && (!keep_predictions(g) || !ir_verify(g, "predict")))
     return ir_graph_free(g), NULL;
   g->name = ir_strdup(g, step_name(graph));
   PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch,

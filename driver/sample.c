@@ -1,17 +1,22 @@
-/* sample.c — nnd sample: text from a trained language model. The model's
- * predict step gives its scores per position (the loss's [B, T, V] scores,
- * see losses.c); each new token is drawn from the scores at the last filled
- * position of a window holding the last T tokens (prompt, then what was
- * drawn), which a causal model does not read past. The vocabulary that
- * decodes the ids is the checkpoint's (its "vocab" metadata), else that of
- * the model's training text. Each token costs one predict step over the
- * window: O(T^2) attention per token (no key/value cache yet). */
+/* sample.c — nnd sample: text from a trained language model, one token at a
+ * time, each drawn from the model's scores (the loss's [B, T, V] scores, see
+ * losses.c) for the position after its context. The context is the tokens
+ * from `start` on (the prompt, then what was drawn); when it would outgrow
+ * the T positions the model knows, it keeps only its last T - T/2 tokens.
+ * Two steps give the same scores:
+ *   the decode step (default; passes/decode.c) computes one position from a
+ *     key/value cache of the positions before it: O(T) per token, and the
+ *     caches are refilled from the context when it drops tokens;
+ *   --no-cache: the predict step over the whole context, O(T^2) per token.
+ * The vocabulary that decodes the ids is the checkpoint's (its "vocab"
+ * metadata), else that of the model's training text. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "driver.h"
 
-/* the i32 [B, T] input the scores read (a label input has no readers) */
+/* the i32 [B, T] (or decode's [B, 1]) data input the scores read (a label
+ * input has no readers) */
 static const PgSlot *token_input(const Compiled *pr) {
   IrUses u = ir_uses(pr->g);
   const PgSlot *found = NULL;
@@ -19,7 +24,7 @@ static const PgSlot *token_input(const Compiled *pr) {
     const IrNode *n = &pr->g->nodes[i];
     if (n->op != IR_OP_INPUT || u.start[i] == u.start[i + 1]) continue;
     const PgSlot *s = pg_slot_named(&pr->entry, n->name, false);
-    if (s && s->dtype == PG_I32 && s->shape.rank == 2) found = s;
+    if (s && s->role == PG_SLOT_DATA && s->dtype == PG_I32 && s->shape.rank == 2) found = s;
   }
   ir_uses_free(&u);
   return found;
@@ -48,44 +53,79 @@ static void print_ids(const RtVocab *v, const int32_t *ids, int64_t n) {
   fflush(stdout);
 }
 
-/* the window's rows: the last min(count, T) tokens, then [PAD] */
-static int64_t fill_window(int32_t *window, int64_t T, const int32_t *ids, int64_t count) {
-  int64_t len = count < T ? count : T;
-  memcpy(window, ids + count - len, (size_t)len * sizeof *window);
-  for (int64_t i = len; i < T; i++) window[i] = RT_TOKEN_PAD;
-  return len;
+typedef struct {
+  Compiled step;                            /* decode, or predict with --no-cache */
+  const PgSlot *tokens, *scores, *position; /* position: the decode step's */
+  int64_t T, V;
+  int64_t cached; /* decode: the context tokens whose keys and values the caches hold */
+} Sampler;
+
+/* the token input, the scores output and the positions of a language model's
+ * step; its other inputs (unread labels, the caches) hold zeros */
+static bool sampler_slots(const Cli *c, Sampler *s) {
+  const PgEntry *e = &s->step.entry;
+  s->tokens = token_input(&s->step);
+  s->scores = pg_slot_with_role(e, PG_SLOT_PREDICTION);
+  s->position = pg_slot_with_role(e, PG_SLOT_POSITION);
+  if (!s->tokens || !s->scores || s->scores->shape.rank != 3 ||
+      s->scores->shape.dim[1] != s->tokens->shape.dim[1] ||
+      (s->position && s->position->bound < 1)) {
+    diag_error((PgLoc){0}, "%s is not a language model: sample needs one i32 [T] token input "
+               "and a per-position loss (its scores [T, vocabulary])", c->input);
+    return false;
+  }
+  s->T = s->position ? s->position->bound : s->tokens->shape.dim[1];
+  s->V = s->scores->shape.dim[2];
+  for (int i = 0; i < e->ninputs; i++) {
+    const PgSlot *in = &e->slots[i];
+    memset(rt_slot_buffer(&s->step.prog, in), 0, (size_t)pg_numel(&in->shape, 1) * 4);
+  }
+  return true;
 }
 
-/* the token input and the scores output of a language model's predict step */
-static bool model_slots(const Cli *c, const Compiled *pr, const PgSlot **in, const PgSlot **out) {
-  *in = token_input(pr);
-  *out = pg_slot_with_role(&pr->entry, PG_SLOT_PREDICTION);
-  if (*in && *out && (*out)->shape.rank == 3 && (*out)->shape.dim[1] == (*in)->shape.dim[1])
-    return true;
-  diag_error((PgLoc){0}, "%s is not a language model: sample needs one i32 [T] token input and "
-             "a per-position loss (its scores [T, vocabulary])", c->input);
-  return false;
+/* the caches' next values become the inputs of the next step */
+static void pass_states_back(Sampler *s) {
+  const PgEntry *e = &s->step.entry;
+  for (int i = 0; i < e->ninputs; i++) {
+    const PgSlot *in = &e->slots[i], *out = pg_slot_named(e, in->name, true);
+    if (in->role != PG_SLOT_STATE || !out) continue;
+    const void *next = rt_slot_buffer(&s->step.prog, out);
+    memcpy(rt_slot_buffer(&s->step.prog, in), next, (size_t)pg_numel(&in->shape, 1) * 4);
+  }
 }
 
-static bool generate(const Cli *c, Compiled *pr, const PgSlot *in, const PgSlot *out,
-                     const RtVocab *v, RtRng *rng) {
-  int64_t T = in->shape.dim[1], V = out->shape.dim[2], plen = (int64_t)strlen(c->prompt);
+/* the scores for the token after context[0, len), 1 <= len <= T */
+static const float *next_scores(Sampler *s, const int32_t *context, int64_t len) {
+  RtProgram *p = &s->step.prog;
+  if (!s->position) {
+    int32_t *window = rt_slot_buffer(p, s->tokens);
+    memcpy(window, context, (size_t)len * sizeof *window);
+    for (int64_t i = len; i < s->T; i++) window[i] = RT_TOKEN_PAD;
+    rt_program_run(p, 1);
+    return (const float *)rt_slot_buffer(p, s->scores) + (len - 1) * s->V;
+  }
+  for (; s->cached < len; s->cached++) {
+    *(int32_t *)rt_slot_buffer(p, s->tokens) = context[s->cached];
+    *(int32_t *)rt_slot_buffer(p, s->position) = (int32_t)s->cached;
+    rt_program_run(p, 1);
+    pass_states_back(s);
+  }
+  return rt_slot_buffer(p, s->scores);
+}
+
+static bool generate(const Cli *c, Sampler *s, const RtVocab *v, RtRng *rng) {
+  int64_t plen = (int64_t)strlen(c->prompt), start = 0;
   int32_t *ids = malloc((size_t)(plen + c->tokens) * sizeof *ids);
   if (!ids) {
     diag_error((PgLoc){0}, "out of memory for %lld tokens", (long long)c->tokens);
     return false;
   }
   int64_t count = rt_vocab_encode(v, c->prompt, plen, ids);
-  for (int i = 0; i < pr->entry.ninputs; i++) { /* other inputs (unread labels) hold zeros */
-    const PgSlot *s = &pr->entry.slots[i];
-    memset(rt_slot_buffer(&pr->prog, s), 0, (size_t)pg_numel(&s->shape, 1) * 4);
-  }
   print_ids(v, ids, count);
-  for (int k = 0; k < c->tokens; k++) {
-    int64_t len = fill_window(rt_slot_buffer(&pr->prog, in), T, ids, count);
-    rt_program_run(&pr->prog, 1);
-    const float *scores = (const float *)rt_slot_buffer(&pr->prog, out) + (len - 1) * V;
-    ids[count] = rt_sample(scores, (int32_t)V, c->temperature, c->top_k, rng);
+  for (int k = 0; k < c->tokens && count > 0; k++) {
+    if (count - start > s->T) start = count - (s->T - s->T / 2), s->cached = 0;
+    const float *scores = next_scores(s, ids + start, count - start);
+    ids[count] = rt_sample(scores, (int32_t)s->V, c->temperature, c->top_k, rng);
     print_ids(v, &ids[count++], 1);
   }
   putchar('\n');
@@ -97,13 +137,13 @@ int cmd_sample(const Cli *c) {
   if (!c->weights || !c->prompt || !*c->prompt)
     return fprintf(stderr, "nnd: error: sample needs --weights CKPT and --prompt TEXT\n"), 2;
   Session s;
-  Compiled pr = {0};
+  Sampler sm = {0};
   const RtVocab *v = NULL;
-  const PgSlot *in, *out;
-  bool ok = open_session(c, &s) && compile_step(&s, "predict", NULL, &pr) &&
-            model_slots(c, &pr, &in, &out) &&
+  bool ok = open_session(c, &s) &&
+            compile_step(&s, c->no_cache ? "predict" : "decode", NULL, &sm.step) &&
+            sampler_slots(c, &sm) &&
             rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) &&
-            (v = checkpoint_vocab(c->weights, &s.cfg)) && generate(c, &pr, in, out, v, &s.rng);
-  release_step(&pr);
+            (v = checkpoint_vocab(c->weights, &s.cfg)) && generate(c, &sm, v, &s.rng);
+  release_step(&sm.step);
   return close_session(&s, ok);
 }

@@ -61,6 +61,7 @@ bool ps_dce(IrGraph *g, const PsOptions *opt);
 bool ps_autodiff(IrGraph *g, const PsOptions *opt);
 bool ps_fuse(IrGraph *g, const PsOptions *opt);
 bool ps_plan(IrGraph *g, const PsOptions *opt);
+bool ps_decode(IrGraph *g, const PsOptions *opt); /* decode.c: the key/value-cached step */
 
 /* optimizer.c: the update of each weight from its gradient, appended by autodiff */
 void ps_append_update(IrGraph *g, const PsOptimizer *opt, const int *weights, const int *grads, int n);

@@ -34,6 +34,8 @@ static const PsPass passes[] = {
      "optimizer=adam|adamw|sgd|rmsprop|none lr beta1 beta2 eps momentum weight-decay clip-norm "
      "recompute-scans=0|1", ps_autodiff},
     {"fuse", "group nodes into kernels: elementwise chains become one loop", "max-ops=N", ps_fuse},
+    {"decode", "one position of a causal predict graph, keys and values from a cache", "",
+     ps_decode},
     {"plan", "assign arena offsets to values that live between kernels", "max-batch=N", ps_plan},
 };
 

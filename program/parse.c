@@ -188,7 +188,7 @@ static int kind_named(const char *w) {
 }
 
 static int slot_role_named(const char *w) {
-  for (int r = 0; r <= PG_SLOT_COUNT; r++)
+  for (int r = 0; r <= PG_SLOT_STATE; r++)
     if (strcmp(w, pg_slot_role_name((PgSlotRole)r)) == 0) return r;
   return -1;
 }
@@ -206,7 +206,8 @@ static int init_named(const char *w) {
   return -1;
 }
 
-static bool output_role(PgSlotRole r) { return r >= PG_SLOT_LOSS; }
+/* whether a role is an output's (STATE is either) */
+static bool output_role(PgSlotRole r) { return r >= PG_SLOT_LOSS && r <= PG_SLOT_COUNT; }
 
 /* ---- types ---- */
 
@@ -448,6 +449,10 @@ static bool check_role_type(Parser *ps, PgLoc at, const PgSlot *s) {
     return error_at(ps, at, "a count is an f32 scalar that names its metric: {of = \"NAME\"}");
   bool named = s->role == PG_SLOT_GRADIENT || s->role == PG_SLOT_COUNT;
   if (!named && s->of) return error_at(ps, at, "only a gradient or a count has 'of'");
+  if (s->role == PG_SLOT_POSITION &&
+      (s->dtype != PG_I32 || s->shape.rank != 2 || s->shape.dim[1] != 1))
+    return error_at(ps, at, "a position is i32[B,1]");
+  if (s->role == PG_SLOT_STATE && s->dtype != PG_F32) return error_at(ps, at, "a state is f32");
   if (s->ignore && !s->bound) return error_at(ps, at, "'ignore' needs a 'bound'");
   if (s->exp && s->role != PG_SLOT_METRIC) return error_at(ps, at, "only a metric has 'exp'");
   return true;
@@ -461,7 +466,7 @@ static bool slot_role(Parser *ps, PgSlot *s) {
   int r = slot_role_named(w);
   if (r < 0) return error_at(ps, at, "unknown slot role '%s'", w);
   s->role = (PgSlotRole)r;
-  if (output_role(s->role) == s->output) return true;
+  if (s->role == PG_SLOT_STATE || output_role(s->role) == s->output) return true;
   return error_at(ps, at, "'%s' is the role of an %s", w, s->output ? "input" : "output");
 }
 
