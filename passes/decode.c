@@ -66,8 +66,12 @@ static bool refuse(const IrNode *n, const char *why) {
 
 static IrNode *old(Decoder *d, int i) { return &d->g->nodes[i]; }
 
-/* T: axis 1 of the first token input (i32 [B, T]) that something reads */
+/* T: axis 1 of the first token input (i32 [B, T]) that something reads;
+ * -1 if the graph is a decode step already */
 static int64_t sequence_length(const IrGraph *g) {
+  for (int i = 0; i < g->count; i++)
+    if (g->nodes[i].op == IR_OP_INPUT && strcmp(g->nodes[i].name, "decode:position") == 0)
+      return -1;
   IrUses u = ir_uses(g);
   int64_t t = 0;
   for (int i = 0; u.start && i < g->count && !t; i++) {
@@ -361,7 +365,11 @@ static void keep_step(IrGraph *g, int n0) {
 bool ps_decode(IrGraph *g, const PsOptions *opt) {
   (void)opt;
   Decoder d = {g, g->count, sequence_length(g), NULL, NULL, -1, 0};
-  if (d.T < 1) {
+  if (d.T < 0) {
+    diag_error((PgLoc){0}, "decode: the graph is a decode step already");
+    return false;
+  }
+  if (d.T == 0) {
     diag_error((PgLoc){0}, "decode: the graph reads no tokens (an i32 input [B, T]): it is "
                "not a language model");
     return false;
