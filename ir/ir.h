@@ -22,7 +22,7 @@ typedef enum {
 typedef enum { IR_KIND_LEAF, IR_KIND_ELTWISE, IR_KIND_OTHER } IrKind;
 
 #define IR_MAX_IN 16  /* operands: a scan has many (carries, sequences, invariants) */
-#define IR_MAX_ATTR 4
+#define IR_MAX_ATTR 8 /* im2col has 8 */
 
 typedef struct {
   IrOp op;
