@@ -124,9 +124,8 @@ static bool window_fits(const Window *w, const PgShape *img, const AstExpr *at) 
                (long long)img->dim[2], padded);
     return false;
   }
-  double values = (double)positions(w, img->dim[1], w->pad) *
-                  (double)positions(w, img->dim[2], w->pad + 2) * (double)w->size *
-                  (double)w->size * (double)img->dim[3];
+  int64_t oh = positions(w, img->dim[1], w->pad), ow = positions(w, img->dim[2], w->pad + 2);
+  double values = (double)oh * (double)ow * (double)w->size * (double)w->size * (double)img->dim[3];
   if (values <= (double)PG_MAX_ELEMENTS) return true;
   diag_error(at->loc, "'%s': the %lldx%lld patches of this image would hold %.0f values per "
              "example (at most 2^36)", at->str, (long long)w->size, (long long)w->size, values);
