@@ -45,6 +45,10 @@ static bool image_arg(Elab *e, int x, const AstExpr *at) {
  * most 1e18 for sizes up to 1e9) */
 static int64_t span(const Window *w) { return (w->size - 1) * w->dilation + 1; }
 
+static bool has_padding(const Window *w) {
+  return w->pad[0] || w->pad[1] || w->pad[2] || w->pad[3];
+}
+
 /* the window's positions along an axis of `extent` pixels padded by `pads` */
 static int64_t positions(const Window *w, int64_t extent, const int64_t *pads) {
   return (extent + pads[0] + pads[1] - span(w)) / w->stride + 1;
@@ -140,8 +144,7 @@ static bool padding(Elab *e, int x, const AstExpr *arg, Window *w, const AstExpr
 
 /* the patches of x under w (im2col); x itself when a patch is one pixel */
 static int patches(Elab *e, int x, const Window *w, int fill, PgLoc loc) {
-  bool padded = w->pad[0] || w->pad[1] || w->pad[2] || w->pad[3];
-  if (w->size == 1 && w->stride == 1 && !padded) return x;
+  if (w->size == 1 && w->stride == 1 && !has_padding(w)) return x;
   int64_t attr[IR_MAX_ATTR] = {w->size,   w->stride, w->dilation, w->pad[0],
                                w->pad[1], w->pad[2], w->pad[3],   fill};
   return ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
@@ -169,9 +172,10 @@ static int grouped(Elab *e, int cols, int64_t channels, const Conv *c, const Ast
   PgLoc loc = at->loc;
   PgShape s = node(e, cols)->shape;
   int64_t taps = c->w.size * c->w.size, g = c->groups, cg = channels / g, fg = c->filters / g;
-  if ((double)pg_numel(&s, 1) * (double)fg > (double)PG_MAX_ELEMENTS) {
+  double products = (double)pg_numel(&s, 1) * (double)fg;
+  if (products > (double)PG_MAX_ELEMENTS) {
     diag_error(loc, "'%s': %lld filters per group make %.0f products per example (at most "
-               "2^36)", at->str, (long long)fg, (double)pg_numel(&s, 1) * (double)fg);
+               "2^36)", at->str, (long long)fg, products);
     return -1;
   }
   PgShape flat = {2, {taps * cg, c->filters}};
@@ -259,8 +263,7 @@ int b_separable_conv2d(Elab *e, Args *a) {
 static int tiled_windows(Elab *e, int x, const Window *w, PgLoc loc) {
   PgShape s = node(e, x)->shape;
   int64_t size = w->size;
-  bool padded = w->pad[0] || w->pad[1] || w->pad[2] || w->pad[3];
-  if (padded || w->stride != size || s.dim[1] % size || s.dim[2] % size) return -1;
+  if (has_padding(w) || w->stride != size || s.dim[1] % size || s.dim[2] % size) return -1;
   PgShape tiles = {6, {PG_BATCH, s.dim[1] / size, size, s.dim[2] / size, size, s.dim[3]}};
   return ir_reshape(e->g, x, tiles, loc);
 }
@@ -326,8 +329,7 @@ static int pixels_held(Elab *e, const Window *w, int64_t extent, const int64_t *
  * over the image pixels it holds (Keras's `same`) */
 static int window_mean(Elab *e, int sum, const Window *w, const PgShape *img, bool include,
                        PgLoc loc) {
-  bool padded = w->pad[0] || w->pad[1] || w->pad[2] || w->pad[3];
-  if (include || !padded) {
+  if (include || !has_padding(w)) {
     int window = cst(e, (double)(w->size * w->size), loc);
     return ir_binary(e->g, IR_OP_DIV, sum, window, loc);
   }
