@@ -12,6 +12,7 @@
  * reductions run in a fixed order, so results do not depend on the vector
  * width or the tiling. */
 #include <assert.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -983,19 +984,38 @@ static void emit_gather(Kernel *k, int id) {
   loop_end(k, &lr);
 }
 
-/* One loop nest over (b, oh, ow, ki, kj, c) for both directions: the image
- * position is (oh*stride + ki - pad, ow*stride + kj - pad); outside the image
- * the patch value is 0 (im2col) or dropped (col2im). Out-of-range positions
- * are clamped and masked, not branched on, so the loops stay simple. Examples
- * are independent (col2im clears and sums into its own example's image), so
- * the example loop may run in parts. */
+/* the image position of tap `tap` of the window at output position `out`
+ * along axis d (0 rows, 1 columns): out*stride + tap*dilation - pad_before;
+ * *inside says whether it is in the image, and the position is clamped to 0
+ * where it is not, so that the load stays in bounds */
+static LLVMValueRef tap_position(Kernel *k, const IrNode *n, int d, LLVMValueRef out,
+                                 LLVMValueRef tap, int64_t extent, LLVMValueRef *inside) {
+  Cg *c = k->cg;
+  const int64_t *w = n->attr;
+  LLVMValueRef step = LLVMBuildNSWMul(c->b, out, i64c(c, w[1]), "");
+  LLVMValueRef spread = LLVMBuildNSWMul(c->b, tap, i64c(c, w[2]), "");
+  LLVMValueRef reach = LLVMBuildNSWAdd(c->b, step, spread, "");
+  LLVMValueRef p = LLVMBuildNSWSub(c->b, reach, i64c(c, w[3 + 2 * d]), "");
+  LLVMValueRef lo = LLVMBuildICmp(c->b, LLVMIntSGE, p, i64c(c, 0), "");
+  LLVMValueRef hi = LLVMBuildICmp(c->b, LLVMIntSLT, p, i64c(c, extent), "");
+  LLVMValueRef in = LLVMBuildAnd(c->b, lo, hi, "");
+  *inside = LLVMBuildAnd(c->b, *inside, in, "");
+  return LLVMBuildSelect(c->b, in, p, i64c(c, 0), "");
+}
+
+/* One loop nest over (b, oh, ow, ki, kj, c) for both directions (tap_position
+ * maps a tap to the image); outside the image the patch value is the fill (0,
+ * or the lowest float for max pooling: ops.h) in im2col, or dropped in
+ * col2im. Out-of-range positions are clamped and masked, not branched on, so
+ * the loops stay simple. Examples are independent (col2im clears and sums
+ * into its own example's image), so the example loop may run in parts. */
 static void emit_im2col(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
   bool forward = n->op == IR_OP_IM2COL;
   const PgShape *img = forward ? &nd(k, n->in[0])->shape : &n->shape;
   const PgShape *cols = forward ? &n->shape : &nd(k, n->in[0])->shape;
-  int64_t size = n->attr[0], stride = n->attr[1], pad = n->attr[2], C = img->dim[3];
+  int64_t size = n->attr[0], C = img->dim[3];
   int64_t per_image = img->dim[1] * img->dim[2] * C;
   LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id);
   k->splits = true, k->align = 1, k->outer = 1, k->outer_batched = true;
@@ -1007,12 +1027,8 @@ static void emit_im2col(Kernel *k, int id) {
   PgShape walk = {5, {cols->dim[1], cols->dim[2], size, size, C}};
   nest_begin(k, &walk, loops, x + 1);
   LLVMValueRef pos[2], inside = LLVMConstInt(c->i1, 1, 0);
-  for (int d = 0; d < 2; d++) {
-    LLVMValueRef p = LLVMBuildSub(c->b, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, x[1 + d], i64c(c, stride), ""), x[3 + d], ""), i64c(c, pad), "");
-    LLVMValueRef lo = LLVMBuildICmp(c->b, LLVMIntSGE, p, i64c(c, 0), ""), hi = LLVMBuildICmp(c->b, LLVMIntSLT, p, i64c(c, img->dim[1 + d]), "");
-    inside = LLVMBuildAnd(c->b, inside, LLVMBuildAnd(c->b, lo, hi, ""), "");
-    pos[d] = LLVMBuildSelect(c->b, LLVMBuildAnd(c->b, lo, hi, ""), p, i64c(c, 0), "");
-  }
+  for (int d = 0; d < 2; d++)
+    pos[d] = tap_position(k, n, d, x[1 + d], x[3 + d], img->dim[1 + d], &inside);
   LLVMValueRef icoords[4] = {x[0], pos[0], pos[1], x[5]};
   LLVMValueRef col = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, x[3], i64c(c, size), ""), x[4], ""), i64c(c, C), ""), x[5], "");
   LLVMValueRef ccoords[4] = {x[0], x[1], x[2], col};
@@ -1020,7 +1036,8 @@ static void emit_im2col(Kernel *k, int id) {
   if (forward) {
     LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_img), "");
     LLVMValueRef p = elem_ptr(k, dst, c->f32, at_col);
-    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, inside, v, f32c(c, 0), ""), p);
+    LLVMValueRef padding = f32c(c, n->attr[7] ? -FLT_MAX : 0);
+    LLVMBuildStore(c->b, LLVMBuildSelect(c->b, inside, v, padding, ""), p);
   } else {
     LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_col), "");
     LLVMValueRef p = elem_ptr(k, dst, c->f32, at_img);

@@ -107,7 +107,8 @@ static char *signature(const Cg *c, Kernel *k, int *member_index) {
     member_index[i] = m++;
     fprintf(f, "%d %d [", n->op, n->dtype);
     for (int d = 0; d < n->shape.rank; d++) fprintf(f, "%lld,", (long long)n->shape.dim[d]);
-    fprintf(f, "] %lld %lld %lld", (long long)n->attr[0], (long long)n->attr[1], (long long)n->attr[2]);
+    fputc(']', f);
+    for (int a = 0; a < IR_MAX_ATTR; a++) fprintf(f, " %lld", (long long)n->attr[a]);
     if (n->op == IR_OP_CALL) fprintf(f, " @%s", n->name); /* the function is the code */
     if (n->body) fprintf(f, " body%d", i);                /* so is a scan's body: its own */
     for (int j = 0; j < n->nin; j++) {

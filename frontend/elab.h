@@ -6,7 +6,7 @@
 #include "frontend.h"
 
 #define MAX_NAMES 256
-#define MAX_PARAMS 8
+#define MAX_PARAMS 12
 
 /* user-defined blocks (blocks.c): the bounds that keep any input's work and
  * memory finite (a block calling two blocks calling two ... is exponential) */
@@ -52,6 +52,7 @@ typedef struct {
   int batch;     /* the batch_size node, created on first use */
   int ndense, ndropout, nembedding, nconv, nnorm, nrnn, nlstm, ngru, nposition;
   int nattention; /* multi_head_attention layers, for their default names */
+  int nseparable; /* separable_conv2d layers, for their default names */
   FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
   int nexterns;
   int metric_count; /* a metric builtin's per-example divisor (positions it counted), or -1 */
@@ -166,9 +167,6 @@ int b_gru(Elab *e, Args *a);
 int b_bidirectional(Elab *e, Args *a);
 int b_softmax(Elab *e, Args *a);
 int b_layer_norm(Elab *e, Args *a);
-int b_conv2d(Elab *e, Args *a);
-int b_max_pool2d(Elab *e, Args *a);
-int b_avg_pool2d(Elab *e, Args *a);
 int b_reshape(Elab *e, Args *a);
 int b_slice(Elab *e, Args *a);
 int b_concat(Elab *e, Args *a);
@@ -206,11 +204,26 @@ int fe_softmax(Elab *e, int x, int keep, int64_t axis, PgLoc loc);
 int fe_gelu(Elab *e, int x, bool approximate, PgLoc loc);
 bool fe_activation_ok(const char *act);
 int fe_activation(Elab *e, int y, const char *act, PgLoc loc);
-/* layers.c, for composite layers: dense on a node, dropout on a node */
+/* layers.c, for composite layers: dense on a node (fe_affine: with the kernel
+ * named <layer>.<what>), bias and activation, dropout on a node, a layer's
+ * name, the activation= argument */
 int fe_dense(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act,
              PgLoc loc);
+int fe_affine(Elab *e, int x, int64_t units, const char *layer, const char *what, bool bias,
+              const char *act, PgLoc loc);
+int fe_bias_activation(Elab *e, int y, int64_t units, const char *layer, bool bias,
+                       const char *act, PgLoc loc);
+void fe_layer_name(const AstExpr *given, const char *kind, int *count, char *buf, size_t n);
+const char *fe_activation_arg(const AstExpr *x);
 int fe_dropout(Elab *e, int x, double rate, PgLoc loc);
 /* attention.c */
 int b_multi_head_attention(Elab *e, Args *a);
+/* vision.c: convolutions and pooling */
+int b_conv2d(Elab *e, Args *a);
+int b_separable_conv2d(Elab *e, Args *a);
+int b_max_pool2d(Elab *e, Args *a);
+int b_avg_pool2d(Elab *e, Args *a);
+int b_global_avg_pool2d(Elab *e, Args *a);
+int b_global_max_pool2d(Elab *e, Args *a);
 
 #endif

@@ -1,6 +1,6 @@
 /* layers.c — the layers of the .nnd language as primitive ops: dense,
- * conv2d, pooling, dropout, embedding, layer_norm, and the tensor and
- * elementwise functions. Each builtin gets its
+ * dropout, embedding, layer_norm, and the tensor and elementwise functions
+ * (convolutions and pooling are in vision.c). Each builtin gets its
  * arguments bound by name or position (elaborate.c) and returns the node of
  * its result, or -1 after a diagnostic. */
 #include <string.h>
@@ -20,7 +20,7 @@ int b_flatten(Elab *e, Args *a) {
 }
 
 /* a layer's name: name= if given, else <kind>_<n>, n counting that kind */
-static void layer_name(const AstExpr *given, const char *kind, int *count, char *buf, size_t n) {
+void fe_layer_name(const AstExpr *given, const char *kind, int *count, char *buf, size_t n) {
   const char *w = given ? word_arg(given) : NULL;
   ++*count;
   if (w) snprintf(buf, n, "%s", w);
@@ -34,7 +34,7 @@ static int weight(Elab *e, const char *layer, const char *what, PgInit init, PgS
 }
 
 /* activation= one of fe_activation_ok's (linear if absent); NULL after a diagnostic */
-static const char *activation_arg(const AstExpr *x) {
+const char *fe_activation_arg(const AstExpr *x) {
   const char *act = x ? word_arg(x) : "linear";
   if (act && !fe_activation_ok(act))
     return diag_error(x->loc, "unknown activation '%s' (expected relu, linear, tanh, sigmoid, "
@@ -42,22 +42,29 @@ static const char *activation_arg(const AstExpr *x) {
   return act;
 }
 
-/* x @ kernel [+ bias], then the activation: dense, and conv2d on patches */
-static int affine(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act,
-                  PgLoc loc) {
-  int64_t in = node(e, x)->shape.dim[rank_of(e, x) - 1]; /* the last axis */
-  int y = ir_binary(
-      e->g, IR_OP_MATMUL, x,
-      weight(e, layer, "kernel", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {in, units}}, loc), loc);
+/* y [+ bias], then the activation */
+int fe_bias_activation(Elab *e, int y, int64_t units, const char *layer, bool bias,
+                       const char *act, PgLoc loc) {
   if (bias)
     y = ir_binary(e->g, IR_OP_ADD, y,
                   weight(e, layer, "bias", PG_INIT_ZEROS, (PgShape){1, {units}}, loc), loc);
   return fe_activation(e, y, act, loc);
 }
 
+/* x @ <layer>.<what> [+ bias], then the activation: dense, and conv2d on patches */
+int fe_affine(Elab *e, int x, int64_t units, const char *layer, const char *what, bool bias,
+              const char *act, PgLoc loc) {
+  if (x < 0) return -1;
+  int64_t in = node(e, x)->shape.dim[rank_of(e, x) - 1]; /* the last axis */
+  int y = ir_binary(
+      e->g, IR_OP_MATMUL, x,
+      weight(e, layer, what, PG_INIT_GLOROT_UNIFORM, (PgShape){2, {in, units}}, loc), loc);
+  return fe_bias_activation(e, y, units, layer, bias, act, loc);
+}
+
 int fe_dense(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act,
              PgLoc loc) {
-  return x < 0 ? -1 : affine(e, x, units, layer, bias, act, loc);
+  return fe_affine(e, x, units, layer, "kernel", bias, act, loc);
 }
 
 int b_dense(Elab *e, Args *a) {
@@ -65,12 +72,12 @@ int b_dense(Elab *e, Args *a) {
   int64_t units;
   bool counts = int_arg(a->arg[1], 1, &units); /* report both */
   if (!counts || x < 0 || (rank_of(e, x) < 2 && !want_rank(e, x, 2, a->arg[0], "the input of 'dense'"))) return -1;
-  const char *act = activation_arg(a->arg[2]);
+  const char *act = fe_activation_arg(a->arg[2]);
   int use_bias = bool_arg(a->arg[3], 1);
   if (!act || use_bias < 0) return -1;
   char layer[128];
-  layer_name(a->arg[4], "dense", &e->ndense, layer, sizeof layer);
-  return affine(e, x, units, layer, use_bias, act, a->call->loc);
+  fe_layer_name(a->arg[4], "dense", &e->ndense, layer, sizeof layer);
+  return fe_affine(e, x, units, layer, "kernel", use_bias, act, a->call->loc);
 }
 
 /* Inverted dropout: keep each element with probability 1-rate and scale it by
@@ -185,7 +192,7 @@ int b_embedding(Elab *e, Args *a) {
   if (node(e, ids)->dtype != PG_I32)
     return diag_error(a->arg[0]->loc, "'embedding' takes integer ids (i32)"), -1;
   char layer[128];
-  layer_name(a->arg[3], "embedding", &e->nembedding, layer, sizeof layer);
+  fe_layer_name(a->arg[3], "embedding", &e->nembedding, layer, sizeof layer);
   int table = weight(e, layer, "table", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {vocab, dim}}, loc);
   return ir_binary(e->g, IR_OP_GATHER, table, ids, loc);
 }
@@ -198,7 +205,7 @@ int b_position_embedding(Elab *e, Args *a) {
   if (x < 0 || !want_rank(e, x, 3, a->arg[0], "the input of 'position_embedding'")) return -1;
   PgShape s = node(e, x)->shape;
   char layer[128];
-  layer_name(a->arg[1], "position_embedding", &e->nposition, layer, sizeof layer);
+  fe_layer_name(a->arg[1], "position_embedding", &e->nposition, layer, sizeof layer);
   return weight(e, layer, "table", PG_INIT_GLOROT_UNIFORM, (PgShape){2, {s.dim[1], s.dim[2]}}, loc);
 }
 
@@ -282,93 +289,6 @@ int b_reshape(Elab *e, Args *a) {
   return ir_reshape(e->g, x, s, a->call->loc);
 }
 
-static bool window_args(Elab *e, Args *a, int first, int64_t *size, int64_t *stride) {
-  (void)e;
-  if (!int_arg(a->arg[first], 1, size)) return false;
-  *stride = a->call->str[0] == 'c' ? 1 : *size; /* conv steps by 1, pooling by its window */
-  return !a->arg[first + 1] || int_arg(a->arg[first + 1], 1, stride);
-}
-
-/* a size x size window (with `pad` zeros around) fits the image */
-static bool window_fits(Elab *e, int x, int64_t size, int64_t pad, const AstExpr *at) {
-  PgShape s = node(e, x)->shape;
-  if (s.dim[1] + 2 * pad >= size && s.dim[2] + 2 * pad >= size) return true;
-  diag_error(at->loc, "'%s': a %lldx%lld window does not fit a %lldx%lld image", at->str, (long long)size,
-             (long long)size, (long long)s.dim[1], (long long)s.dim[2]);
-  return false;
-}
-
-static bool image_arg(Elab *e, int x, const AstExpr *at) {
-  if (x < 0) return false;
-  if (rank_of(e, x) == 4 && node(e, x)->shape.dim[0] == PG_BATCH) return true;
-  diag_error(at->loc, "'%s' takes images [batch, height, width, channels] (reshape(x, [h, w, 1]) adds a channel axis)", at->str);
-  return false;
-}
-
-/* conv2d(x, filters, kernel, stride=1, padding=valid|same): the patches of x
- * (im2col) times a [kernel*kernel*channels, filters] kernel, plus a bias */
-int b_conv2d(Elab *e, Args *a) {
-  PgLoc loc = a->call->loc;
-  int x = elab_expr(e, a->arg[0]);
-  int64_t filters, size, stride, pad = 0;
-  bool image = image_arg(e, x, a->call), counts = int_arg(a->arg[1], 1, &filters); /* report both */
-  if (!image || !counts || !window_args(e, a, 2, &size, &stride)) return -1;
-  const char *padding = a->arg[4] ? word_arg(a->arg[4]) : "valid", *act = activation_arg(a->arg[5]);
-  int use_bias = bool_arg(a->arg[6], 1);
-  if (!padding || !act || use_bias < 0) return -1;
-  if (strcmp(padding, "same") == 0) {
-    if (stride != 1 || size % 2 == 0) return diag_error(a->arg[4]->loc, "padding=same needs stride 1 and an odd kernel"), -1;
-    pad = (size - 1) / 2;
-  } else if (strcmp(padding, "valid") != 0) {
-    return diag_error(a->arg[4]->loc, "padding is valid or same, not '%s'", padding), -1;
-  }
-  if (!window_fits(e, x, size, pad, a->call)) return -1;
-  char layer[128];
-  layer_name(a->arg[7], "conv2d", &e->nconv, layer, sizeof layer);
-  int64_t attr[IR_MAX_ATTR] = {size, stride, pad};
-  int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
-  return cols < 0 ? -1 : affine(e, cols, filters, layer, use_bias, act, loc);
-}
-
-/* the windows of x as [B, h, size, w, size, C] without a copy: when they
- * tile the image exactly (stride = size, size divides height and width) */
-static int tiled_windows(Elab *e, int x, int64_t size, int64_t stride, PgLoc loc) {
-  PgShape s = node(e, x)->shape;
-  if (stride != size || s.dim[1] % size || s.dim[2] % size) return -1;
-  PgShape tiles = {6, {PG_BATCH, s.dim[1] / size, size, s.dim[2] / size, size, s.dim[3]}};
-  return ir_reshape(e->g, x, tiles, loc);
-}
-
-/* max or average over size x size windows, each channel apart: reduced over
- * the window axes of a reshape when the windows tile the image, else over the
- * patches (im2col) regrouped as [..., window, channel]. Both walk a window
- * row by row, so sums come out the same either way. */
-static int pool(Elab *e, Args *a, bool max) {
-  PgLoc loc = a->call->loc;
-  int x = elab_expr(e, a->arg[0]);
-  int64_t size, stride;
-  if (!image_arg(e, x, a->call) || !window_args(e, a, 1, &size, &stride) || !window_fits(e, x, size, 0, a->call))
-    return -1;
-  PgShape s = node(e, x)->shape;
-  int64_t attr[IR_MAX_ATTR] = {size, stride, 0}, channels = s.dim[3], axes[IR_MAX_ATTR] = {1 << 2 | 1 << 4};
-  int w = tiled_windows(e, x, size, stride, loc);
-  if (w < 0) {
-    int cols = ir_emit(e->g, IR_OP_IM2COL, 1, &x, attr, loc);
-    if (cols < 0) return -1;
-    PgShape c = node(e, cols)->shape;
-    w = ir_reshape(e->g, cols, (PgShape){5, {PG_BATCH, c.dim[1], c.dim[2], size * size, channels}},
-                   loc);
-    axes[0] = 1 << 3;
-  }
-  int r = ir_emit(e->g, max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_SUM, 1, &w, axes, loc);
-  if (!max) r = ir_binary(e->g, IR_OP_DIV, r, cst(e, (double)(size * size), loc), loc);
-  int64_t oh = (s.dim[1] - size) / stride + 1, ow = (s.dim[2] - size) / stride + 1;
-  return ir_reshape(e->g, r, (PgShape){4, {PG_BATCH, oh, ow, channels}}, loc);
-}
-
-int b_max_pool2d(Elab *e, Args *a) { return pool(e, a, true); }
-int b_avg_pool2d(Elab *e, Args *a) { return pool(e, a, false); }
-
 /* exp(log_softmax(x)) over the last axis */
 int b_softmax(Elab *e, Args *a) {
   PgLoc l = a->call->loc;
@@ -396,7 +316,7 @@ int b_layer_norm(Elab *e, Args *a) {
   int var = ir_binary(e->g, IR_OP_DIV, sum_sq, width_for_var, l);
   int y = ir_binary(e->g, IR_OP_DIV, d, ir_unary(e->g, IR_OP_SQRT, ir_binary(e->g, IR_OP_ADD, var, cst(e, eps, l), l), l), l);
   char layer[128];
-  layer_name(a->arg[2], "layer_norm", &e->nnorm, layer, sizeof layer);
+  fe_layer_name(a->arg[2], "layer_norm", &e->nnorm, layer, sizeof layer);
   int gamma = weight(e, layer, "gamma", PG_INIT_ONES, (PgShape){1, {width}}, l);
   int beta = weight(e, layer, "beta", PG_INIT_ZEROS, (PgShape){1, {width}}, l);
   return ir_binary(e->g, IR_OP_ADD, ir_binary(e->g, IR_OP_MUL, y, gamma, l), beta, l);

@@ -22,7 +22,7 @@ typedef enum {
 typedef enum { IR_KIND_LEAF, IR_KIND_ELTWISE, IR_KIND_OTHER } IrKind;
 
 #define IR_MAX_IN 16  /* operands: a scan has many (carries, sequences, invariants) */
-#define IR_MAX_ATTR 4
+#define IR_MAX_ATTR 8 /* im2col has 8 */
 
 typedef struct {
   IrOp op;
@@ -68,7 +68,7 @@ bool ir_op_has_kernel(IrOp op); /* fuse gives it a kernel: not a leaf or a view 
 bool ir_arity_ok(IrOp op, int nin); /* nin operands are what the op takes */
 const char *ir_op_attr_name(IrOp op, int i); /* NULL past the last */
 
-/* the most nodes one graph may have (about 2 GB of nodes) */
+/* the most nodes one graph may have (about 4.7 GB of nodes, 280 bytes each) */
 #define IR_MAX_NODES (1 << 24)
 
 /* ---- graphs ----

@@ -70,6 +70,13 @@ enum {
   IR_CONSTANT = 1 << 8,
 };
 
+/* im2col and col2im: a square window of `size` taps `dilation` apart, moved
+ * by `stride`, over an image padded by pad_top rows above, pad_bottom below,
+ * pad_left and pad_right columns (TensorFlow's asymmetric `same` puts the
+ * odd one below and right); fill: what padding reads in im2col, 0 (zeros)
+ * or 1 (the lowest float, so that padding never wins a max) */
+#define IM2COL_ATTRS "size,stride,dilation,pad_top,pad_bottom,pad_left,pad_right,fill"
+
 #define IR_OPS(X) \
   X(INPUT,          "input",          0, LEAF,    "slot",            0) \
   X(PARAM,          "param",          0, LEAF,    "slot",            0) \
@@ -109,8 +116,8 @@ enum {
   X(UNSLICE,        "unslice",        1, OTHER,   "axis,start",      IR_PURE) \
   X(CONCAT,         "concat",         2, OTHER,   "axis",            IR_PURE) \
   X(GATHER,         "gather",         2, OTHER,   "",                IR_PURE) \
-  X(IM2COL,         "im2col",         1, OTHER,   "size,stride,pad", IR_PURE) \
-  X(COL2IM,         "col2im",         1, OTHER,   "size,stride,pad", IR_PURE) \
+  X(IM2COL,         "im2col",         1, OTHER,   IM2COL_ATTRS,      IR_PURE) \
+  X(COL2IM,         "col2im",         1, OTHER,   IM2COL_ATTRS,      IR_PURE) \
   X(SCATTER_ADD,    "scatter_add",    2, OTHER,   "rows",            IR_PURE) \
   X(MATMUL,         "matmul",         2, OTHER,   "transpose_a,transpose_b", IR_PURE) \
   X(BATCH_MATMUL,   "batch_matmul",   2, OTHER,   "transpose_a,transpose_b", IR_PURE) \

@@ -325,25 +325,52 @@ static bool rule_gather(IrGraph *g, IrNode *n) {
   return batch_only_leading(n);
 }
 
-/* im2col: the size x size patches of an image [B, H, W, C] (zero padding
- * `pad`, step `stride`) as rows: [B, OH, OW, size*size*C], a patch's values in
- * (row, column, channel) order. col2im: its adjoint, summing each patch value
- * back into the image position it came from (its result type is declared). */
+/* the positions a window takes along one axis of `extent` pixels padded by
+ * `before` and `after`: its `size` taps `dilation` apart span (size-1)*dilation
+ * + 1 pixels; false when that span does not fit. Attributes are at most 2^36
+ * (the parser's bound), so the sums do not overflow and the product is
+ * computed only once it is known to fit. */
+static bool window_positions(int64_t extent, const int64_t *w, int64_t before, int64_t after,
+                             int64_t *out) {
+  int64_t size = w[0], stride = w[1], dilation = w[2], padded = extent + before + after;
+  if (padded < 1 || size - 1 > (padded - 1) / dilation) return false;
+  *out = (padded - (size - 1) * dilation - 1) / stride + 1;
+  return true;
+}
+
+/* the window's attributes are in range (ops.h) */
+static bool window_attrs_ok(const int64_t *w) {
+  bool ok = w[0] >= 1 && w[1] >= 1 && w[2] >= 1 && (w[7] == 0 || w[7] == 1);
+  for (int i = 3; i < 7; i++) ok = ok && w[i] >= 0;
+  return ok;
+}
+
+/* im2col: the patches of an image [B, H, W, C] (ops.h: size, stride,
+ * dilation, four paddings, fill) as rows: [B, OH, OW, size*size*C], a
+ * patch's values in (row, column, channel) order. col2im: its adjoint,
+ * summing each patch value back into the image position it came from (its
+ * result type is declared). */
 static bool rule_im2col(IrGraph *g, IrNode *n) {
   IrNode *a = ir_node(g, n->in[0]);
   const PgShape *img = n->op == IR_OP_IM2COL ? &a->shape : &n->shape;
-  int64_t k = n->attr[0], s = n->attr[1], p = n->attr[2];
-  bool ok = a->dtype == PG_F32 && img->rank == 4 && img->dim[0] == PG_BATCH && k >= 1 && s >= 1 &&
-            p >= 0 && img->dim[1] + 2 * p >= k && img->dim[2] + 2 * p >= k;
+  const int64_t *w = n->attr;
+  int64_t oh = 0, ow = 0, size = w[0], channels = img->rank == 4 ? img->dim[3] : 0;
+  bool ok = a->dtype == PG_F32 && img->rank == 4 && img->dim[0] == PG_BATCH &&
+            window_attrs_ok(w) && window_positions(img->dim[1], w, w[3], w[4], &oh) &&
+            window_positions(img->dim[2], w, w[5], w[6], &ow) && channels >= 1 &&
+            size <= PG_MAX_ELEMENTS / size && size * size <= PG_MAX_ELEMENTS / channels;
   if (!ok) {
-    diag_error(n->loc, "'%s' needs an f32 image [B, height, width, channels] at least as large as its window", ir_op_name(n->op));
+    diag_error(n->loc, "'%s' needs an f32 image [B, height, width, channels] at least as large "
+               "as its dilated window, size, stride and dilation >= 1, paddings >= 0 and "
+               "fill 0 or 1", ir_op_name(n->op));
     return false;
   }
-  PgShape cols = {4,
-                  {PG_BATCH, (img->dim[1] + 2 * p - k) / s + 1, (img->dim[2] + 2 * p - k) / s + 1,
-                   k * k * img->dim[3]}};
+  PgShape cols = {4, {PG_BATCH, oh, ow, size * size * channels}};
   n->dtype = PG_F32;
-  if (n->op == IR_OP_IM2COL) return n->shape = cols, true;
+  if (n->op == IR_OP_IM2COL) {
+    n->shape = cols;
+    return true;
+  }
   if (!pg_shape_eq(&cols, &a->shape))
     return diag_error(n->loc, "'col2im': its operand is not the patches of its result"), false;
   return true;

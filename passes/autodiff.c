@@ -42,13 +42,12 @@ static void matmul_backward(Ad *ad, const IrNode *n, int g) {
   int a = n->in[0], b = n->in[1];
   int ta = n->attr[0] != 0, tb = n->attr[1] != 0;
   /* C = op(A) op(B): dA and dB as matmuls with transpose flags, no copies */
-  int64_t fa[IR_MAX_ATTR], fb[IR_MAX_ATTR];
+  int64_t fa[IR_MAX_ATTR] = {0}, fb[IR_MAX_ATTR] = {0};
   int ia[2], ib[2];
   if (!ta) { ia[0] = g; ia[1] = b; fa[0] = 0; fa[1] = !tb; }
   else     { ia[0] = b; ia[1] = g; fa[0] = tb;  fa[1] = 1; }
   if (!tb) { ib[0] = a; ib[1] = g; fb[0] = !ta; fb[1] = 0; }
   else     { ib[0] = g; ib[1] = a; fb[0] = 1; fb[1] = ta; }
-  fa[2] = fb[2] = 0;
   if (!ta && !tb && n->op == IR_OP_MATMUL) { /* g B^T: transpose the (small) weight once: a contiguous inner loop */
     int64_t swap[IR_MAX_ATTR] = {1};
     ia[1] = ir_emit(ad->g, IR_OP_TRANSPOSE, 1, &b, swap, n->loc);
@@ -91,7 +90,8 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   int a = n->in[0], b = n->in[1];
   PgLoc l = n->loc;
   PgShape sa = ir_node(ad->g, a)->shape;
-  int64_t attr[IR_MAX_ATTR] = {n->attr[0], n->attr[1], n->attr[2]};
+  int64_t attr[IR_MAX_ATTR];
+  memcpy(attr, n->attr, sizeof attr); /* an adjoint takes its op's attributes */
   switch (n->op) {
   case IR_OP_TRANSPOSE: attr[0] = inverse_perm(n->attr[0], sa.rank); accumulate(ad, a, ir_emit(ad->g, IR_OP_TRANSPOSE, 1, &g, attr, l)); break;
   case IR_OP_REVERSE: accumulate(ad, a, ir_emit(ad->g, IR_OP_REVERSE, 1, &g, attr, l)); break;

@@ -51,12 +51,18 @@ def dense(name, fan_in, units):
     return layer, {f"{name}.kernel": (layer.weight, np.transpose), f"{name}.bias": (layer.bias, same)}
 
 
-def conv2d(name, channels, filters, size):
-    """nnd's conv kernel is [size*size*channels, filters], rows in (row, column,
-    channel) order (im2col's); torch's Conv2d weight is [filters, channels, size, size]"""
-    layer = torch.nn.Conv2d(channels, filters, size)
-    to_nnd = lambda w: w.transpose(2, 3, 1, 0).reshape(size * size * channels, filters)
-    return layer, {f"{name}.kernel": (layer.weight, to_nnd), f"{name}.bias": (layer.bias, same)}
+def conv2d(name, channels, filters, size, what="kernel", **options):
+    """nnd's conv kernel is [size*size*channels/groups, filters], rows in (row,
+    column, channel) order (im2col's), as Keras's (kh, kw, channels/groups,
+    filters); torch's Conv2d weight is [filters, channels/groups, size, size].
+    options go to torch.nn.Conv2d (stride, padding, dilation, groups, bias)."""
+    layer = torch.nn.Conv2d(channels, filters, size, **options)
+    rows = size * size * channels // options.get("groups", 1)
+    to_nnd = lambda w: w.transpose(2, 3, 1, 0).reshape(rows, filters)
+    names = {f"{name}.{what}": (layer.weight, to_nnd)}
+    if options.get("bias", True):
+        names[f"{name}.bias"] = (layer.bias, same)
+    return layer, names
 
 
 # Each builder returns the PyTorch model, nnd's name for each of its weights,
@@ -109,6 +115,77 @@ def cnn():
     batch = {"image": rng.random((8, 28, 28), dtype=np.float32), "label": rng.integers(0, 10, 8).astype(np.int32)}
     loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
     return model, {**n1, **n2, **n3}, batch, loss, "examples/cnn.nnd"
+
+
+def tf_same_pad(x, size, stride, dilation=1):
+    """TensorFlow's padding='same' for NCHW x, as F.pad's (left, right, top,
+    bottom): ceil(n / stride) window positions, the odd padding after"""
+    pads = []
+    for n in (x.shape[3], x.shape[2]):
+        total = max((-(-n // stride) - 1) * stride + (size - 1) * dilation + 1 - n, 0)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
+def nhwc_flat(x):
+    return x.permute(0, 2, 3, 1).flatten(1)
+
+
+def conv_options():
+    """tests/pytorch/Inputs/conv_options.nnd: conv2d's stride with `same`,
+    dilation, groups, depthwise, separable_conv2d and a 1x1 convolution"""
+    c1, n1 = conv2d("conv2d_1", 4, 6, 4, stride=2)
+    c2, n2 = conv2d("conv2d_2", 6, 6, 3, dilation=2, padding=(2, 1))
+    c3, n3 = conv2d("conv2d_3", 6, 6, 3, groups=3, padding="same")
+    c4, n4 = conv2d("conv2d_4", 6, 6, 2, groups=6)
+    dw, n5 = conv2d("separable_conv2d_1", 6, 12, 3, "depthwise_kernel", stride=2, groups=6,
+                    bias=False)
+    pw, n6 = conv2d("separable_conv2d_1", 12, 4, 1, "pointwise_kernel")
+    c5, n7 = conv2d("conv2d_5", 4, 3, 1, bias=False)
+    d, n8 = dense("dense_1", 3 * 2 * 4 + 9 * 9 * 3, 5)
+
+    def forward(image):
+        x = image.permute(0, 3, 1, 2)
+        a = torch.tanh(c1(F.pad(x, tf_same_pad(x, 4, 2))))
+        b = torch.tanh(c2(a))
+        c = torch.tanh(c3(b))
+        e = torch.tanh(c4(F.pad(c, (1, 0, 0, 1))))  # [top 0, bottom 1, left 1, right 0]
+        s = torch.tanh(pw(dw(F.pad(e, tf_same_pad(e, 3, 2)))))
+        return d(torch.cat([nhwc_flat(s), nhwc_flat(c5(x))], 1))
+
+    model = torch.nn.ModuleList([c1, c2, c3, c4, dw, pw, c5, d])
+    rng = np.random.default_rng(6)
+    batch = {"image": rng.standard_normal((8, 9, 9, 4), dtype=np.float32),
+             "label": rng.integers(0, 5, 8).astype(np.int32)}
+    loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
+    names = {**n1, **n2, **n3, **n4, **n5, **n6, **n7, **n8}
+    return model, names, batch, loss, "tests/pytorch/Inputs/conv_options.nnd"
+
+
+def pool_options():
+    """tests/pytorch/Inputs/pool_options.nnd: max and average pooling with
+    `same` and explicit padding and strides, count_include_pad both ways, and
+    the global pools"""
+    c1, n1 = conv2d("conv2d_1", 3, 4, 3, padding="same")
+    d, n2 = dense("dense_1", 5 * 5 * 4 * 5 + 8, 5)
+
+    def forward(image):
+        x = torch.tanh(c1(image.permute(0, 3, 1, 2)))
+        pads = tf_same_pad(x, 2, 2)
+        p1 = F.max_pool2d(F.pad(x, pads, value=float("-inf")), 2)
+        p2 = F.max_pool2d(x, 3, 2, padding=1)
+        p3 = F.avg_pool2d(x, 3, 2, padding=1)
+        p4 = F.avg_pool2d(x, 3, 2, padding=1, count_include_pad=False)
+        p5 = F.avg_pool2d(F.pad(x, pads), 2) / F.avg_pool2d(F.pad(torch.ones_like(x), pads), 2)
+        pools = [nhwc_flat(p) for p in (p1, p2, p3, p4, p5)]
+        return d(torch.cat(pools + [x.mean((2, 3)), x.amax((2, 3))], 1))
+
+    model = torch.nn.ModuleList([c1, d])
+    rng = np.random.default_rng(7)
+    batch = {"image": rng.standard_normal((8, 9, 9, 3), dtype=np.float32),
+             "label": rng.integers(0, 5, 8).astype(np.int32)}
+    loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
+    return model, {**n1, **n2}, batch, loss, "tests/pytorch/Inputs/pool_options.nnd"
 
 
 def norm(name, width):
@@ -788,7 +865,8 @@ MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": l
           "recurrent_bidirectional": recurrent_bidirectional, "recurrent_mask": recurrent_mask,
           "per_position": per_position, "transformer_block": transformer_block,
           "long_attention": long_attention,
-          "residual_blocks": residual_blocks, "mha": mha, "bert": bert}
+          "residual_blocks": residual_blocks, "mha": mha, "bert": bert,
+          "conv_options": conv_options, "pool_options": pool_options}
 
 
 def parse_call(spec):
