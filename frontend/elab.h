@@ -52,6 +52,8 @@ typedef struct {
   int batch;     /* the batch_size node, created on first use */
   int ndense, ndropout, nembedding, nconv, nnorm, nrnn, nlstm, ngru, nposition;
   int nattention; /* multi_head_attention layers, for their default names */
+  int nbatch_norm; /* batch_norm layers, for their default names */
+  const FeConfig *frozen; /* its frozen layers (a frozen batch_norm uses running statistics), or NULL */
   FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
   int nexterns;
   int metric_count; /* a metric builtin's per-example divisor (positions it counted), or -1 */
@@ -110,6 +112,9 @@ int cst(Elab *e, double v, PgLoc loc);
  * 1..r-1 (per-example axes count from 1, negative ones from the end); -1
  * after a diagnostic */
 int axis_arg(const AstExpr *x, int r, const char *fn);
+/* the parameter <prefix><layer>.<what> with a role; -1 after a diagnostic */
+int elab_param(Elab *e, const char *layer, const char *what, PgRole role, PgInit init,
+               PgShape shape, PgLoc loc);
 /* the trained parameter <prefix><layer>.<what>; -1 after a diagnostic */
 int elab_weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
                 PgLoc loc);
@@ -166,6 +171,7 @@ int b_gru(Elab *e, Args *a);
 int b_bidirectional(Elab *e, Args *a);
 int b_softmax(Elab *e, Args *a);
 int b_layer_norm(Elab *e, Args *a);
+int b_batch_norm(Elab *e, Args *a); /* batch_norm.c */
 int b_conv2d(Elab *e, Args *a);
 int b_max_pool2d(Elab *e, Args *a);
 int b_avg_pool2d(Elab *e, Args *a);
@@ -206,6 +212,8 @@ int fe_softmax(Elab *e, int x, int keep, int64_t axis, PgLoc loc);
 int fe_gelu(Elab *e, int x, bool approximate, PgLoc loc);
 bool fe_activation_ok(const char *act);
 int fe_activation(Elab *e, int y, const char *act, PgLoc loc);
+/* layers.c: a layer's name: name= if given, else <kind>_<n>, n counting that kind */
+void fe_layer_name(const AstExpr *given, const char *kind, int *count, char *buf, size_t n);
 /* layers.c, for composite layers: dense on a node, dropout on a node */
 int fe_dense(Elab *e, int x, int64_t units, const char *layer, bool bias, const char *act,
              PgLoc loc);

@@ -27,6 +27,10 @@ static void layer_name(const AstExpr *given, const char *kind, int *count, char 
   else snprintf(buf, n, "%s_%d", kind, *count);
 }
 
+void fe_layer_name(const AstExpr *given, const char *kind, int *count, char *buf, size_t n) {
+  layer_name(given, kind, count, buf, n);
+}
+
 /* the trained parameter <layer>.<what> */
 static int weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
                   PgLoc loc) {
