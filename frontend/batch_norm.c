@@ -9,7 +9,7 @@
  * Training: the batch's mean and biased variance normalise, and the step
  * updates the running statistics with PyTorch's rule
  *   running = (1 - momentum) * running + momentum * batch_statistic
- * (the variance unbiased: N / (N - 1), N - 1 at least 1), by `assign` nodes
+ * (the variance unbiased: times N / (N - 1), N - 1 at least 1), by `assign` nodes
  * made here. The layer emits its update, not autodiff: it alone knows its
  * momentum and which value is the statistic, and the update needs no
  * gradient. autodiff{optimizer=none} drops these assigns: a gradient step
@@ -48,14 +48,18 @@ static int channel_sum(Norm *n, int v) {
   return ir_reshape(n->b.e->g, s, (PgShape){1, {n->channels}}, n->b.l);
 }
 
-/* ((x - mean) / sqrt(var + epsilon)) * gamma + beta, with mean and var [C] */
-static int normalise(Norm *n, int centred, int var, int gamma, int beta) {
+/* x * scale + shift, scale = gamma / sqrt(var + epsilon), shift = beta -
+ * mean * scale, with mean and var [C]: what (x - mean) / sqrt(var + epsilon)
+ * * gamma + beta is, in the form whose backward has two reductions over the
+ * batch (of g * x for scale, of g for shift; the mean's gradient is then
+ * -scale * the shift's, no third), and that folds into a layer before it */
+static int normalise(Norm *n, int mean, int var, int gamma, int beta) {
   Builder *b = &n->b;
   int eps = konst(b, n->epsilon);
   int root = op1(b, IR_OP_SQRT, op2(b, IR_OP_ADD, var, eps));
-  int inv = op2(b, IR_OP_DIV, konst(b, 1), root);
-  int scaled = op2(b, IR_OP_MUL, op2(b, IR_OP_MUL, centred, inv), gamma);
-  return op2(b, IR_OP_ADD, scaled, beta);
+  int scale = op2(b, IR_OP_DIV, gamma, root);
+  int shift = op2(b, IR_OP_SUB, beta, op2(b, IR_OP_MUL, mean, scale));
+  return op2(b, IR_OP_ADD, op2(b, IR_OP_MUL, n->x, scale), shift);
 }
 
 /* running <- (1 - momentum) * running + momentum * batch */
@@ -66,19 +70,30 @@ static void update(Norm *n, int running, int batch) {
   ir_binary(b->e->g, IR_OP_ASSIGN, running, op2(b, IR_OP_ADD, kept, fresh), b->l);
 }
 
-/* the batch's statistics normalise; the running ones are updated */
+/* The batch's statistics normalise; the running ones are updated. The sums
+ * are of d = x - running_mean ("shifted data": exact for any shift, and
+ * without cancellation once the running mean nears the batch's), mean = K +
+ * sum(d)/N, var = sum(d*d)/N - (sum(d)/N)^2 (at least 0). The shift gets no
+ * gradient (a statistic), so the backward needs no reduction for the mean
+ * or the variance. Each update comes right after its statistic, before the
+ * normalisation reads it, so that fuse can put it in the statistic's kernel
+ * (a kernel runs at its last node: an update after the normalisation would
+ * hold its statistic's kernel back behind the kernels that read it). */
 static int training(Norm *n, int gamma, int beta, int mean_param, int var_param) {
   Builder *b = &n->b;
-  int mean = op2(b, IR_OP_DIV, channel_sum(n, n->x), n->count);
-  int centred = op2(b, IR_OP_SUB, n->x, mean);
-  int squares = channel_sum(n, op2(b, IR_OP_MUL, centred, centred));
-  int var = op2(b, IR_OP_DIV, squares, n->count);
   int less_one = op2(b, IR_OP_SUB, n->count, konst(b, 1));
-  int unbiased = op2(b, IR_OP_DIV, squares, op2(b, IR_OP_MAX, less_one, konst(b, 1)));
-  int y = normalise(n, centred, var, gamma, beta);
+  int dof = op2(b, IR_OP_MAX, less_one, konst(b, 1)); /* N - 1, at least 1 */
+  int unbias = op2(b, IR_OP_DIV, n->count, dof);       /* N / (N - 1) */
+  int d = op2(b, IR_OP_SUB, n->x, mean_param);
+  int dd = op2(b, IR_OP_MUL, d, d); /* before the sums: one loop with d */
+  int shifted_mean = op2(b, IR_OP_DIV, channel_sum(n, d), n->count);
+  int squares = op2(b, IR_OP_DIV, channel_sum(n, dd), n->count);
+  int mean = op2(b, IR_OP_ADD, mean_param, shifted_mean);
   update(n, mean_param, mean);
-  update(n, var_param, unbiased);
-  return y;
+  int square_of_mean = op2(b, IR_OP_MUL, shifted_mean, shifted_mean);
+  int var = op2(b, IR_OP_MAX, op2(b, IR_OP_SUB, squares, square_of_mean), konst(b, 0));
+  update(n, var_param, op2(b, IR_OP_MUL, var, unbias)); /* from var: one kernel with it */
+  return normalise(n, mean, var, gamma, beta);
 }
 
 /* the arguments, checked: x [B, ..., C] with a static C, momentum, epsilon */
@@ -130,10 +145,7 @@ int b_batch_norm(Elab *e, Args *a) {
   snprintf(full, sizeof full, "%s", layer);
   if (gamma < 0 || beta < 0 || mean < 0 || var < 0 || !elab_prefixed(e, full, sizeof full, l))
     return -1;
-  if (e->mode == FE_INFERENCE || frozen(e, full)) {
-    int centred = op2(&n.b, IR_OP_SUB, n.x, mean);
-    return normalise(&n, centred, var, gamma, beta);
-  }
+  if (e->mode == FE_INFERENCE || frozen(e, full)) return normalise(&n, mean, var, gamma, beta);
   PgShape s = node(e, n.x)->shape;
   n.count = value_count(&n, &s);
   return training(&n, gamma, beta, mean, var);
