@@ -5,7 +5,9 @@ every gradient, and every parameter after STEPS optimizer updates, all from
 nnd's compiled step), runs the same model in PyTorch, and compares:
   loss and gradients: relative error <= 1e-4 (max |a - b| / max |b| per tensor)
   parameters after the updates: the same bound where the gradient is resolved,
-  and their change from the start within 1e-2 everywhere (see RESOLVED).
+  and their change from the start within 1e-2 everywhere (see RESOLVED);
+  running statistics (a model's `statistics`: batch norm's buffers) after the
+  updates, and the evaluation step's loss after them (eval mode), within 1e-4.
 Dropout is off on both sides (`nnd step --no-dropout`): the masks come from
 different generators; dropout's backward is checked by `nnd gradcheck`.
 
