@@ -91,7 +91,8 @@ static int training(Norm *n, int gamma, int beta, int mean_param, int var_param)
   int mean = op2(b, IR_OP_ADD, mean_param, shifted_mean);
   update(n, mean_param, mean);
   int square_of_mean = op2(b, IR_OP_MUL, shifted_mean, shifted_mean);
-  int var = op2(b, IR_OP_MAX, op2(b, IR_OP_SUB, squares, square_of_mean), konst(b, 0));
+  int zero = konst(b, 0);
+  int var = op2(b, IR_OP_MAX, op2(b, IR_OP_SUB, squares, square_of_mean), zero);
   update(n, var_param, op2(b, IR_OP_MUL, var, unbias)); /* from var: one kernel with it */
   return normalise(n, mean, var, gamma, beta);
 }
