@@ -162,7 +162,7 @@ static const char *step_name(const char *graph) {
 }
 
 IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, const char *graph, Watch *w) {
-  IrGraph *g = fe_elaborate(ast, graph_mode(graph, c));
+  IrGraph *g = fe_elaborate_frozen(ast, graph_mode(graph, c), cfg);
   if (!g || !fe_apply_freeze(g, cfg) || !ir_verify(g, "elaborate")) return ir_graph_free(g), NULL;
   if (is_graph(graph, "predict", "decode") && (!keep_predictions(g) || !ir_verify(g, "predict")))
     return ir_graph_free(g), NULL;

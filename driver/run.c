@@ -307,12 +307,25 @@ static int collect_grads(const RtProgram *p, RtNamed *out, float *loss) {
   return n;
 }
 
-/* the loss, the gradients and the parameters after c->steps training steps,
- * all on one batch from given weights: what a reference implementation is
- * compared against (tests/pytorch/) */
-static bool run_steps(const Cli *c, Compiled *gr, Compiled *tr, RtParams *store, const RtData *batch) {
+/* the evaluation step's loss on the batch (running statistics, no dropout) */
+static float eval_loss(Compiled *ev, const RtData *batch) {
   float loss = 0;
-  RtNamed *t = malloc((store->count + gr->entry.noutputs + 2) * sizeof *t);
+  rt_gather(&ev->prog, batch, NULL, 0, batch->count);
+  rt_program_run(&ev->prog, batch->count);
+  const PgSlot *slot = pg_slot_with_role(&ev->entry, PG_SLOT_LOSS);
+  if (slot) loss = *(float *)rt_slot_buffer(&ev->prog, slot);
+  return loss;
+}
+
+/* the loss, the gradients and the parameters after c->steps training steps,
+ * all on one batch from given weights, and the evaluation step's loss
+ * ("eval:loss") after them: what a reference implementation is compared
+ * against (tests/pytorch/) */
+static bool run_steps(const Cli *c, Compiled *const step[3], RtParams *store,
+                      const RtData *batch) {
+  Compiled *gr = step[0], *tr = step[1];
+  float loss = 0, evaluated;
+  RtNamed *t = malloc((store->count + gr->entry.noutputs + 3) * sizeof *t);
   RtRng fixed;
   rt_rng_seed(&fixed, 1);
   rt_gather(&gr->prog, batch, NULL, 0, batch->count);
@@ -327,8 +340,10 @@ static bool run_steps(const Cli *c, Compiled *gr, Compiled *tr, RtParams *store,
   }
   for (int i = 0; i < store->count; i++)
     t[1 + n + i] = (RtNamed){store->names[i], PG_F32, store->shape[i], store->data[i]};
+  evaluated = eval_loss(step[2], batch);
+  t[1 + n + store->count] = (RtNamed){"eval:loss", PG_F32, {0}, &evaluated};
   const char *meta[] = {"format", "nnd-step-1", NULL};
-  bool ok = rt_safetensors_write(c->out, t, 1 + n + store->count, meta);
+  bool ok = rt_safetensors_write(c->out, t, 2 + n + store->count, meta);
   free(t);
   return ok;
 }
@@ -338,7 +353,8 @@ int cmd_step(const Cli *c) {
     return fprintf(stderr, "nnd: error: step needs --weights W.st, --inputs B.st and --out O.st\n"), 2;
   Session s;
   RtData batch = {0};
-  Compiled gr = {0}, tr = {0};
+  Compiled gr = {0}, tr = {0}, ev = {0};
+  Compiled *const steps[3] = {&gr, &tr, &ev};
   IrGraph *fwd = NULL; /* the batch size comes from the inputs file, read through the forward graph */
   PgEntry inputs = {0};
   bool ok = open_session(c, &s) && (fwd = fe_elaborate(s.ast, FE_TRAINING_NO_DROPOUT)) &&
@@ -346,11 +362,13 @@ int cmd_step(const Cli *c) {
             rt_data_from_safetensors(&batch, c->inputs, &inputs);
   if (ok) s.cfg.batch = (int)batch.count;
   ok = ok && compile_step(&s, "grad", NULL, &gr) && compile_step(&s, "train", NULL, &tr) &&
-       rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) && run_steps(c, &gr, &tr, &s.store, &batch);
+       compile_step(&s, "eval", NULL, &ev) &&
+       rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) &&
+       run_steps(c, steps, &s.store, &batch);
   pg_entry_free(&inputs);
   ir_graph_free(fwd);
   rt_data_free(&batch);
-  release_step(&gr), release_step(&tr);
+  release_step(&gr), release_step(&tr), release_step(&ev);
   return close_session(&s, ok);
 }
 

@@ -236,7 +236,7 @@ static bool can_instantiate(Elab *e, const Call *c) {
 static void enter(Elab *e, Elab *in, const Call *c, const char *name) {
   *in = (Elab){.g = e->g, .mode = e->mode, .seed = e->seed, .batch = e->batch,
                .ndropout = e->ndropout, .nexterns = e->nexterns, .blocks = e->blocks,
-               .depth = e->depth + 1};
+               .depth = e->depth + 1, .frozen = e->frozen};
   memcpy(in->externs, e->externs, sizeof in->externs);
   snprintf(in->prefix, sizeof in->prefix, "%s%s.", e->prefix, name);
   for (int i = 0; i < c->def->params->nargs; i++)

@@ -53,6 +53,8 @@ typedef struct {
   int ndense, ndropout, nembedding, nconv, nnorm, nrnn, nlstm, ngru, nposition;
   int nattention; /* multi_head_attention layers, for their default names */
   int nseparable; /* separable_conv2d layers, for their default names */
+  int nbatch_norm; /* batch_norm layers, for their default names */
+  const FeConfig *frozen; /* its frozen layers (a frozen batch_norm uses running statistics), or NULL */
   FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
   int nexterns;
   int metric_count; /* a metric builtin's per-example divisor (positions it counted), or -1 */
@@ -111,6 +113,9 @@ int cst(Elab *e, double v, PgLoc loc);
  * 1..r-1 (per-example axes count from 1, negative ones from the end); -1
  * after a diagnostic */
 int axis_arg(const AstExpr *x, int r, const char *fn);
+/* the parameter <prefix><layer>.<what> with a role; -1 after a diagnostic */
+int elab_param(Elab *e, const char *layer, const char *what, PgRole role, PgInit init,
+               PgShape shape, PgLoc loc);
 /* the trained parameter <prefix><layer>.<what>; -1 after a diagnostic */
 int elab_weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
                 PgLoc loc);
@@ -167,6 +172,7 @@ int b_gru(Elab *e, Args *a);
 int b_bidirectional(Elab *e, Args *a);
 int b_softmax(Elab *e, Args *a);
 int b_layer_norm(Elab *e, Args *a);
+int b_batch_norm(Elab *e, Args *a); /* batch_norm.c */
 int b_reshape(Elab *e, Args *a);
 int b_slice(Elab *e, Args *a);
 int b_concat(Elab *e, Args *a);

@@ -203,13 +203,18 @@ bool elab_prefixed(Elab *e, char *name, size_t n, PgLoc loc) {
   return false;
 }
 
-int elab_weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
-                PgLoc loc) {
+int elab_param(Elab *e, const char *layer, const char *what, PgRole role, PgInit init,
+               PgShape shape, PgLoc loc) {
   char full[FE_MAX_PREFIX + FE_MAX_LAYER_NAME + 2], name[192];
   snprintf(full, sizeof full, "%s", layer);
   if (!elab_prefixed(e, full, sizeof full, loc)) return -1;
   snprintf(name, sizeof name, "%.160s.%.24s", full, what); /* fits: full has <= 160 */
-  return ir_param(e->g, name, PG_ROLE_WEIGHT, init, shape, loc);
+  return ir_param(e->g, name, role, init, shape, loc);
+}
+
+int elab_weight(Elab *e, const char *layer, const char *what, PgInit init, PgShape shape,
+                PgLoc loc) {
+  return elab_param(e, layer, what, PG_ROLE_WEIGHT, init, shape, loc);
 }
 
 /* ---- arguments ---- */
@@ -297,6 +302,7 @@ const Builtin fe_builtins[] = {
     {"log_softmax", "x | axis", b_log_softmax, 0},
     {"softmax", "x | axis mask", b_softmax, 0},
     {"layer_norm", "x | eps name", b_layer_norm, 0},
+    {"batch_norm", "x | momentum epsilon name", b_batch_norm, 0},
     {"abs", "x", b_eltwise, IR_OP_ABS},
     {"sigmoid", "x", b_sigmoid, 0},
     {"tanh", "x", b_tanh, 0},
@@ -531,7 +537,9 @@ void elab_stmt(Elab *e, const AstStmt *s) {
   }
 }
 
-IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
+IrGraph *fe_elaborate(const AstFile *f, FeMode mode) { return fe_elaborate_frozen(f, mode, NULL); }
+
+IrGraph *fe_elaborate_frozen(const AstFile *f, FeMode mode, const FeConfig *cfg) {
   const AstBlock *model = f->blocks;
   while (model && model->kind != BLOCK_MODEL) model = model->next;
   if (!model) {
@@ -545,7 +553,7 @@ IrGraph *fe_elaborate(const AstFile *f, FeMode mode) {
   int errors = diag_error_count();
   FeBlocks blocks = {0};
   Elab e = {.g = ir_graph_new(model->name), .mode = mode, .seed = -1, .batch = -1,
-            .metric_count = -1, .blocks = &blocks};
+            .metric_count = -1, .blocks = &blocks, .frozen = cfg};
   if (!e.g) return NULL;
   e.nexterns = fe_externs(f, e.externs, false); /* fe_config reports what is wrong with them */
   Elab *outer = elab_scope(&e);

@@ -161,6 +161,9 @@ typedef struct {
 
 bool fe_config(const AstFile *f, FeConfig *cfg);
 bool fe_add_freeze(FeConfig *cfg, const char *layer, PgLoc loc);
+/* fe_elaborate, knowing cfg's frozen layers (NULL: none): a frozen batch_norm normalises with
+ * its running statistics and does not update them */
+IrGraph *fe_elaborate_frozen(const AstFile *f, FeMode mode, const FeConfig *cfg);
 /* marks the weights of cfg's frozen layers PG_ROLE_FROZEN; errors for unknown layers */
 bool fe_apply_freeze(IrGraph *g, const FeConfig *cfg);
 const PgDataSet *fe_dataset(const FeConfig *cfg, const char *name);

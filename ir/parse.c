@@ -276,7 +276,9 @@ static bool payload(Parser *ps, IrNode *n) {
     if (strcmp(role, "weight") == 0) n->role = PG_ROLE_WEIGHT;
     else if (strcmp(role, "optstate") == 0) n->role = PG_ROLE_OPTSTATE;
     else if (strcmp(role, "frozen") == 0) n->role = PG_ROLE_FROZEN;
-    else return diag_error(n->loc, "unknown parameter role '%s' (weight, frozen or optstate)", role), ps->failed = true, false;
+    else if (strcmp(role, "statistic") == 0) n->role = PG_ROLE_STATISTIC;
+    else return diag_error(n->loc, "unknown parameter role '%s' (weight, frozen, optstate or "
+                           "statistic)", role), ps->failed = true, false;
     if (strcmp(init, "zeros") == 0) n->init = PG_INIT_ZEROS;
     else if (strcmp(init, "glorot_uniform") == 0) n->init = PG_INIT_GLOROT_UNIFORM;
     else if (strcmp(init, "ones") == 0) n->init = PG_INIT_ONES;

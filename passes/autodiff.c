@@ -273,7 +273,24 @@ static void collect_weights(Ad *ad, int nforward, int *weights, int *grads, int 
   }
 }
 
+/* A gradient step (optimizer=none) is a function of the state that changes
+ * none of it: `nnd step` runs it before the training steps, gradcheck again
+ * and again on one state. So the updates of running statistics that layers
+ * put in a training graph (frontend/batch_norm.c) go; dce then drops what
+ * only they read. Nothing reads an assign. */
+static void drop_statistic_updates(IrGraph *g) {
+  bool *keep = malloc(((size_t)g->count + 1) * sizeof *keep);
+  if (!keep) return;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    keep[i] = !(n->op == IR_OP_ASSIGN && g->nodes[n->in[0]].role == PG_ROLE_STATISTIC);
+  }
+  ps_keep_nodes(g, keep);
+  free(keep);
+}
+
 bool ps_autodiff(IrGraph *g, const PsOptions *opt) {
+  if (opt->optimizer.kind == PS_OPT_NONE) drop_statistic_updates(g);
   int loss = find_loss(g), before = diag_error_count();
   if (loss < 0) {
     diag_error((PgLoc){0}, "autodiff: the graph has no output named \"loss\"");

@@ -70,6 +70,10 @@ void ps_append_update(IrGraph *g, const PsOptimizer *opt, const int *weights, co
  * call it first; autodiff differentiates a scan as a whole instead) */
 bool ps_each_body(IrGraph *g, bool (*pass)(IrGraph *, const PsOptions *), const PsOptions *opt);
 
+/* dce.c: keeps the nodes with keep[id] set, renumbered densely in order (no kept node may
+ * read a dropped one); clears the schedule if any went */
+void ps_keep_nodes(IrGraph *g, const bool *keep);
+
 /* small builders shared by passes */
 int ps_unbroadcast(IrGraph *g, int value, const PgShape *to, PgLoc loc);
 

@@ -193,9 +193,9 @@ static int slot_role_named(const char *w) {
   return -1;
 }
 
-/* a parameter is trained, frozen or optimizer state; never "none" (as the IR) */
+/* a parameter is trained, frozen, optimizer state or a statistic; never "none" (as the IR) */
 static int param_role_named(const char *w) {
-  for (int r = PG_ROLE_WEIGHT; r <= PG_ROLE_FROZEN; r++)
+  for (int r = PG_ROLE_WEIGHT; r <= PG_ROLE_STATISTIC; r++)
     if (strcmp(w, pg_role_name((PgRole)r)) == 0) return r;
   return -1;
 }
@@ -513,7 +513,7 @@ static bool param_kind(Parser *ps, PgParam *p) {
   if (!word(ps, role, sizeof role, "a parameter role")) return false;
   int r = param_role_named(role);
   if (r < 0)
-    return error_at(ps, at, "unknown parameter role '%s' (weight, optstate or frozen)", role);
+    return error_at(ps, at, "unknown parameter role '%s' (weight, optstate, frozen or statistic)", role);
   skip_space(ps);
   at = here(ps);
   if (!word(ps, init, sizeof init, "an initialiser")) return false;

@@ -5,7 +5,7 @@
 
 #include "types.h"
 
-static const char *role_names[] = {"none", "weight", "optstate", "frozen"};
+static const char *role_names[] = {"none", "weight", "optstate", "frozen", "statistic"};
 static const char *init_names[] = {"zeros", "glorot_uniform", "ones"};
 
 const char *pg_role_name(PgRole r) { return role_names[r]; }

@@ -68,6 +68,9 @@ typedef enum {
   PG_ROLE_WEIGHT,   /* trained parameter */
   PG_ROLE_OPTSTATE, /* optimizer state: moments, step counter */
   PG_ROLE_FROZEN,   /* a weight that training leaves alone (fine-tuning) */
+  PG_ROLE_STATISTIC, /* model state the train step assigns, not from a gradient: batch norm's
+                        running mean and variance (no gradient, no optimizer update; kept by
+                        --init-from like a weight) */
 } PgRole;
 
 typedef enum { PG_INIT_ZEROS, PG_INIT_GLOROT_UNIFORM, PG_INIT_ONES } PgInit;

@@ -7,7 +7,7 @@
 #include "fuzz.h"
 
 static void elaborate(const AstFile *ast, const FeConfig *cfg, bool cfg_ok, FeMode mode) {
-  IrGraph *g = fe_elaborate(ast, mode);
+  IrGraph *g = fe_elaborate_frozen(ast, mode, cfg_ok ? cfg : NULL);
   if (g && cfg_ok && fe_apply_freeze(g, cfg) && ir_verify(g, "elaborate"))
     fuzz_check_roundtrip(g, mode == FE_INFERENCE ? "inference" : "training");
   ir_graph_free(g);

@@ -5,7 +5,9 @@ every gradient, and every parameter after STEPS optimizer updates, all from
 nnd's compiled step), runs the same model in PyTorch, and compares:
   loss and gradients: relative error <= 1e-4 (max |a - b| / max |b| per tensor)
   parameters after the updates: the same bound where the gradient is resolved,
-  and their change from the start within 1e-2 everywhere (see RESOLVED).
+  and their change from the start within 1e-2 everywhere (see RESOLVED);
+  running statistics (a model's `statistics`: batch norm's buffers) after the
+  updates, and the evaluation step's loss after them (eval mode), within 1e-4.
 Dropout is off on both sides (`nnd step --no-dropout`): the masks come from
 different generators; dropout's backward is checked by `nnd gradcheck`.
 
@@ -191,6 +193,52 @@ def pool_options():
 def norm(name, width):
     layer = torch.nn.LayerNorm(width, eps=1e-5)
     return layer, {f"{name}.gamma": (layer.weight, same), f"{name}.beta": (layer.bias, same)}
+
+
+def batch_norm(name, layer):
+    """torch.nn.BatchNorm1d/2d's affine weight and bias are nnd's gamma and beta;
+    its running_mean and running_var buffers are nnd's statistics of the same names"""
+    names = {f"{name}.gamma": (layer.weight, same), f"{name}.beta": (layer.bias, same)}
+    statistics = {f"{name}.running_mean": layer.running_mean, f"{name}.running_var": layer.running_var}
+    return names, statistics
+
+
+def batch_norms():
+    """tests/pytorch/Inputs/batch_norm.nnd: conv-BN-relu twice (BatchNorm2d, one with
+    momentum and epsilon given), then dense-BN-relu (BatchNorm1d); nnd's momentum is
+    PyTorch's. A frozen layer (--set 'freeze = ...') is a BatchNorm in eval mode."""
+    c1, n1 = conv2d("conv2d_1", 1, 4, 3)
+    c2, n2 = conv2d("conv2d_2", 4, 3, 3)
+    d1, n3 = dense("dense_1", 4 * 4 * 3, 6)
+    d2, n4 = dense("dense_2", 6, 3)
+    for n in (n1, n2, n3):  # use_bias=false before each batch norm: torch's bias is held at zero
+        n.pop(next(k for k in n if k.endswith(".bias")))
+    b1, b2 = torch.nn.BatchNorm2d(4), torch.nn.BatchNorm2d(3, eps=1e-3, momentum=0.3)
+    b3 = torch.nn.BatchNorm1d(6, momentum=0.05)
+    (m1, s1), (m2, s2), (m3, s3) = (batch_norm(n, b) for n, b in
+                                    (("batch_norm_1", b1), ("bn_b", b2), ("batch_norm_3", b3)))
+
+    def forward(image):  # NCHW inside; flattened in NHWC order as nnd does
+        x = torch.relu(b1(c1(image.unsqueeze(1))))
+        x = torch.relu(b2(c2(x)))
+        return d2(torch.relu(b3(d1(x.permute(0, 2, 3, 1).flatten(1)))))
+
+    def fixup():
+        with torch.no_grad():
+            for layer in (b1, b2, b3):  # gamma near 1 (its default), so that the relu after
+                layer.weight.add_(1)     # it cuts: beside a relu open on a whole channel, the
+            for layer in (c1, c2, d1):   # next batch norm makes beta's gradient 0 + rounding
+                layer.bias.zero_()
+        for layer in (c1, c2, d1):
+            layer.bias.requires_grad_(False)
+
+    model = torch.nn.ModuleList([c1, c2, d1, d2, b1, b2, b3])
+    model.fixup, model.statistics = fixup, {**s1, **s2, **s3}
+    model.layers = {"batch_norm_1": b1, "bn_b": b2, "batch_norm_3": b3}
+    rng = np.random.default_rng(8)
+    batch = {"image": rng.random((8, 8, 8), dtype=np.float32), "label": rng.integers(0, 3, 8).astype(np.int32)}
+    loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
+    return model, {**n1, **n2, **n3, **n4, **m1, **m2, **m3}, batch, loss, "tests/pytorch/Inputs/batch_norm.nnd"
 
 
 def attention():
@@ -866,7 +914,7 @@ MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": l
           "per_position": per_position, "transformer_block": transformer_block,
           "long_attention": long_attention,
           "residual_blocks": residual_blocks, "mha": mha, "bert": bert,
-          "conv_options": conv_options, "pool_options": pool_options}
+          "conv_options": conv_options, "pool_options": pool_options, "batch_norm": batch_norms}
 
 
 def parse_call(spec):
@@ -949,6 +997,11 @@ def with_settings(text, extra):
     return "\n".join(out)
 
 
+def frozen_layers(settings):
+    """the layers of a `freeze = a` or `freeze = [a, b]` setting"""
+    return set(settings.get("freeze", "").strip("[]").replace(" ", "").split(",")) - {""}
+
+
 def rel_error(a, b):
     # a tensor whose entries are all below 1e-6 is zero up to rounding (the
     # bias of attention keys, say: softmax does not see it); compare it absolutely
@@ -982,9 +1035,13 @@ def main():
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape) * 0.1)
+        for n, b in getattr(model, "statistics", {}).items():  # means near 0, variances near 1
+            b.copy_(1 + torch.rand(b.shape) * 0.5 if n.endswith("_var") else torch.randn(b.shape) * 0.1)
     if hasattr(model, "fixup"):
         model.fixup()
     weights = {n: np.array(to_nnd(p.detach().numpy()), copy=True) for n, (p, to_nnd) in names.items()}
+    statistics = getattr(model, "statistics", {})
+    weights.update({n: b.numpy().copy() for n, b in statistics.items()})
     model_file = os.path.join(args.work, "model.nnd")
     open(model_file, "w").write(with_settings(open(source).read(), args.set))
     settings = train_settings(model_file)
@@ -1011,7 +1068,14 @@ def main():
         failed |= not err <= tolerance
         print(f"  {what:40s} rel.err {err:.2e}{'' if err <= tolerance else '  FAIL'}")
 
+    frozen = frozen_layers(settings)
     model.train()
+    for name, layer in getattr(model, "layers", {}).items():
+        if name in frozen:  # a frozen batch norm: running statistics, no update (Keras's trainable=False)
+            layer.eval()
+    for n, (p, _) in names.items():
+        if n.split(".")[0] in frozen:
+            p.requires_grad_(False)
     for step in range(args.steps):
         optimizer.zero_grad()
         loss = loss_fn(tb)
@@ -1019,6 +1083,8 @@ def main():
         if step == 0:
             check("loss", got["loss"], loss.detach().numpy())
             for n, (p, to_nnd) in names.items():
+                if n.split(".")[0] in frozen:
+                    continue
                 g = to_nnd(p.grad.numpy())
                 if n in getattr(model, "rounding_only", ()):  # zero in exact arithmetic
                     check(f"grad:{n} (zero, up to 1e-8)", got[f"grad:{n}"], g * 0, 1e-2)
@@ -1034,13 +1100,22 @@ def main():
             scheduler.step()
     for n, (p, to_nnd) in names.items():
         after = to_nnd(p.detach().numpy())
+        if n.split(".")[0] in frozen:
+            check(f"{n} (frozen) after {args.steps} steps", got[n], weights[n], 0)
+            continue
         r = resolved[n]
         if not r.any():  # every gradient element is rounding noise: so is the update
             print(f"  {n + ' after ' + str(args.steps) + ' steps':40s} gradient is zero up to rounding: not compared")
             continue
         check(f"{n} after {args.steps} steps", got[n][r], after[r])
         check(f"{n} change in {args.steps} steps", got[n] - weights[n], after - weights[n], CHANGE_TOLERANCE)
-    what = "; ".join([spec] + [f"{k} = {v}" for k, v in settings.items() if k in ("schedule", "warmup", "clip_norm")])
+    for n, b in statistics.items():
+        check(f"{n} after {args.steps} steps", got[n], b.numpy())
+    model.eval()  # the evaluation step: running statistics
+    with torch.no_grad():
+        check("eval:loss after the steps", got["eval:loss"], loss_fn(tb).numpy())
+    what = "; ".join([spec] + [f"{k} = {v}" for k, v in settings.items()
+                               if k in ("schedule", "warmup", "clip_norm", "freeze")])
     print(f"{args.model} with {what}: worst relative error {worst:.2e} (tolerance {TOLERANCE:.0e}): "
           f"{'FAIL' if failed else 'ok'}")
     sys.exit(1 if failed else 0)
