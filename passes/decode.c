@@ -352,16 +352,6 @@ static bool decode_node(Decoder *d, int i) {
   }
 }
 
-/* the step alone: drop the predict nodes, renumber the rest */
-static void keep_step(IrGraph *g, int n0) {
-  for (int i = n0; i < g->count; i++) {
-    IrNode n = g->nodes[i];
-    for (int k = 0; k < n.nin; k++) n.in[k] -= n0;
-    g->nodes[i - n0] = n;
-  }
-  g->count -= n0;
-}
-
 bool ps_decode(IrGraph *g, const PsOptions *opt) {
   (void)opt;
   Decoder d = {g, g->count, sequence_length(g), NULL, NULL, -1, 0};
@@ -378,8 +368,11 @@ bool ps_decode(IrGraph *g, const PsOptions *opt) {
   d.map = pg_calloc((size_t)d.n0 + 1, sizeof *d.map);
   bool ok = d.axes && d.map;
   for (int i = 0; ok && i < d.n0; i++) ok = decode_node(&d, i);
+  bool *step = ok ? pg_calloc((size_t)g->count, sizeof *step) : NULL;
+  for (int i = d.n0; step && i < g->count; i++) step[i] = true; /* the step alone */
+  if (step) ps_keep_nodes(g, step);
+  free(step);
   free(d.axes);
   free(d.map);
-  if (ok) keep_step(g, d.n0);
-  return ok;
+  return ok && step;
 }
