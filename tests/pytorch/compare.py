@@ -102,21 +102,22 @@ def binary_classifier():
 
 
 def cnn():
-    c1, n1 = conv2d("conv2d_1", 1, 16, 3)
-    c2, n2 = conv2d("conv2d_2", 16, 32, 3)
-    d, n3 = dense("dense_1", 5 * 5 * 32, 10)
+    c1, n1 = conv2d("conv2d_1", 1, 32, 3)
+    c2, n2 = conv2d("conv2d_2", 32, 64, 3)
+    d1, n3 = dense("dense_1", 5 * 5 * 64, 128)
+    d2, n4 = dense("dense_2", 128, 10)
     pool, relu = torch.nn.MaxPool2d(2), torch.nn.ReLU()
 
     def forward(image):  # NCHW inside; flattened in NHWC order as nnd does
         x = pool(relu(c1(image.unsqueeze(1))))
         x = pool(relu(c2(x)))
-        return d(x.permute(0, 2, 3, 1).flatten(1))
+        return d2(relu(d1(x.permute(0, 2, 3, 1).flatten(1))))
 
-    model = torch.nn.ModuleList([c1, c2, d])
+    model = torch.nn.ModuleList([c1, c2, d1, d2])
     rng = np.random.default_rng(3)
     batch = {"image": rng.random((8, 28, 28), dtype=np.float32), "label": rng.integers(0, 10, 8).astype(np.int32)}
     loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
-    return model, {**n1, **n2, **n3}, batch, loss, "examples/cnn.nnd"
+    return model, {**n1, **n2, **n3, **n4}, batch, loss, "examples/cnn.nnd"
 
 
 def tf_same_pad(x, size, stride, dilation=1):
