@@ -123,7 +123,10 @@ static bool generate(const Cli *c, Sampler *s, const RtVocab *v, RtRng *rng) {
   int64_t count = rt_vocab_encode(v, c->prompt, plen, ids);
   print_ids(v, ids, count);
   for (int k = 0; k < c->tokens && count > 0; k++) {
-    if (count - start > s->T) start = count - (s->T - s->T / 2), s->cached = 0;
+    if (count - start > s->T) { /* keep the last T - T/2 tokens; the caches refill */
+      start = count - (s->T - s->T / 2);
+      s->cached = 0;
+    }
     const float *scores = next_scores(s, ids + start, count - start);
     ids[count] = rt_sample(scores, (int32_t)s->V, c->temperature, c->top_k, rng);
     print_ids(v, &ids[count++], 1);

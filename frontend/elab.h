@@ -54,7 +54,8 @@ typedef struct {
   int nattention; /* multi_head_attention layers, for their default names */
   int nseparable; /* separable_conv2d layers, for their default names */
   int nbatch_norm; /* batch_norm layers, for their default names */
-  const FeConfig *frozen; /* its frozen layers (a frozen batch_norm uses running statistics), or NULL */
+  /* its frozen layers (a frozen batch_norm uses running statistics), or NULL */
+  const FeConfig *frozen;
   FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
   int nexterns;
   int metric_count; /* a metric builtin's per-example divisor (positions it counted), or -1 */

@@ -513,7 +513,8 @@ static bool param_kind(Parser *ps, PgParam *p) {
   if (!word(ps, role, sizeof role, "a parameter role")) return false;
   int r = param_role_named(role);
   if (r < 0)
-    return error_at(ps, at, "unknown parameter role '%s' (weight, optstate, frozen or statistic)", role);
+    return error_at(ps, at, "unknown parameter role '%s' (weight, optstate, frozen or statistic)",
+                    role);
   skip_space(ps);
   at = here(ps);
   if (!word(ps, init, sizeof init, "an initialiser")) return false;
