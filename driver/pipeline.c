@@ -16,8 +16,8 @@
 static const struct {
   const char *stage, *train, *eval, *grad, *decode;
 } stages[] = {
-    {"optimized", "canonicalize,cse,dce", "canonicalize,cse,dce", "canonicalize,cse,dce",
-     "canonicalize,cse,dce,decode,canonicalize,cse,dce"},
+    {"optimized", "canonicalize,cse,dce", "canonicalize,cse,dce,fold-scale,cse",
+     "canonicalize,cse,dce", "canonicalize,cse,dce,decode,canonicalize,cse,dce,fold-scale,cse"},
     {"autodiff", "autodiff,canonicalize,cse,dce", "",
      "autodiff{optimizer=none},canonicalize,cse,dce", ""},
     {"fused", "fuse", "fuse", "fuse", "fuse"},

@@ -62,6 +62,7 @@ bool ps_autodiff(IrGraph *g, const PsOptions *opt);
 bool ps_fuse(IrGraph *g, const PsOptions *opt);
 bool ps_plan(IrGraph *g, const PsOptions *opt);
 bool ps_decode(IrGraph *g, const PsOptions *opt); /* decode.c: the key/value-cached step */
+bool ps_fold_scale(IrGraph *g, const PsOptions *opt); /* fold_scale.c: inference graphs only */
 
 /* optimizer.c: the update of each weight from its gradient, appended by autodiff */
 void ps_append_update(IrGraph *g, const PsOptimizer *opt, const int *weights, const int *grads, int n);

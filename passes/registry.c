@@ -36,6 +36,8 @@ static const PsPass passes[] = {
     {"fuse", "group nodes into kernels: elementwise chains become one loop", "max-ops=N", ps_fuse},
     {"decode", "one position of a causal predict graph, keys and values from a cache", "",
      ps_decode},
+    {"fold-scale", "fold a per-channel scale and shift after a matmul (inference batch norm) "
+     "into its weights and bias", "", ps_fold_scale},
     {"plan", "assign arena offsets to values that live between kernels", "max-batch=N", ps_plan},
 };
 
