@@ -907,6 +907,91 @@ def bert():
     return model, names, batch, loss, "tests/pytorch/Inputs/bert.nnd"
 
 
+
+def resnet_blocks():
+    """tests/pytorch/Inputs/resnet_blocks.nnd: a conv-BN-relu stem, an identity
+    block and a projection block (strided 3x3 with padding same, a strided 1x1
+    conv-BN shortcut) as examples/resnet.nnd writes them, global average
+    pooling, dense; BatchNorm2d in training mode, then eval mode (--set
+    'freeze = ...' makes a block's batch norms eval-mode layers)"""
+    convs, norms, names, statistics, layers = [], [], {}, {}, {}
+
+    def conv_bn(prefix, channels, filters, size=3, stride=1, bn="batch_norm_1", momentum=0.1):
+        conv, n = conv2d(f"{prefix}conv2d_1", channels, filters, size, stride=stride, bias=False)
+        layer = torch.nn.BatchNorm2d(filters, momentum=momentum)
+        m, st = batch_norm(f"{prefix}{bn}", layer)
+        convs.append(conv), norms.append(layer)
+        names.update({**n, **m}), statistics.update(st)
+        layers[f"{prefix}{bn}"] = layer
+        return lambda x: layer(conv(F.pad(x, tf_same_pad(x, size, stride)) if size > 1 else x))
+
+    stem = conv_bn("conv_bn_1.", 1, 4)
+    i1, i2 = conv_bn("identity_1.conv_bn_1.", 4, 4), conv_bn("identity_1.conv_bn_2.", 4, 4)
+    p1, p2 = conv_bn("projection_1.conv_bn_1.", 4, 6, stride=2), conv_bn("projection_1.conv_bn_2.", 6, 6)
+    shortcut = conv_bn("projection_1.", 4, 6, size=1, stride=2, momentum=0.2)
+    head, nh = dense("dense_1", 6, 3)
+    names.update(nh)
+
+    def forward(image):
+        x = torch.relu(stem(image.unsqueeze(1)))
+        x = torch.relu(x + i2(torch.relu(i1(x))))
+        x = torch.relu(shortcut(x) + p2(torch.relu(p1(x))))
+        return head(x.mean((2, 3)))
+
+    def fixup():  # gamma near 1 (its default), so that each relu cuts its channel
+        with torch.no_grad():
+            for layer in norms:
+                layer.weight.add_(1)
+
+    model = torch.nn.ModuleList(convs + norms + [head])
+    model.fixup, model.statistics, model.layers = fixup, statistics, layers
+    rng = np.random.default_rng(21)
+    batch = {"image": rng.random((8, 8, 8), dtype=np.float32), "label": rng.integers(0, 3, 8).astype(np.int32)}
+    loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
+    return model, names, batch, loss, "tests/pytorch/Inputs/resnet_blocks.nnd"
+
+
+def inception_blocks():
+    """tests/pytorch/Inputs/inception_blocks.nnd: two Inception blocks (1x1;
+    1x1-3x3; 1x1-5x5; 3x3 max pool, stride 1, padding same, then 1x1; joined
+    on channels), a strided same-padded conv between them, a depthwise-separable
+    conv, global average pooling, dense"""
+    layers, names = [], {}
+
+    def conv(name, channels, filters, size, stride=1, what="kernel", **options):
+        layer, n = conv2d(name, channels, filters, size, what, stride=stride, **options)
+        layers.append(layer), names.update(n)
+        return lambda x: layer(F.pad(x, tf_same_pad(x, size, stride)))
+
+    def inception(prefix, channels, f1, r3, f3, r5, f5, fp):
+        a = conv(f"{prefix}.conv2d_1", channels, f1, 1)
+        b1, b2 = conv(f"{prefix}.conv2d_2", channels, r3, 1), conv(f"{prefix}.conv2d_3", r3, f3, 3)
+        c1, c2 = conv(f"{prefix}.conv2d_4", channels, r5, 1), conv(f"{prefix}.conv2d_5", r5, f5, 5)
+        d = conv(f"{prefix}.conv2d_6", channels, fp, 1)
+        relu = torch.relu
+        return lambda x: torch.cat([relu(a(x)), relu(b2(relu(b1(x)))), relu(c2(relu(c1(x)))),
+                                    relu(d(F.max_pool2d(x, 3, 1, padding=1)))], 1)
+
+    stem = conv("conv2d_1", 1, 4, 3)
+    block1 = inception("inception_1", 4, 2, 2, 3, 2, 2, 2)
+    down = conv("conv2d_2", 9, 6, 3, stride=2)
+    block2 = inception("inception_2", 6, 2, 3, 3, 2, 3, 2)
+    depthwise = conv("separable_conv2d_1", 10, 10, 3, what="depthwise_kernel", groups=10, bias=False)
+    pointwise = conv("separable_conv2d_1", 10, 5, 1, what="pointwise_kernel")
+    head, nh = dense("dense_1", 5, 3)
+    names.update(nh)
+
+    def forward(image):
+        x = block1(torch.relu(stem(image.unsqueeze(1))))
+        x = block2(torch.relu(down(x)))
+        return head(torch.relu(pointwise(depthwise(x))).mean((2, 3)))
+
+    model = torch.nn.ModuleList(layers + [head])
+    rng = np.random.default_rng(22)
+    batch = {"image": rng.random((8, 8, 8), dtype=np.float32), "label": rng.integers(0, 3, 8).astype(np.int32)}
+    loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
+    return model, names, batch, loss, "tests/pytorch/Inputs/inception_blocks.nnd"
+
 MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
           "cnn": cnn, "attention": attention, "softsign": softsign,
           "recurrent_written": recurrent_written, "recurrent_backwards": recurrent_backwards,
@@ -915,7 +1000,8 @@ MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": l
           "per_position": per_position, "transformer_block": transformer_block,
           "long_attention": long_attention,
           "residual_blocks": residual_blocks, "mha": mha, "bert": bert,
-          "conv_options": conv_options, "pool_options": pool_options, "batch_norm": batch_norms}
+          "conv_options": conv_options, "pool_options": pool_options, "batch_norm": batch_norms,
+          "resnet_blocks": resnet_blocks, "inception_blocks": inception_blocks}
 
 
 def parse_call(spec):
@@ -1003,6 +1089,11 @@ def frozen_layers(settings):
     return set(settings.get("freeze", "").strip("[]").replace(" ", "").split(",")) - {""}
 
 
+def is_frozen(name, frozen):
+    """whether a parameter or layer is, or is inside, a frozen layer or block (as nnd's --freeze)"""
+    return any(name == f or name.startswith(f + ".") for f in frozen)
+
+
 def rel_error(a, b):
     # a tensor whose entries are all below 1e-6 is zero up to rounding (the
     # bias of attention keys, say: softmax does not see it); compare it absolutely
@@ -1072,10 +1163,10 @@ def main():
     frozen = frozen_layers(settings)
     model.train()
     for name, layer in getattr(model, "layers", {}).items():
-        if name in frozen:  # a frozen batch norm: running statistics, no update (Keras's trainable=False)
+        if is_frozen(name, frozen):  # a frozen batch norm: running statistics, no update (Keras's trainable=False)
             layer.eval()
     for n, (p, _) in names.items():
-        if n.split(".")[0] in frozen:
+        if is_frozen(n, frozen):
             p.requires_grad_(False)
     for step in range(args.steps):
         optimizer.zero_grad()
@@ -1084,7 +1175,7 @@ def main():
         if step == 0:
             check("loss", got["loss"], loss.detach().numpy())
             for n, (p, to_nnd) in names.items():
-                if n.split(".")[0] in frozen:
+                if is_frozen(n, frozen):
                     continue
                 g = to_nnd(p.grad.numpy())
                 if n in getattr(model, "rounding_only", ()):  # zero in exact arithmetic
@@ -1101,7 +1192,7 @@ def main():
             scheduler.step()
     for n, (p, to_nnd) in names.items():
         after = to_nnd(p.detach().numpy())
-        if n.split(".")[0] in frozen:
+        if is_frozen(n, frozen):
             check(f"{n} (frozen) after {args.steps} steps", got[n], weights[n], 0)
             continue
         r = resolved[n]
