@@ -5,7 +5,9 @@
  * loaded with numpy broadcasting, and a member is stored only if other kernels
  * read it (the plan gave it a buffer), it is an output, or it assigns a
  * parameter. All stores come after all loads of an iteration, which is what
- * makes `assign` in place safe. Other ops get a kernel each; matmuls use a
+ * makes `assign` in place safe. A reduction's kernel is such a loop over the
+ * shape it reduces, with its elementwise producers and sibling reductions
+ * (fuse) in it. Other ops get a kernel each; matmuls use a
  * register-tiled micro-kernel. Strides are constants (only dim 0 can be the
  * runtime batch) and axes that every operand treats alike are merged, so
  * LLVM sees long, simple affine loops it can vectorise. No fast-math:
@@ -403,13 +405,56 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   return NULL;
 }
 
-static void emit_eltwise(Kernel *k, const int *members, int count) {
-  PgShape dom = nd(k, members[0])->shape;
-  const PgShape **views = calloc(count * IR_MAX_IN + 1, sizeof *views);
-  int nviews = 0;
+/* the views a loop over dom reads from memory: its members' operands (and
+ * `extra`, when not NULL), for coalesce; free() the result */
+static const PgShape **memory_views(Kernel *k, const int *members, int count, const PgShape *extra,
+                                    int *nviews) {
+  const PgShape **views = calloc(count * IR_MAX_IN + 2, sizeof *views);
+  *nviews = 0;
+  if (extra) views[(*nviews)++] = extra;
   for (int i = 0; i < count; i++)
     for (int j = 0; j < nd(k, members[i])->nin; j++)
-      if (reads_memory(k, nd(k, members[i])->in[j])) views[nviews++] = &nd(k, nd(k, members[i])->in[j])->shape;
+      if (reads_memory(k, nd(k, members[i])->in[j]))
+        views[(*nviews)++] = &nd(k, nd(k, members[i])->in[j])->shape;
+  return views;
+}
+
+static bool is_reduction(Kernel *k, int id) { return ir_op_flags(nd(k, id)->op) & IR_REDUCTION; }
+
+/* folds x into reduction id's output element at `at` (acc + x, or max) */
+static void accumulate(Kernel *k, int id, LLVMValueRef x, LLVMValueRef at) {
+  Cg *c = k->cg;
+  LLVMValueRef p = elem_ptr(k, cg_store_buffer(k, id), c->f32, at);
+  LLVMValueRef args[2] = {LLVMBuildLoad2(c->b, c->f32, p, ""), x};
+  bool max = nd(k, id)->op == IR_OP_REDUCE_MAX;
+  LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", args, 2) : LLVMBuildFAdd(c->b, args[0], x, ""), p);
+}
+
+/* One iteration of a loop over dom at `coords`: each member in node order
+ * (an elementwise value, or a reduction folding its operand into its output
+ * element at `at`), then the stores of the elementwise members that other
+ * kernels read, are outputs or assign a parameter: all stores after all
+ * loads, which is what makes `assign` in place safe. */
+static void loop_body(Kernel *k, const int *members, int count, const PgShape *dom, const Nest *nest,
+                      LLVMValueRef *coords, LLVMValueRef at) {
+  LLVMValueRef flat = nest_index(k, dom, dom, nest, coords);
+  for (int i = 0; i < count; i++) {
+    const IrNode *n = nd(k, members[i]);
+    LLVMValueRef a[IR_MAX_IN];
+    for (int j = 0; j < n->nin; j++) a[j] = operand(k, n->in[j], dom, nest, coords);
+    if (is_reduction(k, members[i])) accumulate(k, members[i], a[0], at);
+    else k->val[members[i]] = eltwise_value(k, n, a, flat);
+  }
+  for (int i = 0; i < count; i++) {
+    LLVMValueRef dst = is_reduction(k, members[i]) ? NULL : cg_store_buffer(k, members[i]);
+    if (dst) store_at(k, dst, members[i], flat, k->val[members[i]]);
+  }
+}
+
+static void emit_eltwise(Kernel *k, const int *members, int count) {
+  PgShape dom = nd(k, members[0])->shape;
+  int nviews;
+  const PgShape **views = memory_views(k, members, count, NULL, &nviews);
   Nest nest = coalesce(&dom, views, nviews);
   free(views);
   Loop loops[PG_MAX_RANK];
@@ -419,17 +464,7 @@ static void emit_eltwise(Kernel *k, const int *members, int count) {
     k->work = (double)count * pg_numel(&dom, k->cg->g->max_batch);
   }
   nest_begin_loops(k, &nest, loops, coords, true);
-  LLVMValueRef flat = nest_index(k, &dom, &dom, &nest, coords);
-  for (int i = 0; i < count; i++) {
-    const IrNode *n = nd(k, members[i]);
-    LLVMValueRef a[IR_MAX_IN];
-    for (int j = 0; j < n->nin; j++) a[j] = operand(k, n->in[j], &dom, &nest, coords);
-    k->val[members[i]] = eltwise_value(k, n, a, flat);
-  }
-  for (int i = 0; i < count; i++) { /* stores last: in-place assignment reads first */
-    LLVMValueRef dst = cg_store_buffer(k, members[i]);
-    if (dst) store_at(k, dst, members[i], flat, k->val[members[i]]);
-  }
+  loop_body(k, members, count, &dom, &nest, coords, NULL);
   for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
 }
 
@@ -761,19 +796,31 @@ static void emit_batch_matmul(Kernel *k, int id) {
   loop_end(k, &lb);
 }
 
-/* out = 0 (or -inf); then each input element is added to (or maxed into) the
- * output element it projects to, walking the input in memory order (a fixed
- * summation order). max propagates NaN, as torch.amax does. When the outer
- * axis is kept, each of its coordinates owns a block of the output: the
- * kernel splits there, clearing and filling one block at a time. */
-static void emit_reduce(Kernel *k, int id) {
+/* every reduction of the kernel: outputs [lo, lo + count) = 0 (or -inf) */
+static void clear_outputs(Kernel *k, const int *members, int count, LLVMValueRef lo, LLVMValueRef n) {
+  for (int i = 0; i < count; i++)
+    if (is_reduction(k, members[i]))
+      fill(k, cg_store_buffer(k, members[i]), lo, n, nd(k, members[i])->op == IR_OP_REDUCE_MAX ? -INFINITY : 0);
+}
+
+/* A reduction loop: one nest over the shape its reductions read (fuse gives
+ * them one set of axes, and its elementwise members that shape), in which
+ * each reduction folds its operand into the output element it projects to,
+ * after the elementwise members it reads are computed. Each output starts at
+ * 0 (or -inf) and takes the input elements in memory order: a fixed
+ * summation order, the same whether its operand is computed in the loop or
+ * loaded. max propagates NaN, as torch.amax does. When the outer axis is
+ * kept, each of its coordinates owns a block of every output: the kernel
+ * splits there, clearing and filling one block at a time. */
+static void emit_reduction(Kernel *k, const int *members, int count) {
   Cg *c = k->cg;
-  const IrNode *n = nd(k, id);
-  const PgShape *in = &nd(k, n->in[0])->shape, *out_view = &n->shape;
-  LLVMValueRef out = cg_store_buffer(k, id);
-  bool max = n->op == IR_OP_REDUCE_MAX;
-  float init = max ? -INFINITY : 0;
-  Nest nest = coalesce(in, &out_view, 1); /* axes merged where all are kept or all reduced */
+  int first = 0;
+  while (!is_reduction(k, members[first])) first++;
+  const PgShape *in = ir_loop_shape(c->g, members[first]), *out_view = &nd(k, members[first])->shape;
+  int nviews;
+  const PgShape **views = memory_views(k, members, count, out_view, &nviews);
+  Nest nest = coalesce(in, views, nviews); /* axes merged where all are kept or all reduced */
+  free(views);
   bool split = nest.rank > 1 && !broadcasts(out_view, in, nest.last[0]);
   Loop loops[PG_MAX_RANK];
   LLVMValueRef coords[PG_MAX_RANK];
@@ -781,25 +828,31 @@ static void emit_reduce(Kernel *k, int id) {
     int64_t block = 1;
     for (int od = out_view->rank - in->rank + nest.last[0] + 1; od < out_view->rank; od++) block *= out_view->dim[od];
     k->splits = true, k->outer = nest.size[0], k->outer_batched = nest.batched[0], k->align = 1;
-    k->work = (double)pg_numel(in, c->g->max_batch);
+    k->work = (double)count * pg_numel(in, c->g->max_batch);
     LLVMValueRef bound = i64c(c, nest.size[0]);
     if (nest.batched[0]) bound = LLVMBuildNSWMul(c->b, bound, k->n, "");
     coords[0] = part_begin(k, &loops[0], bound);
-    fill(k, out, LLVMBuildNSWMul(c->b, coords[0], i64c(c, block), ""), i64c(c, block), init);
+    clear_outputs(k, members, count, LLVMBuildNSWMul(c->b, coords[0], i64c(c, block), ""), i64c(c, block));
     for (int a = 1; a < nest.rank; a++) {
       LLVMValueRef b = i64c(c, nest.size[a]);
       if (nest.batched[a]) b = LLVMBuildNSWMul(c->b, b, k->n, "");
       coords[a] = loop_begin(k, &loops[a], b);
     }
   } else {
-    fill(k, out, i64c(c, 0), row_count(k, out_view, 0), init);
+    clear_outputs(k, members, count, i64c(c, 0), row_count(k, out_view, 0));
     nest_begin_loops(k, &nest, loops, coords, false);
   }
-  LLVMValueRef x = load_at(k, n->in[0], nest_index(k, in, in, &nest, coords));
-  LLVMValueRef p = elem_ptr(k, out, c->f32, nest_index(k, out_view, in, &nest, coords));
-  LLVMValueRef args[2] = {LLVMBuildLoad2(c->b, c->f32, p, ""), x};
-  LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", args, 2) : LLVMBuildFAdd(c->b, args[0], x, ""), p);
+  LLVMValueRef at = nest_index(k, out_view, in, &nest, coords); /* the output element */
+  loop_body(k, members, count, in, &nest, coords, at);
   for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
+}
+
+/* a loop over one shape: with reductions in it, or elementwise alone */
+static void emit_loop(Kernel *k, const int *members, int count) {
+  bool reduces = false;
+  for (int i = 0; i < count; i++) reduces |= is_reduction(k, members[i]);
+  if (reduces) emit_reduction(k, members, count);
+  else emit_eltwise(k, members, count);
 }
 
 /* rows of a tensor whose last axis is the one reduced */
@@ -1070,11 +1123,11 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_SELECT: case IR_OP_ASSIGN: case IR_OP_BROADCAST: case IR_OP_OUTPUT:
   case IR_OP_ERF: case IR_OP_TO_F32: case IR_OP_TO_I32:
     assert(ir_op_kind(n->op) == IR_KIND_ELTWISE);
-    emit_eltwise(k, members, count);
+    emit_loop(k, members, count); /* with reductions, if fuse put any in it */
     break;
   case IR_OP_MATMUL: emit_matmul(k, members[0]); break;
   case IR_OP_BATCH_MATMUL: emit_batch_matmul(k, members[0]); break;
-  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: emit_reduce(k, members[0]); break;
+  case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: emit_loop(k, members, count); break;
   case IR_OP_TRANSPOSE: emit_transpose(k, members[0]); break;
   case IR_OP_REVERSE: emit_reverse(k, members[0]); break;
   case IR_OP_SLICE: case IR_OP_UNSLICE: emit_slice(k, members[0]); break;

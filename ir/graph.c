@@ -33,6 +33,7 @@ static const struct {
    IMPLIES((flags) & IR_IN_PLACE, ((flags) & IR_SIDE_EFFECT) && (arity) >= 1) &&        \
    IMPLIES((flags) & IR_REGION, (kind) == IR_KIND_OTHER && (arity) < 0) &&               \
    IMPLIES((flags) & IR_PROJECTION, (kind) == IR_KIND_OTHER && (arity) == 1) &&           \
+   IMPLIES((flags) & IR_REDUCTION, (kind) == IR_KIND_OTHER && (arity) == 1) &&            \
    IMPLIES((flags) & IR_CONSTANT, (kind) == IR_KIND_LEAF && ((flags) & IR_PURE)))
 #define X(e, name, arity, kind, attrs, flags)                                              \
   _Static_assert(CONSISTENT(IR_KIND_##kind, arity, flags) && (arity) <= IR_MAX_IN,        \
@@ -279,6 +280,11 @@ void ir_uses_free(IrUses *u) {
 int ir_alias_root(const IrGraph *g, int v) {
   while (ir_op_flags(g->nodes[v].op) & IR_VIEW) v = g->nodes[v].in[0];
   return v;
+}
+
+const PgShape *ir_loop_shape(const IrGraph *g, int v) {
+  const IrNode *n = &g->nodes[v];
+  return ir_op_flags(n->op) & IR_REDUCTION ? &g->nodes[n->in[0]].shape : &n->shape;
 }
 
 void ir_clear_schedule(IrGraph *g) {

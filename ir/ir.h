@@ -158,6 +158,9 @@ typedef struct {
 IrUses ir_uses(const IrGraph *g);
 void ir_uses_free(IrUses *u);
 int ir_alias_root(const IrGraph *g, int v); /* the node whose buffer v views (through views) */
+/* the shape a kernel's loop runs over for node v: a reduction's operand's,
+ * any other node's own */
+const PgShape *ir_loop_shape(const IrGraph *g, int v);
 
 /* shape.c: fill n->dtype/n->shape from operands; false + diagnostic on error */
 bool ir_infer_type(IrGraph *g, IrNode *n);

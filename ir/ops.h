@@ -31,6 +31,12 @@
  *   IR_PROJECTION  one of the results of its operand (a region op), which
  *                  that op's kernel computes: it shares the kernel and owns
  *                  a buffer.
+ *   IR_REDUCTION   folds its operand over the axes of attr 0 (bit i = axis i)
+ *                  into a keepdims result, each output element from 0 (sum)
+ *                  or -inf (max) in the operand's memory order: fuse may put
+ *                  the elementwise producers of that operand, and sibling
+ *                  reductions over the same axes of the same shape, in its
+ *                  loop (docs/ir.md, fuse).
  *   IR_CONSTANT    a leaf whose value is known when compiling: a scalar
  *                  const, an iota (the index along attr axis, as f32) or a
  *                  data tensor (IrNode.data, numel(shape) floats owned by the
@@ -68,6 +74,7 @@ enum {
   IR_REGION = 1 << 6,
   IR_PROJECTION = 1 << 7,
   IR_CONSTANT = 1 << 8,
+  IR_REDUCTION = 1 << 9,
 };
 
 /* im2col and col2im: a square window of `size` taps `dilation` apart, moved
@@ -108,8 +115,8 @@ enum {
   X(ASSIGN,         "assign",         2, ELTWISE, "",                IR_SIDE_EFFECT | IR_IN_PLACE) \
   X(BROADCAST,      "broadcast",      1, ELTWISE, "",                IR_PURE) \
   X(OUTPUT,         "output",         1, ELTWISE, "slot",            IR_SIDE_EFFECT) \
-  X(REDUCE_SUM,     "reduce_sum",     1, OTHER,   "axes",            IR_PURE) \
-  X(REDUCE_MAX,     "reduce_max",     1, OTHER,   "axes",            IR_PURE) \
+  X(REDUCE_SUM,     "reduce_sum",     1, OTHER,   "axes",            IR_PURE | IR_REDUCTION) \
+  X(REDUCE_MAX,     "reduce_max",     1, OTHER,   "axes",            IR_PURE | IR_REDUCTION) \
   X(TRANSPOSE,      "transpose",      1, OTHER,   "perm",            IR_PURE) \
   X(REVERSE,        "reverse",        1, OTHER,   "axis",            IR_PURE) \
   X(SLICE,          "slice",          1, OTHER,   "axis,start",      IR_PURE) \

@@ -139,8 +139,22 @@ static void reads_before_assign(Check *c, int assign, int r, int read, bool view
     fail(c, r, "reads a parameter in a kernel that runs after the one assigning it");
 }
 
-/* after fuse: each kernel is one op or one elementwise loop over one shape,
- * and kernels run after the kernels they read */
+static bool is_reduction(const IrNode *n) { return ir_op_flags(n->op) & IR_REDUCTION; }
+
+/* whether node i may be in the loop of node head (its kernel's first node),
+ * given the kernel's first reduction so far (or -1): elementwise nodes and
+ * reductions over one shape, the reductions with one set of axes */
+static bool shares_loop(const IrGraph *g, int head, int i, int reduction) {
+  const IrNode *h = &g->nodes[head], *n = &g->nodes[i];
+  bool h_loop = ir_op_kind(h->op) == IR_KIND_ELTWISE || is_reduction(h);
+  bool n_loop = ir_op_kind(n->op) == IR_KIND_ELTWISE || is_reduction(n);
+  bool axes = !is_reduction(n) || g->nodes[reduction].attr[0] == n->attr[0];
+  return h_loop && n_loop && axes && pg_shape_eq(ir_loop_shape(g, head), ir_loop_shape(g, i));
+}
+
+/* after fuse: each kernel is one op or one loop over one shape (elementwise
+ * nodes, and reductions over one set of axes), and kernels run after the
+ * kernels they read */
 static void check_kernels(Check *c) {
   IrGraph *g = c->g;
   if (g->nkernels > g->count) { /* each kernel holds a node: bounds what follows */
@@ -150,8 +164,9 @@ static void check_kernels(Check *c) {
     return;
   }
   int *first = pg_malloc(((size_t)g->nkernels + 1) * sizeof *first);
-  if (!first) return (void)(c->ok = false);
-  for (int k = 0; k < g->nkernels; k++) first[k] = -1;
+  int *reduction = pg_malloc(((size_t)g->nkernels + 1) * sizeof *reduction);
+  if (!first || !reduction) return free(first), free(reduction), (void)(c->ok = false);
+  for (int k = 0; k < g->nkernels; k++) first[k] = reduction[k] = -1;
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
     if (computes(n) != (n->group >= 0) || n->group >= g->nkernels) {
@@ -160,14 +175,15 @@ static void check_kernels(Check *c) {
     }
     if (n->group < 0) continue;
     int f = first[n->group] < 0 ? (first[n->group] = i) : first[n->group];
-    const IrNode *head = &g->nodes[f];
-    bool loop = ir_op_kind(n->op) == IR_KIND_ELTWISE && ir_op_kind(head->op) == IR_KIND_ELTWISE;
+    if (is_reduction(n) && reduction[n->group] < 0) reduction[n->group] = i;
     bool part = ir_op_flags(n->op) & IR_PROJECTION && n->in[0] == f;
-    if (f != i && !part && (!loop || !pg_shape_eq(&n->shape, &head->shape)))
+    if (f != i && !part && !shares_loop(g, f, i, reduction[n->group]))
       fail(c, i, "shares a kernel with a node it cannot share a loop with");
     for (int k = 0; k < n->nin; k++) {
       int u = n->in[k], r = ir_alias_root(g, u), rg = g->nodes[r].group;
       if (rg > n->group || (rg == n->group && u != r)) fail(c, i, "its kernel runs before the kernel of an operand");
+      else if (rg == n->group && !part && ir_op_kind(g->nodes[r].op) != IR_KIND_ELTWISE)
+        fail(c, i, "reads a reduction in the loop that computes it");
     }
   }
   for (int k = 0; k < g->nkernels; k++)
@@ -176,6 +192,7 @@ static void check_kernels(Check *c) {
       c->ok = false;
     }
   free(first);
+  free(reduction);
   IrUses uses = ir_uses(g);
   if (!uses.start) return (void)(c->ok = false);
   for (int i = 0; c->ok && i < g->count; i++)

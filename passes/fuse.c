@@ -4,14 +4,22 @@
  * node that combines values from several such kernels merges them, so a chain
  * like matmul -> add bias -> relu -> dropout becomes one loop after the
  * matmul, and the whole Adam update of a weight (two moments, the weight,
- * three assignments) becomes one loop. Other ops get a kernel each; leaves and
- * reshapes (views) get none.
+ * three assignments) becomes one loop. A reduction joins the loop of the
+ * elementwise node it reduces (producer fusion: the operand is never read
+ * back from memory, and is stored by that loop only if other kernels read
+ * it), and reductions over the same axes of values of one shape that read a
+ * same value from memory share a loop that writes each result (sibling
+ * fusion): batch norm's sum(d) and sum(d * d) are one pass over d. Other ops
+ * get a kernel each; leaves and reshapes (views) get none.
  *
  * Invariant: a kernel runs at the position of its last node. A join is kept
  * only if the schedule stays valid: every kernel runs after the kernels that
  * produce its operands (a view of a value in the same loop would be read from
- * memory before it is written, so that is invalid too), and every reader of a
+ * memory before it is written, so that is invalid too, as is reading a
+ * reduction in its own loop, where it is not complete), and every reader of a
  * parameter runs before, or in the same loop as, the kernel that assigns it.
+ * A kernel holds at most one set of reduction axes, and all its nodes loop
+ * over one shape (ir_loop_shape).
  * A scan is a kernel of its own, which also computes its results; its body
  * is fused as a graph of its own first. */
 #include <stdlib.h>
@@ -24,8 +32,18 @@ typedef struct {
   int *last; /* per group: its last node = where it runs */
   int *size; /* per group: its node count */
   int *moved; /* scratch for try_merge */
+  int *reduction; /* per group: one of its reductions, or -1 */
   int max_ops;
 } Fuse;
+
+static bool is_reduction(const IrGraph *g, int v) { return ir_op_flags(g->nodes[v].op) & IR_REDUCTION; }
+
+/* whether node id may share group's loop as far as reduction axes go: at
+ * most one set of axes per kernel */
+static bool axes_agree(Fuse *f, int group, int id) {
+  int r = f->reduction[group];
+  return r < 0 || !is_reduction(f->g, id) || f->g->nodes[r].attr[0] == f->g->nodes[id].attr[0];
+}
 
 static int kernel_of(const IrGraph *g, int v) { return g->nodes[ir_alias_root(g, v)].group; }
 
@@ -52,9 +70,11 @@ static bool schedule_ok(Fuse *f) {
   for (int i = 0; i < g->count; i++) {
     IrNode *n = &g->nodes[i];
     if (n->group < 0) continue;
+    bool part = ir_op_flags(n->op) & IR_PROJECTION; /* of its scan, in its kernel */
     for (int k = 0; k < n->nin; k++) {
-      bool view = ir_alias_root(g, n->in[k]) != n->in[k];
-      if (!runs_before(f, kernel_of(g, n->in[k]), n->group, !view)) return false;
+      int u = n->in[k], r = ir_alias_root(g, u);
+      bool in_loop = u == r && (part || ir_op_kind(g->nodes[r].op) == IR_KIND_ELTWISE);
+      if (!runs_before(f, kernel_of(g, u), n->group, in_loop)) return false;
     }
     bool in_place = ir_op_flags(n->op) & IR_IN_PLACE;
     if (in_place && !readers_before(f, n->in[0], i, n->group)) return false;
@@ -62,28 +82,30 @@ static bool schedule_ok(Fuse *f) {
   return true;
 }
 
-static bool try_join(Fuse *f, int id, int group) {
-  int old_last = f->last[group];
+/* node id joins group's loop; with `move`, the kernel now runs at id, else
+ * where it already runs (an output, or a reduction whose operands are ready
+ * there: a node that joins late need not delay its kernel) */
+static bool try_add(Fuse *f, int id, int group, bool move) {
+  if (!axes_agree(f, group, id)) return false;
+  int old_last = f->last[group], old_reduction = f->reduction[group];
   f->g->nodes[id].group = group;
-  f->last[group] = id;
+  if (move) f->last[group] = id;
+  if (is_reduction(f->g, id) && old_reduction < 0) f->reduction[group] = id;
   if (schedule_ok(f)) return f->size[group]++, true;
   f->g->nodes[id].group = -1;
   f->last[group] = old_last;
+  f->reduction[group] = old_reduction;
   return false;
 }
 
-/* an output (nothing in the graph reads it) joins its operand's loop where
- * that loop already runs: a sink written late does not delay its kernel */
-static bool try_sink(Fuse *f, int id, int group) {
-  f->g->nodes[id].group = group;
-  if (schedule_ok(f)) return f->size[group]++, true;
-  f->g->nodes[id].group = -1;
-  return false;
-}
+static bool try_join(Fuse *f, int id, int group) { return try_add(f, id, group, true); }
 
-static bool fusable_into(Fuse *f, const IrNode *n, int operand, int extra) {
+/* whether node id may join the loop of its operand: an elementwise value of
+ * the shape id loops over, in a kernel with room */
+static bool fusable_into(Fuse *f, int id, int operand, int extra) {
   const IrNode *p = &f->g->nodes[operand];
-  if (p->group < 0 || ir_op_kind(p->op) != IR_KIND_ELTWISE || !pg_shape_eq(&p->shape, &n->shape))
+  if (p->group < 0 || ir_op_kind(p->op) != IR_KIND_ELTWISE ||
+      !pg_shape_eq(&p->shape, ir_loop_shape(f->g, id)))
     return false;
   return f->max_ops == 0 || f->size[p->group] + extra <= f->max_ops;
 }
@@ -91,14 +113,45 @@ static bool fusable_into(Fuse *f, const IrNode *n, int operand, int extra) {
 /* moves every node of group `from` into `into`, if the schedule allows it */
 static bool try_merge(Fuse *f, int into, int from) {
   IrGraph *g = f->g;
-  int old_last = f->last[into], nmoved = 0;
+  if (f->reduction[from] >= 0 && !axes_agree(f, into, f->reduction[from])) return false;
+  int old_last = f->last[into], old_reduction = f->reduction[into], nmoved = 0;
   if (f->last[from] > f->last[into]) f->last[into] = f->last[from];
+  if (old_reduction < 0) f->reduction[into] = f->reduction[from];
   for (int i = 0; i < g->count; i++)
     if (g->nodes[i].group == from) g->nodes[i].group = into, f->moved[nmoved++] = i;
   if (schedule_ok(f)) return f->size[into] += f->size[from], f->size[from] = 0, true;
   for (int k = 0; k < nmoved; k++) g->nodes[f->moved[k]].group = from;
   f->last[into] = old_last;
+  f->reduction[into] = old_reduction;
   return false;
+}
+
+/* whether groups a and b are both reduction loops over one shape */
+static bool reduce_alike(Fuse *f, int a, int b) {
+  int ra = f->reduction[a], rb = f->reduction[b];
+  return ra >= 0 && rb >= 0 && pg_shape_eq(ir_loop_shape(f->g, ra), ir_loop_shape(f->g, rb));
+}
+
+/* sibling fusion: the reduction loop of node id merges with the earlier
+ * reduction loops (same axes, same shape) that read a value it reads from
+ * memory, so that the value is read once */
+static void merge_siblings(Fuse *f, int id) {
+  IrGraph *g = f->g;
+  int group = g->nodes[id].group;
+  for (int i = 0; i <= id; i++) {
+    const IrNode *m = &g->nodes[i];
+    for (int k = 0; m->group == group && k < m->nin; k++) {
+      int v = m->in[k];
+      bool big = pg_shape_eq(&g->nodes[v].shape, ir_loop_shape(g, id)); /* not a constant */
+      if (g->nodes[v].group == group || !big) continue; /* computed in the loop, or small */
+      for (int j = f->uses.start[v]; j < f->uses.start[v + 1]; j++) {
+        int other = g->nodes[f->uses.user[j]].group;
+        if (other < 0 || other == group || !reduce_alike(f, group, other)) continue;
+        if (f->max_ops == 0 || f->size[group] + f->size[other] <= f->max_ops)
+          try_merge(f, group, other);
+      }
+    }
+  }
 }
 
 static void place(Fuse *f, int id, int *ngroups) {
@@ -113,18 +166,22 @@ static void place(Fuse *f, int id, int *ngroups) {
   }
   if (ir_op_kind(n->op) == IR_KIND_ELTWISE && f->max_ops != 1)
     for (int k = 0; k < n->nin && n->group < 0; k++)
-      if (fusable_into(f, n, n->in[k], 1)) try_join(f, id, g->nodes[n->in[k]].group);
-  if (n->op == IR_OP_OUTPUT && n->group < 0 && f->max_ops != 1 && fusable_into(f, n, n->in[0], 1))
-    try_sink(f, id, g->nodes[n->in[0]].group);
+      if (fusable_into(f, id, n->in[k], 1)) try_join(f, id, g->nodes[n->in[k]].group);
+  bool sinks = n->op == IR_OP_OUTPUT || is_reduction(g, id);
+  if (sinks && n->group < 0 && f->max_ops != 1 && fusable_into(f, id, n->in[0], 1))
+    if (!try_add(f, id, g->nodes[n->in[0]].group, false) && is_reduction(g, id))
+      try_join(f, id, g->nodes[n->in[0]].group);
   if (n->group < 0) {
     n->group = (*ngroups)++;
     f->last[n->group] = id;
     f->size[n->group] = 1;
+    f->reduction[n->group] = is_reduction(g, id) ? id : -1;
   }
   for (int k = 0; k < n->nin && ir_op_kind(n->op) == IR_KIND_ELTWISE; k++) { /* n joins loops: make them one */
     int other = g->nodes[n->in[k]].group;
-    if (other != n->group && fusable_into(f, n, n->in[k], f->size[n->group])) try_merge(f, n->group, other);
+    if (other != n->group && fusable_into(f, id, n->in[k], f->size[n->group])) try_merge(f, n->group, other);
   }
+  if (is_reduction(g, id) && f->max_ops != 1) merge_siblings(f, id);
 }
 
 /* renumber kernels in the order they run */
@@ -142,7 +199,8 @@ static void number_by_schedule(Fuse *f, int ngroups) {
 
 bool ps_fuse(IrGraph *g, const PsOptions *opt) {
   size_t n = (size_t)g->count + 1;
-  Fuse f = {g, ir_uses(g), malloc(n * sizeof(int)), malloc(n * sizeof(int)), malloc(n * sizeof(int)), opt->max_ops};
+  Fuse f = {g, ir_uses(g), malloc(n * sizeof(int)), malloc(n * sizeof(int)), malloc(n * sizeof(int)),
+            malloc(n * sizeof(int)), opt->max_ops};
   int ngroups = 0;
   ir_clear_schedule(g); /* and its bodies': fused again first */
   bool ok = ps_each_body(g, ps_fuse, opt);
@@ -152,5 +210,6 @@ bool ps_fuse(IrGraph *g, const PsOptions *opt) {
   free(f.last);
   free(f.size);
   free(f.moved);
+  free(f.reduction);
   return ok;
 }
