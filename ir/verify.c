@@ -149,7 +149,8 @@ static bool shares_loop(const IrGraph *g, int head, int i, int reduction) {
   bool h_loop = ir_op_kind(h->op) == IR_KIND_ELTWISE || is_reduction(h);
   bool n_loop = ir_op_kind(n->op) == IR_KIND_ELTWISE || is_reduction(n);
   bool axes = !is_reduction(n) || g->nodes[reduction].attr[0] == n->attr[0];
-  return h_loop && n_loop && axes && pg_shape_eq(ir_loop_shape(g, head), ir_loop_shape(g, i));
+  const PgShape *head_loop = ir_loop_shape(g, head), *loop = ir_loop_shape(g, i);
+  return h_loop && n_loop && axes && pg_shape_eq(head_loop, loop);
 }
 
 /* after fuse: each kernel is one op or one loop over one shape (elementwise

@@ -129,7 +129,9 @@ static bool try_merge(Fuse *f, int into, int from) {
 /* whether groups a and b are both reduction loops over one shape */
 static bool reduce_alike(Fuse *f, int a, int b) {
   int ra = f->reduction[a], rb = f->reduction[b];
-  return ra >= 0 && rb >= 0 && pg_shape_eq(ir_loop_shape(f->g, ra), ir_loop_shape(f->g, rb));
+  if (ra < 0 || rb < 0) return false;
+  const PgShape *loop_a = ir_loop_shape(f->g, ra), *loop_b = ir_loop_shape(f->g, rb);
+  return pg_shape_eq(loop_a, loop_b);
 }
 
 /* sibling fusion: the reduction loop of node id merges with the earlier
