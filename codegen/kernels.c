@@ -399,6 +399,7 @@ static LLVMValueRef eltwise_value(Kernel *k, const IrNode *n, LLVMValueRef *a, L
   case IR_OP_COL2IM:
   case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
   case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_SCAN: case IR_OP_RESULT:
+  case IR_OP_EDGE_GATHER: case IR_OP_SEGMENT_SUM: case IR_OP_SEGMENT_MAX:
   case IR_OP_COUNT: break;
   }
   assert(!"an op that is not elementwise in an elementwise loop");
@@ -1037,6 +1038,60 @@ static void emit_gather(Kernel *k, int id) {
   loop_end(k, &lr);
 }
 
+/* out[i] = 0 where it is -inf, for i in [0, count) */
+static void unreached_to_zero(Kernel *k, LLVMValueRef out, LLVMValueRef count) {
+  Cg *c = k->cg;
+  Loop z;
+  LLVMValueRef p = elem_ptr(k, out, c->f32, loop_begin(k, &z, count));
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, p, "");
+  LLVMValueRef unreached = LLVMBuildFCmp(c->b, LLVMRealOEQ, x, f32c(c, -INFINITY), "");
+  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, unreached, f32c(c, 0), x, ""), p);
+  loop_end(k, &z);
+}
+
+/* edge_gather, segment_sum and segment_max: per example b, for each index e
+ * in order, row ids[b, e] of the N rows (clamped into them) is read into row
+ * e (gather), or row e is folded into it (sum from 0, max from -inf; then a
+ * max row still at -inf, which no index picked, becomes 0). */
+static void emit_segment(Kernel *k, int id) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  bool gather = n->op == IR_OP_EDGE_GATHER, max = n->op == IR_OP_SEGMENT_MAX;
+  const PgShape *nodes = gather ? &nd(k, n->in[0])->shape : &n->shape;
+  int64_t E = nd(k, n->in[1])->shape.dim[1], N = nodes->dim[1];
+  int64_t row = pg_numel(nodes, 1) / N;
+  LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id), I = cg_buffer(k, n->in[1]);
+  LLVMValueRef all = row_count(k, &n->shape, 0);
+  if (!gather) fill(k, dst, i64c(c, 0), all, max ? -INFINITY : 0);
+  Loop lb, le, lj;
+  LLVMValueRef b = loop_begin(k, &lb, k->n);
+  LLVMValueRef e = loop_begin(k, &le, i64c(c, E));
+  LLVMValueRef at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, b, i64c(c, E), ""), e, "");
+  LLVMValueRef t = LLVMBuildSExt(c->b, LLVMBuildLoad2(c->b, c->i32, elem_ptr(k, I, c->i32, at), ""),
+                                 c->i64, "");
+  LLVMValueRef lo = i64c(c, 0), hi = i64c(c, N - 1);
+  t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, t, lo, ""), lo, t, "");
+  t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, t, hi, ""), hi, t, "");
+  t = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, b, i64c(c, N), ""), t, "");
+  LLVMValueRef j = loop_begin(k, &lj, i64c(c, row));
+  LLVMValueRef at_edge = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, at, i64c(c, row), ""), j, "");
+  LLVMValueRef at_node = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, t, i64c(c, row), ""), j, "");
+  if (gather) {
+    LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_node), "");
+    LLVMBuildStore(c->b, x, elem_ptr(k, dst, c->f32, at_edge));
+  } else {
+    LLVMValueRef p = elem_ptr(k, dst, c->f32, at_node);
+    LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_edge), "");
+    LLVMValueRef old = LLVMBuildLoad2(c->b, c->f32, p, "");
+    LLVMValueRef both[2] = {old, v};
+    LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", both, 2) : LLVMBuildFAdd(c->b, old, v, ""), p);
+  }
+  loop_end(k, &lj);
+  loop_end(k, &le);
+  loop_end(k, &lb);
+  if (max) unreached_to_zero(k, dst, all);
+}
+
 /* the image position of tap `tap` of the window at output position `out`
  * along axis d (0 rows, 1 columns): out*stride + tap*dilation - pad_before;
  * *inside says whether it is in the image, and the position is clamped to 0
@@ -1133,6 +1188,7 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_SLICE: case IR_OP_UNSLICE: emit_slice(k, members[0]); break;
   case IR_OP_CONCAT: emit_concat(k, members[0]); break;
   case IR_OP_GATHER: case IR_OP_SCATTER_ADD: emit_gather(k, members[0]); break;
+  case IR_OP_EDGE_GATHER: case IR_OP_SEGMENT_SUM: case IR_OP_SEGMENT_MAX: emit_segment(k, members[0]); break;
   case IR_OP_IM2COL: case IR_OP_COL2IM: emit_im2col(k, members[0]); break;
   case IR_OP_LOG_SOFTMAX: emit_log_softmax(k, members[0]); break;
   case IR_OP_ARGMAX: emit_argmax(k, members[0]); break;

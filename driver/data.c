@@ -75,7 +75,8 @@ static bool load(const Cli *c, const FeConfig *cfg, const PgEntry *inputs, RtDat
     return true;
   }
   RtData tail;
-  if (!rt_data_split(d, cfg->validation_split, &tail)) return false;
+  if (!rt_data_split(d, cfg->validation_split, cfg->validation_shuffle, cfg->seed, &tail))
+    return false;
   if (!val) {
     rt_data_free(&tail);
     return true;

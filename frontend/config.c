@@ -209,6 +209,15 @@ bool fe_apply_freeze(IrGraph *g, const FeConfig *c) {
   return ok;
 }
 
+static bool bool_option(const AstExpr *v, bool *out) {
+  if (v->kind != AST_NAME || (strcmp(v->str, "true") && strcmp(v->str, "false"))) {
+    diag_error(v->loc, "expected true or false");
+    return false;
+  }
+  *out = strcmp(v->str, "true") == 0;
+  return true;
+}
+
 static bool train_stmt(const AstStmt *s, FeConfig *c) {
   int64_t v;
   const char *k = s->name;
@@ -223,12 +232,13 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
       return diag_error(s->expr->loc, "validation_split is a fraction in [0, 1)"), false;
     return true;
   }
+  if (strcmp(k, "validation_shuffle") == 0) return bool_option(s->expr, &c->validation_shuffle);
   if (strcmp(k, "batch") == 0) return int_in(s->expr, 1, 1 << 20, &v) && (c->batch = (int)v, true);
   if (strcmp(k, "epochs") == 0) return int_in(s->expr, 1, 1e6, &v) && (c->epochs = (int)v, true);
   if (strcmp(k, "seed") == 0) /* the range of --seed */
     return int_in(s->expr, 0, 9e18, &v) && (c->seed = (uint64_t)v, true);
   diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, clip_norm, batch, "
-                     "epochs, seed, freeze or validation_split)", k);
+                     "epochs, seed, freeze, validation_split or validation_shuffle)", k);
   return false;
 }
 
@@ -396,25 +406,16 @@ static bool vocab_option(const AstExpr *v, PgSource *src) {
   return true;
 }
 
-/* field=NAME among fields (n of them); `list` names them in the error */
-static bool field_option(const AstExpr *v, const char *const *fields, int n, const char *list,
-                         PgSource *src) {
+/* NAME among words (n of them) into *out; `list` names them in the error */
+static bool field_option(const AstExpr *v, const char *const *words, int n, const char *list,
+                         const char **out) {
   for (int i = 0; i < n; i++)
-    if ((v->kind == AST_NAME || v->kind == AST_STR) && strcmp(v->str, fields[i]) == 0) {
-      src->field = fields[i];
+    if ((v->kind == AST_NAME || v->kind == AST_STR) && strcmp(v->str, words[i]) == 0) {
+      *out = words[i];
       return true;
     }
   diag_error(v->loc, "%s", list);
   return false;
-}
-
-static bool bool_option(const AstExpr *v, bool *out) {
-  if (v->kind != AST_NAME || (strcmp(v->str, "true") && strcmp(v->str, "false"))) {
-    diag_error(v->loc, "expected true or false");
-    return false;
-  }
-  *out = strcmp(v->str, "true") == 0;
-  return true;
 }
 
 /* length=L: a packed example holds at least `least` tokens (its specials and one more) */
@@ -429,7 +430,7 @@ static bool pairs_option(const AstExpr *a, PgSource *src) {
   if (strcmp(a->str, "length") == 0) return length_option(v, 5, src);
   if (strcmp(a->str, "field") == 0)
     return field_option(v, fields, 4, "pairs() fields are tokens, segments, mlm_targets and nsp",
-                        src);
+                        &src->field);
   if (strcmp(a->str, "mlm") != 0) {
     diag_error(a->loc, "pairs() has no option '%s' (length=, field=, mlm=, vocab=)", a->str);
     return false;
@@ -448,7 +449,8 @@ static bool records_option(const AstExpr *a, PgSource *src) {
   const AstExpr *v = a->args[0];
   if (strcmp(a->str, "length") == 0) return length_option(v, 3, src);
   if (strcmp(a->str, "field") == 0)
-    return field_option(v, fields, 3, "records() fields are tokens, segments and label", src);
+    return field_option(v, fields, 3, "records() fields are tokens, segments and label",
+                        &src->field);
   if (strcmp(a->str, "balance") == 0) return bool_option(v, &src->balance);
   diag_error(a->loc, "records() has no option '%s' (length=, field=, balance=, vocab=)", a->str);
   return false;
@@ -564,6 +566,40 @@ static bool records_agree(const PgDataSet *d) {
   return ok;
 }
 
+/* graph("g.edges", "g.nodes", field=F, split=S): F is edges, weights,
+ * features, labels or mask; labels and mask need split=train|val|test */
+static bool graph_source(const AstExpr *x, PgSource *src) {
+  static const char *const fields[] = {"edges", "weights", "features", "labels", "mask"};
+  static const char *const splits[] = {"train", "val", "test"};
+  src->format = "graph";
+  if (x->nargs < 2 || x->args[0]->kind != AST_STR || x->args[1]->kind != AST_STR)
+    return diag_error(x->loc, "graph() takes the edge list and the node table first: "
+                              "graph(\"g.edges\", \"g.nodes\", field=...)"), false;
+  src->path = src->paths[0] = x->args[0]->str;
+  src->paths[1] = x->args[1]->str;
+  src->npaths = 2;
+  for (int i = 2; i < x->nargs; i++) {
+    const AstExpr *a = x->args[i], *v = a->kind == AST_KWARG ? a->args[0] : a;
+    const char *key = a->kind == AST_KWARG ? a->str : "";
+    if (!strcmp(key, "field")) {
+      if (!field_option(v, fields, 5, "graph() field is edges, weights, features, labels or mask", &src->field))
+        return false;
+    } else if (!strcmp(key, "split")) {
+      if (!field_option(v, splits, 3, "graph() split is train, val or test", &src->split)) return false;
+    } else {
+      return diag_error(a->loc, "graph() takes field= and split= after its two files"), false;
+    }
+  }
+  if (!src->field) return diag_error(x->loc, "graph() needs field=: edges, weights, features, labels or mask"), false;
+  bool per_split = !strcmp(src->field, "labels") || !strcmp(src->field, "mask");
+  if (per_split != (src->split != NULL))
+    return diag_error(x->loc, per_split ? "graph() field=%s needs split=: train, val or test"
+                                        : "graph() field=%s takes no split=", src->field), false;
+  if (src->normalize)
+    return diag_error(x->loc, "graph() is one example: normalize() would standardise over examples"), false;
+  return true;
+}
+
 static bool is_text_call(const AstExpr *x) {
   if (x->kind != AST_CALL) return false;
   return !strcmp(x->str, "text") || !strcmp(x->str, "pairs") || !strcmp(x->str, "records");
@@ -602,6 +638,7 @@ static bool source(const DataLine *l, PgSource *src) {
     }
     return text_source(l, x, src);
   }
+  if (x->kind == AST_CALL && strcmp(x->str, "graph") == 0) return graph_source(x, src);
   bool call = x->kind == AST_CALL && x->nargs >= 1 && x->args[0]->kind == AST_STR;
   if (call) src->path = x->args[0]->str;
   if (call && strcmp(x->str, "idx") == 0 && x->nargs == 1) return src->format = "idx", true;

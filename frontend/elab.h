@@ -54,6 +54,7 @@ typedef struct {
   int nattention; /* multi_head_attention layers, for their default names */
   int nseparable; /* separable_conv2d layers, for their default names */
   int nbatch_norm; /* batch_norm layers, for their default names */
+  int ngcn, nsage, ngat; /* graph layers (graph.c), for their default names */
   /* its frozen layers (a frozen batch_norm uses running statistics), or NULL */
   const FeConfig *frozen;
   FeExtern externs[FE_MAX_EXTERNS]; /* the functions the file declares (extern.c) */
@@ -225,6 +226,14 @@ const char *fe_activation_arg(const AstExpr *x);
 int fe_dropout(Elab *e, int x, double rate, PgLoc loc);
 /* attention.c */
 int b_multi_head_attention(Elab *e, Args *a);
+/* graph.c: message passing over edges */
+int b_edge_gather(Elab *e, Args *a);
+int b_segment_sum(Elab *e, Args *a);
+int b_segment_mean(Elab *e, Args *a);
+int b_segment_max(Elab *e, Args *a);
+int b_gcn(Elab *e, Args *a);
+int b_sage(Elab *e, Args *a);
+int b_gat(Elab *e, Args *a);
 /* vision.c: convolutions and pooling */
 int b_conv2d(Elab *e, Args *a);
 int b_separable_conv2d(Elab *e, Args *a);

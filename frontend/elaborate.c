@@ -341,6 +341,14 @@ const Builtin fe_builtins[] = {
     {"gelu", "x | approximate", b_gelu, 0},
     {"multi_head_attention", "q kv heads | causal mask dropout use_bias name",
      b_multi_head_attention, 0},
+    /* graph layers (graph.c) */
+    {"edge_gather", "x ids", b_edge_gather, 0},
+    {"segment_sum", "v ids nodes", b_segment_sum, 0},
+    {"segment_mean", "v ids nodes", b_segment_mean, 0},
+    {"segment_max", "v ids nodes", b_segment_max, 0},
+    {"gcn", "x edges units | activation use_bias name", b_gcn, 0},
+    {"sage", "x edges units | activation use_bias name aggregate", b_sage, 0},
+    {"gat", "x edges units | activation use_bias name heads", b_gat, 0},
     /* losses */
     {"sparse_categorical_crossentropy",
      "logits labels | from_logits label_smoothing ignore_index weights", b_sparse_cce, 0},

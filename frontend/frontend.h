@@ -155,6 +155,7 @@ typedef struct {
   PgLoc freeze_loc[FE_MAX_FREEZE];
   int nfreeze;
   double validation_split; /* the last fraction of the training data, held out (Keras) */
+  bool validation_shuffle;  /* hold out a seeded random draw of that many instead */
   FeExtern externs[FE_MAX_EXTERNS]; /* the libraries to load before compiling */
   int nexterns;
 } FeConfig;

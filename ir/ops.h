@@ -47,6 +47,9 @@
  * to_f32 and to_i32 convert i32 to f32 and f32 to i32 (toward zero, saturating,
  * NaN to 0); not FOLDABLE, since a folded constant is always f32.
  * Arity -1: variadic, 1 to IR_MAX_IN operands.
+ * edge_gather, segment_sum and segment_max are gather and scatter_add within
+ * each example (a graph's nodes along axis 1, its edges' endpoints as ids
+ * [B, E]); segment_max gives 0 to a row no id picks (docs/ir.md).
  * A call is `float NAME(float)` from a library the .nnd file declares (an
  * extern block): its payload is the symbol, and the symbol of its derivative
  * if one was declared (IrNode.name, .derivative). Pure, so cse merges equal
@@ -139,6 +142,9 @@ enum {
   X(DATA,           "data",           0, LEAF,    "",                IR_PURE | IR_CONSTANT) \
   X(ERF,            "erf",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
   X(TO_F32,         "to_f32",         1, ELTWISE, "",                IR_PURE) \
-  X(TO_I32,         "to_i32",         1, ELTWISE, "",                IR_PURE)
+  X(TO_I32,         "to_i32",         1, ELTWISE, "",                IR_PURE) \
+  X(EDGE_GATHER,    "edge_gather",    2, OTHER,   "",                IR_PURE) \
+  X(SEGMENT_SUM,    "segment_sum",    2, OTHER,   "rows",            IR_PURE) \
+  X(SEGMENT_MAX,    "segment_max",    2, OTHER,   "rows",            IR_PURE)
 
 #endif

@@ -325,6 +325,25 @@ static bool rule_gather(IrGraph *g, IrNode *n) {
   return batch_only_leading(n);
 }
 
+/* edge_gather(x [B, N, D...], ids i32 [B, E]) -> [B, E, D...]: row ids[b, e]
+ * of example b; segment_sum/max(v [B, E, D...], ids [B, E]) {rows = N} ->
+ * [B, N, D...] fold the rows of each example that ids send to one row */
+static bool rule_segment(IrGraph *g, IrNode *n) {
+  bool gather = n->op == IR_OP_EDGE_GATHER;
+  IrNode *x = ir_node(g, n->in[0]), *ids = ir_node(g, n->in[1]);
+  if (x->dtype != PG_F32 || ids->dtype != PG_I32 || x->shape.rank < 2 || ids->shape.rank != 2 ||
+      x->shape.dim[0] != PG_BATCH || ids->shape.dim[0] != PG_BATCH ||
+      (!gather && (x->shape.dim[1] != ids->shape.dim[1] || n->attr[0] < 1))) {
+    diag_error(n->loc, "'%s' takes f32 [B, %s, ...] rows and i32 [B, E] indices%s",
+               ir_op_name(n->op), gather ? "N" : "E", gather ? "" : " (E of both, rows >= 1)");
+    return false;
+  }
+  n->dtype = PG_F32;
+  n->shape = x->shape;
+  n->shape.dim[1] = gather ? ids->shape.dim[1] : n->attr[0];
+  return batch_only_leading(n);
+}
+
 /* the positions a window takes along one axis of `extent` pixels padded by
  * `before` and `after`: its `size` taps `dilation` apart span (size-1)*dilation
  * + 1 pixels; false when that span does not fit. Attributes are at most 2^36
@@ -536,6 +555,9 @@ static bool infer(IrGraph *g, IrNode *n) {
   case IR_OP_DATA: return rule_constant(n);
   case IR_OP_TO_F32:
   case IR_OP_TO_I32: return rule_cast(g, n);
+  case IR_OP_EDGE_GATHER:
+  case IR_OP_SEGMENT_SUM:
+  case IR_OP_SEGMENT_MAX: return rule_segment(g, n);
   case IR_OP_COUNT: break;
   }
   return false;

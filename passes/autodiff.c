@@ -79,6 +79,17 @@ static int reduce_max_backward(Ad *ad, const IrNode *n, int id, int g) {
   return bin(ad, IR_OP_DIV, bin(ad, IR_OP_MUL, mask, g, l), count, l);
 }
 
+/* segment_max's rule, as reduce_max's: the rows that hold their segment's
+ * maximum share its gradient (a row no id picks has none) */
+static int segment_max_backward(Ad *ad, const IrNode *n, int id, int g) {
+  int v = n->in[0], ids = n->in[1], one = cst(ad, 1, n->loc);
+  PgLoc l = n->loc;
+  int mask = bin(ad, IR_OP_EQ, v, bin(ad, IR_OP_EDGE_GATHER, id, ids, l), l);
+  int count = ir_emit(ad->g, IR_OP_SEGMENT_SUM, 2, (int[]){mask, ids}, n->attr, l);
+  int share = bin(ad, IR_OP_DIV, g, bin(ad, IR_OP_MAX, count, one, l), l);
+  return bin(ad, IR_OP_MUL, mask, bin(ad, IR_OP_EDGE_GATHER, share, ids, l), l);
+}
+
 static int inverse_perm(int64_t perm, int rank) {
   int64_t inv = 0;
   for (int i = 0; i < rank; i++) inv |= (int64_t)i << (4 * (perm >> (4 * i) & 15));
@@ -106,6 +117,11 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   }
   case IR_OP_GATHER: attr[0] = sa.dim[0]; accumulate(ad, a, ir_emit(ad->g, IR_OP_SCATTER_ADD, 2, (int[]){g, b}, attr, l)); break;
   case IR_OP_SCATTER_ADD: accumulate(ad, a, ir_binary(ad->g, IR_OP_GATHER, g, b, l)); break;
+  case IR_OP_EDGE_GATHER:
+    attr[0] = sa.dim[1];
+    accumulate(ad, a, ir_emit(ad->g, IR_OP_SEGMENT_SUM, 2, (int[]){g, b}, attr, l));
+    break;
+  case IR_OP_SEGMENT_SUM: accumulate(ad, a, ir_binary(ad->g, IR_OP_EDGE_GATHER, g, b, l)); break;
   case IR_OP_IM2COL: accumulate(ad, a, typed(ad, IR_OP_COL2IM, g, -1, attr, sa, l)); break;
   case IR_OP_COL2IM: accumulate(ad, a, ir_emit(ad->g, IR_OP_IM2COL, 1, &g, attr, l)); break;
   /* not data movement: backward() has their rules */
@@ -120,7 +136,7 @@ static void movement_backward(Ad *ad, const IrNode *n, int g) {
   case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MAX: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL:
   case IR_OP_RESHAPE: case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT:
   case IR_OP_SCAN: case IR_OP_RESULT: case IR_OP_ERF: case IR_OP_TO_F32: case IR_OP_TO_I32:
-  case IR_OP_COUNT: break;
+  case IR_OP_SEGMENT_MAX: case IR_OP_COUNT: break;
   }
 }
 
@@ -201,6 +217,8 @@ static void backward(Ad *ad, int id, int g) {
     break;
   }
   case IR_OP_REDUCE_MAX: accumulate(ad, a, reduce_max_backward(ad, &n, id, g)); break;
+  case IR_OP_SEGMENT_MAX: accumulate(ad, a, segment_max_backward(ad, &n, id, g)); break;
+  case IR_OP_EDGE_GATHER: case IR_OP_SEGMENT_SUM: movement_backward(ad, &n, g); break;
   case IR_OP_TRANSPOSE: case IR_OP_REVERSE: case IR_OP_SLICE: case IR_OP_UNSLICE: case IR_OP_CONCAT:
   case IR_OP_GATHER:
   case IR_OP_SCATTER_ADD: case IR_OP_IM2COL: case IR_OP_COL2IM: movement_backward(ad, &n, g); break;

@@ -41,7 +41,7 @@ void nnd_parallel_for(void (*task)(void *ctx, int64_t lo, int64_t hi), void *ctx
 #define PG_MAX_TEXT_FILES 64
 typedef struct {
   const char *input;  /* model input it feeds */
-  const char *format; /* "idx", "npy", "csv", "text", "pairs" or "records" */
+  const char *format; /* "idx", "npy", "csv", "text", "pairs", "records" or "graph" */
   const char *path;
   double scale;
   bool normalize;     /* standardise each feature with the training set's mean and deviation */
@@ -64,6 +64,10 @@ typedef struct {
    * window, labelled by the file's index; field "tokens", "segments" or
    * "label"; balance: as many units of each file as the smallest has */
   bool balance;
+  /* graph: paths[0] the edge list, paths[1] the node table; field "edges",
+   * "weights", "features", "labels" or "mask"; split: the nodes labels and
+   * mask take ("train", "val" or "test") */
+  const char *split;
   PgLoc loc;
 } PgSource;
 

@@ -105,6 +105,13 @@ char *rt_vocab_tokens_json(const RtVocab *v);
 int64_t rt_text_reach(const PgDataSet *spec);
 /* a text() source's windows as i32 [count, window] */
 bool rt_load_text(const PgSource *s, PgDType dtype, int64_t reach, RtTensor *out);
+/* reads a whole regular file into *out, NUL-terminated (its size bounded first) */
+bool rt_read_file(const char *path, PgLoc at, char **out, int64_t *len);
+
+/* ---- graph.c: the graph() source (an edge list and a node table) ---- */
+/* a graph() source's field as one example: edges i32 [2, E], weights f32
+ * [E], features f32 [N, F], labels i32 [N] (-1 outside the split), mask f32 [N] */
+bool rt_load_graph(const PgSource *s, PgDType dtype, RtTensor *out);
 /* the ids of every file of a text() or pairs() source, one after the other
  * (malloc'd; NULL after a diagnostic at s->loc: a missing or binary file) */
 int32_t *rt_text_ids(const PgSource *s, const RtVocab *v, int64_t *count);
@@ -225,8 +232,9 @@ bool rt_data_load(RtData *d, const PgDataSet *spec, const PgEntry *e);
 /* Standardises the features the spec asks to, with the statistics of `fit`
  * (the training data) if given, else with their own. */
 bool rt_data_normalize(RtData *d, const PgDataSet *spec, const RtData *fit);
-/* Moves the last `fraction` of the examples into tail (Keras's validation_split). */
-bool rt_data_split(RtData *d, double fraction, RtData *tail);
+/* Moves the last `fraction` of the examples into tail (Keras's validation_split),
+ * or with `shuffle` a random draw of them (seeded; not for pairs() data). */
+bool rt_data_split(RtData *d, double fraction, bool shuffle, uint64_t seed, RtData *tail);
 /* every input of e (but the dropout seed) from the tensor of its name */
 bool rt_data_from_safetensors(RtData *d, const char *path, const PgEntry *e);
 /* adds a column for e's input `input` from one file: .npy, .csv[.gz] (every

@@ -99,8 +99,7 @@ char *rt_vocab_tokens_json(const RtVocab *v) {
 
 /* ---- reading ---- */
 
-/* reads a whole regular file into *out (its size bounded first) */
-static bool read_file(const char *path, PgLoc at, char **out, int64_t *len) {
+bool rt_read_file(const char *path, PgLoc at, char **out, int64_t *len) {
   int64_t bytes;
   int fd = rt_open_regular(path, at, &bytes);
   if (fd < 0) return false;
@@ -120,6 +119,7 @@ static bool read_file(const char *path, PgLoc at, char **out, int64_t *len) {
     diag_error(at, "cannot read all of '%s' (it changed while read?)", path);
   ok = ok && buf && got == bytes;
   close(fd);
+  if (ok) buf[got] = 0;
   if (!ok) free(buf);
   *out = ok ? buf : NULL;
   *len = got;
@@ -141,7 +141,7 @@ static bool append_file(const PgSource *s, const char *path, const RtVocab *v, i
                         int64_t *n) {
   char *buf;
   int64_t len;
-  if (!read_file(path, s->loc, &buf, &len)) return false;
+  if (!rt_read_file(path, s->loc, &buf, &len)) return false;
   bool ok = is_text(path, s->loc, buf, len);
   if (ok && *n + len > RT_MAX_ELEMENTS) {
     diag_error(s->loc, "the text of '%s' and the files before it is more than %lld bytes", path,

@@ -71,6 +71,7 @@ static bool normalize(const PgSource *s, RtTensor *t, const RtData *fit, const c
 static bool load_column(const PgSource *s, const PgSlot *in, int64_t reach, RtTensor *t) {
   if (strcmp(s->format, "text") == 0) return rt_load_text(s, in->dtype, reach, t);
   if (strcmp(s->format, "records") == 0) return rt_load_records(s, in->dtype, t);
+  if (strcmp(s->format, "graph") == 0) return rt_load_graph(s, in->dtype, t);
   if (strcmp(s->format, "csv") == 0) return rt_load_csv(s, in->dtype, t);
   if (strcmp(s->format, "npy") == 0) return rt_load_npy(s->path, in->dtype, s->scale, s->loc, t);
   return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
@@ -85,13 +86,33 @@ bool rt_data_normalize(RtData *d, const PgDataSet *spec, const RtData *fit) {
   return true;
 }
 
-bool rt_data_split(RtData *d, double fraction, RtData *tail) {
+/* which examples a split holds out: the last `n`, or with `shuffle` n drawn
+ * from a generator seeded by `seed` (the order of both parts is kept) */
+static bool *held_out(int64_t count, int64_t n, bool shuffle, uint64_t seed) {
+  bool *out = calloc((size_t)count, sizeof *out);
+  int64_t *perm = shuffle ? malloc((size_t)count * sizeof *perm) : NULL;
+  for (int64_t i = 0; perm && i < count; i++) perm[i] = i;
+  if (perm) {
+    RtRng rng;
+    rt_rng_seed(&rng, seed ^ 0x9a1d5eedULL); /* not the stream that draws the weights */
+    rt_shuffle(&rng, perm, count);
+  }
+  for (int64_t i = count - n; i < count; i++) out[perm ? perm[i] : i] = true;
+  free(perm);
+  return out;
+}
+
+bool rt_data_split(RtData *d, double fraction, bool shuffle, uint64_t seed, RtData *tail) {
   int64_t keep = (int64_t)((double)d->count * (1 - fraction));
   if (keep < 1 || keep >= d->count) {
     diag_error((PgLoc){0}, "validation_split %g leaves no examples on one side of %lld", fraction,
                (long long)d->count);
     return false;
   }
+  if (shuffle && d->pairs) /* its draws pair each unit with the next */
+    return diag_error((PgLoc){0}, "validation_shuffle cannot split pairs() data: it holds out the "
+                                  "last units"), false;
+  bool *out = held_out(d->count, d->count - keep, shuffle, seed);
   *tail = (RtData){.name = "validation", .ncols = d->ncols, .count = d->count - keep};
   for (int c = 0; c < d->ncols; c++) {
     RtTensor *from = &d->col[c], *to = &tail->col[c];
@@ -100,10 +121,16 @@ bool rt_data_split(RtData *d, double fraction, RtData *tail) {
     to->count = tail->count;
     to->data = malloc(tail->count * row);
     to->mean = to->inv_std = NULL;
-    memcpy(to->data, (char *)from->data + keep * row, tail->count * row);
+    char *src = from->data, *kept = from->data, *held = to->data;
+    for (int64_t i = 0; i < d->count; i++, src += row) {
+      char **dst = out[i] ? &held : &kept;
+      memmove(*dst, src, row);
+      *dst += row;
+    }
     from->count = keep;
     tail->input[c] = d->input[c];
   }
+  free(out);
   d->count = keep;
   return true;
 }
