@@ -7,12 +7,13 @@
 # nnd (PyTorch time / nnd time).
 #
 # usage: bash bench/run.sh [--model mlp|cnn] [--epochs N]   (default: mlp, 1 epoch)
-# --model transformer (the char GPT, bench/transformer.py) and --model rnn (bench/rnn.py)
-# run those Python benches with the other flags (--quick, --jax, --json FILE, ...).
+# --model transformer (the char GPT, bench/transformer.py), --model rnn (bench/rnn.py)
+# and --model gcn (a GCN on a 10,000-node graph, bench/gcn.py) run those Python
+# benches with the other flags (--quick, --jax, --json FILE, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-USAGE="usage: bash bench/run.sh [--model mlp|cnn|transformer|rnn] [--epochs N]
+USAGE="usage: bash bench/run.sh [--model mlp|cnn|transformer|rnn|gcn] [--epochs N]
        [more flags of transformer.py or rnn.py]"
 EPOCHS=1
 EPOCHS_GIVEN=()
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $MODEL in
-  transformer|rnn) exec /usr/bin/python3 "bench/$MODEL.py" "${EPOCHS_GIVEN[@]}" "${REST[@]}" ;;
+  transformer|rnn|gcn) exec /usr/bin/python3 "bench/$MODEL.py" "${EPOCHS_GIVEN[@]}" "${REST[@]}" ;;
 esac
 if [ ${#REST[@]} -gt 0 ]; then echo "$USAGE" >&2; exit 2; fi
 case $MODEL in

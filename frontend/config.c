@@ -566,19 +566,21 @@ static bool records_agree(const PgDataSet *d) {
   return ok;
 }
 
-/* graph("g.edges", "g.nodes", field=F, split=S): F is edges, weights,
- * features, labels or mask; labels and mask need split=train|val|test */
-static bool graph_source(const AstExpr *x, PgSource *src) {
+/* graph("g.edges", "g.nodes", field=F, split=S) (the two files, or a list
+ * of them): F is edges, weights, features, labels or mask; labels and mask
+ * need split="train", "val" or "test" */
+static bool graph_source(const DataLine *l, const AstExpr *x, PgSource *src) {
   static const char *const fields[] = {"edges", "weights", "features", "labels", "mask"};
   static const char *const splits[] = {"train", "val", "test"};
   src->format = "graph";
-  if (x->nargs < 2 || x->args[0]->kind != AST_STR || x->args[1]->kind != AST_STR)
-    return diag_error(x->loc, "graph() takes the edge list and the node table first: "
+  int i = 0;
+  for (; i < x->nargs && is_file_arg(x->args[i]); i++)
+    if (!file_names(l, x->args[i], "graph", src)) return false;
+  if (src->npaths != 2)
+    return diag_error(x->loc, "graph() takes two files first, the edge list and the node table: "
                               "graph(\"g.edges\", \"g.nodes\", field=...)"), false;
-  src->path = src->paths[0] = x->args[0]->str;
-  src->paths[1] = x->args[1]->str;
-  src->npaths = 2;
-  for (int i = 2; i < x->nargs; i++) {
+  src->path = src->paths[0];
+  for (; i < x->nargs; i++) {
     const AstExpr *a = x->args[i], *v = a->kind == AST_KWARG ? a->args[0] : a;
     const char *key = a->kind == AST_KWARG ? a->str : "";
     if (!strcmp(key, "field")) {
@@ -638,7 +640,7 @@ static bool source(const DataLine *l, PgSource *src) {
     }
     return text_source(l, x, src);
   }
-  if (x->kind == AST_CALL && strcmp(x->str, "graph") == 0) return graph_source(x, src);
+  if (x->kind == AST_CALL && strcmp(x->str, "graph") == 0) return graph_source(l, x, src);
   bool call = x->kind == AST_CALL && x->nargs >= 1 && x->args[0]->kind == AST_STR;
   if (call) src->path = x->args[0]->str;
   if (call && strcmp(x->str, "idx") == 0 && x->nargs == 1) return src->format = "idx", true;

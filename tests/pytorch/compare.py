@@ -992,6 +992,95 @@ def inception_blocks():
     loss = lambda b: F.cross_entropy(forward(b["image"]), b["label"].long())
     return model, names, batch, loss, "tests/pytorch/Inputs/inception_blocks.nnd"
 
+def graph_layers():
+    """tests/pytorch/Inputs/graph_layers.nnd: GCN, GAT (2 heads), GraphSAGE with
+    the mean and the max, written from the papers' formulas per graph with
+    index_add_ and scatter_reduce, on two graphs of 6 nodes; node 5 of the
+    first graph has no incoming edge"""
+    layers, names = [], {}
+
+    def linear(name, what, fan_in, units):
+        layer = torch.nn.Linear(fan_in, units, bias=False)
+        layers.append(layer), names.update({f"{name}.{what}": (layer.weight, np.transpose)})
+        return layer
+
+    def vector(name, what, *shape):
+        p = torch.nn.Parameter(torch.zeros(*shape))
+        layers.append(torch.nn.ParameterList([p])), names.update({f"{name}.{what}": (p, same)})
+        return p
+
+    def gcn(name, fan_in, units):
+        w, b = linear(name, "kernel", fan_in, units), vector(name, "bias", units)
+
+        def layer(x, src, dst):  # D^-1/2 (A + I) D^-1/2 x W + b, deg = 1 + in-degree
+            h, deg = w(x), 1 + torch.bincount(dst, minlength=x.shape[0]).float()
+            c = (deg[src] * deg[dst]).rsqrt()[:, None]
+            return h / deg[:, None] + torch.zeros_like(h).index_add_(0, dst, c * h[src]) + b
+        return layer
+
+    def sage(name, fan_in, units, aggregate):
+        ws, wn = linear(name, "self_kernel", fan_in, units), linear(name, "neighbor_kernel", fan_in, units)
+        b = vector(name, "bias", units)
+
+        def layer(x, src, dst):  # a node no edge reaches aggregates to 0
+            index = dst[:, None].expand(-1, x.shape[1])
+            if aggregate == "mean":
+                count = torch.bincount(dst, minlength=x.shape[0]).clamp(min=1).float()[:, None]
+                agg = torch.zeros_like(x).index_add_(0, dst, x[src]) / count
+            else:
+                agg = torch.zeros_like(x).scatter_reduce(0, index, x[src], "amax", include_self=False)
+            return ws(x) + wn(agg) + b
+        return layer
+
+    def gat(name, fan_in, units, heads):
+        w = linear(name, "kernel", fan_in, heads * units)
+        a_src, a_dst = vector(name, "attention_source", heads, units), vector(name, "attention_target", heads, units)
+        b = vector(name, "bias", heads * units)
+
+        def layer(x, src, dst):  # self loops added; softmax over the edges into each node
+            n = x.shape[0]
+            loops = torch.arange(n)
+            src, dst = torch.cat([src, loops]), torch.cat([dst, loops])
+            h = w(x).view(n, heads, units)
+            e = F.leaky_relu((h * a_src).sum(-1)[src] + (h * a_dst).sum(-1)[dst], 0.2)
+            top = torch.zeros(n, heads).scatter_reduce(0, dst[:, None].expand(-1, heads), e, "amax",
+                                                         include_self=False)
+            ex = torch.exp(e - top[dst])
+            alpha = ex / torch.zeros(n, heads).index_add_(0, dst, ex)[dst]
+            out = torch.zeros(n, heads, units).index_add_(0, dst, alpha[..., None] * h[src])
+            return out.reshape(n, heads * units) + b
+        return layer
+
+    g1, a1 = gcn("gcn_1", 4, 5), gat("gat_1", 5, 3, 2)
+    gat_weights = [p for n, (p, _) in names.items() if n.startswith("gat_1.")]
+    s1, s2 = sage("sage_1", 6, 4, "mean"), sage("sage_2", 4, 4, "max")
+    g2 = gcn("gcn_2", 4, 3)
+    model = torch.nn.ModuleList(layers)
+
+    def fixup():  # attention scores far from 0, so that their gradients stand above rounding
+        with torch.no_grad():
+            for p in gat_weights:
+                p.mul_(10)
+    model.fixup = fixup
+    rng = np.random.default_rng(12)
+    edges = rng.integers(0, 6, (2, 2, 12)).astype(np.int32)
+    edges[0, 1][edges[0, 1] == 5] = 4  # node 5 of the first graph: no edge in
+    labels = rng.integers(0, 3, (2, 6)).astype(np.int32)
+    labels[rng.random((2, 6)) < 0.4] = -1
+    batch = {"features": rng.standard_normal((2, 6, 4)).astype(np.float32), "edges": edges, "labels": labels}
+
+    def forward(x, src, dst):
+        h = torch.relu(a1(torch.relu(g1(x, src, dst)), src, dst))
+        return g2(s2(torch.tanh(s1(h, src, dst)), src, dst), src, dst)
+
+    def loss(b):
+        scores = torch.stack([forward(b["features"][i], b["edges"][i, 0].long(), b["edges"][i, 1].long())
+                              for i in range(2)])
+        return F.cross_entropy(scores.reshape(-1, 3), b["labels"].long().reshape(-1), ignore_index=-1)
+
+    return model, names, batch, loss, "tests/pytorch/Inputs/graph_layers.nnd"
+
+
 MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": linear_regression, "binary_classifier": binary_classifier,
           "cnn": cnn, "attention": attention, "softsign": softsign,
           "recurrent_written": recurrent_written, "recurrent_backwards": recurrent_backwards,
@@ -1001,7 +1090,8 @@ MODELS = {"recurrent": recurrent, "mnist_mlp": mnist_mlp, "linear_regression": l
           "long_attention": long_attention,
           "residual_blocks": residual_blocks, "mha": mha, "bert": bert,
           "conv_options": conv_options, "pool_options": pool_options, "batch_norm": batch_norms,
-          "resnet_blocks": resnet_blocks, "inception_blocks": inception_blocks}
+          "resnet_blocks": resnet_blocks, "inception_blocks": inception_blocks,
+          "graph_layers": graph_layers}
 
 
 def parse_call(spec):
