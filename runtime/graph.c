@@ -147,6 +147,10 @@ static bool node_row(Lines *l, char *p, NodeTable *t, int64_t *cap) {
   return true;
 }
 
+static void free_nodes(NodeTable *t) {
+  free(t->label), free(t->split), free(t->x);
+}
+
 static bool read_nodes(const PgSource *s, NodeTable *t) {
   Lines l;
   int64_t cap = 0;
@@ -156,11 +160,8 @@ static bool read_nodes(const PgSource *s, NodeTable *t) {
   for (char *p; ok && (p = next_line(&l));) ok = node_row(&l, p, t, &cap);
   if (ok && !t->nodes) ok = bad(&l, "the node table has no rows");
   free(l.text);
+  if (!ok) free_nodes(t);
   return ok;
-}
-
-static void free_nodes(NodeTable *t) {
-  free(t->label), free(t->split), free(t->x);
 }
 
 /* ---- the edge list ---- */

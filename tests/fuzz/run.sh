@@ -8,17 +8,17 @@
 # the bug is fixed. Ends with one line per target and fails if any crashed.
 # Installs clang and libFuzzer (Debian's clang, libclang-rt-14-dev) if missing.
 # usage: bash tests/fuzz/run.sh [SECONDS] [TARGET...]
-#   targets: nnd nnir nnprog safetensors idx npy csv text (default: all)
+#   targets: nnd nnir nnprog safetensors idx npy csv text graph (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 shift $(($# ? 1 : 0))
 targets=("$@")
-((${#targets[@]})) || targets=(nnd nnir nnprog safetensors idx npy csv text)
+((${#targets[@]})) || targets=(nnd nnir nnprog safetensors idx npy csv text graph)
 build=${NND_FUZZ_BUILD:-build-fuzz}
 
 declare -A max_len=([nnd]=4096 [nnir]=32768 [nnprog]=16384 [safetensors]=4096 [idx]=4096 [npy]=4096 [csv]=4096
-                      [text]=4096)
+                      [text]=4096 [graph]=4096)
 for t in "${targets[@]}"; do
   [ -n "${max_len[$t]:-}" ] || { echo "fuzz: unknown target '$t'" >&2; exit 2; }
 done
