@@ -421,6 +421,41 @@ static const PgShape **memory_views(Kernel *k, const int *members, int count, co
 }
 
 static bool is_reduction(Kernel *k, int id) { return ir_op_flags(nd(k, id)->op) & IR_REDUCTION; }
+static bool is_indexed(Kernel *k, int id) { return ir_op_flags(nd(k, id)->op) & (IR_GATHERS | IR_SCATTERS); }
+/* a member that folds into its output instead of storing a value */
+static bool folds(Kernel *k, int id) { return ir_op_flags(nd(k, id)->op) & (IR_REDUCTION | IR_SCATTERS); }
+
+/* where a loop over the edges [B, E, D...] is: example b, edge b*E + e and
+ * element j of the row (NULL in other loops) */
+typedef struct {
+  LLVMValueRef example, edge, j;
+} EdgeAt;
+
+/* element j of row ids[edge] (clamped into the N rows) of example b, in a
+ * [B, N, D...] value: the element a gather reads and a segment op folds into */
+static LLVMValueRef node_element(Kernel *k, const IrNode *n, const PgShape *nodes, const EdgeAt *at) {
+  Cg *c = k->cg;
+  int64_t N = nodes->dim[1], row = pg_numel(nodes, 1) / N;
+  LLVMValueRef t = LLVMBuildSExt(c->b, load_at(k, n->in[1], at->edge), c->i64, "");
+  LLVMValueRef lo = i64c(c, 0), hi = i64c(c, N - 1);
+  t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, t, lo, ""), lo, t, "");
+  t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, t, hi, ""), hi, t, "");
+  LLVMValueRef node = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, at->example, i64c(c, N), ""), t, "");
+  return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, node, i64c(c, row), ""), at->j, "");
+}
+
+/* a gather's value, or a segment op folding x (sum, or max) into its output */
+static LLVMValueRef indexed_member(Kernel *k, int id, LLVMValueRef x, const EdgeAt *at) {
+  Cg *c = k->cg;
+  const IrNode *n = nd(k, id);
+  if (ir_op_flags(n->op) & IR_GATHERS)
+    return load_at(k, n->in[0], node_element(k, n, &nd(k, n->in[0])->shape, at));
+  LLVMValueRef p = elem_ptr(k, cg_store_buffer(k, id), c->f32, node_element(k, n, &n->shape, at));
+  LLVMValueRef args[2] = {LLVMBuildLoad2(c->b, c->f32, p, ""), x};
+  bool max = n->op == IR_OP_SEGMENT_MAX;
+  LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", args, 2) : LLVMBuildFAdd(c->b, args[0], x, ""), p);
+  return NULL;
+}
 
 /* folds x into reduction id's output element at `at` (acc + x, or max) */
 static void accumulate(Kernel *k, int id, LLVMValueRef x, LLVMValueRef at) {
@@ -437,17 +472,19 @@ static void accumulate(Kernel *k, int id, LLVMValueRef x, LLVMValueRef at) {
  * kernels read, are outputs or assign a parameter: all stores after all
  * loads, which is what makes `assign` in place safe. */
 static void loop_body(Kernel *k, const int *members, int count, const PgShape *dom, const Nest *nest,
-                      LLVMValueRef *coords, LLVMValueRef at) {
+                      LLVMValueRef *coords, LLVMValueRef at, const EdgeAt *edge) {
   LLVMValueRef flat = nest_index(k, dom, dom, nest, coords);
   for (int i = 0; i < count; i++) {
     const IrNode *n = nd(k, members[i]);
     LLVMValueRef a[IR_MAX_IN];
-    for (int j = 0; j < n->nin; j++) a[j] = operand(k, n->in[j], dom, nest, coords);
-    if (is_reduction(k, members[i])) accumulate(k, members[i], a[0], at);
+    bool indexed = is_indexed(k, members[i]); /* its table and indices: not elementwise */
+    for (int j = 0; j < (indexed ? 1 : n->nin); j++) a[j] = operand(k, n->in[j], dom, nest, coords);
+    if (indexed) k->val[members[i]] = indexed_member(k, members[i], a[0], edge);
+    else if (is_reduction(k, members[i])) accumulate(k, members[i], a[0], at);
     else k->val[members[i]] = eltwise_value(k, n, a, flat);
   }
   for (int i = 0; i < count; i++) {
-    LLVMValueRef dst = is_reduction(k, members[i]) ? NULL : cg_store_buffer(k, members[i]);
+    LLVMValueRef dst = folds(k, members[i]) ? NULL : cg_store_buffer(k, members[i]);
     if (dst) store_at(k, dst, members[i], flat, k->val[members[i]]);
   }
 }
@@ -465,7 +502,7 @@ static void emit_eltwise(Kernel *k, const int *members, int count) {
     k->work = (double)count * pg_numel(&dom, k->cg->g->max_batch);
   }
   nest_begin_loops(k, &nest, loops, coords, true);
-  loop_body(k, members, count, &dom, &nest, coords, NULL);
+  loop_body(k, members, count, &dom, &nest, coords, NULL, NULL);
   for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
 }
 
@@ -844,15 +881,68 @@ static void emit_reduction(Kernel *k, const int *members, int count) {
     nest_begin_loops(k, &nest, loops, coords, false);
   }
   LLVMValueRef at = nest_index(k, out_view, in, &nest, coords); /* the output element */
-  loop_body(k, members, count, in, &nest, coords, at);
+  loop_body(k, members, count, in, &nest, coords, at, NULL);
   for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
 }
 
-/* a loop over one shape: with reductions in it, or elementwise alone */
+/* out[i] = 0 where it is -inf, for i in [0, count) */
+static void unreached_to_zero(Kernel *k, LLVMValueRef out, LLVMValueRef count) {
+  Cg *c = k->cg;
+  Loop z;
+  LLVMValueRef p = elem_ptr(k, out, c->f32, loop_begin(k, &z, count));
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, p, "");
+  LLVMValueRef unreached = LLVMBuildFCmp(c->b, LLVMRealOEQ, x, f32c(c, -INFINITY), "");
+  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, unreached, f32c(c, 0), x, ""), p);
+  loop_end(k, &z);
+}
+
+/* A loop over the edges [B, E, D...] of an edge_gather or a segment op and
+ * the elementwise members between them (message passing): the nest keeps
+ * the example, edge and row axes apart, so that each element knows where it
+ * is (EdgeAt); a gather loads its element from row ids[b, e], the segment op
+ * folds its operand into row ids[b, e] of its output, which starts at 0 (or
+ * -inf, and a max row still at -inf, which no edge reached, becomes 0).
+ * Edges are taken in order and the loop is not split among threads: two
+ * edges may fold into one row. */
+static void emit_indexed(Kernel *k, const int *members, int count) {
+  Cg *c = k->cg;
+  int first = 0, fold = -1;
+  while (!is_indexed(k, members[first])) first++;
+  for (int i = 0; i < count; i++)
+    if (folds(k, members[i])) fold = members[i];
+  const PgShape *dom = ir_loop_shape(c->g, members[first]);
+  PgShape example = *dom, edge = *dom, row = *dom;
+  for (int d = 1; d < dom->rank; d++) example.dim[d] = 1;
+  for (int d = 2; d < dom->rank; d++) edge.dim[d] = 1;
+  row.dim[0] = row.dim[1] = 1;
+  const PgShape *apart[3] = {&example, &edge, &row};
+  int nviews;
+  const PgShape **views = memory_views(k, members, count, NULL, &nviews);
+  for (int i = 0; i < 3; i++) views[nviews++] = apart[i];
+  Nest nest = coalesce(dom, views, nviews);
+  free(views);
+  if (fold >= 0)
+    fill(k, cg_store_buffer(k, fold), i64c(c, 0), row_count(k, &nd(k, fold)->shape, 0),
+         nd(k, fold)->op == IR_OP_SEGMENT_MAX ? -INFINITY : 0);
+  Loop loops[PG_MAX_RANK];
+  LLVMValueRef coords[PG_MAX_RANK];
+  nest_begin_loops(k, &nest, loops, coords, false);
+  EdgeAt at = {nest_index(k, &example, dom, &nest, coords), nest_index(k, &edge, dom, &nest, coords),
+               nest_index(k, &row, dom, &nest, coords)};
+  loop_body(k, members, count, dom, &nest, coords, NULL, &at);
+  for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
+  if (fold >= 0 && nd(k, fold)->op == IR_OP_SEGMENT_MAX)
+    unreached_to_zero(k, cg_store_buffer(k, fold), row_count(k, &nd(k, fold)->shape, 0));
+}
+
+/* a loop over one shape: with reductions in it, message passing, or
+ * elementwise alone */
 static void emit_loop(Kernel *k, const int *members, int count) {
-  bool reduces = false;
+  bool reduces = false, indexed = false;
   for (int i = 0; i < count; i++) reduces |= is_reduction(k, members[i]);
-  if (reduces) emit_reduction(k, members, count);
+  for (int i = 0; i < count; i++) indexed |= is_indexed(k, members[i]);
+  if (indexed) emit_indexed(k, members, count);
+  else if (reduces) emit_reduction(k, members, count);
   else emit_eltwise(k, members, count);
 }
 
@@ -1038,60 +1128,6 @@ static void emit_gather(Kernel *k, int id) {
   loop_end(k, &lr);
 }
 
-/* out[i] = 0 where it is -inf, for i in [0, count) */
-static void unreached_to_zero(Kernel *k, LLVMValueRef out, LLVMValueRef count) {
-  Cg *c = k->cg;
-  Loop z;
-  LLVMValueRef p = elem_ptr(k, out, c->f32, loop_begin(k, &z, count));
-  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, p, "");
-  LLVMValueRef unreached = LLVMBuildFCmp(c->b, LLVMRealOEQ, x, f32c(c, -INFINITY), "");
-  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, unreached, f32c(c, 0), x, ""), p);
-  loop_end(k, &z);
-}
-
-/* edge_gather, segment_sum and segment_max: per example b, for each index e
- * in order, row ids[b, e] of the N rows (clamped into them) is read into row
- * e (gather), or row e is folded into it (sum from 0, max from -inf; then a
- * max row still at -inf, which no index picked, becomes 0). */
-static void emit_segment(Kernel *k, int id) {
-  Cg *c = k->cg;
-  const IrNode *n = nd(k, id);
-  bool gather = n->op == IR_OP_EDGE_GATHER, max = n->op == IR_OP_SEGMENT_MAX;
-  const PgShape *nodes = gather ? &nd(k, n->in[0])->shape : &n->shape;
-  int64_t E = nd(k, n->in[1])->shape.dim[1], N = nodes->dim[1];
-  int64_t row = pg_numel(nodes, 1) / N;
-  LLVMValueRef src = cg_buffer(k, n->in[0]), dst = cg_store_buffer(k, id), I = cg_buffer(k, n->in[1]);
-  LLVMValueRef all = row_count(k, &n->shape, 0);
-  if (!gather) fill(k, dst, i64c(c, 0), all, max ? -INFINITY : 0);
-  Loop lb, le, lj;
-  LLVMValueRef b = loop_begin(k, &lb, k->n);
-  LLVMValueRef e = loop_begin(k, &le, i64c(c, E));
-  LLVMValueRef at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, b, i64c(c, E), ""), e, "");
-  LLVMValueRef t = LLVMBuildSExt(c->b, LLVMBuildLoad2(c->b, c->i32, elem_ptr(k, I, c->i32, at), ""),
-                                 c->i64, "");
-  LLVMValueRef lo = i64c(c, 0), hi = i64c(c, N - 1);
-  t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, t, lo, ""), lo, t, "");
-  t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, t, hi, ""), hi, t, "");
-  t = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, b, i64c(c, N), ""), t, "");
-  LLVMValueRef j = loop_begin(k, &lj, i64c(c, row));
-  LLVMValueRef at_edge = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, at, i64c(c, row), ""), j, "");
-  LLVMValueRef at_node = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, t, i64c(c, row), ""), j, "");
-  if (gather) {
-    LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_node), "");
-    LLVMBuildStore(c->b, x, elem_ptr(k, dst, c->f32, at_edge));
-  } else {
-    LLVMValueRef p = elem_ptr(k, dst, c->f32, at_node);
-    LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, src, c->f32, at_edge), "");
-    LLVMValueRef old = LLVMBuildLoad2(c->b, c->f32, p, "");
-    LLVMValueRef both[2] = {old, v};
-    LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", both, 2) : LLVMBuildFAdd(c->b, old, v, ""), p);
-  }
-  loop_end(k, &lj);
-  loop_end(k, &le);
-  loop_end(k, &lb);
-  if (max) unreached_to_zero(k, dst, all);
-}
-
 /* the image position of tap `tap` of the window at output position `out`
  * along axis d (0 rows, 1 columns): out*stride + tap*dilation - pad_before;
  * *inside says whether it is in the image, and the position is clamped to 0
@@ -1188,7 +1224,7 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_SLICE: case IR_OP_UNSLICE: emit_slice(k, members[0]); break;
   case IR_OP_CONCAT: emit_concat(k, members[0]); break;
   case IR_OP_GATHER: case IR_OP_SCATTER_ADD: emit_gather(k, members[0]); break;
-  case IR_OP_EDGE_GATHER: case IR_OP_SEGMENT_SUM: case IR_OP_SEGMENT_MAX: emit_segment(k, members[0]); break;
+  case IR_OP_EDGE_GATHER: case IR_OP_SEGMENT_SUM: case IR_OP_SEGMENT_MAX: emit_loop(k, members, count); break;
   case IR_OP_IM2COL: case IR_OP_COL2IM: emit_im2col(k, members[0]); break;
   case IR_OP_LOG_SOFTMAX: emit_log_softmax(k, members[0]); break;
   case IR_OP_ARGMAX: emit_argmax(k, members[0]); break;

@@ -34,6 +34,7 @@ static const struct {
    IMPLIES((flags) & IR_REGION, (kind) == IR_KIND_OTHER && (arity) < 0) &&               \
    IMPLIES((flags) & IR_PROJECTION, (kind) == IR_KIND_OTHER && (arity) == 1) &&           \
    IMPLIES((flags) & IR_REDUCTION, (kind) == IR_KIND_OTHER && (arity) == 1) &&            \
+   IMPLIES((flags) & (IR_GATHERS | IR_SCATTERS), (kind) == IR_KIND_OTHER && (arity) == 2) && \
    IMPLIES((flags) & IR_CONSTANT, (kind) == IR_KIND_LEAF && ((flags) & IR_PURE)))
 #define X(e, name, arity, kind, attrs, flags)                                              \
   _Static_assert(CONSISTENT(IR_KIND_##kind, arity, flags) && (arity) <= IR_MAX_IN,        \
@@ -55,6 +56,10 @@ bool ir_arity_ok(IrOp op, int nin) {
 
 bool ir_op_has_kernel(IrOp op) {
   return op_table[op].kind != IR_KIND_LEAF && !(op_table[op].flags & IR_VIEW);
+}
+
+bool ir_op_per_element(IrOp op) {
+  return ir_op_kind(op) == IR_KIND_ELTWISE || (ir_op_flags(op) & IR_GATHERS);
 }
 
 const char *ir_op_attr_name(IrOp op, int i) {
@@ -284,7 +289,7 @@ int ir_alias_root(const IrGraph *g, int v) {
 
 const PgShape *ir_loop_shape(const IrGraph *g, int v) {
   const IrNode *n = &g->nodes[v];
-  return ir_op_flags(n->op) & IR_REDUCTION ? &g->nodes[n->in[0]].shape : &n->shape;
+  return ir_op_flags(n->op) & (IR_REDUCTION | IR_SCATTERS) ? &g->nodes[n->in[0]].shape : &n->shape;
 }
 
 void ir_clear_schedule(IrGraph *g) {

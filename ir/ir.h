@@ -65,6 +65,9 @@ int ir_op_arity(IrOp op);
 IrKind ir_op_kind(IrOp op);
 int ir_op_flags(IrOp op);      /* IR_PURE | IR_VIEW | ... (ops.h) */
 bool ir_op_has_kernel(IrOp op); /* fuse gives it a kernel: not a leaf or a view */
+/* a loop computes its value element by element (elementwise ops and gathers):
+ * it is stored only if another kernel reads it */
+bool ir_op_per_element(IrOp op);
 bool ir_arity_ok(IrOp op, int nin); /* nin operands are what the op takes */
 const char *ir_op_attr_name(IrOp op, int i); /* NULL past the last */
 

@@ -37,6 +37,13 @@
  *                  the elementwise producers of that operand, and sibling
  *                  reductions over the same axes of the same shape, in its
  *                  loop (docs/ir.md, fuse).
+ *   IR_GATHERS     each output element [b, e, j...] is element j of row
+ *                  in1[b, e] of operand 0 (edge_gather): fuse may put it in
+ *                  an elementwise loop over its shape, as an indexed load.
+ *   IR_SCATTERS    folds element [b, e, j...] of operand 0 into element j of
+ *                  row in1[b, e] of its output (segment_sum, segment_max):
+ *                  fuse may put it in the loop of its elementwise operand, as
+ *                  a reduction; such a loop is not split among threads.
  *   IR_CONSTANT    a leaf whose value is known when compiling: a scalar
  *                  const, an iota (the index along attr axis, as f32) or a
  *                  data tensor (IrNode.data, numel(shape) floats owned by the
@@ -78,6 +85,8 @@ enum {
   IR_PROJECTION = 1 << 7,
   IR_CONSTANT = 1 << 8,
   IR_REDUCTION = 1 << 9,
+  IR_GATHERS = 1 << 10,
+  IR_SCATTERS = 1 << 11,
 };
 
 /* im2col and col2im: a square window of `size` taps `dilation` apart, moved
@@ -143,8 +152,8 @@ enum {
   X(ERF,            "erf",            1, ELTWISE, "",                IR_PURE | IR_FOLDABLE) \
   X(TO_F32,         "to_f32",         1, ELTWISE, "",                IR_PURE) \
   X(TO_I32,         "to_i32",         1, ELTWISE, "",                IR_PURE) \
-  X(EDGE_GATHER,    "edge_gather",    2, OTHER,   "",                IR_PURE) \
-  X(SEGMENT_SUM,    "segment_sum",    2, OTHER,   "rows",            IR_PURE) \
-  X(SEGMENT_MAX,    "segment_max",    2, OTHER,   "rows",            IR_PURE)
+  X(EDGE_GATHER,    "edge_gather",    2, OTHER,   "",                IR_PURE | IR_GATHERS) \
+  X(SEGMENT_SUM,    "segment_sum",    2, OTHER,   "rows",            IR_PURE | IR_SCATTERS) \
+  X(SEGMENT_MAX,    "segment_max",    2, OTHER,   "rows",            IR_PURE | IR_SCATTERS)
 
 #endif

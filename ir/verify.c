@@ -140,15 +140,24 @@ static void reads_before_assign(Check *c, int assign, int r, int read, bool view
 }
 
 static bool is_reduction(const IrNode *n) { return ir_op_flags(n->op) & IR_REDUCTION; }
+/* operand k of n is read from memory: a gather's table and indices, a segment op's indices */
+static bool read_from_memory(const IrNode *n, int k) {
+  unsigned flags = ir_op_flags(n->op);
+  return (flags & IR_GATHERS) || (k == 1 && (flags & IR_SCATTERS));
+}
+static bool folds(const IrNode *n) { return ir_op_flags(n->op) & (IR_REDUCTION | IR_SCATTERS); }
+static bool per_element(const IrNode *n) { return ir_op_per_element(n->op); }
 
 /* whether node i may be in the loop of node head (its kernel's first node),
- * given the kernel's first reduction so far (or -1): elementwise nodes and
- * reductions over one shape, the reductions with one set of axes */
+ * given the kernel's first fold so far (or -1): elementwise nodes, gathers,
+ * and reductions over one shape with one set of axes (or one segment op) */
 static bool shares_loop(const IrGraph *g, int head, int i, int reduction) {
   const IrNode *h = &g->nodes[head], *n = &g->nodes[i];
-  bool h_loop = ir_op_kind(h->op) == IR_KIND_ELTWISE || is_reduction(h);
-  bool n_loop = ir_op_kind(n->op) == IR_KIND_ELTWISE || is_reduction(n);
-  bool axes = !is_reduction(n) || g->nodes[reduction].attr[0] == n->attr[0];
+  const IrNode *r = reduction >= 0 ? &g->nodes[reduction] : n; /* n's, when it folds */
+  bool h_loop = per_element(h) || folds(h);
+  bool n_loop = per_element(n) || folds(n);
+  bool axes = !folds(n) || reduction == i ||
+              (is_reduction(r) && is_reduction(n) && r->attr[0] == n->attr[0]);
   const PgShape *head_loop = ir_loop_shape(g, head), *loop = ir_loop_shape(g, i);
   return h_loop && n_loop && axes && pg_shape_eq(head_loop, loop);
 }
@@ -176,15 +185,17 @@ static void check_kernels(Check *c) {
     }
     if (n->group < 0) continue;
     int f = first[n->group] < 0 ? (first[n->group] = i) : first[n->group];
-    if (is_reduction(n) && reduction[n->group] < 0) reduction[n->group] = i;
+    if (folds(n) && reduction[n->group] < 0) reduction[n->group] = i;
     bool part = ir_op_flags(n->op) & IR_PROJECTION && n->in[0] == f;
     if (f != i && !part && !shares_loop(g, f, i, reduction[n->group]))
       fail(c, i, "shares a kernel with a node it cannot share a loop with");
     for (int k = 0; k < n->nin; k++) {
       int u = n->in[k], r = ir_alias_root(g, u), rg = g->nodes[r].group;
       if (rg > n->group || (rg == n->group && u != r)) fail(c, i, "its kernel runs before the kernel of an operand");
-      else if (rg == n->group && !part && ir_op_kind(g->nodes[r].op) != IR_KIND_ELTWISE)
+      else if (rg == n->group && !part && !per_element(&g->nodes[r]))
         fail(c, i, "reads a reduction in the loop that computes it");
+      else if (rg == n->group && !part && read_from_memory(n, k))
+        fail(c, i, "reads its table or indices in the loop that computes them");
     }
   }
   for (int k = 0; k < g->nkernels; k++)
@@ -216,7 +227,7 @@ static void check_buffers(Check *c) {
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
     bool writes_elsewhere = ir_op_flags(n->op) & IR_SIDE_EFFECT;
-    bool needs = computes(n) && !writes_elsewhere && (read[i] || ir_op_kind(n->op) != IR_KIND_ELTWISE);
+    bool needs = computes(n) && !writes_elsewhere && (read[i] || !ir_op_per_element(n->op));
     if (needs && n->offset < 0) fail(c, i, "is read from memory but has no arena buffer");
     if (n->offset >= 0 && n->offset + ir_buffer_bytes(n, g->max_batch) > g->arena_bytes)
       fail(c, i, "its buffer lies outside the arena");

@@ -9,8 +9,12 @@
  * back from memory, and is stored by that loop only if other kernels read
  * it), and reductions over the same axes of values of one shape that read a
  * same value from memory share a loop that writes each result (sibling
- * fusion): batch norm's sum(d) and sum(d * d) are one pass over d. Other ops
- * get a kernel each; leaves and reshapes (views) get none.
+ * fusion): batch norm's sum(d) and sum(d * d) are one pass over d. Message
+ * passing fuses the same way: an edge_gather is an indexed load that
+ * elementwise nodes over its shape join, and a segment op joins the loop of
+ * its operand as a reduction does, so gather, scale and segment_sum are one
+ * loop over the edges. Other ops get a kernel each; leaves and reshapes
+ * (views) get none.
  *
  * Invariant: a kernel runs at the position of its last node. A join is kept
  * only if the schedule stays valid: every kernel runs after the kernels that
@@ -18,8 +22,9 @@
  * memory before it is written, so that is invalid too, as is reading a
  * reduction in its own loop, where it is not complete), and every reader of a
  * parameter runs before, or in the same loop as, the kernel that assigns it.
- * A kernel holds at most one set of reduction axes, and all its nodes loop
- * over one shape (ir_loop_shape).
+ * A kernel holds at most one set of reduction axes (or one segment op and no
+ * reduction), and all its nodes loop over one shape (ir_loop_shape); a
+ * gather reads its table and indices, a segment op its indices, from memory.
  * A scan is a kernel of its own, which also computes its results; its body
  * is fused as a graph of its own first. */
 #include <stdlib.h>
@@ -32,17 +37,42 @@ typedef struct {
   int *last; /* per group: its last node = where it runs */
   int *size; /* per group: its node count */
   int *moved; /* scratch for try_merge */
-  int *reduction; /* per group: one of its reductions, or -1 */
+  int *reduction; /* per group: its first fold (a reduction or a segment op), or -1 */
+  int *indexed;   /* per group: one of its gathers or segment ops, or -1 */
   int max_ops;
 } Fuse;
 
 static bool is_reduction(const IrGraph *g, int v) { return ir_op_flags(g->nodes[v].op) & IR_REDUCTION; }
+/* a reduction or a segment op: folds its operand's elements into its output */
+static bool folds(const IrGraph *g, int v) { return ir_op_flags(g->nodes[v].op) & (IR_REDUCTION | IR_SCATTERS); }
+/* a value an elementwise loop computes element by element */
+static bool per_element(const IrGraph *g, int v) { return ir_op_per_element(g->nodes[v].op); }
 
-/* whether node id may share group's loop as far as reduction axes go: at
- * most one set of axes per kernel */
+static bool is_indexed(const IrGraph *g, int v) { return ir_op_flags(g->nodes[v].op) & (IR_GATHERS | IR_SCATTERS); }
+
+/* whether a loop with fold r and an indexed member or not (-1 for none) and
+ * one with fold r2 and indexed member i2 may be one loop: at most one set of
+ * reduction axes, and a loop over edges (gathers, a segment op) holds no
+ * reduction and at most one segment op */
+static bool loops_agree(const IrGraph *g, int r, int i, int r2, int i2) {
+  if (r >= 0 && r2 >= 0)
+    return is_reduction(g, r) && is_reduction(g, r2) && g->nodes[r].attr[0] == g->nodes[r2].attr[0];
+  int fold = r >= 0 ? r : r2;
+  return fold < 0 || !is_reduction(g, fold) || (i < 0 && i2 < 0);
+}
+
+/* whether node id may join group's loop as far as folds and indexing go */
 static bool axes_agree(Fuse *f, int group, int id) {
-  int r = f->reduction[group];
-  return r < 0 || !is_reduction(f->g, id) || f->g->nodes[r].attr[0] == f->g->nodes[id].attr[0];
+  IrGraph *g = f->g;
+  return loops_agree(g, f->reduction[group], f->indexed[group], folds(g, id) ? id : -1,
+                     is_indexed(g, id) ? id : -1);
+}
+
+/* operand k of n comes from memory even in n's own kernel: the table and the
+ * indices of a gather, the indices of a segment op */
+static bool read_from_memory(const IrNode *n, int k) {
+  unsigned flags = ir_op_flags(n->op);
+  return (flags & IR_GATHERS) || (k == 1 && (flags & IR_SCATTERS));
 }
 
 static int kernel_of(const IrGraph *g, int v) { return g->nodes[ir_alias_root(g, v)].group; }
@@ -73,7 +103,7 @@ static bool schedule_ok(Fuse *f) {
     bool part = ir_op_flags(n->op) & IR_PROJECTION; /* of its scan, in its kernel */
     for (int k = 0; k < n->nin; k++) {
       int u = n->in[k], r = ir_alias_root(g, u);
-      bool in_loop = u == r && (part || ir_op_kind(g->nodes[r].op) == IR_KIND_ELTWISE);
+      bool in_loop = u == r && (part || per_element(g, r)) && !read_from_memory(n, k);
       if (!runs_before(f, kernel_of(g, u), n->group, in_loop)) return false;
     }
     bool in_place = ir_op_flags(n->op) & IR_IN_PLACE;
@@ -87,14 +117,16 @@ static bool schedule_ok(Fuse *f) {
  * there: a node that joins late need not delay its kernel) */
 static bool try_add(Fuse *f, int id, int group, bool move) {
   if (!axes_agree(f, group, id)) return false;
-  int old_last = f->last[group], old_reduction = f->reduction[group];
+  int old_last = f->last[group], old_reduction = f->reduction[group], old_indexed = f->indexed[group];
   f->g->nodes[id].group = group;
   if (move) f->last[group] = id;
-  if (is_reduction(f->g, id) && old_reduction < 0) f->reduction[group] = id;
+  if (folds(f->g, id) && old_reduction < 0) f->reduction[group] = id;
+  if (is_indexed(f->g, id) && old_indexed < 0) f->indexed[group] = id;
   if (schedule_ok(f)) return f->size[group]++, true;
   f->g->nodes[id].group = -1;
   f->last[group] = old_last;
   f->reduction[group] = old_reduction;
+  f->indexed[group] = old_indexed;
   return false;
 }
 
@@ -104,7 +136,7 @@ static bool try_join(Fuse *f, int id, int group) { return try_add(f, id, group, 
  * the shape id loops over, in a kernel with room */
 static bool fusable_into(Fuse *f, int id, int operand, int extra) {
   const IrNode *p = &f->g->nodes[operand];
-  if (p->group < 0 || ir_op_kind(p->op) != IR_KIND_ELTWISE ||
+  if (p->group < 0 || !per_element(f->g, operand) ||
       !pg_shape_eq(&p->shape, ir_loop_shape(f->g, id)))
     return false;
   return f->max_ops == 0 || f->size[p->group] + extra <= f->max_ops;
@@ -113,16 +145,20 @@ static bool fusable_into(Fuse *f, int id, int operand, int extra) {
 /* moves every node of group `from` into `into`, if the schedule allows it */
 static bool try_merge(Fuse *f, int into, int from) {
   IrGraph *g = f->g;
-  if (f->reduction[from] >= 0 && !axes_agree(f, into, f->reduction[from])) return false;
+  if (!loops_agree(g, f->reduction[into], f->indexed[into], f->reduction[from], f->indexed[from]))
+    return false;
   int old_last = f->last[into], old_reduction = f->reduction[into], nmoved = 0;
+  int old_indexed = f->indexed[into];
   if (f->last[from] > f->last[into]) f->last[into] = f->last[from];
   if (old_reduction < 0) f->reduction[into] = f->reduction[from];
+  if (old_indexed < 0) f->indexed[into] = f->indexed[from];
   for (int i = 0; i < g->count; i++)
     if (g->nodes[i].group == from) g->nodes[i].group = into, f->moved[nmoved++] = i;
   if (schedule_ok(f)) return f->size[into] += f->size[from], f->size[from] = 0, true;
   for (int k = 0; k < nmoved; k++) g->nodes[f->moved[k]].group = from;
   f->last[into] = old_last;
   f->reduction[into] = old_reduction;
+  f->indexed[into] = old_indexed;
   return false;
 }
 
@@ -169,15 +205,16 @@ static void place(Fuse *f, int id, int *ngroups) {
   if (ir_op_kind(n->op) == IR_KIND_ELTWISE && f->max_ops != 1)
     for (int k = 0; k < n->nin && n->group < 0; k++)
       if (fusable_into(f, id, n->in[k], 1)) try_join(f, id, g->nodes[n->in[k]].group);
-  bool sinks = n->op == IR_OP_OUTPUT || is_reduction(g, id);
+  bool sinks = n->op == IR_OP_OUTPUT || folds(g, id);
   if (sinks && n->group < 0 && f->max_ops != 1 && fusable_into(f, id, n->in[0], 1))
-    if (!try_add(f, id, g->nodes[n->in[0]].group, false) && is_reduction(g, id))
+    if (!try_add(f, id, g->nodes[n->in[0]].group, false) && folds(g, id))
       try_join(f, id, g->nodes[n->in[0]].group);
   if (n->group < 0) {
     n->group = (*ngroups)++;
     f->last[n->group] = id;
     f->size[n->group] = 1;
-    f->reduction[n->group] = is_reduction(g, id) ? id : -1;
+    f->reduction[n->group] = folds(g, id) ? id : -1;
+    f->indexed[n->group] = is_indexed(g, id) ? id : -1;
   }
   for (int k = 0; k < n->nin && ir_op_kind(n->op) == IR_KIND_ELTWISE; k++) { /* n joins loops: make them one */
     int other = g->nodes[n->in[k]].group;
@@ -202,7 +239,7 @@ static void number_by_schedule(Fuse *f, int ngroups) {
 bool ps_fuse(IrGraph *g, const PsOptions *opt) {
   size_t n = (size_t)g->count + 1;
   Fuse f = {g, ir_uses(g), malloc(n * sizeof(int)), malloc(n * sizeof(int)), malloc(n * sizeof(int)),
-            malloc(n * sizeof(int)), opt->max_ops};
+            malloc(n * sizeof(int)), malloc(n * sizeof(int)), opt->max_ops};
   int ngroups = 0;
   ir_clear_schedule(g); /* and its bodies': fused again first */
   bool ok = ps_each_body(g, ps_fuse, opt);
@@ -213,5 +250,6 @@ bool ps_fuse(IrGraph *g, const PsOptions *opt) {
   free(f.size);
   free(f.moved);
   free(f.reduction);
+  free(f.indexed);
   return ok;
 }

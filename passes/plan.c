@@ -83,7 +83,7 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
     IrNode *nd = &g->nodes[i];
     nd->offset = -1;
     int end = in_arena(nd) ? last[i] : -1;
-    bool own_kernel = ir_op_kind(nd->op) != IR_KIND_ELTWISE;
+    bool own_kernel = !ir_op_per_element(nd->op);
     if (in_arena(nd) && (end >= 0 || own_kernel)) {
       int64_t size = ir_buffer_bytes(nd, opt->max_batch);
       bufs[n++] = (Buffer){i, nd->group, end < nd->group ? nd->group : end, size, 0};

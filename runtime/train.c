@@ -363,7 +363,7 @@ static void log_json(FILE *log, const PgEntry *train, const PgEntry *eval, int e
   json_scores(log, train, "", tr);
   if (va) json_scores(log, eval, "val_", va);
   if (te) json_scores(log, eval, "test_", te);
-  fprintf(log, ", \"seconds\": %.3f}\n", secs);
+  fprintf(log, ", \"seconds\": %.6f}\n", secs);
   fflush(log);
 }
 
