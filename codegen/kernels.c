@@ -927,8 +927,10 @@ static void emit_indexed(Kernel *k, const int *members, int count) {
   Loop loops[PG_MAX_RANK];
   LLVMValueRef coords[PG_MAX_RANK];
   nest_begin_loops(k, &nest, loops, coords, false);
-  EdgeAt at = {nest_index(k, &example, dom, &nest, coords), nest_index(k, &edge, dom, &nest, coords),
-               nest_index(k, &row, dom, &nest, coords)};
+  EdgeAt at;
+  at.example = nest_index(k, &example, dom, &nest, coords);
+  at.edge = nest_index(k, &edge, dom, &nest, coords);
+  at.j = nest_index(k, &row, dom, &nest, coords);
   loop_body(k, members, count, dom, &nest, coords, NULL, &at);
   for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
   if (fold >= 0 && nd(k, fold)->op == IR_OP_SEGMENT_MAX)

@@ -64,8 +64,8 @@ static bool loops_agree(const IrGraph *g, int r, int i, int r2, int i2) {
 /* whether node id may join group's loop as far as folds and indexing go */
 static bool axes_agree(Fuse *f, int group, int id) {
   IrGraph *g = f->g;
-  return loops_agree(g, f->reduction[group], f->indexed[group], folds(g, id) ? id : -1,
-                     is_indexed(g, id) ? id : -1);
+  int fold = folds(g, id) ? id : -1, indexed = is_indexed(g, id) ? id : -1;
+  return loops_agree(g, f->reduction[group], f->indexed[group], fold, indexed);
 }
 
 /* operand k of n comes from memory even in n's own kernel: the table and the
