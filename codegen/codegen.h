@@ -32,6 +32,11 @@ typedef enum {
   CG_CPU_OBJECT, /* any triple LLVM was built with, to an ELF object: nnd compile */
 } CgTargetKind;
 
+/* a CPU's vector registers: floats per register and how many registers */
+typedef struct {
+  int lanes, registers;
+} CgVectors;
+
 typedef struct {
   CgTargetKind kind;
   const char *name;     /* "cpu-jit", "cpu-object" */

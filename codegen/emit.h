@@ -19,6 +19,7 @@ typedef struct {
 typedef struct {
   bool check_numerics, profile;
   int threads; /* > 1: big kernels run in parts on the runtime's threads */
+  CgVectors vectors; /* the target's vector registers, for register tiles */
 } CgOptions;
 
 typedef struct {
@@ -29,6 +30,7 @@ typedef struct {
   const IrGraph *g;    /* the graph being emitted: the top one or a scan's body */
   const char *prefix;  /* of its kernels' names: "" or "STEP.scanN." */
   LLVMValueRef *body_step; /* per node of g: a scan's body's step function */
+  CgVectors vectors;
 } Cg;
 
 typedef struct {
@@ -61,6 +63,8 @@ LLVMValueRef cg_store_buffer(Kernel *k, int node);  /* where node writes, NULL i
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol, const CgOptions *opt);
 
 /* target.c: what every target shares (codegen.h describes the targets) */
+/* t's vector registers, from its features (or its triple's baseline) */
+CgVectors cg_target_vectors(const CgTarget *t);
 void cg_llvm_init(bool all_targets); /* the host's backend; with all_targets, every backend */
 bool cg_llvm_check(LLVMErrorRef err, const char *what); /* false after a diagnostic */
 /* verifies mod, sets its triple and data layout, and runs O3 for t's CPU */

@@ -35,6 +35,7 @@ static double now(void) {
 CgJit *cg_jit_new(void) {
   CgJit *j = calloc(1, sizeof *j);
   if (!j || !cg_target_init(&j->target, CG_CPU_JIT, NULL, NULL)) return free(j), NULL;
+  j->opt.vectors = cg_target_vectors(&j->target);
   LLVMOrcJITTargetMachineBuilderRef jtmb;
   if (!cg_llvm_check(LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb), "detecting the host")) {
     cg_jit_free(j);
@@ -111,7 +112,7 @@ bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_n
   CgTarget host;
   if (!cg_target_init(&host, CG_CPU_JIT, NULL, NULL)) return false;
   LLVMContextRef ctx = LLVMContextCreate();
-  CgOptions opt = {check_numerics, false, threads};
+  CgOptions opt = {check_numerics, false, threads, cg_target_vectors(&host)};
   LLVMModuleRef mod = cg_build_module(ctx, g, symbol, &opt);
   bool ok = cg_target_optimise(&host, mod);
   cg_target_free(&host);

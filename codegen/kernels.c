@@ -546,8 +546,6 @@ static void matmul_loops(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef
   loop_end(k, &li);
 }
 
-#define LANES 16 /* floats per vector register (AVX-512; narrower targets split it) */
-
 #define BLOCK (64 * 1024) /* floats of B that one block of k reads: a fraction of L2 */
 
 /* a product's full register tiles: C[M, N] (row stride N) from A and B with
@@ -557,20 +555,47 @@ typedef struct {
   int64_t N, sa, sb;
   bool ta;
   int mr, nv;
+  LLVMValueRef a_origin; /* subtracted from A's indices (a packed panel of A), or NULL */
 } Tiles;
 
 /* where row i of op(A) has column kk */
 static LLVMValueRef a_index(Cg *c, const Tiles *t, LLVMValueRef i, LLVMValueRef kk) {
-  LLVMValueRef s = i64c(c, t->sa);
-  if (t->ta) return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, s, ""), i, "");
-  return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, s, ""), kk, "");
+  LLVMValueRef s = i64c(c, t->sa), at;
+  if (t->ta) at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, s, ""), i, "");
+  else at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, s, ""), kk, "");
+  return t->a_origin ? LLVMBuildNSWSub(c->b, at, t->a_origin, "") : at;
+}
+
+#define PACK_A_MAX (8 * 1024) /* floats: a packed panel of A^T on the kernel's stack */
+
+/* With transpose_a, a tile reads mr floats of each of A's rows kk, rows
+ * sa floats apart: for a weight's gradient (X^T G), kc rows of a large
+ * power-of-two stride that fall into a few cache sets and evict each other.
+ * The tile's kc x mr panel is copied to the stack first (row kk of it at
+ * kk * mr), read once per panel of B: the same floats, in the same order. */
+static Tiles packed_a(Kernel *k, const Tiles *t, LLVMValueRef P, LLVMValueRef i0, LLVMValueRef k0,
+                      LLVMValueRef klen) {
+  Cg *c = k->cg;
+  Loop lk, lr;
+  LLVMValueRef kk = loop_begin(k, &lk, klen);
+  LLVMValueRef r = loop_begin(k, &lr, i64c(c, t->mr));
+  LLVMValueRef row = LLVMBuildNSWAdd(c->b, kk, k0, ""), i = LLVMBuildNSWAdd(c->b, i0, r, "");
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, t->A, c->f32, a_index(c, t, i, row)), "");
+  LLVMValueRef to = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, t->mr), ""), r, "");
+  LLVMBuildStore(c->b, x, elem_ptr(k, P, c->f32, to));
+  loop_end(k, &lr);
+  loop_end(k, &lk);
+  Tiles packed = *t;
+  packed.A = P, packed.sa = t->mr;
+  packed.a_origin = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k0, i64c(c, t->mr), ""), i0, "");
+  return packed;
 }
 
 static LLVMValueRef splat(Cg *c, LLVMValueRef x) {
-  LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
+  LLVMTypeRef vt = LLVMVectorType(c->f32, c->vectors.lanes);
   LLVMValueRef lane0 = LLVMConstInt(c->i32, 0, 0);
   LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(vt), x, lane0, "");
-  LLVMValueRef lanes = LLVMConstNull(LLVMVectorType(c->i32, LANES));
+  LLVMValueRef lanes = LLVMConstNull(LLVMVectorType(c->i32, c->vectors.lanes));
   return LLVMBuildShuffleVector(c->b, one, LLVMGetPoison(vt), lanes, "");
 }
 
@@ -578,11 +603,11 @@ static LLVMValueRef splat(Cg *c, LLVMValueRef x) {
 static void tile_step(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j0, LLVMValueRef kk,
                       LLVMValueRef sum[8][4], LLVMValueRef acc[8][4]) {
   Cg *c = k->cg;
-  LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
+  LLVMTypeRef vt = LLVMVectorType(c->f32, c->vectors.lanes);
   LLVMValueRef bv[4];
   LLVMValueRef brow = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, t->sb), ""), j0, "");
   for (int v = 0; v < t->nv; v++) {
-    LLVMValueRef at = LLVMBuildNSWAdd(c->b, brow, i64c(c, v * LANES), "");
+    LLVMValueRef at = LLVMBuildNSWAdd(c->b, brow, i64c(c, v * c->vectors.lanes), "");
     bv[v] = LLVMBuildLoad2(c->b, vt, elem_ptr(k, t->B, c->f32, at), "");
     LLVMSetAlignment(bv[v], 4);
   }
@@ -603,7 +628,7 @@ static void tile_step(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j
 static void tile_sums(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j0, LLVMValueRef k0,
                       LLVMValueRef klen, LLVMValueRef acc[8][4]) {
   Cg *c = k->cg;
-  LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
+  LLVMTypeRef vt = LLVMVectorType(c->f32, c->vectors.lanes);
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
   Loop lk;
   LLVMValueRef phi[8][4], next[8][4];
@@ -635,7 +660,7 @@ static LLVMValueRef tile_ptr(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMVal
   Cg *c = k->cg;
   LLVMValueRef i = LLVMBuildNSWAdd(c->b, i0, i64c(c, r), "");
   LLVMValueRef row = LLVMBuildNSWMul(c->b, i, i64c(c, t->N), "");
-  LLVMValueRef col = LLVMBuildNSWAdd(c->b, j0, i64c(c, v * LANES), "");
+  LLVMValueRef col = LLVMBuildNSWAdd(c->b, j0, i64c(c, v * c->vectors.lanes), "");
   return elem_ptr(k, t->C, c->f32, LLVMBuildNSWAdd(c->b, row, col, ""));
 }
 
@@ -645,7 +670,7 @@ static LLVMValueRef tile_ptr(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMVal
 static void tile_block(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j0, LLVMValueRef k0,
                        LLVMValueRef klen, LLVMValueRef first) {
   Cg *c = k->cg;
-  LLVMTypeRef vt = LLVMVectorType(c->f32, LANES);
+  LLVMTypeRef vt = LLVMVectorType(c->f32, c->vectors.lanes);
   LLVMValueRef acc[8][4], zero = LLVMConstNull(vt);
   LLVMBasicBlockRef from = LLVMGetInsertBlock(c->b);
   LLVMBasicBlockRef reload = LLVMAppendBasicBlockInContext(c->ctx, k->fn, "reload");
@@ -674,7 +699,7 @@ static void tile_block(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef 
     }
 }
 
-/* The register-tiled kernel for the full tiles: an MR x NV*LANES block of C
+/* The register-tiled kernel for the full tiles: an MR x NV*lanes block of C
  * is accumulated in registers, so each row of B is read once per MR rows of
  * A instead of once per row. k runs in blocks whose rows of B (BLOCK floats
  * at most) stay in cache while every row tile of [r0, r1) reads them: a
@@ -685,7 +710,7 @@ static void tile_block(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef 
 static void matmul_tiles(Kernel *k, const Tiles *t, LLVMValueRef r0, LLVMValueRef r1,
                          LLVMValueRef K, int64_t Nfull) {
   Cg *c = k->cg;
-  int64_t kc = BLOCK / t->N > LANES ? BLOCK / t->N : LANES;
+  int64_t kc = BLOCK / t->N > c->vectors.lanes ? BLOCK / t->N : c->vectors.lanes;
   Loop lb, lj, li;
   LLVMValueRef end = LLVMBuildNSWAdd(c->b, K, i64c(c, kc - 1), "");
   LLVMValueRef blocks = LLVMBuildSDiv(c->b, end, i64c(c, kc), "");
@@ -700,9 +725,15 @@ static void matmul_tiles(Kernel *k, const Tiles *t, LLVMValueRef r0, LLVMValueRe
   LLVMValueRef tiles = LLVMBuildSDiv(c->b, LLVMBuildNSWSub(c->b, r1, r0, ""), i64c(c, t->mr), "");
   LLVMValueRef i = LLVMBuildNSWMul(c->b, loop_begin(k, &li, tiles), i64c(c, t->mr), "");
   LLVMValueRef i0 = LLVMBuildNSWAdd(c->b, i, r0, "");
-  LLVMValueRef panels = i64c(c, Nfull / (t->nv * LANES));
-  LLVMValueRef j0 = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, panels), i64c(c, t->nv * LANES), "");
-  tile_block(k, t, i0, j0, k0, klen, first);
+  Tiles packed = *t;
+  if (t->ta && kc * t->mr <= PACK_A_MAX) {
+    LLVMValueRef P = cg_entry_alloca(k, LLVMArrayType2(c->f32, (uint64_t)(kc * t->mr)), "packed_a");
+    LLVMSetAlignment(P, 64);
+    packed = packed_a(k, t, P, i0, k0, klen);
+  }
+  LLVMValueRef panels = i64c(c, Nfull / (t->nv * c->vectors.lanes));
+  LLVMValueRef j0 = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, panels), i64c(c, t->nv * c->vectors.lanes), "");
+  tile_block(k, &packed, i0, j0, k0, klen, first);
   loop_end(k, &lj);
   loop_end(k, &li);
   loop_end(k, &lb);
@@ -713,8 +744,8 @@ static void matmul_tiles(Kernel *k, const Tiles *t, LLVMValueRef r0, LLVMValueRe
 /* With transpose_b, neither operand runs along the columns of C, so the
  * tiles cannot use it as it is; a copy of B^T can, where K is static, the
  * copy fits on the stack and N is at least one vector wide. */
-static bool packs_b(LLVMValueRef K, int64_t N, bool tb) {
-  if (!tb || N < LANES || !LLVMIsAConstantInt(K)) return false;
+static bool packs_b(const Cg *c, LLVMValueRef K, int64_t N, bool tb) {
+  if (!tb || N < c->vectors.lanes || !LLVMIsAConstantInt(K)) return false;
   return LLVMConstIntGetSExtValue(K) * N <= PACK_MAX;
 }
 
@@ -738,10 +769,14 @@ static LLVMValueRef pack_b(Kernel *k, LLVMValueRef B, LLVMValueRef K, int64_t N,
 }
 
 /* the register tile of a product with N columns: nv vectors by mr rows
- * (tb: B as the tiles read it, after any packing) */
-static void tile_shape(int64_t N, bool tb, int *mr, int *nv) {
-  *nv = tb ? 0 : (int)(N / LANES < 4 ? N / LANES : 4);
-  *mr = *nv >= 2 ? 4 : 8;
+ * (tb: B as the tiles read it, after any packing), its mr x nv accumulators,
+ * nv vectors of B and a broadcast of A within the target's registers: 4 x 4
+ * with 32 registers (AVX-512), 6 x 2 with 16 (AVX); one vector wide, 8 rows */
+static void tile_shape(const Cg *c, int64_t N, bool tb, int *mr, int *nv) {
+  int most = c->vectors.registers >= 32 ? 4 : 2;
+  int64_t fit = N / c->vectors.lanes;
+  *nv = tb ? 0 : (int)(fit < most ? fit : most);
+  *mr = *nv < 2 ? 8 : most == 4 ? 4 : 6;
 }
 
 /* rows [r0, r1) of C[M,N] (row stride N) = op(A) op(B), A and B with row
@@ -751,20 +786,20 @@ static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef 
                         LLVMValueRef K, int64_t N, int64_t sa, int64_t sb, bool ta, bool tb) {
   Cg *c = k->cg;
   int mr, nv;
-  if (packs_b(K, N, tb)) {
+  if (packs_b(c, K, N, tb)) {
     B = pack_b(k, B, K, N, sb);
     sb = N;
     tb = false;
   }
-  tile_shape(N, tb, &mr, &nv);
+  tile_shape(c, N, tb, &mr, &nv);
   if (nv == 0) {
     matmul_loops(k, A, B, C, r0, r1, K, 0, N, sa, sb, ta, tb);
     return;
   }
-  int64_t nfull = N - N % (nv * LANES);
+  int64_t nfull = N - N % (nv * c->vectors.lanes);
   LLVMValueRef span = LLVMBuildNSWSub(c->b, r1, r0, "");
   LLVMValueRef rfull = LLVMBuildNSWSub(c->b, r1, LLVMBuildSRem(c->b, span, i64c(c, mr), ""), "");
-  Tiles t = {A, B, C, N, sa, sb, ta, mr, nv};
+  Tiles t = {A, B, C, N, sa, sb, ta, mr, nv, NULL};
   matmul_tiles(k, &t, r0, rfull, K, nfull);
   if (nfull < N) { /* right edge of the tiled rows */
     Loop li;
@@ -792,7 +827,7 @@ static void emit_matmul(Kernel *k, int id) {
   LLVMValueRef rows_a = row_count(k, sa_shape, 1);
   LLVMValueRef M = ta ? i64c(k->cg, sa) : rows_a, K = ta ? rows_a : i64c(k->cg, sa);
   int mr, nv; /* rows of C are independent: the kernel may run in parts of whole tiles */
-  tile_shape(N, tb && !packs_b(K, N, tb), &mr, &nv);
+  tile_shape(k->cg, N, tb && !packs_b(k->cg, K, N, tb), &mr, &nv);
   PgShape rows = *sa_shape;
   rows.rank--;
   k->splits = true, k->align = mr;

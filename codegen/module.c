@@ -363,7 +363,7 @@ static LLVMValueRef emit_graph(Cg *c, const char *symbol, const CgOptions *opt);
  * numerics checks or cycle counts inside: those are the scan's) */
 static bool emit_bodies(Cg *c, const char *symbol, const CgOptions *opt) {
   const IrGraph *g = c->g;
-  CgOptions inner = {.threads = opt->threads};
+  CgOptions inner = {.threads = opt->threads, .vectors = opt->vectors};
   for (int i = 0; i < g->count; i++) {
     if (!g->nodes[i].body) continue;
     char name[256];
@@ -412,7 +412,7 @@ static LLVMValueRef emit_graph(Cg *c, const char *symbol, const CgOptions *opt) 
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const IrGraph *g, const char *symbol,
                               const CgOptions *opt) {
-  Cg c = {.ctx = ctx, .g = g, .prefix = ""};
+  Cg c = {.ctx = ctx, .g = g, .prefix = "", .vectors = opt->vectors};
   c.mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
   c.b = LLVMCreateBuilderInContext(ctx);
   c.f32 = LLVMFloatTypeInContext(ctx);

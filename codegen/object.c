@@ -80,10 +80,10 @@ static void manifest_constant(LLVMModuleRef mod, const CgObject *o) {
 /* a step graph's module linked into mod (which then owns it); its step
  * function, made internal so that O3 may inline it into its wrapper */
 static LLVMValueRef add_step(LLVMModuleRef *mod, LLVMContextRef ctx, const IrGraph *g,
-                             const char *name, const char *what) {
+                             const char *name, const char *what, CgVectors vectors) {
   char symbol[256];
   snprintf(symbol, sizeof symbol, "%s.%s_step", name, what);
-  CgOptions single = {false, false, 1};
+  CgOptions single = {false, false, 1, vectors};
   LLVMModuleRef m = cg_build_module(ctx, g, symbol, &single);
   if (!*mod)
     *mod = m;
@@ -98,8 +98,10 @@ bool cg_emit_object(const CgTarget *t, const CgObject *o, const char *path) {
   cg_llvm_init(true);
   LLVMContextRef ctx = LLVMContextCreate();
   LLVMModuleRef mod = NULL;
-  LLVMValueRef predict = add_step(&mod, ctx, o->predict, o->name, "predict");
-  LLVMValueRef train = o->train && predict ? add_step(&mod, ctx, o->train, o->name, "train") : NULL;
+  CgVectors vectors = cg_target_vectors(t);
+  LLVMValueRef predict = add_step(&mod, ctx, o->predict, o->name, "predict", vectors);
+  LLVMValueRef train =
+      o->train && predict ? add_step(&mod, ctx, o->train, o->name, "train", vectors) : NULL;
   LLVMValueRef initial = o->embed && predict ? state_constant(mod, o) : NULL;
   bool ok = predict && (!o->train || train) && (!o->embed || initial);
   if (ok) {

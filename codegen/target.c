@@ -10,6 +10,7 @@
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
+#include <llvm-c/Support.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -24,10 +25,17 @@ bool cg_llvm_check(LLVMErrorRef err, const char *what) {
   return false;
 }
 
-/* the JIT needs only the host's backend; an object may be for any triple */
+/* the JIT needs only the host's backend; an object may be for any triple.
+ * The loop vectoriser may vectorise in-order float reductions (a sum whose
+ * elements are added one after another, as nnd's reductions are): the
+ * elements' arithmetic runs in vectors, the additions in their order, so
+ * results stay bit for bit those of the scalar loop. LLVM enables that by
+ * default only where it is cheap (AArch64 SVE). */
 void cg_llvm_init(bool all_targets) {
   static bool native, all;
   if (!native) {
+    const char *argv[] = {"nnd", "-force-ordered-reductions"};
+    LLVMParseCommandLineOptions(2, argv, NULL);
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
     native = true;
@@ -45,6 +53,25 @@ static char *own(char *llvm_message) {
   char *copy = strdup(llvm_message ? llvm_message : "");
   LLVMDisposeMessage(llvm_message);
   return copy;
+}
+
+/* whether a features string ("+sse2,+avx,-avx2,...") turns `name` on */
+static bool has_feature(const char *features, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = features; (p = strstr(p, name)); p += n)
+    if (p > features && p[-1] == '+' && (p[n] == ',' || p[n] == 0)) return true;
+  return false;
+}
+
+/* x86: AVX-512 has 32 registers of 16 floats, AVX 16 of 8, SSE 16 of 4;
+ * AArch64 has 32 of 4 (NEON). A named CPU without a features string gets its
+ * triple's baseline: the tiles are then smaller than it could take. */
+CgVectors cg_target_vectors(const CgTarget *t) {
+  bool x86 = strncmp(t->triple, "x86_64", 6) == 0 || strncmp(t->triple, "i686", 4) == 0;
+  if (x86 && has_feature(t->features, "avx512f")) return (CgVectors){16, 32};
+  if (x86 && has_feature(t->features, "avx")) return (CgVectors){8, 16};
+  if (strncmp(t->triple, "aarch64", 7) == 0) return (CgVectors){4, 32};
+  return (CgVectors){4, 16};
 }
 
 /* the host's triple, CPU and features, or `triple` (normalised) with `cpu`
