@@ -49,6 +49,8 @@ typedef struct {
  * runs where it was compiled, bit for bit as the JIT's); a named triple
  * without cpu gets "generic". False after a diagnostic (unknown triple). */
 bool cg_target_init(CgTarget *t, CgTargetKind kind, const char *triple, const char *cpu);
+/* LLVM's version and the host's triple, CPU, features and vector registers */
+void cg_print_host(FILE *out);
 void cg_target_free(CgTarget *t);
 
 typedef struct CgJit CgJit;

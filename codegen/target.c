@@ -74,6 +74,18 @@ CgVectors cg_target_vectors(const CgTarget *t) {
   return (CgVectors){4, 16};
 }
 
+void cg_print_host(FILE *out) {
+  unsigned major, minor, patch;
+  LLVMGetVersion(&major, &minor, &patch);
+  fprintf(out, "LLVM %u.%u.%u\n", major, minor, patch);
+  CgTarget host;
+  if (!cg_target_init(&host, CG_CPU_JIT, NULL, NULL)) return;
+  CgVectors v = cg_target_vectors(&host);
+  fprintf(out, "host: %s, CPU %s, %d vector registers of %d floats\nfeatures: %s\n", host.triple,
+          host.cpu, v.registers, v.lanes, host.features);
+  cg_target_free(&host);
+}
+
 /* the host's triple, CPU and features, or `triple` (normalised) with `cpu`
  * ("generic" if not given; a named CPU implies its features) */
 static void choose_machine(CgTarget *t, const char *triple, const char *cpu) {

@@ -10,79 +10,123 @@
 #include "../program/program.h"
 #include "driver.h"
 
+/* the commands' help: each command's lines of `nnd --help`, and the groups
+ * of options it takes (`nnd help CMD`, `nnd CMD --help`) */
+enum { TRAINING = 1, INSPECTION = 2 };
+static const struct {
+  const char *name;
+  unsigned options;
+  const char *text;
+} command_help[] = {
+    {"train", TRAINING,
+     "  train MODEL.nnd      JIT-compile the training step and train the model\n"},
+    {"dump", INSPECTION,
+     "  dump MODEL.nnd       print a stage of a step graph (default: planned)\n"},
+    {"opt", INSPECTION,
+     "  opt FILE.nnir        run a pass pipeline on textual IR and print the result\n"},
+    {"program", 0,
+     "  program FILE.nnprog  read a compiled Program's manifest (docs/program.md) and print\n"
+     "                       it again (the text round-trips byte for byte)\n"},
+    {"check", 0,
+     "  check MODEL.nnd      parse, elaborate and verify; report every error\n"},
+    {"eval", TRAINING,
+     "  eval MODEL.nnd       evaluate --weights CKPT on --data test (default), validation or\n"
+     "                       train: metrics, and a confusion matrix or R^2\n"},
+    {"predict", TRAINING,
+     "  predict MODEL.nnd    --weights CKPT --output FILE.csv, from --data test|validation|train\n"
+     "                       or from files: --input FILE (.npy, .csv or IDX) for a model whose\n"
+     "                       predictions read one input, --input NAME=FILE for each input\n"
+     "                       otherwise; a file gets the transforms of that input's training\n"
+     "                       source (scale, normalize), unless --raw\n"},
+    {"run", 0,
+     "  run NAME.so          predict with a compiled --shared model through its manifest:\n"
+     "                       --input [NAME=]FILE, --output FILE.csv (--raw: files as they are)\n"},
+    {"gradcheck", TRAINING,
+     "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
+     "                       (--ir GRAD.nnir: those of a planned grad graph from a file)\n"},
+    {"step", TRAINING,
+     "  step MODEL.nnd       on one batch (--inputs B.st) from --weights W.st: the loss, the\n"
+     "                       gradients and the parameters after --steps N updates, to --out\n"
+     "                       O.st (for comparing with a reference; --no-dropout)\n"},
+    {"compile", TRAINING,
+     "  compile MODEL.nnd    -o NAME: native code to NAME.o (--shared: NAME.so) and the C\n"
+     "                       header NAME.h (docs/compile.md): NAME_predict, and with --train\n"
+     "                       NAME_train_step; --weights CKPT embeds a checkpoint (else the\n"
+     "                       initial values training would start from); --weights-file\n"
+     "                       embeds nothing and writes NAME.state; --batch N (the most rows\n"
+     "                       per step); --target TRIPLE --cpu CPU (default: this machine);\n"
+     "                       --no-dropout\n"},
+    {"data", TRAINING,
+     "  data MODEL.nnd       the first --batch N (default 4) examples of --data train\n"
+     "                       (default), validation or test, as read: one line per input,\n"
+     "                       text() ids with their text\n"},
+    {"sample", TRAINING,
+     "  sample MODEL.nnd     --weights CKPT --prompt TEXT: text from a language model, one\n"
+     "                       token at a time; --tokens N (200), --temperature X (1; 0:\n"
+     "                       the likeliest), --top-k K (0: all), --seed S; the decode\n"
+     "                       step with a key/value cache, or --no-cache: the predict step\n"
+     "                       over the whole window for each token\n"},
+    {"passes", 0,
+     "  passes               list the registered passes and their options\n"},
+};
+
+static const char training_options[] =
+    "training (override the model file):\n"
+    "  --epochs N  --batch N  --lr X  --seed N\n"
+    "  --log FILE         one JSON object per epoch\n"
+    "  --save CKPT        checkpoint (safetensors) after training; --save-every N epochs too\n"
+    "  --resume CKPT      continue a run exactly where its checkpoint left it\n"
+    "  --init-from CKPT   start from the weights of a checkpoint, by name (transfer learning)\n"
+    "  --freeze a,b       train with these layers' weights fixed (fine-tuning)\n"
+    "  --no-fuse          one kernel per op (to compare with the fused program)\n"
+    "  --recompute-scans  a recurrence's backward recomputes each step from its saved\n"
+    "                     state (less memory) instead of saving what it reads\n"
+    "  --profile          time every kernel (CPU cycles); print where the step's time goes\n"
+    "  --check-numerics   stop at the first NaN or infinity and name the op that made it\n"
+    "                     (implies --no-fuse, so that every op's result is checked)\n"
+    "  --quiet            no live progress bar\n"
+    "  --threads N        threads for the big kernels (default 1; the same results\n"
+    "                     for any N)\n"
+    "  --no-flush-denormals  keep IEEE subnormal floats in generated code (default: flush\n"
+    "                     them to zero, which is much faster on some CPUs)\n";
+
+static const char inspection_options[] =
+    "inspection (dump, opt; --time-passes also for train):\n"
+    "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm|program\n"
+    "                     (program: the manifests of the train, eval, grad and predict steps)\n"
+    "  --graph=train|eval|grad|predict  which step graph (default train)\n"
+    "  --passes=a,b{key=value},c   the pipeline for opt (empty: parse and print)\n"
+    "  --print-after-all  --print-after=PASS  --print-changed (unified diffs)\n"
+    "  --dump-dir DIR     one numbered .nnir file per pass\n"
+    "  --format=dot       Graphviz, fusion kernels as clusters\n"
+    "  --time-passes      time per pass, LLVM optimisation and JIT (on stderr)\n";
+
+static const char error_options[] =
+    "  --error-limit N    stop printing after N errors (default 20; 0: no limit)\n";
+
 static int usage(FILE *out) {
-  fputs("usage: nnd <command> FILE [options]\n"
-        "\n"
-        "commands:\n"
-        "  train MODEL.nnd      JIT-compile the training step and train the model\n"
-        "  dump MODEL.nnd       print a stage of a step graph (default: planned)\n"
-        "  opt FILE.nnir        run a pass pipeline on textual IR and print the result\n"
-        "  program FILE.nnprog  read a compiled Program's manifest (docs/program.md) and print\n"
-        "                       it again (the text round-trips byte for byte)\n"
-        "  check MODEL.nnd      parse, elaborate and verify; report every error\n"
-        "  eval MODEL.nnd       evaluate --weights CKPT on --data test (default), validation or\n"
-        "                       train: metrics, and a confusion matrix or R^2\n"
-        "  predict MODEL.nnd    --weights CKPT --output FILE.csv, from --data test|validation|train\n"
-        "                       or from files: --input FILE (.npy, .csv or IDX) for a model whose\n"
-        "                       predictions read one input, --input NAME=FILE for each input\n"
-        "                       otherwise; a file gets the transforms of that input's training\n"
-        "                       source (scale, normalize), unless --raw\n"
-        "  run NAME.so          predict with a compiled --shared model through its manifest:\n"
-        "                       --input [NAME=]FILE, --output FILE.csv (--raw: files as they are)\n"
-        "  gradcheck MODEL.nnd  compare the compiled gradients with finite differences\n"
-        "                       (--ir GRAD.nnir: those of a planned grad graph from a file)\n"
-        "  step MODEL.nnd       on one batch (--inputs B.st) from --weights W.st: the loss, the\n"
-        "                       gradients and the parameters after --steps N updates, to --out\n"
-        "                       O.st (for comparing with a reference; --no-dropout)\n"
-        "  compile MODEL.nnd    -o NAME: native code to NAME.o (--shared: NAME.so) and the C\n"
-        "                       header NAME.h (docs/compile.md): NAME_predict, and with --train\n"
-        "                       NAME_train_step; --weights CKPT embeds a checkpoint (else the\n"
-        "                       initial values training would start from); --weights-file\n"
-        "                       embeds nothing and writes NAME.state; --batch N (the most rows\n"
-        "                       per step); --target TRIPLE --cpu CPU (default: this machine);\n"
-        "                       --no-dropout\n"
-        "  data MODEL.nnd       the first --batch N (default 4) examples of --data train\n"
-        "                       (default), validation or test, as read: one line per input,\n"
-        "                       text() ids with their text\n"
-        "  sample MODEL.nnd     --weights CKPT --prompt TEXT: text from a language model, one\n"
-        "                       token at a time; --tokens N (200), --temperature X (1; 0:\n"
-        "                       the likeliest), --top-k K (0: all), --seed S; the decode\n"
-        "                       step with a key/value cache, or --no-cache: the predict step\n"
-        "                       over the whole window for each token\n"
-        "  passes               list the registered passes and their options\n"
-        "\n"
-        "training (override the model file):\n"
-        "  --epochs N  --batch N  --lr X  --seed N\n"
-        "  --log FILE         one JSON object per epoch\n"
-        "  --save CKPT        checkpoint (safetensors) after training; --save-every N epochs too\n"
-        "  --resume CKPT      continue a run exactly where its checkpoint left it\n"
-        "  --init-from CKPT   start from the weights of a checkpoint, by name (transfer learning)\n"
-        "  --freeze a,b       train with these layers' weights fixed (fine-tuning)\n"
-        "  --no-fuse          one kernel per op (to compare with the fused program)\n"
-        "  --recompute-scans  a recurrence's backward recomputes each step from its saved\n"
-        "                     state (less memory) instead of saving what it reads\n"
-        "  --profile          time every kernel (CPU cycles); print where the step's time goes\n"
-        "  --check-numerics   stop at the first NaN or infinity and name the op that made it\n"
-        "                     (implies --no-fuse, so that every op's result is checked)\n"
-        "  --quiet            no live progress bar\n"
-        "  --threads N        threads for the big kernels (default 1; the same results\n"
-        "                     for any N)\n"
-        "  --no-flush-denormals  keep IEEE subnormal floats in generated code (default: flush\n"
-        "                     them to zero, which is much faster on some CPUs)\n"
-        "\n"
-        "  --error-limit N    stop printing after N errors (default 20; 0: no limit)\n"
-        "\n"
-        "inspection (dump, opt; --time-passes also for train):\n"
-        "  --stage=parsed|elaborated|optimized|autodiff|fused|planned|llvm|program\n"
-        "                     (program: the manifests of the train, eval, grad and predict steps)\n"
-        "  --graph=train|eval|grad|predict  which step graph (default train)\n"
-        "  --passes=a,b{key=value},c   the pipeline for opt (empty: parse and print)\n"
-        "  --print-after-all  --print-after=PASS  --print-changed (unified diffs)\n"
-        "  --dump-dir DIR     one numbered .nnir file per pass\n"
-        "  --format=dot       Graphviz, fusion kernels as clusters\n"
-        "  --time-passes      time per pass, LLVM optimisation and JIT (on stderr)\n",
-        out);
+  fputs("usage: nnd <command> FILE [options]\n\ncommands:\n", out);
+  for (size_t i = 0; i < sizeof command_help / sizeof *command_help; i++) fputs(command_help[i].text, out);
+  fprintf(out, "  help COMMAND         that command's options (also: nnd COMMAND --help)\n"
+               "  --version            nnd's and LLVM's versions, the host CPU and its vectors\n\n"
+               "%s\n%s\n%s",
+          training_options, error_options, inspection_options);
   return out == stderr ? 2 : 0;
+}
+
+/* nnd help CMD: its lines and its options; 2 for an unknown command */
+static int help(const char *command) {
+  for (size_t i = 0; i < sizeof command_help / sizeof *command_help; i++) {
+    if (strcmp(command, command_help[i].name) != 0) continue;
+    printf("usage: nnd %s%s [options]\n\n%s\n", command, strcmp(command, "passes") ? " FILE" : "",
+           command_help[i].text);
+    if (command_help[i].options & TRAINING) printf("%s\n", training_options);
+    if (command_help[i].options & INSPECTION) printf("%s\n", inspection_options);
+    fputs(error_options, stdout);
+    return 0;
+  }
+  fprintf(stderr, "nnd: error: unknown command '%s' (see nnd --help)\n", command);
+  return 2;
 }
 
 /* --name=value or --name value; false if arg is not this flag */
@@ -370,8 +414,24 @@ static int cmd_passes(void) {
   return 0;
 }
 
+static bool asks_help(int argc, char **argv) {
+  for (int i = 2; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+  return false;
+}
+
+/* nnd --version: nnd's version, LLVM's, and what code generation sees of this CPU */
+static int version(void) {
+  printf("nnd %s\n", NND_VERSION);
+  cg_print_host(stdout);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) return usage(argc < 2 ? stderr : stdout);
+  if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) return version();
+  if (strcmp(argv[1], "help") == 0) return argc > 2 ? help(argv[2]) : usage(stdout);
+  if (asks_help(argc, argv)) return help(argv[1]);
   if (strcmp(argv[1], "passes") == 0) return cmd_passes();
   static const struct {
     const char *name;

@@ -233,12 +233,17 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
     return true;
   }
   if (strcmp(k, "validation_shuffle") == 0) return bool_option(s->expr, &c->validation_shuffle);
+  if (strcmp(k, "lr") == 0) { /* Keras's spelling: the optimizer's rate, applied after the block */
+    if (!finite_num(s->expr, &c->lr)) return false;
+    if (!fe_lr_ok(c->lr)) return diag_error(s->expr->loc, "'lr' must be in " FE_LR_RANGE), false;
+    return true;
+  }
   if (strcmp(k, "batch") == 0) return int_in(s->expr, 1, 1 << 20, &v) && (c->batch = (int)v, true);
   if (strcmp(k, "epochs") == 0) return int_in(s->expr, 1, 1e6, &v) && (c->epochs = (int)v, true);
   if (strcmp(k, "seed") == 0) /* the range of --seed */
     return int_in(s->expr, 0, 9e18, &v) && (c->seed = (uint64_t)v, true);
   diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, clip_norm, batch, "
-                     "epochs, seed, freeze, validation_split or validation_shuffle)", k);
+                     "lr, epochs, seed, freeze, validation_split or validation_shuffle)", k);
   return false;
 }
 
@@ -692,6 +697,7 @@ bool fe_config(const AstFile *f, FeConfig *c) {
       if (s->kind != ST_LET) diag_error(s->loc, "a train block holds `setting = value` lines only");
       else train_stmt(s, c);
   }
+  if (c->lr > 0) c->optimizer.lr = c->lr; /* as --lr: over an optimizer(lr=...) of the block */
   return diag_error_count() == errors;
 }
 

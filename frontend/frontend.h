@@ -156,6 +156,7 @@ typedef struct {
   int nfreeze;
   double validation_split; /* the last fraction of the training data, held out (Keras) */
   bool validation_shuffle;  /* hold out a seeded random draw of that many instead */
+  double lr;                /* `lr = x`: the optimizer's learning rate (0: as the optimizer says) */
   FeExtern externs[FE_MAX_EXTERNS]; /* the libraries to load before compiling */
   int nexterns;
 } FeConfig;
