@@ -75,6 +75,8 @@ static const char training_options[] =
     "  --epochs N  --batch N  --lr X  --seed N\n"
     "  --log FILE         one JSON object per epoch\n"
     "  --save CKPT        checkpoint (safetensors) after training; --save-every N epochs too\n"
+    "  --save-best CKPT   checkpoint every epoch that improves the train block's monitor\n"
+    "                     (default val_loss; early_stopping(...) in the train block stops)\n"
     "  --resume CKPT      continue a run exactly where its checkpoint left it\n"
     "  --init-from CKPT   start from the weights of a checkpoint, by name (transfer learning)\n"
     "  --freeze a,b       train with these layers' weights fixed (fine-tuning)\n"
@@ -186,6 +188,7 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--graph", offsetof(Cli, graph)},   {"--passes", offsetof(Cli, passes)},
       {"--print-after", offsetof(Cli, print_after)}, {"--dump-dir", offsetof(Cli, dump_dir)},
       {"--format", offsetof(Cli, format)},   {"--save", offsetof(Cli, save)},
+      {"--save-best", offsetof(Cli, save_best)},
       {"--resume", offsetof(Cli, resume)},   {"--weights", offsetof(Cli, weights)},
       {"--init-from", offsetof(Cli, init_from)}, {"--data", offsetof(Cli, data)},
       {"--freeze", offsetof(Cli, freeze)},   {"--inputs", offsetof(Cli, inputs)},

@@ -145,6 +145,7 @@ int cmd_train(const Cli *c) {
   watch_init(&w, &quiet_watch);
   /* an unwritable --save is an error now, not after the run */
   bool ok = open_session(c, &s) && (!c->save || rt_checkpoint_check_writable(c->save)) &&
+            (!c->save_best || rt_checkpoint_check_writable(c->save_best)) &&
             load_data(&s, &data) && compile_step(&s, "train", &w, &tr) &&
             compile_step(&s, "eval", &w, &ev) &&
             start_state(c, &s.store, &s.rng, &st);
@@ -158,7 +159,9 @@ int cmd_train(const Cli *c) {
   RtSets sets = sets_of(&data);
   if (ok) {
     const char *vocab = rt_data_vocab(fe_dataset(&s.cfg, "train"));
-    RtFitOptions fo = {s.cfg.epochs, s.cfg.batch, c->log, c->save, c->save_every, c->quiet, vocab};
+    RtFitOptions fo = {s.cfg.epochs, s.cfg.batch, c->log, c->save, c->save_every, c->quiet, vocab,
+                       s.cfg.early.on, s.cfg.early.restore_best, s.cfg.early.monitor,
+                       s.cfg.early.patience, s.cfg.early.min_delta, c->save_best};
     ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &s.store, &st, &scores);
   }
   if (ok && c->profile) rt_profile_print(stdout, &tr.prog);

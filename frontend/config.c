@@ -218,6 +218,37 @@ static bool bool_option(const AstExpr *v, bool *out) {
   return true;
 }
 
+/* one argument of early_stopping(...) */
+static bool early_option(const AstExpr *a, FeConfig *c) {
+  const AstExpr *v = a->args[0];
+  int64_t n;
+  if (!strcmp(a->str, "monitor")) {
+    if (v->kind != AST_NAME && v->kind != AST_STR)
+      return diag_error(v->loc, "monitor names a reported value: val_loss, loss, val_accuracy, ..."), false;
+    c->early.monitor = v->str;
+    return true;
+  }
+  if (!strcmp(a->str, "patience")) return int_in(v, 0, 1e6, &n) && (c->early.patience = (int)n, true);
+  if (!strcmp(a->str, "min_delta")) return nonnegative(v, &c->early.min_delta);
+  if (!strcmp(a->str, "restore_best")) return bool_option(v, &c->early.restore_best);
+  diag_error(a->loc, "early_stopping() takes monitor=, patience=, min_delta= and restore_best=");
+  return false;
+}
+
+/* early_stopping = early_stopping(monitor=val_loss, patience=0, min_delta=0,
+ * restore_best=false): Keras's EarlyStopping and its defaults */
+static bool early_stopping(const AstExpr *x, FeConfig *c) {
+  if (x->kind != AST_CALL || strcmp(x->str, "early_stopping") != 0)
+    return diag_error(x->loc, "expected early_stopping(patience=N, ...)"), false;
+  c->early.on = true;
+  for (int i = 0; i < x->nargs; i++) {
+    if (x->args[i]->kind != AST_KWARG)
+      return diag_error(x->args[i]->loc, "early_stopping() takes its arguments by name"), false;
+    if (!early_option(x->args[i], c)) return false;
+  }
+  return true;
+}
+
 static bool train_stmt(const AstStmt *s, FeConfig *c) {
   int64_t v;
   const char *k = s->name;
@@ -233,6 +264,13 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
     return true;
   }
   if (strcmp(k, "validation_shuffle") == 0) return bool_option(s->expr, &c->validation_shuffle);
+  if (strcmp(k, "early_stopping") == 0) return early_stopping(s->expr, c);
+  if (strcmp(k, "monitor") == 0) { /* what --save-best keeps the best of, without early stopping */
+    if (s->expr->kind != AST_NAME && s->expr->kind != AST_STR)
+      return diag_error(s->expr->loc, "monitor names a reported value: val_loss, loss, ..."), false;
+    c->early.monitor = s->expr->str;
+    return true;
+  }
   if (strcmp(k, "lr") == 0) { /* Keras's spelling: the optimizer's rate, applied after the block */
     if (!finite_num(s->expr, &c->lr)) return false;
     if (!fe_lr_ok(c->lr)) return diag_error(s->expr->loc, "'lr' must be in " FE_LR_RANGE), false;
@@ -242,8 +280,9 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
   if (strcmp(k, "epochs") == 0) return int_in(s->expr, 1, 1e6, &v) && (c->epochs = (int)v, true);
   if (strcmp(k, "seed") == 0) /* the range of --seed */
     return int_in(s->expr, 0, 9e18, &v) && (c->seed = (uint64_t)v, true);
-  diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, clip_norm, batch, "
-                     "lr, epochs, seed, freeze, validation_split or validation_shuffle)", k);
+  diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, clip_norm, "
+                     "batch, lr, epochs, seed, freeze, validation_split, validation_shuffle, "
+                     "early_stopping or monitor)", k);
   return false;
 }
 
@@ -688,7 +727,8 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
 }
 
 bool fe_config(const AstFile *f, FeConfig *c) {
-  *c = (FeConfig){.optimizer = ps_optimizer_default(PS_OPT_ADAM), .batch = 32, .epochs = 1, .seed = 1};
+  *c = (FeConfig){.optimizer = ps_optimizer_default(PS_OPT_ADAM), .batch = 32, .epochs = 1, .seed = 1,
+                  .early.monitor = "val_loss"};
   int errors = diag_error_count();
   c->nexterns = fe_externs(f, c->externs, true);
   for (const AstBlock *b = f->blocks; b; b = b->next) {

@@ -157,6 +157,14 @@ typedef struct {
   double validation_split; /* the last fraction of the training data, held out (Keras) */
   bool validation_shuffle;  /* hold out a seeded random draw of that many instead */
   double lr;                /* `lr = x`: the optimizer's learning rate (0: as the optimizer says) */
+  /* early_stopping(monitor=, patience=, min_delta=, restore_best=) (Keras's
+   * EarlyStopping); monitor is also what --save-best keeps the best of */
+  struct {
+    bool on, restore_best;
+    const char *monitor; /* "val_loss" (default), "loss", "test_accuracy", ... */
+    int patience;
+    double min_delta;
+  } early;
   FeExtern externs[FE_MAX_EXTERNS]; /* the libraries to load before compiling */
   int nexterns;
 } FeConfig;

@@ -264,6 +264,16 @@ typedef struct {
   int save_every;
   bool quiet;
   const char *vocab; /* of the training data's text, for the checkpoint; NULL if none */
+  /* early stopping (Keras's EarlyStopping): stop after `patience` epochs in
+   * which `monitor` did not improve by more than min_delta (a loss or
+   * perplexity down, an accuracy up); restore_best: then go back to the
+   * weights of its best epoch. save_best: a checkpoint of every epoch that
+   * improves it (NULL: none). */
+  bool early_stop, restore_best;
+  const char *monitor;
+  int patience;
+  double min_delta;
+  const char *save_best;
 } RtFitOptions;
 
 /* Copies rows perm[start..start+n) of every column into the program's inputs. */

@@ -397,8 +397,91 @@ static bool train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *p
   return true;
 }
 
+/* ---- early stopping and the best checkpoint ---- */
+
+/* the reported value training watches: of which set (0 train, 1 validation,
+ * 2 test), the loss (-1) or a metric, and whether higher is better */
+typedef struct {
+  int set, metric;
+  bool higher;
+  double best;
+  int best_epoch, wait;
+  float **weights; /* the best epoch's weights and statistics (restore_best), or NULL */
+} Monitor;
+
+/* name is [val_|test_](loss|METRIC); false after a diagnostic */
+static bool monitor_of(const char *name, const PgEntry *e, const RtSets *data, Monitor *m) {
+  static const char *const prefixes[] = {"", "val_", "test_"};
+  const RtData *sets[] = {data->train, data->val, data->test};
+  *m = (Monitor){.best_epoch = -1};
+  for (int s = 2; s >= 0; s--) { /* the longest prefix first: "" matches every name */
+    size_t n = strlen(prefixes[s]);
+    if (strncmp(name, prefixes[s], n) != 0) continue;
+    const char *what = name + n;
+    m->set = s, m->metric = -2;
+    if (!strcmp(what, "loss")) m->metric = -1;
+    for (int i = 0; i < RT_MAX_METRICS && m->metric == -2; i++)
+      if (metric_at(e, i) && !strcmp(metric_at(e, i)->name, what)) m->metric = i;
+    if (m->metric == -2) break;
+    if (!sets[s] || !sets[s]->count)
+      return diag_error((PgLoc){0}, "monitor '%s': the run has no %s data%s", name,
+                        s == 1 ? "validation" : "test", s == 1 ? " (validation_split)" : ""), false;
+    m->higher = strstr(what, "accuracy") != NULL;
+    return true;
+  }
+  return diag_error((PgLoc){0}, "monitor '%s' is not a reported value (loss, val_loss, test_loss, "
+                                "or one of them with a metric's name)", name), false;
+}
+
+static double monitored(const Monitor *m, const RtScores *const *scores) {
+  const RtScores *s = scores[m->set];
+  return m->metric < 0 ? s->loss : s->metric[m->metric];
+}
+
+static bool restorable(const RtParams *p, int i) {
+  return p->role[i] == PG_ROLE_WEIGHT || p->role[i] == PG_ROLE_STATISTIC;
+}
+
+/* copies the weights and statistics of p into m (from = false) or back */
+static bool keep_weights(Monitor *m, RtParams *p, bool back) {
+  if (!m->weights && !(m->weights = calloc((size_t)p->count + 1, sizeof *m->weights))) return false;
+  for (int i = 0; i < p->count; i++) {
+    if (!restorable(p, i)) continue;
+    size_t bytes = (size_t)p->numel[i] * sizeof(float);
+    if (!m->weights[i] && !(m->weights[i] = malloc(bytes ? bytes : 1))) return false;
+    memcpy(back ? p->data[i] : m->weights[i], back ? m->weights[i] : p->data[i], bytes);
+  }
+  return true;
+}
+
+static void free_monitor(Monitor *m, const RtParams *p) {
+  for (int i = 0; m->weights && i < p->count; i++) free(m->weights[i]);
+  free(m->weights);
+}
+
+/* after an epoch: the best so far is kept (and saved); true when training should stop */
+static bool watch(Monitor *m, const RtFitOptions *opt, const RtScores *const *scores, RtParams *store,
+                  const RtTrainState *state, bool *ok) {
+  double v = monitored(m, scores);
+  double gain = m->higher ? v - m->best : m->best - v;
+  if (m->best_epoch < 0 || gain > opt->min_delta) {
+    m->best = v, m->best_epoch = state->epoch, m->wait = 0;
+    if (opt->restore_best && !keep_weights(m, store, false))
+      *ok = (diag_error((PgLoc){0}, "out of memory for the best weights"), false);
+    if (opt->save_best && *ok) *ok = rt_checkpoint_save(opt->save_best, store, state, opt->vocab);
+    return false;
+  }
+  if (!opt->early_stop || ++m->wait < opt->patience) return false;
+  printf("Epoch %d: early stopping: %s has not improved on %.4f (epoch %d) for %d epochs\n",
+         state->epoch, opt->monitor, m->best, m->best_epoch, m->wait);
+  return true;
+}
+
 bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOptions *opt, RtParams *store,
             RtTrainState *state, RtScores *last_test) {
+  Monitor m = {.best_epoch = -1};
+  bool watching = opt->early_stop || opt->save_best;
+  if (watching && !monitor_of(opt->monitor, eval->e, data, &m)) return false;
   const RtData *train_data = data->train, *test_data = data->test, *val_data = data->val;
   FILE *log = NULL;
   if (opt->log_path && !(log = fopen(opt->log_path, state->epoch ? "a" : "w"))) {
@@ -408,15 +491,15 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
   int64_t *perm = malloc((train_data->count + 1) * sizeof *perm);
   bool live = isatty(fileno(stdout)) && !opt->quiet, ok = true;
   if (test_data && state->epoch >= opt->epochs) rt_evaluate(eval, test_data, opt->batch, last_test, NULL);
-  while (ok && state->epoch < opt->epochs) {
-    RtScores tr, te;
+  bool stop = false;
+  while (ok && !stop && state->epoch < opt->epochs) {
+    RtScores tr = {0}, te = {0}, va = {0};
     double secs;
     printf("Epoch %d/%d\n", state->epoch + 1, opt->epochs);
     if (!train_epoch(train, train_data, opt->batch, perm, state, live, &tr, &secs)) {
       ok = false;
       break;
     }
-    RtScores va;
     if (val_data) {
       if (!(ok = rt_evaluate(eval, val_data, opt->batch, &va, NULL))) break;
       rt_print_scores(stdout, eval->e, "val_", &va);
@@ -431,10 +514,20 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
     if (log)
       log_json(log, train->e, eval->e, state->epoch, &tr, val_data ? &va : NULL,
                test_data ? &te : NULL, secs);
-    bool last = state->epoch == opt->epochs, every = opt->save_every && state->epoch % opt->save_every == 0;
-    if (opt->save_path && (last || every))
+    const RtScores *scores[3] = {&tr, &va, &te};
+    if (watching) stop = watch(&m, opt, scores, store, state, &ok);
+    bool end = stop || state->epoch == opt->epochs;
+    if (ok && end && opt->restore_best && m.weights) { /* before the last save and test scores */
+      keep_weights(&m, store, true);
+      printf("Restoring the weights of epoch %d (%s %.4f)\n", m.best_epoch, opt->monitor, m.best);
+      if (test_data) ok = rt_evaluate(eval, test_data, opt->batch, last_test, NULL);
+    }
+    bool last = end;
+    bool every = opt->save_every && state->epoch % opt->save_every == 0;
+    if (ok && opt->save_path && (last || every))
       ok = rt_checkpoint_save(opt->save_path, store, state, opt->vocab);
   }
+  free_monitor(&m, store);
   free(perm);
   if (log) fclose(log);
   return ok;
