@@ -291,7 +291,9 @@ int cmd_predict(const Cli *c) {
     ok = false;
   }
   if (ok) ok = rt_report_write_csv(c->output, &report, !c->ninput_files);
-  if (ok) printf("%lld predictions written to %s\n", (long long)rows->count, c->output);
+  if (ok) /* on stderr when the predictions are on stdout (--output -) */
+    fprintf(strcmp(c->output, "-") ? stdout : stderr, "%lld predictions written to %s\n",
+            (long long)rows->count, strcmp(c->output, "-") ? c->output : "standard output");
   rt_report_free(&report);
   rt_data_free(&file);
   free_sets(&sets);

@@ -76,7 +76,8 @@ void rt_report_print(FILE *out, const RtReport *r) {
 }
 
 bool rt_report_write_csv(const char *path, const RtReport *r, bool with_truth) {
-  FILE *f = fopen(path, "w");
+  bool to_stdout = strcmp(path, "-") == 0;
+  FILE *f = to_stdout ? stdout : fopen(path, "w");
   if (!f) return diag_error((PgLoc){0}, "cannot write '%s'", path), false;
   const char *pred = r->classes ? "class" : "prediction", *truth = r->classes ? "label" : "target";
   for (int64_t k = 0; k < r->width; k++) fprintf(f, k ? ",%s_%lld" : "%s_%lld", pred, (long long)k);
@@ -87,8 +88,8 @@ bool rt_report_write_csv(const char *path, const RtReport *r, bool with_truth) {
     for (int64_t k = 0; with_truth && k < r->width; k++) fprintf(f, ",%.9g", r->truth[i + k]);
     fputc('\n', f);
   }
-  bool ok = fclose(f) == 0;
-  if (!ok) diag_error((PgLoc){0}, "cannot write '%s'", path);
+  bool ok = to_stdout ? fflush(f) == 0 && !ferror(f) : fclose(f) == 0;
+  if (!ok) diag_error((PgLoc){0}, "cannot write '%s'", to_stdout ? "standard output" : path);
   return ok;
 }
 
