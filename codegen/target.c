@@ -10,7 +10,6 @@
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
-#include <llvm-c/Support.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -25,17 +24,10 @@ bool cg_llvm_check(LLVMErrorRef err, const char *what) {
   return false;
 }
 
-/* the JIT needs only the host's backend; an object may be for any triple.
- * The loop vectoriser may vectorise in-order float reductions (a sum whose
- * elements are added one after another, as nnd's reductions are): the
- * elements' arithmetic runs in vectors, the additions in their order, so
- * results stay bit for bit those of the scalar loop. LLVM enables that by
- * default only where it is cheap (AArch64 SVE). */
+/* the JIT needs only the host's backend; an object may be for any triple */
 void cg_llvm_init(bool all_targets) {
   static bool native, all;
   if (!native) {
-    const char *argv[] = {"nnd", "-force-ordered-reductions"};
-    LLVMParseCommandLineOptions(2, argv, NULL);
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
     native = true;

@@ -417,6 +417,10 @@ static int cmd_passes(void) {
   return 0;
 }
 
+#ifndef NND_VERSION /* CMakeLists.txt defines it: the project's version */
+#define NND_VERSION "unknown"
+#endif
+
 static bool asks_help(int argc, char **argv) {
   for (int i = 2; i < argc; i++)
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
