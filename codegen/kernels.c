@@ -421,9 +421,13 @@ static const PgShape **memory_views(Kernel *k, const int *members, int count, co
 }
 
 static bool is_reduction(Kernel *k, int id) { return ir_op_flags(nd(k, id)->op) & IR_REDUCTION; }
-static bool is_indexed(Kernel *k, int id) { return ir_op_flags(nd(k, id)->op) & (IR_GATHERS | IR_SCATTERS); }
+static bool is_indexed(Kernel *k, int id) {
+  return ir_op_flags(nd(k, id)->op) & (IR_GATHERS | IR_SCATTERS);
+}
 /* a member that folds into its output instead of storing a value */
-static bool folds(Kernel *k, int id) { return ir_op_flags(nd(k, id)->op) & (IR_REDUCTION | IR_SCATTERS); }
+static bool folds(Kernel *k, int id) {
+  return ir_op_flags(nd(k, id)->op) & (IR_REDUCTION | IR_SCATTERS);
+}
 
 /* where a loop over the edges [B, E, D...] is: example b, edge b*E + e and
  * element j of the row (NULL in other loops) */
@@ -433,14 +437,16 @@ typedef struct {
 
 /* element j of row ids[edge] (clamped into the N rows) of example b, in a
  * [B, N, D...] value: the element a gather reads and a segment op folds into */
-static LLVMValueRef node_element(Kernel *k, const IrNode *n, const PgShape *nodes, const EdgeAt *at) {
+static LLVMValueRef node_element(Kernel *k, const IrNode *n, const PgShape *nodes,
+                                 const EdgeAt *at) {
   Cg *c = k->cg;
   int64_t N = nodes->dim[1], row = pg_numel(nodes, 1) / N;
   LLVMValueRef t = LLVMBuildSExt(c->b, load_at(k, n->in[1], at->edge), c->i64, "");
   LLVMValueRef lo = i64c(c, 0), hi = i64c(c, N - 1);
   t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, t, lo, ""), lo, t, "");
   t = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, t, hi, ""), hi, t, "");
-  LLVMValueRef node = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, at->example, i64c(c, N), ""), t, "");
+  LLVMValueRef first = LLVMBuildNSWMul(c->b, at->example, i64c(c, N), ""); /* of example b */
+  LLVMValueRef node = LLVMBuildNSWAdd(c->b, first, t, "");
   return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, node, i64c(c, row), ""), at->j, "");
 }
 
@@ -453,7 +459,9 @@ static LLVMValueRef indexed_member(Kernel *k, int id, LLVMValueRef x, const Edge
   LLVMValueRef p = elem_ptr(k, cg_store_buffer(k, id), c->f32, node_element(k, n, &n->shape, at));
   LLVMValueRef args[2] = {LLVMBuildLoad2(c->b, c->f32, p, ""), x};
   bool max = n->op == IR_OP_SEGMENT_MAX;
-  LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", args, 2) : LLVMBuildFAdd(c->b, args[0], x, ""), p);
+  LLVMValueRef folded =
+      max ? intrinsic(c, "llvm.maximum", args, 2) : LLVMBuildFAdd(c->b, args[0], x, "");
+  LLVMBuildStore(c->b, folded, p);
   return NULL;
 }
 
@@ -580,7 +588,8 @@ static Tiles packed_a(Kernel *k, const Tiles *t, LLVMValueRef P, LLVMValueRef i0
   LLVMValueRef kk = loop_begin(k, &lk, klen);
   LLVMValueRef r = loop_begin(k, &lr, i64c(c, t->mr));
   LLVMValueRef row = LLVMBuildNSWAdd(c->b, kk, k0, ""), i = LLVMBuildNSWAdd(c->b, i0, r, "");
-  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, t->A, c->f32, a_index(c, t, i, row)), "");
+  LLVMValueRef from = elem_ptr(k, t->A, c->f32, a_index(c, t, i, row));
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, from, "");
   LLVMValueRef to = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, t->mr), ""), r, "");
   LLVMBuildStore(c->b, x, elem_ptr(k, P, c->f32, to));
   loop_end(k, &lr);
@@ -732,7 +741,8 @@ static void matmul_tiles(Kernel *k, const Tiles *t, LLVMValueRef r0, LLVMValueRe
     packed = packed_a(k, t, P, i0, k0, klen);
   }
   LLVMValueRef panels = i64c(c, Nfull / (t->nv * c->vectors.lanes));
-  LLVMValueRef j0 = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, panels), i64c(c, t->nv * c->vectors.lanes), "");
+  LLVMValueRef panel = i64c(c, t->nv * c->vectors.lanes);
+  LLVMValueRef j0 = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, panels), panel, "");
   tile_block(k, &packed, i0, j0, k0, klen, first);
   loop_end(k, &lj);
   loop_end(k, &li);
@@ -1261,7 +1271,9 @@ void cg_emit_kernel_body(Kernel *k) {
   case IR_OP_SLICE: case IR_OP_UNSLICE: emit_slice(k, members[0]); break;
   case IR_OP_CONCAT: emit_concat(k, members[0]); break;
   case IR_OP_GATHER: case IR_OP_SCATTER_ADD: emit_gather(k, members[0]); break;
-  case IR_OP_EDGE_GATHER: case IR_OP_SEGMENT_SUM: case IR_OP_SEGMENT_MAX: emit_loop(k, members, count); break;
+  case IR_OP_EDGE_GATHER: case IR_OP_SEGMENT_SUM: case IR_OP_SEGMENT_MAX:
+    emit_loop(k, members, count);
+    break;
   case IR_OP_IM2COL: case IR_OP_COL2IM: emit_im2col(k, members[0]); break;
   case IR_OP_LOG_SOFTMAX: emit_log_softmax(k, members[0]); break;
   case IR_OP_ARGMAX: emit_argmax(k, members[0]); break;

@@ -10,7 +10,8 @@
 
 typedef struct {
   const char *command, *input, *stage, *graph, *log, *passes, *print_after, *dump_dir, *format;
-  const char *save, *save_best, *resume, *weights, *init_from, *data, *freeze, *inputs, *out, *output;
+  const char *save, *save_best, *resume, *weights, *init_from, *data, *freeze, *inputs, *out;
+  const char *output;
   const char *input_files[8]; /* predict --input [NAME=]FILE, once per model input */
   int ninput_files;
   const char *ir; /* gradcheck --ir: a planned grad graph to check instead of the model's */

@@ -108,7 +108,8 @@ static const char error_options[] =
 
 static int usage(FILE *out) {
   fputs("usage: nnd <command> FILE [options]\n\ncommands:\n", out);
-  for (size_t i = 0; i < sizeof command_help / sizeof *command_help; i++) fputs(command_help[i].text, out);
+  for (size_t i = 0; i < sizeof command_help / sizeof *command_help; i++)
+    fputs(command_help[i].text, out);
   fprintf(out, "  help COMMAND         that command's options (also: nnd COMMAND --help)\n"
                "  --version            nnd's and LLVM's versions, the host CPU and its vectors\n\n"
                "%s\n%s\n%s",

@@ -85,7 +85,8 @@ static bool load_sets(const FeConfig *cfg, const PgEntry *g, const char *model, 
   memset(d, 0, sizeof *d);
   bool ok = train && rt_data_load(&d->train, train, g);
   if (ok && cfg->validation_split > 0)
-    ok = rt_data_split(&d->train, cfg->validation_split, cfg->validation_shuffle, cfg->seed, &d->val);
+    ok = rt_data_split(&d->train, cfg->validation_split, cfg->validation_shuffle, cfg->seed,
+                       &d->val);
   ok = ok && rt_data_normalize(&d->train, train, NULL);
   if (ok && d->val.ncols) ok = rt_data_normalize(&d->val, train, &d->train);
   if (ok && test) ok = rt_data_load(&d->test, test, g) && rt_data_normalize(&d->test, test, &d->train);

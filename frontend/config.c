@@ -224,11 +224,13 @@ static bool early_option(const AstExpr *a, FeConfig *c) {
   int64_t n;
   if (!strcmp(a->str, "monitor")) {
     if (v->kind != AST_NAME && v->kind != AST_STR)
-      return diag_error(v->loc, "monitor names a reported value: val_loss, loss, val_accuracy, ..."), false;
+      return diag_error(v->loc, "monitor names a reported value: val_loss, loss, val_mae, ..."),
+             false;
     c->early.monitor = v->str;
     return true;
   }
-  if (!strcmp(a->str, "patience")) return int_in(v, 0, 1e6, &n) && (c->early.patience = (int)n, true);
+  if (!strcmp(a->str, "patience"))
+    return int_in(v, 0, 1e6, &n) && (c->early.patience = (int)n, true);
   if (!strcmp(a->str, "min_delta")) return nonnegative(v, &c->early.min_delta);
   if (!strcmp(a->str, "restore_best")) return bool_option(v, &c->early.restore_best);
   diag_error(a->loc, "early_stopping() takes monitor=, patience=, min_delta= and restore_best=");
@@ -280,9 +282,9 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
   if (strcmp(k, "epochs") == 0) return int_in(s->expr, 1, 1e6, &v) && (c->epochs = (int)v, true);
   if (strcmp(k, "seed") == 0) /* the range of --seed */
     return int_in(s->expr, 0, 9e18, &v) && (c->seed = (uint64_t)v, true);
-  diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, clip_norm, "
-                     "batch, lr, epochs, seed, freeze, validation_split, validation_shuffle, "
-                     "early_stopping or monitor)", k);
+  diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, "
+                     "clip_norm, batch, lr, epochs, seed, freeze, validation_split, "
+                     "validation_shuffle, early_stopping or monitor)", k);
   return false;
 }
 
@@ -628,21 +630,26 @@ static bool graph_source(const DataLine *l, const AstExpr *x, PgSource *src) {
     const AstExpr *a = x->args[i], *v = a->kind == AST_KWARG ? a->args[0] : a;
     const char *key = a->kind == AST_KWARG ? a->str : "";
     if (!strcmp(key, "field")) {
-      if (!field_option(v, fields, 5, "graph() field is edges, weights, features, labels or mask", &src->field))
+      if (!field_option(v, fields, 5, "graph() field is edges, weights, features, labels or mask",
+                        &src->field))
         return false;
     } else if (!strcmp(key, "split")) {
-      if (!field_option(v, splits, 3, "graph() split is train, val or test", &src->split)) return false;
+      if (!field_option(v, splits, 3, "graph() split is train, val or test", &src->split))
+        return false;
     } else {
       return diag_error(a->loc, "graph() takes field= and split= after its two files"), false;
     }
   }
-  if (!src->field) return diag_error(x->loc, "graph() needs field=: edges, weights, features, labels or mask"), false;
+  if (!src->field)
+    return diag_error(x->loc, "graph() needs field=: edges, weights, features, labels or mask"),
+           false;
   bool per_split = !strcmp(src->field, "labels") || !strcmp(src->field, "mask");
   if (per_split != (src->split != NULL))
     return diag_error(x->loc, per_split ? "graph() field=%s needs split=: train, val or test"
                                         : "graph() field=%s takes no split=", src->field), false;
   if (src->normalize)
-    return diag_error(x->loc, "graph() is one example: normalize() would standardise over examples"), false;
+    return diag_error(x->loc, "graph() is one example: normalize() would standardise over "
+                              "examples"), false;
   return true;
 }
 
@@ -727,8 +734,8 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
 }
 
 bool fe_config(const AstFile *f, FeConfig *c) {
-  *c = (FeConfig){.optimizer = ps_optimizer_default(PS_OPT_ADAM), .batch = 32, .epochs = 1, .seed = 1,
-                  .early.monitor = "val_loss"};
+  *c = (FeConfig){.optimizer = ps_optimizer_default(PS_OPT_ADAM), .batch = 32, .epochs = 1,
+                  .seed = 1, .early.monitor = "val_loss"};
   int errors = diag_error_count();
   c->nexterns = fe_externs(f, c->externs, true);
   for (const AstBlock *b = f->blocks; b; b = b->next) {

@@ -47,16 +47,20 @@ static bool ids_ok(Elab *e, int ids, const AstExpr *at, const char *fn) {
 /* row `which` (0 sources, 1 destinations) of edges [B, 2, E], as [B, E] */
 static int endpoint(Builder *b, int edges, int which) {
   int64_t e = node(b->e, edges)->shape.dim[2], attr[IR_MAX_ATTR] = {1, which};
-  int row = ir_emit_typed(b->e->g, IR_OP_SLICE, 1, &edges, attr, (PgShape){3, {PG_BATCH, 1, e}}, b->l);
+  PgShape one_row = {3, {PG_BATCH, 1, e}};
+  int row = ir_emit_typed(b->e->g, IR_OP_SLICE, 1, &edges, attr, one_row, b->l);
   return ir_reshape(b->e->g, row, (PgShape){2, {PG_BATCH, e}}, b->l);
 }
 
 /* the sources and destinations of edges i32 [B, 2, E]; false after a diagnostic */
-static bool endpoints(Builder *b, int edges, const AstExpr *at, const char *fn, int *src, int *dst) {
+static bool endpoints(Builder *b, int edges, const AstExpr *at, const char *fn, int *src,
+                      int *dst) {
   if (edges < 0) return false;
   const IrNode *n = node(b->e, edges);
-  if (n->dtype != PG_I32 || n->shape.rank != 3 || n->shape.dim[0] != PG_BATCH || n->shape.dim[1] != 2) {
-    diag_error(at->loc, "'%s' takes edges as i32 [B, 2, E]: the sources, then the destinations", fn);
+  const PgShape *s = &n->shape;
+  if (n->dtype != PG_I32 || s->rank != 3 || s->dim[0] != PG_BATCH || s->dim[1] != 2) {
+    diag_error(at->loc, "'%s' takes edges as i32 [B, 2, E]: the sources, then the destinations",
+               fn);
     return false;
   }
   *src = endpoint(b, edges, 0);
@@ -145,9 +149,9 @@ static bool layer_args(Elab *e, Args *a, const char *kind, int *count, GraphLaye
   l->use_bias = bool_arg(a->arg[4], 1);
   fe_layer_name(a->arg[5], kind, count, l->name, sizeof l->name);
   bool x_ok = nodes_ok(e, l->x, a->arg[0], kind);
-  if (!endpoints(&l->b, edges, a->arg[1], kind, &l->src, &l->dst) || !x_ok || !units_ok || !l->act ||
-      l->use_bias < 0 || (a->arg[5] && !word_arg(a->arg[5])))
-    return false;
+  bool ends = endpoints(&l->b, edges, a->arg[1], kind, &l->src, &l->dst);
+  if (!ends || !x_ok || !units_ok || !l->act || l->use_bias < 0) return false;
+  if (a->arg[5] && !word_arg(a->arg[5])) return false; /* name=: reported by fe_layer_name */
   if (rank_of(e, l->x) != 3) return want_rank(e, l->x, 3, a->arg[0], "the node rows"), false;
   l->nodes = node(e, l->x)->shape.dim[1];
   return true;
@@ -206,7 +210,8 @@ static int with_self_loops(Builder *b, int ids, int64_t nodes) {
 static int head_score(GraphLayer *l, int h, int64_t heads, const char *what) {
   Builder *b = &l->b;
   int64_t units = node(b->e, h)->shape.dim[3], last[IR_MAX_ATTR] = {1 << 3};
-  int att = elab_weight(b->e, l->name, what, PG_INIT_GLOROT_UNIFORM, (PgShape){2, {heads, units}}, b->l);
+  PgShape per_head = {2, {heads, units}};
+  int att = elab_weight(b->e, l->name, what, PG_INIT_GLOROT_UNIFORM, per_head, b->l);
   int weighted = op2(b, IR_OP_MUL, h, att);
   int dot = ir_emit(b->e->g, IR_OP_REDUCE_SUM, 1, &weighted, last, b->l);
   return ir_reshape(b->e->g, dot, (PgShape){3, {PG_BATCH, l->nodes, heads}}, b->l);
@@ -241,5 +246,6 @@ int b_gat(Elab *e, Args *a) {
   int weight = ir_reshape(e->g, alpha, (PgShape){4, {PG_BATCH, edges, heads, 1}}, b->l);
   int msg = op2(b, IR_OP_MUL, gather(b, h, src), weight);
   int sum = segment(b, IR_OP_SEGMENT_SUM, msg, dst, l.nodes);
-  return finish(&l, ir_reshape(e->g, sum, (PgShape){3, {PG_BATCH, l.nodes, heads * l.units}}, b->l));
+  PgShape joined = {3, {PG_BATCH, l.nodes, heads * l.units}}; /* the heads side by side */
+  return finish(&l, ir_reshape(e->g, sum, joined, b->l));
 }

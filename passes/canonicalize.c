@@ -59,7 +59,8 @@ static bool fold_value(IrOp op, float a, float b, float *out) {
   case IR_OP_SCATTER_ADD: case IR_OP_MATMUL: case IR_OP_BATCH_MATMUL: case IR_OP_RESHAPE:
   case IR_OP_LOG_SOFTMAX: case IR_OP_ARGMAX: case IR_OP_ONE_HOT: case IR_OP_SCAN:
   case IR_OP_RESULT: case IR_OP_TO_F32: case IR_OP_TO_I32:
-  case IR_OP_EDGE_GATHER: case IR_OP_SEGMENT_SUM: case IR_OP_SEGMENT_MAX: case IR_OP_COUNT: return false;
+  case IR_OP_EDGE_GATHER: case IR_OP_SEGMENT_SUM: case IR_OP_SEGMENT_MAX:
+  case IR_OP_COUNT: return false;
   }
   return false;
 }

@@ -44,11 +44,15 @@ typedef struct {
 
 static bool is_reduction(const IrGraph *g, int v) { return ir_op_flags(g->nodes[v].op) & IR_REDUCTION; }
 /* a reduction or a segment op: folds its operand's elements into its output */
-static bool folds(const IrGraph *g, int v) { return ir_op_flags(g->nodes[v].op) & (IR_REDUCTION | IR_SCATTERS); }
+static bool folds(const IrGraph *g, int v) {
+  return ir_op_flags(g->nodes[v].op) & (IR_REDUCTION | IR_SCATTERS);
+}
 /* a value an elementwise loop computes element by element */
 static bool per_element(const IrGraph *g, int v) { return ir_op_per_element(g->nodes[v].op); }
 
-static bool is_indexed(const IrGraph *g, int v) { return ir_op_flags(g->nodes[v].op) & (IR_GATHERS | IR_SCATTERS); }
+static bool is_indexed(const IrGraph *g, int v) {
+  return ir_op_flags(g->nodes[v].op) & (IR_GATHERS | IR_SCATTERS);
+}
 
 /* whether a loop with fold r and an indexed member or not (-1 for none) and
  * one with fold r2 and indexed member i2 may be one loop: at most one set of
@@ -117,7 +121,8 @@ static bool schedule_ok(Fuse *f) {
  * there: a node that joins late need not delay its kernel) */
 static bool try_add(Fuse *f, int id, int group, bool move) {
   if (!axes_agree(f, group, id)) return false;
-  int old_last = f->last[group], old_reduction = f->reduction[group], old_indexed = f->indexed[group];
+  int old_last = f->last[group], old_reduction = f->reduction[group];
+  int old_indexed = f->indexed[group];
   f->g->nodes[id].group = group;
   if (move) f->last[group] = id;
   if (folds(f->g, id) && old_reduction < 0) f->reduction[group] = id;

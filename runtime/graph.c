@@ -131,7 +131,8 @@ static bool node_row(Lines *l, char *p, NodeTable *t, int64_t *cap) {
   size_t each[] = {sizeof *t->label, 1, (size_t)t->features * sizeof *t->x};
   if (i >= RT_MAX_ELEMENTS / (t->features + 1)) return bad(l, "too many nodes");
   if (!reserve(arrays, each, 3, cap, i + 1)) return bad(l, "out of memory");
-  if (!integer(l, &p, -1, INT32_MAX, &label) || *p != ',') return bad(l, "the label is an integer >= -1");
+  if (!integer(l, &p, -1, INT32_MAX, &label) || *p != ',')
+    return bad(l, "the label is an integer >= -1");
   char *word = ++p, *end = strchr(p, ',');
   size_t n = end ? (size_t)(end - word) : strlen(word);
   if (!(t->split[i] = split_code(word, n))) return bad(l, "the split is train, val, test or -");
@@ -182,7 +183,8 @@ static bool edge_line(Lines *l, char *p, int64_t nodes, EdgeList *e, int64_t *ca
   if (!reserve(arrays, each, 3, cap, i + 1)) return bad(l, "out of memory");
   if (!integer(l, &p, 0, nodes - 1, &a) || !integer(l, &p, 0, nodes - 1, &b)) {
     char what[96];
-    snprintf(what, sizeof what, "expected `src dst [weight]` with ids in [0, %lld)", (long long)nodes);
+    snprintf(what, sizeof what, "expected `src dst [weight]` with ids in [0, %lld)",
+             (long long)nodes);
     return bad(l, what);
   }
   p += strspn(p, " \t");
@@ -254,6 +256,7 @@ bool rt_load_graph(const PgSource *s, PgDType dtype, RtTensor *out) {
   free_nodes(&t);
   free(e.src), free(e.dst), free(e.weight);
   if (!ok) return false;
-  *out = (RtTensor){.dtype = dtype, .count = 1, .per_item = n, .rank = 2, .dim = {1, n}, .data = data};
+  *out = (RtTensor){.dtype = dtype, .count = 1, .per_item = n, .rank = 2, .dim = {1, n},
+                    .data = data};
   return true;
 }

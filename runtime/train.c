@@ -460,8 +460,8 @@ static void free_monitor(Monitor *m, const RtParams *p) {
 }
 
 /* after an epoch: the best so far is kept (and saved); true when training should stop */
-static bool watch(Monitor *m, const RtFitOptions *opt, const RtScores *const *scores, RtParams *store,
-                  const RtTrainState *state, bool *ok) {
+static bool watch(Monitor *m, const RtFitOptions *opt, const RtScores *const *scores,
+                  RtParams *store, const RtTrainState *state, bool *ok) {
   double v = monitored(m, scores);
   double gain = m->higher ? v - m->best : m->best - v;
   if (m->best_epoch < 0 || gain > opt->min_delta) {

@@ -12,7 +12,8 @@
 /* a memfd holding text, by its /proc/self/fd path (made once) */
 static const char *fixed_file(const char *name, const char *text) {
   int fd = memfd_create(name, 0);
-  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fuzz_fail("memfd for %s", name);
+  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+    fuzz_fail("memfd for %s", name);
   static char paths[2][64];
   static int used;
   char *path = paths[used++ % 2];
