@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc make cmake pkg-config flex bison llvm-19-dev llvm-19-tools libffi-dev zlib1g-dev
+          libjansson-dev libcairo2-dev
           python3 python3-torch python3-sklearn python3-networkx gzip patch graphviz dataset-fashion-mnist fortunes)
 bash .ci/install.sh "${packages[@]}"
 
