@@ -27,9 +27,22 @@ typedef struct {
   bool train, shared, weights_file; /* compile --train, --shared, --weights-file */
 } Cli;
 
-/* What to show while passes run (dump and opt). */
+/* Where the result of dump or opt goes: standard output, or with -o FILE a
+ * buffer that replaces FILE only when the command succeeds (pipeline.c). */
+typedef struct {
+  FILE *f;
+  char *text;
+  size_t len;
+} Result;
+FILE *result_open(Result *r, const Cli *c);
+bool result_close(Result *r, const Cli *c, bool ok); /* ok && the file was written */
+
+/* What to show while passes run (dump and opt): the stage printed to
+ * `result`, what happens on the way (--print-after-all, --print-changed) to
+ * stderr, as LLVM's opt does, so that the result stays parseable. */
 typedef struct {
   const Cli *cli;
+  FILE *result;
   const char *stop_stage; /* print the graph after this stage, then stop */
   bool stage_printed;
   char *previous;         /* the IR text before the pass that runs next */

@@ -98,13 +98,27 @@ static const char inspection_options[] =
     "                     (program: the manifests of the train, eval, grad and predict steps)\n"
     "  --graph=train|eval|grad|predict  which step graph (default train)\n"
     "  --passes=a,b{key=value},c   the pipeline for opt (empty: parse and print)\n"
-    "  --print-after-all  --print-after=PASS  --print-changed (unified diffs)\n"
+    "  -o FILE            the result to FILE, replaced only if the command succeeds\n"
+    "                     (default and -o -: standard output; FILE - as input: stdin)\n"
+    "  --print-after-all  --print-after=PASS  --print-changed (unified diffs): to stderr,\n"
+    "                     so that standard output stays the parseable result\n"
     "  --dump-dir DIR     one numbered .nnir file per pass\n"
     "  --format=dot       Graphviz, fusion kernels as clusters\n"
-    "  --time-passes      time per pass, LLVM optimisation and JIT (on stderr)\n";
+    "  --time-passes      time per pass, LLVM optimisation and JIT (on stderr)\n"
+    "  (every --flag may also be written -flag, as LLVM's tools take it: -passes=cse)\n";
 
 static const char error_options[] =
     "  --error-limit N    stop printing after N errors (default 20; 0: no limit)\n";
+
+/* the registered passes, a line each, and their options */
+static void print_passes(void) {
+  int n;
+  const PsPass *p = ps_pass_list(&n);
+  for (int i = 0; i < n; i++) {
+    printf("  %-13s %s\n", p[i].name, p[i].summary);
+    if (*p[i].options) printf("  %-13s   options: %s\n", "", p[i].options);
+  }
+}
 
 static int usage(FILE *out) {
   fputs("usage: nnd <command> FILE [options]\n\ncommands:\n", out);
@@ -125,6 +139,7 @@ static int help(const char *command) {
            command_help[i].text);
     if (command_help[i].options & TRAINING) printf("%s\n", training_options);
     if (command_help[i].options & INSPECTION) printf("%s\n", inspection_options);
+    if (strcmp(command, "opt") == 0) fputs("passes (nnd passes):\n", stdout), print_passes(), putchar(10);
     fputs(error_options, stdout);
     return 0;
   }
@@ -132,12 +147,26 @@ static int help(const char *command) {
   return 2;
 }
 
+/* what follows the flag `name` (--name) at the start of arg, which may also
+ * spell it -name, as LLVM's tools take their flags; NULL if it is not there */
+static const char *after_name(const char *arg, const char *name) {
+  size_t len = strlen(name);
+  if (strncmp(arg, name, len) == 0) return arg + len;
+  bool single = name[1] == '-' && arg[0] == '-' && arg[1] != '-';
+  return single && strncmp(arg + 1, name + 2, len - 2) == 0 ? arg + len - 1 : NULL;
+}
+
+static bool is_switch(const char *arg, const char *name) {
+  const char *rest = after_name(arg, name);
+  return rest && *rest == 0;
+}
+
 /* --name=value or --name value; false if arg is not this flag */
 static bool flag(const char *arg, const char *name, int argc, char **argv, int *i, const char **value) {
-  size_t len = strlen(name);
-  if (strncmp(arg, name, len) != 0) return false;
-  if (arg[len] == '=') *value = arg + len + 1;
-  else if (arg[len] == 0) *value = *i + 1 < argc ? argv[++*i] : NULL;
+  const char *rest = after_name(arg, name);
+  if (!rest) return false;
+  if (*rest == '=') *value = rest + 1;
+  else if (*rest == 0) *value = *i + 1 < argc ? argv[++*i] : NULL;
   else return false;
   return true;
 }
@@ -179,7 +208,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--no-cache", offsetof(Cli, no_cache)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
-    if (strcmp(a, switches[i].name) == 0) return *(bool *)((char *)c + switches[i].offset) = true;
+    if (is_switch(a, switches[i].name)) return *(bool *)((char *)c + switches[i].offset) = true;
   return false;
 }
 
@@ -266,7 +295,7 @@ static bool parse_args(int argc, char **argv, Cli *c) {
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     bool ok = true;
-    if (a[0] != '-') {
+    if (a[0] != '-' || a[1] == 0) { /* a file, or "-": standard input */
       if (c->input) return fprintf(stderr, "nnd: error: more than one input file given\n"), false;
       c->input = a;
     } else if (!switch_flag(a, c) && !string_flag(a, c, argc, argv, &i, &ok) && !input_flag(a, c, argc, argv, &i, &ok) &&
@@ -315,7 +344,7 @@ AstFile *load_model(const Cli *c, FeConfig *cfg) {
 /* ---- commands ---- */
 
 /* --stage=program: the manifests of the model's entry points, as text */
-static int dump_program(const AstFile *ast, const FeConfig *cfg, const Cli *c) {
+static int dump_program(FILE *out, const AstFile *ast, const FeConfig *cfg, const Cli *c) {
   static const char *graphs[] = {"train", "eval", "grad", "predict"};
   enum { N = sizeof graphs / sizeof *graphs };
   PgEntry e[N] = {{0}};
@@ -334,51 +363,60 @@ static int dump_program(const AstFile *ast, const FeConfig *cfg, const Cli *c) {
   }
   if (ok) {
     for (int i = 0; i < n; i++) pg_mark_labels(&e[i], &e[1]);
-    pg_print(stdout, e, n);
+    pg_print(out, e, n);
   }
   for (int i = 0; i < N; i++) pg_entry_free(&e[i]);
   return ok ? 0 : 1;
 }
 
-static int cmd_dump(const Cli *c) {
-  FeConfig cfg;
-  AstFile *ast = load_model(c, &cfg);
-  if (!ast) return 1;
+/* a stage of one of the model's step graphs, printed to out */
+static int dump_stage(FILE *out, const AstFile *ast, const FeConfig *cfg, const Cli *c) {
   const char *stage = c->stage ? c->stage : "planned";
-  int rc = 0;
-  if (strcmp(stage, "parsed") == 0) {
-    fe_ast_print(stdout, ast);
-  } else if (strcmp(stage, "program") == 0) {
-    rc = dump_program(ast, &cfg, c);
-  } else {
-    Watch w;
-    watch_init(&w, c);
-    w.stop_stage = strcmp(stage, "llvm") == 0 ? NULL : stage;
-    IrGraph *g = build_graph(ast, &cfg, c, c->graph, &w);
-    rc = !g;
-    if (g && !w.stop_stage) rc = !cg_print_llvm(stdout, g, g->name, c->check_numerics, c->threads);
-    if (c->time_passes) print_times(&w, 0, 0);
-    watch_free(&w);
-    ir_graph_free(g);
-  }
-  fe_ast_free(ast);
+  if (strcmp(stage, "parsed") == 0) return fe_ast_print(out, ast), 0;
+  if (strcmp(stage, "program") == 0) return dump_program(out, ast, cfg, c);
+  Watch w;
+  watch_init(&w, c);
+  w.result = out;
+  w.stop_stage = strcmp(stage, "llvm") == 0 ? NULL : stage;
+  IrGraph *g = build_graph(ast, cfg, c, c->graph, &w);
+  int rc = !g;
+  if (g && !w.stop_stage) rc = !cg_print_llvm(out, g, g->name, c->check_numerics, c->threads);
+  if (c->time_passes) print_times(&w, 0, 0);
+  watch_free(&w);
+  ir_graph_free(g);
   return rc;
 }
 
-static int cmd_opt(const Cli *c) {
-  IrGraph *g = ir_parse_file(c->input);
-  if (!g || !ir_verify(g, "parse")) return ir_graph_free(g), 1;
+static int cmd_dump(const Cli *c) {
+  FeConfig cfg;
+  Result r;
+  AstFile *ast = result_open(&r, c) ? load_model(c, &cfg) : NULL;
+  int rc = ast ? dump_stage(r.f, ast, &cfg, c) : 1;
+  fe_ast_free(ast);
+  return result_close(&r, c, rc == 0) ? 0 : 1;
+}
+
+/* the pipeline of --passes on the graph of a textual IR file; the result to out */
+static bool opt_graph(FILE *out, IrGraph *g, const Cli *c) {
   Watch w;
   watch_init(&w, c);
   watch_start(&w, g, "input");
   PsOptions o = {.optimizer = ps_optimizer_default(PS_OPT_ADAM), .max_batch = 32};
   bool ok = ps_run_pipeline(g, c->passes, &o, watch_pass, &w);
-  if (ok && strcmp(c->stage ? c->stage : "", "llvm") == 0) ok = cg_print_llvm(stdout, g, g->name, c->check_numerics, c->threads);
-  else if (ok && !c->print_after_all && !c->print_changed) print_graph(stdout, g, c);
+  if (ok && strcmp(c->stage ? c->stage : "", "llvm") == 0)
+    ok = cg_print_llvm(out, g, g->name, c->check_numerics, c->threads);
+  else if (ok) print_graph(out, g, c);
   if (c->time_passes) print_times(&w, 0, 0);
   watch_free(&w);
+  return ok;
+}
+
+static int cmd_opt(const Cli *c) {
+  Result r;
+  IrGraph *g = result_open(&r, c) ? ir_parse_file(c->input) : NULL;
+  bool ok = g && ir_verify(g, "parse") && opt_graph(r.f, g, c);
   ir_graph_free(g);
-  return ok ? 0 : 1;
+  return result_close(&r, c, ok) ? 0 : 1;
 }
 
 /* a Program's text read and printed: what tests/program/ checks the parser with */
@@ -408,15 +446,7 @@ static int cmd_check(const Cli *c) {
   return ok ? 0 : 1;
 }
 
-static int cmd_passes(void) {
-  int n;
-  const PsPass *p = ps_pass_list(&n);
-  for (int i = 0; i < n; i++) {
-    printf("  %-13s %s\n", p[i].name, p[i].summary);
-    if (*p[i].options) printf("  %-13s   options: %s\n", "", p[i].options);
-  }
-  return 0;
-}
+static int cmd_passes(void) { return print_passes(), 0; }
 
 #ifndef NND_VERSION /* CMakeLists.txt defines it: the project's version */
 #define NND_VERSION "unknown"
@@ -424,7 +454,7 @@ static int cmd_passes(void) {
 
 static bool asks_help(int argc, char **argv) {
   for (int i = 2; i < argc; i++)
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+    if (is_switch(argv[i], "--help") || strcmp(argv[i], "-h") == 0) return true;
   return false;
 }
 

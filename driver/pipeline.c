@@ -58,9 +58,25 @@ static void dump_to_dir(const Watch *w, const IrGraph *g, const char *name) {
   fclose(f);
 }
 
+FILE *result_open(Result *r, const Cli *c) {
+  *r = (Result){stdout, NULL, 0};
+  if (c->out && strcmp(c->out, "-") != 0 && !(r->f = open_memstream(&r->text, &r->len)))
+    diag_error((PgLoc){0}, "out of memory");
+  return r->f;
+}
+
+bool result_close(Result *r, const Cli *c, bool ok) {
+  if (r->f == stdout) return ok;
+  if (r->f && fclose(r->f) != 0) ok = false;
+  ok = ok && rt_replace_file(c->out, r->text, r->len);
+  free(r->text);
+  return ok;
+}
+
 void watch_init(Watch *w, const Cli *c) {
   memset(w, 0, sizeof *w);
   w->cli = c;
+  w->result = stdout;
 }
 
 void watch_start(Watch *w, const IrGraph *g, const char *what) {
@@ -79,15 +95,15 @@ void watch_pass(const IrGraph *g, const char *pass, double seconds, void *ctx) {
   w->npasses++;
   if (w->ntimes < (int)(sizeof w->times / sizeof *w->times)) w->times[w->ntimes].pass = pass, w->times[w->ntimes++].seconds = seconds;
   if (c->print_after_all || (c->print_after && strcmp(c->print_after, pass) == 0)) {
-    printf("// ----- IR after %s ----- //\n", pass);
-    print_graph(stdout, g, c);
+    fprintf(stderr, "// ----- IR after %s ----- //\n", pass);
+    print_graph(stderr, g, c);
   }
   if (c->print_changed) {
     char *now = graph_text(g);
     char before[96], after[96];
     snprintf(before, sizeof before, "before %s", pass);
     snprintf(after, sizeof after, "after %s", pass);
-    if (strcmp(now, w->previous) != 0) diff_unified(stdout, before, w->previous, after, now);
+    if (strcmp(now, w->previous) != 0) diff_unified(stderr, before, w->previous, after, now);
     free(w->previous);
     w->previous = now;
   }
@@ -171,11 +187,12 @@ IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, cons
                  .max_ops = c->no_fuse || c->check_numerics ? 1 : 0,
                  .recompute_scans = c->recompute_scans};
   if (w) watch_start(w, g, "elaborated");
-  if (w && w->stop_stage && strcmp(w->stop_stage, "elaborated") == 0) return print_graph(stdout, g, c), w->stage_printed = true, g;
+  if (w && w->stop_stage && strcmp(w->stop_stage, "elaborated") == 0)
+    return print_graph(w->result, g, c), w->stage_printed = true, g;
   for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
     if (!ps_run_pipeline(g, stage_passes(i, graph), &o, w ? watch_pass : NULL, w)) return ir_graph_free(g), NULL;
     if (w && w->stop_stage && strcmp(w->stop_stage, stages[i].stage) == 0) {
-      print_graph(stdout, g, c);
+      print_graph(w->result, g, c);
       w->stage_printed = true;
       return g;
     }

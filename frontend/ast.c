@@ -281,7 +281,7 @@ AstFile *fe_parse_file(const char *path) {
   size_t len;
   char *text = pg_read_source(path, &len);
   if (!text) return NULL;
-  AstFile *f = parse_buffer(path, text, len);
+  AstFile *f = parse_buffer(pg_source_name(path), text, len);
   free(text);
   return f;
 }

@@ -472,7 +472,7 @@ IrGraph *ir_parse(const char *file, const char *text) {
 IrGraph *ir_parse_file(const char *path) {
   size_t len;
   char *text = pg_read_source(path, &len);
-  IrGraph *g = text ? ir_parse(path, text) : NULL;
+  IrGraph *g = text ? ir_parse(pg_source_name(path), text) : NULL;
   free(text);
   return g;
 }

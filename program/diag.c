@@ -295,7 +295,21 @@ static char *read_all(FILE *f, const char *path, size_t cap, size_t *len) {
   return text;
 }
 
+/* read_all, refused for a NUL byte: sources are text */
+static char *read_text(FILE *f, const char *path, size_t cap, size_t *len) {
+  char *text = read_all(f, path, cap, len);
+  if (text && strlen(text) != *len) {
+    diag_error((PgLoc){0}, "'%s' is not a text file (it contains NUL bytes)", path);
+    free(text);
+    return NULL;
+  }
+  return text;
+}
+
+const char *pg_source_name(const char *path) { return strcmp(path, "-") == 0 ? "<stdin>" : path; }
+
 char *pg_read_source(const char *path, size_t *len) {
+  if (strcmp(path, "-") == 0) return read_text(stdin, pg_source_name(path), 1 << 16, len);
   FILE *f = fopen(path, "rb");
   if (!f) return diag_error((PgLoc){0}, "cannot open '%s': %s", path, strerror(errno)), NULL;
   struct stat st;
@@ -304,12 +318,7 @@ char *pg_read_source(const char *path, size_t *len) {
   bool regular = S_ISREG(st.st_mode);
   if (!regular && !S_ISFIFO(st.st_mode)) diag_error((PgLoc){path, 0, 0}, "not a regular file");
   else if (regular && st.st_size > PG_MAX_SOURCE_BYTES) too_large(path, NULL);
-  else text = read_all(f, path, regular ? (size_t)st.st_size + 3 : 1 << 16, len);
+  else text = read_text(f, path, regular ? (size_t)st.st_size + 3 : 1 << 16, len);
   fclose(f);
-  if (text && strlen(text) != *len) {
-    diag_error((PgLoc){0}, "'%s' is not a text file (it contains NUL bytes)", path);
-    free(text);
-    return NULL;
-  }
   return text;
 }

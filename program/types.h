@@ -45,11 +45,13 @@ void *pg_malloc(size_t bytes);
 void *pg_calloc(size_t count, size_t size);
 void *pg_realloc(void *p, size_t bytes);
 
-/* A source file (.nnd, .nnir) in memory: a regular file or a pipe (e.g.
- * /dev/stdin), at most PG_MAX_SOURCE_BYTES, without NUL bytes, followed by two
+/* A source file (.nnd, .nnir) in memory: a regular file, a pipe, or "-"
+ * (standard input), at most PG_MAX_SOURCE_BYTES, without NUL bytes, followed by two
  * NUL bytes (flex scans the buffer in place). NULL after a diagnostic. */
 #define PG_MAX_SOURCE_BYTES (256 << 20)
 char *pg_read_source(const char *path, size_t *len);
+/* the name diagnostics give a source: "<stdin>" for "-" (read from standard input) */
+const char *pg_source_name(const char *path);
 
 /* ---- types ---- */
 

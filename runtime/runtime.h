@@ -145,6 +145,9 @@ typedef struct {
 } RtSafetensors;
 
 /* meta: key, value, key, value, ..., NULL. Atomic: temp file, fsync, rename. */
+/* path replaced by len bytes of data, whole or not at all (replace.c); false after a
+ * diagnostic, with the old file, if any, untouched */
+bool rt_replace_file(const char *path, const char *data, size_t len);
 bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char *const *meta);
 /* Whether a checkpoint can be saved at path, asked before training starts: its
  * folder exists and is writable, and path is not a directory (nor a device or
