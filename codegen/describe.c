@@ -29,6 +29,7 @@ static PgSlotRole output_role(const IrNode *n) {
   if (is_prediction(n->name)) return PG_SLOT_PREDICTION;
   if (strcmp(n->name, "report:label") == 0 || strcmp(n->name, "report:target") == 0)
     return PG_SLOT_TRUTH;
+  if (strcmp(n->name, "report:probabilities") == 0) return PG_SLOT_PROBABILITY;
   return n->shape.rank == 0 ? PG_SLOT_METRIC : PG_SLOT_PREDICTION;
 }
 

@@ -17,13 +17,14 @@ typedef struct {
   const char *ir; /* gradcheck --ir: a planned grad graph to check instead of the model's */
   const char *target, *cpu; /* compile: --target TRIPLE, --cpu CPU; -o NAME is `out` */
   const char *prompt;       /* sample: --prompt TEXT, --tokens N, --temperature X, --top-k K */
+  const char *detail;       /* dump --format=dot --detail=auto|ops|summary */
   int tokens, top_k;
   double temperature;
   int epochs, batch, save_every, steps, threads;
   double lr;
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;
-  bool no_flush_denormals, raw, recompute_scans, no_cache;
+  bool no_flush_denormals, raw, recompute_scans, no_cache, probabilities;
   bool train, shared, weights_file; /* compile --train, --shared, --weights-file */
 } Cli;
 
@@ -115,6 +116,12 @@ int cmd_sample(const Cli *c);
 
 /* runso.c */
 int cmd_run(const Cli *c);
+
+/* plot.c: nnd plot LOG.jsonl -o FILE.png|FILE.svg, the curves of a training log */
+int cmd_plot(const Cli *c);
+/* memory.c: dump --stage=planned --format=svg, the arena over the kernel
+ * schedule, as SVG; false after a diagnostic */
+bool memory_svg(FILE *out, const IrGraph *g);
 
 /* compile.c: nnd compile, a model to an object file and a C header */
 int cmd_compile(const Cli *c);

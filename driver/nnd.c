@@ -37,7 +37,8 @@ static const struct {
      "                       or from files: --input FILE (.npy, .csv or IDX) for a model whose\n"
      "                       predictions read one input, --input NAME=FILE for each input\n"
      "                       otherwise; a file gets the transforms of that input's training\n"
-     "                       source (scale, normalize), unless --raw\n"},
+     "                       source (scale, normalize), unless --raw; --probabilities: each\n"
+     "                       class's probability too, --top-k K: the K likeliest classes\n"},
     {"run", 0,
      "  run NAME.so          predict with a compiled --shared model through its manifest:\n"
      "                       --input [NAME=]FILE, --output FILE.csv (--raw: files as they are)\n"},
@@ -66,6 +67,9 @@ static const struct {
      "                       the likeliest), --top-k K (0: all), --seed S; the decode\n"
      "                       step with a key/value cache, or --no-cache: the predict step\n"
      "                       over the whole window for each token\n"},
+    {"plot", 0,
+     "  plot LOG.jsonl       -o FILE.png|FILE.svg: the curves of a training log (train --log),\n"
+     "                       one panel per quantity, train, validation and test per epoch\n"},
     {"passes", 0,
      "  passes               list the registered passes and their options\n"},
 };
@@ -103,7 +107,11 @@ static const char inspection_options[] =
     "  --print-after-all  --print-after=PASS  --print-changed (unified diffs): to stderr,\n"
     "                     so that standard output stays the parseable result\n"
     "  --dump-dir DIR     one numbered .nnir file per pass\n"
-    "  --format=dot       Graphviz, fusion kernels as clusters\n"
+    "  --format=dot       Graphviz: every op (fusion kernels as clusters) up to 60 nodes,\n"
+    "                     larger graphs one box per layer (per kernel after fusion);\n"
+    "                     --detail=ops every op, --detail=summary the boxes\n"
+    "  --format=svg       (--stage=planned) the memory plan: each arena buffer over the\n"
+    "                     kernels it lives across, and the peak\n"
     "  --time-passes      time per pass, LLVM optimisation and JIT (on stderr)\n"
     "  (every --flag may also be written -flag, as LLVM's tools take it: -passes=cse)\n";
 
@@ -206,6 +214,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--weights-file", offsetof(Cli, weights_file)},
       {"--recompute-scans", offsetof(Cli, recompute_scans)},
       {"--no-cache", offsetof(Cli, no_cache)},
+      {"--probabilities", offsetof(Cli, probabilities)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (is_switch(a, switches[i].name)) return *(bool *)((char *)c + switches[i].offset) = true;
@@ -225,7 +234,7 @@ static bool string_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
       {"--out", offsetof(Cli, out)},         {"--output", offsetof(Cli, output)},
       {"--ir", offsetof(Cli, ir)},           {"--target", offsetof(Cli, target)},
       {"--cpu", offsetof(Cli, cpu)},         {"-o", offsetof(Cli, out)},
-      {"--prompt", offsetof(Cli, prompt)},
+      {"--prompt", offsetof(Cli, prompt)},   {"--detail", offsetof(Cli, detail)},
   };
   const char *v;
   for (size_t k = 0; k < sizeof strings / sizeof *strings; k++)
@@ -290,6 +299,24 @@ static bool number_flag(const char *a, Cli *c, int argc, char **argv, int *i, bo
   return true;
 }
 
+/* --format=text|dot|svg (svg: the memory plan, dump's planned stage) and dot's --detail */
+static bool format_ok(const Cli *c) {
+  const char *f = c->format ? c->format : "text", *d = c->detail;
+  if (strcmp(f, "dot") && strcmp(f, "text") && strcmp(f, "svg"))
+    return fprintf(stderr, "nnd: error: unknown format '%s' (text, dot or svg)\n", f), false;
+  bool planned = !strcmp(c->command, "dump") && (!c->stage || !strcmp(c->stage, "planned"));
+  if (!strcmp(f, "svg") && !planned) {
+    fprintf(stderr, "nnd: error: --format=svg draws the memory plan: it takes only "
+                    "'nnd dump MODEL --stage=planned'\n");
+    return false;
+  }
+  if (d && strcmp(f, "dot"))
+    return fprintf(stderr, "nnd: error: --detail is for --format=dot\n"), false;
+  if (d && strcmp(d, "auto") && strcmp(d, "ops") && strcmp(d, "summary"))
+    return fprintf(stderr, "nnd: error: unknown detail '%s' (auto, ops or summary)\n", d), false;
+  return true;
+}
+
 static bool parse_args(int argc, char **argv, Cli *c) {
   *c = (Cli){.command = argv[1], .graph = "train", .passes = "", .tokens = 200, .temperature = 1};
   for (int i = 2; i < argc; i++) {
@@ -320,9 +347,7 @@ static bool parse_args(int argc, char **argv, Cli *c) {
                    "nnd: error: unknown graph '%s' (train, eval, grad, predict or decode)\n",
                    c->graph),
            false;
-  if (c->format && strcmp(c->format, "dot") && strcmp(c->format, "text"))
-    return fprintf(stderr, "nnd: error: unknown format '%s' (text or dot)\n", c->format), false;
-  return true;
+  return format_ok(c);
 }
 
 AstFile *load_model(const Cli *c, FeConfig *cfg) {
@@ -377,10 +402,12 @@ static int dump_stage(FILE *out, const AstFile *ast, const FeConfig *cfg, const 
   Watch w;
   watch_init(&w, c);
   w.result = out;
-  w.stop_stage = strcmp(stage, "llvm") == 0 ? NULL : stage;
+  bool svg = c->format && strcmp(c->format, "svg") == 0; /* planned: the last stage */
+  w.stop_stage = strcmp(stage, "llvm") == 0 || svg ? NULL : stage;
   IrGraph *g = build_graph(ast, cfg, c, c->graph, &w);
   int rc = !g;
-  if (g && !w.stop_stage) rc = !cg_print_llvm(out, g, g->name, c->check_numerics, c->threads);
+  if (g && svg) rc = !memory_svg(out, g);
+  else if (g && !w.stop_stage) rc = !cg_print_llvm(out, g, g->name, c->check_numerics, c->threads);
   if (c->time_passes) print_times(&w, 0, 0);
   watch_free(&w);
   ir_graph_free(g);
@@ -478,7 +505,8 @@ int main(int argc, char **argv) {
                   {"program", cmd_program}, {"check", cmd_check}, {"gradcheck", cmd_gradcheck},
                   {"eval", cmd_eval},       {"step", cmd_step},   {"predict", cmd_predict},
                   {"compile", cmd_compile}, {"run", cmd_run},
-                  {"data", cmd_data},       {"sample", cmd_sample}};
+                  {"data", cmd_data},       {"sample", cmd_sample},
+                  {"plot", cmd_plot}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

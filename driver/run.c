@@ -278,7 +278,7 @@ int cmd_predict(const Cli *c) {
   RtData file = {0};
   const RtData *rows = NULL;
   Compiled ev = {0};
-  RtReport report = {0};
+  RtReport report = {.want_probabilities = c->probabilities || c->top_k};
   RtScores scores;
   bool ok = open_session(c, &s) && load_data(&s, &sets) && compile_step(&s, "eval", NULL, &ev) &&
             rt_checkpoint_load(c->weights, &s.store, RT_LOAD_WEIGHTS, NULL) &&
@@ -291,7 +291,8 @@ int cmd_predict(const Cli *c) {
         c->input);
     ok = false;
   }
-  if (ok) ok = rt_report_write_csv(c->output, &report, !c->ninput_files);
+  RtCsvColumns columns = {!c->ninput_files, c->probabilities, c->top_k};
+  if (ok) ok = rt_report_write_csv(c->output, &report, &columns);
   if (ok) /* on stderr when the predictions are on stdout (--output -) */
     fprintf(strcmp(c->output, "-") ? stdout : stderr, "%lld predictions written to %s\n",
             (long long)rows->count, strcmp(c->output, "-") ? c->output : "standard output");

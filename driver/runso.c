@@ -234,7 +234,7 @@ static bool write_predictions(const Cli *c, const PgSlot *out, const void *value
   if (!r.pred) return diag_error((PgLoc){0}, "out of memory"), false;
   for (int64_t i = 0; i < r.n; i++)
     r.pred[i] = out->dtype == PG_I32 ? ((const int32_t *)values)[i] : ((const float *)values)[i];
-  bool ok = rt_report_write_csv(c->output, &r, false);
+  bool ok = rt_report_write_csv(c->output, &r, &(RtCsvColumns){0});
   if (ok) printf("%lld predictions written to %s\n", (long long)count, c->output);
   rt_report_free(&r);
   return ok;
@@ -243,6 +243,9 @@ static bool write_predictions(const Cli *c, const PgSlot *out, const void *value
 int cmd_run(const Cli *c) {
   if (!c->ninput_files || !c->output)
     return fprintf(stderr, "nnd: error: run needs --input [NAME=]FILE and --output FILE.csv\n"), 2;
+  if (c->probabilities || c->top_k)
+    return fprintf(stderr, "nnd: error: a compiled predict function gives the classes only: "
+                           "use nnd predict for --probabilities and --top-k\n"), 2;
   Model m;
   RtData d = {0};
   const PgSlot *outs[8];

@@ -264,13 +264,33 @@ int b_mean_absolute_error(Elab *e, Args *a) {
 
 /* In the evaluation graph, the first classification or regression metric also
  * outputs its per-example predictions and truths, from which `nnd eval`
- * reports a confusion matrix (precision, recall, F1) or R^2. */
+ * reports a confusion matrix (precision, recall, F1) or R^2, and a
+ * classifier each class's probability (`nnd predict --probabilities`;
+ * probabilities < 0: none). */
 static void report(Elab *e, const char *what, int predicted, const char *truth_name, int truth,
-                   PgLoc l) {
+                   int probabilities, PgLoc l) {
   if (e->mode != FE_INFERENCE || e->reported || predicted < 0 || truth < 0) return;
   e->reported = true;
   ir_output(e->g, what, predicted, l);
   ir_output(e->g, truth_name, truth, l);
+  if (probabilities >= 0) ir_output(e->g, "report:probabilities", probabilities, l);
+}
+
+/* z is already a softmax over its last axis: exp(log_softmax(x)) (softmax(),
+ * activation=softmax) or ex / sum(ex) (a masked softmax) */
+static bool is_softmax(Elab *e, int z) {
+  const IrNode *n = node(e, z);
+  if (n->op == IR_OP_EXP) return node(e, n->in[0])->op == IR_OP_LOG_SOFTMAX;
+  if (n->op != IR_OP_DIV) return false;
+  const IrNode *d = node(e, n->in[1]);
+  if (d->op == IR_OP_ADD) d = node(e, d->in[0]); /* a row with nothing kept: sum + (sum == 0) */
+  return d->op == IR_OP_REDUCE_SUM && d->in[0] == n->in[0];
+}
+
+/* class scores as probabilities: softmax over the classes, unless they are one */
+static int class_probabilities(B *b, int z) {
+  if (is_softmax(b->e, z)) return z;
+  return op1(b, IR_OP_EXP, op1(b, IR_OP_LOG_SOFTMAX, z));
 }
 
 /* 1 if the highest score is the label's, else 0; per position, the number
@@ -283,8 +303,9 @@ int b_accuracy(Elab *e, Args *a) {
   bool ignore_ok = ignore_arg(a->arg[2], &ignore);
   if (!class_pair(e, a, &z, &y) || !ignore_ok) return -1;
   int predicted = ir_unary(e->g, IR_OP_ARGMAX, z, a->call->loc);
-  if (rank_of(e, y) == 1 && !ignore)
-    report(e, "report:class", predicted, "report:label", y, a->call->loc);
+  if (rank_of(e, y) == 1 && !ignore && e->mode == FE_INFERENCE && !e->reported)
+    report(e, "report:class", predicted, "report:label", y, class_probabilities(&b, z),
+           a->call->loc);
   int right = ir_binary(e->g, IR_OP_EQ, predicted, y, a->call->loc);
   if (rank_of(e, y) == 1 && !ignore) return right;
   if (!ignore) return per_example_mean(&b, right);
@@ -330,7 +351,9 @@ int b_binary_accuracy(Elab *e, Args *a) {
   double threshold = 0.5;
   if (!same_pair(e, a, &p, &y) || (a->arg[2] && !number_arg(a->arg[2], &threshold))) return -1;
   int predicted = op2(&b, IR_OP_GE, p, konst(&b, threshold));
-  report(e, "report:class", predicted, "report:label", y, b.l);
+  /* threshold 0: the predictions are logits (docs/language.md), else probabilities */
+  int probability = threshold == 0 && e->mode == FE_INFERENCE ? op1(&b, IR_OP_SIGMOID, p) : p;
+  report(e, "report:class", predicted, "report:label", y, probability, b.l);
   return per_example_mean(&b, op2(&b, IR_OP_EQ, predicted, y));
 }
 
@@ -339,7 +362,7 @@ static int error_metric(Elab *e, Args *a, bool squared) {
   B b = {e, a->call->loc};
   int p, t;
   if (!same_pair(e, a, &p, &t)) return -1;
-  report(e, "report:prediction", p, "report:target", t, b.l);
+  report(e, "report:prediction", p, "report:target", t, -1, b.l);
   int d = op2(&b, IR_OP_SUB, p, t);
   return per_example_mean(&b, squared ? op2(&b, IR_OP_MUL, d, d) : op1(&b, IR_OP_ABS, d));
 }

@@ -207,7 +207,7 @@ static int init_named(const char *w) {
 }
 
 /* whether a role is an output's (STATE is either) */
-static bool output_role(PgSlotRole r) { return r >= PG_SLOT_LOSS && r <= PG_SLOT_COUNT; }
+static bool output_role(PgSlotRole r) { return r >= PG_SLOT_LOSS && r <= PG_SLOT_PROBABILITY; }
 
 /* ---- types ---- */
 

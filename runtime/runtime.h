@@ -294,13 +294,25 @@ typedef struct {
   double *pred, *truth; /* n values: width per example */
   int64_t n, cap, width;
   bool classes; /* class indices (confusion matrix) or values (R^2) */
+  /* with want_probabilities (set before the first add), the PROBABILITY slot's
+   * values: nprob, prob_width per example (0 if the step has none) */
+  bool want_probabilities;
+  float *prob;
+  int64_t nprob, prob_cap, prob_width;
 } RtReport;
 
 void rt_report_add(RtReport *r, const RtProgram *p, int64_t n);
 void rt_report_print(FILE *out, const RtReport *r);
 void rt_report_free(RtReport *r);
-/* one row per example: the predictions (class_k or prediction_k), and the truths */
-bool rt_report_write_csv(const char *path, const RtReport *r, bool with_truth);
+/* the columns of a predictions file, after class_k or prediction_k */
+typedef struct {
+  bool truth;         /* label_k or target_k */
+  bool probabilities; /* probability_k: each class's (or output's) probability */
+  int top_k;          /* top_1_class, top_1_probability, ...: the likeliest classes */
+} RtCsvColumns;
+/* one row per example; to standard output for path "-"; false after a diagnostic
+ * (probabilities asked of a report without them) */
+bool rt_report_write_csv(const char *path, const RtReport *r, const RtCsvColumns *cols);
 
 /* " - loss: 0.4 - accuracy: 0.8", each name after prefix ("val_") */
 void rt_print_scores(FILE *out, const PgEntry *e, const char *prefix, const RtScores *s);
