@@ -23,6 +23,7 @@ static bool is_state(const char *name) { return strncmp(name, "state:", 6) == 0;
 
 static PgSlotRole output_role(const IrNode *n) {
   if (strcmp(n->name, "loss") == 0) return PG_SLOT_LOSS;
+  if (strcmp(n->name, "lr") == 0) return PG_SLOT_RATE;
   if (is_state(n->name)) return PG_SLOT_STATE;
   if (strncmp(n->name, "grad:", 5) == 0) return PG_SLOT_GRADIENT;
   if (strncmp(n->name, "count:", 6) == 0) return PG_SLOT_COUNT;

@@ -2,7 +2,9 @@
  * backward pass so that one compiled function does forward, backward and
  * update: SGD (momentum, Nesterov), Adam, AdamW and RMSprop, L2 or decoupled
  * weight decay, clipping by global norm, and the learning-rate schedule as a
- * function of the step count. Optimizer state (moments, the step count) are
+ * function of the step count (times a scale the runtime lowers when the
+ * monitored value stops improving, reduce_lr_on_plateau), output as "lr".
+ * Optimizer state (moments, the step count) are
  * parameters with the role optstate; updates are `assign` nodes, which run
  * after every reader of the old value. The arithmetic follows PyTorch's
  * order of operations (torch.optim, clip_grad_norm_, lr_scheduler) so the
@@ -170,6 +172,10 @@ void ps_append_update(IrGraph *g, const PsOptimizer *o, const int *weights, cons
   int t = ir_param(g, "step", PG_ROLE_OPTSTATE, PG_INIT_ZEROS, (PgShape){0}, u.loc);
   u.t1 = op2(&u, IR_OP_ADD, t, c(&u, 1));
   u.lr = scheduled_lr(&u, t);
+  if (o->lr_scale) {
+    int scale = ir_param(g, "lr_scale", PG_ROLE_OPTSTATE, PG_INIT_ONES, (PgShape){0}, u.loc);
+    u.lr = op2(&u, IR_OP_MUL, u.lr, scale);
+  }
   if (o->kind == PS_OPT_ADAM || o->kind == PS_OPT_ADAMW) {
     u.bc1 = one_minus(&u, op2(&u, IR_OP_POW, c(&u, o->beta1), u.t1));
     u.bc2s = op1(&u, IR_OP_SQRT, one_minus(&u, op2(&u, IR_OP_POW, c(&u, o->beta2), u.t1)));
@@ -184,4 +190,5 @@ void ps_append_update(IrGraph *g, const PsOptimizer *o, const int *weights, cons
     else adam(&u, weights[i], grads[i]);
   }
   assign(&u, t, u.t1); /* last: the schedule above reads the old count */
+  ir_output(g, "lr", u.lr, u.loc); /* the step's rate, for the progress line and the log */
 }

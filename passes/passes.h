@@ -28,6 +28,8 @@ typedef struct {
   bool staircase;               /* exponential: drop by whole factors */
   double min_lr;                /* cosine */
   double warmup;                /* > 0: linear warmup over this many steps */
+  bool lr_scale;                /* the rate times the parameter "lr_scale" (optstate, 1 at
+                                   first), which the runtime lowers on a plateau */
 } PsOptimizer;
 
 PsOptimizer ps_optimizer_default(PsOptimizerKind kind);

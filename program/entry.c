@@ -13,7 +13,7 @@ const char *pg_entry_kind_name(PgEntryKind k) {
 const char *pg_slot_role_name(PgSlotRole r) {
   static const char *names[] = {"data",   "label",    "seed",       "loss",
                                 "metric", "gradient", "prediction", "truth", "count",
-                                "probability", "position", "state"};
+                                "rate", "probability", "position", "state"};
   return names[r];
 }
 

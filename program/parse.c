@@ -438,7 +438,7 @@ static bool check_role_type(Parser *ps, PgLoc at, const PgSlot *s) {
   const char *role = pg_slot_role_name(s->role);
   if (s->role == PG_SLOT_SEED && (s->dtype != PG_I32 || s->shape.rank))
     return error_at(ps, at, "a seed is an i32 scalar (i32[])");
-  if ((s->role == PG_SLOT_LOSS || s->role == PG_SLOT_METRIC) &&
+  if ((s->role == PG_SLOT_LOSS || s->role == PG_SLOT_METRIC || s->role == PG_SLOT_RATE) &&
       (s->dtype != PG_F32 || s->shape.rank))
     return error_at(ps, at, "a %s is an f32 scalar (f32[])", role);
   if (s->role == PG_SLOT_GRADIENT && s->dtype != PG_F32)

@@ -90,6 +90,7 @@ typedef enum {
   PG_SLOT_TRUTH,      /* output: per example, the label a prediction is scored against */
   PG_SLOT_COUNT,      /* output: f32 scalar, what metric `of` is divided by (summed over the
                          batch; without one a metric is divided by the examples seen) */
+  PG_SLOT_RATE,       /* output: f32 scalar, the learning rate of the step's update */
   PG_SLOT_PROBABILITY, /* output: per example, each class's probability (what nnd predict
                           --probabilities writes; the predict entry drops it) */
   PG_SLOT_POSITION,   /* input: i32 [B, 1], the position in its sequence of the row a decode

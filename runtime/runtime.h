@@ -287,6 +287,7 @@ typedef struct {
   double loss;
   double metric[RT_MAX_METRICS]; /* averaged over examples, by output index (METRIC slots) */
   int nmetrics;
+  double lr; /* training: the last step's learning rate; NaN if unknown */
 } RtScores;
 
 /* ---- report.c: confusion matrix or R^2 from per-example outputs ---- */

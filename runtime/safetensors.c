@@ -1,15 +1,20 @@
 /* safetensors.c — the safetensors format (readable by standard tools): an
  * 8-byte little-endian header length, a JSON header mapping each tensor name
  * to {dtype, shape, data_offsets} (plus "__metadata__": string to string),
- * then the raw little-endian data. Writes are atomic: a temporary file in the
- * same folder, fsync, rename, so a kill never leaves a broken file where a
- * good one was (the next save removes the temporary a kill left behind).
- * Reads take regular files only, check everything and name the file in every
- * error. */
+ * then the raw little-endian data. jansson reads and writes the JSON; the
+ * header's keys keep their order (metadata first, then the tensors in the
+ * order given), so the same tensors give the same bytes. Writes are atomic: a
+ * temporary file in the same folder, fsync, rename, so a kill never leaves a
+ * broken file where a good one was (the next save removes the temporary a
+ * kill left behind). Reads take regular files only, check everything (every
+ * number is range-checked before it becomes a size or an offset; a key twice
+ * in one object is an error) and name the file in every error. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -25,43 +30,62 @@
 
 /* ---- writing ---- */
 
-static void json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\') fputc('\\', f);
-    if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-    else fputc(*s, f);
-  }
-  fputc('"', f);
+/* {"dtype": ..., "shape": [...], "data_offsets": [begin, end]}, in that order */
+static json_t *tensor_json(const RtNamed *t, int64_t begin, int64_t end) {
+  json_t *shape = json_array();
+  for (int d = 0; d < t->shape.rank; d++)
+    json_array_append_new(shape, json_integer(t->shape.dim[d]));
+  return json_pack("{s:s, s:o, s:[I, I]}", "dtype", t->dtype == PG_F32 ? "F32" : "I32",
+                   "shape", shape, "data_offsets", (json_int_t)begin, (json_int_t)end);
 }
 
-static char *header_json(const RtNamed *t, int n, const char *const *meta, size_t *len) {
-  char *text = NULL;
-  FILE *f = open_memstream(&text, len);
-  int64_t offset = 0;
-  fputc('{', f);
-  if (meta && meta[0]) {
-    fputs("\"__metadata__\":{", f);
-    for (int i = 0; meta[i]; i += 2) {
-      if (i) fputc(',', f);
-      json_string(f, meta[i]);
-      fputc(':', f);
-      json_string(f, meta[i + 1]);
+/* key, value, ..., NULL as an object of strings; NULL if one is not UTF-8 */
+static json_t *meta_json(const char *const *meta) {
+  json_t *m = json_object();
+  for (int i = 0; m && meta[i]; i += 2)
+    if (json_object_set_new(m, meta[i], json_string(meta[i + 1])) != 0) {
+      json_decref(m);
+      m = NULL;
     }
-    fputc('}', f);
-  }
-  for (int i = 0; i < n; i++) {
+  return m;
+}
+
+/* the metadata, then the tensors in order, their data one after the other;
+ * NULL, with why, if a name or value is not UTF-8 or two tensors share a name */
+static json_t *header_object(const RtNamed *t, int n, const char *const *meta, char *why,
+                             size_t cap) {
+  json_t *root = json_object();
+  int err = meta && meta[0] ? json_object_set_new(root, "__metadata__", meta_json(meta)) : 0;
+  int64_t offset = 0;
+  for (int i = 0; !err && i < n; i++) {
     int64_t bytes = pg_numel(&t[i].shape, 1) * 4;
-    fputs(i || (meta && meta[0]) ? "," : "", f);
-    json_string(f, t[i].name);
-    fprintf(f, ":{\"dtype\":\"%s\",\"shape\":[", t[i].dtype == PG_F32 ? "F32" : "I32");
-    for (int d = 0; d < t[i].shape.rank; d++) fprintf(f, "%s%lld", d ? "," : "", (long long)t[i].shape.dim[d]);
-    fprintf(f, "],\"data_offsets\":[%lld,%lld]}", (long long)offset, (long long)(offset + bytes));
+    if (json_object_get(root, t[i].name)) {
+      snprintf(why, cap, "two tensors are named '%.60s'", t[i].name);
+      json_decref(root);
+      return NULL;
+    }
+    err = json_object_set_new(root, t[i].name, tensor_json(&t[i], offset, offset + bytes));
     offset += bytes;
   }
-  fputc('}', f);
-  while ((ftell(f) + 8) % 8) fputc(' ', f); /* the data starts 8-byte aligned */
-  fclose(f);
+  if (root && !err) return root;
+  snprintf(why, cap, "a tensor name or a metadata text is not valid UTF-8");
+  json_decref(root);
+  return NULL;
+}
+
+/* the header in one line of JSON, space-padded so the data starts 8-byte
+ * aligned; NULL, with why, if it cannot be written */
+static char *header_json(const RtNamed *t, int n, const char *const *meta, size_t *len,
+                         char *why, size_t cap) {
+  json_t *root = header_object(t, n, meta, why, cap);
+  size_t used = root ? json_dumpb(root, NULL, 0, JSON_COMPACT) : 0;
+  size_t padded = (used + 7) / 8 * 8;
+  char *text = used ? malloc(padded) : NULL;
+  if (text) json_dumpb(root, text, used, JSON_COMPACT);
+  if (text) memset(text + used, ' ', padded - used);
+  if (root && !text) snprintf(why, cap, "%s", strerror(ENOMEM));
+  json_decref(root);
+  *len = padded;
   return text;
 }
 
@@ -161,35 +185,35 @@ static const char *not_replaceable(const char *path) {
 
 /* the temporary at tmp, written and renamed to path: 0 or the errno of the
  * call that failed (captured at once: a later call may change errno) */
-static int write_and_rename(const char *path, char *tmp, const RtNamed *t, int n,
-                            const char *const *meta) {
+static int write_and_rename(const char *path, char *tmp, const char *header, size_t hlen,
+                            const RtNamed *t, int n) {
   int fd = mkstemp(tmp);
   if (fd < 0) return errno;
   /* the lock marks the temporary as in use (remove_stale_temps); it is held
    * until the file has its final name */
   int err = flock(fd, LOCK_EX) != 0 ? errno : 0;
-  if (!err) {
-    size_t hlen;
-    char *header = header_json(t, n, meta, &hlen);
-    err = write_contents(fd, header, hlen, t, n);
-    free(header);
-  }
+  if (!err) err = write_contents(fd, header, hlen, t, n);
   if (!err && rename(tmp, path) != 0) err = errno;
   if (err) unlink(tmp);
   close(fd);
   return err;
 }
 
+/* the header is made first: a header that cannot be written touches no file */
 bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char *const *meta) {
-  char tmp[4096];
+  char tmp[4096], problem[128];
+  size_t hlen = 0;
   const char *why = not_replaceable(path);
   if (!why && snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
     why = strerror(ENAMETOOLONG);
+  char *header = why ? NULL : header_json(t, n, meta, &hlen, problem, sizeof problem);
+  if (!why && !header) why = problem;
   if (!why) {
     remove_stale_temps(path);
-    int err = write_and_rename(path, tmp, t, n, meta);
+    int err = write_and_rename(path, tmp, header, hlen, t, n);
     if (err) why = strerror(err);
   }
+  free(header);
   if (why) {
     diag_error((PgLoc){0}, "cannot write '%s': %s (nothing was replaced)", path, why);
     return false;
@@ -246,174 +270,142 @@ bool rt_checkpoint_check_writable(const char *path) {
   return !problem;
 }
 
-/* ---- reading: a small JSON reader for the header's subset ---- */
+/* ---- reading: jansson parses the header, then every field is checked ---- */
 
 typedef struct {
-  const char *path, *start, *p, *end;
-  bool failed;
-} Json;
+  const char *path;
+  RtSafetensors *st;
+  const char *data; /* the bytes after the header: what data_offsets count in */
+  int64_t data_len;
+} Reader;
 
-static bool bad(Json *j, const char *what) {
-  if (!j->failed)
-    diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: %s (header byte %ld)", j->path,
-               what, (long)(j->p - j->start));
-  j->failed = true;
+/* text from the file as it may be shown: at most 40 bytes, controls as '?' */
+static const char *shown(const char *s, char *buf, size_t n) {
+  size_t i = 0;
+  for (; s[i] && i < 40 && i + 4 < n; i++)
+    buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+  snprintf(buf + i, n - i, "%s", s[i] ? "..." : "");
+  return buf;
+}
+
+/* what is wrong with the header entry named key */
+static bool bad(const Reader *r, const char *key, const char *what) {
+  char name[48];
+  diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: %s (header entry '%s')", r->path,
+             what, shown(key, name, sizeof name));
   return false;
 }
 
-static void ws(Json *j) {
-  while (j->p < j->end && strchr(" \t\r\n", *j->p)) j->p++;
+/* Every number of the header is read as a double (JSON_DECODE_INT_AS_REAL):
+ * then an integer too large for json_int_t is a range error of ours, not a
+ * syntax error, and every integer up to 2^53, far above any limit here, is
+ * exact. True if j is a whole number, in *v; the caller checks its range
+ * before it becomes an int64_t. */
+static bool whole(const json_t *j, double *v) {
+  *v = json_number_value(j);
+  return json_is_number(j) && floor(*v) == *v;
 }
 
-static bool lit(Json *j, char c) {
-  ws(j);
-  if (j->p < j->end && *j->p == c) return j->p++, true;
-  char what[32];
-  snprintf(what, sizeof what, "expected '%c'", c);
-  return bad(j, what);
-}
-
-static bool peek_char(Json *j, char c) {
-  ws(j);
-  return j->p < j->end && *j->p == c;
-}
-
-/* what a one-letter JSON escape stands for (\" \\ \/ stand for themselves) */
-static char unescape(char c) {
-  switch (c) {
-  case 'n': return '\n';
-  case 't': return '\t';
-  case 'r': return '\r';
-  case 'b': return '\b';
-  case 'f': return '\f';
-  default: return c;
+/* "__metadata__": an object of at most RT_MAX_META strings */
+static bool metadata(const Reader *r, const json_t *m) {
+  const char *key;
+  json_t *v;
+  if (!json_is_object(m)) return bad(r, "__metadata__", "expected '{'");
+  if (json_object_size(m) > RT_MAX_META) return bad(r, "__metadata__", "too much metadata");
+  json_object_foreach((json_t *)m, key, v) {
+    if (!json_is_string(v)) return bad(r, "__metadata__", "a metadata value is not a string");
+    RtSafetensors *st = r->st;
+    st->meta[st->nmeta][0] = strdup(key);
+    st->meta[st->nmeta++][1] = strdup(json_string_value(v));
   }
-}
-
-static char *str(Json *j) {
-  if (!lit(j, '"')) return NULL;
-  size_t cap = 32, n = 0;
-  char *s = malloc(cap);
-  while (j->p < j->end && *j->p != '"') {
-    char c = *j->p++;
-    if (c == '\\' && j->p < j->end) {
-      c = *j->p++;
-      if (c != 'u') c = unescape(c);
-      else { /* \u00XX only */
-        if (j->end - j->p < 4) break;
-        c = (char)strtol((char[]){j->p[2], j->p[3], 0}, NULL, 16);
-        j->p += 4;
-      }
-    }
-    if (n + 2 > cap) s = realloc(s, cap *= 2);
-    s[n++] = c;
-  }
-  s[n] = 0;
-  if (!lit(j, '"')) return free(s), NULL;
-  return s;
-}
-
-static bool num(Json *j, int64_t *out) {
-  ws(j);
-  char *e;
-  long long v = strtoll(j->p, &e, 10);
-  if (e == j->p || e > j->end || v < 0) return bad(j, "expected a non-negative integer");
-  j->p = e;
-  *out = v;
   return true;
 }
 
-static bool skip_value(Json *j) {
-  ws(j);
-  if (peek_char(j, '"')) return free(str(j)), !j->failed;
-  int depth = 0;
-  for (; j->p < j->end; j->p++) {
-    if (*j->p == '{' || *j->p == '[') depth++;
-    else if (*j->p == '}' || *j->p == ']') {
-      if (--depth < 0) return true;
-      if (depth == 0) return j->p++, true;
-    } else if (depth == 0 && (*j->p == ',')) return true;
-  }
-  return bad(j, "unterminated value");
-}
-
-static bool metadata(Json *j, RtSafetensors *st) {
-  if (!lit(j, '{')) return false;
-  while (!peek_char(j, '}')) {
-    if (st->nmeta && !lit(j, ',')) return false;
-    char *k = str(j), *v = NULL;
-    if (k && lit(j, ':')) v = str(j);
-    if (!v) return free(k), false;
-    if (st->nmeta == RT_MAX_META) return free(k), free(v), bad(j, "too much metadata");
-    st->meta[st->nmeta][0] = k, st->meta[st->nmeta++][1] = v;
-  }
-  return lit(j, '}');
-}
-
-static bool dtype_field(Json *j, RtNamed *t) {
-  char *d = str(j);
-  bool ok = d && (strcmp(d, "F32") == 0 || strcmp(d, "I32") == 0);
-  if (ok) t->dtype = d[0] == 'F' ? PG_F32 : PG_I32;
-  else if (d) bad(j, "only F32 and I32 tensors are supported");
-  free(d);
-  return ok;
+static bool dtype_field(const Reader *r, const char *name, const json_t *d, RtNamed *t) {
+  const char *s = json_string_value(d); /* NULL if d is not a string */
+  bool f32 = s && strcmp(s, "F32") == 0, i32 = s && strcmp(s, "I32") == 0;
+  if (!f32 && !i32) return bad(r, name, "only F32 and I32 tensors are supported");
+  t->dtype = f32 ? PG_F32 : PG_I32;
+  return true;
 }
 
 /* dimensions and their product stay below 2^31 (so byte counts never overflow) */
-static bool shape_field(Json *j, RtNamed *t) {
-  if (!lit(j, '[')) return false;
+static bool shape_field(const Reader *r, const char *name, const json_t *s, RtNamed *t) {
+  if (!json_is_array(s)) return bad(r, name, "expected '[' (a shape)");
+  if (json_array_size(s) > PG_MAX_RANK) return bad(r, name, "too many dimensions");
   int64_t elements = 1;
-  for (t->shape.rank = 0; !peek_char(j, ']');) {
-    if (t->shape.rank == PG_MAX_RANK) return bad(j, "too many dimensions");
-    int64_t *dim = &t->shape.dim[t->shape.rank++];
-    if ((t->shape.rank > 1 && !lit(j, ',')) || !num(j, dim)) return false;
-    if (!rt_count_fits(&elements, *dim))
-      return bad(j, "a shape has a negative dimension or more than 2^31 elements");
+  t->shape.rank = (int)json_array_size(s);
+  for (int d = 0; d < t->shape.rank; d++) {
+    double v;
+    if (!whole(json_array_get(s, d), &v)) return bad(r, name, "expected a non-negative integer");
+    if (v < 0 || v > (double)RT_MAX_ELEMENTS || !rt_count_fits(&elements, (int64_t)v))
+      return bad(r, name, "a shape has a negative dimension or more than 2^31 elements");
+    t->shape.dim[d] = (int64_t)v;
   }
-  return lit(j, ']');
+  return true;
 }
 
-/* {"dtype": ..., "shape": [...], "data_offsets": [begin, end]} in any order */
-static bool tensor_entry(Json *j, RtNamed *t, int64_t *begin, int64_t *end) {
-  if (!lit(j, '{')) return false;
-  bool has_dtype = false, has_shape = false, has_offsets = false;
-  for (int first = 1; !peek_char(j, '}'); first = 0) {
-    if (!first && !lit(j, ',')) return false;
-    char *k = str(j);
-    bool ok = k && lit(j, ':');
-    if (ok && strcmp(k, "dtype") == 0) ok = has_dtype = dtype_field(j, t);
-    else if (ok && strcmp(k, "shape") == 0) ok = has_shape = shape_field(j, t);
-    else if (ok && strcmp(k, "data_offsets") == 0)
-      ok = has_offsets = lit(j, '[') && num(j, begin) && lit(j, ',') && num(j, end) && lit(j, ']');
-    else if (ok) ok = skip_value(j);
-    free(k);
-    if (!ok || j->failed) return false;
-  }
-  if (!has_dtype || !has_shape || !has_offsets) return bad(j, "a tensor needs dtype, shape and data_offsets");
-  return lit(j, '}');
+/* [begin, end]: inside the data, and as many bytes as the shape has */
+static bool offsets_field(const Reader *r, const char *name, const json_t *o, RtNamed *t) {
+  double begin, end;
+  if (!json_is_array(o) || json_array_size(o) != 2)
+    return bad(r, name, "expected data_offsets [begin, end]");
+  if (!whole(json_array_get(o, 0), &begin) || !whole(json_array_get(o, 1), &end))
+    return bad(r, name, "expected a non-negative integer");
+  double bytes = (double)(pg_numel(&t->shape, 1) * 4);
+  if (begin < 0 || end < begin || end > (double)r->data_len || end - begin != bytes)
+    return bad(r, name, "a tensor's data_offsets do not match its shape or lie outside the file");
+  t->data = (void *)(r->data + (int64_t)begin);
+  return true;
 }
 
-static bool header(Json *j, RtSafetensors *st, const char *data, int64_t data_len) {
-  if (!lit(j, '{')) return false;
-  for (int first = 1; !peek_char(j, '}'); first = 0) {
-    if (!first && !lit(j, ',')) return false;
-    char *name = str(j);
-    if (!name || !lit(j, ':')) return free(name), false;
+/* {"dtype": ..., "shape": [...], "data_offsets": [begin, end]} in any order;
+ * other keys are ignored */
+static bool tensor_entry(const Reader *r, const char *name, const json_t *e, RtNamed *t) {
+  if (!json_is_object(e)) return bad(r, name, "expected '{'");
+  const json_t *dtype = json_object_get(e, "dtype"), *shape = json_object_get(e, "shape");
+  const json_t *offsets = json_object_get(e, "data_offsets");
+  if (!dtype || !shape || !offsets)
+    return bad(r, name, "a tensor needs dtype, shape and data_offsets");
+  return dtype_field(r, name, dtype, t) && shape_field(r, name, shape, t) &&
+         offsets_field(r, name, offsets, t);
+}
+
+/* the entries in the file's order (MAX_HEADER bounds their count far below
+ * INT_MAX: each takes more than 40 bytes) */
+static bool header(const Reader *r, json_t *root) {
+  const char *name;
+  json_t *v;
+  RtSafetensors *st = r->st;
+  st->t = calloc(json_object_size(root) + 1, sizeof *st->t);
+  json_object_foreach(root, name, v) {
+    RtNamed t = {0};
     if (strcmp(name, "__metadata__") == 0) {
-      free(name);
-      if (!metadata(j, st)) return false;
-      continue;
+      if (!metadata(r, v)) return false;
+    } else if (!tensor_entry(r, name, v, &t)) return false;
+    else {
+      t.name = strdup(name);
+      st->t[st->count++] = t;
     }
-    RtNamed t = {.name = name};
-    int64_t begin, end;
-    if (!tensor_entry(j, &t, &begin, &end)) return free(name), false;
-    if (begin < 0 || end < begin || end > data_len || end - begin != pg_numel(&t.shape, 1) * 4)
-      return free(name), bad(j, "a tensor's data_offsets do not match its shape or lie outside the file");
-    t.data = (void *)(data + begin);
-    st->t = realloc(st->t, (st->count + 1) * sizeof *st->t);
-    st->t[st->count++] = t;
   }
-  return lit(j, '}');
+  return true;
+}
+
+/* the header parsed: NULL after a diagnostic with jansson's words and place */
+static json_t *parse_header(const char *path, const char *text, size_t len) {
+  json_error_t e;
+  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &e);
+  if (root && json_is_object(root)) return root;
+  if (root)
+    diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: its header is not an object",
+               path);
+  for (char *c = e.text; !root && *c; c++) /* jansson quotes the file's bytes */
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+  if (!root)
+    diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: %s (header line %d, column %d)",
+               path, e.text, e.line, e.column);
+  json_decref(root);
+  return NULL;
 }
 
 /* 0, or the errno of the read that failed (a file shorter than its size: EIO) */
@@ -428,7 +420,7 @@ static int read_all(int fd, char *buf, int64_t n) {
   return 0;
 }
 
-/* the whole file, NUL-terminated (so no number parse can run past its end) */
+/* the whole file (in a buffer of one more byte: never a malloc(0)) */
 static char *slurp(const char *path, int64_t *len) {
   int fd = rt_open_regular(path, (PgLoc){0}, len);
   if (fd < 0) return NULL;
@@ -446,7 +438,6 @@ static char *slurp(const char *path, int64_t *len) {
     free(buf);
     return NULL;
   }
-  buf[*len] = 0;
   return buf;
 }
 
@@ -459,17 +450,18 @@ bool rt_safetensors_read(const char *path, RtSafetensors *st) {
   uint64_t hlen = 0;
   for (int i = 7; len >= 8 && i >= 0; i--) hlen = hlen << 8 | (unsigned char)buf[i];
   if (len < 8 || hlen > MAX_HEADER || (int64_t)hlen > len - 8) {
-    diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: %s", path,
-               len < 8 ? "shorter than 8 bytes" : "its header length exceeds the file (truncated?)");
+    const char *why = len < 8 ? "shorter than 8 bytes"
+                              : "its header length exceeds the file (truncated?)";
+    diag_error((PgLoc){0}, "'%s' is not a valid safetensors file: %s", path, why);
     rt_safetensors_free(st);
     return false;
   }
-  Json j = {path, buf + 8, buf + 8, buf + 8 + hlen, false};
-  if (!header(&j, st, buf + 8 + hlen, len - 8 - (int64_t)hlen)) {
-    rt_safetensors_free(st);
-    return false;
-  }
-  return true;
+  Reader r = {path, st, buf + 8 + hlen, len - 8 - (int64_t)hlen};
+  json_t *root = parse_header(path, buf + 8, (size_t)hlen);
+  bool ok = root && header(&r, root);
+  json_decref(root);
+  if (!ok) rt_safetensors_free(st);
+  return ok;
 }
 
 void rt_safetensors_free(RtSafetensors *st) {

@@ -15,6 +15,7 @@
  * Sizes are bounded before anything is allocated: a file's bytes, the text
  * in all, and the examples' values each at most RT_MAX_ELEMENTS. */
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,25 +76,15 @@ size_t rt_vocab_decode(const RtVocab *v, const int32_t *ids, int64_t n, char *ou
   return len;
 }
 
+/* one line of JSON, written by jansson (its default allocator: malloc) */
 char *rt_vocab_tokens_json(const RtVocab *v) {
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  if (!f) return NULL;
-  fputc('[', f);
+  json_t *tokens = json_array();
   for (int32_t id = 0; id < v->size; id++) {
     char one[8];
-    const char *t = token_text(v, id, one);
-    fputs(id ? ",\"" : "\"", f);
-    for (; *t; t++)
-      if (*t == '"' || *t == '\\') fprintf(f, "\\%c", *t);
-      else if (*t == '\n') fputs("\\n", f);
-      else if (*t == '\t') fputs("\\t", f);
-      else fputc(*t, f);
-    fputc('"', f);
+    json_array_append_new(tokens, json_string(token_text(v, id, one)));
   }
-  fputc(']', f);
-  fclose(f);
+  char *text = json_dumps(tokens, JSON_COMPACT);
+  json_decref(tokens);
   return text;
 }
 

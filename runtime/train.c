@@ -5,6 +5,7 @@
  * reads back its scalar outputs: the mean loss over the batch and, for each
  * metric, its sum over the batch. The last batch of an epoch may be partial;
  * it is trained on like any other (n is a runtime argument of the step). */
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,7 @@ void rt_gather(RtProgram *p, const RtData *d, const int64_t *perm, int64_t start
 typedef struct {
   double loss_sum, metric_sum[RT_MAX_METRICS];
   int64_t seen;
+  double lr; /* the last step's learning rate (its RATE output), NaN if it has none */
 } Totals;
 
 /* false if the step produced a NaN or an infinity (checked steps only) */
@@ -281,6 +283,8 @@ static bool run_batch(RtProgram *p, int64_t n, RtRng *rng, Totals *t) {
   }
   for (int i = 0; i < e->noutputs && i < RT_MAX_METRICS; i++) t->metric_sum[i] += p->outputs[i];
   if (loss) t->loss_sum += (double)*(float *)rt_slot_buffer(p, loss) * n;
+  const PgSlot *rate = pg_slot_with_role(e, PG_SLOT_RATE);
+  t->lr = rate ? *(float *)rt_slot_buffer(p, rate) : NAN;
   t->seen += n;
   return true;
 }
@@ -296,7 +300,7 @@ static double divisor(const PgEntry *e, int i, const Totals *t) {
 }
 
 static RtScores scores_of(const RtProgram *p, const Totals *t) {
-  RtScores s = {.loss = t->loss_sum / (double)(t->seen ? t->seen : 1)};
+  RtScores s = {.loss = t->loss_sum / (double)(t->seen ? t->seen : 1), .lr = t->lr};
   for (int i = 0; i < p->e->noutputs && i < RT_MAX_METRICS; i++) {
     const PgSlot *m = pg_output(p->e, p->e->ninputs + i);
     double d = divisor(p->e, i, t);
@@ -342,28 +346,37 @@ static void progress(FILE *out, const PgEntry *g, int64_t step, int64_t steps, d
   for (int i = 0; i < width; i++) fputc(i < done ? '=' : i == done ? '>' : '.', out);
   fprintf(out, "] - %.0fs %.0fus/step", secs, 1e6 * secs / (double)(step ? step : 1));
   rt_print_scores(out, g, "", s);
+  if (!isnan(s->lr)) fprintf(out, " - lr: %.4g", s->lr);
 }
 
 /* one "key": value pair; JSON has no NaN or infinity: those are null */
-static void json_field(FILE *log, const char *prefix, const char *name, double v) {
-  if (isfinite(v)) fprintf(log, ", \"%s%s\": %.6g", prefix, name, v);
-  else fprintf(log, ", \"%s%s\": null", prefix, name);
+static void json_field(json_t *line, const char *prefix, const char *name, double v) {
+  char key[256];
+  snprintf(key, sizeof key, "%s%s", prefix, name);
+  json_object_set_new(line, key, isfinite(v) ? json_real(v) : json_null());
 }
 
-static void json_scores(FILE *log, const PgEntry *e, const char *prefix, const RtScores *s) {
-  json_field(log, prefix, "loss", s->loss);
+static void json_scores(json_t *line, const PgEntry *e, const char *prefix, const RtScores *s) {
+  json_field(line, prefix, "loss", s->loss);
   for (int i = 0; i < s->nmetrics && i < RT_MAX_METRICS; i++)
-    if (metric_at(e, i)) json_field(log, prefix, metric_at(e, i)->name, s->metric[i]);
+    if (metric_at(e, i)) json_field(line, prefix, metric_at(e, i)->name, s->metric[i]);
 }
 
-/* tr is scored by the training graph, va and te by the evaluation graph */
+/* one line per epoch, keys in insertion order, ", " and ": " between them,
+ * reals to 6 significant digits; tr is scored by the training graph, va and
+ * te by the evaluation graph */
 static void log_json(FILE *log, const PgEntry *train, const PgEntry *eval, int epoch,
                      const RtScores *tr, const RtScores *va, const RtScores *te, double secs) {
-  fprintf(log, "{\"epoch\": %d", epoch);
-  json_scores(log, train, "", tr);
-  if (va) json_scores(log, eval, "val_", va);
-  if (te) json_scores(log, eval, "test_", te);
-  fprintf(log, ", \"seconds\": %.6f}\n", secs);
+  json_t *line = json_object();
+  json_object_set_new(line, "epoch", json_integer(epoch));
+  json_scores(line, train, "", tr);
+  if (!isnan(tr->lr)) json_field(line, "", "lr", tr->lr); /* the epoch's last step's */
+  if (va) json_scores(line, eval, "val_", va);
+  if (te) json_scores(line, eval, "test_", te);
+  json_object_set_new(line, "seconds", json_real(secs));
+  json_dumpf(line, log, JSON_REAL_PRECISION(6));
+  json_decref(line);
+  fputc('\n', log);
   fflush(log);
 }
 
