@@ -33,7 +33,10 @@ bool known_stage(const char *s) {
 }
 
 void print_graph(FILE *out, const IrGraph *g, const Cli *c) {
-  if (c->format && strcmp(c->format, "dot") == 0) ir_print_dot(out, g);
+  IrDotDetail detail = !c->detail || strcmp(c->detail, "auto") == 0 ? IR_DOT_AUTO
+                       : strcmp(c->detail, "ops") == 0            ? IR_DOT_OPS
+                                                                  : IR_DOT_SUMMARY;
+  if (c->format && strcmp(c->format, "dot") == 0) ir_print_dot(out, g, detail);
   else ir_print(out, g);
 }
 

@@ -177,7 +177,12 @@ void ir_print(FILE *out, const IrGraph *g);
 IrGraph *ir_parse(const char *file, const char *text); /* NULL after diagnostics */
 IrGraph *ir_parse_file(const char *path);              /* read with pg_read_source */
 
-/* dot.c: Graphviz, fusion kernels as clusters */
-void ir_print_dot(FILE *out, const IrGraph *g);
+/* dot.c: Graphviz. IR_DOT_OPS: every op (constants and scalar leaves in
+ * their users' labels), fusion kernels as clusters; IR_DOT_SUMMARY: one box
+ * per layer, or per kernel after fusion; IR_DOT_AUTO: every op up to
+ * IR_DOT_MAX_OPS nodes, the summary above. False after reporting: no memory. */
+typedef enum { IR_DOT_AUTO, IR_DOT_OPS, IR_DOT_SUMMARY } IrDotDetail;
+#define IR_DOT_MAX_OPS 60
+bool ir_print_dot(FILE *out, const IrGraph *g, IrDotDetail detail);
 
 #endif
