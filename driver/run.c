@@ -162,7 +162,10 @@ int cmd_train(const Cli *c) {
     const char *vocab = rt_data_vocab(fe_dataset(&s.cfg, "train"));
     RtFitOptions fo = {s.cfg.epochs, s.cfg.batch, c->log, c->save, c->save_every, c->quiet, vocab,
                        s.cfg.early.on, s.cfg.early.restore_best, s.cfg.early.monitor,
-                       s.cfg.early.patience, s.cfg.early.min_delta, c->save_best};
+                       s.cfg.early.patience, s.cfg.early.min_delta, c->save_best,
+                       {s.cfg.plateau.on, s.cfg.plateau.monitor, s.cfg.plateau.factor,
+                        s.cfg.plateau.min_delta, s.cfg.plateau.min_lr, s.cfg.plateau.patience,
+                        s.cfg.plateau.cooldown}};
     ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &s.store, &st, &scores);
   }
   if (ok && c->profile) rt_profile_print(stdout, &tr.prog);

@@ -218,17 +218,57 @@ static bool bool_option(const AstExpr *v, bool *out) {
   return true;
 }
 
+/* a monitor= argument: the name of a reported value */
+static bool monitor_name(const AstExpr *v, const char **out) {
+  if (v->kind != AST_NAME && v->kind != AST_STR)
+    return diag_error(v->loc, "monitor names a reported value: val_loss, loss, val_mae, ..."),
+           false;
+  *out = v->str;
+  return true;
+}
+
+/* one argument of reduce_lr_on_plateau(...) */
+static bool plateau_option(const AstExpr *a, FeConfig *c) {
+  const AstExpr *v = a->args[0];
+  int64_t n;
+  if (!strcmp(a->str, "monitor")) return monitor_name(v, &c->plateau.monitor);
+  if (!strcmp(a->str, "factor")) {
+    if (!finite_num(v, &c->plateau.factor)) return false;
+    if (c->plateau.factor > 0 && c->plateau.factor < 1) return true;
+    return diag_error(v->loc, "factor is in (0, 1): the rate is multiplied by it"), false;
+  }
+  if (!strcmp(a->str, "patience"))
+    return int_in(v, 0, 1e6, &n) && (c->plateau.patience = (int)n, true);
+  if (!strcmp(a->str, "cooldown"))
+    return int_in(v, 0, 1e6, &n) && (c->plateau.cooldown = (int)n, true);
+  if (!strcmp(a->str, "min_delta")) return nonnegative(v, &c->plateau.min_delta);
+  if (!strcmp(a->str, "min_lr")) return nonnegative(v, &c->plateau.min_lr);
+  diag_error(a->loc, "reduce_lr_on_plateau() takes monitor=, factor=, patience=, min_delta=, "
+                     "cooldown= and min_lr=");
+  return false;
+}
+
+/* reduce_lr_on_plateau = reduce_lr_on_plateau(monitor=val_loss, factor=0.1,
+ * patience=10, min_delta=1e-4, cooldown=0, min_lr=0): Keras's ReduceLROnPlateau */
+static bool reduce_lr_on_plateau(const AstExpr *x, FeConfig *c) {
+  if (x->kind != AST_CALL || strcmp(x->str, "reduce_lr_on_plateau") != 0)
+    return diag_error(x->loc, "expected reduce_lr_on_plateau(factor=0.1, patience=N, ...)"),
+           false;
+  c->plateau.on = true;
+  for (int i = 0; i < x->nargs; i++) {
+    if (x->args[i]->kind != AST_KWARG)
+      return diag_error(x->args[i]->loc, "reduce_lr_on_plateau() takes its arguments by name"),
+             false;
+    if (!plateau_option(x->args[i], c)) return false;
+  }
+  return true;
+}
+
 /* one argument of early_stopping(...) */
 static bool early_option(const AstExpr *a, FeConfig *c) {
   const AstExpr *v = a->args[0];
   int64_t n;
-  if (!strcmp(a->str, "monitor")) {
-    if (v->kind != AST_NAME && v->kind != AST_STR)
-      return diag_error(v->loc, "monitor names a reported value: val_loss, loss, val_mae, ..."),
-             false;
-    c->early.monitor = v->str;
-    return true;
-  }
+  if (!strcmp(a->str, "monitor")) return monitor_name(v, &c->early.monitor);
   if (!strcmp(a->str, "patience"))
     return int_in(v, 0, 1e6, &n) && (c->early.patience = (int)n, true);
   if (!strcmp(a->str, "min_delta")) return nonnegative(v, &c->early.min_delta);
@@ -267,6 +307,7 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
   }
   if (strcmp(k, "validation_shuffle") == 0) return bool_option(s->expr, &c->validation_shuffle);
   if (strcmp(k, "early_stopping") == 0) return early_stopping(s->expr, c);
+  if (strcmp(k, "reduce_lr_on_plateau") == 0) return reduce_lr_on_plateau(s->expr, c);
   if (strcmp(k, "monitor") == 0) { /* what --save-best keeps the best of, without early stopping */
     if (s->expr->kind != AST_NAME && s->expr->kind != AST_STR)
       return diag_error(s->expr->loc, "monitor names a reported value: val_loss, loss, ..."), false;
@@ -284,7 +325,8 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
     return int_in(s->expr, 0, 9e18, &v) && (c->seed = (uint64_t)v, true);
   diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, "
                      "clip_norm, batch, lr, epochs, seed, freeze, validation_split, "
-                     "validation_shuffle, early_stopping or monitor)", k);
+                     "validation_shuffle, early_stopping, reduce_lr_on_plateau or monitor)",
+             k);
   return false;
 }
 
@@ -735,7 +777,8 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
 
 bool fe_config(const AstFile *f, FeConfig *c) {
   *c = (FeConfig){.optimizer = ps_optimizer_default(PS_OPT_ADAM), .batch = 32, .epochs = 1,
-                  .seed = 1, .early.monitor = "val_loss"};
+                  .seed = 1, .early.monitor = "val_loss",
+                  .plateau = {false, "val_loss", 0.1, 1e-4, 0, 10, 0}};
   int errors = diag_error_count();
   c->nexterns = fe_externs(f, c->externs, true);
   for (const AstBlock *b = f->blocks; b; b = b->next) {
@@ -745,6 +788,7 @@ bool fe_config(const AstFile *f, FeConfig *c) {
       else train_stmt(s, c);
   }
   if (c->lr > 0) c->optimizer.lr = c->lr; /* as --lr: over an optimizer(lr=...) of the block */
+  c->optimizer.lr_scale = c->plateau.on;
   return diag_error_count() == errors;
 }
 

@@ -165,6 +165,15 @@ typedef struct {
     int patience;
     double min_delta;
   } early;
+  /* reduce_lr_on_plateau(monitor=, factor=, patience=, min_delta=, cooldown=,
+   * min_lr=) (Keras's ReduceLROnPlateau and its defaults): the step's rate
+   * times a scale (optimizer.lr_scale) that the runtime lowers */
+  struct {
+    bool on;
+    const char *monitor;
+    double factor, min_delta, min_lr;
+    int patience, cooldown;
+  } plateau;
   FeExtern externs[FE_MAX_EXTERNS]; /* the libraries to load before compiling */
   int nexterns;
 } FeConfig;

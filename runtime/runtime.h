@@ -260,6 +260,17 @@ void rt_pairs_free(RtPairs *p);
  * [count, 1] (label): the units of its files interleaved (records.c) */
 bool rt_load_records(const PgSource *s, PgDType dtype, RtTensor *out);
 
+/* Keras's ReduceLROnPlateau: after `patience` epochs in which `monitor` did
+ * not improve by more than min_delta, the rate is multiplied by factor (not
+ * below min_lr), then `cooldown` epochs pass before the count starts again.
+ * The rate's scale is the train step's parameter "lr_scale". */
+typedef struct {
+  bool on;
+  const char *monitor;
+  double factor, min_delta, min_lr;
+  int patience, cooldown;
+} RtPlateau;
+
 typedef struct {
   int epochs, batch;    /* train until `epochs` epochs are done */
   const char *log_path; /* JSON lines, one per epoch; NULL = none */
@@ -277,6 +288,7 @@ typedef struct {
   int patience;
   double min_delta;
   const char *save_best;
+  RtPlateau plateau;
 } RtFitOptions;
 
 /* Copies rows perm[start..start+n) of every column into the program's inputs. */

@@ -490,11 +490,48 @@ static bool watch(Monitor *m, const RtFitOptions *opt, const RtScores *const *sc
   return true;
 }
 
+/* the plateau's count of epochs without improvement, and its cooldown */
+typedef struct {
+  Monitor m;
+  int cooldown;
+} Plateau;
+
+/* the rate's scale times factor, the rate not below min_lr (rate: the last
+ * step's, in f32: at min_lr it may be a rounding above it) */
+static void lower_rate(const RtPlateau *o, RtParams *store, double rate, int waited, int epoch) {
+  int i = rt_params_find(store, "lr_scale");
+  if (i < 0 || !(rate > o->min_lr * (1 + 1e-6))) return;
+  float *scale = store->data[i];
+  double lowered = fmax(rate * o->factor, o->min_lr);
+  printf("Epoch %d: reduce_lr_on_plateau: %s has not improved for %d epoch%s: lr %.4g -> %.4g\n",
+         epoch, o->monitor, waited, waited == 1 ? "" : "s", rate, lowered);
+  *scale = (float)(*scale * (lowered / rate));
+}
+
+/* after an epoch, as Keras's ReduceLROnPlateau.on_epoch_end */
+static void watch_plateau(Plateau *p, const RtPlateau *o, const RtScores *const *scores,
+                          RtParams *store, const RtTrainState *state) {
+  Monitor *m = &p->m;
+  double v = monitored(m, scores);
+  if (p->cooldown > 0) p->cooldown--, m->wait = 0;
+  double gain = m->higher ? v - m->best : m->best - v;
+  if (m->best_epoch < 0 || gain > o->min_delta) {
+    m->best = v, m->best_epoch = state->epoch, m->wait = 0;
+    return;
+  }
+  if (p->cooldown > 0 || ++m->wait < o->patience) return;
+  lower_rate(o, store, scores[0]->lr, m->wait, state->epoch);
+  p->cooldown = o->cooldown, m->wait = 0;
+}
+
 bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOptions *opt, RtParams *store,
             RtTrainState *state, RtScores *last_test) {
   Monitor m = {.best_epoch = -1};
   bool watching = opt->early_stop || opt->save_best;
   if (watching && !monitor_of(opt->monitor, eval->e, data, &m)) return false;
+  Plateau plateau = {.cooldown = 0};
+  if (opt->plateau.on && !monitor_of(opt->plateau.monitor, eval->e, data, &plateau.m))
+    return false;
   const RtData *train_data = data->train, *test_data = data->test, *val_data = data->val;
   FILE *log = NULL;
   if (opt->log_path && !(log = fopen(opt->log_path, state->epoch ? "a" : "w"))) {
@@ -528,6 +565,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
       log_json(log, train->e, eval->e, state->epoch, &tr, val_data ? &va : NULL,
                test_data ? &te : NULL, secs);
     const RtScores *scores[3] = {&tr, &va, &te};
+    if (opt->plateau.on) watch_plateau(&plateau, &opt->plateau, scores, store, state);
     if (watching) stop = watch(&m, opt, scores, store, state, &ok);
     bool end = stop || state->epoch == opt->epochs;
     if (ok && end && opt->restore_best && m.weights) { /* before the last save and test scores */
