@@ -75,22 +75,49 @@ static void report_compiled(const Compiled *tr, const Compiled *ev, CgJit *jit, 
 }
 
 /* The data sets of a model: train (less the validation split), validation
- * and test; normalised features use the statistics of the training part. */
+ * and test; normalised features use the statistics of the training part, or
+ * those the checkpoint of eval and predict saved (`saved`). */
 typedef struct {
   RtData train, val, test;
+  RtData saved; /* normalize() statistics from --weights; ncols 0 if none */
 } Sets;
 
-static bool load_sets(const FeConfig *cfg, const PgEntry *g, const char *model, Sets *d) {
-  const PgDataSet *train = need_data(cfg, "train", model), *test = fe_dataset(cfg, "test");
-  memset(d, 0, sizeof *d);
-  bool ok = train && rt_data_load(&d->train, train, g);
+/* what normalises all but the training data itself */
+static const RtData *statistics(const Sets *d) { return d->saved.ncols ? &d->saved : &d->train; }
+
+/* the training (and validation) part, normalised with its own statistics or the saved ones */
+static bool load_train(const FeConfig *cfg, const PgEntry *g, const PgDataSet *train, Sets *d) {
+  bool ok = rt_data_load(&d->train, train, g);
   if (ok && cfg->validation_split > 0)
     ok = rt_data_split(&d->train, cfg->validation_split, cfg->validation_shuffle, cfg->seed,
                        &d->val);
-  ok = ok && rt_data_normalize(&d->train, train, NULL);
-  if (ok && d->val.ncols) ok = rt_data_normalize(&d->val, train, &d->train);
-  if (ok && test) ok = rt_data_load(&d->test, test, g) && rt_data_normalize(&d->test, test, &d->train);
+  if (ok && d->val.ncols) rt_data_warn_classes(&d->train, &d->val, g);
+  ok = ok && rt_data_normalize(&d->train, train, d->saved.ncols ? &d->saved : NULL);
+  if (ok && d->val.ncols) ok = rt_data_normalize(&d->val, train, statistics(d));
   return ok;
+}
+
+/* with_train false: the training files are not read (eval and predict with
+ * saved statistics, on other data) */
+static bool load_sets(const FeConfig *cfg, const PgEntry *g, const char *model, bool with_train,
+                      Sets *d) {
+  const PgDataSet *train = need_data(cfg, "train", model), *test = fe_dataset(cfg, "test");
+  bool ok = train && (!with_train || load_train(cfg, g, train, d));
+  if (ok && test)
+    ok = rt_data_load(&d->test, test, g) && rt_data_normalize(&d->test, test, statistics(d));
+  return ok;
+}
+
+/* whether the command reads the training files: always to train; for eval
+ * and predict when the checkpoint has no normalize() statistics, or the
+ * data asked for is the training or validation set */
+static bool needs_training_files(const Session *s, const Sets *d) {
+  const Cli *c = s->c;
+  if (strcmp(c->command, "eval") && strcmp(c->command, "predict")) return true;
+  if (!d->saved.ncols && rt_data_normalizes(fe_dataset(&s->cfg, "train"))) return true;
+  bool from_sets = !c->ninput_files;
+  const char *which = c->data ? c->data : "test";
+  return from_sets && (!strcmp(which, "train") || !strcmp(which, "validation"));
 }
 
 /* The data sets, loaded before the step graphs are compiled (through the
@@ -99,9 +126,15 @@ static bool load_sets(const FeConfig *cfg, const PgEntry *g, const char *model, 
  * batches that run (--batch 1048576 on 60,000 examples needs no 10 GB). */
 static bool load_data(Session *s, Sets *d) {
   memset(d, 0, sizeof *d);
+  const Cli *c = s->c;
+  bool inference = !strcmp(c->command, "eval") || !strcmp(c->command, "predict");
+  if (inference && c->weights &&
+      !rt_checkpoint_statistics(c->weights, fe_dataset(&s->cfg, "train"), &d->saved))
+    return false;
   IrGraph *fwd = fe_elaborate(s->ast, FE_TRAINING);
   PgEntry inputs = {0};
-  bool ok = fwd && cg_describe(fwd, false, &inputs) && load_sets(&s->cfg, &inputs, s->c->input, d);
+  bool ok = fwd && cg_describe(fwd, false, &inputs) &&
+            load_sets(&s->cfg, &inputs, c->input, needs_training_files(s, d), d);
   pg_entry_free(&inputs);
   ir_graph_free(fwd);
   int64_t largest = d->train.count;
@@ -113,6 +146,7 @@ static bool load_data(Session *s, Sets *d) {
 
 static void free_sets(Sets *d) {
   rt_data_free(&d->train), rt_data_free(&d->val), rt_data_free(&d->test);
+  rt_data_free(&d->saved);
 }
 
 static RtSets sets_of(const Sets *d) {
@@ -165,7 +199,8 @@ int cmd_train(const Cli *c) {
                        s.cfg.early.patience, s.cfg.early.min_delta, c->save_best,
                        {s.cfg.plateau.on, s.cfg.plateau.monitor, s.cfg.plateau.factor,
                         s.cfg.plateau.min_delta, s.cfg.plateau.min_lr, s.cfg.plateau.patience,
-                        s.cfg.plateau.cooldown}};
+                        s.cfg.plateau.cooldown},
+                       &data.train};
     ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &s.store, &st, &scores);
   }
   if (ok && c->profile) rt_profile_print(stdout, &tr.prog);
@@ -271,7 +306,7 @@ static bool predict_rows(const Cli *c, const FeConfig *cfg, const PgEntry *g, Se
     if (src) like.sources[like.nsources++] = *src;
   }
   *rows = file;
-  return rt_data_normalize(file, &like, &sets->train);
+  return rt_data_normalize(file, &like, statistics(sets));
 }
 
 int cmd_predict(const Cli *c) {

@@ -775,6 +775,23 @@ static bool data_block(const AstFile *f, const AstBlock *b, FeConfig *c) {
   return records_agree(d) && ok;
 }
 
+/* a warning for each source of `set` that lacks a transform its input's
+ * training source applies (the test set of a model trained on normalised
+ * features, read raw, scores nonsense without a word) */
+static void warn_missing_transforms(const PgDataSet *train, const PgDataSet *set) {
+  for (int i = 0; train && set && i < set->nsources; i++)
+    for (int j = 0; j < train->nsources; j++) {
+      const PgSource *s = &set->sources[i], *t = &train->sources[j];
+      if (strcmp(s->input, t->input) != 0) continue;
+      if (t->normalize && !s->normalize)
+        diag_warning(s->loc, "'%s' is normalize()d in the train block but not in the %s block: "
+                     "it reaches the model unnormalised", s->input, set->name);
+      if (t->scale != s->scale)
+        diag_warning(s->loc, "'%s' is scaled by %g in the train block but by %g in the %s block",
+                     s->input, t->scale, s->scale, set->name);
+    }
+}
+
 bool fe_config(const AstFile *f, FeConfig *c) {
   *c = (FeConfig){.optimizer = ps_optimizer_default(PS_OPT_ADAM), .batch = 32, .epochs = 1,
                   .seed = 1, .early.monitor = "val_loss",
@@ -789,6 +806,8 @@ bool fe_config(const AstFile *f, FeConfig *c) {
   }
   if (c->lr > 0) c->optimizer.lr = c->lr; /* as --lr: over an optimizer(lr=...) of the block */
   c->optimizer.lr_scale = c->plateau.on;
+  warn_missing_transforms(fe_dataset(c, "train"), fe_dataset(c, "test"));
+  warn_missing_transforms(fe_dataset(c, "train"), fe_dataset(c, "validation"));
   return diag_error_count() == errors;
 }
 

@@ -4,7 +4,9 @@
  * optimizer state, so Adam's moments and step count too), and in its metadata
  * the epochs done, the steps done and the RNG state: everything the next
  * epoch depends on, so a resumed run continues bit for bit. Loading checks
- * names and shapes and reports every mismatch in one error. */
+ * names and shapes and reports every mismatch in one error. It also keeps
+ * the training data's normalize() statistics, which eval and predict use
+ * instead of the training files. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -15,10 +17,34 @@
 #define FORMAT "nnd-checkpoint-1"
 #define MAX_EPOCHS 1000000
 
+/* the statistic tensor's name: normalize.INPUT.WHAT */
+static void statistic_name(char *buf, size_t n, const char *input, const char *what) {
+  snprintf(buf, n, "normalize.%s.%s", input, what);
+}
+
+/* the normalize() statistics of d's columns after the n tensors of t: their
+ * count; names in names[2 * ncols][128] */
+static int add_statistics(RtNamed *t, int n, const RtData *d, char (*names)[128]) {
+  int added = 0;
+  for (int c = 0; d && c < d->ncols; c++) {
+    const RtTensor *col = &d->col[c];
+    if (!col->mean) continue;
+    PgShape shape = {1, {col->per_item}};
+    statistic_name(names[2 * c], sizeof names[0], d->input[c], "mean");
+    statistic_name(names[2 * c + 1], sizeof names[0], d->input[c], "inv_std");
+    t[n + added++] = (RtNamed){names[2 * c], PG_F32, shape, col->mean};
+    t[n + added++] = (RtNamed){names[2 * c + 1], PG_F32, shape, col->inv_std};
+  }
+  return added;
+}
+
 bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s,
-                        const char *vocab) {
-  RtNamed *t = malloc((p->count + 1) * sizeof *t);
+                        const char *vocab, const RtData *normalized) {
+  RtNamed *t = malloc((p->count + 2 * 8 + 1) * sizeof *t);
+  char names[2 * 8][128];
+  if (!t) return diag_error((PgLoc){0}, "out of memory"), false;
   for (int i = 0; i < p->count; i++) t[i] = (RtNamed){p->names[i], PG_F32, p->shape[i], p->data[i]};
+  int n = p->count + add_statistics(t, p->count, normalized, names);
   char epoch[32], step[32], rng[80];
   snprintf(epoch, sizeof epoch, "%d", s->epoch);
   snprintf(step, sizeof step, "%lld", (long long)s->step);
@@ -36,7 +62,7 @@ bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState 
     meta[10] = "vocab_tokens";
     meta[11] = tokens;
   }
-  bool ok = rt_safetensors_write(path, t, p->count, meta);
+  bool ok = rt_safetensors_write(path, t, n, meta);
   free(tokens);
   free(t);
   return ok;
@@ -172,4 +198,50 @@ bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainS
   free(problems);
   rt_safetensors_free(&st);
   return ok;
+}
+
+/* one statistic of input's column: a copy of its n f32s, or NULL if it is
+ * absent (or *bad after a diagnostic) */
+static float *statistic(const char *path, const RtSafetensors *st, const char *input,
+                        const char *what, int64_t *n, bool *bad) {
+  char name[128];
+  statistic_name(name, sizeof name, input, what);
+  const RtNamed *t = rt_safetensors_find(st, name);
+  if (!t) return NULL;
+  *n = t->shape.rank == 1 ? t->shape.dim[0] : 0;
+  float *copy = t->dtype == PG_F32 && *n > 0 ? malloc((size_t)*n * sizeof *copy) : NULL;
+  if (!copy) {
+    diag_error((PgLoc){0}, "'%s': %s is not a vector of f32", path, name);
+    return *bad = true, NULL;
+  }
+  return memcpy(copy, t->data, (size_t)*n * sizeof *copy);
+}
+
+/* input's statistics as fit's next column; false if the file has not both */
+static bool add_statistic_column(const char *path, const RtSafetensors *st, const char *input,
+                                 RtData *fit, bool *bad) {
+  int64_t n = 0, n_inv = 0;
+  float *mean = statistic(path, st, input, "mean", &n, bad);
+  float *inv_std = mean ? statistic(path, st, input, "inv_std", &n_inv, bad) : NULL;
+  if (inv_std && n != n_inv) {
+    diag_error((PgLoc){0}, "'%s': the normalize statistics of '%s' differ in length", path, input);
+    *bad = true;
+  }
+  if (!inv_std || *bad) return free(mean), free(inv_std), false;
+  fit->col[fit->ncols] = (RtTensor){.dtype = PG_F32, .per_item = n, .mean = mean, .inv_std = inv_std};
+  fit->input[fit->ncols++] = input;
+  return true;
+}
+
+bool rt_checkpoint_statistics(const char *path, const PgDataSet *train, RtData *fit) {
+  RtSafetensors st;
+  *fit = (RtData){.name = "statistics"};
+  if (!rt_safetensors_read(path, &st)) return false;
+  bool bad = false, all = true;
+  for (int i = 0; train && i < train->nsources && !bad && fit->ncols < 8; i++)
+    if (train->sources[i].normalize)
+      all &= add_statistic_column(path, &st, train->sources[i].input, fit, &bad);
+  rt_safetensors_free(&st);
+  if (!all || bad) rt_data_free(fit);
+  return !bad;
 }

@@ -144,10 +144,10 @@ typedef struct {
   char *blob; /* the file; t[i].data points into it */
 } RtSafetensors;
 
-/* meta: key, value, key, value, ..., NULL. Atomic: temp file, fsync, rename. */
 /* path replaced by len bytes of data, whole or not at all (replace.c); false after a
  * diagnostic, with the old file, if any, untouched */
 bool rt_replace_file(const char *path, const char *data, size_t len);
+/* meta: key, value, key, value, ..., NULL. Atomic: temp file, fsync, rename. */
 bool rt_safetensors_write(const char *path, const RtNamed *t, int n, const char *const *meta);
 /* Whether a checkpoint can be saved at path, asked before training starts: its
  * folder exists and is writable, and path is not a directory (nor a device or
@@ -185,11 +185,20 @@ typedef enum {
   RT_LOAD_STATE,   /* every weight, and the optimizer state the file has (nnd compile --train) */
 } RtLoadMode;
 
+typedef struct RtData RtData;
 /* vocab: the name of the vocabulary the model's ids are in (metadata "vocab",
- * and "vocab_tokens" its tokens as JSON), NULL if none */
+ * and "vocab_tokens" its tokens as JSON), NULL if none; normalized: the
+ * training data, whose normalize() statistics the checkpoint keeps as
+ * "normalize.INPUT.mean" and "normalize.INPUT.inv_std" (NULL: none), so that
+ * eval and predict need no training files */
 bool rt_checkpoint_save(const char *path, const RtParams *p, const RtTrainState *s,
-                        const char *vocab);
+                        const char *vocab, const RtData *normalized);
 bool rt_checkpoint_load(const char *path, RtParams *p, RtLoadMode mode, RtTrainState *s);
+/* the normalize() statistics of train's sources saved in the checkpoint at
+ * path, as columns of `fit` (no data, no examples); fit->ncols = 0 if the file
+ * has none for one of them (an older checkpoint: fit from the training data).
+ * False after a diagnostic. */
+bool rt_checkpoint_statistics(const char *path, const PgDataSet *train, RtData *fit);
 
 /* ---- program.c: a compiled entry point bound to its buffers ---- */
 typedef struct {
@@ -221,22 +230,27 @@ static inline void *rt_slot_buffer(const RtProgram *p, const PgSlot *s) { return
 
 /* ---- train.c: datasets, fit and evaluate ---- */
 typedef struct RtPairs RtPairs; /* pairs.c */
-typedef struct {
+struct RtData {
   const char *name;
   int ncols;
   const char *input[8]; /* the model input each column feeds */
   RtTensor col[8];
   int64_t count;
   RtPairs *pairs; /* pairs() columns: what draws them (owned); NULL if none */
-} RtData;
+};
 
 /* Loads a data block for e's inputs, as the files have it. */
 bool rt_data_load(RtData *d, const PgDataSet *spec, const PgEntry *e);
 /* Standardises the features the spec asks to, with the statistics of `fit`
  * (the training data) if given, else with their own. */
+/* whether a source of spec is normalize()d */
+bool rt_data_normalizes(const PgDataSet *spec);
 bool rt_data_normalize(RtData *d, const PgDataSet *spec, const RtData *fit);
 /* Moves the last `fraction` of the examples into tail (Keras's validation_split),
  * or with `shuffle` a random draw of them (seeded; not for pairs() data). */
+/* a warning for each class label whose classes differ between train and val
+ * (validation_split of a file sorted by class) */
+void rt_data_warn_classes(const RtData *train, const RtData *val, const PgEntry *e);
 bool rt_data_split(RtData *d, double fraction, bool shuffle, uint64_t seed, RtData *tail);
 /* every input of e (but the dropout seed) from the tensor of its name */
 bool rt_data_from_safetensors(RtData *d, const char *path, const PgEntry *e);
@@ -289,6 +303,7 @@ typedef struct {
   double min_delta;
   const char *save_best;
   RtPlateau plateau;
+  const RtData *normalized; /* its normalize() statistics go into every checkpoint */
 } RtFitOptions;
 
 /* Copies rows perm[start..start+n) of every column into the program's inputs. */

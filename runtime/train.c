@@ -78,6 +78,12 @@ static bool load_column(const PgSource *s, const PgSlot *in, int64_t reach, RtTe
   return rt_load_idx(s->path, in->dtype, s->scale, s->loc, t);
 }
 
+bool rt_data_normalizes(const PgDataSet *spec) {
+  for (int i = 0; spec && i < spec->nsources; i++)
+    if (spec->sources[i].normalize) return true;
+  return false;
+}
+
 bool rt_data_normalize(RtData *d, const PgDataSet *spec, const RtData *fit) {
   for (int c = 0; c < d->ncols; c++)
     for (int i = 0; i < spec->nsources; i++)
@@ -101,6 +107,35 @@ static bool *held_out(int64_t count, int64_t n, bool shuffle, uint64_t seed) {
   for (int64_t i = count - n; i < count; i++) out[perm ? perm[i] : i] = true;
   free(perm);
   return out;
+}
+
+/* how many of the classes [0, bound) the labels of column t hold; seen[k] marks them */
+static int64_t classes_in(const RtTensor *t, int64_t bound, bool *seen) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < t->count; i++) {
+    int32_t y = ((const int32_t *)t->data)[i];
+    if (y >= 0 && y < bound && !seen[y]) seen[y] = true, n++;
+  }
+  return n;
+}
+
+/* (the i32 inputs with a bound of one value per example: class labels) */
+void rt_data_warn_classes(const RtData *train, const RtData *val, const PgEntry *e) {
+  for (int c = 0; c < train->ncols && c < val->ncols; c++) {
+    const PgSlot *s = pg_slot_named(e, train->input[c], false);
+    if (!s || s->dtype != PG_I32 || !s->bound || train->col[c].per_item != 1) continue;
+    bool *seen = calloc((size_t)s->bound * 2, sizeof *seen);
+    if (!seen) return;
+    int64_t in_train = classes_in(&train->col[c], s->bound, seen);
+    int64_t in_val = classes_in(&val->col[c], s->bound, seen + s->bound), differ = 0;
+    for (int64_t k = 0; k < s->bound; k++) differ += seen[k] != seen[s->bound + k];
+    if (differ)
+      diag_warning((PgLoc){0}, "validation_split: the validation labels '%s' hold %lld classes, "
+                   "the training labels %lld, %lld not in both; the data may be sorted by class "
+                   "(validation_shuffle = true holds out a random draw)", s->name,
+                   (long long)in_val, (long long)in_train, (long long)differ);
+    free(seen);
+  }
 }
 
 bool rt_data_split(RtData *d, double fraction, bool shuffle, uint64_t seed, RtData *tail) {
@@ -481,7 +516,8 @@ static bool watch(Monitor *m, const RtFitOptions *opt, const RtScores *const *sc
     m->best = v, m->best_epoch = state->epoch, m->wait = 0;
     if (opt->restore_best && !keep_weights(m, store, false))
       *ok = (diag_error((PgLoc){0}, "out of memory for the best weights"), false);
-    if (opt->save_best && *ok) *ok = rt_checkpoint_save(opt->save_best, store, state, opt->vocab);
+    if (opt->save_best && *ok)
+      *ok = rt_checkpoint_save(opt->save_best, store, state, opt->vocab, opt->normalized);
     return false;
   }
   if (!opt->early_stop || ++m->wait < opt->patience) return false;
@@ -576,7 +612,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
     bool last = end;
     bool every = opt->save_every && state->epoch % opt->save_every == 0;
     if (ok && opt->save_path && (last || every))
-      ok = rt_checkpoint_save(opt->save_path, store, state, opt->vocab);
+      ok = rt_checkpoint_save(opt->save_path, store, state, opt->vocab, opt->normalized);
   }
   free_monitor(&m, store);
   free(perm);
