@@ -74,7 +74,8 @@ def flattened_linear_weight(kernel, height, width, channels):
 
 def normalize_statistics(train):
     """normalize(): what nnd standardises each feature (each value of an
-    example) with; it is not in the checkpoint. train is [N, features], the
+    example) with, as the checkpoint's normalize.INPUT.mean and .inv_std
+    hold them, from the training data. train is [N, features], the
     training data as float32 after the source's scale; the mean and the
     population deviation (ddof=0), in float64; a feature of variance 0 is
     divided by 1. nnd computes (x - mean) * inv_std in float32."""
@@ -201,15 +202,22 @@ MUTATIONS = {
 }
 
 
-def check_names(name, w, meta):
-    """the names, shapes and training state docs/checkpoints.md describes"""
+def check_names(name, w, meta, pixels):
+    """the names, shapes and training state docs/checkpoints.md describes, and
+    the MLP's saved normalize() statistics: those of its training images"""
     steps = EPOCHS * -(-TRAIN // BATCH)
     weights = {"mlp": ["dense_1.kernel", "dense_1.bias", "dense_2.kernel", "dense_2.bias"],
                "cnn": ["conv2d_1.kernel", "conv2d_1.bias", "batch_norm_1.gamma", "batch_norm_1.beta",
                        "conv2d_2.kernel", "conv2d_2.bias", "dense_1.kernel", "dense_1.bias"]}[name]
     statistics = ["batch_norm_1.running_mean", "batch_norm_1.running_var"] if name == "cnn" else []
-    want = set(weights + statistics + ["step"]) | {f"{n}.adam_{m}" for n in weights for m in "mv"}
+    normalized = ["normalize.image.mean", "normalize.image.inv_std"] if name == "mlp" else []
+    want = set(weights + statistics + normalized + ["step"]) | {f"{n}.adam_{m}" for n in weights for m in "mv"}
     problems = [f"names: {sorted(set(w) ^ want)}"] if set(w) != want else []
+    if normalized and not problems:
+        train = (pixels["train", "images"].astype(np.float64) * (1 / 255)).astype(np.float32)
+        mean, inv_std = normalize_statistics(train.reshape(TRAIN, -1))
+        if not (np.array_equal(w[normalized[0]], mean) and np.array_equal(w[normalized[1]], inv_std)):
+            problems.append("saved normalize statistics")
     problems += [f"{n}.adam_m shape" for n in weights if w[f"{n}.adam_m"].shape != w[n].shape]
     if name == "cnn" and (w["conv2d_2.kernel"].shape != (3 * 3 * 6, 8) or w["dense_1.kernel"].shape != (200, 10)):
         problems.append("kernel shapes")
@@ -262,7 +270,7 @@ def torch_logits(name, w, pixels, mutation=None):
 def compare(name, args, pixels):
     ckpt, nnd_loss, nnd_accuracy, classes, nnd_logits = run_nnd(name, args)
     w, meta = read_checkpoint(ckpt)
-    ok = check_names(name, w, meta)
+    ok = check_names(name, w, meta, pixels)
     labels = torch.from_numpy(pixels["test", "labels"].astype(np.int64))
     for mutation in [None] + MUTATIONS[name]:
         logits = torch_logits(name, w, pixels, mutation)
