@@ -88,12 +88,17 @@ static const RtData *statistics(const Sets *d) { return d->saved.ncols ? &d->sav
 /* the training (and validation) part, normalised with its own statistics or the saved ones */
 static bool load_train(const FeConfig *cfg, const PgEntry *g, const PgDataSet *train, Sets *d) {
   bool ok = rt_data_load(&d->train, train, g);
+  if (ok && cfg->test_split > 0) /* the last examples (or a draw); validation: of the rest */
+    ok = rt_data_split(&d->train, cfg->test_split, cfg->validation_shuffle, cfg->seed + 1,
+                       &d->test);
+  if (ok && d->test.ncols) d->test.name = "test";
   if (ok && cfg->validation_split > 0)
     ok = rt_data_split(&d->train, cfg->validation_split, cfg->validation_shuffle, cfg->seed,
                        &d->val);
   if (ok && d->val.ncols) rt_data_warn_classes(&d->train, &d->val, g);
   ok = ok && rt_data_normalize(&d->train, train, d->saved.ncols ? &d->saved : NULL);
   if (ok && d->val.ncols) ok = rt_data_normalize(&d->val, train, statistics(d));
+  if (ok && d->test.ncols) ok = rt_data_normalize(&d->test, train, statistics(d));
   return ok;
 }
 
@@ -117,7 +122,7 @@ static bool needs_training_files(const Session *s, const Sets *d) {
   if (!d->saved.ncols && rt_data_normalizes(fe_dataset(&s->cfg, "train"))) return true;
   bool from_sets = !c->ninput_files;
   const char *which = c->data ? c->data : "test";
-  return from_sets && (!strcmp(which, "train") || !strcmp(which, "validation"));
+  return from_sets && (strcmp(which, "test") || s->cfg.test_split > 0);
 }
 
 /* The data sets, loaded before the step graphs are compiled (through the

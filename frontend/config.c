@@ -306,6 +306,11 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
     return true;
   }
   if (strcmp(k, "validation_shuffle") == 0) return bool_option(s->expr, &c->validation_shuffle);
+  if (strcmp(k, "test_split") == 0) {
+    if (!finite_num(s->expr, &c->test_split)) return false;
+    if (c->test_split > 0 && c->test_split < 1) return true;
+    return diag_error(s->expr->loc, "test_split is a fraction in (0, 1)"), false;
+  }
   if (strcmp(k, "early_stopping") == 0) return early_stopping(s->expr, c);
   if (strcmp(k, "reduce_lr_on_plateau") == 0) return reduce_lr_on_plateau(s->expr, c);
   if (strcmp(k, "monitor") == 0) { /* what --save-best keeps the best of, without early stopping */
@@ -325,7 +330,8 @@ static bool train_stmt(const AstStmt *s, FeConfig *c) {
     return int_in(s->expr, 0, 9e18, &v) && (c->seed = (uint64_t)v, true);
   diag_error(s->loc, "unknown training setting '%s' (expected optimizer, schedule, warmup, "
                      "clip_norm, batch, lr, epochs, seed, freeze, validation_split, "
-                     "validation_shuffle, early_stopping, reduce_lr_on_plateau or monitor)",
+                     "validation_shuffle, test_split, early_stopping, reduce_lr_on_plateau or "
+                     "monitor)",
              k);
   return false;
 }
@@ -807,6 +813,9 @@ bool fe_config(const AstFile *f, FeConfig *c) {
   if (c->lr > 0) c->optimizer.lr = c->lr; /* as --lr: over an optimizer(lr=...) of the block */
   c->optimizer.lr_scale = c->plateau.on;
   warn_missing_transforms(fe_dataset(c, "train"), fe_dataset(c, "test"));
+  if (c->test_split > 0 && fe_dataset(c, "test"))
+    diag_error(fe_dataset(c, "test")->loc, "the train block's test_split holds out the test set: "
+               "a 'data test' block too is one test set too many");
   warn_missing_transforms(fe_dataset(c, "train"), fe_dataset(c, "validation"));
   return diag_error_count() == errors;
 }

@@ -156,6 +156,8 @@ typedef struct {
   int nfreeze;
   double validation_split; /* the last fraction of the training data, held out (Keras) */
   bool validation_shuffle;  /* hold out a seeded random draw of that many instead */
+  double test_split;        /* a fraction of the training data held out as the test set,
+                               before the validation split (no data test block then) */
   double lr;                /* `lr = x`: the optimizer's learning rate (0: as the optimizer says) */
   /* early_stopping(monitor=, patience=, min_delta=, restore_best=) (Keras's
    * EarlyStopping); monitor is also what --save-best keeps the best of */

@@ -141,7 +141,7 @@ void rt_data_warn_classes(const RtData *train, const RtData *val, const PgEntry 
 bool rt_data_split(RtData *d, double fraction, bool shuffle, uint64_t seed, RtData *tail) {
   int64_t keep = (int64_t)((double)d->count * (1 - fraction));
   if (keep < 1 || keep >= d->count) {
-    diag_error((PgLoc){0}, "validation_split %g leaves no examples on one side of %lld", fraction,
+    diag_error((PgLoc){0}, "a split of %g leaves no examples on one side of %lld", fraction,
                (long long)d->count);
     return false;
   }
