@@ -287,3 +287,16 @@ bool rt_load_csv(const PgSource *src, PgDType dtype, RtTensor *out) {
   if (!ok) rt_tensor_free(out);
   return ok;
 }
+
+bool rt_csv_has_header(const char *path) {
+  gzFile f = gzopen(path, "rb");
+  char first[256];
+  bool named = false;
+  if (f && gzgets(f, first, sizeof first)) {
+    const char *p = first;
+    while (*p == ' ' || *p == '\t') p++;
+    named = *p && !isdigit((unsigned char)*p) && !strchr("+-.\r\n", *p);
+  }
+  if (f) gzclose(f);
+  return named;
+}

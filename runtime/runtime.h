@@ -77,6 +77,9 @@ void rt_tensor_free(RtTensor *t);
 bool rt_load_npy(const char *path, PgDType dtype, double scale, PgLoc at, RtTensor *out);
 
 /* ---- csv.c: numeric CSV files, columns by name or index ---- */
+/* whether the first line of a CSV file (gzip'd or not) starts with a name, not a
+ * number: a header row */
+bool rt_csv_has_header(const char *path);
 bool rt_load_csv(const PgSource *src, PgDType dtype, RtTensor *out);
 
 /* ---- text.c: vocabularies and the text() source ---- */

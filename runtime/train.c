@@ -235,6 +235,10 @@ bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char 
                   .scale = scale,
                   .columns = {"0:"},
                   .ncolumns = 1};
+  if (csv && like && !strcmp(like->format, "csv")) { /* the training source's columns */
+    memcpy(src.columns, like->columns, sizeof src.columns);
+    src.ncolumns = like->ncolumns, src.header = like->header, src.skip = like->skip;
+  } else if (csv) src.header = rt_csv_has_header(path); /* all columns, a header if named */
   RtTensor *t = &d->col[d->ncols];
   bool ok = len > 4 && !strcmp(path + len - 4, ".npy")
                 ? rt_load_npy(path, in->dtype, scale, (PgLoc){0}, t)
