@@ -17,7 +17,7 @@ typedef struct {
   const char *ir; /* gradcheck --ir: a planned grad graph to check instead of the model's */
   const char *target, *cpu; /* compile: --target TRIPLE, --cpu CPU; -o NAME is `out` */
   const char *prompt;       /* sample: --prompt TEXT, --tokens N, --temperature X, --top-k K */
-  const char *detail;       /* dump --format=dot --detail=auto|ops|summary */
+  const char *detail;       /* dump --format=dot --detail=auto|ops|layers|kernels */
   int tokens, top_k;
   double temperature;
   int epochs, batch, save_every, steps, threads;
@@ -119,6 +119,8 @@ int cmd_run(const Cli *c);
 
 /* plot.c: nnd plot LOG.jsonl -o FILE.png|FILE.svg, the curves of a training log */
 int cmd_plot(const Cli *c);
+/* summary.c: nnd summary, a table of the layers, the parameter counts and the memory */
+int cmd_summary(const Cli *c);
 /* memory.c: dump --stage=planned --format=svg, the arena over the kernel
  * schedule, as SVG; false after a diagnostic */
 bool memory_svg(FILE *out, const IrGraph *g);

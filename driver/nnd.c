@@ -70,6 +70,10 @@ static const struct {
     {"plot", 0,
      "  plot LOG.jsonl       -o FILE.png|FILE.svg: the curves of a training log (train --log),\n"
      "                       one panel per quantity, train, validation and test per epoch\n"},
+    {"summary", TRAINING,
+     "  summary MODEL.nnd    one row per layer (name, kind, output shape, parameters), the\n"
+     "                       trainable, frozen and statistic counts, and the memory of a\n"
+     "                       training step (--batch N, --freeze a,b apply)\n"},
     {"passes", 0,
      "  passes               list the registered passes and their options\n"},
 };
@@ -108,8 +112,8 @@ static const char inspection_options[] =
     "                     so that standard output stays the parseable result\n"
     "  --dump-dir DIR     one numbered .nnir file per pass\n"
     "  --format=dot       Graphviz: every op (fusion kernels as clusters) up to 60 nodes,\n"
-    "                     larger graphs one box per layer (per kernel after fusion);\n"
-    "                     --detail=ops every op, --detail=summary the boxes\n"
+    "                     larger graphs one box per kernel (up to 100) or per layer;\n"
+    "                     --detail=ops|kernels|layers chooses\n"
     "  --format=svg       (--stage=planned) the memory plan: each arena buffer over the\n"
     "                     kernels it lives across, and the peak\n"
     "  --time-passes      time per pass, LLVM optimisation and JIT (on stderr)\n"
@@ -312,8 +316,9 @@ static bool format_ok(const Cli *c) {
   }
   if (d && strcmp(f, "dot"))
     return fprintf(stderr, "nnd: error: --detail is for --format=dot\n"), false;
-  if (d && strcmp(d, "auto") && strcmp(d, "ops") && strcmp(d, "summary"))
-    return fprintf(stderr, "nnd: error: unknown detail '%s' (auto, ops or summary)\n", d), false;
+  if (d && strcmp(d, "auto") && strcmp(d, "ops") && strcmp(d, "layers") && strcmp(d, "kernels"))
+    return fprintf(stderr, "nnd: error: unknown detail '%s' (auto, ops, layers or kernels)\n", d),
+           false;
   return true;
 }
 
@@ -506,7 +511,7 @@ int main(int argc, char **argv) {
                   {"eval", cmd_eval},       {"step", cmd_step},   {"predict", cmd_predict},
                   {"compile", cmd_compile}, {"run", cmd_run},
                   {"data", cmd_data},       {"sample", cmd_sample},
-                  {"plot", cmd_plot}};
+                  {"plot", cmd_plot},       {"summary", cmd_summary}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

@@ -33,9 +33,10 @@ bool known_stage(const char *s) {
 }
 
 void print_graph(FILE *out, const IrGraph *g, const Cli *c) {
-  IrDotDetail detail = !c->detail || strcmp(c->detail, "auto") == 0 ? IR_DOT_AUTO
-                       : strcmp(c->detail, "ops") == 0            ? IR_DOT_OPS
-                                                                  : IR_DOT_SUMMARY;
+  static const char *const details[] = {"auto", "ops", "layers", "kernels"};
+  IrDotDetail detail = IR_DOT_AUTO;
+  for (int i = 1; c->detail && i < 4; i++)
+    if (strcmp(c->detail, details[i]) == 0) detail = (IrDotDetail)i;
   if (c->format && strcmp(c->format, "dot") == 0) ir_print_dot(out, g, detail);
   else ir_print(out, g);
 }

@@ -311,7 +311,8 @@ static void draw_series(cairo_t *cr, const Frame *fr, const Series *s, int role)
   for (int k = 0; k < s->n; k++) {
     bool alone = (k == 0 || isnan(s->p[k - 1].y)) && (k + 1 == s->n || isnan(s->p[k + 1].y));
     if (isnan(s->p[k].y) || (s->n > 60 && !alone)) continue;
-    cairo_arc(cr, px(fr, s->p[k].x), py(fr, s->p[k].y), 3, 0, 2 * M_PI);
+    double x = px(fr, s->p[k].x), y = py(fr, s->p[k].y);
+    cairo_arc(cr, x, y, 3, 0, 2 * M_PI);
     cairo_fill(cr);
   }
 }
@@ -439,8 +440,8 @@ static int output_format(const char *path) {
   if (!path) fprintf(stderr, "nnd: error: plot needs -o FILE.png or -o FILE.svg\n");
   else if (ext && strcasecmp(ext, ".png") == 0) return 0;
   else if (ext && strcasecmp(ext, ".svg") == 0) return 1;
-  else fprintf(stderr, "nnd: error: cannot tell the format of '%s': -o takes FILE.png or FILE.svg\n",
-               path);
+  else fprintf(stderr,
+               "nnd: error: cannot tell the format of '%s': -o takes FILE.png or FILE.svg\n", path);
   return -1;
 }
 
@@ -466,7 +467,7 @@ static bool save(const char *path, bool svg, const Log *log, const Panel *panels
 
 int cmd_plot(const Cli *c) {
   int format = output_format(c->out);
-  if (format < 0) return 1;
+  if (format < 0) return 2; /* misuse of the command line */
   FILE *f = fopen(c->input, "r");
   if (!f) {
     fprintf(stderr, "nnd: error: cannot open '%s': %s\n", c->input, strerror(errno));

@@ -812,11 +812,12 @@ bool fe_config(const AstFile *f, FeConfig *c) {
   }
   if (c->lr > 0) c->optimizer.lr = c->lr; /* as --lr: over an optimizer(lr=...) of the block */
   c->optimizer.lr_scale = c->plateau.on;
-  warn_missing_transforms(fe_dataset(c, "train"), fe_dataset(c, "test"));
-  if (c->test_split > 0 && fe_dataset(c, "test"))
-    diag_error(fe_dataset(c, "test")->loc, "the train block's test_split holds out the test set: "
-               "a 'data test' block too is one test set too many");
-  warn_missing_transforms(fe_dataset(c, "train"), fe_dataset(c, "validation"));
+  const PgDataSet *train = fe_dataset(c, "train"), *test = fe_dataset(c, "test");
+  warn_missing_transforms(train, test);
+  warn_missing_transforms(train, fe_dataset(c, "validation"));
+  if (c->test_split > 0 && test)
+    diag_error(test->loc, "the train block's test_split holds out the test set: a 'data test' "
+               "block too is one test set too many");
   return diag_error_count() == errors;
 }
 

@@ -5,9 +5,10 @@
  * many ops read (an optimizer's bias correction, 1/B) keeps its node but no
  * edges: its users name it. A small graph shows every op, after fusion each
  * kernel as a cluster; a larger one (more than IR_DOT_MAX_OPS nodes drawn) is
- * summarised unless the caller asks for every op: before fusion one box per
- * layer, after it one box per kernel, with one edge wherever a box reads a
- * value of another.
+ * summarised unless the caller asks for every op: one box per kernel after
+ * fusion (up to IR_DOT_MAX_KERNELS kernels: dot's layout time grows fast with
+ * the long edges of a training step), one box per layer otherwise, with one
+ * edge wherever a box reads a value of another.
  *
  * A layer is the ops of one source location (a layer's ops all carry its
  * call's file:line:col). The instances of a block and a layer's backward ops
@@ -39,6 +40,7 @@ typedef struct {
   int *member, *first; /* the nodes of box b: member[first[b] .. first[b+1]) */
   int *seen;           /* b + 1 where box b's label names the node already */
   int nboxes;
+  bool kernels; /* boxes are kernels (else layers) */
 } Dot;
 
 static void put(Text *t, const char *fmt, ...) {
@@ -167,22 +169,29 @@ static bool draws_edge(const Dot *d, int i, int k) {
   return !d->inside[v] && !d->shared[v];
 }
 
-static void print_ops(FILE *out, const Dot *d) {
+static bool list_members(Dot *d);
+
+/* every op: each kernel's as a cluster (listed by kernel, in one pass), then the rest */
+static bool print_ops(FILE *out, Dot *d) {
   const IrGraph *g = d->g;
+  for (int i = 0; i < g->count; i++) {
+    bool clustered = g->nodes[i].group >= 0 && g->nodes[i].group < g->nkernels;
+    d->box[i] = clustered && !d->inside[i] ? g->nodes[i].group : -1;
+  }
+  d->nboxes = g->nkernels;
+  if (!list_members(d)) return false;
   for (int k = 0; k < g->nkernels; k++) {
     fprintf(out, "  subgraph cluster_k%d {\n    label=\"kernel %d\"; style=rounded; color=blue;\n",
             k, k);
-    for (int i = 0; i < g->count; i++)
-      if (g->nodes[i].group == k && !d->inside[i]) print_op(out, d, i);
+    for (int m = d->first[k]; m < d->first[k + 1]; m++) print_op(out, d, d->member[m]);
     fputs("  }\n", out);
   }
-  for (int i = 0; i < g->count; i++) {
-    bool clustered = g->nodes[i].group >= 0 && g->nodes[i].group < g->nkernels;
-    if (!clustered && !d->inside[i]) print_op(out, d, i);
-  }
+  for (int i = 0; i < g->count; i++)
+    if (d->box[i] < 0 && !d->inside[i]) print_op(out, d, i);
   for (int i = 0; i < g->count; i++)
     for (int k = 0; !d->inside[i] && k < g->nodes[i].nin; k++)
       if (draws_edge(d, i, k)) fprintf(out, "  n%d -> n%d;\n", g->nodes[i].in[k], i);
+  return true;
 }
 
 /* ---- boxes ---- */
@@ -222,8 +231,21 @@ static int newest_operand(const Dot *d, int i) {
   return newest;
 }
 
-/* before fusion: one box per location, reopened where an op reads a newer
- * box; an op without a location is a box of its own */
+/* a parameter joins the box of its first user if that has its location, or
+ * is a box of its own: placed then, before its other users choose theirs, it
+ * keeps every edge from an older box to a newer one */
+static void place_params(Dot *d, int user) {
+  const IrNode *n = &d->g->nodes[user];
+  for (int k = 0; k < n->nin; k++) {
+    int v = n->in[k];
+    if (d->g->nodes[v].op != IR_OP_PARAM || d->inside[v] || d->box[v] >= 0) continue;
+    bool here = n->loc.line > 0 && same_loc(d->g->nodes[v].loc, n->loc);
+    d->box[v] = here ? d->box[user] : d->nboxes++;
+  }
+}
+
+/* one box per location, reopened where an op reads a newer box; an op
+ * without a location is a box of its own */
 static bool layer_boxes(Dot *d) {
   const IrGraph *g = d->g;
   size_t cap;
@@ -231,15 +253,18 @@ static bool layer_boxes(Dot *d) {
   if (!table) return false;
   for (int i = 0; i < g->count; i++) {
     PgLoc loc = g->nodes[i].loc;
-    if (d->inside[i]) continue;
+    if (d->inside[i] || g->nodes[i].op == IR_OP_PARAM) continue;
     if (loc.line <= 0) {
       d->box[i] = d->nboxes++;
-      continue;
+    } else {
+      Slot *s = slot_of(table, cap, loc);
+      if (s->box < 0 || newest_operand(d, i) > s->box) s->box = d->nboxes++;
+      d->box[i] = s->box;
     }
-    Slot *s = slot_of(table, cap, loc);
-    if (s->box < 0 || newest_operand(d, i) > s->box) s->box = d->nboxes++;
-    d->box[i] = s->box;
+    place_params(d, i);
   }
+  for (int i = 0; i < g->count; i++) /* parameters nothing reads */
+    if (!d->inside[i] && d->box[i] < 0) d->box[i] = d->nboxes++;
   free(table);
   return true;
 }
@@ -319,30 +344,37 @@ static bool layer_name(const Dot *d, int b, char *name, size_t cap) {
   return len > 0;
 }
 
-/* "4 matmul, 2 add, ...": the most frequent ops of the box */
+/* "5 ops: 2 matmul, 2 add, ...": the most frequent ops of the box; its
+ * parameters counted apart */
 static void put_kinds(Text *t, const Dot *d, int b) {
-  int count[IR_OP_COUNT] = {0}, total = d->first[b + 1] - d->first[b];
-  for (int m = d->first[b]; m < d->first[b + 1]; m++) count[d->g->nodes[d->member[m]].op]++;
+  int count[IR_OP_COUNT] = {0}, total = 0, leaves = 0;
+  for (int m = d->first[b]; m < d->first[b + 1]; m++) {
+    IrOp op = d->g->nodes[d->member[m]].op;
+    bool leaf = ir_op_kind(op) == IR_KIND_LEAF;
+    leaves += op == IR_OP_PARAM;
+    total += !leaf;
+    count[op] += !leaf;
+  }
   put(t, "%d op%s:", total, total == 1 ? "" : "s");
   for (int shown = 0; shown < MAX_KINDS; shown++) {
     int best = -1;
     for (int op = 0; op < IR_OP_COUNT; op++)
       if (count[op] && (best < 0 || count[op] > count[best])) best = op;
-    if (best < 0) return;
+    if (best < 0) break;
     put(t, "%s %d %s", shown ? "," : "", count[best], ir_op_name((IrOp)best));
     count[best] = 0;
   }
-  for (int op = 0; op < IR_OP_COUNT; op++)
-    if (count[op]) {
-      put(t, ", ...");
-      return;
-    }
+  bool more = false;
+  for (int op = 0; op < IR_OP_COUNT; op++) more |= count[op] > 0;
+  if (more) put(t, ", ...");
+  if (leaves) put(t, "\n%d parameter%s", leaves, leaves == 1 ? "" : "s");
 }
 
-/* one shared scalar in a box's label, MAX_NAMED at most, then a count */
+/* one shared scalar in a box's label ("reads %64, %80"), MAX_NAMED at most */
 static void name_scalar(Text *t, const char *what, int v, int *named) {
-  if (*named < MAX_NAMED) put(t, "%s%s %%%d", *named ? "," : "\n", what, v);
-  else if (*named == MAX_NAMED) put(t, " ...");
+  if (*named == 0) put(t, "\n%s %%%d", what, v);
+  else if (*named < MAX_NAMED) put(t, ", %%%d", v);
+  else if (*named == MAX_NAMED) put(t, ", ...");
   ++*named;
 }
 
@@ -379,6 +411,21 @@ static void put_lines(Text *t, const Dot *d, int b) {
   if (more) put(t, ", ...");
 }
 
+/* the kernels that run the ops of a layer's box */
+static void put_kernels(Text *t, const Dot *d, int b) {
+  int named = 0, lo = -1, hi = -1;
+  for (int m = d->first[b]; m < d->first[b + 1]; m++) {
+    int k = d->g->nodes[d->member[m]].group;
+    if (k < 0) continue;
+    lo = lo < 0 || k < lo ? k : lo;
+    hi = k > hi ? k : hi;
+    named++;
+  }
+  if (named == 0) return;
+  if (lo == hi) put(t, "\nkernel %d", lo);
+  else put(t, "\nkernels %d to %d", lo, hi);
+}
+
 static bool all_leaves(const Dot *d, int b) {
   for (int m = d->first[b]; m < d->first[b + 1]; m++)
     if (ir_op_kind(d->g->nodes[d->member[m]].op) != IR_KIND_LEAF) return false;
@@ -389,7 +436,7 @@ static void put_title(Text *t, const Dot *d, int b, bool leaves) {
   const IrNode *n = &d->g->nodes[d->member[d->first[b]]];
   char name[128];
   bool named = layer_name(d, b, name, sizeof name);
-  bool kernel = b < d->g->nkernels;
+  bool kernel = d->kernels && b < d->g->nkernels;
   if (kernel) put(t, "kernel %d", b);
   else if (named) put(t, "%s", name);
   else if (n->name) put(t, "%s \"%s\"", ir_op_name(n->op), n->name);
@@ -401,8 +448,17 @@ static void put_title(Text *t, const Dot *d, int b, bool leaves) {
 static void print_box(FILE *out, Dot *d, int b) {
   int size = d->first[b + 1] - d->first[b];
   const IrNode *last = &d->g->nodes[d->member[d->first[b + 1] - 1]];
-  bool leaves = all_leaves(d, b), forward = false;
-  for (int m = d->first[b]; m < d->first[b + 1]; m++) forward |= d->forward[d->member[m]];
+  for (int m = d->first[b + 1] - 1; m > d->first[b]; m--) { /* the last value, not an effect */
+    last = &d->g->nodes[d->member[m]];
+    if (!(ir_op_flags(last->op) & IR_SIDE_EFFECT)) break;
+  }
+  bool leaves = all_leaves(d, b), forward = false, outputs = true;
+  for (int m = d->first[b]; m < d->first[b + 1]; m++) { /* an output is where it is read */
+    bool output = d->g->nodes[d->member[m]].op == IR_OP_OUTPUT;
+    forward |= d->forward[d->member[m]] && !output;
+    outputs &= output;
+  }
+  forward |= outputs;
   Text t = {.n = 0};
   put_title(&t, d, b, leaves);
   put(&t, "\n");
@@ -414,7 +470,8 @@ static void print_box(FILE *out, Dot *d, int b) {
   }
   if (!leaves || size == 1) put_type(&t, last);
   put_shared(&t, d, b);
-  if (b < d->g->nkernels) put_lines(&t, d, b);
+  if (d->kernels && b < d->g->nkernels) put_lines(&t, d, b);
+  else if (d->g->nkernels > 0 && !leaves) put_kernels(&t, d, b);
   fprintf(out, "  b%d [label=\"", b);
   label_string(out, t.s);
   const char *fill = forward ? "#e8f0fe" : "#fdebd0";
@@ -453,7 +510,7 @@ static bool print_box_edges(FILE *out, const Dot *d) {
 static bool print_summary(FILE *out, Dot *d) {
   const IrGraph *g = d->g;
   for (int i = 0; i < g->count; i++) d->box[i] = -1;
-  bool kernels = g->nkernels > 0;
+  bool kernels = d->kernels;
   if (!(kernels ? kernel_boxes(d) : layer_boxes(d)) || !list_members(d)) return false;
   fprintf(out, "  label=\"%s: %d ops, one box per %s (nnd dump --detail=ops: every op)\";\n",
           g->name ? g->name : "graph", drawn_count(d), kernels ? "kernel" : "layer");
@@ -489,8 +546,11 @@ bool ir_print_dot(FILE *out, const IrGraph *g, IrDotDetail detail) {
   bool ok = dot_alloc(&d, g) && classify(&d);
   fprintf(out, "digraph \"%s\" {\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
           g->name ? g->name : "graph");
-  bool all = detail == IR_DOT_OPS || (detail == IR_DOT_AUTO && ok && drawn_count(&d) <= IR_DOT_MAX_OPS);
-  if (ok && all) print_ops(out, &d);
+  bool small = ok && drawn_count(&d) <= IR_DOT_MAX_OPS;
+  bool all = detail == IR_DOT_OPS || (detail == IR_DOT_AUTO && small);
+  bool few = g->nkernels <= IR_DOT_MAX_KERNELS;
+  d.kernels = g->nkernels > 0 && (detail == IR_DOT_KERNELS || (detail == IR_DOT_AUTO && few));
+  if (ok && all) ok = print_ops(out, &d);
   else if (ok) ok = print_summary(out, &d);
   fputs("}\n", out);
   dot_free(&d);

@@ -178,11 +178,13 @@ IrGraph *ir_parse(const char *file, const char *text); /* NULL after diagnostics
 IrGraph *ir_parse_file(const char *path);              /* read with pg_read_source */
 
 /* dot.c: Graphviz. IR_DOT_OPS: every op (constants and scalar leaves in
- * their users' labels), fusion kernels as clusters; IR_DOT_SUMMARY: one box
- * per layer, or per kernel after fusion; IR_DOT_AUTO: every op up to
- * IR_DOT_MAX_OPS nodes, the summary above. False after reporting: no memory. */
-typedef enum { IR_DOT_AUTO, IR_DOT_OPS, IR_DOT_SUMMARY } IrDotDetail;
+ * their users' labels), fusion kernels as clusters; IR_DOT_LAYERS: one box
+ * per layer; IR_DOT_KERNELS: one box per kernel (layers before fusion);
+ * IR_DOT_AUTO: every op up to IR_DOT_MAX_OPS nodes, above that kernels up to
+ * IR_DOT_MAX_KERNELS, else layers. False after reporting: no memory. */
+typedef enum { IR_DOT_AUTO, IR_DOT_OPS, IR_DOT_LAYERS, IR_DOT_KERNELS } IrDotDetail;
 #define IR_DOT_MAX_OPS 60
+#define IR_DOT_MAX_KERNELS 100
 bool ir_print_dot(FILE *out, const IrGraph *g, IrDotDetail detail);
 
 #endif
