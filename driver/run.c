@@ -133,8 +133,9 @@ static bool load_data(Session *s, Sets *d) {
   memset(d, 0, sizeof *d);
   const Cli *c = s->c;
   bool inference = !strcmp(c->command, "eval") || !strcmp(c->command, "predict");
-  if (inference && c->weights &&
-      !rt_checkpoint_statistics(c->weights, fe_dataset(&s->cfg, "train"), &d->saved))
+  const PgDataSet *train = fe_dataset(&s->cfg, "train");
+  if (inference && c->weights && rt_data_normalizes(train) &&
+      !rt_checkpoint_statistics(c->weights, train, &d->saved))
     return false;
   IrGraph *fwd = fe_elaborate(s->ast, FE_TRAINING);
   PgEntry inputs = {0};
