@@ -19,6 +19,7 @@ PyTorch side follows it with torch.optim, lr_scheduler and clip_grad_norm_.
 """
 import argparse
 import os
+import re
 import subprocess
 import sys
 
@@ -1191,6 +1192,26 @@ def rel_error(a, b):
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) / scale
 
 
+def same_counts(nnd, model_file, model, names, statistics):
+    """nnd summary's parameter counts against the torch model's: its
+    parameters' sum(p.numel()) (trained and frozen), counted through the map
+    to nnd's names (the part of a tensor nnd has: torch.nn.RNN, LSTM and GRU
+    hold a second bias that nnd folds or leaves out, at zero here), and its
+    running statistics"""
+    text = subprocess.run([nnd, "summary", model_file], check=True, capture_output=True,
+                          text=True).stdout
+    count = lambda what: int(re.search(rf"^{what}:\s+(\d+)", text, re.M).group(1))
+    ours = count("trainable params") + count("frozen params"), count("non-trainable state")
+    every = sum(p.numel() for p in model.parameters())
+    torch_counts = (sum(to_nnd(p.detach().numpy()).size for p, to_nnd in names.values()),
+                    sum(b.numel() for b in statistics.values()))
+    ok = ours == torch_counts
+    print(f"nnd summary: {ours[0]} parameters, {ours[1]} statistics; torch: {torch_counts[0]}"
+          f"{f' (of {every})' if every != torch_counts[0] else ''}, {torch_counts[1]}: "
+          f"{'same' if ok else 'FAIL'}")
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser()
     for positional in ("model", "nnd", "examples", "work"):
@@ -1296,6 +1317,7 @@ def main():
     model.eval()  # the evaluation step: running statistics
     with torch.no_grad():
         check("eval:loss after the steps", got["eval:loss"], loss_fn(tb).numpy())
+    failed |= not same_counts(args.nnd, model_file, model, names, statistics)
     what = "; ".join([spec] + [f"{k} = {v}" for k, v in settings.items()
                                if k in ("schedule", "warmup", "clip_norm", "freeze")])
     print(f"{args.model} with {what}: worst relative error {worst:.2e} (tolerance {TOLERANCE:.0e}): "
