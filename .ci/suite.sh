@@ -22,4 +22,5 @@ cmake --build "$dir" -j"$(nproc)"
 # a clean error; leaks at exit are findings too.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-abort_on_error=1:print_stacktrace=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/.ci/lsan.supp:print_suppressions=0}
 NND_BUILD_DIR="$PWD/$dir" bash tests/run.sh "$@"

@@ -125,7 +125,7 @@ static void write_top_k(FILE *f, const float *p, int64_t width, int top_k) {
 
 static void write_csv_row(FILE *f, const RtReport *r, const RtCsvColumns *cols, int64_t example) {
   int64_t i = example * r->width;
-  const float *p = r->prob + example * r->prob_width;
+  const float *p = r->prob ? r->prob + example * r->prob_width : NULL; /* NULL: none asked */
   for (int64_t k = 0; k < r->width; k++) fprintf(f, k ? ",%.9g" : "%.9g", r->pred[i + k]);
   for (int64_t k = 0; cols->probabilities && k < r->prob_width; k++) fprintf(f, ",%.9g", p[k]);
   if (cols->top_k) write_top_k(f, p, r->prob_width, cols->top_k);
