@@ -151,7 +151,11 @@ static int help(const char *command) {
            command_help[i].text);
     if (command_help[i].options & TRAINING) printf("%s\n", training_options);
     if (command_help[i].options & INSPECTION) printf("%s\n", inspection_options);
-    if (strcmp(command, "opt") == 0) fputs("passes (nnd passes):\n", stdout), print_passes(), putchar(10);
+    if (strcmp(command, "opt") == 0) {
+      fputs("passes (nnd passes):\n", stdout);
+      print_passes();
+      putchar('\n');
+    }
     fputs(error_options, stdout);
     return 0;
   }

@@ -228,7 +228,8 @@ static bool add_statistic_column(const char *path, const RtSafetensors *st, cons
     *bad = true;
   }
   if (!inv_std || *bad) return free(mean), free(inv_std), false;
-  fit->col[fit->ncols] = (RtTensor){.dtype = PG_F32, .per_item = n, .mean = mean, .inv_std = inv_std};
+  fit->col[fit->ncols] =
+      (RtTensor){.dtype = PG_F32, .per_item = n, .mean = mean, .inv_std = inv_std};
   fit->input[fit->ncols++] = input;
   return true;
 }

@@ -136,7 +136,8 @@ static void write_csv_row(FILE *f, const RtReport *r, const RtCsvColumns *cols, 
 /* NULL, or why r cannot give the columns cols asks for */
 static const char *missing_columns(const RtReport *r, const RtCsvColumns *cols) {
   bool probabilities = cols->probabilities || cols->top_k;
-  if (probabilities && (!r->prob_width || r->nprob != r->n / (r->width ? r->width : 1) * r->prob_width))
+  int64_t examples = r->n / (r->width ? r->width : 1);
+  if (probabilities && (!r->prob_width || r->nprob != examples * r->prob_width))
     return "the model's first metric gives no probabilities (accuracy and binary_accuracy do)";
   if (cols->top_k && !(r->classes && r->width == 1 && r->prob_width > 1))
     return "--top-k needs one class per example out of several (the metric accuracy)";
