@@ -61,21 +61,35 @@ static LLVMValueRef close_loop(Kernel *k, Loop *l) {
 
 static void loop_end(Kernel *k, Loop *l) { close_loop(k, l); }
 
-/* a loop O3 may vectorise but not unroll: a matmul's edge loops over a
- * static k, fully unrolled, made basic blocks of thousands of loads and
- * stores whose scheduling (quadratic in them) took seconds to compile */
-static void loop_end_rolled(Kernel *k, Loop *l) {
+/* closes l with loop hints: "llvm.loop.unroll.disable", and a vector width
+ * to force where width > 0 */
+static void loop_end_hinted(Kernel *k, Loop *l, int width) {
   LLVMContextRef ctx = k->cg->ctx;
   LLVMValueRef back = close_loop(k, l);
-  LLVMMetadataRef disable = LLVMMDStringInContext2(ctx, "llvm.loop.unroll.disable", 24);
-  LLVMMetadataRef property = LLVMMDNodeInContext2(ctx, &disable, 1);
   LLVMMetadataRef self = LLVMTemporaryMDNode(ctx, NULL, 0);
-  LLVMMetadataRef parts[2] = {self, property};
-  LLVMMetadataRef id = LLVMMDNodeInContext2(ctx, parts, 2);
+  LLVMMetadataRef parts[4] = {self, NULL, NULL, NULL};
+  int nparts = 1;
+  LLVMMetadataRef disable = LLVMMDStringInContext2(ctx, "llvm.loop.unroll.disable", 24);
+  parts[nparts++] = LLVMMDNodeInContext2(ctx, &disable, 1);
+  if (width > 0) {
+    LLVMMetadataRef on[2], w[2];
+    on[0] = LLVMMDStringInContext2(ctx, "llvm.loop.vectorize.enable", 26);
+    on[1] = LLVMValueAsMetadata(LLVMConstInt(k->cg->i1, 1, 0));
+    w[0] = LLVMMDStringInContext2(ctx, "llvm.loop.vectorize.width", 25);
+    w[1] = LLVMValueAsMetadata(LLVMConstInt(k->cg->i32, (unsigned)width, 0));
+    parts[nparts++] = LLVMMDNodeInContext2(ctx, on, 2);
+    parts[nparts++] = LLVMMDNodeInContext2(ctx, w, 2);
+  }
+  LLVMMetadataRef id = LLVMMDNodeInContext2(ctx, parts, (size_t)nparts);
   LLVMMetadataReplaceAllUsesWith(self, id); /* a loop id names itself */
   unsigned kind = LLVMGetMDKindIDInContext(ctx, "llvm.loop", 9);
   LLVMSetMetadata(back, kind, LLVMMetadataAsValue(ctx, id));
 }
+
+/* a loop O3 may vectorise but not unroll: a matmul's edge loops over a
+ * static k, fully unrolled, made basic blocks of thousands of loads and
+ * stores whose scheduling (quadratic in them) took seconds to compile */
+static void loop_end_rolled(Kernel *k, Loop *l) { loop_end_hinted(k, l, 0); }
 
 /* a loop nest over every coordinate of a shape (dim 0 may be the batch) */
 static void nest_begin(Kernel *k, const PgShape *s, Loop *loops, LLVMValueRef *coords) {
@@ -465,13 +479,32 @@ static LLVMValueRef indexed_member(Kernel *k, int id, LLVMValueRef x, const Edge
   return NULL;
 }
 
-/* folds x into reduction id's output element at `at` (acc + x, or max) */
-static void accumulate(Kernel *k, int id, LLVMValueRef x, LLVMValueRef at) {
+/* where a reduction member folds its operand: its output element `at`, or
+ * with lanes, its partial sum lanes[r * LANES + lane], r its rank among the
+ * kernel's reductions (see fold_in_lanes) */
+typedef struct {
+  LLVMValueRef at, lanes, lane;
+} Fold;
+
+#define LANES 8 /* partial sums of a row reduction: the same order on every ISA */
+
+static LLVMValueRef fold_ptr(Kernel *k, const Fold *f, int id, int r) {
   Cg *c = k->cg;
-  LLVMValueRef p = elem_ptr(k, cg_store_buffer(k, id), c->f32, at);
-  LLVMValueRef args[2] = {LLVMBuildLoad2(c->b, c->f32, p, ""), x};
-  bool max = nd(k, id)->op == IR_OP_REDUCE_MAX;
-  LLVMBuildStore(c->b, max ? intrinsic(c, "llvm.maximum", args, 2) : LLVMBuildFAdd(c->b, args[0], x, ""), p);
+  if (!f->lanes) return elem_ptr(k, cg_store_buffer(k, id), c->f32, f->at);
+  return elem_ptr(k, f->lanes, c->f32, LLVMBuildNSWAdd(c->b, f->lane, i64c(c, r * LANES), ""));
+}
+
+/* a fold of two partial results of reduction id: a + b, or their max */
+static LLVMValueRef combine(Kernel *k, int id, LLVMValueRef a, LLVMValueRef b) {
+  LLVMValueRef args[2] = {a, b};
+  if (nd(k, id)->op == IR_OP_REDUCE_MAX) return intrinsic(k->cg, "llvm.maximum", args, 2);
+  return LLVMBuildFAdd(k->cg->b, a, b, "");
+}
+
+/* folds x into the partial result at p */
+static void accumulate(Kernel *k, int id, LLVMValueRef x, LLVMValueRef p) {
+  Cg *c = k->cg;
+  LLVMBuildStore(c->b, combine(k, id, LLVMBuildLoad2(c->b, c->f32, p, ""), x), p);
 }
 
 /* One iteration of a loop over dom at `coords`: each member in node order
@@ -480,15 +513,16 @@ static void accumulate(Kernel *k, int id, LLVMValueRef x, LLVMValueRef at) {
  * kernels read, are outputs or assign a parameter: all stores after all
  * loads, which is what makes `assign` in place safe. */
 static void loop_body(Kernel *k, const int *members, int count, const PgShape *dom, const Nest *nest,
-                      LLVMValueRef *coords, LLVMValueRef at, const EdgeAt *edge) {
+                      LLVMValueRef *coords, const Fold *fold, const EdgeAt *edge) {
   LLVMValueRef flat = nest_index(k, dom, dom, nest, coords);
-  for (int i = 0; i < count; i++) {
+  for (int i = 0, r = 0; i < count; i++) {
     const IrNode *n = nd(k, members[i]);
     LLVMValueRef a[IR_MAX_IN];
     bool indexed = is_indexed(k, members[i]); /* its table and indices: not elementwise */
     for (int j = 0; j < (indexed ? 1 : n->nin); j++) a[j] = operand(k, n->in[j], dom, nest, coords);
     if (indexed) k->val[members[i]] = indexed_member(k, members[i], a[0], edge);
-    else if (is_reduction(k, members[i])) accumulate(k, members[i], a[0], at);
+    else if (is_reduction(k, members[i]))
+      accumulate(k, members[i], a[0], fold_ptr(k, fold, members[i], r++));
     else k->val[members[i]] = eltwise_value(k, n, a, flat);
   }
   for (int i = 0; i < count; i++) {
@@ -886,15 +920,66 @@ static void clear_outputs(Kernel *k, const int *members, int count, LLVMValueRef
       fill(k, cg_store_buffer(k, members[i]), lo, n, nd(k, members[i])->op == IR_OP_REDUCE_MAX ? -INFINITY : 0);
 }
 
+/* Is the nest's innermost axis one that every output folds away (a row
+ * reduced along memory), long enough for fold_in_lanes? */
+static bool folds_rows(const Nest *nest, const PgShape *in, const PgShape *out_view) {
+  int a = nest->rank - 1;
+  return a >= 0 && !nest->batched[a] && nest->size[a] >= 2 * LANES &&
+         broadcasts(out_view, in, nest->last[a]);
+}
+
+/* The innermost axis of a reduction's nest (reduced, S elements) in LANES
+ * partial results per reduction: element i folds into lane i % LANES, the
+ * lanes combine pairwise ((0,1),(2,3)),... and their total folds into the
+ * output element `at`. The order is fixed, whatever the vector width; the
+ * lane loop is one vector iteration, where one in-order chain took an
+ * add's latency per element and kept its producers (exp) scalar. */
+static void fold_in_lanes(Kernel *k, const int *members, int count, const PgShape *in,
+                          const Nest *nest, LLVMValueRef *coords, LLVMValueRef at) {
+  Cg *c = k->cg;
+  int a = nest->rank - 1, nred = 0;
+  for (int i = 0; i < count; i++) nred += is_reduction(k, members[i]);
+  LLVMValueRef lanes = cg_entry_alloca(k, LLVMArrayType2(c->f32, (uint64_t)nred * LANES), "lanes");
+  for (int i = 0, r = 0; i < count; i++)
+    if (is_reduction(k, members[i]))
+      fill(k, lanes, i64c(c, LANES * r++), i64c(c, LANES),
+           nd(k, members[i])->op == IR_OP_REDUCE_MAX ? -INFINITY : 0);
+  int64_t chunks = nest->size[a] / LANES, rest = nest->size[a] % LANES;
+  Loop lq, lj, lt;
+  LLVMValueRef q = LLVMBuildNSWMul(c->b, loop_begin(k, &lq, i64c(c, chunks)), i64c(c, LANES), "");
+  Fold f = {at, lanes, loop_begin(k, &lj, i64c(c, LANES))};
+  coords[a] = LLVMBuildNSWAdd(c->b, q, f.lane, "");
+  loop_body(k, members, count, in, nest, coords, &f, NULL);
+  loop_end_hinted(k, &lj, LANES);
+  loop_end(k, &lq);
+  if (rest) { /* the last elements, into lanes 0 .. rest - 1 */
+    f.lane = loop_begin(k, &lt, i64c(c, rest));
+    coords[a] = LLVMBuildNSWAdd(c->b, f.lane, i64c(c, chunks * LANES), "");
+    loop_body(k, members, count, in, nest, coords, &f, NULL);
+    loop_end_rolled(k, &lt);
+  }
+  for (int i = 0, r = 0; i < count; i++) {
+    if (!is_reduction(k, members[i])) continue;
+    LLVMValueRef v[LANES];
+    for (int l = 0; l < LANES; l++)
+      v[l] = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, lanes, c->f32, i64c(c, LANES * r + l)), "");
+    for (int w = LANES / 2; w >= 1; w /= 2)
+      for (int l = 0; l < w; l++) v[l] = combine(k, members[i], v[2 * l], v[2 * l + 1]);
+    accumulate(k, members[i], v[0], elem_ptr(k, cg_store_buffer(k, members[i]), c->f32, at));
+    r++;
+  }
+}
+
 /* A reduction loop: one nest over the shape its reductions read (fuse gives
  * them one set of axes, and its elementwise members that shape), in which
  * each reduction folds its operand into the output element it projects to,
  * after the elementwise members it reads are computed. Each output starts at
- * 0 (or -inf) and takes the input elements in memory order: a fixed
- * summation order, the same whether its operand is computed in the loop or
- * loaded. max propagates NaN, as torch.amax does. When the outer axis is
- * kept, each of its coordinates owns a block of every output: the kernel
- * splits there, clearing and filling one block at a time. */
+ * 0 (or -inf) and takes the input elements in memory order, or, along a
+ * reduced innermost axis, in the lanes of fold_in_lanes: a fixed order, the
+ * same whether its operand is computed in the loop or loaded. max
+ * propagates NaN, as torch.amax does. When the outer axis is kept, each of
+ * its coordinates owns a block of every output: the kernel splits there,
+ * clearing and filling one block at a time. */
 static void emit_reduction(Kernel *k, const int *members, int count) {
   Cg *c = k->cg;
   int first = 0;
@@ -905,29 +990,32 @@ static void emit_reduction(Kernel *k, const int *members, int count) {
   Nest nest = coalesce(in, views, nviews); /* axes merged where all are kept or all reduced */
   free(views);
   bool split = nest.rank > 1 && !broadcasts(out_view, in, nest.last[0]);
+  bool in_lanes = folds_rows(&nest, in, out_view);
+  int loops_begun = in_lanes ? nest.rank - 1 : nest.rank; /* fold_in_lanes runs the last */
   Loop loops[PG_MAX_RANK];
   LLVMValueRef coords[PG_MAX_RANK];
-  if (split) {
+  if (!split) clear_outputs(k, members, count, i64c(c, 0), row_count(k, out_view, 0));
+  for (int a = 0; a < loops_begun; a++) {
+    LLVMValueRef bound = i64c(c, nest.size[a]);
+    if (nest.batched[a]) bound = LLVMBuildNSWMul(c->b, bound, k->n, "");
+    if (a > 0 || !split) {
+      coords[a] = loop_begin(k, &loops[a], bound);
+      continue;
+    }
     int64_t block = 1;
-    for (int od = out_view->rank - in->rank + nest.last[0] + 1; od < out_view->rank; od++) block *= out_view->dim[od];
+    for (int od = out_view->rank - in->rank + nest.last[0] + 1; od < out_view->rank; od++)
+      block *= out_view->dim[od];
     k->splits = true, k->outer = nest.size[0], k->outer_batched = nest.batched[0], k->align = 1;
     k->work = (double)count * pg_numel(in, c->g->max_batch);
-    LLVMValueRef bound = i64c(c, nest.size[0]);
-    if (nest.batched[0]) bound = LLVMBuildNSWMul(c->b, bound, k->n, "");
     coords[0] = part_begin(k, &loops[0], bound);
-    clear_outputs(k, members, count, LLVMBuildNSWMul(c->b, coords[0], i64c(c, block), ""), i64c(c, block));
-    for (int a = 1; a < nest.rank; a++) {
-      LLVMValueRef b = i64c(c, nest.size[a]);
-      if (nest.batched[a]) b = LLVMBuildNSWMul(c->b, b, k->n, "");
-      coords[a] = loop_begin(k, &loops[a], b);
-    }
-  } else {
-    clear_outputs(k, members, count, i64c(c, 0), row_count(k, out_view, 0));
-    nest_begin_loops(k, &nest, loops, coords, false);
+    LLVMValueRef lo = LLVMBuildNSWMul(c->b, coords[0], i64c(c, block), "");
+    clear_outputs(k, members, count, lo, i64c(c, block));
   }
   LLVMValueRef at = nest_index(k, out_view, in, &nest, coords); /* the output element */
-  loop_body(k, members, count, in, &nest, coords, at, NULL);
-  for (int a = nest.rank - 1; a >= 0; a--) loop_end(k, &loops[a]);
+  Fold whole = {at, NULL, NULL};
+  if (in_lanes) fold_in_lanes(k, members, count, in, &nest, coords, at);
+  else loop_body(k, members, count, in, &nest, coords, &whole, NULL);
+  for (int a = loops_begun - 1; a >= 0; a--) loop_end(k, &loops[a]);
 }
 
 /* out[i] = 0 where it is -inf, for i in [0, count) */
@@ -1005,35 +1093,76 @@ static LLVMValueRef row_count(Kernel *k, const PgShape *s, int drop_last) {
 static LLVMValueRef fload(Kernel *k, LLVMValueRef slot) { return LLVMBuildLoad2(k->cg->b, k->cg->f32, slot, ""); }
 
 /* y = x - max(x) - log(sum(exp(x - max(x)))) over the last axis */
+/* a row fold's term at element `at` of X, for row_fold */
+typedef LLVMValueRef (*RowTerm)(Kernel *k, LLVMValueRef X, LLVMValueRef at, LLVMValueRef shift);
+
+static LLVMValueRef larger(Cg *c, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, b, a, ""), b, a, "");
+}
+
+/* acc[lane] = acc[lane] + x, or the larger */
+static void fold_term(Kernel *k, LLVMValueRef acc, LLVMValueRef lane, bool max, LLVMValueRef x) {
+  Cg *c = k->cg;
+  LLVMValueRef p = elem_ptr(k, acc, c->f32, lane);
+  LLVMValueRef old = LLVMBuildLoad2(c->b, c->f32, p, "");
+  LLVMBuildStore(c->b, max ? larger(c, old, x) : LLVMBuildFAdd(c->b, old, x, ""), p);
+}
+
+/* the sum (or, with max, the largest by `larger`) of term(base + j) for j
+ * in [0, C): in order for a short row, else in LANES lanes combined
+ * pairwise, as fold_in_lanes takes them, so that the terms vectorise */
+static LLVMValueRef row_fold(Kernel *k, int64_t C, bool max, RowTerm term, LLVMValueRef X,
+                             LLVMValueRef base, LLVMValueRef shift) {
+  Cg *c = k->cg;
+  int lanes = C >= 2 * LANES ? LANES : 1;
+  LLVMValueRef acc = cg_entry_alloca(k, LLVMArrayType2(c->f32, (uint64_t)lanes), "lanes");
+  fill(k, acc, i64c(c, 0), i64c(c, lanes), max ? -INFINITY : 0);
+  Loop lq, lj, lt;
+  LLVMValueRef q = LLVMBuildNSWMul(c->b, loop_begin(k, &lq, i64c(c, C / lanes)), i64c(c, lanes), "");
+  LLVMValueRef lane = loop_begin(k, &lj, i64c(c, lanes));
+  LLVMValueRef at = LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWAdd(c->b, q, lane, ""), "");
+  fold_term(k, acc, lane, max, term(k, X, at, shift));
+  loop_end_hinted(k, &lj, lanes > 1 ? LANES : 0);
+  loop_end(k, &lq);
+  if (C % lanes) { /* the last elements, into lanes 0 .. C % lanes - 1 */
+    lane = loop_begin(k, &lt, i64c(c, C % lanes));
+    at = LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWAdd(c->b, lane, i64c(c, C - C % lanes), ""), "");
+    fold_term(k, acc, lane, max, term(k, X, at, shift));
+    loop_end_rolled(k, &lt);
+  }
+  LLVMValueRef v[LANES];
+  for (int l = 0; l < lanes; l++)
+    v[l] = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, acc, c->f32, i64c(c, l)), "");
+  for (int w = lanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; l++)
+      v[l] = max ? larger(c, v[2 * l], v[2 * l + 1]) : LLVMBuildFAdd(c->b, v[2 * l], v[2 * l + 1], "");
+  return v[0];
+}
+
+static LLVMValueRef term_x(Kernel *k, LLVMValueRef X, LLVMValueRef at, LLVMValueRef shift) {
+  (void)shift;
+  return LLVMBuildLoad2(k->cg->b, k->cg->f32, elem_ptr(k, X, k->cg->f32, at), "");
+}
+static LLVMValueRef term_exp(Kernel *k, LLVMValueRef X, LLVMValueRef at, LLVMValueRef shift) {
+  return exp_f32(k->cg, LLVMBuildFSub(k->cg->b, term_x(k, X, at, NULL), shift, ""));
+}
+
+/* y = x - max - log(sum(exp(x - max))) along each row */
 static void emit_log_softmax(Kernel *k, int id) {
   Cg *c = k->cg;
   const IrNode *n = nd(k, id);
   int64_t C = n->shape.dim[n->shape.rank - 1];
   LLVMValueRef X = cg_buffer(k, n->in[0]), Y = cg_store_buffer(k, id);
-  Loop lr, l1, l2, l3;
+  Loop lr, lj;
   LLVMValueRef r = loop_begin(k, &lr, row_count(k, &n->shape, 1));
   LLVMValueRef base = LLVMBuildNSWMul(c->b, r, i64c(c, C), "");
-  LLVMValueRef mx = local(k, c->f32, f32c(c, -INFINITY)), sum = local(k, c->f32, f32c(c, 0));
-  LLVMValueRef j = loop_begin(k, &l1, i64c(c, C));
-  LLVMValueRef x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, X, c->f32, LLVMBuildNSWAdd(c->b, base, j, "")), "");
-  LLVMValueRef m = fload(k, mx);
-  LLVMBuildStore(c->b, LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, m, ""), x, m, ""), mx);
-  loop_end(k, &l1);
-  LLVMValueRef mv = fload(k, mx);
-  j = loop_begin(k, &l2, i64c(c, C));
-  x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, X, c->f32, LLVMBuildNSWAdd(c->b, base, j, "")), "");
-  LLVMValueRef e = LLVMBuildFSub(c->b, x, mv, "");
-  LLVMValueRef ex = exp_f32(c, e);
-  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, fload(k, sum), ex, ""), sum);
-  loop_end(k, &l2);
-  LLVMValueRef s = fload(k, sum);
+  LLVMValueRef mv = row_fold(k, C, true, term_x, X, base, NULL);
+  LLVMValueRef s = row_fold(k, C, false, term_exp, X, base, mv);
   LLVMValueRef lse = intrinsic(c, "llvm.log", &s, 1);
-  j = loop_begin(k, &l3, i64c(c, C));
-  LLVMValueRef at = LLVMBuildNSWAdd(c->b, base, j, "");
-  x = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, X, c->f32, at), "");
-  LLVMValueRef y = elem_ptr(k, Y, c->f32, at);
-  LLVMBuildStore(c->b, LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, x, mv, ""), lse, ""), y);
-  loop_end(k, &l3);
+  LLVMValueRef at = LLVMBuildNSWAdd(c->b, base, loop_begin(k, &lj, i64c(c, C)), "");
+  LLVMValueRef y = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, term_x(k, X, at, NULL), mv, ""), lse, "");
+  LLVMBuildStore(c->b, y, elem_ptr(k, Y, c->f32, at));
+  loop_end(k, &lj);
   loop_end(k, &lr);
 }
 

@@ -293,8 +293,8 @@ static bool match_input_files(const Cli *c, const char **names, int n, const cha
 static bool predict_rows(const Cli *c, const FeConfig *cfg, const PgEntry *g, Sets *sets,
                          RtData *file, const RtData **rows) {
   if (!c->ninput_files) return (*rows = chosen_set(c, sets)) != NULL;
-  const char *names[8], *path[8] = {0};
-  int n = predicted_inputs(g, names, 8);
+  const char *names[RT_MAX_COLUMNS], *path[RT_MAX_COLUMNS] = {0};
+  int n = predicted_inputs(g, names, RT_MAX_COLUMNS);
   if (!match_input_files(c, names, n, path)) return false;
   const PgDataSet *train = fe_dataset(cfg, "train");
   PgDataSet like = {.name = "input"};

@@ -239,7 +239,7 @@ bool rt_checkpoint_statistics(const char *path, const PgDataSet *train, RtData *
   *fit = (RtData){.name = "statistics"};
   if (!rt_safetensors_read(path, &st)) return false;
   bool bad = false, all = true;
-  for (int i = 0; train && i < train->nsources && !bad && fit->ncols < 8; i++)
+  for (int i = 0; train && i < train->nsources && !bad && fit->ncols < RT_MAX_COLUMNS; i++)
     if (train->sources[i].normalize)
       all &= add_statistic_column(path, &st, train->sources[i].input, fit, &bad);
   rt_safetensors_free(&st);

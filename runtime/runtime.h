@@ -233,11 +233,12 @@ static inline void *rt_slot_buffer(const RtProgram *p, const PgSlot *s) { return
 
 /* ---- train.c: datasets, fit and evaluate ---- */
 typedef struct RtPairs RtPairs; /* pairs.c */
+#define RT_MAX_COLUMNS 16 /* inputs a data block feeds */
 struct RtData {
   const char *name;
   int ncols;
-  const char *input[8]; /* the model input each column feeds */
-  RtTensor col[8];
+  const char *input[RT_MAX_COLUMNS]; /* the model input each column feeds */
+  RtTensor col[RT_MAX_COLUMNS];
   int64_t count;
   RtPairs *pairs; /* pairs() columns: what draws them (owned); NULL if none */
 };

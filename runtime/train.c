@@ -225,7 +225,7 @@ bool rt_data_add_file(RtData *d, const char *path, const PgEntry *e, const char 
   const PgSlot *in = pg_slot_named(e, input, false);
   if (!in) return diag_error((PgLoc){0}, "the model has no input '%s'", input), false;
   if (d->ncols == (int)(sizeof d->col / sizeof *d->col))
-    return diag_error((PgLoc){0}, "too many input files (at most 8)"), false;
+    return diag_error((PgLoc){0}, "too many input files (at most %d)", RT_MAX_COLUMNS), false;
   size_t len = strlen(path);
   bool csv = (len > 4 && !strcmp(path + len - 4, ".csv")) || (len > 7 && !strcmp(path + len - 7, ".csv.gz"));
   double scale = like ? like->scale : 1;
@@ -265,7 +265,13 @@ bool rt_data_from_safetensors(RtData *d, const char *path, const PgEntry *e) {
   bool ok = true;
   for (int i = 0; ok && i < e->nslots; i++) {
     const PgSlot *s = &e->slots[i];
-    if (!s->output && s->role != PG_SLOT_SEED) ok = d->ncols < 8 && column_from(d, &st, path, s);
+    if (s->output || s->role == PG_SLOT_SEED) continue;
+    if (d->ncols < RT_MAX_COLUMNS) {
+      ok = column_from(d, &st, path, s);
+      continue;
+    }
+    diag_error((PgLoc){0}, "'%s': the model has more than %d inputs", path, RT_MAX_COLUMNS);
+    ok = false;
   }
   rt_safetensors_free(&st);
   if (!ok) rt_data_free(d);

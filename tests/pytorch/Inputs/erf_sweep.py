@@ -49,4 +49,5 @@ def main():
     sys.exit(0 if erf <= 1e-6 and casts == 0 else 1)
 
 
-main()
+if __name__ == "__main__":
+    main()
