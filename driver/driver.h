@@ -25,6 +25,7 @@ typedef struct {
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;
   bool no_flush_denormals, raw, recompute_scans, no_cache, probabilities;
+  bool json; /* bench, stats: one JSON object instead of text */
   bool train, shared, weights_file; /* compile --train, --shared, --weights-file */
 } Cli;
 
@@ -74,6 +75,7 @@ bool known_stage(const char *stage);
 
 /* nnd.c */
 AstFile *load_model(const Cli *c, FeConfig *cfg); /* parsed, configured, flags applied */
+const char *model_name(const AstFile *ast);        /* its model block's name */
 
 /* externs.c: loads the libraries of cfg's extern blocks and gives the JIT
  * their functions; false after diagnostics at the extern blocks */
@@ -121,6 +123,10 @@ int cmd_run(const Cli *c);
 int cmd_plot(const Cli *c);
 /* summary.c: nnd summary, a table of the layers, the parameter counts and the memory */
 int cmd_summary(const Cli *c);
+/* bench.c: nnd bench MODEL.nnd, the compiled steps timed */
+int cmd_bench(const Cli *c);
+/* stats.c: nnd stats MODEL.nnd, what the compiled steps do and hold */
+int cmd_stats(const Cli *c);
 /* memory.c: dump --stage=planned --format=svg, the arena over the kernel
  * schedule, as SVG; false after a diagnostic */
 bool memory_svg(FILE *out, const IrGraph *g);

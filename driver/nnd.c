@@ -74,6 +74,16 @@ static const struct {
      "  summary MODEL.nnd    one row per layer (name, kind, output shape, parameters), the\n"
      "                       trainable, frozen and statistic counts, and the memory of a\n"
      "                       training step (--batch N, --freeze a,b apply)\n"},
+    {"bench", TRAINING,
+     "  bench MODEL.nnd      time the compiled steps: compile (parse to runnable code), the\n"
+     "                       median training step and inference at the file's batch and at\n"
+     "                       batch 1, with min-max over --steps N (default 20) on synthetic\n"
+     "                       inputs; --threads N, --batch N, --json\n"},
+    {"stats", TRAINING,
+     "  stats MODEL.nnd      what the train and inference steps do: ops, kernels, bytes\n"
+     "                       kernels read and write before and after fusion, the planned\n"
+     "                       arena against the sum of its buffers, the peak memory by kind;\n"
+     "                       --json\n"},
     {"passes", 0,
      "  passes               list the registered passes and their options\n"},
 };
@@ -223,6 +233,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--recompute-scans", offsetof(Cli, recompute_scans)},
       {"--no-cache", offsetof(Cli, no_cache)},
       {"--probabilities", offsetof(Cli, probabilities)},
+      {"--json", offsetof(Cli, json)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (is_switch(a, switches[i].name)) return *(bool *)((char *)c + switches[i].offset) = true;
@@ -375,6 +386,12 @@ AstFile *load_model(const Cli *c, FeConfig *cfg) {
   return ast;
 }
 
+const char *model_name(const AstFile *ast) {
+  for (const AstBlock *b = ast->blocks; b; b = b->next)
+    if (b->kind == BLOCK_MODEL) return b->name;
+  return "?";
+}
+
 /* ---- commands ---- */
 
 /* --stage=program: the manifests of the model's entry points, as text */
@@ -515,7 +532,8 @@ int main(int argc, char **argv) {
                   {"eval", cmd_eval},       {"step", cmd_step},   {"predict", cmd_predict},
                   {"compile", cmd_compile}, {"run", cmd_run},
                   {"data", cmd_data},       {"sample", cmd_sample},
-                  {"plot", cmd_plot},       {"summary", cmd_summary}};
+                  {"plot", cmd_plot},       {"summary", cmd_summary},
+                  {"bench", cmd_bench},     {"stats", cmd_stats}};
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     if (strcmp(argv[1], commands[i].name) != 0) continue;
     Cli c;

@@ -496,12 +496,6 @@ static void print_notes(const Summary *s) {
          s->hidden_kind, s->hidden_line, more);
 }
 
-static const char *model_name(const AstFile *ast) {
-  for (const AstBlock *b = ast->blocks; b; b = b->next)
-    if (b->kind == BLOCK_MODEL) return b->name;
-  return "?";
-}
-
 static bool summarize(Summary *s, const AstFile *ast, const FeConfig *cfg, const Cli *c) {
   if (!describe_step(s, ast, cfg, c, "train") || !describe_step(s, ast, cfg, c, "eval"))
     return false;
