@@ -63,6 +63,10 @@ void cg_jit_profile(CgJit *jit, bool on);
 /* From now on, with threads > 1, run big kernels in parts through the
  * runtime's nnd_parallel_for (results do not depend on the thread count). */
 void cg_jit_threads(CgJit *jit, int threads);
+/* From now on, fill the arena with 0xFF bytes (NaN in an f32, -1 in an i32)
+ * as each step starts and every buffer after the last kernel that reads it:
+ * a value read where the plan let it die, or never written, reads NaN. */
+void cg_jit_poison(CgJit *jit, bool on);
 void cg_jit_free(CgJit *jit);
 /* From now on, calls of `symbol` (an extern function) go to `address`, before
  * anything of that name in the process. False after a diagnostic. */

@@ -20,6 +20,7 @@ typedef struct {
   bool check_numerics, profile;
   int threads; /* > 1: big kernels run in parts on the runtime's threads */
   CgVectors vectors; /* the target's vector registers, for register tiles */
+  bool poison; /* dead arena buffers (and the arena at each step's start) filled with NaN */
 } CgOptions;
 
 typedef struct {

@@ -25,6 +25,7 @@ struct CgJit {
 void cg_jit_check_numerics(CgJit *j, bool on) { j->opt.check_numerics = on; }
 void cg_jit_profile(CgJit *j, bool on) { j->opt.profile = on; }
 void cg_jit_threads(CgJit *j, int threads) { j->opt.threads = threads; }
+void cg_jit_poison(CgJit *j, bool on) { j->opt.poison = on; }
 
 static double now(void) {
   struct timespec t;
@@ -112,7 +113,8 @@ bool cg_print_llvm(FILE *out, const IrGraph *g, const char *symbol, bool check_n
   CgTarget host;
   if (!cg_target_init(&host, CG_CPU_JIT, NULL, NULL)) return false;
   LLVMContextRef ctx = LLVMContextCreate();
-  CgOptions opt = {check_numerics, false, threads, cg_target_vectors(&host)};
+  CgOptions opt = {.check_numerics = check_numerics, .threads = threads,
+                   .vectors = cg_target_vectors(&host)};
   LLVMModuleRef mod = cg_build_module(ctx, g, symbol, &opt);
   bool ok = cg_target_optimise(&host, mod);
   cg_target_free(&host);

@@ -334,12 +334,34 @@ static void emit_parallel_call(Cg *c, LLVMValueRef step, Kernel *k, LLVMValueRef
   LLVMBuildCall2(c->b, type, fn, args, 4, "");
 }
 
+/* --poison: bytes [offset, offset + bytes) of the arena = 0xFF */
+static void poison(Cg *c, LLVMValueRef step, int64_t offset, int64_t bytes) {
+  if (bytes <= 0) return;
+  LLVMValueRef at = address(c, step, (BufKey){BUF_ARENA, offset});
+  LLVMValueRef len = LLVMConstInt(c->i64, (unsigned long long)bytes, 0);
+  LLVMBuildMemSet(c->b, at, LLVMConstInt(LLVMInt8TypeInContext(c->ctx), 0xFF, 0), len, 1);
+}
+
+/* --poison, after kernel k: every arena buffer it reads or writes last. The
+ * plan gives buffers live at one kernel disjoint bytes, so no value live
+ * after k is in them. */
+static void poison_dead(Cg *c, LLVMValueRef step, const int *last, int k) {
+  const IrGraph *g = c->g;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    int end = last[i] > n->group ? last[i] : n->group;
+    if (end == k && ir_owns_arena_buffer(n)) poison(c, step, n->offset, ir_buffer_bytes(n, g->max_batch));
+  }
+}
+
 static LLVMValueRef emit_step(Cg *c, const char *symbol, Kernel *kernels, const CgOptions *opt) {
   LLVMValueRef checker = opt->check_numerics ? emit_checker(c) : NULL;
   LLVMTypeRef params[4] = {c->ptr, c->ptr, c->ptr, c->i64};
   LLVMValueRef step = new_function(c, symbol, params, 4);
   const char *names[4] = {"arena", "params", "io", "n"};
   for (int i = 0; i < 4; i++) LLVMSetValueName2(LLVMGetParam(step, i), names[i], strlen(names[i]));
+  int *last = opt->poison ? malloc(((size_t)c->g->count + 1) * sizeof *last) : NULL;
+  if (last) ir_last_readers(c->g, last), poison(c, step, 0, c->g->arena_bytes);
   for (int g = 0; g < c->g->nkernels; g++) {
     Kernel *k = &kernels[g];
     LLVMValueRef *args = malloc((k->nbufs + 3) * sizeof *args);
@@ -352,7 +374,9 @@ static LLVMValueRef emit_step(Cg *c, const char *symbol, Kernel *kernels, const 
     free(args);
     if (t0) emit_count(c, step, t0, g);
     if (checker) emit_checks(c, step, checker, g);
+    if (last) poison_dead(c, step, last, g);
   }
+  free(last);
   LLVMBuildRetVoid(c->b);
   return step;
 }

@@ -83,7 +83,7 @@ static LLVMValueRef add_step(LLVMModuleRef *mod, LLVMContextRef ctx, const IrGra
                              const char *name, const char *what, CgVectors vectors) {
   char symbol[256];
   snprintf(symbol, sizeof symbol, "%s.%s_step", name, what);
-  CgOptions single = {false, false, 1, vectors};
+  CgOptions single = {.threads = 1, .vectors = vectors};
   LLVMModuleRef m = cg_build_module(ctx, g, symbol, &single);
   if (!*mod)
     *mod = m;

@@ -78,6 +78,33 @@ void cg_print_host(FILE *out) {
   cg_target_free(&host);
 }
 
+/* the families of x86 features above each level NND_ISA can hold the JIT to */
+static const char *const above_avx2[] = {"avx512", "amx", NULL};
+static const char *const above_sse[] = {"avx", "fma", "f16c", "amx", "vaes", "vpclmulqdq", "xop",
+                                        NULL};
+
+/* features with every "+NAME..." whose NAME starts as one of `off` turned to "-" */
+static void turn_off(char *features, const char *const *off) {
+  for (char *p = features; *p; p++) {
+    if (*p != '+' || (p > features && p[-1] != ',')) continue;
+    for (int i = 0; off[i]; i++)
+      if (!strncmp(p + 1, off[i], strlen(off[i]))) *p = '-';
+  }
+}
+
+/* NND_ISA=avx2|sse holds the JIT to that x86 level on a CPU that has more
+ * (to test and time the code a smaller machine gets); unset or native: all
+ * of the host's features. False after a diagnostic for another value. */
+static bool hold_isa(CgTarget *t) {
+  const char *isa = getenv("NND_ISA");
+  if (!isa || !*isa || !strcmp(isa, "native")) return true;
+  bool x86 = strncmp(t->triple, "x86_64", 6) == 0;
+  if (x86 && !strcmp(isa, "avx2")) return turn_off(t->features, above_avx2), true;
+  if (x86 && !strcmp(isa, "sse")) return turn_off(t->features, above_sse), true;
+  diag_error((PgLoc){0}, "NND_ISA='%s': expected native%s", isa, x86 ? ", avx2 or sse" : "");
+  return false;
+}
+
 /* the host's triple, CPU and features, or `triple` (normalised) with `cpu`
  * ("generic" if not given; a named CPU implies its features) */
 static void choose_machine(CgTarget *t, const char *triple, const char *cpu) {
@@ -97,6 +124,7 @@ bool cg_target_init(CgTarget *t, CgTargetKind kind, const char *triple, const ch
   cg_llvm_init(kind == CG_CPU_OBJECT);
   choose_machine(t, kind == CG_CPU_JIT ? NULL : triple, kind == CG_CPU_JIT ? NULL : cpu);
   if (!t->triple || !t->cpu || !t->features) return diag_error((PgLoc){0}, "out of memory"), false;
+  if (kind == CG_CPU_JIT && !hold_isa(t)) return cg_target_free(t), false;
   char *err = NULL;
   LLVMTargetRef target;
   if (!LLVMGetTargetFromTriple(t->triple, &target, &err)) return LLVMDisposeMessage(err), true;

@@ -25,7 +25,8 @@ typedef struct {
   long long seed;
   bool has_seed, no_fuse, quiet, print_after_all, print_changed, time_passes, no_dropout, check_numerics, profile;
   bool no_flush_denormals, raw, recompute_scans, no_cache, probabilities;
-  bool json; /* bench, stats: one JSON object instead of text */
+  bool json;   /* bench, stats: one JSON object instead of text */
+  bool poison; /* dead buffers filled with NaN (cg_jit_poison) */
   bool train, shared, weights_file; /* compile --train, --shared, --weights-file */
 } Cli;
 

@@ -45,20 +45,9 @@ typedef struct {
 
 /* end[v]: the last kernel that reads v from memory, at least v's own */
 static void live_ends(const IrGraph *g, int *end) {
-  for (int i = 0; i < g->count; i++) end[i] = g->nodes[i].group;
-  for (int i = 0; i < g->count; i++) {
-    const IrNode *n = &g->nodes[i];
-    for (int k = 0; n->group >= 0 && k < n->nin; k++) {
-      int u = n->in[k], v = ir_alias_root(g, u);
-      bool from_memory = u != v || n->group != g->nodes[v].group;
-      if (from_memory && n->group > end[v]) end[v] = n->group;
-    }
-  }
-}
-
-static bool has_buffer(const IrNode *n) {
-  int flags = ir_op_flags(n->op);
-  return n->offset >= 0 && n->group >= 0 && !(flags & (IR_VIEW | IR_SIDE_EFFECT));
+  ir_last_readers(g, end);
+  for (int i = 0; i < g->count; i++)
+    if (end[i] < g->nodes[i].group) end[i] = g->nodes[i].group;
 }
 
 static bool collect(Plan *p) {
@@ -73,7 +62,7 @@ static bool collect(Plan *p) {
   p->kernels = g->nkernels;
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
-    int64_t size = has_buffer(n) ? ir_buffer_bytes(n, g->max_batch) : -1;
+    int64_t size = ir_owns_arena_buffer(n) ? ir_buffer_bytes(n, g->max_batch) : -1;
     if (size < 0) continue;
     p->b[p->n++] = (Buffer){i, n->group, end[i], n->offset, size};
     if (end[i] + 1 > p->kernels) p->kernels = end[i] + 1;

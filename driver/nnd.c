@@ -104,6 +104,10 @@ static const char training_options[] =
     "  --profile          time every kernel (CPU cycles); print where the step's time goes\n"
     "  --check-numerics   stop at the first NaN or infinity and name the op that made it\n"
     "                     (implies --no-fuse, so that every op's result is checked)\n"
+    "  --steps N          (train) at most N steps an epoch (Keras's steps_per_epoch)\n"
+    "  --poison           fill the arena with NaN as each step starts and every buffer\n"
+    "                     after its last use: a value read after the plan let it die\n"
+    "                     shows (the results of a correct plan do not change)\n"
     "  --quiet            no live progress bar\n"
     "  --threads N        threads for the big kernels (default 1; the same results\n"
     "                     for any N)\n"
@@ -234,6 +238,7 @@ static bool switch_flag(const char *a, Cli *c) {
       {"--no-cache", offsetof(Cli, no_cache)},
       {"--probabilities", offsetof(Cli, probabilities)},
       {"--json", offsetof(Cli, json)},
+      {"--poison", offsetof(Cli, poison)},
   };
   for (size_t i = 0; i < sizeof switches / sizeof *switches; i++)
     if (is_switch(a, switches[i].name)) return *(bool *)((char *)c + switches[i].offset) = true;

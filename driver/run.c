@@ -38,6 +38,7 @@ static bool compile_graph(Session *s, IrGraph *g, Compiled *out) {
   if (!g) return false;
   cg_jit_check_numerics(s->jit, c->check_numerics);
   cg_jit_profile(s->jit, c->profile);
+  cg_jit_poison(s->jit, c->poison);
   PgStepFn fn = cg_jit_compile(s->jit, g, g->name);
   if (!fn || !cg_describe(g, c->check_numerics || c->profile, &out->entry)) return false;
   out->entry.step = fn;
@@ -206,7 +207,7 @@ int cmd_train(const Cli *c) {
                        {s.cfg.plateau.on, s.cfg.plateau.monitor, s.cfg.plateau.factor,
                         s.cfg.plateau.min_delta, s.cfg.plateau.min_lr, s.cfg.plateau.patience,
                         s.cfg.plateau.cooldown},
-                       &data.train};
+                       &data.train, c->steps};
     ok = rt_fit(&tr.prog, &ev.prog, &sets, &fo, &s.store, &st, &scores);
   }
   if (ok && c->profile) rt_profile_print(stdout, &tr.prog);

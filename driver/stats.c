@@ -190,29 +190,20 @@ static void mark_kinds(const IrGraph *g, unsigned char *kind) {
 
 /* ---- the arena's buffers over the schedule ---- */
 
-static bool has_buffer(const IrNode *n) {
-  int flags = ir_op_flags(n->op);
-  return n->offset >= 0 && n->group >= 0 && !(flags & (IR_VIEW | IR_SIDE_EFFECT));
-}
-
-/* operand k of n is read from memory: through a view, or from another kernel */
-static bool from_memory(const IrGraph *g, const IrNode *n, int k) {
-  int u = n->in[k], root = ir_alias_root(g, u);
-  return u != root || n->group != g->nodes[root].group;
-}
-
 /* end[v]: the last kernel that reads v from memory, at least v's own;
  * saved[v]: a node that is not forward reads v from memory */
 static void live_ends(const IrGraph *g, const unsigned char *kind, int *end, bool *saved) {
-  for (int i = 0; i < g->count; i++) end[i] = g->nodes[i].group, saved[i] = false;
+  ir_last_readers(g, end);
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
-    for (int k = 0; n->group >= 0 && k < n->nin; k++) {
-      if (!from_memory(g, n, k)) continue;
-      int root = ir_alias_root(g, n->in[k]);
-      if (n->group > end[root]) end[root] = n->group;
-      if (kind[i] != KIND_FORWARD) saved[root] = true;
-    }
+    if (end[i] < n->group) end[i] = n->group;
+    saved[i] = false;
+  }
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    for (int k = 0; n->group >= 0 && k < n->nin; k++)
+      if (kind[i] != KIND_FORWARD && ir_reads_memory(g, n, k))
+        saved[ir_alias_root(g, n->in[k])] = true;
   }
 }
 
@@ -221,7 +212,7 @@ static int peak_kernel(const IrGraph *g, const int *end, int kernels) {
   int64_t *delta = pg_calloc((size_t)kernels + 2, sizeof *delta), live = 0, most = 0;
   if (!delta) return -2;
   for (int i = 0; i < g->count; i++) {
-    if (!has_buffer(&g->nodes[i])) continue;
+    if (!ir_owns_arena_buffer(&g->nodes[i])) continue;
     delta[g->nodes[i].group] += node_bytes(g, i);
     delta[end[i] + 1] -= node_bytes(g, i);
   }
@@ -248,7 +239,7 @@ static void split_peak(const IrGraph *g, const unsigned char *kind, const int *e
     if (n->op == IR_OP_PARAM && n->role == PG_ROLE_OPTSTATE)
       s->peak.optimizer_state += node_bytes(g, i);
     else if (n->op == IR_OP_PARAM) s->peak.weights += node_bytes(g, i);
-    if (!has_buffer(n)) continue;
+    if (!ir_owns_arena_buffer(n)) continue;
     s->buffers_sum_bytes += node_bytes(g, i);
     if (n->group <= s->peak_kernel && s->peak_kernel <= end[i])
       add_live(g, i, kind[i], saved[i], &s->peak);

@@ -287,6 +287,26 @@ int ir_alias_root(const IrGraph *g, int v) {
   return v;
 }
 
+bool ir_owns_arena_buffer(const IrNode *n) {
+  return n->offset >= 0 && n->group >= 0 && !(ir_op_flags(n->op) & (IR_VIEW | IR_SIDE_EFFECT));
+}
+
+bool ir_reads_memory(const IrGraph *g, const IrNode *n, int k) {
+  int u = n->in[k], v = ir_alias_root(g, u);
+  return u != v || n->group != g->nodes[v].group;
+}
+
+void ir_last_readers(const IrGraph *g, int *last) {
+  for (int i = 0; i < g->count; i++) last[i] = -1;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    for (int k = 0; n->group >= 0 && k < n->nin; k++) {
+      int v = ir_alias_root(g, n->in[k]);
+      if (ir_reads_memory(g, n, k) && n->group > last[v]) last[v] = n->group;
+    }
+  }
+}
+
 const PgShape *ir_loop_shape(const IrGraph *g, int v) {
   const IrNode *n = &g->nodes[v];
   return ir_op_flags(n->op) & (IR_REDUCTION | IR_SCATTERS) ? &g->nodes[n->in[0]].shape : &n->shape;

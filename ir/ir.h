@@ -161,6 +161,15 @@ typedef struct {
 IrUses ir_uses(const IrGraph *g);
 void ir_uses_free(IrUses *u);
 int ir_alias_root(const IrGraph *g, int v); /* the node whose buffer v views (through views) */
+/* after plan: whether n's value has bytes of its own in the arena (not a view
+ * of another's, not an output or an assign, which store outside it) */
+bool ir_owns_arena_buffer(const IrNode *n);
+/* after fuse: whether n reads its operand k from memory (through a view, or
+ * computed by another kernel) */
+bool ir_reads_memory(const IrGraph *g, const IrNode *n, int k);
+/* after fuse: last[v] for every node, the last kernel that reads v from
+ * memory, directly or through views (-1: none; the plan's buffer lifetimes) */
+void ir_last_readers(const IrGraph *g, int *last);
 /* the shape a kernel's loop runs over for node v: a reduction's operand's,
  * any other node's own */
 const PgShape *ir_loop_shape(const IrGraph *g, int v);

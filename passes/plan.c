@@ -27,22 +27,6 @@ static bool in_arena(const IrNode *n) {
   return n->group >= 0 && !(ir_op_flags(n->op) & IR_SIDE_EFFECT);
 }
 
-/* per node: the last kernel that reads it from memory (directly or through a
- * view), or -1 if it never leaves its own loop */
-static int *last_readers(const IrGraph *g) {
-  int *last = malloc((g->count + 1) * sizeof *last);
-  for (int i = 0; i < g->count; i++) last[i] = -1;
-  for (int i = 0; i < g->count; i++) {
-    const IrNode *n = &g->nodes[i];
-    for (int k = 0; n->group >= 0 && k < n->nin; k++) {
-      int u = n->in[k], v = ir_alias_root(g, u);
-      bool from_memory = u != v || n->group != g->nodes[v].group;
-      if (from_memory && n->group > last[v]) last[v] = n->group;
-    }
-  }
-  return last;
-}
-
 static bool overlaps(const Buffer *a, const Buffer *b) {
   bool live_together = a->start <= b->end && b->start <= a->end;
   return live_together && a->offset < b->offset + b->size && b->offset < a->offset + a->size;
@@ -68,17 +52,18 @@ static int by_start(const void *x, const void *y) {
 
 bool ps_plan(IrGraph *g, const PsOptions *opt) {
   Buffer *bufs = malloc((g->count + 1) * sizeof *bufs);
+  int *last = malloc((g->count + 1) * sizeof *last);
   int n = 0;
   if (g->nkernels == 0 && g->count > 0) {
     diag_error((PgLoc){0}, "plan: the graph has no kernels yet; run 'fuse' before 'plan'");
-    free(bufs);
+    free(bufs), free(last);
     return false;
   }
   if (!ps_each_body(g, ps_plan, opt)) {
-    free(bufs);
+    free(bufs), free(last);
     return false;
   }
-  int *last = last_readers(g);
+  ir_last_readers(g, last);
   for (int i = 0; i < g->count; i++) {
     IrNode *nd = &g->nodes[i];
     nd->offset = -1;

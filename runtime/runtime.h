@@ -308,6 +308,7 @@ typedef struct {
   const char *save_best;
   RtPlateau plateau;
   const RtData *normalized; /* its normalize() statistics go into every checkpoint */
+  int64_t steps_per_epoch;  /* at most this many steps an epoch (Keras's steps_per_epoch); 0: all */
 } RtFitOptions;
 
 /* Copies rows perm[start..start+n) of every column into the program's inputs. */

@@ -427,15 +427,17 @@ static void log_json(FILE *log, const PgEntry *train, const PgEntry *eval, int e
 
 /* ---- fit ---- */
 
-static bool train_epoch(RtProgram *train, const RtData *d, int batch, int64_t *perm, RtTrainState *st, bool live,
-                        RtScores *out, double *secs) {
+static bool train_epoch(RtProgram *train, const RtData *d, const RtFitOptions *opt, int64_t *perm,
+                        RtTrainState *st, bool live, RtScores *out, double *secs) {
   Totals t = {0};
+  int batch = opt->batch;
   int64_t steps = (d->count + batch - 1) / batch, step = 0;
+  if (opt->steps_per_epoch > 0 && opt->steps_per_epoch < steps) steps = opt->steps_per_epoch;
   double t0 = now(), last_draw = 0;
   rt_data_refresh(d, &st->rng); /* pairs() columns: drawn anew each epoch */
   for (int64_t i = 0; i < d->count; i++) perm[i] = i; /* the order depends on the RNG state alone */
   rt_shuffle(&st->rng, perm, d->count);
-  for (int64_t start = 0; start < d->count; start += batch) {
+  for (int64_t start = 0; step < steps; start += batch) {
     int64_t n = d->count - start < batch ? d->count - start : batch;
     rt_gather(train, d, perm, start, n);
     if (!run_batch(train, n, &st->rng, &t)) return putchar('\n'), false;
@@ -592,7 +594,7 @@ bool rt_fit(RtProgram *train, RtProgram *eval, const RtSets *data, const RtFitOp
     RtScores tr = {0}, te = {0}, va = {0};
     double secs;
     printf("Epoch %d/%d\n", state->epoch + 1, opt->epochs);
-    if (!train_epoch(train, train_data, opt->batch, perm, state, live, &tr, &secs)) {
+    if (!train_epoch(train, train_data, opt, perm, state, live, &tr, &secs)) {
       ok = false;
       break;
     }
