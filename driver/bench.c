@@ -126,14 +126,21 @@ static void print_json(const Bench *b) {
   printf("}\n");
 }
 
-/* predict, or eval for a model whose predict step has no predictions */
+/* whether the model predicts something (its eval step has a PREDICTION
+ * output: a metric says what a prediction is); only passes run, no JIT */
+static bool predicts(const Session *s) {
+  IrGraph *g = build_graph(s->ast, &s->cfg, s->c, "eval", NULL);
+  PgEntry e = {0};
+  bool yes = g && cg_describe(g, false, &e) && pg_slot_with_role(&e, PG_SLOT_PREDICTION);
+  pg_entry_free(&e);
+  ir_graph_free(g);
+  return yes;
+}
+
+/* the predict step, or eval for a model that predicts nothing */
 static bool compile_inference(Session *s, Compiled *out, const char **graph) {
-  *graph = "predict";
-  if (!compile_step(s, "predict", NULL, out)) return false;
-  if (pg_slot_with_role(&out->entry, PG_SLOT_PREDICTION)) return true;
-  release_step(out);
-  *graph = "eval";
-  return compile_step(s, "eval", NULL, out);
+  *graph = predicts(s) ? "predict" : "eval";
+  return compile_step(s, *graph, NULL, out);
 }
 
 int cmd_bench(const Cli *c) {
