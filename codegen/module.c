@@ -343,14 +343,15 @@ static void poison(Cg *c, LLVMValueRef step, int64_t offset, int64_t bytes) {
 }
 
 /* --poison, after kernel k: every arena buffer it reads or writes last. The
- * plan gives buffers live at one kernel disjoint bytes, so no value live
- * after k is in them. */
+ * plan gives buffers live at one kernel disjoint bytes, except a value that
+ * takes over a dying operand's in place (plan.c): those bytes are left. */
 static void poison_dead(Cg *c, LLVMValueRef step, const int *last, int k) {
   const IrGraph *g = c->g;
   for (int i = 0; i < g->count; i++) {
     const IrNode *n = &g->nodes[i];
     int end = last[i] > n->group ? last[i] : n->group;
-    if (end == k && ir_owns_arena_buffer(n)) poison(c, step, n->offset, ir_buffer_bytes(n, g->max_batch));
+    if (end == k && ir_owns_arena_buffer(n) && !ir_taken_over(g, i, k))
+      poison(c, step, n->offset, ir_buffer_bytes(n, g->max_batch));
   }
 }
 

@@ -86,8 +86,9 @@ static bool measure(Plan *p) {
   int64_t *delta = pg_calloc((size_t)p->kernels + 2, sizeof *delta), live = 0;
   if (!delta) return false;
   for (int i = 0; i < p->n; i++) {
-    delta[p->b[i].start] += p->b[i].size;
-    delta[p->b[i].end + 1] -= p->b[i].size;
+    const Buffer *b = &p->b[i];
+    delta[b->start] += b->size;
+    delta[b->end + !ir_taken_over(p->g, b->node, b->end)] -= b->size; /* in place: once */
   }
   for (int k = 0; k < p->kernels; k++) {
     live += delta[k];

@@ -214,7 +214,7 @@ static int peak_kernel(const IrGraph *g, const int *end, int kernels) {
   for (int i = 0; i < g->count; i++) {
     if (!ir_owns_arena_buffer(&g->nodes[i])) continue;
     delta[g->nodes[i].group] += node_bytes(g, i);
-    delta[end[i] + 1] -= node_bytes(g, i);
+    delta[end[i] + !ir_taken_over(g, i, end[i])] -= node_bytes(g, i); /* in place: once */
   }
   int peak = -1;
   for (int k = 0; k < kernels; k++) {
@@ -241,7 +241,8 @@ static void split_peak(const IrGraph *g, const unsigned char *kind, const int *e
     else if (n->op == IR_OP_PARAM) s->peak.weights += node_bytes(g, i);
     if (!ir_owns_arena_buffer(n)) continue;
     s->buffers_sum_bytes += node_bytes(g, i);
-    if (n->group <= s->peak_kernel && s->peak_kernel <= end[i])
+    bool gone = end[i] == s->peak_kernel && ir_taken_over(g, i, end[i]); /* counted in place */
+    if (n->group <= s->peak_kernel && s->peak_kernel <= end[i] && !gone)
       add_live(g, i, kind[i], saved[i], &s->peak);
   }
 }

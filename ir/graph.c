@@ -291,6 +291,19 @@ bool ir_owns_arena_buffer(const IrNode *n) {
   return n->offset >= 0 && n->group >= 0 && !(ir_op_flags(n->op) & (IR_VIEW | IR_SIDE_EFFECT));
 }
 
+bool ir_taken_over(const IrGraph *g, int v, int end) {
+  const IrNode *a = &g->nodes[v];
+  int64_t bytes = ir_buffer_bytes(a, g->max_batch);
+  if (a->group == end || !ir_owns_arena_buffer(a)) return false;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->group != end || !ir_owns_arena_buffer(n)) continue;
+    if (n->offset < a->offset + bytes && a->offset < n->offset + ir_buffer_bytes(n, g->max_batch))
+      return true;
+  }
+  return false;
+}
+
 bool ir_reads_memory(const IrGraph *g, const IrNode *n, int k) {
   int u = n->in[k], v = ir_alias_root(g, u);
   return u != v || n->group != g->nodes[v].group;

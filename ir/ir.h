@@ -164,6 +164,10 @@ int ir_alias_root(const IrGraph *g, int v); /* the node whose buffer v views (th
 /* after plan: whether n's value has bytes of its own in the arena (not a view
  * of another's, not an output or an assign, which store outside it) */
 bool ir_owns_arena_buffer(const IrNode *n);
+/* after plan: whether a value kernel `end` computes takes over v's bytes in
+ * place (plan.c: v's last reader is that elementwise kernel), so that the
+ * two hold one buffer there */
+bool ir_taken_over(const IrGraph *g, int v, int end);
 /* after fuse: whether n reads its operand k from memory (through a view, or
  * computed by another kernel) */
 bool ir_reads_memory(const IrGraph *g, const IrNode *n, int k);

@@ -6,7 +6,11 @@
  * their own fused loop stay in registers. Inputs, outputs and parameters live
  * outside the arena. A buffer is live from the kernel that writes it to the
  * last kernel that reads it; buffers whose lifetimes overlap get disjoint
- * bytes, others may share (first fit, in order of first use). Sizes are for
+ * bytes, others may share (first fit, in order of first use), with one
+ * exception: a value an elementwise kernel computes may take over, in place,
+ * the buffer of an operand that kernel reads for the last time, element for
+ * element (takes_over: each element is loaded before the one that replaces
+ * it is stored). Sizes are for
  * opt->max_batch rows. Views (reshape) get the offset of what they view.
  * A scan's body is planned first, as a graph of its own; the scan's buffer is
  * its scratch (ir/region.c), which holds the body's arena. */
@@ -45,6 +49,54 @@ static int64_t first_fit(Buffer *bufs, int placed, Buffer *b) {
   return b->offset + b->size;
 }
 
+/* whether kernel k is one elementwise loop: each member elementwise, or
+ * storing outside the arena (an output, an assign) */
+static bool *elementwise_kernels(const IrGraph *g) {
+  bool *yes = malloc(((size_t)g->nkernels + 1) * sizeof *yes);
+  if (!yes) return NULL;
+  for (int k = 0; k < g->nkernels; k++) yes[k] = true;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *n = &g->nodes[i];
+    bool eltwise = ir_op_kind(n->op) == IR_KIND_ELTWISE && !(ir_op_flags(n->op) & IR_GATHERS);
+    if (n->group >= 0 && !eltwise && !(ir_op_flags(n->op) & IR_SIDE_EFFECT)) yes[n->group] = false;
+  }
+  return yes;
+}
+
+/* whether b, computed in an elementwise kernel, may take a's bytes: a's
+ * last reader is b's kernel, a is at least as big, and every read of a in
+ * that kernel is element for element (the reader, the operand as read and b
+ * have one shape), so that nothing reads an element of a after its place
+ * holds b's */
+static bool takes_over(const IrGraph *g, const Buffer *a, const Buffer *b) {
+  if (a->end != b->start || a->start >= b->start || a->size < b->size) return false;
+  const PgShape *s = &g->nodes[b->node].shape;
+  bool read = false;
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *m = &g->nodes[i];
+    for (int k = 0; m->group == b->start && k < m->nin; k++) {
+      if (ir_alias_root(g, m->in[k]) != a->node) continue;
+      if (!pg_shape_eq(&g->nodes[m->in[k]].shape, s) || !pg_shape_eq(&m->shape, s)) return false;
+      read = true;
+    }
+  }
+  return read;
+}
+
+/* the placed buffer (index in bufs, not yet taken over) that b takes over in
+ * place, or -1; at[node]: its buffer's index in bufs, -1 if none */
+static int donor(const IrGraph *g, const Buffer *bufs, const int *at, const bool *taken,
+                 const Buffer *b) {
+  for (int i = 0; i < g->count; i++) {
+    const IrNode *m = &g->nodes[i];
+    for (int k = 0; m->group == b->start && k < m->nin; k++) {
+      int a = at[ir_alias_root(g, m->in[k])];
+      if (a >= 0 && !taken[a] && &bufs[a] != b && takes_over(g, &bufs[a], b)) return a;
+    }
+  }
+  return -1;
+}
+
 static int by_start(const void *x, const void *y) {
   const Buffer *a = x, *b = y;
   return a->start != b->start ? a->start - b->start : a->node - b->node;
@@ -52,15 +104,17 @@ static int by_start(const void *x, const void *y) {
 
 bool ps_plan(IrGraph *g, const PsOptions *opt) {
   Buffer *bufs = malloc((g->count + 1) * sizeof *bufs);
-  int *last = malloc((g->count + 1) * sizeof *last);
+  int *last = malloc((g->count + 1) * sizeof *last), *at = malloc((g->count + 1) * sizeof *at);
+  bool *taken = calloc((size_t)g->count + 1, sizeof *taken), *eltwise = NULL;
   int n = 0;
-  if (g->nkernels == 0 && g->count > 0) {
+  bool ok = bufs && last && at && taken;
+  if (ok && g->nkernels == 0 && g->count > 0) {
     diag_error((PgLoc){0}, "plan: the graph has no kernels yet; run 'fuse' before 'plan'");
-    free(bufs), free(last);
-    return false;
+    ok = false;
   }
-  if (!ps_each_body(g, ps_plan, opt)) {
-    free(bufs), free(last);
+  ok = ok && ps_each_body(g, ps_plan, opt) && (eltwise = elementwise_kernels(g));
+  if (!ok) {
+    free(bufs), free(last), free(at), free(taken), free(eltwise);
     return false;
   }
   ir_last_readers(g, last);
@@ -75,18 +129,21 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
     }
   }
   qsort(bufs, n, sizeof *bufs, by_start);
+  for (int i = 0; i < g->count; i++) at[i] = -1;
   int64_t total = 0;
   for (int i = 0; i < n; i++) {
-    int64_t top = first_fit(bufs, i, &bufs[i]);
+    int d = eltwise[bufs[i].start] ? donor(g, bufs, at, taken, &bufs[i]) : -1;
+    if (d >= 0) taken[d] = true, bufs[i].offset = bufs[d].offset;
+    int64_t top = d >= 0 ? bufs[i].offset + bufs[i].size : first_fit(bufs, i, &bufs[i]);
     if (top > total) total = top;
     g->nodes[bufs[i].node].offset = bufs[i].offset;
+    at[bufs[i].node] = i;
   }
   for (int i = 0; i < g->count; i++)
     if (ir_op_flags(g->nodes[i].op) & IR_VIEW)
       g->nodes[i].offset = g->nodes[ir_alias_root(g, i)].offset;
   g->max_batch = opt->max_batch;
   g->arena_bytes = total;
-  free(last);
-  free(bufs);
+  free(bufs), free(last), free(at), free(taken), free(eltwise);
   return true;
 }
