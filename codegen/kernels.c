@@ -1092,7 +1092,6 @@ static LLVMValueRef row_count(Kernel *k, const PgShape *s, int drop_last) {
 
 static LLVMValueRef fload(Kernel *k, LLVMValueRef slot) { return LLVMBuildLoad2(k->cg->b, k->cg->f32, slot, ""); }
 
-/* y = x - max(x) - log(sum(exp(x - max(x)))) over the last axis */
 /* a row fold's term at element `at` of X, for row_fold */
 typedef LLVMValueRef (*RowTerm)(Kernel *k, LLVMValueRef X, LLVMValueRef at, LLVMValueRef shift);
 
