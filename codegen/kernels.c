@@ -928,6 +928,20 @@ static bool folds_rows(const Nest *nest, const PgShape *in, const PgShape *out_v
          broadcasts(out_view, in, nest->last[a]);
 }
 
+/* the lanes acc[first .. first + lanes) combined pairwise ((0,1),(2,3)),...
+ * by pair(k, id, a, b): a fixed order, whatever the vector width */
+typedef LLVMValueRef (*Pair)(Kernel *k, int id, LLVMValueRef a, LLVMValueRef b);
+static LLVMValueRef lanes_total(Kernel *k, LLVMValueRef acc, int64_t first, int lanes, Pair pair,
+                                int id) {
+  Cg *c = k->cg;
+  LLVMValueRef v[LANES];
+  for (int l = 0; l < lanes; l++)
+    v[l] = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, acc, c->f32, i64c(c, first + l)), "");
+  for (int w = lanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; l++) v[l] = pair(k, id, v[2 * l], v[2 * l + 1]);
+  return v[0];
+}
+
 /* The innermost axis of a reduction's nest (reduced, S elements) in LANES
  * partial results per reduction: element i folds into lane i % LANES, the
  * lanes combine pairwise ((0,1),(2,3)),... and their total folds into the
@@ -960,13 +974,8 @@ static void fold_in_lanes(Kernel *k, const int *members, int count, const PgShap
   }
   for (int i = 0, r = 0; i < count; i++) {
     if (!is_reduction(k, members[i])) continue;
-    LLVMValueRef v[LANES];
-    for (int l = 0; l < LANES; l++)
-      v[l] = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, lanes, c->f32, i64c(c, LANES * r + l)), "");
-    for (int w = LANES / 2; w >= 1; w /= 2)
-      for (int l = 0; l < w; l++) v[l] = combine(k, members[i], v[2 * l], v[2 * l + 1]);
-    accumulate(k, members[i], v[0], elem_ptr(k, cg_store_buffer(k, members[i]), c->f32, at));
-    r++;
+    LLVMValueRef total = lanes_total(k, lanes, LANES * r++, LANES, combine, members[i]);
+    accumulate(k, members[i], total, elem_ptr(k, cg_store_buffer(k, members[i]), c->f32, at));
   }
 }
 
@@ -1095,47 +1104,50 @@ static LLVMValueRef fload(Kernel *k, LLVMValueRef slot) { return LLVMBuildLoad2(
 /* a row fold's term at element `at` of X, for row_fold */
 typedef LLVMValueRef (*RowTerm)(Kernel *k, LLVMValueRef X, LLVMValueRef at, LLVMValueRef shift);
 
-static LLVMValueRef larger(Cg *c, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, b, a, ""), b, a, "");
+/* the larger of a and b by an ordered compare (NaN in b is passed over),
+ * and the sum: row_fold's pairs */
+static LLVMValueRef row_max(Kernel *k, int id, LLVMValueRef a, LLVMValueRef b) {
+  (void)id;
+  LLVMValueRef b_larger = LLVMBuildFCmp(k->cg->b, LLVMRealOGT, b, a, "");
+  return LLVMBuildSelect(k->cg->b, b_larger, b, a, "");
+}
+static LLVMValueRef row_add(Kernel *k, int id, LLVMValueRef a, LLVMValueRef b) {
+  (void)id;
+  return LLVMBuildFAdd(k->cg->b, a, b, "");
 }
 
-/* acc[lane] = acc[lane] + x, or the larger */
-static void fold_term(Kernel *k, LLVMValueRef acc, LLVMValueRef lane, bool max, LLVMValueRef x) {
+/* acc[lane] = pair(acc[lane], x) */
+static void fold_term(Kernel *k, LLVMValueRef acc, LLVMValueRef lane, Pair pair, LLVMValueRef x) {
   Cg *c = k->cg;
   LLVMValueRef p = elem_ptr(k, acc, c->f32, lane);
-  LLVMValueRef old = LLVMBuildLoad2(c->b, c->f32, p, "");
-  LLVMBuildStore(c->b, max ? larger(c, old, x) : LLVMBuildFAdd(c->b, old, x, ""), p);
+  LLVMBuildStore(c->b, pair(k, 0, LLVMBuildLoad2(c->b, c->f32, p, ""), x), p);
 }
 
-/* the sum (or, with max, the largest by `larger`) of term(base + j) for j
+/* the sum (or, with max, the largest by row_max) of term(base + j) for j
  * in [0, C): in order for a short row, else in LANES lanes combined
  * pairwise, as fold_in_lanes takes them, so that the terms vectorise */
 static LLVMValueRef row_fold(Kernel *k, int64_t C, bool max, RowTerm term, LLVMValueRef X,
                              LLVMValueRef base, LLVMValueRef shift) {
   Cg *c = k->cg;
+  Pair pair = max ? row_max : row_add;
   int lanes = C >= 2 * LANES ? LANES : 1;
   LLVMValueRef acc = cg_entry_alloca(k, LLVMArrayType2(c->f32, (uint64_t)lanes), "lanes");
   fill(k, acc, i64c(c, 0), i64c(c, lanes), max ? -INFINITY : 0);
   Loop lq, lj, lt;
-  LLVMValueRef q = LLVMBuildNSWMul(c->b, loop_begin(k, &lq, i64c(c, C / lanes)), i64c(c, lanes), "");
+  LLVMValueRef chunk = loop_begin(k, &lq, i64c(c, C / lanes));
+  LLVMValueRef q = LLVMBuildNSWMul(c->b, chunk, i64c(c, lanes), "");
   LLVMValueRef lane = loop_begin(k, &lj, i64c(c, lanes));
   LLVMValueRef at = LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWAdd(c->b, q, lane, ""), "");
-  fold_term(k, acc, lane, max, term(k, X, at, shift));
+  fold_term(k, acc, lane, pair, term(k, X, at, shift));
   loop_end_hinted(k, &lj, lanes > 1 ? LANES : 0);
   loop_end(k, &lq);
   if (C % lanes) { /* the last elements, into lanes 0 .. C % lanes - 1 */
     lane = loop_begin(k, &lt, i64c(c, C % lanes));
     at = LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWAdd(c->b, lane, i64c(c, C - C % lanes), ""), "");
-    fold_term(k, acc, lane, max, term(k, X, at, shift));
+    fold_term(k, acc, lane, pair, term(k, X, at, shift));
     loop_end_rolled(k, &lt);
   }
-  LLVMValueRef v[LANES];
-  for (int l = 0; l < lanes; l++)
-    v[l] = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, acc, c->f32, i64c(c, l)), "");
-  for (int w = lanes / 2; w >= 1; w /= 2)
-    for (int l = 0; l < w; l++)
-      v[l] = max ? larger(c, v[2 * l], v[2 * l + 1]) : LLVMBuildFAdd(c->b, v[2 * l], v[2 * l + 1], "");
-  return v[0];
+  return lanes_total(k, acc, 0, lanes, pair, 0);
 }
 
 static LLVMValueRef term_x(Kernel *k, LLVMValueRef X, LLVMValueRef at, LLVMValueRef shift) {
@@ -1159,7 +1171,8 @@ static void emit_log_softmax(Kernel *k, int id) {
   LLVMValueRef s = row_fold(k, C, false, term_exp, X, base, mv);
   LLVMValueRef lse = intrinsic(c, "llvm.log", &s, 1);
   LLVMValueRef at = LLVMBuildNSWAdd(c->b, base, loop_begin(k, &lj, i64c(c, C)), "");
-  LLVMValueRef y = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, term_x(k, X, at, NULL), mv, ""), lse, "");
+  LLVMValueRef shifted = LLVMBuildFSub(c->b, term_x(k, X, at, NULL), mv, "");
+  LLVMValueRef y = LLVMBuildFSub(c->b, shifted, lse, "");
   LLVMBuildStore(c->b, y, elem_ptr(k, Y, c->f32, at));
   loop_end(k, &lj);
   loop_end(k, &lr);
