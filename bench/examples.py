@@ -39,7 +39,6 @@ import json
 import math
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ import time
 from peak import fma_peak
 from rnn import (BENCH, ONE_THREAD, ROOT, check_cpu, children_cpu, fail, find_nnd, jax_python,
                  machine, openblas_dir, run, torch_env, verdict)
+from timing import median_timing
 
 EXAMPLES = os.path.join(ROOT, "examples")
 OPTIMIZER_LR = {"adam": 0.001, "adamw": 0.001, "sgd": 0.01}  # docs/language.md's defaults
@@ -283,19 +283,6 @@ def bench_sgemm(nnd, args, work):
 
 
 # ---- the workers that run in this file (under another python, in their own process) ----
-
-def median_timing(call, steps, warmup):
-    for _ in range(warmup):
-        call()
-    times, cpu = [], time.process_time()
-    for _ in range(steps):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1e3)
-    cpu = time.process_time() - cpu
-    return {"ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
-            "cpu_per_wall": cpu / (sum(times) / 1e3)}
-
 
 def loaded_library(part):
     """The first library of this process whose file name contains part (its real path)."""

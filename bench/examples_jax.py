@@ -18,9 +18,7 @@ Run:  bench/.venv/bin/python bench/examples_jax.py SPEC.json
 """
 import json
 import os
-import statistics
 import sys
-import time
 from types import SimpleNamespace
 
 # XLA reads its flags when jax is imported
@@ -31,6 +29,7 @@ import numpy as np  # noqa: E402
 
 import rnn_jax  # noqa: E402
 import transformer_jax  # noqa: E402
+from timing import median_timing  # noqa: E402
 
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 CONV = ("NHWC", "HWIO", "NHWC")
@@ -189,17 +188,8 @@ def synthetic(model, batch, rng):
 
 def timed(call, steps, warmup):
     """call() -> an array to wait for; untimed warm-up (the first call compiles), then each
-    call timed to block_until_ready: milliseconds and cpu/wall."""
-    for _ in range(max(warmup, 1)):
-        call().block_until_ready()
-    times, cpu = [], time.process_time()
-    for _ in range(steps):
-        start = time.perf_counter()
-        call().block_until_ready()
-        times.append((time.perf_counter() - start) * 1e3)
-    cpu = time.process_time() - cpu
-    return {"ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
-            "cpu_per_wall": cpu / (sum(times) / 1e3)}
+    call timed to block_until_ready"""
+    return median_timing(lambda: call().block_until_ready(), steps, max(warmup, 1))
 
 
 def bench_model(model, spec, rng):

@@ -30,9 +30,7 @@ import argparse
 import functools
 import json
 import os
-import statistics
 import sys
-import time
 
 import torch
 from torch import nn
@@ -45,6 +43,7 @@ import param_counts  # noqa: E402  (the twins)
 from gcn_torch import IndexAddAggregate, gcn_coefficients  # noqa: E402
 from rnn_torch import blas_loaded  # noqa: E402
 from transformer_torch import sinusoidal_encoding  # noqa: E402
+from timing import median_timing as timed  # noqa: E402
 
 
 # ---- forward passes over the twins' modules, as the .nnd files compute them ----
@@ -266,20 +265,6 @@ def optimizer(model, params):
     if kind == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=model.get("momentum", 0.0))
     raise ValueError(f"no PyTorch optimizer for {kind}()")
-
-
-def timed(fn, steps, warmup):
-    """fn() warmup times untimed, then steps times, each timed: milliseconds and cpu/wall."""
-    for _ in range(warmup):
-        fn()
-    times, cpu = [], time.process_time()
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    cpu = time.process_time() - cpu
-    return {"ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
-            "cpu_per_wall": cpu / (sum(times) / 1e3)}
 
 
 def train_step(twin, opt, batch, clip):

@@ -6,7 +6,6 @@
  * become diagnostics here. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
@@ -26,12 +25,6 @@ void cg_jit_check_numerics(CgJit *j, bool on) { j->opt.check_numerics = on; }
 void cg_jit_profile(CgJit *j, bool on) { j->opt.profile = on; }
 void cg_jit_threads(CgJit *j, int threads) { j->opt.threads = threads; }
 void cg_jit_poison(CgJit *j, bool on) { j->opt.poison = on; }
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 CgJit *cg_jit_new(void) {
   CgJit *j = calloc(1, sizeof *j);
@@ -88,13 +81,13 @@ static bool ready(const IrGraph *g) {
 
 PgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
   if (!ready(g)) return NULL;
-  double t0 = now();
+  double t0 = pg_seconds();
   LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(j->tsc), g, symbol, &j->opt);
   if (!cg_target_optimise(&j->target, mod)) {
     LLVMDisposeModule(mod);
     return NULL;
   }
-  double t1 = now();
+  double t1 = pg_seconds();
   j->opt_s += t1 - t0;
   LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, j->tsc);
   LLVMOrcExecutorAddress addr = 0;
@@ -104,7 +97,7 @@ PgStepFn cg_jit_compile(CgJit *j, const IrGraph *g, const char *symbol) {
     return NULL;
   }
   if (!cg_llvm_check(LLVMOrcLLJITLookup(j->jit, &addr, symbol), "compiling")) return NULL;
-  j->jit_s += now() - t1;
+  j->jit_s += pg_seconds() - t1;
   return (PgStepFn)(uintptr_t)addr;
 }
 

@@ -16,18 +16,11 @@
  * are read. The training step updates the parameters as it runs. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "driver.h"
 
 #define WARM_UP 3
 #define DEFAULT_STEPS 20
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* synthetic values in every input of p (see the top of the file) */
 static void fill_inputs(RtProgram *p, RtRng *rng) {
@@ -62,9 +55,9 @@ static bool time_step(RtProgram *p, int64_t n, int steps, Timing *t) {
   if (!ms) return diag_error((PgLoc){0}, "out of memory"), false;
   for (int i = 0; i < WARM_UP; i++) rt_program_run(p, n);
   for (int i = 0; i < steps; i++) {
-    double start = now();
+    double start = pg_seconds();
     rt_program_run(p, n);
-    ms[i] = (now() - start) * 1e3;
+    ms[i] = (pg_seconds() - start) * 1e3;
   }
   qsort(ms, (size_t)steps, sizeof *ms, by_value);
   *t = steps ? (Timing){(ms[(steps - 1) / 2] + ms[steps / 2]) / 2, ms[0], ms[steps - 1]}
@@ -144,14 +137,14 @@ static bool compile_inference(Session *s, Compiled *out, const char **graph) {
 }
 
 int cmd_bench(const Cli *c) {
-  double start = now();
+  double start = pg_seconds();
   Session s;
   Compiled tr = {0}, inf = {0};
   Bench b = {.threads = c->threads ? c->threads : 1, .steps = c->steps ? c->steps : DEFAULT_STEPS};
   bool ok = open_session(c, &s) && compile_step(&s, "train", NULL, &tr) &&
             compile_inference(&s, &inf, &b.infer_graph);
   if (ok) {
-    b.compile_ms = (now() - start) * 1e3;
+    b.compile_ms = (pg_seconds() - start) * 1e3;
     b.model = model_name(s.ast);
     b.batch = (int)tr.entry.max_batch;
     fill_inputs(&tr.prog, &s.rng);

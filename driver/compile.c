@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../runtime/runtime.h"
@@ -32,12 +31,6 @@ typedef struct {
   char *manifest;
   const char *name; /* the symbol prefix: the last part of -o NAME */
 } Unit;
-
-static double seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* -o NAME: a path whose last part is a C identifier (the prefix of every symbol) */
 static const char *symbol_prefix(const char *out) {
@@ -167,7 +160,7 @@ static void report(const Unit *u, double t0) {
          u->target.triple, u->target.cpu, u->predict->nkernels);
   if (u->train) printf(", train_step %d kernels", u->train->nkernels);
   printf("; workspace %.1f KiB, state %lld floats; %.2f s\n", (double)u->obj.workspace_bytes / 1024,
-         (long long)u->obj.state_floats, seconds() - t0);
+         (long long)u->obj.state_floats, pg_seconds() - t0);
 }
 
 static void release(Unit *u) {
@@ -185,7 +178,7 @@ int cmd_compile(const Cli *c) {
     return fprintf(stderr, "nnd: error: compile needs -o NAME (writes NAME.o and NAME.h)\n"), 2;
   Unit u = {.c = c, .name = symbol_prefix(c->out)};
   if (!u.name) return 2;
-  double t0 = seconds();
+  double t0 = pg_seconds();
   bool ok = cg_target_init(&u.target, CG_CPU_OBJECT, c->target, c->cpu) &&
             (u.ast = load_model(c, &u.cfg)) && build(&u) && bind_state(&u) && lay_out(&u) &&
             write_outputs(&u);

@@ -5,7 +5,6 @@
  * after every pass. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "passes.h"
 
@@ -126,12 +125,6 @@ static bool parse_options(const PsPass *p, const char *text, PsOptions *o) {
   return true;
 }
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 bool ps_run_pipeline(IrGraph *g, const char *pipeline, const PsOptions *base, PsObserver after, void *ctx) {
   for (const char *p = pipeline; *p;) {
     size_t len = strcspn(p, ",{");
@@ -152,9 +145,9 @@ bool ps_run_pipeline(IrGraph *g, const char *pipeline, const PsOptions *base, Ps
       return diag_error((PgLoc){0}, "unknown pass '%s' (`nnd passes` lists them)", name), false;
     PsOptions o = *base;
     if (!parse_options(pass, opts, &o)) return false;
-    double t0 = now();
+    double t0 = pg_seconds();
     bool ok = pass->run(g, &o) && ir_verify(g, pass->name);
-    if (after) after(g, pass->name, now() - t0, ctx);
+    if (after) after(g, pass->name, pg_seconds() - t0, ctx);
     if (!ok) return false;
   }
   return true;

@@ -1,7 +1,8 @@
-/* types.c — shapes, and the names of element types, roles and initialisers
+/* types.c — shapes, a clock, and the names of element types, roles and initialisers
  * as the textual IR and the Program text spell them. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "types.h"
 
@@ -10,6 +11,12 @@ static const char *init_names[] = {"zeros", "glorot_uniform", "ones"};
 
 const char *pg_role_name(PgRole r) { return role_names[r]; }
 const char *pg_init_name(PgInit i) { return init_names[i]; }
+
+double pg_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 const char *pg_dtype_name(PgDType t) { return t == PG_I32 ? "i32" : "f32"; }
 

@@ -45,6 +45,9 @@ void *pg_malloc(size_t bytes);
 void *pg_calloc(size_t count, size_t size);
 void *pg_realloc(void *p, size_t bytes);
 
+/* a monotonic clock, in seconds: for timings */
+double pg_seconds(void);
+
 /* A source file (.nnd, .nnir) in memory: a regular file, a pipe, or "-"
  * (standard input), at most PG_MAX_SOURCE_BYTES, without NUL bytes, followed by two
  * NUL bytes (flex scans the buffer in place). NULL after a diagnostic. */

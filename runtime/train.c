@@ -9,16 +9,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "runtime.h"
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* ---- data ---- */
 
@@ -433,7 +426,7 @@ static bool train_epoch(RtProgram *train, const RtData *d, const RtFitOptions *o
   int batch = opt->batch;
   int64_t steps = (d->count + batch - 1) / batch, step = 0;
   if (opt->steps_per_epoch > 0 && opt->steps_per_epoch < steps) steps = opt->steps_per_epoch;
-  double t0 = now(), last_draw = 0;
+  double t0 = pg_seconds(), last_draw = 0;
   rt_data_refresh(d, &st->rng); /* pairs() columns: drawn anew each epoch */
   for (int64_t i = 0; i < d->count; i++) perm[i] = i; /* the order depends on the RNG state alone */
   rt_shuffle(&st->rng, perm, d->count);
@@ -442,16 +435,16 @@ static bool train_epoch(RtProgram *train, const RtData *d, const RtFitOptions *o
     rt_gather(train, d, perm, start, n);
     if (!run_batch(train, n, &st->rng, &t)) return putchar('\n'), false;
     step++;
-    if (live && (now() - last_draw > 0.1 || step == steps)) {
+    if (live && (pg_seconds() - last_draw > 0.1 || step == steps)) {
       RtScores s = scores_of(train, &t);
-      progress(stdout, train->e, step, steps, now() - t0, &s);
+      progress(stdout, train->e, step, steps, pg_seconds() - t0, &s);
       fflush(stdout);
-      last_draw = now();
+      last_draw = pg_seconds();
     }
   }
   st->step += steps;
   st->epoch++;
-  *secs = now() - t0;
+  *secs = pg_seconds() - t0;
   *out = scores_of(train, &t);
   if (!live) progress(stdout, train->e, steps, steps, *secs, out);
   return true;
