@@ -189,7 +189,8 @@ IrGraph *build_graph(const AstFile *ast, const FeConfig *cfg, const Cli *c, cons
   g->name = ir_strdup(g, step_name(graph));
   PsOptions o = {.optimizer = cfg->optimizer, .max_batch = cfg->batch,
                  .max_ops = c->no_fuse || c->check_numerics ? 1 : 0,
-                 .recompute_scans = c->recompute_scans};
+                 .recompute_scans = c->recompute_scans,
+                 .explain = w && w->stop_stage && strcmp(w->stop_stage, "fused") == 0};
   if (w) watch_start(w, g, "elaborated");
   if (w && w->stop_stage && strcmp(w->stop_stage, "elaborated") == 0)
     return print_graph(w->result, g, c), w->stage_printed = true, g;

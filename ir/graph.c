@@ -327,7 +327,7 @@ const PgShape *ir_loop_shape(const IrGraph *g, int v) {
 
 void ir_clear_schedule(IrGraph *g) {
   for (int i = 0; i < g->count; i++) {
-    g->nodes[i].group = -1, g->nodes[i].offset = -1;
+    g->nodes[i].group = -1, g->nodes[i].offset = -1, g->nodes[i].fusion = NULL;
     if (g->nodes[i].body) ir_clear_schedule(g->nodes[i].body);
   }
   g->nkernels = 0;

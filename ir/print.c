@@ -89,6 +89,7 @@ static void print_node(FILE *out, const IrNode *n, int id, int indent) {
     pg_print_string(out, n->loc.file);
     fprintf(out, ":%d:%d)", n->loc.line, n->loc.col);
   }
+  if (n->fusion) fprintf(out, "  // %s", n->fusion);
   fputc('\n', out);
   if (n->body) print_graph(out, n->body, indent + 4);
 }

@@ -26,7 +26,14 @@
  * reduction), and all its nodes loop over one shape (ir_loop_shape); a
  * gather reads its table and indices, a segment op its indices, from memory.
  * A scan is a kernel of its own, which also computes its results; its body
- * is fused as a graph of its own first. */
+ * is fused as a graph of its own first.
+ *
+ * With fuse{explain=1} (nnd dump --stage=fused) each computing node keeps,
+ * in IrNode.fusion, why it is where it is: the operand loop it joined, or
+ * why it joined none (each candidate and the reason it was refused), and
+ * the loops it merged or could not. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "passes.h"
@@ -40,7 +47,37 @@ typedef struct {
   int *reduction; /* per group: its first fold (a reduction or a segment op), or -1 */
   int *indexed;   /* per group: one of its gathers or segment ops, or -1 */
   int max_ops;
+  bool explain;    /* keep each node's reasons (note, then IrNode.fusion) */
+  char note[512];
+  size_t note_len;
 } Fuse;
+
+/* why a node may not join a loop (JOINS: it may) */
+typedef enum { JOINS, NOT_A_LOOP, OTHER_SHAPE, FULL, OTHER_AXES, SCHEDULE } Verdict;
+
+static const char *const verdict_text[] = {
+    "joins", "not computed element by element in a loop", "its loop has another shape",
+    "its kernel is full (max-ops)", "its loop folds over other axes, or indexes",
+    "that would break the schedule"};
+
+/* appends to the note of the node being placed (explain only) */
+static void say(Fuse *f, const char *fmt, ...) {
+  if (!f->explain || f->note_len >= sizeof f->note - 1) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(f->note + f->note_len, sizeof f->note - f->note_len, fmt, ap);
+  va_end(ap);
+  if (n > 0) f->note_len += (size_t)n;
+  if (f->note_len >= sizeof f->note) f->note_len = sizeof f->note - 1; /* cut */
+}
+
+/* "; not with %v (op): reason", for a refused candidate */
+static void say_refused(Fuse *f, const char *what, int v, Verdict why) {
+  IrOp op = f->g->nodes[v].op;
+  const char *text = why == NOT_A_LOOP && (ir_op_flags(op) & IR_VIEW) ? "a view, read from memory"
+                                                                      : verdict_text[why];
+  say(f, "%s%s %%%d (%s): %s", f->note_len ? "; " : "", what, v, ir_op_name(op), text);
+}
 
 static bool is_reduction(const IrGraph *g, int v) { return ir_op_flags(g->nodes[v].op) & IR_REDUCTION; }
 /* a reduction or a segment op: folds its operand's elements into its output */
@@ -119,39 +156,38 @@ static bool schedule_ok(Fuse *f) {
 /* node id joins group's loop; with `move`, the kernel now runs at id, else
  * where it already runs (an output, or a reduction whose operands are ready
  * there: a node that joins late need not delay its kernel) */
-static bool try_add(Fuse *f, int id, int group, bool move) {
-  if (!axes_agree(f, group, id)) return false;
+static Verdict try_add(Fuse *f, int id, int group, bool move) {
+  if (!axes_agree(f, group, id)) return OTHER_AXES;
   int old_last = f->last[group], old_reduction = f->reduction[group];
   int old_indexed = f->indexed[group];
   f->g->nodes[id].group = group;
   if (move) f->last[group] = id;
   if (folds(f->g, id) && old_reduction < 0) f->reduction[group] = id;
   if (is_indexed(f->g, id) && old_indexed < 0) f->indexed[group] = id;
-  if (schedule_ok(f)) return f->size[group]++, true;
+  if (schedule_ok(f)) return f->size[group]++, JOINS;
   f->g->nodes[id].group = -1;
   f->last[group] = old_last;
   f->reduction[group] = old_reduction;
   f->indexed[group] = old_indexed;
-  return false;
+  return SCHEDULE;
 }
 
-static bool try_join(Fuse *f, int id, int group) { return try_add(f, id, group, true); }
+static Verdict try_join(Fuse *f, int id, int group) { return try_add(f, id, group, true); }
 
 /* whether node id may join the loop of its operand: an elementwise value of
  * the shape id loops over, in a kernel with room */
-static bool fusable_into(Fuse *f, int id, int operand, int extra) {
+static Verdict fusable_into(Fuse *f, int id, int operand, int extra) {
   const IrNode *p = &f->g->nodes[operand];
-  if (p->group < 0 || !per_element(f->g, operand) ||
-      !pg_shape_eq(&p->shape, ir_loop_shape(f->g, id)))
-    return false;
-  return f->max_ops == 0 || f->size[p->group] + extra <= f->max_ops;
+  if (p->group < 0 || !per_element(f->g, operand)) return NOT_A_LOOP;
+  if (!pg_shape_eq(&p->shape, ir_loop_shape(f->g, id))) return OTHER_SHAPE;
+  return f->max_ops == 0 || f->size[p->group] + extra <= f->max_ops ? JOINS : FULL;
 }
 
 /* moves every node of group `from` into `into`, if the schedule allows it */
-static bool try_merge(Fuse *f, int into, int from) {
+static Verdict try_merge(Fuse *f, int into, int from) {
   IrGraph *g = f->g;
   if (!loops_agree(g, f->reduction[into], f->indexed[into], f->reduction[from], f->indexed[from]))
-    return false;
+    return OTHER_AXES;
   int old_last = f->last[into], old_reduction = f->reduction[into], nmoved = 0;
   int old_indexed = f->indexed[into];
   if (f->last[from] > f->last[into]) f->last[into] = f->last[from];
@@ -159,12 +195,12 @@ static bool try_merge(Fuse *f, int into, int from) {
   if (old_indexed < 0) f->indexed[into] = f->indexed[from];
   for (int i = 0; i < g->count; i++)
     if (g->nodes[i].group == from) g->nodes[i].group = into, f->moved[nmoved++] = i;
-  if (schedule_ok(f)) return f->size[into] += f->size[from], f->size[from] = 0, true;
+  if (schedule_ok(f)) return f->size[into] += f->size[from], f->size[from] = 0, JOINS;
   for (int k = 0; k < nmoved; k++) g->nodes[f->moved[k]].group = from;
   f->last[into] = old_last;
   f->reduction[into] = old_reduction;
   f->indexed[into] = old_indexed;
-  return false;
+  return SCHEDULE;
 }
 
 /* whether groups a and b are both reduction loops over one shape */
@@ -180,7 +216,7 @@ static bool reduce_alike(Fuse *f, int a, int b) {
  * memory, so that the value is read once */
 static void merge_siblings(Fuse *f, int id) {
   IrGraph *g = f->g;
-  int group = g->nodes[id].group;
+  int group = g->nodes[id].group, refused[8], nrefused = 0; /* said once each */
   for (int i = 0; i <= id; i++) {
     const IrNode *m = &g->nodes[i];
     for (int k = 0; m->group == group && k < m->nin; k++) {
@@ -190,10 +226,67 @@ static void merge_siblings(Fuse *f, int id) {
       for (int j = f->uses.start[v]; j < f->uses.start[v + 1]; j++) {
         int other = g->nodes[f->uses.user[j]].group;
         if (other < 0 || other == group || !reduce_alike(f, group, other)) continue;
-        if (f->max_ops == 0 || f->size[group] + f->size[other] <= f->max_ops)
-          try_merge(f, group, other);
+        int r = f->reduction[other];
+        Verdict why = f->max_ops == 0 || f->size[group] + f->size[other] <= f->max_ops
+                          ? try_merge(f, group, other) : FULL;
+        bool said = false;
+        for (int q = 0; q < nrefused; q++) said = said || refused[q] == r;
+        if (why == JOINS) say(f, "; shares its loop with %%%d (the same axes, both read %%%d)", r, v);
+        else if (!said && nrefused < 8) say_refused(f, "loop not shared with", r, why);
+        if (why != JOINS && !said && nrefused < 8) refused[nrefused++] = r;
       }
     }
+  }
+}
+
+/* whether operand v is worth a word in a note: a value some kernel computes */
+static bool candidate(const IrGraph *g, int v) {
+  return ir_op_has_kernel(g->nodes[ir_alias_root(g, v)].op);
+}
+
+/* elementwise node id joins the loop of its first operand that takes it;
+ * returns how many operands it tried (their verdicts are in the note) */
+static int join_an_operand(Fuse *f, int id) {
+  IrGraph *g = f->g;
+  const IrNode *n = &g->nodes[id];
+  int k = 0;
+  for (; k < n->nin && n->group < 0; k++) {
+    int u = n->in[k];
+    Verdict v = fusable_into(f, id, u, 1);
+    if (v == JOINS) v = try_join(f, id, g->nodes[u].group);
+    if (v == JOINS) say(f, "%sjoins the loop of %%%d", f->note_len ? "; so " : "", u);
+    else if (candidate(g, u)) say_refused(f, "not with", u, v);
+  }
+  return k;
+}
+
+/* an output, or a fold, joins its operand's loop, where that loop runs if
+ * it can (a node that joins late need not delay its kernel), else at id */
+static void join_as_sink(Fuse *f, int id, bool said) {
+  IrGraph *g = f->g;
+  int u = g->nodes[id].in[0];
+  Verdict v = fusable_into(f, id, u, 1);
+  if (v == JOINS) {
+    v = try_add(f, id, g->nodes[u].group, false);
+    if (v != JOINS && folds(g, id)) v = try_join(f, id, g->nodes[u].group);
+  }
+  if (v == JOINS) say(f, "%sjoins the loop of %%%d, which %s it", f->note_len ? "; so " : "", u,
+                      folds(g, id) ? "folds" : "stores");
+  else if (!said && candidate(g, u)) say_refused(f, "not with", u, v);
+}
+
+/* n joins loops: make them one (operands past the first `tried` were not
+ * yet in the note) */
+static void merge_operands(Fuse *f, int id, int tried) {
+  IrGraph *g = f->g;
+  IrNode *n = &g->nodes[id];
+  for (int k = 0; k < n->nin; k++) {
+    int u = n->in[k], other = g->nodes[u].group;
+    if (other == n->group) continue;
+    Verdict v = fusable_into(f, id, u, f->size[n->group]);
+    if (v == JOINS) v = try_merge(f, n->group, other);
+    if (v == JOINS) say(f, "; merged the loop of %%%d into it", u);
+    else if (candidate(g, u) && k >= tried) say_refused(f, "loop not merged with", u, v);
   }
 }
 
@@ -201,31 +294,29 @@ static void place(Fuse *f, int id, int *ngroups) {
   IrGraph *g = f->g;
   IrNode *n = &g->nodes[id];
   if (!ir_op_has_kernel(n->op)) return;
-  if (ir_op_flags(n->op) &
-      IR_PROJECTION) { /* computed by its scan's kernel, which runs where the scan is */
+  f->note_len = 0, f->note[0] = 0;
+  bool eltwise = ir_op_kind(n->op) == IR_KIND_ELTWISE, sinks = n->op == IR_OP_OUTPUT || folds(g, id);
+  int tried = 0;
+  if (ir_op_flags(n->op) & IR_PROJECTION) { /* computed by its scan's kernel, which runs where the scan is */
     n->group = g->nodes[n->in[0]].group;
     f->size[n->group]++;
-    return;
-  }
-  if (ir_op_kind(n->op) == IR_KIND_ELTWISE && f->max_ops != 1)
-    for (int k = 0; k < n->nin && n->group < 0; k++)
-      if (fusable_into(f, id, n->in[k], 1)) try_join(f, id, g->nodes[n->in[k]].group);
-  bool sinks = n->op == IR_OP_OUTPUT || folds(g, id);
-  if (sinks && n->group < 0 && f->max_ops != 1 && fusable_into(f, id, n->in[0], 1))
-    if (!try_add(f, id, g->nodes[n->in[0]].group, false) && folds(g, id))
-      try_join(f, id, g->nodes[n->in[0]].group);
+    say(f, "computed by its scan %%%d", n->in[0]);
+  } else if (f->max_ops == 1) say(f, "fusion off (max-ops=1)");
+  else if (eltwise) tried = join_an_operand(f, id);
+  if (sinks && n->group < 0 && f->max_ops != 1) join_as_sink(f, id, eltwise);
   if (n->group < 0) {
     n->group = (*ngroups)++;
     f->last[n->group] = id;
     f->size[n->group] = 1;
     f->reduction[n->group] = folds(g, id) ? id : -1;
     f->indexed[n->group] = is_indexed(g, id) ? id : -1;
+    if (f->max_ops == 1) {
+    } else if (eltwise || sinks) say(f, "%sa loop of its own", f->note_len ? "; so " : "");
+    else say(f, "a kernel of its own (%s is not an elementwise loop)", ir_op_name(n->op));
   }
-  for (int k = 0; k < n->nin && ir_op_kind(n->op) == IR_KIND_ELTWISE; k++) { /* n joins loops: make them one */
-    int other = g->nodes[n->in[k]].group;
-    if (other != n->group && fusable_into(f, id, n->in[k], f->size[n->group])) try_merge(f, n->group, other);
-  }
+  if (eltwise && f->max_ops != 1) merge_operands(f, id, tried);
   if (is_reduction(g, id) && f->max_ops != 1) merge_siblings(f, id);
+  if (f->explain) n->fusion = ir_strdup(g, f->note);
 }
 
 /* renumber kernels in the order they run */
@@ -244,7 +335,7 @@ static void number_by_schedule(Fuse *f, int ngroups) {
 bool ps_fuse(IrGraph *g, const PsOptions *opt) {
   size_t n = (size_t)g->count + 1;
   Fuse f = {g, ir_uses(g), malloc(n * sizeof(int)), malloc(n * sizeof(int)), malloc(n * sizeof(int)),
-            malloc(n * sizeof(int)), malloc(n * sizeof(int)), opt->max_ops};
+            malloc(n * sizeof(int)), malloc(n * sizeof(int)), opt->max_ops, opt->explain, "", 0};
   int ngroups = 0;
   ir_clear_schedule(g); /* and its bodies': fused again first */
   bool ok = ps_each_body(g, ps_fuse, opt);

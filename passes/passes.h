@@ -38,6 +38,7 @@ typedef struct {
   PsOptimizer optimizer; /* autodiff: the update appended to the step; NONE = emit gradients as outputs */
   int64_t max_batch;     /* plan: the batch size buffers are sized for */
   int max_ops;           /* fuse: most nodes in one kernel; 1 = no fusion, 0 = no limit */
+  bool explain;          /* fuse: keep why each node is in its kernel (IrNode.fusion) */
   bool recompute_scans;  /* autodiff: a scan's reverse recomputes each step from the saved
                             carries instead of saving the values its backward reads */
 } PsOptions;

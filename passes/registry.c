@@ -32,7 +32,7 @@ static const PsPass passes[] = {
     {"autodiff", "append the backward graph of \"loss\" and the optimizer update",
      "optimizer=adam|adamw|sgd|rmsprop|none lr beta1 beta2 eps momentum weight-decay clip-norm "
      "recompute-scans=0|1", ps_autodiff},
-    {"fuse", "group nodes into kernels: elementwise chains become one loop", "max-ops=N", ps_fuse},
+    {"fuse", "group nodes into kernels: elementwise chains become one loop", "max-ops=N,explain=0|1", ps_fuse},
     {"decode", "one position of a causal predict graph, keys and values from a cache", "",
      ps_decode},
     {"fold-scale", "fold a per-channel scale and shift after a matmul (inference batch norm) "
@@ -97,6 +97,8 @@ static bool set_option(const PsPass *p, const char *key, const char *v, PsOption
     return number(p->name, key, v, 0, 1, &x) && (o->recompute_scans = x != 0, true);
   if (strcmp(p->name, "fuse") == 0 && strcmp(key, "max-ops") == 0)
     return number(p->name, key, v, 0, 1e9, &x) && (o->max_ops = (int)x, true);
+  if (strcmp(p->name, "fuse") == 0 && strcmp(key, "explain") == 0)
+    return number(p->name, key, v, 0, 1, &x) && (o->explain = x != 0, true);
   if (strcmp(p->name, "plan") == 0 && strcmp(key, "max-batch") == 0)
     return number(p->name, key, v, 1, (double)PG_MAX_BATCH, &x) &&
            (o->max_batch = (int64_t)x, true);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # print(parse(text)) == text for every example, every stage, every graph:
 # `nnd dump` piped through `nnd opt --passes=` (an empty pipeline) must
-# reproduce its input byte for byte.
+# reproduce its input byte for byte, but for the comments that end lines
+# (the fused stage's fusion explanations), which are not IR.
 # usage: roundtrip.sh NND EXAMPLES_DIR OUT_DIR
 set -e
 nnd=$1 examples=$2 out=$3
@@ -13,7 +14,8 @@ for model in "$examples"/*.nnd; do
       f="$out/$(basename "$model" .nnd)-$stage-$graph.nnir"
       "$nnd" dump "$model" --stage=$stage --graph=$graph > "$f"
       "$nnd" opt "$f" --passes= > "$f.again"
-      cmp "$f" "$f.again"
+      sed 's#  // .*$##' "$f" > "$f.ir"
+      cmp "$f.ir" "$f.again"
       n=$((n + 1))
     done
   done
