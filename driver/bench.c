@@ -140,7 +140,7 @@ int cmd_bench(const Cli *c) {
   double start = pg_seconds();
   Session s;
   Compiled tr = {0}, inf = {0};
-  Bench b = {.threads = c->threads ? c->threads : 1, .steps = c->steps ? c->steps : DEFAULT_STEPS};
+  Bench b = {.threads = c->threads, .steps = c->steps ? c->steps : DEFAULT_STEPS};
   bool ok = open_session(c, &s) && compile_step(&s, "train", NULL, &tr) &&
             compile_inference(&s, &inf, &b.infer_graph);
   if (ok) {

@@ -2,7 +2,9 @@
  * check, passes); the commands that run models are in run.c, the stages in
  * pipeline.c. Every user error ends as a diagnostic and exit status 1 (2 for
  * misuse of the command line). */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,8 +111,8 @@ static const char training_options[] =
     "                     after its last use: a value read after the plan let it die\n"
     "                     shows (the results of a correct plan do not change)\n"
     "  --quiet            no live progress bar\n"
-    "  --threads N        threads for the big kernels (default 1; the same results\n"
-    "                     for any N)\n"
+    "  --threads N        threads for the big kernels (default: $NND_THREADS, else the\n"
+    "                     cores this process may run on; the same results for any N)\n"
     "  --no-flush-denormals  keep IEEE subnormal floats in generated code (default: flush\n"
     "                     them to zero, which is much faster on some CPUs)\n";
 
@@ -342,6 +344,19 @@ static bool format_ok(const Cli *c) {
   return true;
 }
 
+/* without --threads: $NND_THREADS, else the cores the process may run on
+ * (sched_getaffinity: what taskset and cgroup cpusets allow) */
+static bool default_threads(Cli *c) {
+  long long n;
+  const char *env = getenv("NND_THREADS");
+  if (c->threads) return true;
+  if (env) return int_value("NND_THREADS", env, 1, 256, &n) && ((c->threads = (int)n), true);
+  cpu_set_t set;
+  int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  c->threads = cores < 1 ? 1 : cores > 256 ? 256 : cores;
+  return true;
+}
+
 static bool parse_args(int argc, char **argv, Cli *c) {
   *c = (Cli){.command = argv[1], .graph = "train", .passes = "", .tokens = 200, .temperature = 1};
   for (int i = 2; i < argc; i++) {
@@ -357,6 +372,7 @@ static bool parse_args(int argc, char **argv, Cli *c) {
     if (!ok) return false;
   }
   if (!c->input) return fprintf(stderr, "nnd: error: no input file given (see nnd --help)\n"), false;
+  if (!default_threads(c)) return false;
   if (c->stage && !known_stage(c->stage))
     return fprintf(stderr,
                    "nnd: error: unknown stage '%s' (parsed, elaborated, optimized, autodiff, "

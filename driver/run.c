@@ -15,10 +15,9 @@ bool open_session(const Cli *c, Session *s) {
   if (!(s->ast = load_model(c, &s->cfg))) return false;
   rt_rng_seed(&s->rng, s->cfg.seed);
   if (!(s->jit = cg_jit_new()) || !load_externs(&s->cfg, s->jit)) return false;
-  int threads = c->threads ? c->threads : 1; /* any count gives the same results */
-  cg_jit_threads(s->jit, threads);
+  cg_jit_threads(s->jit, c->threads); /* any count gives the same results */
   rt_fp_set_flush_denormals(!c->no_flush_denormals);
-  rt_threads_start(threads);
+  rt_threads_start(c->threads);
   return true;
 }
 

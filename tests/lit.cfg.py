@@ -21,6 +21,9 @@ config.substitutions.append(("%build", build))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.environment["PATH"] = "/usr/lib/llvm-19/bin:" + os.environ.get("PATH", "")
 config.environment["FASHION"] = "/usr/share/datasets/fashion-mnist"
+# lit runs tests side by side: each nnd on one thread unless a test says so
+# (nnd's default is every core it may use; results are the same for any count)
+config.environment["NND_THREADS"] = "1"
 # a sanitized build (NND_SANITIZE) maps terabytes of shadow memory: tests that
 # limit the address space (ulimit -v) cannot run there
 cache = os.path.join(build, "CMakeCache.txt")
