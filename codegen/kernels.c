@@ -615,6 +615,10 @@ typedef struct {
   bool ta;
   int mr, nv;
   LLVMValueRef a_origin; /* subtracted from A's indices (a packed panel of A), or NULL */
+  LLVMValueRef b_source; /* B^T [N, K] (row stride sb_source), packed block by block of k
+                          * into B (row stride N, row kk at (kk - b_origin) * N), or NULL */
+  int64_t sb_source;
+  LLVMValueRef b_origin;
 } Tiles;
 
 /* where row i of op(A) has column kk */
@@ -665,7 +669,8 @@ static void tile_step(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef j
   Cg *c = k->cg;
   LLVMTypeRef vt = LLVMVectorType(c->f32, c->vectors.lanes);
   LLVMValueRef bv[4];
-  LLVMValueRef brow = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, t->sb), ""), j0, "");
+  LLVMValueRef row = t->b_origin ? LLVMBuildNSWSub(c->b, kk, t->b_origin, "") : kk;
+  LLVMValueRef brow = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, row, i64c(c, t->sb), ""), j0, "");
   for (int v = 0; v < t->nv; v++) {
     LLVMValueRef at = LLVMBuildNSWAdd(c->b, brow, i64c(c, v * c->vectors.lanes), "");
     bv[v] = LLVMBuildLoad2(c->b, vt, elem_ptr(k, t->B, c->f32, at), "");
@@ -759,6 +764,24 @@ static void tile_block(Kernel *k, const Tiles *t, LLVMValueRef i0, LLVMValueRef 
     }
 }
 
+/* columns [k0, k0 + klen) of B[N,K] (row stride sb) copied to rows
+ * [0, klen) of the [klen, N] array P, read along B's rows; the products
+ * then read P as an untransposed B */
+static void pack_b_rows(Kernel *k, LLVMValueRef P, LLVMValueRef B, LLVMValueRef k0,
+                        LLVMValueRef klen, int64_t N, int64_t sb) {
+  Cg *c = k->cg;
+  Loop lj, lk;
+  LLVMValueRef j = loop_begin(k, &lj, i64c(c, N));
+  LLVMValueRef kk = loop_begin(k, &lk, klen);
+  LLVMValueRef col = LLVMBuildNSWAdd(c->b, kk, k0, "");
+  LLVMValueRef from = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, i64c(c, sb), ""), col, "");
+  LLVMValueRef to = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, N), ""), j, "");
+  LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, B, c->f32, from), "");
+  LLVMBuildStore(c->b, v, elem_ptr(k, P, c->f32, to));
+  loop_end(k, &lk);
+  loop_end(k, &lj);
+}
+
 /* The register-tiled kernel for the full tiles: an MR x NV*lanes block of C
  * is accumulated in registers, so each row of B is read once per MR rows of
  * A instead of once per row. k runs in blocks whose rows of B (BLOCK floats
@@ -782,6 +805,14 @@ static void matmul_tiles(Kernel *k, const Tiles *t, LLVMValueRef r0, LLVMValueRe
   LLVMValueRef full = LLVMBuildICmp(c->b, LLVMIntSLT, i64c(c, kc), left, "");
   LLVMValueRef klen = LLVMBuildSelect(c->b, full, i64c(c, kc), left, "");
   LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, kb, i64c(c, 0), "");
+  Tiles blocked = *t;
+  if (t->b_source) { /* this block of B^T, transposed, read by every row tile */
+    LLVMValueRef P = cg_entry_alloca(k, LLVMArrayType2(c->f32, (uint64_t)(kc * t->N)), "packed_b");
+    LLVMSetAlignment(P, 64);
+    pack_b_rows(k, P, t->b_source, k0, klen, t->N, t->sb_source);
+    blocked.B = P, blocked.sb = t->N, blocked.b_origin = k0;
+  }
+  t = &blocked;
   LLVMValueRef tiles = LLVMBuildSDiv(c->b, LLVMBuildNSWSub(c->b, r1, r0, ""), i64c(c, t->mr), "");
   LLVMValueRef i = LLVMBuildNSWMul(c->b, loop_begin(k, &li, tiles), i64c(c, t->mr), "");
   LLVMValueRef i0 = LLVMBuildNSWAdd(c->b, i, r0, "");
@@ -810,23 +841,27 @@ static bool packs_b(const Cg *c, LLVMValueRef K, int64_t N, bool tb) {
   return LLVMConstIntGetSExtValue(K) * N <= PACK_MAX;
 }
 
-/* B[N,K] (row stride sb) copied to a [K,N] array on the stack, read along
- * B's rows; the products then read it as an untransposed B. */
+/* B[N,K] (row stride sb) copied whole to a [K,N] array on the stack */
 static LLVMValueRef pack_b(Kernel *k, LLVMValueRef B, LLVMValueRef K, int64_t N, int64_t sb) {
   Cg *c = k->cg;
   int64_t kn = LLVMConstIntGetSExtValue(K) * N;
   LLVMValueRef P = cg_entry_alloca(k, LLVMArrayType2(c->f32, (uint64_t)kn), "packed_b");
   LLVMSetAlignment(P, 64);
-  Loop lj, lk;
-  LLVMValueRef j = loop_begin(k, &lj, i64c(c, N));
-  LLVMValueRef kk = loop_begin(k, &lk, K);
-  LLVMValueRef from = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, i64c(c, sb), ""), kk, "");
-  LLVMValueRef to = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, kk, i64c(c, N), ""), j, "");
-  LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, elem_ptr(k, B, c->f32, from), "");
-  LLVMBuildStore(c->b, v, elem_ptr(k, P, c->f32, to));
-  loop_end(k, &lk);
-  loop_end(k, &lj);
+  pack_b_rows(k, P, B, i64c(c, 0), K, N, sb);
   return P;
+}
+
+/* Otherwise B^T is copied for the tiles one block of k at a time (in
+ * matmul_tiles: kc x N floats, at most BLOCK, on the stack), where N is at
+ * least one vector wide: the backward pass's dA = dC B^T reads the weight
+ * as it is, with no transposed copy in memory */
+static bool packs_b_blocks(const Cg *c, LLVMValueRef K, int64_t N, bool tb) {
+  return tb && N >= c->vectors.lanes && N * c->vectors.lanes <= BLOCK && !packs_b(c, K, N, tb);
+}
+
+/* whether the tiles would read B transposed: no copy of B^T for them */
+static bool tiles_read_b_transposed(const Cg *c, LLVMValueRef K, int64_t N, bool tb) {
+  return tb && !packs_b(c, K, N, tb) && !packs_b_blocks(c, K, N, tb);
 }
 
 /* the register tile of a product with N columns: nv vectors by mr rows
@@ -852,7 +887,7 @@ static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef 
     sb = N;
     tb = false;
   }
-  tile_shape(c, N, tb, &mr, &nv);
+  tile_shape(c, N, tiles_read_b_transposed(c, K, N, tb), &mr, &nv);
   if (nv == 0) {
     matmul_loops(k, A, B, C, r0, r1, K, 0, N, sa, sb, ta, tb);
     return;
@@ -860,15 +895,16 @@ static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef 
   int64_t nfull = N - N % (nv * c->vectors.lanes);
   LLVMValueRef span = LLVMBuildNSWSub(c->b, r1, r0, "");
   LLVMValueRef rfull = LLVMBuildNSWSub(c->b, r1, LLVMBuildSRem(c->b, span, i64c(c, mr), ""), "");
-  Tiles t = {A, B, C, N, sa, sb, ta, mr, nv, NULL};
+  Tiles t = {A, B, C, N, sa, sb, ta, mr, nv, NULL, NULL, 0, NULL};
+  if (tb) t.b_source = B, t.sb_source = sb; /* packs_b_blocks */
   matmul_tiles(k, &t, r0, rfull, K, nfull);
   if (nfull < N) { /* right edge of the tiled rows */
     Loop li;
     LLVMValueRef i = LLVMBuildNSWAdd(c->b, loop_begin(k, &li, LLVMBuildNSWSub(c->b, rfull, r0, "")), r0, "");
-    matmul_loops(k, A, B, C, i, LLVMBuildNSWAdd(c->b, i, i64c(c, 1), ""), K, nfull, N, sa, sb, ta, false);
+    matmul_loops(k, A, B, C, i, LLVMBuildNSWAdd(c->b, i, i64c(c, 1), ""), K, nfull, N, sa, sb, ta, tb);
     loop_end(k, &li);
   }
-  matmul_loops(k, A, B, C, rfull, r1, K, 0, N, sa, sb, ta, false); /* bottom rows */
+  matmul_loops(k, A, B, C, rfull, r1, K, 0, N, sa, sb, ta, tb); /* bottom rows */
 }
 
 /* the rows [lo, hi) of this call (all rows when hi < 0) */
@@ -888,7 +924,7 @@ static void emit_matmul(Kernel *k, int id) {
   LLVMValueRef rows_a = row_count(k, sa_shape, 1);
   LLVMValueRef M = ta ? i64c(k->cg, sa) : rows_a, K = ta ? rows_a : i64c(k->cg, sa);
   int mr, nv; /* rows of C are independent: the kernel may run in parts of whole tiles */
-  tile_shape(k->cg, N, tb && !packs_b(k->cg, K, N, tb), &mr, &nv);
+  tile_shape(k->cg, N, tiles_read_b_transposed(k->cg, K, N, tb), &mr, &nv);
   PgShape rows = *sa_shape;
   rows.rank--;
   k->splits = true, k->align = mr;

@@ -48,11 +48,6 @@ static void matmul_backward(Ad *ad, const IrNode *n, int g) {
   else     { ia[0] = b; ia[1] = g; fa[0] = tb;  fa[1] = 1; }
   if (!tb) { ib[0] = a; ib[1] = g; fb[0] = !ta; fb[1] = 0; }
   else     { ib[0] = g; ib[1] = a; fb[0] = 1; fb[1] = ta; }
-  if (!ta && !tb && n->op == IR_OP_MATMUL) { /* g B^T: transpose the (small) weight once: a contiguous inner loop */
-    int64_t swap[IR_MAX_ATTR] = {1};
-    ia[1] = ir_emit(ad->g, IR_OP_TRANSPOSE, 1, &b, swap, n->loc);
-    fa[1] = 0;
-  }
   if (ad->needs[a]) accumulate(ad, a, ir_emit(ad->g, n->op, 2, ia, fa, n->loc));
   if (ad->needs[b]) accumulate(ad, b, ir_emit(ad->g, n->op, 2, ib, fb, n->loc));
 }

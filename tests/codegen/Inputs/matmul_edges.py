@@ -4,14 +4,16 @@ avx2, sse: 16, 8 or 4 floats a vector, so each has its own register tiles).
 
 The products are those of training steps, so the transposed variants are
 the ones autodiff really emits: for C = A @ W (`dense`), the forward
-matmul {0,0}, dW = A^T dC as matmul {1,0} and dA = dC W^T as a matmul {0,0}
-of W's transposed copy; for C = A @ B of two per-example matrices, the
+matmul {0,0}, dW = A^T dC as matmul {1,0} and dA = dC W^T as a matmul {0,1}
+(W read as it is: copied transposed onto the kernel's stack, whole where it
+fits, else one block of k at a time); for C = A @ B of two per-example
+matrices, the
 forward batch_matmul {0,0}, dA = dC B^T as {0,1} and dB = A^T dC as {1,0}:
 with the batch among the leading axes (and an extra one, [B, H, M, K]) and
 without it (two parameters scaled by constants of shape [L, M, K]). Both
 flags set are never emitted (matmul's shape rule rejects them; nothing in a
-model makes a batch_matmul {1,1}), nor a matmul {0,1}: these cannot be
-reached through `nnd step`. The fused grad graphs are checked to hold every
+model makes a batch_matmul {1,1}): these cannot be reached through `nnd
+step`. The fused grad graphs are checked to hold every
 combination that can.
 
 Every operand is made trainable (an input plus a position_embedding table),
@@ -25,7 +27,8 @@ non-finite value); the loss, one f32 sum of up to 1.3M squares, within 1e-3
 of its own size. Shapes cross the tile widths (N below one vector, one
 vector, one tile, a tile + 1), row counts that are no multiple of the row
 tile (and one that is), K = 1, k longer than a k-block (64K floats of B),
-B^T packed on the stack and just too big to be, and batches of 1 and 13
+B^T packed whole on the stack and just too big to be (then packed block by
+block), and batches of 1 and 13
 examples (13 with --threads 2: rows split between threads at tile
 boundaries). `nnd step` compiles for the batch its inputs file holds; the
 kernels take the batch's row count at run time all the same, as a batch-32
@@ -228,7 +231,7 @@ MODELS = {
 
 
 # what the fused grad graphs must hold: (op, transpose_a, transpose_b, batch among the leading axes)
-EXPECTED = {("matmul", 0, 0, True), ("matmul", 1, 0, False),
+EXPECTED = {("matmul", 0, 0, True), ("matmul", 0, 1, True), ("matmul", 1, 0, False),
             ("batch_matmul", 0, 0, True), ("batch_matmul", 0, 1, True), ("batch_matmul", 1, 0, True),
             ("batch_matmul", 0, 0, False), ("batch_matmul", 0, 1, False), ("batch_matmul", 1, 0, False)}
 
