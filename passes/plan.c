@@ -102,19 +102,68 @@ static int by_start(const void *x, const void *y) {
   return a->start != b->start ? a->start - b->start : a->node - b->node;
 }
 
+/* largest first (then by first use): big buffers claim the low offsets and
+ * small ones fill the gaps between them */
+static int by_size(const void *x, const void *y) {
+  const Buffer *a = x, *b = y;
+  if (a->size != b->size) return a->size < b->size ? 1 : -1;
+  return by_start(x, y);
+}
+
+/* The in-place chains, in order of first use (bufs sorted by start): lead[i]
+ * is the buffer whose bytes buffer i holds (i itself, or the first of its
+ * chain of takes_over); a chain's first buffer lives until the chain's last
+ * use. at[node]: the node's buffer's index. */
+static void chain_takeovers(const IrGraph *g, Buffer *bufs, int n, const bool *eltwise, int *at,
+                            bool *taken, int *lead) {
+  for (int i = 0; i < n; i++) {
+    int d = eltwise[bufs[i].start] ? donor(g, bufs, at, taken, &bufs[i]) : -1;
+    lead[i] = d >= 0 ? lead[d] : i;
+    if (d >= 0) taken[d] = true;
+    if (d >= 0 && bufs[i].end > bufs[lead[i]].end) bufs[lead[i]].end = bufs[i].end;
+    at[bufs[i].node] = i;
+  }
+}
+
+/* offsets for the chains' first buffers, largest first, each at the lowest
+ * offset free for its whole life; the others take their chain's. Returns
+ * the arena's size, or -1 without memory. */
+static int64_t place_chains(IrGraph *g, Buffer *bufs, int n, const int *lead) {
+  Buffer *order = malloc(((size_t)n + 1) * sizeof *order);
+  if (!order) return -1;
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    if (lead[i] == i) order[m] = bufs[i], order[m++].offset = i; /* offset: its index, for now */
+  qsort(order, m, sizeof *order, by_size);
+  int64_t total = 0;
+  for (int k = 0; k < m; k++) {
+    int i = (int)order[k].offset;
+    int64_t top = first_fit(order, k, &order[k]);
+    if (top > total) total = top;
+    bufs[i].offset = order[k].offset;
+  }
+  for (int i = 0; i < n; i++) {
+    bufs[i].offset = bufs[lead[i]].offset;
+    g->nodes[bufs[i].node].offset = bufs[i].offset;
+  }
+  free(order);
+  return total;
+}
+
 bool ps_plan(IrGraph *g, const PsOptions *opt) {
   Buffer *bufs = malloc((g->count + 1) * sizeof *bufs);
   int *last = malloc((g->count + 1) * sizeof *last), *at = malloc((g->count + 1) * sizeof *at);
+  int *lead = malloc((g->count + 1) * sizeof *lead);
   bool *taken = calloc((size_t)g->count + 1, sizeof *taken), *eltwise = NULL;
   int n = 0;
-  bool ok = bufs && last && at && taken;
+  bool ok = bufs && last && at && lead && taken;
   if (ok && g->nkernels == 0 && g->count > 0) {
     diag_error((PgLoc){0}, "plan: the graph has no kernels yet; run 'fuse' before 'plan'");
     ok = false;
   }
   ok = ok && ps_each_body(g, ps_plan, opt) && (eltwise = elementwise_kernels(g));
   if (!ok) {
-    free(bufs), free(last), free(at), free(taken), free(eltwise);
+    free(bufs), free(last), free(at), free(lead), free(taken), free(eltwise);
     return false;
   }
   ir_last_readers(g, last);
@@ -130,20 +179,14 @@ bool ps_plan(IrGraph *g, const PsOptions *opt) {
   }
   qsort(bufs, n, sizeof *bufs, by_start);
   for (int i = 0; i < g->count; i++) at[i] = -1;
-  int64_t total = 0;
-  for (int i = 0; i < n; i++) {
-    int d = eltwise[bufs[i].start] ? donor(g, bufs, at, taken, &bufs[i]) : -1;
-    if (d >= 0) taken[d] = true, bufs[i].offset = bufs[d].offset;
-    int64_t top = d >= 0 ? bufs[i].offset + bufs[i].size : first_fit(bufs, i, &bufs[i]);
-    if (top > total) total = top;
-    g->nodes[bufs[i].node].offset = bufs[i].offset;
-    at[bufs[i].node] = i;
-  }
+  chain_takeovers(g, bufs, n, eltwise, at, taken, lead);
+  int64_t total = place_chains(g, bufs, n, lead);
+  free(bufs), free(last), free(at), free(lead), free(taken), free(eltwise);
+  if (total < 0) return diag_error((PgLoc){0}, "plan: out of memory"), false;
   for (int i = 0; i < g->count; i++)
     if (ir_op_flags(g->nodes[i].op) & IR_VIEW)
       g->nodes[i].offset = g->nodes[ir_alias_root(g, i)].offset;
   g->max_batch = opt->max_batch;
   g->arena_bytes = total;
-  free(bufs), free(last), free(at), free(taken), free(eltwise);
   return true;
 }
