@@ -6,12 +6,12 @@
  * their own fused loop stay in registers. Inputs, outputs and parameters live
  * outside the arena. A buffer is live from the kernel that writes it to the
  * last kernel that reads it; buffers whose lifetimes overlap get disjoint
- * bytes, others may share (first fit, in order of first use), with one
+ * bytes, others may share (first fit, the largest placed first), with one
  * exception: a value an elementwise kernel computes may take over, in place,
  * the buffer of an operand that kernel reads for the last time, element for
  * element (takes_over: each element is loaded before the one that replaces
- * it is stored). Sizes are for
- * opt->max_batch rows. Views (reshape) get the offset of what they view.
+ * it is stored); such chains are found first and placed as one buffer.
+ * Sizes are for opt->max_batch rows. Views (reshape) get the offset of what they view.
  * A scan's body is planned first, as a graph of its own; the scan's buffer is
  * its scratch (ir/region.c), which holds the body's arena. */
 #include <stdlib.h>
