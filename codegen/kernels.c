@@ -791,7 +791,7 @@ static void pack_b_rows(Kernel *k, LLVMValueRef P, LLVMValueRef B, LLVMValueRef 
  * chain of fmuladds in increasing k, so the result is bit for bit that of
  * the plain loops. Rows [r0, r1) (a multiple of MR), columns [0, Nfull). */
 static void matmul_tiles(Kernel *k, const Tiles *t, LLVMValueRef r0, LLVMValueRef r1,
-                         LLVMValueRef K, int64_t Nfull) {
+                         LLVMValueRef K, int64_t col0, int64_t ncols) {
   Cg *c = k->cg;
   int64_t kc = BLOCK / t->N > c->vectors.lanes ? BLOCK / t->N : c->vectors.lanes;
   Loop lb, lj, li;
@@ -822,9 +822,10 @@ static void matmul_tiles(Kernel *k, const Tiles *t, LLVMValueRef r0, LLVMValueRe
     LLVMSetAlignment(P, 64);
     packed = packed_a(k, t, P, i0, k0, klen);
   }
-  LLVMValueRef panels = i64c(c, Nfull / (t->nv * c->vectors.lanes));
+  LLVMValueRef panels = i64c(c, ncols / (t->nv * c->vectors.lanes));
   LLVMValueRef panel = i64c(c, t->nv * c->vectors.lanes);
-  LLVMValueRef j0 = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, panels), panel, "");
+  LLVMValueRef j = LLVMBuildNSWMul(c->b, loop_begin(k, &lj, panels), panel, "");
+  LLVMValueRef j0 = LLVMBuildNSWAdd(c->b, j, i64c(c, col0), "");
   tile_block(k, &packed, i0, j0, k0, klen, first);
   loop_end(k, &lj);
   loop_end(k, &li);
@@ -892,19 +893,25 @@ static void matmul_body(Kernel *k, LLVMValueRef A, LLVMValueRef B, LLVMValueRef 
     matmul_loops(k, A, B, C, r0, r1, K, 0, N, sa, sb, ta, tb);
     return;
   }
-  int64_t nfull = N - N % (nv * c->vectors.lanes);
+  int lanes = c->vectors.lanes;
+  int64_t nfull = N - N % (nv * lanes), vecs = (N - nfull) / lanes, nvec = nfull + vecs * lanes;
   LLVMValueRef span = LLVMBuildNSWSub(c->b, r1, r0, "");
   LLVMValueRef rfull = LLVMBuildNSWSub(c->b, r1, LLVMBuildSRem(c->b, span, i64c(c, mr), ""), "");
   Tiles t = {A, B, C, N, sa, sb, ta, mr, nv, NULL, NULL, 0, NULL};
   if (tb) t.b_source = B, t.sb_source = sb; /* packs_b_blocks */
-  matmul_tiles(k, &t, r0, rfull, K, nfull);
-  if (nfull < N) { /* right edge of the tiled rows */
-    Loop li;
-    LLVMValueRef i = LLVMBuildNSWAdd(c->b, loop_begin(k, &li, LLVMBuildNSWSub(c->b, rfull, r0, "")), r0, "");
-    matmul_loops(k, A, B, C, i, LLVMBuildNSWAdd(c->b, i, i64c(c, 1), ""), K, nfull, N, sa, sb, ta, tb);
-    loop_end(k, &li);
+  matmul_tiles(k, &t, r0, rfull, K, 0, nfull);
+  if (tb) { /* the edges read B^T as it is */
+    matmul_loops(k, A, B, C, r0, rfull, K, nfull, N, sa, sb, ta, tb); /* right edge */
+    matmul_loops(k, A, B, C, rfull, r1, K, 0, N, sa, sb, ta, tb);     /* bottom rows */
+    return;
   }
-  matmul_loops(k, A, B, C, rfull, r1, K, 0, N, sa, sb, ta, tb); /* bottom rows */
+  Tiles edge = t, row = t;
+  edge.nv = (int)vecs, row.mr = 1;
+  if (vecs) matmul_tiles(k, &edge, r0, rfull, K, nfull, nvec - nfull); /* whole vectors right */
+  matmul_tiles(k, &row, rfull, r1, K, 0, nfull); /* bottom rows, a row at a time */
+  row.nv = (int)vecs;
+  if (vecs) matmul_tiles(k, &row, rfull, r1, K, nfull, nvec - nfull);
+  if (nvec < N) matmul_loops(k, A, B, C, r0, r1, K, nvec, N, sa, sb, ta, tb); /* the last columns */
 }
 
 /* the rows [lo, hi) of this call (all rows when hi < 0) */

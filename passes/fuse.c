@@ -211,12 +211,26 @@ static bool reduce_alike(Fuse *f, int a, int b) {
   return pg_shape_eq(loop_a, loop_b);
 }
 
+/* a sibling merge with reduction r (both read v) in the note; a refusal
+ * once for each r (refused[]: the first 8 said) */
+static void say_sibling(Fuse *f, int r, int v, Verdict why, int *refused, int *nrefused) {
+  if (why == JOINS) {
+    say(f, "; shares its loop with %%%d (the same axes, both read %%%d)", r, v);
+    return;
+  }
+  for (int q = 0; q < *nrefused; q++)
+    if (refused[q] == r) return;
+  if (*nrefused == 8) return;
+  refused[(*nrefused)++] = r;
+  say_refused(f, "loop not shared with", r, why);
+}
+
 /* sibling fusion: the reduction loop of node id merges with the earlier
  * reduction loops (same axes, same shape) that read a value it reads from
  * memory, so that the value is read once */
 static void merge_siblings(Fuse *f, int id) {
   IrGraph *g = f->g;
-  int group = g->nodes[id].group, refused[8], nrefused = 0; /* said once each */
+  int group = g->nodes[id].group, refused[8], nrefused = 0;
   for (int i = 0; i <= id; i++) {
     const IrNode *m = &g->nodes[i];
     for (int k = 0; m->group == group && k < m->nin; k++) {
@@ -229,11 +243,7 @@ static void merge_siblings(Fuse *f, int id) {
         int r = f->reduction[other];
         Verdict why = f->max_ops == 0 || f->size[group] + f->size[other] <= f->max_ops
                           ? try_merge(f, group, other) : FULL;
-        bool said = false;
-        for (int q = 0; q < nrefused; q++) said = said || refused[q] == r;
-        if (why == JOINS) say(f, "; shares its loop with %%%d (the same axes, both read %%%d)", r, v);
-        else if (!said && nrefused < 8) say_refused(f, "loop not shared with", r, why);
-        if (why != JOINS && !said && nrefused < 8) refused[nrefused++] = r;
+        say_sibling(f, r, v, why, refused, &nrefused);
       }
     }
   }
