@@ -2,9 +2,12 @@
  *
  * The generated step calls nnd_parallel_for(task, ctx, n, align): [0, n) is
  * cut into one contiguous chunk per thread, boundaries at multiples of
- * `align`, and the calling thread runs the first chunk. A parallel kernel
- * computes each of its outputs in exactly one chunk, in the order one thread
- * would, so results are the same for any number of threads.
+ * `align`. The calling thread and the workers take chunks from a shared
+ * counter until none is left, so a worker that is not running (another
+ * process has its core) leaves its chunk to the others instead of making the
+ * caller wait for it. A parallel kernel computes each of its outputs in
+ * exactly one chunk, in the order one thread would, so results are the same
+ * for any number of threads and whoever runs which chunk.
  *
  * A step hands out many small jobs, so workers spin (briefly) on an atomic
  * job counter rather than sleep: waking a sleeping thread costs more than
@@ -34,7 +37,8 @@ static struct {
   pthread_t *workers;
   int nthreads;
   atomic_long generation; /* one more for each job */
-  atomic_int pending;     /* workers still running the current job */
+  atomic_llong ticket;    /* the current job's generation << 32 | its next chunk */
+  atomic_int active;      /* workers taking or running chunks */
   atomic_int sleepers;
   atomic_bool stop;
   RtTask task;
@@ -47,6 +51,18 @@ static void chunk(int t, int64_t *lo, int64_t *hi) {
   *lo = blocks * t / pool.nthreads * pool.align;
   *hi = blocks * (t + 1) / pool.nthreads * pool.align;
   if (*hi > pool.n) *hi = pool.n;
+}
+
+/* runs chunks of job `generation` until none is left (or the job is over) */
+static void take_chunks(long generation) {
+  for (;;) {
+    long long t = atomic_load(&pool.ticket);
+    if ((t >> 32) != (generation & 0x7fffffff) || (t & 0xffffffff) >= pool.nthreads) return;
+    if (!atomic_compare_exchange_weak(&pool.ticket, &t, t + 1)) continue;
+    int64_t lo, hi;
+    chunk((int)(t & 0xffffffff), &lo, &hi);
+    if (lo < hi) pool.task(pool.ctx, lo, hi);
+  }
 }
 
 static long next_job(long seen) {
@@ -66,17 +82,16 @@ static long next_job(long seen) {
   }
 }
 
-static void *worker(void *arg) {
-  int t = (int)(intptr_t)arg;
+static void *worker(void *unused) {
+  (void)unused;
   long seen = 0;
   rt_fp_enter(); /* a worker runs generated code only: it keeps the mode */
   for (;;) {
     seen = next_job(seen);
     if (atomic_load(&pool.stop)) return NULL;
-    int64_t lo, hi;
-    chunk(t, &lo, &hi);
-    if (lo < hi) pool.task(pool.ctx, lo, hi);
-    atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+    atomic_fetch_add(&pool.active, 1); /* before taking: the caller waits for it */
+    take_chunks(seen);
+    atomic_fetch_sub(&pool.active, 1);
   }
 }
 
@@ -86,17 +101,16 @@ void nnd_parallel_for(RtTask task, void *ctx, int64_t n, int64_t align) {
     return;
   }
   pool.task = task, pool.ctx = ctx, pool.n = n, pool.align = align > 0 ? align : 1;
-  atomic_store(&pool.pending, pool.nthreads - 1);
-  atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+  long generation = atomic_load(&pool.generation) + 1;
+  atomic_store(&pool.ticket, (long long)(generation & 0x7fffffff) << 32);
+  atomic_store(&pool.generation, generation);
   if (atomic_load(&pool.sleepers)) {
     pthread_mutex_lock(&pool.lock);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
   }
-  int64_t lo, hi;
-  chunk(0, &lo, &hi);
-  if (lo < hi) task(ctx, lo, hi);
-  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) relax();
+  take_chunks(generation);
+  while (atomic_load(&pool.active) > 0) relax(); /* the chunks others took */
 }
 
 void rt_threads_start(int n) {
@@ -104,7 +118,7 @@ void rt_threads_start(int n) {
   pool.nthreads = n;
   atomic_store(&pool.stop, false);
   pool.workers = calloc(n, sizeof *pool.workers);
-  for (int t = 1; t < n; t++) pthread_create(&pool.workers[t], NULL, worker, (void *)(intptr_t)t);
+  for (int t = 1; t < n; t++) pthread_create(&pool.workers[t], NULL, worker, NULL);
 }
 
 void rt_threads_stop(void) {
