@@ -789,7 +789,8 @@ static void pack_b_rows(Kernel *k, LLVMValueRef P, LLVMValueRef B, LLVMValueRef 
  * long k (a weight's gradient sums over the batch) would otherwise stream
  * all of B from memory once per row tile. Every element is still the same
  * chain of fmuladds in increasing k, so the result is bit for bit that of
- * the plain loops. Rows [r0, r1) (a multiple of MR), columns [0, Nfull). */
+ * the plain loops. Rows [r0, r1) (a multiple of MR), columns [col0, col0 +
+ * ncols) (a multiple of NV vectors). */
 static void matmul_tiles(Kernel *k, const Tiles *t, LLVMValueRef r0, LLVMValueRef r1,
                          LLVMValueRef K, int64_t col0, int64_t ncols) {
   Cg *c = k->cg;

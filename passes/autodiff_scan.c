@@ -48,9 +48,11 @@ typedef struct {
 
 static const IrNode *operand_node(ScanGrad *sg, int k) { return ir_node(sg->ad->g, sg->s->in[k]); }
 
+/* like may point into g's nodes, which emitting may move: its shape first */
 static int zeros_like(IrGraph *g, const IrNode *like, PgLoc loc) {
+  PgShape shape = like->shape;
   int zero = ir_const(g, 0, loc);
-  return ir_emit_typed(g, IR_OP_BROADCAST, 1, &zero, NULL, like->shape, loc);
+  return ir_emit_typed(g, IR_OP_BROADCAST, 1, &zero, NULL, shape, loc);
 }
 
 static int add_operand(ScanGrad *sg, int v) {
