@@ -41,7 +41,7 @@ typedef struct {
   const float *data; /* DATA: numel(shape) values, row-major, owned by the graph */
   int group;         /* kernel id (fuse), -1 before fusion */
   int64_t offset;    /* byte offset in the step's arena (plan), -1 = no arena buffer */
-  const char *fusion; /* fuse{explain=1}: why it is in its kernel (a comment in the text), or NULL */
+  const char *fusion; /* fuse{explain=1}: why it is in its kernel (printed as a comment), or NULL */
 } IrNode;
 
 typedef struct IrGraph {

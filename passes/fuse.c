@@ -305,9 +305,10 @@ static void place(Fuse *f, int id, int *ngroups) {
   IrNode *n = &g->nodes[id];
   if (!ir_op_has_kernel(n->op)) return;
   f->note_len = 0, f->note[0] = 0;
-  bool eltwise = ir_op_kind(n->op) == IR_KIND_ELTWISE, sinks = n->op == IR_OP_OUTPUT || folds(g, id);
+  bool eltwise = ir_op_kind(n->op) == IR_KIND_ELTWISE;
+  bool sinks = n->op == IR_OP_OUTPUT || folds(g, id);
   int tried = 0;
-  if (ir_op_flags(n->op) & IR_PROJECTION) { /* computed by its scan's kernel, which runs where the scan is */
+  if (ir_op_flags(n->op) & IR_PROJECTION) { /* in its scan's kernel, which runs where the scan is */
     n->group = g->nodes[n->in[0]].group;
     f->size[n->group]++;
     say(f, "computed by its scan %%%d", n->in[0]);

@@ -32,7 +32,8 @@ static const PsPass passes[] = {
     {"autodiff", "append the backward graph of \"loss\" and the optimizer update",
      "optimizer=adam|adamw|sgd|rmsprop|none lr beta1 beta2 eps momentum weight-decay clip-norm "
      "recompute-scans=0|1", ps_autodiff},
-    {"fuse", "group nodes into kernels: elementwise chains become one loop", "max-ops=N,explain=0|1", ps_fuse},
+    {"fuse", "group nodes into kernels: elementwise chains become one loop",
+     "max-ops=N,explain=0|1", ps_fuse},
     {"decode", "one position of a causal predict graph, keys and values from a cache", "",
      ps_decode},
     {"fold-scale", "fold a per-channel scale and shift after a matmul (inference batch norm) "
